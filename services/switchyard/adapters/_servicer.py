@@ -1,0 +1,57 @@
+"""The ModelAdapter gRPC servicer: validates the request, calls the backend, maps its errors
+to gRPC status codes. Backend-agnostic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from switchyard.adapters._backend import Backend, BackendError
+from switchyard.core.logging import get_logger
+from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
+
+log = get_logger(__name__)
+
+
+class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._description = backend.describe()
+
+    async def _check(self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext) -> None:
+        if request.model not in self._description.models:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"model: {request.model!r} is not served by adapter {self._description.adapter!r} "
+                f"(serves {list(self._description.models)})",
+            )
+        if not request.messages:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
+
+    async def Generate(  # noqa: N802 (gRPC method name)
+        self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> adapter_pb2.GenerateResponse:
+        await self._check(request, context)
+        try:
+            return await self.backend.generate(request)
+        except BackendError as exc:
+            log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.message)
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
+
+    async def GenerateStream(  # noqa: N802
+        self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        await self._check(request, context)
+        try:
+            async for chunk in self.backend.stream(request):
+                yield chunk
+        except BackendError as exc:
+            log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.message)
+            await context.abort(exc.code, exc.message)
+
+    async def Describe(  # noqa: N802
+        self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext
+    ) -> adapter_pb2.AdapterDescription:
+        return self._description

@@ -1,0 +1,70 @@
+"""Model adapter entry point: `python -m switchyard.adapters.main`.
+
+One process serves one adapter name from the catalog (e.g. `llamacpp-local`) with one
+backend family; the catalog says which models that adapter serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from switchyard.adapters._backend import Backend
+from switchyard.adapters._servicer import AdapterServicer
+from switchyard.core.catalog import Catalog, load_catalog
+from switchyard.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
+from switchyard.core.entry import StartupError, run_service
+from switchyard.core.grpc_server import GrpcServer
+from switchyard.core.logging import configure_logging
+from switchyard.core.telemetry import configure_telemetry
+from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
+
+
+class AdapterSettings(ServiceSettings):
+    adapter_name: str = "llamacpp-local"
+    adapter_backend: Literal["llamacpp"] = "llamacpp"
+    catalog: Path = DEFAULT_CATALOG
+    # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
+    llamacpp_gguf: str = ""
+    llamacpp_threads: int = Field(default=2, ge=1)
+    llamacpp_context: int = Field(default=2048, ge=256)   # tokens per request slot
+    llamacpp_parallel: int = Field(default=2, ge=1)       # concurrent request slots
+
+
+def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
+    model_ids = [m.id for m in catalog.models if m.adapter == settings.adapter_name]
+    if not model_ids:
+        raise StartupError(
+            f"SWITCHYARD_ADAPTER_NAME: no model in catalog {settings.catalog} uses adapter {settings.adapter_name!r}"
+        )
+    from switchyard.adapters.llamacpp import LlamaCppBackend, default_model_path
+
+    gguf = Path(settings.llamacpp_gguf) if settings.llamacpp_gguf else default_model_path()
+    if not gguf.is_file():
+        raise StartupError(f"SWITCHYARD_LLAMACPP_GGUF: no such file {gguf}")
+    return LlamaCppBackend(
+        settings.adapter_name, model_ids, gguf, settings.llamacpp_threads, settings.llamacpp_context,
+        settings.llamacpp_parallel,
+    )
+
+
+async def run() -> None:
+    settings = load_settings(AdapterSettings)
+    configure_logging(f"adapter-{settings.adapter_name}", settings.log_level)
+    tracing = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint)
+    catalog = load_catalog(settings.catalog)
+    backend = build_backend(settings, catalog)
+
+    server = GrpcServer("adapter", settings.listen, settings.shutdown_grace_s)
+    adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server.server)
+    server.add_service(adapter_pb2.DESCRIPTOR.services_by_name["ModelAdapter"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+    await server.serve_until_stopped(cleanups=[backend.close, tracing.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

@@ -1,0 +1,166 @@
+"""The `switchyard` command: run the embedded stack and talk to it.
+
+    switchyard up                      start everything, serve until Ctrl-C
+    switchyard ask "question"          route one request, show the answer and its story
+    switchyard plan "question"         show the ladder without calling a model
+    switchyard spend                   spend by tenant, workload, tier and model
+    switchyard migrate                 apply the ledger migrations
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from switchyard.core.catalog import tier_name
+from switchyard.devstack import Stack, StackError, read_state
+from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+
+STATE_DIR = Path(os.environ.get("SWITCHYARD_STATE_DIR", ".switchyard"))
+
+
+def _address(explicit: str | None, env: str, key: str) -> str:
+    return explicit or os.environ.get(env) or read_state(STATE_DIR)[key]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = Stack(STATE_DIR, router_port=args.port)
+    started = time.perf_counter()
+    stack.start()
+    print(f"switchyard is up in {time.perf_counter() - started:.1f}s")
+    print(f"  router  {stack.addrs['router']}   (switchyard ask \"...\")")
+    print(f"  ledger  {stack.addrs['ledger']}   (switchyard spend)")
+    print(f"  nats    {stack.nats_url}   logs in {STATE_DIR / 'logs'}")
+    print("Ctrl-C stops everything.")
+    stopping = False
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stopping:
+        died = [n for n, p in stack.procs.items() if p.poll() is not None]
+        if died:
+            print(f"{', '.join(died)} exited unexpectedly; stopping (see {STATE_DIR / 'logs'})", file=sys.stderr)
+            break
+        time.sleep(0.2)
+    codes = stack.stop()
+    print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    return 0 if not died and all(c == 0 for c in codes.values()) else 1
+
+
+def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
+    request = router_pb2.CompleteRequest(
+        tenant=args.tenant, workload=args.workload,
+        messages=[common_pb2.Message(role="user", content=args.prompt)],
+        params=common_pb2.GenerationParams(max_tokens=args.max_tokens),
+        idempotency_key=args.idempotency_key or "",
+    )
+    if args.data_class:
+        request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")
+    if args.region:
+        request.constraints.region = args.region
+    return request
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(_address(args.router, "SWITCHYARD_ROUTER_ADDR", "router")) as channel:
+        reply = router_pb2_grpc.RouterStub(channel).Complete(_request(args), timeout=args.timeout)
+    if args.json:
+        print(json_format.MessageToJson(reply))
+        return 0
+    print(reply.text)
+    print(f"\n-- {tier_name(reply.tier)} / {reply.model}  confidence {reply.confidence:.3f}  "
+          f"cost {reply.total_cost_usd} USD  request {reply.request_id}")
+    for a in reply.attempts:
+        outcome = router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_")
+        print(f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome} "
+              f"tokens {a.usage.input_tokens}+{a.usage.output_tokens} {a.latency_ms:.0f} ms  {a.reason}{a.error}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(_address(args.router, "SWITCHYARD_ROUTER_ADDR", "router")) as channel:
+        plan = router_pb2_grpc.RouterStub(channel).Plan(_request(args), timeout=args.timeout)
+    print(json_format.MessageToJson(plan))
+    return 0
+
+
+def cmd_spend(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(_address(args.ledger, "SWITCHYARD_LEDGER_ADDR", "ledger")) as channel:
+        report = ledger_pb2_grpc.LedgerStub(channel).GetSpend(
+            ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or ""), timeout=10
+        )
+    print(f"{'tenant':<12} {'workload':<12} {'tier':<12} {'model':<34} {'attempts':>8} {'in':>8} {'out':>8} cost USD")
+    for line in report.lines:
+        print(f"{line.tenant:<12} {line.workload:<12} {tier_name(line.tier):<12} {line.model:<34} "
+              f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}")
+    print(f"total: {report.total_attempts} attempts, {report.total_cost_usd} USD")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from switchyard.core import migrations
+
+    url = args.database_url or os.environ.get("SWITCHYARD_DATABASE_URL") or f"sqlite:///{STATE_DIR / 'ledger.db'}"
+    STATE_DIR.mkdir(exist_ok=True)
+    migrations.upgrade(url)
+    print(f"migrated {url}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchyard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the embedded stack until Ctrl-C")
+    up.add_argument("--port", type=int, default=int(os.environ.get("SWITCHYARD_ROUTER_PORT", "0")),
+                    help="router port on 127.0.0.1 (default: a free one)")
+    up.set_defaults(func=cmd_up)
+    for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
+        p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
+        p.add_argument("prompt")
+        p.add_argument("--tenant", default="dev")
+        p.add_argument("--workload", default="cli")
+        p.add_argument("--data-class", choices=["public", "internal", "confidential", "regulated"])
+        p.add_argument("--region")
+        p.add_argument("--max-tokens", type=int, default=64)
+        p.add_argument("--idempotency-key")
+        p.add_argument("--router", help="router address (default: SWITCHYARD_ROUTER_ADDR or the running stack)")
+        p.add_argument("--timeout", type=float, default=120.0)
+        p.add_argument("--json", action="store_true", help="print the whole response as JSON")
+        p.set_defaults(func=func)
+    spend = sub.add_parser("spend", help="spend by tenant, workload, tier and model")
+    spend.add_argument("--tenant")
+    spend.add_argument("--workload")
+    spend.add_argument("--ledger", help="ledger address (default: SWITCHYARD_LEDGER_ADDR or the running stack)")
+    spend.set_defaults(func=cmd_spend)
+    migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
+    migrate.add_argument("--database-url")
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except StackError as exc:
+        print(f"switchyard: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:
+        print(f"switchyard: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""The router service: the front door. Classifies, plans the ladder, calls adapters,
+escalates on low confidence, falls back on faults, and publishes every attempt."""
+
+from switchyard.router._policy import Policy, build_plan
+from switchyard.router._servicer import RouterDeps, RouterServicer, request_id_for
+from switchyard.router._validation import InvalidRequest, validate
+
+__all__ = ["InvalidRequest", "Policy", "RouterDeps", "RouterServicer", "build_plan", "request_id_for", "validate"]

@@ -1,0 +1,116 @@
+"""Builds the escalation ladder for a request: hard constraints first (data class, region and
+licence, allowed tiers, deployed adapters), then preferences (quality bar, cost cap), then
+cheapest first. Pure: no I/O, so every decision is testable and explainable."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from switchyard.core import money
+from switchyard.core.catalog import Catalog, Model, tier_name
+from switchyard.v1 import classifier_pb2, common_pb2, router_pb2
+
+T = common_pb2
+# Which tiers may see data of each class. REGULATED data never leaves our own pods.
+DEFAULT_TIERS_FOR_DATA_CLASS: dict[int, frozenset[int]] = {
+    T.DATA_CLASS_PUBLIC: frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_INTERNAL: frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_CONFIDENTIAL: frozenset({T.TIER_LOCAL, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_REGULATED: frozenset({T.TIER_LOCAL}),
+}
+# Expected share of answers acceptable per tier, before any model runs.
+DEFAULT_TIER_QUALITY: dict[int, float] = {
+    T.TIER_LOCAL: 0.60, T.TIER_HOSTED_OPEN: 0.75, T.TIER_CLOSED: 0.85, T.TIER_FRONTIER: 0.95,
+}
+DEFAULT_OUTPUT_TOKENS = 256  # output estimate for the cost cap when max_tokens is unset
+
+
+@dataclass(frozen=True)
+class Policy:
+    tiers_for_data_class: dict[int, frozenset[int]] = field(default_factory=lambda: DEFAULT_TIERS_FOR_DATA_CLASS)
+    tier_quality: dict[int, float] = field(default_factory=lambda: DEFAULT_TIER_QUALITY)
+    confidence_threshold: float = 0.5
+
+
+def data_class_name(data_class: int) -> str:
+    return T.DataClass.Name(data_class).removeprefix("DATA_CLASS_")
+
+
+def _hard_exclusion(model: Model, allowed: frozenset[int], request: router_pb2.CompleteRequest,
+                    deployed: Collection[str], data_class: int, token_estimate: int) -> str | None:
+    """Why `model` may never serve this request, or None."""
+    region = request.constraints.region
+    if model.tier_value not in allowed:
+        return f"data class {data_class_name(data_class)} may not be sent to tier {model.tier}"
+    if request.constraints.allowed_tiers and model.tier_value not in request.constraints.allowed_tiers:
+        return f"tier {model.tier} is not in the request's allowed tiers"
+    if region and region in model.licence.excluded_regions:
+        return f"licence {model.licence.name} excludes region {region}"
+    if region and "any" not in model.regions and region not in model.regions:
+        return f"model runs in {list(model.regions)}, not in region {region}"
+    if token_estimate + (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) > model.context_window:
+        return f"prompt (~{token_estimate} tokens) plus output does not fit its context window ({model.context_window})"
+    if model.adapter not in deployed:
+        return f"adapter {model.adapter} is not deployed here"
+    return None
+
+
+def _cost_exclusion(model: Model, request: router_pb2.CompleteRequest, token_estimate: int) -> str | None:
+    if not request.constraints.max_cost_usd:
+        return None
+    cap = money.usd(request.constraints.max_cost_usd)
+    estimate = model.cost(token_estimate, request.params.max_tokens or DEFAULT_OUTPUT_TOKENS)
+    if estimate > cap:
+        return f"estimated cost {money.to_wire(estimate)} USD is over the cap of {cap} USD"
+    return None
+
+
+def _blended_price(model: Model) -> Decimal:
+    return model.price.input_per_million + model.price.output_per_million
+
+
+def build_plan(request: router_pb2.CompleteRequest, classification: classifier_pb2.Classification,
+               catalog: Catalog, deployed: Collection[str], policy: Policy) -> router_pb2.RoutingPlan:
+    data_class = classification.data_class
+    allowed = policy.tiers_for_data_class[data_class]
+    plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=policy.confidence_threshold)
+    plan.reasons.append(
+        f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
+    )
+    eligible: list[Model] = []
+    for model in catalog.models:
+        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate) or _cost_exclusion(
+            model, request, classification.token_estimate
+        )
+        if why:
+            plan.excluded.add(model=model.id, reason=why)
+        else:
+            eligible.append(model)
+    eligible.sort(key=lambda m: (m.tier_value, _blended_price(m)))
+    eligible = _apply_quality_bar(eligible, request.constraints.quality_bar, policy, plan)
+    for model in eligible:
+        plan.ladder.add(
+            tier=model.tier_value, model=model.id, adapter=model.adapter,
+            reason=f"{model.tier} tier, expected quality {policy.tier_quality[model.tier_value]:.2f}, "
+            f"{_blended_price(model)} USD per 1M in+out tokens",
+        )
+    return plan
+
+
+def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy,
+                       plan: router_pb2.RoutingPlan) -> list[Model]:
+    """Drop rungs expected below the bar; a preference, so the strongest rung always stays."""
+    if not bar or not eligible:
+        return eligible
+    kept = [m for m in eligible if policy.tier_quality[m.tier_value] >= bar]
+    if not kept:
+        strongest = eligible[-1]
+        plan.reasons.append(f"no tier is expected to meet quality bar {bar:.2f}; keeping the strongest, {strongest.id}")
+        kept = [strongest]
+    for m in eligible:
+        if m not in kept:
+            plan.excluded.add(model=m.id, reason=f"expected quality {policy.tier_quality[m.tier_value]:.2f} "
+                              f"is below the quality bar {bar:.2f}")
+    return kept

@@ -1,0 +1,258 @@
+"""The Router servicer: validate -> classify -> plan -> walk the ladder -> answer, with every
+attempt published as a billable event before the caller sees the answer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import grpc
+
+from switchyard.core import money
+from switchyard.core.catalog import Catalog, tier_name
+from switchyard.core.logging import get_logger
+from switchyard.router import _events as events
+from switchyard.router._confidence import score
+from switchyard.router._policy import Policy, build_plan, data_class_name
+from switchyard.router._validation import InvalidRequest, validate
+from switchyard.v1 import (
+    adapter_pb2,
+    adapter_pb2_grpc,
+    classifier_pb2,
+    classifier_pb2_grpc,
+    common_pb2,
+    router_pb2,
+    router_pb2_grpc,
+)
+
+log = get_logger(__name__)
+# Request ids from idempotency keys live in their own UUID namespace.
+_IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:switchyard:idempotency")
+_PASS_THROUGH_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                       grpc.StatusCode.INVALID_ARGUMENT}
+
+
+class RequestFailed(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class RouterDeps:
+    classifier: classifier_pb2_grpc.ClassifierStub
+    adapters: Mapping[str, adapter_pb2_grpc.ModelAdapterStub]
+    catalog: Catalog
+    publisher: events.Publisher
+    policy: Policy
+    attempt_timeout_s: float = 60.0
+    classifier_timeout_s: float = 2.0
+
+
+def request_id_for(request: router_pb2.CompleteRequest) -> str:
+    if request.idempotency_key:
+        return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{request.tenant}/{request.idempotency_key}"))
+    return str(uuid.uuid4())
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(self, deps: RouterDeps) -> None:
+        self.deps = deps
+        deployed = [m for m in deps.catalog.models if m.adapter in deps.adapters]
+        self.max_prompt_tokens = max((m.context_window for m in deployed), default=0)
+
+    # --- RPCs -------------------------------------------------------------------------------
+
+    async def Plan(  # noqa: N802 (gRPC method name)
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.RoutingPlan:
+        try:
+            return await self._plan(request)
+        except RequestFailed as exc:
+            await context.abort(exc.code, exc.message)
+            raise
+
+    async def Complete(  # noqa: N802
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.CompleteResponse:
+        try:
+            plan = await self._plan(request)
+            await events.routed(self.deps.publisher, request, plan)
+            return await self._walk_ladder(request, plan)
+        except RequestFailed as exc:
+            await context.abort(exc.code, exc.message)
+            raise
+        except events.EventsUnavailable as exc:
+            # Fail closed: an answer whose cost was not recorded would be money lost from the books.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise
+
+    async def CompleteStream(  # noqa: N802
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+        try:
+            plan = await self._plan(request)
+            await events.routed(self.deps.publisher, request, plan)
+            async for chunk in self._stream_ladder(request, plan):
+                yield chunk
+        except RequestFailed as exc:
+            await context.abort(exc.code, exc.message)
+        except events.EventsUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    # --- steps ------------------------------------------------------------------------------
+
+    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        try:
+            validate(request, self.max_prompt_tokens)
+        except InvalidRequest as exc:
+            raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        classification = await self._classify(request)
+        plan = build_plan(request, classification, self.deps.catalog, self.deps.adapters.keys(), self.deps.policy)
+        plan.request_id = request_id_for(request)
+        if not plan.ladder:
+            reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
+            raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no model may serve this request ({reasons})")
+        return plan
+
+    async def _classify(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
+        try:
+            return await self.deps.classifier.Classify(
+                classifier_pb2.ClassifyRequest(
+                    messages=request.messages, declared_data_class=request.constraints.data_class
+                ),
+                timeout=self.deps.classifier_timeout_s,
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Without a data class we cannot know where the data may go: refuse rather than guess.
+            raise RequestFailed(
+                grpc.StatusCode.UNAVAILABLE, f"classifier: {exc.code().name}: {exc.details()}"
+            ) from None
+
+    def _generate_request(self, request: router_pb2.CompleteRequest, rung: router_pb2.Rung,
+                          request_id: str) -> adapter_pb2.GenerateRequest:
+        return adapter_pb2.GenerateRequest(
+            model=rung.model, messages=request.messages, params=request.params, request_id=request_id
+        )
+
+    def _priced_attempt(self, index: int, rung: router_pb2.Rung,
+                        result: adapter_pb2.GenerateResponse) -> router_pb2.Attempt:
+        model = self.deps.catalog.get(rung.model)
+        assert model is not None  # the plan only holds catalog models
+        cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
+        prior = self.deps.policy.tier_quality[rung.tier]
+        return router_pb2.Attempt(
+            index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter,
+            confidence=score(result.confidence, prior), usage=result.usage, cost_usd=money.to_wire(cost),
+            latency_ms=result.latency_ms,
+        )
+
+    @staticmethod
+    def _fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> router_pb2.Attempt:
+        return router_pb2.Attempt(
+            index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter,
+            outcome=router_pb2.OUTCOME_FAULT, cost_usd=money.to_wire(Decimal(0)),
+            error=f"{exc.code().name}: {exc.details()}", reason="adapter failed; falling back to the next rung",
+        )
+
+    async def _walk_ladder(self, request: router_pb2.CompleteRequest,
+                           plan: router_pb2.RoutingPlan) -> router_pb2.CompleteResponse:
+        attempts: list[router_pb2.Attempt] = []
+        texts: list[str] = []
+        last = len(plan.ladder) - 1
+        for index, rung in enumerate(plan.ladder):
+            try:
+                result = await self.deps.adapters[rung.adapter].Generate(
+                    self._generate_request(request, rung, plan.request_id), timeout=self.deps.attempt_timeout_s
+                )
+            except grpc.aio.AioRpcError as exc:
+                attempt = self._fault(index, rung, exc)
+            else:
+                attempt = self._priced_attempt(index, rung, result)
+                _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                texts.append(result.text)
+            attempts.append(attempt)
+            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+            if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
+                return await self._answered(request, plan, attempts, texts[-1])
+        await self._give_up(request, plan, attempts)
+        raise AssertionError("unreachable")
+
+    async def _answered(self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan,
+                        attempts: list[router_pb2.Attempt], text: str) -> router_pb2.CompleteResponse:
+        answer = attempts[-1]
+        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, answer)
+        log.info("request_answered", request_id=plan.request_id, tier=tier_name(answer.tier), model=answer.model,
+                 confidence=round(answer.confidence, 3), attempts=len(attempts), cost_usd=total)
+        return router_pb2.CompleteResponse(
+            request_id=plan.request_id, text=text, tier=answer.tier, model=answer.model,
+            confidence=answer.confidence, usage=answer.usage, total_cost_usd=total, attempts=attempts, plan=plan,
+        )
+
+    async def _give_up(self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan,
+                       attempts: list[router_pb2.Attempt]) -> None:
+        """Every rung faulted: publish the outcome and raise the clearest status."""
+        story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
+        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, None, story)
+        codes = {a.error.split(":", 1)[0] for a in attempts}
+        data_class = plan.classification.data_class
+        if data_class == common_pb2.DATA_CLASS_REGULATED:
+            raise RequestFailed(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"data class {data_class_name(data_class)} keeps this request on tier LOCAL and every "
+                f"LOCAL rung failed: {story}",
+            )
+        code = grpc.StatusCode[codes.pop()] if len(codes) == 1 else grpc.StatusCode.UNAVAILABLE
+        if code not in _PASS_THROUGH_CODES:
+            code = grpc.StatusCode.UNAVAILABLE
+        raise RequestFailed(code, f"every rung failed: {story}")
+
+    async def _stream_ladder(self, request: router_pb2.CompleteRequest,
+                             plan: router_pb2.RoutingPlan) -> AsyncIterator[router_pb2.CompleteChunk]:
+        """Stream from the first rung that starts answering. Once text has reached the caller the
+        router cannot take it back, so a streamed answer is never escalated; faults before the
+        first chunk fall back along the ladder as in Complete."""
+        attempts: list[router_pb2.Attempt] = []
+        for index, rung in enumerate(plan.ladder):
+            call = self.deps.adapters[rung.adapter].GenerateStream(
+                self._generate_request(request, rung, plan.request_id), timeout=self.deps.attempt_timeout_s
+            )
+            summary: adapter_pb2.GenerateResponse | None = None
+            try:
+                async for chunk in call:
+                    if chunk.final:
+                        summary = chunk.summary
+                    else:
+                        yield router_pb2.CompleteChunk(text=chunk.text)
+            except grpc.aio.AioRpcError as exc:
+                attempts.append(self._fault(index, rung, exc))
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
+                continue
+            if summary is None:
+                raise RequestFailed(grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary")
+            attempt = self._priced_attempt(index, rung, summary)
+            attempt.outcome = router_pb2.OUTCOME_ANSWERED
+            attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
+            attempts.append(attempt)
+            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+            final = await self._answered(request, plan, attempts, summary.text)
+            yield router_pb2.CompleteChunk(final=final)
+            return
+        await self._give_up(request, plan, attempts)
+
+
+def _decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:
+    if attempt.confidence >= threshold:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = f"confidence {attempt.confidence:.3f} >= threshold {threshold:.3f}"
+    elif is_last:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = (f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
+                          "but this is the top of the ladder: best available answer")
+    else:
+        attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
+        attempt.reason = f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}: escalating"

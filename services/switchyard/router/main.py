@@ -1,0 +1,79 @@
+"""Router service entry point: `python -m switchyard.router.main`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from switchyard.core.bus import EventBus
+from switchyard.core.catalog import load_catalog
+from switchyard.core.config import DEFAULT_CATALOG, BusSettings, load_settings
+from switchyard.core.entry import run_service
+from switchyard.core.grpc_server import GrpcServer, client_channel
+from switchyard.core.logging import configure_logging, get_logger
+from switchyard.core.telemetry import configure_telemetry
+from switchyard.router._policy import Policy
+from switchyard.router._servicer import RouterDeps, RouterServicer
+from switchyard.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
+
+log = get_logger(__name__)
+_ADAPTER_ENTRY = re.compile(r"^([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)$")
+
+
+class RouterSettings(BusSettings):
+    catalog: Path = DEFAULT_CATALOG
+    classifier_addr: str = "127.0.0.1:50052"
+    # Deployed adapters: "name=host:port,name=host:port". Models whose adapter is missing are
+    # left off every ladder (Plan says so).
+    adapters: str = ""
+    confidence_threshold: float = Field(default=0.35, ge=0, le=1)
+    attempt_timeout_s: float = Field(default=60.0, gt=0)
+    classifier_timeout_s: float = Field(default=2.0, gt=0)
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapter_list(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            if not _ADAPTER_ENTRY.match(entry):
+                raise ValueError(f"{entry!r} is not of the form name=host:port")
+        return value
+
+    def adapter_addresses(self) -> dict[str, str]:
+        pairs = (e.strip().split("=", 1) for e in self.adapters.split(",") if e.strip())
+        return {name: addr for name, addr in pairs}
+
+
+async def run() -> None:
+    settings = load_settings(RouterSettings)
+    configure_logging("router", settings.log_level)
+    tracing = configure_telemetry("router", settings.otlp_endpoint)
+    catalog = load_catalog(settings.catalog)
+
+    bus = await EventBus.connect(settings.nats_url, name="switchyard-router")
+    await bus.ensure_stream(settings.stream_replicas)
+    channels = {"classifier": client_channel(settings.classifier_addr)}
+    channels |= {name: client_channel(addr) for name, addr in settings.adapter_addresses().items()}
+    deps = RouterDeps(
+        classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
+        adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
+        catalog=catalog,
+        publisher=bus,
+        policy=Policy(confidence_threshold=settings.confidence_threshold),
+        attempt_timeout_s=settings.attempt_timeout_s,
+        classifier_timeout_s=settings.classifier_timeout_s,
+    )
+
+    server = GrpcServer("router", settings.listen, settings.shutdown_grace_s)
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
+    server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+    close_channels = [ch.close for ch in channels.values()]
+    await server.serve_until_stopped(cleanups=[*close_channels, bus.drain, tracing.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

@@ -1,0 +1,99 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Tier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIER_UNSPECIFIED: _ClassVar[Tier]
+    TIER_LOCAL: _ClassVar[Tier]
+    TIER_HOSTED_OPEN: _ClassVar[Tier]
+    TIER_CLOSED: _ClassVar[Tier]
+    TIER_FRONTIER: _ClassVar[Tier]
+
+class DataClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_CLASS_UNSPECIFIED: _ClassVar[DataClass]
+    DATA_CLASS_PUBLIC: _ClassVar[DataClass]
+    DATA_CLASS_INTERNAL: _ClassVar[DataClass]
+    DATA_CLASS_CONFIDENTIAL: _ClassVar[DataClass]
+    DATA_CLASS_REGULATED: _ClassVar[DataClass]
+
+class TaskType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_TYPE_UNSPECIFIED: _ClassVar[TaskType]
+    TASK_TYPE_CHAT: _ClassVar[TaskType]
+    TASK_TYPE_EXTRACTION: _ClassVar[TaskType]
+    TASK_TYPE_CLASSIFICATION: _ClassVar[TaskType]
+    TASK_TYPE_SUMMARISATION: _ClassVar[TaskType]
+    TASK_TYPE_TRANSLATION: _ClassVar[TaskType]
+    TASK_TYPE_CODE: _ClassVar[TaskType]
+    TASK_TYPE_MATH: _ClassVar[TaskType]
+    TASK_TYPE_REASONING: _ClassVar[TaskType]
+    TASK_TYPE_CREATIVE: _ClassVar[TaskType]
+TIER_UNSPECIFIED: Tier
+TIER_LOCAL: Tier
+TIER_HOSTED_OPEN: Tier
+TIER_CLOSED: Tier
+TIER_FRONTIER: Tier
+DATA_CLASS_UNSPECIFIED: DataClass
+DATA_CLASS_PUBLIC: DataClass
+DATA_CLASS_INTERNAL: DataClass
+DATA_CLASS_CONFIDENTIAL: DataClass
+DATA_CLASS_REGULATED: DataClass
+TASK_TYPE_UNSPECIFIED: TaskType
+TASK_TYPE_CHAT: TaskType
+TASK_TYPE_EXTRACTION: TaskType
+TASK_TYPE_CLASSIFICATION: TaskType
+TASK_TYPE_SUMMARISATION: TaskType
+TASK_TYPE_TRANSLATION: TaskType
+TASK_TYPE_CODE: TaskType
+TASK_TYPE_MATH: TaskType
+TASK_TYPE_REASONING: TaskType
+TASK_TYPE_CREATIVE: TaskType
+
+class Message(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class GenerationParams(_message.Message):
+    __slots__ = ("max_tokens", "temperature", "top_p", "stop")
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP_P_FIELD_NUMBER: _ClassVar[int]
+    STOP_FIELD_NUMBER: _ClassVar[int]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("input_tokens", "output_tokens")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    output_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+
+class ConfidenceSignals(_message.Message):
+    __slots__ = ("has_logprobs", "mean_logprob", "min_logprob", "low_prob_token_share", "token_count")
+    HAS_LOGPROBS_FIELD_NUMBER: _ClassVar[int]
+    MEAN_LOGPROB_FIELD_NUMBER: _ClassVar[int]
+    MIN_LOGPROB_FIELD_NUMBER: _ClassVar[int]
+    LOW_PROB_TOKEN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_COUNT_FIELD_NUMBER: _ClassVar[int]
+    has_logprobs: bool
+    mean_logprob: float
+    min_logprob: float
+    low_prob_token_share: float
+    token_count: int
+    def __init__(self, has_logprobs: _Optional[bool] = ..., mean_logprob: _Optional[float] = ..., min_logprob: _Optional[float] = ..., low_prob_token_share: _Optional[float] = ..., token_count: _Optional[int] = ...) -> None: ...

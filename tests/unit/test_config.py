@@ -1,0 +1,28 @@
+import pytest
+
+from switchyard.core.config import BusSettings, ConfigError, load_settings
+
+
+def test_malformed_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_SHUTDOWN_GRACE_S", "soon")
+    with pytest.raises(ConfigError, match="SWITCHYARD_SHUTDOWN_GRACE_S"):
+        load_settings(BusSettings)
+
+
+def test_bad_nats_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_NATS_URL", "http://localhost:4222")
+    with pytest.raises(ConfigError, match="SWITCHYARD_NATS_URL"):
+        load_settings(BusSettings)
+
+
+def test_router_adapter_list_must_be_name_equals_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    from switchyard.router.main import RouterSettings
+
+    monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001,broken")
+    with pytest.raises(ConfigError, match="SWITCHYARD_ADAPTERS: .*'broken'"):
+        load_settings(RouterSettings)
+    monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001, openai=10.0.0.2:50051")
+    assert load_settings(RouterSettings).adapter_addresses() == {
+        "llamacpp-local": "127.0.0.1:5001",
+        "openai": "10.0.0.2:50051",
+    }

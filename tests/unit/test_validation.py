@@ -1,0 +1,54 @@
+import pytest
+
+from switchyard.router import InvalidRequest, validate
+from switchyard.v1 import common_pb2, router_pb2
+
+
+def good_request(**overrides: object) -> router_pb2.CompleteRequest:
+    request = router_pb2.CompleteRequest(
+        tenant="acme", workload="support-bot", messages=[common_pb2.Message(role="user", content="Hello?")]
+    )
+    for key, value in overrides.items():
+        if key == "messages":
+            del request.messages[:]
+            request.messages.extend(value)  # type: ignore[arg-type]
+        else:
+            setattr(request, key, value)
+    return request
+
+
+def test_good_request_passes() -> None:
+    validate(good_request(), max_prompt_tokens=2048)
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (good_request(messages=[]), "messages"),
+        (good_request(tenant="Acme Corp"), "tenant"),
+        (good_request(tenant=""), "tenant"),
+        (good_request(workload="x"), "workload"),
+        (good_request(messages=[common_pb2.Message(role="robot", content="hi")]), r"messages\[0\]\.role"),
+        (good_request(messages=[common_pb2.Message(role="user", content="  ")]), r"messages\[0\]\.content"),
+        (good_request(messages=[common_pb2.Message(role="user", content="x" * 10_000)]), "messages"),
+        (good_request(idempotency_key="k" * 129), "idempotency_key"),
+    ],
+)
+def test_bad_request_names_the_field(request_: router_pb2.CompleteRequest, field: str) -> None:
+    with pytest.raises(InvalidRequest, match=f"^{field}: "):
+        validate(request_, max_prompt_tokens=2048)
+
+
+def test_bad_params_and_constraints_name_the_field() -> None:
+    r = good_request()
+    r.params.temperature = 3.0
+    with pytest.raises(InvalidRequest, match=r"^params\.temperature: "):
+        validate(r, 2048)
+    r = good_request()
+    r.constraints.max_cost_usd = "cheap"
+    with pytest.raises(InvalidRequest, match=r"^constraints\.max_cost_usd: "):
+        validate(r, 2048)
+    r = good_request()
+    r.constraints.quality_bar = 1.5
+    with pytest.raises(InvalidRequest, match=r"^constraints\.quality_bar: "):
+        validate(r, 2048)
