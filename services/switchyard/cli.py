@@ -1,10 +1,10 @@
 """The `switchyard` command: run the embedded stack and talk to it.
 
-    switchyard up                      start everything, serve until Ctrl-C
-    switchyard ask "question"          route one request, show the answer and its story
-    switchyard plan "question"         show the ladder without calling a model
-    switchyard spend                   spend by tenant, workload, tier and model
-    switchyard migrate                 apply the ledger migrations
+switchyard up                      start everything, serve until Ctrl-C
+switchyard ask "question"          route one request, show the answer and its story
+switchyard plan "question"         show the ladder without calling a model
+switchyard spend                   spend by tenant, workload, tier and model
+switchyard migrate                 apply the ledger migrations
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     stack.start()
     print(f"switchyard is up in {time.perf_counter() - started:.1f}s")
-    print(f"  router  {stack.addrs['router']}   (switchyard ask \"...\")")
+    print(f'  router  {stack.addrs["router"]}   (switchyard ask "...")')
     print(f"  ledger  {stack.addrs['ledger']}   (switchyard spend)")
     print(f"  nats    {stack.nats_url}   logs in {STATE_DIR / 'logs'}")
     print("Ctrl-C stops everything.")
@@ -60,13 +60,14 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
     request = router_pb2.CompleteRequest(
-        tenant=args.tenant, workload=args.workload,
+        tenant=args.tenant,
+        workload=args.workload,
         messages=[common_pb2.Message(role="user", content=args.prompt)],
         params=common_pb2.GenerationParams(max_tokens=args.max_tokens),
         idempotency_key=args.idempotency_key or "",
     )
     if args.data_class:
-        request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")
+        request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")  # type: ignore[assignment]
     if args.region:
         request.constraints.region = args.region
     return request
@@ -79,12 +80,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json_format.MessageToJson(reply))
         return 0
     print(reply.text)
-    print(f"\n-- {tier_name(reply.tier)} / {reply.model}  confidence {reply.confidence:.3f}  "
-          f"cost {reply.total_cost_usd} USD  request {reply.request_id}")
+    print(
+        f"\n-- {tier_name(reply.tier)} / {reply.model}  confidence {reply.confidence:.3f}  "
+        f"cost {reply.total_cost_usd} USD  request {reply.request_id}"
+    )
     for a in reply.attempts:
         outcome = router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_")
-        print(f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome} "
-              f"tokens {a.usage.input_tokens}+{a.usage.output_tokens} {a.latency_ms:.0f} ms  {a.reason}{a.error}")
+        print(
+            f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome} "
+            f"tokens {a.usage.input_tokens}+{a.usage.output_tokens} {a.latency_ms:.0f} ms  {a.reason}{a.error}"
+        )
     return 0
 
 
@@ -102,8 +107,10 @@ def cmd_spend(args: argparse.Namespace) -> int:
         )
     print(f"{'tenant':<12} {'workload':<12} {'tier':<12} {'model':<34} {'attempts':>8} {'in':>8} {'out':>8} cost USD")
     for line in report.lines:
-        print(f"{line.tenant:<12} {line.workload:<12} {tier_name(line.tier):<12} {line.model:<34} "
-              f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}")
+        print(
+            f"{line.tenant:<12} {line.workload:<12} {tier_name(line.tier):<12} {line.model:<34} "
+            f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}"
+        )
     print(f"total: {report.total_attempts} attempts, {report.total_cost_usd} USD")
     return 0
 
@@ -119,12 +126,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchyard", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="switchyard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the embedded stack until Ctrl-C")
-    up.add_argument("--port", type=int, default=int(os.environ.get("SWITCHYARD_ROUTER_PORT", "0")),
-                    help="router port on 127.0.0.1 (default: a free one)")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SWITCHYARD_ROUTER_PORT", "0")),
+        help="router port on 127.0.0.1 (default: a free one)",
+    )
     up.set_defaults(func=cmd_up)
     for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
         p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
@@ -158,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchyard: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:
-        print(f"switchyard: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"switchyard: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
 
 

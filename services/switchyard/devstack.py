@@ -114,17 +114,31 @@ class Stack:
         port = free_port()
         log = self.log_path("nats").open("ab")
         proc = subprocess.Popen(
-            [str(nats_server_binary()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
-             str(self.state_dir / "nats")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(nats_server_binary()),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-js",
+                "-sd",
+                str(self.state_dir / "nats"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs["nats"] = proc
         wait_for_port(port, 10.0, proc, "nats-server")
         self.addrs["nats"] = f"nats://127.0.0.1:{port}"
 
     def service_env(self, name: str, port: int) -> dict[str, str]:
-        env = {**os.environ, "SWITCHYARD_LISTEN": f"127.0.0.1:{port}", "SWITCHYARD_NATS_URL": self.nats_url,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "SWITCHYARD_LISTEN": f"127.0.0.1:{port}",
+            "SWITCHYARD_NATS_URL": self.nats_url,
+            "PYTHONUNBUFFERED": "1",
+        }
         if name == "ledger":
             env["SWITCHYARD_DATABASE_URL"] = self.database_url
         if name.startswith("adapter-"):
@@ -136,14 +150,17 @@ class Stack:
             )
         return {**env, **self.extra_env}
 
-    def start_service(self, name: str, health_timeout_s: float = 60.0) -> None:
-        """Start (or restart) one service and wait until its health check says SERVING."""
-        port = self.router_port if name == "router" and self.router_port else free_port()
+    def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
+        """Start (or restart, on the same port) one service and wait until it is SERVING."""
+        port = port or (self.router_port if name == "router" else 0) or free_port()
         log_path = self.log_path(name)
         proc = subprocess.Popen(
-            [sys.executable, "-m", _MODULES[name]], env=self.service_env(name, port),
+            [sys.executable, "-m", _MODULES[name]],
+            env=self.service_env(name, port),
             # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
-            stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = proc
         self.addrs[name] = f"127.0.0.1:{port}"

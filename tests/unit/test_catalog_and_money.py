@@ -2,7 +2,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from switchyard.core import money
 from switchyard.core.catalog import CatalogError, load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
@@ -34,7 +33,8 @@ def test_catalog_error_names_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "catalog.yaml"
     bad.write_text(
         "version: x\nmodels:\n  - id: m\n    tier: LOCAL\n    provider: p\n    adapter: a\n"
-        "    licence: {name: l}\n    context_window: 0\n    price: {api: {input_per_million: '1', output_per_million: '1'}}\n"
+        "    licence: {name: l}\n    context_window: 0\n"
+        "    price: {api: {input_per_million: '1', output_per_million: '1'}}\n"
     )
     with pytest.raises(CatalogError, match=r"catalog\.yaml: models\.0\.context_window"):
         load_catalog(bad)
@@ -46,7 +46,7 @@ def test_price_needs_exactly_one_kind(tmp_path: Path) -> None:
         "version: x\nmodels:\n  - id: m\n    tier: LOCAL\n    provider: p\n    adapter: a\n"
         "    licence: {name: l}\n    context_window: 10\n    price: {}\n"
     )
-    with pytest.raises(CatalogError, match="exactly one of price.api and price.self_hosted"):
+    with pytest.raises(CatalogError, match=r"exactly one of price\.api and price\.self_hosted"):
         load_catalog(bad)
 
 

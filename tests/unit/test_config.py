@@ -1,5 +1,4 @@
 import pytest
-
 from switchyard.core.config import BusSettings, ConfigError, load_settings
 
 
@@ -19,7 +18,7 @@ def test_router_adapter_list_must_be_name_equals_address(monkeypatch: pytest.Mon
     from switchyard.router.main import RouterSettings
 
     monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001,broken")
-    with pytest.raises(ConfigError, match="SWITCHYARD_ADAPTERS: .*'broken'"):
+    with pytest.raises(ConfigError, match=r"SWITCHYARD_ADAPTERS: .*'broken'"):
         load_settings(RouterSettings)
     monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001, openai=10.0.0.2:50051")
     assert load_settings(RouterSettings).adapter_addresses() == {

@@ -1,5 +1,4 @@
 import pytest
-
 from switchyard.classifier import detect_sensitive_data
 from switchyard.v1 import common_pb2
 

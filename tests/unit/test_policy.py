@@ -10,7 +10,9 @@ T = common_pb2
 
 def request(**constraints: object) -> router_pb2.CompleteRequest:
     return router_pb2.CompleteRequest(
-        tenant="acme", workload="w1", messages=[T.Message(role="user", content="hi")],
+        tenant="acme",
+        workload="w1",
+        messages=[T.Message(role="user", content="hi")],
         constraints=router_pb2.Constraints(**constraints),  # type: ignore[arg-type]
     )
 

@@ -29,7 +29,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         if not request.messages:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
 
-    async def Generate(  # noqa: N802 (gRPC method name)
+    async def Generate(
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.GenerateResponse:
         await self._check(request, context)
@@ -40,7 +40,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
             await context.abort(exc.code, exc.message)
             raise  # unreachable: abort raises
 
-    async def GenerateStream(  # noqa: N802
+    async def GenerateStream(
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
         await self._check(request, context)
@@ -51,7 +51,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
             log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.message)
             await context.abort(exc.code, exc.message)
 
-    async def Describe(  # noqa: N802
+    async def Describe(
         self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.AdapterDescription:
         return self._description

@@ -50,8 +50,9 @@ def render_prompt(messages: Sequence[common_pb2.Message]) -> str:
 class LlamaCppBackend:
     family = "llamacpp"
 
-    def __init__(self, adapter: str, model_ids: Sequence[str], gguf: Path, threads: int, context: int,
-                 parallel: int) -> None:
+    def __init__(
+        self, adapter: str, model_ids: Sequence[str], gguf: Path, threads: int, context: int, parallel: int
+    ) -> None:
         self.adapter = adapter
         self.model_ids = list(model_ids)
         params = xllamacpp.CommonParams()
@@ -128,7 +129,8 @@ class LlamaCppBackend:
             logprobs += [t["logprob"] for t in (choice.get("logprobs") or {}).get("content", [])]
             if "usage" in chunk:
                 usage = common_pb2.Usage(
-                    input_tokens=chunk["usage"]["prompt_tokens"], output_tokens=chunk["usage"]["completion_tokens"]
+                    input_tokens=chunk["usage"]["prompt_tokens"],
+                    output_tokens=chunk["usage"]["completion_tokens"],
                 )
             finish_reason = choice.get("finish_reason") or finish_reason
             if choice.get("text"):

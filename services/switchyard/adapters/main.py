@@ -29,8 +29,8 @@ class AdapterSettings(ServiceSettings):
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
     llamacpp_threads: int = Field(default=2, ge=1)
-    llamacpp_context: int = Field(default=2048, ge=256)   # tokens per request slot
-    llamacpp_parallel: int = Field(default=2, ge=1)       # concurrent request slots
+    llamacpp_context: int = Field(default=2048, ge=256)  # tokens per request slot
+    llamacpp_parallel: int = Field(default=2, ge=1)  # concurrent request slots
 
 
 def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
@@ -45,7 +45,11 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
     if not gguf.is_file():
         raise StartupError(f"SWITCHYARD_LLAMACPP_GGUF: no such file {gguf}")
     return LlamaCppBackend(
-        settings.adapter_name, model_ids, gguf, settings.llamacpp_threads, settings.llamacpp_context,
+        settings.adapter_name,
+        model_ids,
+        gguf,
+        settings.llamacpp_threads,
+        settings.llamacpp_context,
         settings.llamacpp_parallel,
     )
 

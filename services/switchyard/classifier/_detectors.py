@@ -58,9 +58,9 @@ def _has_card(text: str) -> bool:
     return False
 
 
-def detect_sensitive_data(text: str) -> dict[str, int]:
+def detect_sensitive_data(text: str) -> dict[str, common_pb2.DataClass]:
     """Return {finding kind: data class} for everything found in `text`."""
-    found: dict[str, int] = {}
+    found: dict[str, common_pb2.DataClass] = {}
     if _has_card(text):
         found["payment_card"] = REGULATED
     if any(_iban_ok(m.group()) for m in _IBAN.finditer(text)):

@@ -13,21 +13,37 @@ from switchyard.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
 VERSION = "rules-v1"
 
-_TASK_PATTERNS: list[tuple[int, re.Pattern[str]]] = [
-    (common_pb2.TASK_TYPE_CODE, re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bcode\b|\bpython\b|\bSQL\b", re.I)),
-    (common_pb2.TASK_TYPE_TRANSLATION, re.compile(r"\btranslate\b|\bin (french|german|spanish|english)\b", re.I)),
+_TASK_PATTERNS: list[tuple[common_pb2.TaskType, re.Pattern[str]]] = [
+    (
+        common_pb2.TASK_TYPE_CODE,
+        re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bcode\b|\bpython\b|\bSQL\b", re.I),
+    ),
+    (
+        common_pb2.TASK_TYPE_TRANSLATION,
+        re.compile(r"\btranslate\b|\bin (french|german|spanish|english)\b", re.I),
+    ),
     (common_pb2.TASK_TYPE_SUMMARISATION, re.compile(r"\bsummari[sz]e\b|\btl;?dr\b|\bsummary\b", re.I)),
     (common_pb2.TASK_TYPE_EXTRACTION, re.compile(r"\bextract\b|\bpull out\b|\bas json\b", re.I)),
-    (common_pb2.TASK_TYPE_CLASSIFICATION, re.compile(r"\bclassify\b|\bcategor(y|ise|ize)\b|\bsentiment\b", re.I)),
-    (common_pb2.TASK_TYPE_MATH, re.compile(r"\d+\s*[-+*/x^]\s*\d+|\bhow many\b|\bcalculate\b|\bsolve\b", re.I)),
+    (
+        common_pb2.TASK_TYPE_CLASSIFICATION,
+        re.compile(r"\bclassify\b|\bcategor(y|ise|ize)\b|\bsentiment\b", re.I),
+    ),
+    (
+        common_pb2.TASK_TYPE_MATH,
+        re.compile(r"\d+\s*[-+*/x^]\s*\d+|\bhow many\b|\bcalculate\b|\bsolve\b", re.I),
+    ),
     (common_pb2.TASK_TYPE_REASONING, re.compile(r"\bwhy\b|\bprove\b|\bstep by step\b|\bexplain\b", re.I)),
     (common_pb2.TASK_TYPE_CREATIVE, re.compile(r"\bpoem\b|\bstory\b|\bwrite a\b|\bslogan\b", re.I)),
 ]
 
 
-def _complexity(text: str, task: int) -> float:
+def _complexity(text: str, task: common_pb2.TaskType) -> float:
     length_part = min(1.0, len(text) / 4000)
-    task_part = {common_pb2.TASK_TYPE_REASONING: 0.4, common_pb2.TASK_TYPE_MATH: 0.3, common_pb2.TASK_TYPE_CODE: 0.3}
+    task_part: dict[common_pb2.TaskType, float] = {
+        common_pb2.TASK_TYPE_REASONING: 0.4,
+        common_pb2.TASK_TYPE_MATH: 0.3,
+        common_pb2.TASK_TYPE_CODE: 0.3,
+    }
     return round(min(1.0, 0.1 + length_part * 0.5 + task_part.get(task, 0.0)), 3)
 
 
@@ -58,7 +74,7 @@ def classify(request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classifi
 
 
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
-    async def Classify(  # noqa: N802 (gRPC method name)
+    async def Classify(
         self, request: classifier_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> classifier_pb2.Classification:
         if not request.messages:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import nats
@@ -68,8 +68,13 @@ class EventBus:
             log.info("nats_reconnected")
 
         nc = await nats.connect(
-            url, name=name, max_reconnect_attempts=-1, connect_timeout=5, error_cb=on_error,
-            disconnected_cb=on_disconnected, reconnected_cb=on_reconnected,
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            connect_timeout=5,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
         )
         return cls(nc)
 
@@ -126,8 +131,9 @@ class EventBus:
                 await sub.unsubscribe()
 
     @staticmethod
-    async def _consume_batch(sub: JetStreamContext.PullSubscription, subject: str, handler: BatchHandler,
-                             batch: int) -> None:
+    async def _consume_batch(
+        sub: JetStreamContext.PullSubscription, subject: str, handler: BatchHandler, batch: int
+    ) -> None:
         try:
             msgs = await sub.fetch(batch, timeout=0.5)
         except (nats.errors.TimeoutError, TimeoutError):
@@ -146,7 +152,11 @@ class EventBus:
         """Keep an unprocessable event, with its reason, on switchyard.deadletter.<subject>."""
         msg = received.msg
         event_id = (msg.headers or {}).get("Nats-Msg-Id", f"{msg.metadata.stream}-{msg.metadata.sequence.stream}")
-        headers = {"Nats-Msg-Id": f"dl-{event_id}", "Switchyard-Reason": reason[:1024], "Switchyard-Subject": msg.subject}
+        headers = {
+            "Nats-Msg-Id": f"dl-{event_id}",
+            "Switchyard-Reason": reason[:1024],
+            "Switchyard-Subject": msg.subject,
+        }
         propagate.inject(headers, context=received.context)
         await self.js.publish(DEAD_LETTER_PREFIX + msg.subject, msg.data, headers=headers)
         log.warning("event_dead_lettered", subject=msg.subject, event_id=event_id, reason=reason)
@@ -157,13 +167,11 @@ class EventBus:
 
 
 @contextlib.contextmanager
-def consumer_span(received: Received, name: str) -> trace.Span:  # type: ignore[misc]
+def consumer_span(received: Received, name: str) -> Iterator[trace.Span]:
     """A CONSUMER span that continues the producer's trace and links to its span."""
     producer = trace.get_current_span(received.context).get_span_context()
     links = [Link(producer)] if producer.is_valid else []
-    with tracer.start_as_current_span(
-        name, context=received.context, kind=SpanKind.CONSUMER, links=links
-    ) as span:
+    with tracer.start_as_current_span(name, context=received.context, kind=SpanKind.CONSUMER, links=links) as span:
         span.set_attribute("messaging.system", "nats")
         span.set_attribute("messaging.destination.name", received.msg.subject)
         yield span

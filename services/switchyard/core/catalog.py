@@ -19,7 +19,7 @@ from switchyard.core.entry import StartupError
 from switchyard.v1 import common_pb2
 
 TierName = Literal["LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"]
-TIERS: dict[str, int] = {
+TIERS: dict[str, common_pb2.Tier] = {
     "LOCAL": common_pb2.TIER_LOCAL,
     "HOSTED_OPEN": common_pb2.TIER_HOSTED_OPEN,
     "CLOSED": common_pb2.TIER_CLOSED,
@@ -46,9 +46,9 @@ class ApiPrice(_Strict):
 
 
 class SelfHostedPrice(_Strict):
-    hourly_usd: Decimal = Field(ge=0)            # GPU (or CPU) hour of the pod
-    input_tokens_per_s: Decimal = Field(gt=0)    # measured prefill throughput
-    output_tokens_per_s: Decimal = Field(gt=0)   # measured decode throughput
+    hourly_usd: Decimal = Field(ge=0)  # GPU (or CPU) hour of the pod
+    input_tokens_per_s: Decimal = Field(gt=0)  # measured prefill throughput
+    output_tokens_per_s: Decimal = Field(gt=0)  # measured decode throughput
 
     def per_million(self, tokens_per_s: Decimal) -> Decimal:
         return self.hourly_usd / Decimal(3600) / tokens_per_s * money.MILLION
@@ -81,7 +81,7 @@ class Price(_Strict):
 
 class Licence(_Strict):
     name: str
-    excluded_regions: tuple[str, ...] = ()   # e.g. a licence that excludes EU-domiciled users
+    excluded_regions: tuple[str, ...] = ()  # e.g. a licence that excludes EU-domiciled users
     monthly_user_cap: int | None = None
 
 
@@ -96,8 +96,8 @@ class Model(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
     tier: TierName
     provider: str
-    adapter: str                         # name of the adapter service that serves it
-    upstream_model: str = ""             # the provider's own model name, if different
+    adapter: str  # name of the adapter service that serves it
+    upstream_model: str = ""  # the provider's own model name, if different
     endpoint: str = ""
     regions: tuple[str, ...] = ("any",)  # where the model runs
     licence: Licence
@@ -107,7 +107,7 @@ class Model(_Strict):
     api_key_env: str = ""
 
     @property
-    def tier_value(self) -> int:
+    def tier_value(self) -> common_pb2.Tier:
         return TIERS[self.tier]
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
@@ -117,7 +117,7 @@ class Model(_Strict):
 
 
 class Catalog(_Strict):
-    version: str = Field(min_length=1)   # the price version stored with every priced attempt
+    version: str = Field(min_length=1)  # the price version stored with every priced attempt
     models: tuple[Model, ...]
 
     @field_validator("models")

@@ -77,6 +77,16 @@ class GrpcServer:
         self._stopping.set()
 
 
+# Reconnect quickly to a restarted pod instead of gRPC's default backoff of up to 120 s.
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
 def client_channel(target: str) -> grpc.aio.Channel:
     """An insecure channel with tracing interceptors (mesh or sidecar mTLS is the deployment's job)."""
-    return grpc.aio.insecure_channel(target, interceptors=aio_client_interceptors(filter_=_NOT_HEALTH))
+    return grpc.aio.insecure_channel(
+        target, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors(filter_=_NOT_HEALTH)
+    )

@@ -27,7 +27,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
     def __init__(self, store: LedgerStore) -> None:
         self.store = store
 
-    async def GetSpend(  # noqa: N802 (gRPC method name)
+    async def GetSpend(
         self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.SpendReport:
         try:
@@ -39,8 +39,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         return ledger_pb2.SpendReport(
             lines=[
                 ledger_pb2.SpendLine(
-                    tenant=line["tenant"], workload=line["workload"], tier=TIERS[line["tier"]], model=line["model"],
-                    attempts=line["attempts"], input_tokens=line["input_tokens"], output_tokens=line["output_tokens"],
+                    tenant=line["tenant"],
+                    workload=line["workload"],
+                    tier=TIERS[line["tier"]],
+                    model=line["model"],
+                    attempts=line["attempts"],
+                    input_tokens=line["input_tokens"],
+                    output_tokens=line["output_tokens"],
                     cost_usd=money.to_wire(line["cost_usd"]),
                 )
                 for line in lines
@@ -49,7 +54,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             total_attempts=sum(line["attempts"] for line in lines),
         )
 
-    async def ListAttempts(  # noqa: N802
+    async def ListAttempts(
         self, request: ledger_pb2.AttemptQuery, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.AttemptList:
         if not request.request_id:
@@ -58,10 +63,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         return ledger_pb2.AttemptList(
             attempts=[
                 ledger_pb2.LedgerAttempt(
-                    event_id=r["event_id"], request_id=r["request_id"], attempt_index=r["attempt_index"],
-                    tenant=r["tenant"], workload=r["workload"], tier=TIERS[r["tier"]], model=r["model"],
-                    outcome=r["outcome"], input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
-                    cost_usd=money.to_wire(r["cost_usd"]), price_version=r["price_version"],
+                    event_id=r["event_id"],
+                    request_id=r["request_id"],
+                    attempt_index=r["attempt_index"],
+                    tenant=r["tenant"],
+                    workload=r["workload"],
+                    tier=TIERS[r["tier"]],
+                    model=r["model"],
+                    outcome=r["outcome"],
+                    input_tokens=r["input_tokens"],
+                    output_tokens=r["output_tokens"],
+                    cost_usd=money.to_wire(r["cost_usd"]),
+                    price_version=r["price_version"],
                 )
                 for r in rows
             ]

@@ -17,13 +17,15 @@ from switchyard.ledger._schema import attempts
 def make_engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")   # readers do not block the ingest writer
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the ingest writer
             cur.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process (WAL)
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+
     return engine
 
 
@@ -46,9 +48,16 @@ class LedgerStore:
     def spend(self, tenant: str, workload: str, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
         a = attempts.c
         query = (
-            select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
-                   func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
-                   func.sum(a.cost_usd).label("cost_usd"))
+            select(
+                a.tenant,
+                a.workload,
+                a.tier,
+                a.model,
+                func.count().label("attempts"),
+                func.sum(a.input_tokens).label("input_tokens"),
+                func.sum(a.output_tokens).label("output_tokens"),
+                func.sum(a.cost_usd).label("cost_usd"),
+            )
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
         )

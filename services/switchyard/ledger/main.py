@@ -40,8 +40,13 @@ async def run() -> None:
     await bus.ensure_stream(settings.stream_replicas)
     stop_ingest = asyncio.Event()
     ingest = asyncio.create_task(
-        bus.consume(bus_module.SUBJECT_ATTEMPT, settings.consumer_name, AttemptIngest(bus, store, catalog),
-                    stop_ingest, batch=settings.ingest_batch)
+        bus.consume(
+            bus_module.SUBJECT_ATTEMPT,
+            settings.consumer_name,
+            AttemptIngest(bus, store, catalog),
+            stop_ingest,
+            batch=settings.ingest_batch,
+        )
     )
 
     server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s)

@@ -5,4 +5,12 @@ from switchyard.router._policy import Policy, build_plan
 from switchyard.router._servicer import RouterDeps, RouterServicer, request_id_for
 from switchyard.router._validation import InvalidRequest, validate
 
-__all__ = ["InvalidRequest", "Policy", "RouterDeps", "RouterServicer", "build_plan", "request_id_for", "validate"]
+__all__ = [
+    "InvalidRequest",
+    "Policy",
+    "RouterDeps",
+    "RouterServicer",
+    "build_plan",
+    "request_id_for",
+    "validate",
+]

@@ -52,25 +52,42 @@ async def routed(publisher: Publisher, request: router_pb2.CompleteRequest, plan
     await _publish(publisher, bus.SUBJECT_ROUTED, event, event_id)
 
 
-async def attempt_finished(publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str,
-                           attempt: router_pb2.Attempt) -> None:
+async def attempt_finished(
+    publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+) -> None:
     event_id = f"{request_id}.attempt.{attempt.index}"
     event = events_pb2.AttemptFinished(
-        event_id=event_id, occurred_at=_now(), request_id=request_id, tenant=request.tenant,
-        workload=request.workload, attempt=attempt,
+        event_id=event_id,
+        occurred_at=_now(),
+        request_id=request_id,
+        tenant=request.tenant,
+        workload=request.workload,
+        attempt=attempt,
     )
     await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event_id)
 
 
-async def completed(publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str,
-                    attempts: list[router_pb2.Attempt], total_cost: str, answer: router_pb2.Attempt | None,
-                    error: str = "") -> None:
+async def completed(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    request_id: str,
+    attempts: list[router_pb2.Attempt],
+    total_cost: str,
+    answer: router_pb2.Attempt | None,
+    error: str = "",
+) -> None:
     event_id = f"{request_id}.completed"
     event = events_pb2.RequestCompleted(
-        event_id=event_id, occurred_at=_now(), request_id=request_id, tenant=request.tenant,
-        workload=request.workload, answered=answer is not None, attempt_count=len(attempts),
+        event_id=event_id,
+        occurred_at=_now(),
+        request_id=request_id,
+        tenant=request.tenant,
+        workload=request.workload,
+        answered=answer is not None,
+        attempt_count=len(attempts),
         escalated=any(a.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE for a in attempts),
-        total_cost_usd=total_cost, error=error,
+        total_cost_usd=total_cost,
+        error=error,
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model

@@ -22,7 +22,10 @@ DEFAULT_TIERS_FOR_DATA_CLASS: dict[int, frozenset[int]] = {
 }
 # Expected share of answers acceptable per tier, before any model runs.
 DEFAULT_TIER_QUALITY: dict[int, float] = {
-    T.TIER_LOCAL: 0.60, T.TIER_HOSTED_OPEN: 0.75, T.TIER_CLOSED: 0.85, T.TIER_FRONTIER: 0.95,
+    T.TIER_LOCAL: 0.60,
+    T.TIER_HOSTED_OPEN: 0.75,
+    T.TIER_CLOSED: 0.85,
+    T.TIER_FRONTIER: 0.95,
 }
 DEFAULT_OUTPUT_TOKENS = 256  # output estimate for the cost cap when max_tokens is unset
 
@@ -38,8 +41,14 @@ def data_class_name(data_class: int) -> str:
     return T.DataClass.Name(data_class).removeprefix("DATA_CLASS_")
 
 
-def _hard_exclusion(model: Model, allowed: frozenset[int], request: router_pb2.CompleteRequest,
-                    deployed: Collection[str], data_class: int, token_estimate: int) -> str | None:
+def _hard_exclusion(
+    model: Model,
+    allowed: frozenset[int],
+    request: router_pb2.CompleteRequest,
+    deployed: Collection[str],
+    data_class: int,
+    token_estimate: int,
+) -> str | None:
     """Why `model` may never serve this request, or None."""
     region = request.constraints.region
     if model.tier_value not in allowed:
@@ -71,8 +80,13 @@ def _blended_price(model: Model) -> Decimal:
     return model.price.input_per_million + model.price.output_per_million
 
 
-def build_plan(request: router_pb2.CompleteRequest, classification: classifier_pb2.Classification,
-               catalog: Catalog, deployed: Collection[str], policy: Policy) -> router_pb2.RoutingPlan:
+def build_plan(
+    request: router_pb2.CompleteRequest,
+    classification: classifier_pb2.Classification,
+    catalog: Catalog,
+    deployed: Collection[str],
+    policy: Policy,
+) -> router_pb2.RoutingPlan:
     data_class = classification.data_class
     allowed = policy.tiers_for_data_class[data_class]
     plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=policy.confidence_threshold)
@@ -81,9 +95,9 @@ def build_plan(request: router_pb2.CompleteRequest, classification: classifier_p
     )
     eligible: list[Model] = []
     for model in catalog.models:
-        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate) or _cost_exclusion(
-            model, request, classification.token_estimate
-        )
+        why = _hard_exclusion(
+            model, allowed, request, deployed, data_class, classification.token_estimate
+        ) or _cost_exclusion(model, request, classification.token_estimate)
         if why:
             plan.excluded.add(model=model.id, reason=why)
         else:
@@ -92,15 +106,16 @@ def build_plan(request: router_pb2.CompleteRequest, classification: classifier_p
     eligible = _apply_quality_bar(eligible, request.constraints.quality_bar, policy, plan)
     for model in eligible:
         plan.ladder.add(
-            tier=model.tier_value, model=model.id, adapter=model.adapter,
+            tier=model.tier_value,
+            model=model.id,
+            adapter=model.adapter,
             reason=f"{model.tier} tier, expected quality {policy.tier_quality[model.tier_value]:.2f}, "
             f"{_blended_price(model)} USD per 1M in+out tokens",
         )
     return plan
 
 
-def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy,
-                       plan: router_pb2.RoutingPlan) -> list[Model]:
+def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: router_pb2.RoutingPlan) -> list[Model]:
     """Drop rungs expected below the bar; a preference, so the strongest rung always stays."""
     if not bar or not eligible:
         return eligible
@@ -111,6 +126,8 @@ def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy,
         kept = [strongest]
     for m in eligible:
         if m not in kept:
-            plan.excluded.add(model=m.id, reason=f"expected quality {policy.tier_quality[m.tier_value]:.2f} "
-                              f"is below the quality bar {bar:.2f}")
+            plan.excluded.add(
+                model=m.id,
+                reason=f"expected quality {policy.tier_quality[m.tier_value]:.2f} is below the quality bar {bar:.2f}",
+            )
     return kept

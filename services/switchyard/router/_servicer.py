@@ -30,8 +30,11 @@ from switchyard.v1 import (
 log = get_logger(__name__)
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:switchyard:idempotency")
-_PASS_THROUGH_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                       grpc.StatusCode.INVALID_ARGUMENT}
+_PASS_THROUGH_CODES = {
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+}
 
 
 class RequestFailed(Exception):
@@ -65,7 +68,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     # --- RPCs -------------------------------------------------------------------------------
 
-    async def Plan(  # noqa: N802 (gRPC method name)
+    async def Plan(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.RoutingPlan:
         try:
@@ -74,7 +77,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await context.abort(exc.code, exc.message)
             raise
 
-    async def Complete(  # noqa: N802
+    async def Complete(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.CompleteResponse:
         try:
@@ -89,7 +92,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             raise
 
-    async def CompleteStream(  # noqa: N802
+    async def CompleteStream(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         try:
@@ -131,41 +134,55 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 grpc.StatusCode.UNAVAILABLE, f"classifier: {exc.code().name}: {exc.details()}"
             ) from None
 
-    def _generate_request(self, request: router_pb2.CompleteRequest, rung: router_pb2.Rung,
-                          request_id: str) -> adapter_pb2.GenerateRequest:
+    def _generate_request(
+        self, request: router_pb2.CompleteRequest, rung: router_pb2.Rung, request_id: str
+    ) -> adapter_pb2.GenerateRequest:
         return adapter_pb2.GenerateRequest(
             model=rung.model, messages=request.messages, params=request.params, request_id=request_id
         )
 
-    def _priced_attempt(self, index: int, rung: router_pb2.Rung,
-                        result: adapter_pb2.GenerateResponse) -> router_pb2.Attempt:
+    def _priced_attempt(
+        self, index: int, rung: router_pb2.Rung, result: adapter_pb2.GenerateResponse
+    ) -> router_pb2.Attempt:
         model = self.deps.catalog.get(rung.model)
         assert model is not None  # the plan only holds catalog models
         cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
         prior = self.deps.policy.tier_quality[rung.tier]
         return router_pb2.Attempt(
-            index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter,
-            confidence=score(result.confidence, prior), usage=result.usage, cost_usd=money.to_wire(cost),
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            confidence=score(result.confidence, prior),
+            usage=result.usage,
+            cost_usd=money.to_wire(cost),
             latency_ms=result.latency_ms,
         )
 
     @staticmethod
     def _fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> router_pb2.Attempt:
         return router_pb2.Attempt(
-            index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter,
-            outcome=router_pb2.OUTCOME_FAULT, cost_usd=money.to_wire(Decimal(0)),
-            error=f"{exc.code().name}: {exc.details()}", reason="adapter failed; falling back to the next rung",
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            outcome=router_pb2.OUTCOME_FAULT,
+            cost_usd=money.to_wire(Decimal(0)),
+            error=f"{exc.code().name}: {exc.details()}",
+            reason="adapter failed; falling back to the next rung",
         )
 
-    async def _walk_ladder(self, request: router_pb2.CompleteRequest,
-                           plan: router_pb2.RoutingPlan) -> router_pb2.CompleteResponse:
+    async def _walk_ladder(
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+    ) -> router_pb2.CompleteResponse:
         attempts: list[router_pb2.Attempt] = []
         texts: list[str] = []
         last = len(plan.ladder) - 1
         for index, rung in enumerate(plan.ladder):
             try:
                 result = await self.deps.adapters[rung.adapter].Generate(
-                    self._generate_request(request, rung, plan.request_id), timeout=self.deps.attempt_timeout_s
+                    self._generate_request(request, rung, plan.request_id),
+                    timeout=self.deps.attempt_timeout_s,
                 )
             except grpc.aio.AioRpcError as exc:
                 attempt = self._fault(index, rung, exc)
@@ -180,20 +197,43 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         await self._give_up(request, plan, attempts)
         raise AssertionError("unreachable")
 
-    async def _answered(self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan,
-                        attempts: list[router_pb2.Attempt], text: str) -> router_pb2.CompleteResponse:
+    async def _answered(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+        text: str,
+    ) -> router_pb2.CompleteResponse:
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
         await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, answer)
-        log.info("request_answered", request_id=plan.request_id, tier=tier_name(answer.tier), model=answer.model,
-                 confidence=round(answer.confidence, 3), attempts=len(attempts), cost_usd=total)
+        log.info(
+            "request_answered",
+            request_id=plan.request_id,
+            tier=tier_name(answer.tier),
+            model=answer.model,
+            confidence=round(answer.confidence, 3),
+            attempts=len(attempts),
+            cost_usd=total,
+        )
         return router_pb2.CompleteResponse(
-            request_id=plan.request_id, text=text, tier=answer.tier, model=answer.model,
-            confidence=answer.confidence, usage=answer.usage, total_cost_usd=total, attempts=attempts, plan=plan,
+            request_id=plan.request_id,
+            text=text,
+            tier=answer.tier,
+            model=answer.model,
+            confidence=answer.confidence,
+            usage=answer.usage,
+            total_cost_usd=total,
+            attempts=attempts,
+            plan=plan,
         )
 
-    async def _give_up(self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan,
-                       attempts: list[router_pb2.Attempt]) -> None:
+    async def _give_up(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+    ) -> None:
         """Every rung faulted: publish the outcome and raise the clearest status."""
         story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
@@ -211,8 +251,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             code = grpc.StatusCode.UNAVAILABLE
         raise RequestFailed(code, f"every rung failed: {story}")
 
-    async def _stream_ladder(self, request: router_pb2.CompleteRequest,
-                             plan: router_pb2.RoutingPlan) -> AsyncIterator[router_pb2.CompleteChunk]:
+    async def _stream_ladder(
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+    ) -> AsyncIterator[router_pb2.CompleteChunk]:
         """Stream from the first rung that starts answering. Once text has reached the caller the
         router cannot take it back, so a streamed answer is never escalated; faults before the
         first chunk fall back along the ladder as in Complete."""
@@ -233,7 +274,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                 continue
             if summary is None:
-                raise RequestFailed(grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary")
+                raise RequestFailed(
+                    grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
+                )
             attempt = self._priced_attempt(index, rung, summary)
             attempt.outcome = router_pb2.OUTCOME_ANSWERED
             attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
@@ -251,8 +294,10 @@ def _decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> Non
         attempt.reason = f"confidence {attempt.confidence:.3f} >= threshold {threshold:.3f}"
     elif is_last:
         attempt.outcome = router_pb2.OUTCOME_ANSWERED
-        attempt.reason = (f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
-                          "but this is the top of the ladder: best available answer")
+        attempt.reason = (
+            f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
+            "but this is the top of the ladder: best available answer"
+        )
     else:
         attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
         attempt.reason = f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}: escalating"

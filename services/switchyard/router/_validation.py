@@ -38,9 +38,7 @@ def validate(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> Non
 
 def _check_slug(field: str, value: str) -> None:
     if not SLUG.match(value):
-        raise InvalidRequest(
-            field, f"{value!r} is not a lowercase slug (letters, digits, '-'; 2 to 63 characters)"
-        )
+        raise InvalidRequest(field, f"{value!r} is not a lowercase slug (letters, digits, '-'; 2 to 63 characters)")
 
 
 def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> None:
@@ -58,7 +56,8 @@ def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int)
     tokens = estimate_tokens("".join(m.content for m in request.messages))
     if tokens > max_prompt_tokens:
         raise InvalidRequest(
-            "messages", f"prompt is ~{tokens} tokens, more than the largest deployed context window ({max_prompt_tokens})"
+            "messages",
+            f"prompt is ~{tokens} tokens, more than the largest deployed context window ({max_prompt_tokens})",
         )
 
 

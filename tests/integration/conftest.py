@@ -1,0 +1,35 @@
+"""Integration fixtures: the real embedded stack (nats-server from the wheel, SQLite, the
+llama.cpp local model, every service its own process) on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from switchyard.devstack import Stack
+from switchyard.v1 import ledger_pb2_grpc, router_pb2_grpc
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("stack")
+    running = Stack(Path(state))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def router(stack: Stack) -> Iterator[router_pb2_grpc.RouterStub]:
+    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+        yield router_pb2_grpc.RouterStub(channel)
+
+
+@pytest.fixture
+def ledger(stack: Stack) -> Iterator[ledger_pb2_grpc.LedgerStub]:
+    with grpc.insecure_channel(stack.addrs["ledger"]) as channel:
+        yield ledger_pb2_grpc.LedgerStub(channel)

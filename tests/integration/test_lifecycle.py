@@ -1,0 +1,40 @@
+"""Start-up refusals and graceful shutdown of the real service processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from switchyard.devstack import Stack
+
+
+def test_ledger_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    env = {**os.environ, "SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "switchyard.ledger.main"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert "is at migration none, not 0001" in proc.stderr
+    assert "make migrate" in proc.stderr
+
+
+def test_bad_setting_stops_a_service_at_start_naming_the_variable() -> None:
+    env = {**os.environ, "SWITCHYARD_SHUTDOWN_GRACE_S": "-1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "switchyard.classifier.main"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "SWITCHYARD_SHUTDOWN_GRACE_S" in proc.stderr
+
+
+def test_every_process_drains_and_exits_zero_on_sigterm(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    stack.start()
+    codes = stack.stop()
+    assert codes == {"router": 0, "adapter-llamacpp-local": 0, "classifier": 0, "ledger": 0, "nats": 0}

@@ -1,0 +1,215 @@
+"""The router's ladder walk over real gRPC (in-process servers) with scripted backends, so
+escalation and fallback can be forced. The real model is exercised in tests/integration."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from google.protobuf.message import Message as ProtoMessage
+from switchyard.adapters import AdapterServicer, BackendError, signals_from_logprobs
+from switchyard.classifier import ClassifierServicer
+from switchyard.core.catalog import load_catalog
+from switchyard.core.config import DEFAULT_CATALOG
+from switchyard.router import Policy, RouterDeps, RouterServicer
+from switchyard.v1 import (
+    adapter_pb2,
+    adapter_pb2_grpc,
+    classifier_pb2_grpc,
+    common_pb2,
+    router_pb2,
+    router_pb2_grpc,
+)
+
+CATALOG = load_catalog(DEFAULT_CATALOG)
+
+
+@dataclass
+class ScriptedBackend:
+    """Answers with a fixed token probability, or fails with a fixed status."""
+
+    adapter: str
+    token_prob: float = 0.9
+    fail_with: grpc.StatusCode | None = None
+    calls: list[str] = field(default_factory=list)
+    family: str = "scripted"
+
+    def describe(self) -> adapter_pb2.AdapterDescription:
+        models = [m.id for m in CATALOG.models if m.adapter == self.adapter]
+        return adapter_pb2.AdapterDescription(adapter=self.adapter, backend=self.family, models=models)
+
+    async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
+        self.calls.append(request.model)
+        if self.fail_with is not None:
+            raise BackendError(self.fail_with, f"{self.adapter} is failing on purpose")
+        return adapter_pb2.GenerateResponse(
+            text=f"answer from {request.model}",
+            finish_reason="stop",
+            usage=common_pb2.Usage(input_tokens=100, output_tokens=20),
+            confidence=signals_from_logprobs([math.log(self.token_prob)] * 20),
+        )
+
+    async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        summary = await self.generate(request)
+        yield adapter_pb2.GenerateChunk(text=summary.text)
+        yield adapter_pb2.GenerateChunk(final=True, summary=summary)
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class RecordingPublisher:
+    events: list[tuple[str, ProtoMessage, str]] = field(default_factory=list)
+    broken: bool = False
+
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None:
+        if self.broken:
+            raise ConnectionError("nats down")
+        self.events.append((subject, event, event_id))
+
+
+@dataclass
+class Harness:
+    router: router_pb2_grpc.RouterStub
+    local: ScriptedBackend
+    closed: ScriptedBackend
+    publisher: RecordingPublisher
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    local, closed = ScriptedBackend("llamacpp-local"), ScriptedBackend("openai")
+    servers, channels, addresses = [], [], {}
+    for backend in (local, closed):
+        server = grpc.aio.server()
+        adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server)
+        addresses[backend.adapter] = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        servers.append(server)
+    classifier = grpc.aio.server()
+    classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), classifier)
+    classifier_addr = f"127.0.0.1:{classifier.add_insecure_port('127.0.0.1:0')}"
+    servers.append(classifier)
+    publisher = RecordingPublisher()
+
+    def channel(addr: str) -> grpc.aio.Channel:
+        channels.append(grpc.aio.insecure_channel(addr))
+        return channels[-1]
+
+    deps = RouterDeps(
+        classifier=classifier_pb2_grpc.ClassifierStub(channel(classifier_addr)),
+        adapters={name: adapter_pb2_grpc.ModelAdapterStub(channel(a)) for name, a in addresses.items()},
+        catalog=CATALOG,
+        publisher=publisher,
+        policy=Policy(confidence_threshold=0.5),
+        attempt_timeout_s=5,
+    )
+    router = grpc.aio.server()
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), router)
+    router_addr = f"127.0.0.1:{router.add_insecure_port('127.0.0.1:0')}"
+    servers.append(router)
+    for server in servers:
+        await server.start()
+    try:
+        yield Harness(router_pb2_grpc.RouterStub(channel(router_addr)), local, closed, publisher)
+    finally:
+        for ch in channels:
+            await ch.close()
+        for server in servers:
+            await server.stop(None)
+
+
+def ask(text: str = "What is the capital of France?", **fields: object) -> router_pb2.CompleteRequest:
+    return router_pb2.CompleteRequest(
+        tenant="acme",
+        workload="faq",
+        messages=[common_pb2.Message(role="user", content=text)],
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_confident_local_answer_is_accepted_without_escalation(harness: Harness) -> None:
+    reply = await harness.router.Complete(ask())
+    assert reply.tier == common_pb2.TIER_LOCAL
+    assert [a.outcome for a in reply.attempts] == [router_pb2.OUTCOME_ANSWERED]
+    assert harness.closed.calls == []
+
+
+async def test_low_confidence_escalates_one_rung_up(harness: Harness) -> None:
+    harness.local.token_prob = 0.2
+    reply = await harness.router.Complete(ask())
+    assert [a.outcome for a in reply.attempts] == [
+        router_pb2.OUTCOME_LOW_CONFIDENCE,
+        router_pb2.OUTCOME_ANSWERED,
+    ]
+    assert reply.model == "gpt-5-mini"
+    assert harness.closed.calls == ["gpt-5-mini"]
+    subjects = [s for s, _, _ in harness.publisher.events]
+    assert subjects == [
+        "switchyard.request.routed",
+        "switchyard.attempt.finished",
+        "switchyard.attempt.finished",
+        "switchyard.request.completed",
+    ]
+
+
+async def test_fault_falls_back_to_the_next_rung_and_both_attempts_are_reported(harness: Harness) -> None:
+    harness.local.fail_with = grpc.StatusCode.UNAVAILABLE
+    reply = await harness.router.Complete(ask())
+    assert [a.outcome for a in reply.attempts] == [router_pb2.OUTCOME_FAULT, router_pb2.OUTCOME_ANSWERED]
+    assert "UNAVAILABLE" in reply.attempts[0].error
+    billed = [e for s, e, _ in harness.publisher.events if s == "switchyard.attempt.finished"]
+    assert [e.attempt.index for e in billed] == [0, 1]  # type: ignore[attr-defined]
+
+
+async def test_regulated_request_never_reaches_external_tier_even_when_local_fails(harness: Harness) -> None:
+    harness.local.fail_with = grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask("Refund card 4111 1111 1111 1111 please"))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "llamacpp-local" in (err.value.details() or "")
+    assert harness.closed.calls == []
+
+
+async def test_every_rung_down_is_unavailable_naming_each_adapter(harness: Harness) -> None:
+    harness.local.fail_with = harness.closed.fail_with = grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask())
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "llamacpp-local" in (err.value.details() or "") and "openai" in (err.value.details() or "")
+    completed = [e for s, e, _ in harness.publisher.events if s == "switchyard.request.completed"]
+    assert len(completed) == 1 and not completed[0].answered  # type: ignore[attr-defined]
+
+
+async def test_same_idempotency_key_gives_same_request_and_event_ids(harness: Harness) -> None:
+    first = await harness.router.Complete(ask(idempotency_key="order-42"))
+    second = await harness.router.Complete(ask(idempotency_key="order-42"))
+    assert first.request_id == second.request_id
+    ids = [i for s, _, i in harness.publisher.events if s == "switchyard.attempt.finished"]
+    assert ids[0] == ids[1] == f"{first.request_id}.attempt.0"
+
+
+async def test_answer_is_refused_when_its_cost_cannot_be_recorded(harness: Harness) -> None:
+    harness.publisher.broken = True
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask())
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "event bus" in (err.value.details() or "")
+
+
+async def test_plan_calls_no_model(harness: Harness) -> None:
+    plan = await harness.router.Plan(ask())
+    assert [r.model for r in plan.ladder][:2] == ["gemma-3-270m-cpu", "gpt-5-mini"]
+    assert harness.local.calls == [] and harness.closed.calls == []
+    assert harness.publisher.events == []
+
+
+async def test_stream_sends_text_then_a_final_chunk_with_the_story(harness: Harness) -> None:
+    chunks = [c async for c in harness.router.CompleteStream(ask())]
+    assert chunks[0].text == "answer from gemma-3-270m-cpu"
+    assert chunks[-1].final.model == "gemma-3-270m-cpu"
+    assert chunks[-1].final.attempts[0].outcome == router_pb2.OUTCOME_ANSWERED
+    assert chunks[-1].final.total_cost_usd == chunks[-1].final.attempts[0].cost_usd
