@@ -1,0 +1,126 @@
+"""`make bench`: measures on the real embedded stack and writes JSON results with the command,
+commit and machine that produced them. Speed is measured here, never asserted in tests.
+
+    local_model.json    one local-model answer end to end (router -> classifier -> llama.cpp ->
+                        events), sequential, and the classifier alone
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from switchyard.devstack import Stack
+from switchyard.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
+
+RESULTS = Path(__file__).parent / "results"
+QUESTIONS = [
+    "What is the capital of France?",
+    "What is 12 + 30?",
+    "Who wrote Romeo and Juliet?",
+    "What colour is the sky on a clear day?",
+    "How many legs does a spider have?",
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _summary(values_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values_ms),
+        "p50_ms": round(statistics.median(values_ms), 2),
+        "p95_ms": round(_percentile(values_ms, 0.95), 2),
+        "p99_ms": round(_percentile(values_ms, 0.99), 2),
+        "mean_ms": round(statistics.fmean(values_ms), 2),
+    }
+
+
+def _machine() -> dict[str, object]:
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=False).stdout
+    return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def bench_local_model(stack: Stack, rounds: int) -> dict[str, object]:
+    end_to_end, adapter, output_tokens, decode_s = [], [], 0, 0.0
+    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+        router = router_pb2_grpc.RouterStub(channel)
+        for i in range(rounds):
+            request = router_pb2.CompleteRequest(
+                tenant="bench",
+                workload="local-latency",
+                messages=[common_pb2.Message(role="user", content=QUESTIONS[i % len(QUESTIONS)])],
+                params=common_pb2.GenerationParams(max_tokens=32),
+            )
+            started = time.perf_counter()
+            reply = router.Complete(request, timeout=120)
+            end_to_end.append((time.perf_counter() - started) * 1000)
+            attempt = reply.attempts[-1]
+            adapter.append(attempt.latency_ms)
+            output_tokens += attempt.usage.output_tokens
+            decode_s += attempt.latency_ms / 1000
+    return {
+        "end_to_end": _summary(end_to_end),
+        "adapter_generate": _summary(adapter),
+        "output_tokens_per_s_incl_prefill": round(output_tokens / decode_s, 1),
+        "max_tokens": 32,
+    }
+
+
+def bench_classifier(stack: Stack, rounds: int) -> dict[str, object]:
+    timings = []
+    with grpc.insecure_channel(stack.addrs["classifier"]) as channel:
+        classifier = classifier_pb2_grpc.ClassifierStub(channel)
+        for i in range(rounds):
+            request = classifier_pb2.ClassifyRequest(
+                messages=[common_pb2.Message(role="user", content=QUESTIONS[i % len(QUESTIONS)] * 4)]
+            )
+            started = time.perf_counter()
+            classifier.Classify(request, timeout=10)
+            timings.append((time.perf_counter() - started) * 1000)
+    return {"classify_round_trip": _summary(timings)}
+
+
+def main() -> int:
+    rounds = int(os.environ.get("BENCH_ROUNDS", "30"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as state:
+        stack = Stack(Path(state))
+        stack.start()
+        try:
+            bench_local_model(stack, 3)  # warm-up: prompt cache, page faults
+            result = {
+                "command": "make bench",
+                "commit": _commit(),
+                "machine": _machine(),
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "local_model": bench_local_model(stack, rounds),
+                "classifier": bench_classifier(stack, rounds * 10),
+            }
+        finally:
+            stack.stop()
+    out = RESULTS / "local_model.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

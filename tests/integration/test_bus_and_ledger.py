@@ -1,0 +1,129 @@
+"""The JetStream bus and the ledger's ingest against a real nats-server and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from switchyard.core import bus as bus_module
+from switchyard.core import migrations
+from switchyard.core.bus import EventBus
+from switchyard.core.catalog import load_catalog
+from switchyard.core.config import DEFAULT_CATALOG
+from switchyard.devstack import free_port, nats_server_binary, wait_for_port
+from switchyard.ledger import AttemptIngest, LedgerStore, make_engine
+from switchyard.v1 import common_pb2, events_pb2, router_pb2
+
+CATALOG = load_catalog(DEFAULT_CATALOG)
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(nats_server_binary()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 10, proc, "nats-server")
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[EventBus]:
+    connected = await EventBus.connect(nats_url, name="test")
+    await connected.ensure_stream()
+    try:
+        yield connected
+    finally:
+        await connected.drain()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LedgerStore:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrations.upgrade(url)
+    return LedgerStore(make_engine(url))
+
+
+def attempt_event(
+    event_id: str, model: str = "gpt-5-mini", tokens: tuple[int, int] = (1000, 500)
+) -> events_pb2.AttemptFinished:
+    occurred = Timestamp()
+    occurred.GetCurrentTime()
+    return events_pb2.AttemptFinished(
+        event_id=event_id,
+        occurred_at=occurred,
+        request_id=event_id.split(".")[0],
+        tenant="acme",
+        workload="faq",
+        attempt=router_pb2.Attempt(
+            index=0,
+            tier=common_pb2.TIER_CLOSED,
+            model=model,
+            adapter="openai",
+            outcome=router_pb2.OUTCOME_ANSWERED,
+            usage=common_pb2.Usage(input_tokens=tokens[0], output_tokens=tokens[1]),
+        ),
+    )
+
+
+async def ingest_until(bus: EventBus, store: LedgerStore, ingest: AttemptIngest, rows: int, dead: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-test", ingest, stop, batch=64))
+    try:
+        for _ in range(100):
+            lines = store.spend("acme", "", None, None)
+            if sum(line["attempts"] for line in lines) >= rows and ingest.dead_lettered >= dead:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("ingest did not catch up within 10s")
+    finally:
+        stop.set()
+        await task
+
+
+async def test_duplicate_event_ids_are_stored_once_by_jetstream(bus: EventBus) -> None:
+    for _ in range(3):
+        await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0")
+    info = await bus.js.stream_info(bus_module.STREAM)
+    assert info.state.messages == 1
+
+
+async def test_ledger_prices_exactly_and_counts_a_redelivered_event_once(bus: EventBus, store: LedgerStore) -> None:
+    await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0")
+    await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r2.attempt.0"), "r2.attempt.0")
+    # The same event again under another message id (e.g. outside JetStream's de-dup window).
+    await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0-replayed")
+    await ingest_until(bus, store, AttemptIngest(bus, store, CATALOG), rows=2, dead=0)
+
+    [line] = store.spend("acme", "", None, None)
+    assert line["attempts"] == 2
+    # two attempts of 1,000 in at 0.25/M and 500 out at 2.00/M = 2 x 0.00125
+    assert line["cost_usd"] == Decimal("0.0025")
+
+
+async def test_unpriceable_events_go_to_the_dead_letter_subject_with_a_reason(
+    bus: EventBus, store: LedgerStore
+) -> None:
+    await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r3.attempt.0", model="no-such-model"), "r3.attempt.0")
+    await bus.js.publish(bus_module.SUBJECT_ATTEMPT, b"\xff\xffnot protobuf", headers={"Nats-Msg-Id": "junk-1"})
+    await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r4.attempt.0"), "r4.attempt.0")
+    ingest = AttemptIngest(bus, store, CATALOG)
+    await ingest_until(bus, store, ingest, rows=1, dead=2)
+
+    assert ingest.dead_lettered == 2
+    dead = await bus.js.pull_subscribe("switchyard.deadletter.>", durable="dl-reader", stream=bus_module.STREAM)
+    reasons = sorted(m.headers["Switchyard-Reason"] for m in await dead.fetch(2, timeout=5))
+    assert reasons[0].startswith("attempt.model: 'no-such-model' is not in catalog")
+    assert reasons[1].startswith("payload: not an AttemptFinished message")
