@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from switchyard.devstack import Stack
 from switchyard.v1 import ledger_pb2_grpc, router_pb2_grpc
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import grpc
 import pytest
+
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
 from switchyard.devstack import Stack

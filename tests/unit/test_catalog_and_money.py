@@ -2,6 +2,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from switchyard.core import money
 from switchyard.core.catalog import CatalogError, load_catalog
 from switchyard.core.config import DEFAULT_CATALOG

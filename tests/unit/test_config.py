@@ -1,4 +1,5 @@
 import pytest
+
 from switchyard.core.config import BusSettings, ConfigError, load_settings
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from switchyard.classifier import detect_sensitive_data
 from switchyard.v1 import common_pb2
 

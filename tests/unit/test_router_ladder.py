@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import grpc
 import pytest
 from google.protobuf.message import Message as ProtoMessage
+
 from switchyard.adapters import AdapterServicer, BackendError, signals_from_logprobs
 from switchyard.classifier import ClassifierServicer
 from switchyard.core.catalog import load_catalog

@@ -1,4 +1,5 @@
 import pytest
+
 from switchyard.router import InvalidRequest, validate
 from switchyard.v1 import common_pb2, router_pb2
 
