@@ -21,12 +21,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from switchyard.core import migrations
 
-# Started in this order (each needs the ones before), stopped in reverse.
-SERVICES = ("ledger", "classifier", "adapter-llamacpp-local", "router")
 _MODULES = {
     "ledger": "switchyard.ledger.main",
     "classifier": "switchyard.classifier.main",
-    "adapter-llamacpp-local": "switchyard.adapters.main",
+    "adapter": "switchyard.adapters.main",
     "router": "switchyard.router.main",
 }
 STATE_FILE = "stack.json"
@@ -83,9 +81,16 @@ def wait_healthy(addr: str, timeout_s: float, proc: subprocess.Popen[bytes], nam
 class Stack:
     state_dir: Path
     router_port: int = 0
+    # adapter name -> backend family; each becomes a process named adapter-<name>
+    adapters: dict[str, str] = field(default_factory=lambda: {"llamacpp-local": "llamacpp"})
     extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     addrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> list[str]:
+        """Start order (each needs the ones before); stopped in reverse."""
+        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router"]
 
     @property
     def nats_url(self) -> str:
@@ -103,7 +108,7 @@ class Stack:
         try:
             self._start_nats()
             migrations.upgrade(self.database_url)
-            for name in SERVICES:
+            for name in self.services:
                 self.start_service(name, health_timeout_s)
         except BaseException:
             self.stop()
@@ -143,6 +148,7 @@ class Stack:
             env["SWITCHYARD_DATABASE_URL"] = self.database_url
         if name.startswith("adapter-"):
             env["SWITCHYARD_ADAPTER_NAME"] = name.removeprefix("adapter-")
+            env["SWITCHYARD_ADAPTER_BACKEND"] = self.adapters[name.removeprefix("adapter-")]
         if name == "router":
             env["SWITCHYARD_CLASSIFIER_ADDR"] = self.addrs["classifier"]
             env["SWITCHYARD_ADAPTERS"] = ",".join(
@@ -155,7 +161,7 @@ class Stack:
         port = port or (self.router_port if name == "router" else 0) or free_port()
         log_path = self.log_path(name)
         proc = subprocess.Popen(
-            [sys.executable, "-m", _MODULES[name]],
+            [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
             env=self.service_env(name, port),
             # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
             stdout=log_path.open("ab"),
@@ -181,7 +187,7 @@ class Stack:
         return proc.returncode
 
     def stop(self) -> dict[str, int]:
-        codes = {name: self.stop_service(name) for name in [*reversed(SERVICES), "nats"]}
+        codes = {name: self.stop_service(name) for name in [*reversed(self.services), "nats"]}
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return codes
 

@@ -24,21 +24,31 @@ from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
 
 class AdapterSettings(ServiceSettings):
     adapter_name: str = "llamacpp-local"
-    adapter_backend: Literal["llamacpp"] = "llamacpp"
+    adapter_backend: Literal["llamacpp", "openai"] = "llamacpp"
     catalog: Path = DEFAULT_CATALOG
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
     llamacpp_threads: int = Field(default=2, ge=1)
     llamacpp_context: int = Field(default=2048, ge=256)  # tokens per request slot
     llamacpp_parallel: int = Field(default=2, ge=1)  # concurrent request slots
+    # openai: per-call timeout and the SDK's bounded retries (backoff with jitter, Retry-After)
+    upstream_timeout_s: float = Field(default=30.0, gt=0)
+    upstream_max_retries: int = Field(default=2, ge=0, le=10)
 
 
 def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
-    model_ids = [m.id for m in catalog.models if m.adapter == settings.adapter_name]
-    if not model_ids:
+    models = [m for m in catalog.models if m.adapter == settings.adapter_name]
+    if not models:
         raise StartupError(
             f"SWITCHYARD_ADAPTER_NAME: no model in catalog {settings.catalog} uses adapter {settings.adapter_name!r}"
         )
+    if settings.adapter_backend == "openai":
+        from switchyard.adapters.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(
+            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+        )
+    # Imported here: only llama.cpp pods need the native library loaded.
     from switchyard.adapters.llamacpp import LlamaCppBackend, default_model_path
 
     gguf = Path(settings.llamacpp_gguf) if settings.llamacpp_gguf else default_model_path()
@@ -46,7 +56,7 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         raise StartupError(f"SWITCHYARD_LLAMACPP_GGUF: no such file {gguf}")
     return LlamaCppBackend(
         settings.adapter_name,
-        model_ids,
+        [m.id for m in models],
         gguf,
         settings.llamacpp_threads,
         settings.llamacpp_context,
