@@ -15,7 +15,7 @@ import yaml
 
 from switchyard.devstack import Stack
 from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
-from tests.wire.openai_server import OpenAIWireServer
+from tests.wire.server import WireServer
 
 
 def _model(model_id: str, tier: str, endpoint: str, price: str) -> dict[str, object]:
@@ -34,18 +34,18 @@ def _model(model_id: str, tier: str, endpoint: str, price: str) -> dict[str, obj
 
 
 @pytest.fixture(scope="module")
-def wire() -> Iterator[OpenAIWireServer]:
-    server = OpenAIWireServer()
-    server.endpoint = server.start()  # type: ignore[attr-defined]
+def wire() -> Iterator[WireServer]:
+    server = WireServer()
+    server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def provider_stack(wire: OpenAIWireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def provider_stack(wire: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(tmp_path_factory.mktemp("provider-stack"))
     catalog = state / "catalog.yaml"
-    endpoint = wire.endpoint  # type: ignore[attr-defined]
+    endpoint = wire.endpoint
     catalog.write_text(
         yaml.safe_dump(
             {
@@ -80,9 +80,7 @@ def ask(text: str) -> router_pb2.CompleteRequest:
     )
 
 
-def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(
-    provider_stack: Stack, wire: OpenAIWireServer
-) -> None:
+def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(provider_stack: Stack, wire: WireServer) -> None:
     wire.script.append("500")
     with grpc.insecure_channel(provider_stack.addrs["router"]) as channel:
         reply = router_pb2_grpc.RouterStub(channel).Complete(ask("What is six times seven?"), timeout=30)
@@ -103,12 +101,10 @@ def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(
     assert Decimal(rows[1].cost_usd) == Decimal(reply.attempts[1].cost_usd) == Decimal(reply.total_cost_usd) > 0
 
 
-def test_regulated_request_is_refused_without_reaching_any_provider(
-    provider_stack: Stack, wire: OpenAIWireServer
-) -> None:
+def test_regulated_request_is_refused_without_reaching_any_provider(provider_stack: Stack, wire: WireServer) -> None:
     calls_before = len(wire.log)
     with grpc.insecure_channel(provider_stack.addrs["router"]) as channel, pytest.raises(grpc.RpcError) as err:
         router_pb2_grpc.RouterStub(channel).Complete(ask("Patient diagnosed with HIV: draft a letter"), timeout=30)
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
-    assert "REGULATED may not be sent to tier" in err.value.details()  # type: ignore[attr-defined]
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "REGULATED may not be sent to tier" in err.value.details()
     assert len(wire.log) == calls_before

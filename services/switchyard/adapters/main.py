@@ -24,7 +24,7 @@ from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
 
 class AdapterSettings(ServiceSettings):
     adapter_name: str = "llamacpp-local"
-    adapter_backend: Literal["llamacpp", "openai"] = "llamacpp"
+    adapter_backend: Literal["llamacpp", "openai", "anthropic"] = "llamacpp"
     catalog: Path = DEFAULT_CATALOG
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
@@ -46,6 +46,12 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         from switchyard.adapters.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(
+            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+        )
+    if settings.adapter_backend == "anthropic":
+        from switchyard.adapters.anthropic_messages import AnthropicBackend
+
+        return AnthropicBackend(
             settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
         )
     # Imported here: only llama.cpp pods need the native library loaded.

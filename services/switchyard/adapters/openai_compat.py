@@ -9,7 +9,6 @@ status the router falls back on.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -18,9 +17,8 @@ import grpc
 import openai
 from openai import AsyncOpenAI
 
-from switchyard.adapters._backend import BackendError, signals_from_logprobs
+from switchyard.adapters._backend import clients_by_model, map_error, signals_from_logprobs
 from switchyard.core.catalog import Model
-from switchyard.core.entry import StartupError
 from switchyard.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
@@ -38,30 +36,19 @@ _ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
-def _to_backend_error(exc: openai.OpenAIError, model: Model) -> BackendError:
-    code = next((c for cls, c in _ERRORS if isinstance(exc, cls)), grpc.StatusCode.UNKNOWN)
-    status = f" HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else ""
-    return BackendError(code, f"{model.provider}{status}: {exc.__class__.__name__}: {exc}")
-
-
 class OpenAICompatBackend:
     family = "openai"
 
     def __init__(self, adapter: str, models: Sequence[Model], timeout_s: float, max_retries: int) -> None:
         self.adapter = adapter
         self.models = {m.id: m for m in models}
-        self._client_of: dict[str, AsyncOpenAI] = {}
-        clients: dict[tuple[str, str], AsyncOpenAI] = {}
-        for m in models:
-            if not m.endpoint:
-                raise StartupError(f"catalog: model {m.id} has no endpoint for adapter {adapter}")
-            key = _api_key(m)
-            if (m.endpoint, key) not in clients:
-                clients[(m.endpoint, key)] = AsyncOpenAI(
-                    base_url=m.endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries
-                )
-            self._client_of[m.id] = clients[(m.endpoint, key)]
-        self._clients = list(clients.values())
+        self._client_of = clients_by_model(
+            adapter,
+            models,
+            lambda endpoint, key: AsyncOpenAI(
+                base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries
+            ),
+        )
 
     def describe(self) -> adapter_pb2.AdapterDescription:
         return adapter_pb2.AdapterDescription(
@@ -95,7 +82,7 @@ class OpenAICompatBackend:
         try:
             reply = await self._client_of[model.id].chat.completions.create(**self._args(request))
         except openai.OpenAIError as exc:
-            raise _to_backend_error(exc, model) from exc
+            raise map_error(exc, _ERRORS, model.provider) from exc
         choice = reply.choices[0]
         logprobs = [t.logprob for t in (choice.logprobs.content or [])] if choice.logprobs else []
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -131,7 +118,7 @@ class OpenAICompatBackend:
                         pieces.append(choice.delta.content)
                         yield adapter_pb2.GenerateChunk(text=choice.delta.content)
         except openai.OpenAIError as exc:
-            raise _to_backend_error(exc, model) from exc
+            raise map_error(exc, _ERRORS, model.provider) from exc
         yield adapter_pb2.GenerateChunk(
             final=True,
             summary=adapter_pb2.GenerateResponse(
@@ -145,17 +132,8 @@ class OpenAICompatBackend:
         )
 
     async def close(self) -> None:
-        for client in self._clients:
+        for client in set(self._client_of.values()):
             await client.close()
-
-
-def _api_key(model: Model) -> str:
-    if not model.api_key_env:
-        return "not-needed"  # e.g. vLLM inside the cluster
-    key = os.environ.get(model.api_key_env, "")
-    if not key:
-        raise StartupError(f"{model.api_key_env}: not set (API key of model {model.id})")
-    return key
 
 
 def _usage(usage: Any) -> common_pb2.Usage:

@@ -1,0 +1,131 @@
+"""A local HTTP server that speaks a provider's wire format (OpenAI chat completions or
+Anthropic messages: JSON, SSE streaming, usage, logprobs, error bodies), with scriptable
+faults: 5xx, 429 with Retry-After, 400, slow answers and dropped connections. Tests drive it
+through the official SDKs. Every request is logged, so a test can prove a request never
+reached this provider.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+from tests.wire import anthropic_format, openai_format
+from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
+
+__all__ = ["ANSWER_TOKENS", "TOKEN_LOGPROB", "WireServer"]
+
+
+class WireFormat(Protocol):
+    PATH: str
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def stream_events(self, body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]: ...
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]: ...
+
+    STREAM_END: bytes
+
+
+FORMATS: dict[str, Any] = {"openai": openai_format, "anthropic": anthropic_format}
+
+
+@dataclass
+class Recorded:
+    path: str
+    body: dict[str, Any]
+    authorization: str
+
+
+@dataclass
+class WireServer:
+    """Faults are consumed one per request from `script` ("ok", "500", "429:<seconds>", "400",
+    "slow:<seconds>", "drop"); with the script empty every request answers "ok"."""
+
+    protocol: str = "openai"
+    script: deque[str] = field(default_factory=deque)
+    endpoint: str = ""
+    log: list[Recorded] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> str:
+        """Serve in a background thread; return the base URL the provider's SDK takes."""
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, FORMATS[self.protocol]))
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self.endpoint = f"{root}/v1" if self.protocol == "openai" else root
+        return self.endpoint
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def next_behaviour(self, recorded: Recorded) -> str:
+        with self._lock:
+            self.log.append(recorded)
+            return self.script.popleft() if self.script else "ok"
+
+
+def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            return
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            behaviour = server.next_behaviour(Recorded(self.path, body, self.headers.get("Authorization", "")))
+            if self.path != wire.PATH:
+                return self._error(404, f"no route {self.path}")
+            kind, _, arg = behaviour.partition(":")
+            if kind == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return None
+            if kind == "slow":
+                time.sleep(float(arg))
+            if kind == "500":
+                return self._error(500, "The server had an error while processing your request.")
+            if kind == "429":
+                return self._error(429, "Rate limit reached.", {"Retry-After": arg or "1"})
+            if kind == "400":
+                return self._error(400, "The prompt is longer than the model's context window.")
+            if body.get("stream"):
+                return self._sse(wire.stream_events(body))
+            return self._json(200, wire.completion(body))
+
+        def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+            self._json(status, wire.error_body(status, message), headers)
+
+        def _sse(self, events: list[tuple[str | None, dict[str, Any]]]) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.close_connection = True
+            self.end_headers()
+            for name, data in events:
+                prefix = f"event: {name}\n" if name else ""
+                self.wfile.write(f"{prefix}data: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(wire.STREAM_END)
+            self.wfile.flush()
+
+    return Handler
