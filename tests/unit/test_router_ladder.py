@@ -3,6 +3,7 @@ escalation and fallback can be forced. The real model is exercised in tests/inte
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class ScriptedBackend:
     adapter: str
     token_prob: float = 0.9
     fail_with: grpc.StatusCode | None = None
+    delay_s: float = 0.0
     calls: list[str] = field(default_factory=list)
     family: str = "scripted"
 
@@ -44,6 +46,7 @@ class ScriptedBackend:
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
         self.calls.append(request.model)
+        await asyncio.sleep(self.delay_s)
         if self.fail_with is not None:
             raise BackendError(self.fail_with, f"{self.adapter} is failing on purpose")
         return adapter_pb2.GenerateResponse(
@@ -106,6 +109,7 @@ async def harness() -> AsyncIterator[Harness]:
         catalog=CATALOG,
         publisher=publisher,
         policy=Policy(confidence_threshold=0.5),
+        circuit_threshold=3,
         attempt_timeout_s=5,
     )
     router = grpc.aio.server()
@@ -214,3 +218,23 @@ async def test_stream_sends_text_then_a_final_chunk_with_the_story(harness: Harn
     assert chunks[-1].final.model == "gemma-3-270m-cpu"
     assert chunks[-1].final.attempts[0].outcome == router_pb2.OUTCOME_ANSWERED
     assert chunks[-1].final.total_cost_usd == chunks[-1].final.attempts[0].cost_usd
+
+
+async def test_open_circuit_skips_a_failing_adapter_without_calling_it(harness: Harness) -> None:
+    harness.local.fail_with = grpc.StatusCode.UNAVAILABLE
+    for _ in range(3):
+        await harness.router.Complete(ask())
+    assert len(harness.local.calls) == 3
+    reply = await harness.router.Complete(ask())
+    assert len(harness.local.calls) == 3  # not called again while the circuit is open
+    assert reply.attempts[0].error.startswith("UNAVAILABLE: circuit open for adapter llamacpp-local")
+    assert reply.model == "gpt-5-mini"
+
+
+async def test_no_attempt_outlives_the_callers_deadline(harness: Harness) -> None:
+    harness.local.delay_s = harness.closed.delay_s = 5.0
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask(), timeout=0.5)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert asyncio.get_running_loop().time() - started < 5.0

@@ -3,6 +3,8 @@ attempt published as a billable event before the caller sees the answer."""
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from switchyard.core import money
 from switchyard.core.catalog import Catalog, tier_name
 from switchyard.core.logging import get_logger
 from switchyard.router import _events as events
+from switchyard.router._circuit import CircuitBreaker
 from switchyard.router._confidence import score
 from switchyard.router._policy import Policy, build_plan, data_class_name
 from switchyard.router._validation import InvalidRequest, validate
@@ -52,6 +55,8 @@ class RouterDeps:
     policy: Policy
     attempt_timeout_s: float = 60.0
     classifier_timeout_s: float = 2.0
+    circuit_threshold: int = 5
+    circuit_cooldown_s: float = 10.0
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -63,6 +68,9 @@ def request_id_for(request: router_pb2.CompleteRequest) -> str:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
+        self.breakers = {
+            name: CircuitBreaker(deps.circuit_threshold, deps.circuit_cooldown_s) for name in deps.adapters
+        }
         deployed = [m for m in deps.catalog.models if m.adapter in deps.adapters]
         self.max_prompt_tokens = max((m.context_window for m in deployed), default=0)
 
@@ -83,7 +91,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             plan = await self._plan(request)
             await events.routed(self.deps.publisher, request, plan)
-            return await self._walk_ladder(request, plan)
+            return await self._walk_ladder(request, plan, _Deadline(context.time_remaining()))
         except RequestFailed as exc:
             await context.abort(exc.code, exc.message)
             raise
@@ -98,7 +106,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             plan = await self._plan(request)
             await events.routed(self.deps.publisher, request, plan)
-            async for chunk in self._stream_ladder(request, plan):
+            async for chunk in self._stream_ladder(request, plan, _Deadline(context.time_remaining())):
                 yield chunk
         except RequestFailed as exc:
             await context.abort(exc.code, exc.message)
@@ -172,24 +180,47 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             reason="adapter failed; falling back to the next rung",
         )
 
+    def _skip(self, index: int, rung: router_pb2.Rung, deadline: _Deadline) -> router_pb2.Attempt | None:
+        """A fault attempt without a call when the adapter's circuit is open or no time is left."""
+        if deadline.left() <= 0:
+            error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
+        elif not self.breakers[rung.adapter].allow():
+            error = f"UNAVAILABLE: circuit open for adapter {rung.adapter} after repeated faults"
+        else:
+            return None
+        return router_pb2.Attempt(
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            outcome=router_pb2.OUTCOME_FAULT,
+            cost_usd=money.to_wire(Decimal(0)),
+            error=error,
+            reason="not called; falling back to the next rung",
+        )
+
     async def _walk_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
     ) -> router_pb2.CompleteResponse:
         attempts: list[router_pb2.Attempt] = []
         texts: list[str] = []
         last = len(plan.ladder) - 1
         for index, rung in enumerate(plan.ladder):
-            try:
-                result = await self.deps.adapters[rung.adapter].Generate(
-                    self._generate_request(request, rung, plan.request_id),
-                    timeout=self.deps.attempt_timeout_s,
-                )
-            except grpc.aio.AioRpcError as exc:
-                attempt = self._fault(index, rung, exc)
-            else:
-                attempt = self._priced_attempt(index, rung, result)
-                _decide(attempt, plan.confidence_threshold, is_last=index == last)
-                texts.append(result.text)
+            attempt = self._skip(index, rung, deadline)
+            if attempt is None:
+                try:
+                    result = await self.deps.adapters[rung.adapter].Generate(
+                        self._generate_request(request, rung, plan.request_id),
+                        timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    self.breakers[rung.adapter].record(exc.code())
+                    attempt = self._fault(index, rung, exc)
+                else:
+                    self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+                    attempt = self._priced_attempt(index, rung, result)
+                    _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                    texts.append(result.text)
             attempts.append(attempt)
             await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
@@ -252,15 +283,21 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         raise RequestFailed(code, f"every rung failed: {story}")
 
     async def _stream_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         """Stream from the first rung that starts answering. Once text has reached the caller the
         router cannot take it back, so a streamed answer is never escalated; faults before the
         first chunk fall back along the ladder as in Complete."""
         attempts: list[router_pb2.Attempt] = []
         for index, rung in enumerate(plan.ladder):
+            skipped = self._skip(index, rung, deadline)
+            if skipped is not None:
+                attempts.append(skipped)
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
+                continue
             call = self.deps.adapters[rung.adapter].GenerateStream(
-                self._generate_request(request, rung, plan.request_id), timeout=self.deps.attempt_timeout_s
+                self._generate_request(request, rung, plan.request_id),
+                timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
             )
             summary: adapter_pb2.GenerateResponse | None = None
             try:
@@ -270,9 +307,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     else:
                         yield router_pb2.CompleteChunk(text=chunk.text)
             except grpc.aio.AioRpcError as exc:
+                self.breakers[rung.adapter].record(exc.code())
                 attempts.append(self._fault(index, rung, exc))
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                 continue
+            self.breakers[rung.adapter].record(grpc.StatusCode.OK)
             if summary is None:
                 raise RequestFailed(
                     grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
@@ -286,6 +325,19 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             yield router_pb2.CompleteChunk(final=final)
             return
         await self._give_up(request, plan, attempts)
+
+
+class _Deadline:
+    """The caller's gRPC deadline: no attempt may outlive it."""
+
+    def __init__(self, remaining_s: float | None) -> None:
+        self._end = time.monotonic() + remaining_s if remaining_s is not None else math.inf
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def attempt_timeout(self, limit_s: float) -> float:
+        return max(0.001, min(limit_s, self.left()))
 
 
 def _decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:

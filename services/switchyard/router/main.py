@@ -31,6 +31,9 @@ class RouterSettings(BusSettings):
     confidence_threshold: float = Field(default=0.35, ge=0, le=1)
     attempt_timeout_s: float = Field(default=60.0, gt=0)
     classifier_timeout_s: float = Field(default=2.0, gt=0)
+    # per adapter: open after this many consecutive faults, probe again after the cooldown
+    circuit_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=10.0, gt=0)
 
     @field_validator("adapters")
     @classmethod
@@ -63,6 +66,8 @@ async def run() -> None:
         policy=Policy(confidence_threshold=settings.confidence_threshold),
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
+        circuit_threshold=settings.circuit_threshold,
+        circuit_cooldown_s=settings.circuit_cooldown_s,
     )
 
     server = GrpcServer("router", settings.listen, settings.shutdown_grace_s)
