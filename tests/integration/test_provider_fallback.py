@@ -11,26 +11,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-import yaml
 
 from switchyard.devstack import Stack
 from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 from tests.wire.server import WireServer
-
-
-def _model(model_id: str, tier: str, endpoint: str, price: str) -> dict[str, object]:
-    return {
-        "id": model_id,
-        "tier": tier,
-        "provider": "wire",
-        "adapter": "openai-wire",
-        "endpoint": endpoint,
-        "licence": {"name": "test"},
-        "context_window": 8192,
-        "capabilities": {"streaming": True, "logprobs": True},
-        "price": {"api": {"input_per_million": price, "output_per_million": price}},
-        "api_key_env": "WIRE_API_KEY",
-    }
+from tests.wire.stack import start_provider_stack, wire_model
 
 
 @pytest.fixture(scope="module")
@@ -44,29 +29,11 @@ def wire() -> Iterator[WireServer]:
 @pytest.fixture(scope="module")
 def provider_stack(wire: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(tmp_path_factory.mktemp("provider-stack"))
-    catalog = state / "catalog.yaml"
-    endpoint = wire.endpoint
-    catalog.write_text(
-        yaml.safe_dump(
-            {
-                "version": "wire-test-1",
-                "models": [
-                    _model("wire-open", "HOSTED_OPEN", endpoint, "0.50"),
-                    _model("wire-closed", "CLOSED", endpoint, "3.00"),
-                ],
-            }
-        )
-    )
-    stack = Stack(
-        state,
-        adapters={"openai-wire": "openai"},
-        extra_env={
-            "SWITCHYARD_CATALOG": str(catalog),
-            "WIRE_API_KEY": "sk-wire",
-            "SWITCHYARD_UPSTREAM_MAX_RETRIES": "0",
-        },
-    )
-    stack.start()
+    models = [
+        wire_model("wire-open", "HOSTED_OPEN", wire.endpoint, "0.50"),
+        wire_model("wire-closed", "CLOSED", wire.endpoint, "3.00"),
+    ]
+    stack = start_provider_stack(state, models, SWITCHYARD_UPSTREAM_MAX_RETRIES="0")
     yield stack
     stack.stop()
 

@@ -8,6 +8,7 @@ reached this provider.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections import deque
@@ -51,6 +52,10 @@ class WireServer:
     protocol: str = "openai"
     script: deque[str] = field(default_factory=deque)
     endpoint: str = ""
+    # with the script empty: answer 500 with this probability, and after this delay
+    fail_rate: float = 0.0
+    delay_s: float = 0.0
+    seed: int = 7
     log: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,7 +75,14 @@ class WireServer:
     def next_behaviour(self, recorded: Recorded) -> str:
         with self._lock:
             self.log.append(recorded)
-            return self.script.popleft() if self.script else "ok"
+            if self.script:
+                return self.script.popleft()
+            if self.fail_rate and self._random.random() < self.fail_rate:
+                return "500"
+            return f"slow:{self.delay_s}" if self.delay_s else "ok"
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
 
 
 def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandler]:

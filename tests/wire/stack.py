@@ -1,0 +1,37 @@
+"""A real stack whose adapters reach wire servers instead of the local model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from switchyard.devstack import Stack
+
+
+def wire_model(model_id: str, tier: str, endpoint: str, price: str, adapter: str = "openai-wire") -> dict[str, object]:
+    return {
+        "id": model_id,
+        "tier": tier,
+        "provider": "wire",
+        "adapter": adapter,
+        "endpoint": endpoint,
+        "licence": {"name": "test"},
+        "context_window": 8192,
+        "capabilities": {"streaming": True, "logprobs": True},
+        "price": {"api": {"input_per_million": price, "output_per_million": price}},
+        "api_key_env": "WIRE_API_KEY",
+    }
+
+
+def start_provider_stack(state: Path, models: list[dict[str, object]], **env: str) -> Stack:
+    """A started stack with one `openai`-family adapter process, `openai-wire`, serving `models`."""
+    catalog = state / "catalog.yaml"
+    catalog.write_text(yaml.safe_dump({"version": "wire-test-1", "models": models}))
+    stack = Stack(
+        state,
+        adapters={"openai-wire": "openai"},
+        extra_env={"SWITCHYARD_CATALOG": str(catalog), "WIRE_API_KEY": "sk-wire", **env},
+    )
+    stack.start()
+    return stack
