@@ -1,12 +1,18 @@
 """`make bench`: measures on the real embedded stack and writes JSON results with the command,
 commit and machine that produced them. Speed is measured here, never asserted in tests.
 
-    local_model.json    one local-model answer end to end (router -> classifier -> llama.cpp ->
-                        events), sequential, and the classifier alone
+    local_model.json      one local-model answer end to end (router -> classifier -> llama.cpp ->
+                          events), sequential, and the classifier alone
+    router_overhead.json  router + classifier + adapter hop + event publish with an upstream
+                          that answers at once (a local OpenAI wire server), at 1, 16 and 128
+                          concurrent clients
+
+BENCH=local or BENCH=overhead runs one of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -97,29 +103,94 @@ def bench_classifier(stack: Stack, rounds: int) -> dict[str, object]:
     return {"classify_round_trip": _summary(timings)}
 
 
+async def _overhead_level(router_addr: str, clients: int, total: int) -> dict[str, object]:
+    timings: list[float] = []
+    remaining = iter(range(total))
+    async with grpc.aio.insecure_channel(router_addr) as channel:
+        router = router_pb2_grpc.RouterStub(channel)
+
+        async def client() -> None:
+            for i in remaining:
+                request = router_pb2.CompleteRequest(
+                    tenant="bench",
+                    workload="overhead",
+                    messages=[common_pb2.Message(role="user", content=QUESTIONS[i % len(QUESTIONS)])],
+                    params=common_pb2.GenerationParams(max_tokens=8),
+                )
+                started = time.perf_counter()
+                await router.Complete(request, timeout=60)
+                timings.append((time.perf_counter() - started) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {"clients": clients, **_summary(timings), "requests_per_s": round(total / elapsed, 1)}
+
+
+def bench_router_overhead() -> dict[str, object]:
+    from tests.wire.server import WireServer
+    from tests.wire.stack import start_provider_stack, wire_model
+
+    upstream = WireServer()
+    upstream.start()
+    with tempfile.TemporaryDirectory() as state:
+        stack = start_provider_stack(
+            Path(state),
+            [wire_model("wire-open", "HOSTED_OPEN", upstream.endpoint, "0.50")],
+            SWITCHYARD_LOG_LEVEL="warning",
+        )
+        try:
+            asyncio.run(_overhead_level(stack.addrs["router"], 4, 100))  # warm-up
+            levels = [
+                asyncio.run(_overhead_level(stack.addrs["router"], c, n)) for c, n in ((1, 300), (16, 800), (128, 1280))
+            ]
+        finally:
+            stack.stop()
+            upstream.stop()
+    return {
+        "what": "Router.Complete round trip: router + classifier + adapter (openai SDK) + JetStream publish of "
+        "routed/attempt/completed events; upstream is a local OpenAI wire server answering at once. "
+        "Client, services, nats-server and upstream share this machine's cores.",
+        "levels": levels,
+    }
+
+
+def _write(name: str, result: dict[str, object]) -> None:
+    payload = {
+        "command": "make bench",
+        "commit": _commit(),
+        "machine": _machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **result,
+    }
+    out = RESULTS / name
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(json.dumps(payload, indent=2))
+    print(f"written to {out}")
+
+
 def main() -> int:
-    rounds = int(os.environ.get("BENCH_ROUNDS", "30"))
+    which = os.environ.get("BENCH", "all")
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if which in ("all", "local"):
+        _write("local_model.json", bench_local(int(os.environ.get("BENCH_ROUNDS", "30"))))
+    if which in ("all", "overhead"):
+        _write("router_overhead.json", bench_router_overhead())
+    return 0
+
+
+def bench_local(rounds: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as state:
         stack = Stack(Path(state))
         stack.start()
         try:
             bench_local_model(stack, 3)  # warm-up: prompt cache, page faults
-            result = {
-                "command": "make bench",
-                "commit": _commit(),
-                "machine": _machine(),
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            return {
                 "local_model": bench_local_model(stack, rounds),
                 "classifier": bench_classifier(stack, rounds * 10),
             }
         finally:
             stack.stop()
-    out = RESULTS / "local_model.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"written to {out}")
-    return 0
 
 
 if __name__ == "__main__":
