@@ -56,6 +56,9 @@ class WireServer:
     fail_rate: float = 0.0
     delay_s: float = 0.0
     seed: int = 7
+    # vLLM's OpenAI server also answers GET /health and GET /metrics (Prometheus text)
+    healthy: bool = True
+    metrics_text: str = ""
     log: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -92,6 +95,21 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             return
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            if self.path == "/health":
+                return self._plain(200 if server.healthy else 503, "")
+            if self.path == "/metrics":
+                return self._plain(200, server.metrics_text)
+            return self._error(404, f"no route {self.path}")
+
+        def _plain(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")

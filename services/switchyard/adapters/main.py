@@ -24,7 +24,7 @@ from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
 
 class AdapterSettings(ServiceSettings):
     adapter_name: str = "llamacpp-local"
-    adapter_backend: Literal["llamacpp", "openai", "anthropic"] = "llamacpp"
+    adapter_backend: Literal["llamacpp", "openai", "anthropic", "vllm"] = "llamacpp"
     catalog: Path = DEFAULT_CATALOG
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
@@ -34,6 +34,9 @@ class AdapterSettings(ServiceSettings):
     # openai: per-call timeout and the SDK's bounded retries (backoff with jitter, Retry-After)
     upstream_timeout_s: float = Field(default=30.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    # vllm: refuse (so the router moves on) when a pod is this loaded
+    vllm_max_waiting: int = Field(default=16, ge=0)
+    vllm_max_kv_cache: float = Field(default=0.98, gt=0, le=1)
 
 
 def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
@@ -47,6 +50,17 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
 
         return OpenAICompatBackend(
             settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+        )
+    if settings.adapter_backend == "vllm":
+        from switchyard.adapters.vllm import VllmBackend
+
+        return VllmBackend(
+            settings.adapter_name,
+            models,
+            settings.upstream_timeout_s,
+            settings.upstream_max_retries,
+            settings.vllm_max_waiting,
+            settings.vllm_max_kv_cache,
         )
     if settings.adapter_backend == "anthropic":
         from switchyard.adapters.anthropic_messages import AnthropicBackend

@@ -1,0 +1,99 @@
+"""The vllm adapter against a server speaking vLLM's OpenAI API, /health and /metrics:
+answers while the pod is fine, refuses at once when it is down or saturated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from switchyard.adapters import BackendError
+from switchyard.adapters.vllm import VllmBackend, parse_metrics
+from switchyard.core.catalog import Model
+from switchyard.v1 import adapter_pb2, common_pb2
+from tests.wire.server import WireServer
+
+# As vLLM v1 writes them (label sets abridged).
+BUSY_METRICS = """\
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} 40.0
+# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{engine="0",model_name="meta-llama/Llama-3.1-8B-Instruct"} 0.62
+"""
+IDLE_METRICS = BUSY_METRICS.replace("} 40.0", "} 0.0")
+
+
+def vllm_model(endpoint: str) -> Model:
+    return Model.model_validate(
+        {
+            "id": "llama-8b-vllm",
+            "tier": "LOCAL",
+            "provider": "self-hosted",
+            "adapter": "vllm-local",
+            "upstream_model": "meta-llama/Llama-3.1-8B-Instruct",
+            "endpoint": endpoint,
+            "licence": {"name": "llama3.1-community"},
+            "context_window": 8192,
+            "capabilities": {"streaming": True, "logprobs": True},
+            "price": {
+                "self_hosted": {"hourly_usd": "0.80", "input_tokens_per_s": "6000", "output_tokens_per_s": "900"}
+            },
+        }
+    )
+
+
+@pytest.fixture
+async def pod() -> AsyncIterator[tuple[WireServer, VllmBackend]]:
+    server = WireServer(metrics_text=IDLE_METRICS)
+    server.start()
+    backend = VllmBackend("vllm-local", [vllm_model(server.endpoint)], 2.0, 0, max_waiting=16, max_kv_cache=0.95)
+    try:
+        yield server, backend
+    finally:
+        await backend.close()
+        server.stop()
+
+
+def request() -> adapter_pb2.GenerateRequest:
+    return adapter_pb2.GenerateRequest(
+        model="llama-8b-vllm",
+        messages=[common_pb2.Message(role="user", content="Hi?")],
+        params=common_pb2.GenerationParams(max_tokens=8),
+    )
+
+
+def test_metrics_parse_queue_depth_and_kv_cache_of_either_vllm_generation() -> None:
+    load = parse_metrics(BUSY_METRICS)
+    assert (load.waiting, load.kv_cache) == (40.0, 0.62)
+    old = parse_metrics("# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc 0.99\n")
+    assert old.kv_cache == 0.99
+
+
+async def test_idle_pod_answers_with_logprobs(pod: tuple[WireServer, VllmBackend]) -> None:
+    _server, backend = pod
+    await backend.poll_once()
+    reply = await backend.generate(request())
+    assert reply.text and reply.confidence.has_logprobs
+
+
+async def test_saturated_pod_is_refused_without_a_call(pod: tuple[WireServer, VllmBackend]) -> None:
+    server, backend = pod
+    server.metrics_text = BUSY_METRICS
+    await backend.poll_once()
+    with pytest.raises(BackendError) as err:
+        await backend.generate(request())
+    assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "40 requests waiting" in err.value.message
+    assert not [r for r in server.log if r.path.endswith("/chat/completions")]
+
+
+async def test_unhealthy_pod_is_unavailable(pod: tuple[WireServer, VllmBackend]) -> None:
+    server, backend = pod
+    server.healthy = False
+    await backend.poll_once()
+    with pytest.raises(BackendError) as err:
+        await backend.generate(request())
+    assert err.value.code == grpc.StatusCode.UNAVAILABLE
