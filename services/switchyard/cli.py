@@ -118,8 +118,10 @@ def cmd_spend(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from switchyard.core import migrations
 
-    url = args.database_url or os.environ.get("SWITCHYARD_DATABASE_URL") or f"sqlite:///{STATE_DIR / 'ledger.db'}"
-    STATE_DIR.mkdir(exist_ok=True)
+    url = args.database_url or os.environ.get("SWITCHYARD_DATABASE_URL")
+    if not url:
+        STATE_DIR.mkdir(exist_ok=True)
+        url = f"sqlite:///{STATE_DIR / 'ledger.db'}"
     migrations.upgrade(url)
     print(f"migrated {url}")
     return 0

@@ -1,0 +1,10 @@
+# The one image every Switchyard service runs from (the chart picks the module per Deployment).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini ./
+COPY services ./services
+COPY migrations ./migrations
+# Editable install keeps migrations/ next to the package, where `switchyard migrate` finds it.
+RUN pip install --no-cache-dir -e . && useradd --uid 10001 --user-group --no-create-home switchyard
+USER 10001
+ENV PYTHONUNBUFFERED=1 HOME=/tmp

@@ -1,0 +1,93 @@
+"""The chart lints and renders for every values file, and every rendered object validates
+against the Kubernetes API schemas (offline, strict: unknown fields fail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "switchyard"
+ENVIRONMENTS = ["values.yaml", "values-dev.yaml", "values-staging.yaml", "values-prod.yaml"]
+KUBE_VERSION = "1.33.0"
+
+
+def overlay(name: str) -> dict[str, Any]:
+    return {} if name == "values.yaml" else yaml.safe_load((CHART / name).read_text())
+
+
+def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+    manifests = helm.Chart.load(str(CHART)).render(values, name="sy", namespace="llm", is_install=True)
+    docs = []
+    for path, text in manifests.items():
+        if path.endswith(".yaml"):
+            docs += [d for d in yaml.safe_load_all(text) if d]
+    return docs
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_chart_lints_strictly(env: str) -> None:
+    report = helm.lint(str(CHART), overlay(env), strict=True)
+    assert report["errors"] == []
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_rendered_object_validates_against_kubernetes_schemas(env: str) -> None:
+    for doc in render(overlay(env)):
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_service_pod_is_probed_non_root_and_bounded(env: str) -> None:
+    for name, deployment in of_kind(render(overlay(env)), "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            assert {"readinessProbe", "livenessProbe", "startupProbe"} <= container.keys(), name
+            assert container["resources"]["requests"] and container["resources"]["limits"], name
+
+
+def test_unknown_values_are_rejected_by_the_schema() -> None:
+    report = helm.lint(str(CHART), {"router": {"replicaz": 2}}, strict=True)
+    assert any("replicaz" in e for e in report["errors"])
+
+
+def test_dev_runs_nats_in_the_chart_and_sqlite_on_a_volume() -> None:
+    docs = render(overlay("values-dev.yaml"))
+    assert "sy-switchyard-nats" in of_kind(docs, "StatefulSet")
+    ledger = of_kind(docs, "Deployment")["sy-switchyard-ledger"]["spec"]["template"]["spec"]
+    assert ledger["initContainers"][0]["command"] == ["switchyard", "migrate"]
+    assert not of_kind(docs, "Job")  # no external database to migrate from a hook
+
+
+def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None:
+    docs = render(overlay("values-prod.yaml"))
+    deployments = of_kind(docs, "Deployment")
+    hpas = of_kind(docs, "HorizontalPodAutoscaler")
+    assert set(hpas) == {"sy-switchyard-router", "sy-switchyard-classifier"}
+    for name, d in deployments.items():
+        replicas = d["spec"].get("replicas") or hpas[name]["spec"]["minReplicas"]
+        assert replicas >= 2, name
+    assert set(of_kind(docs, "PodDisruptionBudget")) == set(deployments)
+    assert not of_kind(docs, "StatefulSet")  # NATS is external
+
+    vllm = deployments["sy-switchyard-vllm-llama-8b"]["spec"]["template"]["spec"]
+    assert vllm["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert vllm["nodeSelector"] and vllm["tolerations"]
+    assert vllm["containers"][0]["startupProbe"]["failureThreshold"] * 10 >= 600  # room to load weights
+
+    [job] = of_kind(docs, "Job").values()
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+
+    catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-switchyard-config"]["data"]["catalog.yaml"])
+    vllm_model = next(m for m in catalog["models"] if m["adapter"] == "vllm-local")
+    assert vllm_model["endpoint"] == "http://sy-switchyard-vllm-llama-8b:8000/v1"  # the in-chart Service
