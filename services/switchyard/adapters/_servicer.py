@@ -3,15 +3,18 @@ to gRPC status codes. Backend-agnostic."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
+from opentelemetry import trace
 
 from switchyard.adapters._backend import Backend, BackendError
 from switchyard.core.logging import get_logger
 from switchyard.v1 import adapter_pb2, adapter_pb2_grpc
 
 log = get_logger(__name__)
+tracer = trace.get_tracer("switchyard.adapters")
 
 
 class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
@@ -34,7 +37,12 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
     ) -> adapter_pb2.GenerateResponse:
         await self._check(request, context)
         try:
-            return await self.backend.generate(request)
+            with self._provider_span(request) as span:
+                reply = await self.backend.generate(request)
+                span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
+                span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
+                return reply
         except BackendError as exc:
             log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.message)
             await context.abort(exc.code, exc.message)
@@ -50,6 +58,16 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         except BackendError as exc:
             log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.message)
             await context.abort(exc.code, exc.message)
+
+    @contextlib.contextmanager
+    def _provider_span(self, request: adapter_pb2.GenerateRequest) -> Iterator[trace.Span]:
+        """The call to the model backend (GenAI semantic conventions: a CLIENT span)."""
+        with tracer.start_as_current_span(f"chat {request.model}", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("gen_ai.operation.name", "chat")
+            span.set_attribute("gen_ai.provider.name", self.backend.family)
+            span.set_attribute("gen_ai.request.model", request.model)
+            span.set_attribute("gen_ai.request.max_tokens", request.params.max_tokens)
+            yield span
 
     async def Describe(
         self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext

@@ -87,7 +87,7 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
 async def run() -> None:
     settings = load_settings(AdapterSettings)
     configure_logging(f"adapter-{settings.adapter_name}", settings.log_level)
-    tracing = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint)
+    telemetry = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint)
     catalog = load_catalog(settings.catalog)
     backend = build_backend(settings, catalog)
 
@@ -97,7 +97,7 @@ async def run() -> None:
 
     await server.start()
     server.stop_on_signals()
-    await server.serve_until_stopped(cleanups=[backend.close, tracing.shutdown])
+    await server.serve_until_stopped(cleanups=[backend.close, telemetry.shutdown])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from switchyard.v1 import classifier_pb2, classifier_pb2_grpc
 async def run() -> None:
     settings = load_settings(ServiceSettings)
     configure_logging("classifier", settings.log_level)
-    tracing = configure_telemetry("classifier", settings.otlp_endpoint)
+    telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
 
     server = GrpcServer("classifier", settings.listen, settings.shutdown_grace_s)
     classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), server.server)
@@ -22,7 +22,7 @@ async def run() -> None:
 
     await server.start()
     server.stop_on_signals()
-    await server.serve_until_stopped(cleanups=[tracing.shutdown])
+    await server.serve_until_stopped(cleanups=[telemetry.shutdown])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from opentelemetry import trace
 
 from switchyard.core import bus as bus_module
 from switchyard.core.bus import EventBus, PoisonEvent, Received, consumer_span
@@ -20,6 +21,7 @@ from switchyard.ledger._store import LedgerStore
 from switchyard.v1 import events_pb2, router_pb2
 
 log = get_logger(__name__)
+tracer = trace.get_tracer("switchyard.ledger")
 
 
 def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[str, Any]:
@@ -71,13 +73,22 @@ class AttemptIngest:
 
     async def __call__(self, batch: Sequence[Received]) -> None:
         rows: list[dict[str, Any]] = []
+        consumed: list[trace.SpanContext] = []
         for received in batch:
             with consumer_span(received, f"{bus_module.SUBJECT_ATTEMPT} process") as span:
+                consumed.append(span.get_span_context())
                 try:
                     rows.append(price_attempt(_parse(received), self.catalog))
                     span.set_attribute("messaging.message.id", rows[-1]["event_id"])
                 except PoisonEvent as exc:
                     await self.bus.dead_letter(received, str(exc))
                     self.dead_lettered += 1
-        await asyncio.to_thread(self.store.insert_attempts, rows)
+        # One write per batch: a child of the first event's CONSUMER span, linked to the others.
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(consumed[0]))
+        links = [trace.Link(c) for c in consumed[1:]]
+        with tracer.start_as_current_span("INSERT attempts", context=parent, links=links) as span:
+            span.set_attribute("db.system.name", self.store.engine.dialect.name)
+            span.set_attribute("db.operation.name", "INSERT")
+            span.set_attribute("db.operation.batch.size", len(rows))
+            await asyncio.to_thread(self.store.insert_attempts, rows)
         log.debug("attempts_stored", rows=len(rows), batch=len(batch))

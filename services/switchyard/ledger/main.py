@@ -30,7 +30,7 @@ class LedgerSettings(BusSettings):
 async def run() -> None:
     settings = load_settings(LedgerSettings)
     configure_logging("ledger", settings.log_level)
-    tracing = configure_telemetry("ledger", settings.otlp_endpoint)
+    telemetry = configure_telemetry("ledger", settings.otlp_endpoint)
     catalog = load_catalog(settings.catalog)
     engine = make_engine(settings.database_url)
     require_head(engine, settings.database_url)
@@ -63,7 +63,7 @@ async def run() -> None:
         stop_ingest.set()
         await ingest
 
-    await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, tracing.shutdown])
+    await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, telemetry.shutdown])
     if ingest.done() and not ingest.cancelled() and ingest.exception() is not None:
         raise SystemExit(1)
 

@@ -3,19 +3,22 @@ attempt published as a billable event before the caller sees the answer."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 import grpc
+from opentelemetry import trace
 
 from switchyard.core import money
 from switchyard.core.catalog import Catalog, tier_name
 from switchyard.core.logging import get_logger
 from switchyard.router import _events as events
+from switchyard.router import _metrics as metrics
 from switchyard.router._circuit import CircuitBreaker
 from switchyard.router._confidence import score
 from switchyard.router._policy import Policy, build_plan, data_class_name
@@ -31,6 +34,7 @@ from switchyard.v1 import (
 )
 
 log = get_logger(__name__)
+tracer = trace.get_tracer("switchyard.router")
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:switchyard:idempotency")
 _PASS_THROUGH_CODES = {
@@ -88,17 +92,23 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def Complete(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.CompleteResponse:
+        started = time.perf_counter()
+        outcome = "answered"
         try:
             plan = await self._plan(request)
             await events.routed(self.deps.publisher, request, plan)
             return await self._walk_ladder(request, plan, _Deadline(context.time_remaining()))
         except RequestFailed as exc:
+            outcome = exc.code.name.lower()
             await context.abort(exc.code, exc.message)
             raise
         except events.EventsUnavailable as exc:
             # Fail closed: an answer whose cost was not recorded would be money lost from the books.
+            outcome = "events_unavailable"
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             raise
+        finally:
+            metrics.record_request(outcome, time.perf_counter() - started)
 
     async def CompleteStream(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
@@ -206,21 +216,23 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         texts: list[str] = []
         last = len(plan.ladder) - 1
         for index, rung in enumerate(plan.ladder):
-            attempt = self._skip(index, rung, deadline)
-            if attempt is None:
-                try:
-                    result = await self.deps.adapters[rung.adapter].Generate(
-                        self._generate_request(request, rung, plan.request_id),
-                        timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    self.breakers[rung.adapter].record(exc.code())
-                    attempt = self._fault(index, rung, exc)
-                else:
-                    self.breakers[rung.adapter].record(grpc.StatusCode.OK)
-                    attempt = self._priced_attempt(index, rung, result)
-                    _decide(attempt, plan.confidence_threshold, is_last=index == last)
-                    texts.append(result.text)
+            with _attempt_span(rung) as span:
+                attempt = self._skip(index, rung, deadline)
+                if attempt is None:
+                    try:
+                        result = await self.deps.adapters[rung.adapter].Generate(
+                            self._generate_request(request, rung, plan.request_id),
+                            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                        )
+                    except grpc.aio.AioRpcError as exc:
+                        self.breakers[rung.adapter].record(exc.code())
+                        attempt = self._fault(index, rung, exc)
+                    else:
+                        self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+                        attempt = self._priced_attempt(index, rung, result)
+                        _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                        texts.append(result.text)
+                _annotate(span, attempt)
             attempts.append(attempt)
             await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
@@ -292,6 +304,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         for index, rung in enumerate(plan.ladder):
             skipped = self._skip(index, rung, deadline)
             if skipped is not None:
+                metrics.record_attempt(skipped)
                 attempts.append(skipped)
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
                 continue
@@ -309,6 +322,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             except grpc.aio.AioRpcError as exc:
                 self.breakers[rung.adapter].record(exc.code())
                 attempts.append(self._fault(index, rung, exc))
+                metrics.record_attempt(attempts[-1])
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                 continue
             self.breakers[rung.adapter].record(grpc.StatusCode.OK)
@@ -319,12 +333,36 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             attempt = self._priced_attempt(index, rung, summary)
             attempt.outcome = router_pb2.OUTCOME_ANSWERED
             attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
+            metrics.record_attempt(attempt)
             attempts.append(attempt)
             await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             final = await self._answered(request, plan, attempts, summary.text)
             yield router_pb2.CompleteChunk(final=final)
             return
         await self._give_up(request, plan, attempts)
+
+
+@contextlib.contextmanager
+def _attempt_span(rung: router_pb2.Rung) -> Iterator[trace.Span]:
+    """One span per rung tried; the adapter call's gRPC client span is its child."""
+    with tracer.start_as_current_span(f"chat {rung.model}") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", rung.model)
+        span.set_attribute("switchyard.tier", tier_name(rung.tier))
+        span.set_attribute("switchyard.adapter", rung.adapter)
+        yield span
+
+
+def _annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
+    metrics.record_attempt(attempt)
+    span.set_attribute("switchyard.outcome", router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_"))
+    span.set_attribute("switchyard.escalated", attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE)
+    span.set_attribute("switchyard.confidence", attempt.confidence)
+    span.set_attribute("switchyard.cost_usd", attempt.cost_usd)
+    span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
+    if attempt.error:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
 
 
 class _Deadline:

@@ -51,7 +51,7 @@ class RouterSettings(BusSettings):
 async def run() -> None:
     settings = load_settings(RouterSettings)
     configure_logging("router", settings.log_level)
-    tracing = configure_telemetry("router", settings.otlp_endpoint)
+    telemetry = configure_telemetry("router", settings.otlp_endpoint)
     catalog = load_catalog(settings.catalog)
 
     bus = await EventBus.connect(settings.nats_url, name="switchyard-router")
@@ -77,7 +77,7 @@ async def run() -> None:
     await server.start()
     server.stop_on_signals()
     close_channels = [ch.close for ch in channels.values()]
-    await server.serve_until_stopped(cleanups=[*close_channels, bus.drain, tracing.shutdown])
+    await server.serve_until_stopped(cleanups=[*close_channels, bus.drain, telemetry.shutdown])
 
 
 if __name__ == "__main__":

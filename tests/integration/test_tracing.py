@@ -1,0 +1,163 @@
+"""One request through the real processes makes one trace: router -> classifier -> adapter ->
+provider call -> JetStream publish -> ledger consume -> DB write, exported by OTLP to a real
+OTLP/gRPC receiver on loopback; the router's metrics arrive the same way."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from switchyard.devstack import Stack
+from switchyard.v1 import common_pb2, router_pb2, router_pb2_grpc
+from tests.wire.server import WireServer
+from tests.wire.stack import start_provider_stack, wire_model
+
+
+@dataclass
+class Span:
+    service: str
+    raw: trace_pb2.Span
+
+    @property
+    def name(self) -> str:
+        return self.raw.name
+
+    def attr(self, key: str) -> Any:
+        for kv in self.raw.attributes:
+            if kv.key == key:
+                value = kv.value
+                return getattr(value, value.WhichOneof("value"))
+        return None
+
+
+@dataclass
+class OtlpReceiver(trace_service_pb2_grpc.TraceServiceServicer, metrics_service_pb2_grpc.MetricsServiceServicer):
+    spans: list[Span] = field(default_factory=list)
+    metric_names: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def Export(self, request: Any, context: grpc.ServicerContext) -> Any:
+        with self.lock:
+            if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
+                for rs in request.resource_spans:
+                    service = next(a.value.string_value for a in rs.resource.attributes if a.key == "service.name")
+                    self.spans += [Span(service, s) for ss in rs.scope_spans for s in ss.spans]
+                return trace_service_pb2.ExportTraceServiceResponse()
+            for rm in request.resource_metrics:
+                self.metric_names |= {m.name for sm in rm.scope_metrics for m in sm.metrics}
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, OtlpReceiver]]:
+    receiver = OtlpReceiver()
+    server = grpc.server(futures.ThreadPoolExecutor(4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(receiver, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    upstream = WireServer()
+    upstream.start()
+    stack = start_provider_stack(
+        Path(tmp_path_factory.mktemp("traced")),
+        [wire_model("wire-open", "HOSTED_OPEN", upstream.endpoint, "0.50")],
+        SWITCHYARD_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        OTEL_METRIC_EXPORT_INTERVAL="300",
+    )
+    try:
+        yield stack, receiver
+    finally:
+        stack.stop()
+        upstream.stop()
+        server.stop(None)
+
+
+def _wait(receiver: OtlpReceiver, done: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} within 30s"
+        time.sleep(0.1)
+
+
+def ask(stack: Stack) -> router_pb2.CompleteResponse:
+    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+        return router_pb2_grpc.RouterStub(channel).Complete(
+            router_pb2.CompleteRequest(
+                tenant="acme", workload="traced", messages=[common_pb2.Message(role="user", content="Hi there?")]
+            ),
+            timeout=30,
+        )
+
+
+def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, OtlpReceiver]) -> None:
+    stack, receiver = traced
+    receiver.spans.clear()
+    reply = ask(stack)
+
+    def root() -> Span | None:
+        return next((s for s in receiver.spans if s.name == "/switchyard.v1.Router/Complete"), None)
+
+    def in_trace() -> list[Span]:
+        r = root()
+        return [s for s in receiver.spans if r and s.raw.trace_id == r.raw.trace_id]
+
+    _wait(receiver, lambda: any(s.name == "INSERT attempts" for s in in_trace()), "ledger DB write span in the trace")
+    spans = in_trace()
+    by_id = {s.raw.span_id: s for s in spans}
+
+    def parent(span: Span) -> Span:
+        return by_id[span.raw.parent_span_id]
+
+    def one(name: str, service: str) -> Span:
+        [match] = [s for s in spans if s.name == name and s.service == service]
+        return match
+
+    assert {s.service for s in spans} >= {
+        "switchyard-router", "switchyard-classifier", "switchyard-adapter-openai-wire", "switchyard-ledger"
+    }  # fmt: skip
+    classify = one("/switchyard.v1.Classifier/Classify", "switchyard-classifier")
+    assert parent(classify).service == "switchyard-router"
+    assert parent(parent(classify)).name == "/switchyard.v1.Router/Complete"
+
+    attempt = one("chat wire-open", "switchyard-router")
+    assert attempt.attr("gen_ai.request.model") == "wire-open"
+    assert attempt.attr("switchyard.tier") == "HOSTED_OPEN"
+    assert attempt.attr("switchyard.escalated") is False
+    assert attempt.attr("switchyard.cost_usd") == reply.total_cost_usd
+    adapter_server = one("/switchyard.v1.ModelAdapter/Generate", "switchyard-adapter-openai-wire")
+    assert parent(parent(adapter_server)) is attempt  # via the router's gRPC client span
+    provider_call = one("chat wire-open", "switchyard-adapter-openai-wire")
+    assert provider_call.raw.kind == trace_pb2.Span.SPAN_KIND_CLIENT
+    assert parent(provider_call) is adapter_server
+    assert provider_call.attr("gen_ai.usage.output_tokens") == reply.usage.output_tokens
+
+    publish = one("switchyard.attempt.finished publish", "switchyard-router")
+    assert publish.raw.kind == trace_pb2.Span.SPAN_KIND_PRODUCER
+    consume = one("switchyard.attempt.finished process", "switchyard-ledger")
+    assert consume.raw.kind == trace_pb2.Span.SPAN_KIND_CONSUMER
+    assert parent(consume) is publish
+    assert [link.span_id for link in consume.raw.links] == [publish.raw.span_id]
+    assert parent(one("INSERT attempts", "switchyard-ledger")) is consume
+
+    trace_id = root().raw.trace_id.hex()  # type: ignore[union-attr]
+    assert trace_id in stack.log_path("router").read_text()  # logs carry the trace id
+
+
+def test_router_metrics_are_exported(traced: tuple[Stack, OtlpReceiver]) -> None:
+    stack, receiver = traced
+    ask(stack)
+    expected = {"switchyard.requests", "switchyard.attempts", "switchyard.request.duration",
+                "gen_ai.client.token.usage", "switchyard.cost"}  # fmt: skip
+    _wait(receiver, lambda: expected <= receiver.metric_names, f"metrics {expected}")
