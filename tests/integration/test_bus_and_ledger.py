@@ -17,7 +17,7 @@ from switchyard.core.bus import EventBus
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
 from switchyard.devstack import free_port, nats_server_binary, wait_for_port
-from switchyard.ledger import AttemptIngest, LedgerStore, make_engine
+from switchyard.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
 from switchyard.v1 import common_pb2, events_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
@@ -78,7 +78,7 @@ def attempt_event(
     )
 
 
-async def ingest_until(bus: EventBus, store: LedgerStore, ingest: AttemptIngest, rows: int, dead: int) -> None:
+async def ingest_until(bus: EventBus, store: LedgerStore, ingest: EventIngest, rows: int, dead: int) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-test", ingest, stop, batch=64))
     try:
@@ -105,7 +105,7 @@ async def test_ledger_prices_exactly_and_counts_a_redelivered_event_once(bus: Ev
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r2.attempt.0"), "r2.attempt.0")
     # The same event again under another message id (e.g. outside JetStream's de-dup window).
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0-replayed")
-    await ingest_until(bus, store, AttemptIngest(bus, store, CATALOG), rows=2, dead=0)
+    await ingest_until(bus, store, attempt_ingest(bus, store, CATALOG), rows=2, dead=0)
 
     [line] = store.spend("acme", "", None, None)
     assert line["attempts"] == 2
@@ -119,11 +119,11 @@ async def test_unpriceable_events_go_to_the_dead_letter_subject_with_a_reason(
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r3.attempt.0", model="no-such-model"), "r3.attempt.0")
     await bus.js.publish(bus_module.SUBJECT_ATTEMPT, b"\xff\xffnot protobuf", headers={"Nats-Msg-Id": "junk-1"})
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r4.attempt.0"), "r4.attempt.0")
-    ingest = AttemptIngest(bus, store, CATALOG)
+    ingest = attempt_ingest(bus, store, CATALOG)
     await ingest_until(bus, store, ingest, rows=1, dead=2)
 
     assert ingest.dead_lettered == 2
     dead = await bus.js.pull_subscribe("switchyard.deadletter.>", durable="dl-reader", stream=bus_module.STREAM)
     reasons = sorted(m.headers["Switchyard-Reason"] for m in await dead.fetch(2, timeout=5))
     assert reasons[0].startswith("attempt.model: 'no-such-model' is not in catalog")
-    assert reasons[1].startswith("payload: not an AttemptFinished message")
+    assert reasons[1].startswith("payload: cannot be parsed as AttemptFinished")

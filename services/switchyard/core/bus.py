@@ -29,10 +29,15 @@ SUBJECT_ROUTED = "switchyard.request.routed"
 SUBJECT_ATTEMPT = "switchyard.attempt.finished"
 SUBJECT_COMPLETED = "switchyard.request.completed"
 SUBJECT_SHADOW = "switchyard.shadow.finished"
-SUBJECT_BUDGET = "switchyard.budget.state"
+SUBJECT_BUDGET = "switchyard.budget.state"  # .<tenant>.<workload or _all>.<period>
 DEAD_LETTER_PREFIX = "switchyard.deadletter."
 # Long enough to cover a client retrying a request with the same idempotency key.
 DUPLICATE_WINDOW_S = 600.0
+
+
+def budget_subject(tenant: str, workload: str, period: str) -> str:
+    """One subject per budget, so a stream reader can ask for the latest state of each."""
+    return f"{SUBJECT_BUDGET}.{tenant}.{workload or '_all'}.{period}"
 
 
 class PoisonEvent(Exception):
@@ -147,6 +152,12 @@ class EventBus:
             return
         for m in msgs:
             await m.ack_sync()
+
+    async def watch_latest(self, subjects: str, handler: Callable[[Msg], Awaitable[None]]) -> None:
+        """Deliver the latest message of every subject matching `subjects`, then each new one
+        (an ordered, ephemeral consumer: for state, such as budget states, not for work)."""
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT)
+        await self.js.subscribe(subjects, stream=STREAM, cb=handler, ordered_consumer=True, config=config)
 
     async def dead_letter(self, received: Received, reason: str) -> None:
         """Keep an unprocessable event, with its reason, on switchyard.deadletter.<subject>."""

@@ -1,8 +1,18 @@
 """The cost ledger: prices every attempt from JetStream events into SQL and answers spend
 queries."""
 
-from switchyard.ledger._ingest import AttemptIngest, price_attempt
+from switchyard.ledger._budgets import BudgetWatcher
+from switchyard.ledger._ingest import EventIngest, attempt_ingest, price_attempt, request_ingest
 from switchyard.ledger._servicer import LedgerServicer
 from switchyard.ledger._store import LedgerStore, make_engine
 
-__all__ = ["AttemptIngest", "LedgerServicer", "LedgerStore", "make_engine", "price_attempt"]
+__all__ = [
+    "BudgetWatcher",
+    "EventIngest",
+    "LedgerServicer",
+    "LedgerStore",
+    "attempt_ingest",
+    "make_engine",
+    "price_attempt",
+    "request_ingest",
+]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -62,4 +62,56 @@ attempts = Table(
     Column("confidence", Float, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("tenant", String(64), nullable=False),
+    Column("workload", String(64), nullable=False),
+    Column("answered", Boolean, nullable=False),
+    Column("final_tier", String(16), nullable=False),
+    Column("final_model", String(128), nullable=False),
+    Column("attempt_count", Integer, nullable=False),
+    Column("escalated", Boolean, nullable=False),
+    Column("total_cost_usd", Money, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+daily_spend = Table(
+    "daily_spend",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("tenant", String(64), primary_key=True),
+    Column("workload", String(64), primary_key=True),
+    Column("tier", String(16), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("attempts", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+)
+
+price_versions = Table(
+    "price_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("input_usd_per_million", Money, nullable=False),
+    Column("output_usd_per_million", Money, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("workload", String(64), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("limit_usd", Money, nullable=False),
+    Column("soft_ratio", Float, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -14,7 +14,8 @@ from switchyard.core.grpc_server import GrpcServer
 from switchyard.core.logging import configure_logging
 from switchyard.core.migrations import require_head
 from switchyard.core.telemetry import configure_telemetry
-from switchyard.ledger._ingest import AttemptIngest
+from switchyard.ledger._budgets import BudgetWatcher
+from switchyard.ledger._ingest import attempt_ingest, request_ingest
 from switchyard.ledger._servicer import LedgerServicer
 from switchyard.ledger._store import LedgerStore, make_engine
 from switchyard.v1 import ledger_pb2, ledger_pb2_grpc
@@ -35,36 +36,39 @@ async def run() -> None:
     engine = make_engine(settings.database_url)
     require_head(engine, settings.database_url)
     store = LedgerStore(engine)
+    store.record_prices(catalog)
 
     bus = await EventBus.connect(settings.nats_url, name="switchyard-ledger")
     await bus.ensure_stream(settings.stream_replicas)
+    budgets = BudgetWatcher(bus, store)
+    await budgets.check()  # routers starting now learn every budget's state
     stop_ingest = asyncio.Event()
-    ingest = asyncio.create_task(
-        bus.consume(
-            bus_module.SUBJECT_ATTEMPT,
-            settings.consumer_name,
-            AttemptIngest(bus, store, catalog),
-            stop_ingest,
-            batch=settings.ingest_batch,
-        )
-    )
+    ingests = {
+        bus_module.SUBJECT_ATTEMPT: (settings.consumer_name, attempt_ingest(bus, store, catalog, budgets.check)),
+        bus_module.SUBJECT_COMPLETED: (f"{settings.consumer_name}-requests", request_ingest(bus, store)),
+    }
+    consumers = [
+        asyncio.create_task(bus.consume(subject, durable, handler, stop_ingest, batch=settings.ingest_batch))
+        for subject, (durable, handler) in ingests.items()
+    ]
 
     server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s)
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
-    ingest.add_done_callback(lambda _task: server.request_stop())
-    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store), server.server)
+    for consumer in consumers:
+        consumer.add_done_callback(lambda _task: server.request_stop())
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets), server.server)
     server.add_service(ledger_pb2.DESCRIPTOR.services_by_name["Ledger"].full_name)
 
     await server.start()
     server.stop_on_signals()
 
     async def stop_consuming() -> None:
-        # Let the batch in hand commit and ack; unacked messages are redelivered anyway.
+        # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
         stop_ingest.set()
-        await ingest
+        await asyncio.gather(*consumers)
 
     await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, telemetry.shutdown])
-    if ingest.done() and not ingest.cancelled() and ingest.exception() is not None:
+    if any(c.done() and not c.cancelled() and c.exception() is not None for c in consumers):
         raise SystemExit(1)
 
 

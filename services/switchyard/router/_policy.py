@@ -86,7 +86,9 @@ def build_plan(
     catalog: Catalog,
     deployed: Collection[str],
     policy: Policy,
+    budget_block: str = "",
 ) -> router_pb2.RoutingPlan:
+    """The ladder for `request`. `budget_block`, when set, is why paid tiers are closed."""
     data_class = classification.data_class
     allowed = policy.tiers_for_data_class[data_class]
     plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=policy.confidence_threshold)
@@ -95,9 +97,10 @@ def build_plan(
     )
     eligible: list[Model] = []
     for model in catalog.models:
-        why = _hard_exclusion(
-            model, allowed, request, deployed, data_class, classification.token_estimate
-        ) or _cost_exclusion(model, request, classification.token_estimate)
+        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate)
+        if not why and budget_block and model.tier_value != T.TIER_LOCAL:
+            why = budget_block
+        why = why or _cost_exclusion(model, request, classification.token_estimate)
         if why:
             plan.excluded.add(model=model.id, reason=why)
         else:

@@ -8,7 +8,7 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import grpc
@@ -19,6 +19,7 @@ from switchyard.core.catalog import Catalog, tier_name
 from switchyard.core.logging import get_logger
 from switchyard.router import _events as events
 from switchyard.router import _metrics as metrics
+from switchyard.router._budgets import BudgetBook, describe
 from switchyard.router._circuit import CircuitBreaker
 from switchyard.router._confidence import score
 from switchyard.router._policy import Policy, build_plan, data_class_name
@@ -57,6 +58,7 @@ class RouterDeps:
     catalog: Catalog
     publisher: events.Publisher
     policy: Policy
+    budgets: BudgetBook = field(default_factory=BudgetBook)
     attempt_timeout_s: float = 60.0
     classifier_timeout_s: float = 2.0
     circuit_threshold: int = 5
@@ -130,8 +132,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             validate(request, self.max_prompt_tokens)
         except InvalidRequest as exc:
             raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        exhausted = self.deps.budgets.exhausted(request.tenant, request.workload)
+        if rejecting := [b for b in exhausted if b.action == "reject"]:
+            raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
+        budget_block = describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
         classification = await self._classify(request)
-        plan = build_plan(request, classification, self.deps.catalog, self.deps.adapters.keys(), self.deps.policy)
+        plan = build_plan(
+            request, classification, self.deps.catalog, self.deps.adapters.keys(), self.deps.policy, budget_block
+        )
         plan.request_id = request_id_for(request)
         if not plan.ladder:
             reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)

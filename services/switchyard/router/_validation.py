@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 from switchyard.core import money
+from switchyard.core.ids import SLUG
 from switchyard.core.tokens import estimate_tokens
 from switchyard.v1 import router_pb2
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 ROLES = {"system", "user", "assistant"}
 MAX_MESSAGES = 256
 MAX_OUTPUT_TOKENS = 32_768

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from switchyard.core import bus as bus_module
 from switchyard.core.bus import EventBus
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG, BusSettings, load_settings
@@ -14,6 +15,7 @@ from switchyard.core.entry import run_service
 from switchyard.core.grpc_server import GrpcServer, client_channel
 from switchyard.core.logging import configure_logging, get_logger
 from switchyard.core.telemetry import configure_telemetry
+from switchyard.router._budgets import BudgetBook
 from switchyard.router._policy import Policy
 from switchyard.router._servicer import RouterDeps, RouterServicer
 from switchyard.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
@@ -58,12 +60,15 @@ async def run() -> None:
     await bus.ensure_stream(settings.stream_replicas)
     channels = {"classifier": client_channel(settings.classifier_addr)}
     channels |= {name: client_channel(addr) for name, addr in settings.adapter_addresses().items()}
+    budgets = BudgetBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
         adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
         catalog=catalog,
         publisher=bus,
         policy=Policy(confidence_threshold=settings.confidence_threshold),
+        budgets=budgets,
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
         circuit_threshold=settings.circuit_threshold,

@@ -81,7 +81,7 @@ class ShadowFinished(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ...) -> None: ...
 
 class BudgetState(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "tenant", "workload", "period", "spent_usd", "limit_usd", "state")
+    __slots__ = ("event_id", "occurred_at", "tenant", "workload", "period", "spent_usd", "limit_usd", "state", "action")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class BudgetState(_message.Message):
     SPENT_USD_FIELD_NUMBER: _ClassVar[int]
     LIMIT_USD_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     tenant: str
@@ -98,4 +99,5 @@ class BudgetState(_message.Message):
     spent_usd: str
     limit_usd: str
     state: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., spent_usd: _Optional[str] = ..., limit_usd: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+    action: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., spent_usd: _Optional[str] = ..., limit_usd: _Optional[str] = ..., state: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from switchyard.v1 import common_pb2 as switchyard_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/ledger.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/common.proto\"L\n\nSpendQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\r\n\x05since\x18\x03 \x01(\t\x12\r\n\x05until\x18\x04 \x01(\t\"\xb0\x01\n\tSpendLine\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12!\n\x04tier\x18\x03 \x01(\x0e\x32\x13.switchyard.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\"f\n\x0bSpendReport\x12\'\n\x05lines\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.SpendLine\x12\x16\n\x0etotal_cost_usd\x18\x02 \x01(\t\x12\x16\n\x0etotal_attempts\x18\x03 \x01(\x04\"\"\n\x0c\x41ttemptQuery\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x87\x02\n\rLedgerAttempt\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x15\n\rattempt_index\x18\x03 \x01(\r\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08workload\x18\x05 \x01(\t\x12!\n\x04tier\x18\x06 \x01(\x0e\x32\x13.switchyard.v1.Tier\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\r\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x0b \x01(\t\x12\x15\n\rprice_version\x18\x0c \x01(\t\"=\n\x0b\x41ttemptList\x12.\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.LedgerAttempt2\x94\x01\n\x06Ledger\x12\x41\n\x08GetSpend\x12\x19.switchyard.v1.SpendQuery\x1a\x1a.switchyard.v1.SpendReport\x12G\n\x0cListAttempts\x12\x1b.switchyard.v1.AttemptQuery\x1a\x1a.switchyard.v1.AttemptListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchyard/v1/ledger.proto\x12\rswitchyard.v1\x1a\x1aswitchyard/v1/common.proto\"L\n\nSpendQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\r\n\x05since\x18\x03 \x01(\t\x12\r\n\x05until\x18\x04 \x01(\t\"\xb0\x01\n\tSpendLine\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12!\n\x04tier\x18\x03 \x01(\x0e\x32\x13.switchyard.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\"f\n\x0bSpendReport\x12\'\n\x05lines\x18\x01 \x03(\x0b\x32\x18.switchyard.v1.SpendLine\x12\x16\n\x0etotal_cost_usd\x18\x02 \x01(\t\x12\x16\n\x0etotal_attempts\x18\x03 \x01(\x04\"\"\n\x0c\x41ttemptQuery\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x87\x02\n\rLedgerAttempt\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x15\n\rattempt_index\x18\x03 \x01(\r\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08workload\x18\x05 \x01(\t\x12!\n\x04tier\x18\x06 \x01(\x0e\x32\x13.switchyard.v1.Tier\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\r\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x0b \x01(\t\x12\x15\n\rprice_version\x18\x0c \x01(\t\"=\n\x0b\x41ttemptList\x12.\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1c.switchyard.v1.LedgerAttempt\"\x8d\x01\n\nDailySpend\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12!\n\x04tier\x18\x02 \x01(\x0e\x32\x13.switchyard.v1.Tier\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x04 \x01(\x04\x12\x15\n\routput_tokens\x18\x05 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\t\"\xb7\x02\n\x06Report\x12\'\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x19.switchyard.v1.DailySpend\x12\x10\n\x08requests\x18\x02 \x01(\x04\x12\x10\n\x08\x61nswered\x18\x03 \x01(\x04\x12\x11\n\tescalated\x18\x04 \x01(\x04\x12\x17\n\x0f\x65scalation_rate\x18\x05 \x01(\x01\x12\x43\n\x10\x61nswered_by_tier\x18\x06 \x03(\x0b\x32).switchyard.v1.Report.AnsweredByTierEntry\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\x12 \n\x18\x63ost_per_1k_requests_usd\x18\x08 \x01(\t\x1a\x35\n\x13\x41nsweredByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x01\n\x06\x42udget\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x11\n\tlimit_usd\x18\x04 \x01(\t\x12\x12\n\nsoft_ratio\x18\x05 \x01(\x01\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x11\n\tspent_usd\x18\x07 \x01(\t\x12\r\n\x05state\x18\x08 \x01(\t\"\x1d\n\x0b\x42udgetQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"4\n\nBudgetList\x12&\n\x07\x62udgets\x18\x01 \x03(\x0b\x32\x15.switchyard.v1.Budget2\xd4\x02\n\x06Ledger\x12\x41\n\x08GetSpend\x12\x19.switchyard.v1.SpendQuery\x1a\x1a.switchyard.v1.SpendReport\x12G\n\x0cListAttempts\x12\x1b.switchyard.v1.AttemptQuery\x1a\x1a.switchyard.v1.AttemptList\x12=\n\tGetReport\x12\x19.switchyard.v1.SpendQuery\x1a\x15.switchyard.v1.Report\x12\x39\n\tSetBudget\x12\x15.switchyard.v1.Budget\x1a\x15.switchyard.v1.Budget\x12\x44\n\x0bListBudgets\x12\x1a.switchyard.v1.BudgetQuery\x1a\x19.switchyard.v1.BudgetListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard.v1.ledger_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._loaded_options = None
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_options = b'8\001'
   _globals['_SPENDQUERY']._serialized_start=73
   _globals['_SPENDQUERY']._serialized_end=149
   _globals['_SPENDLINE']._serialized_start=152
@@ -44,6 +46,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LEDGERATTEMPT']._serialized_end=734
   _globals['_ATTEMPTLIST']._serialized_start=736
   _globals['_ATTEMPTLIST']._serialized_end=797
-  _globals['_LEDGER']._serialized_start=800
-  _globals['_LEDGER']._serialized_end=948
+  _globals['_DAILYSPEND']._serialized_start=800
+  _globals['_DAILYSPEND']._serialized_end=941
+  _globals['_REPORT']._serialized_start=944
+  _globals['_REPORT']._serialized_end=1255
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_start=1202
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_end=1255
+  _globals['_BUDGET']._serialized_start=1258
+  _globals['_BUDGET']._serialized_end=1405
+  _globals['_BUDGETQUERY']._serialized_start=1407
+  _globals['_BUDGETQUERY']._serialized_end=1436
+  _globals['_BUDGETLIST']._serialized_start=1438
+  _globals['_BUDGETLIST']._serialized_end=1490
+  _globals['_LEDGER']._serialized_start=1493
+  _globals['_LEDGER']._serialized_end=1833
 # @@protoc_insertion_point(module_scope)

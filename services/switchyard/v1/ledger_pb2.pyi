@@ -88,3 +88,78 @@ class AttemptList(_message.Message):
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     attempts: _containers.RepeatedCompositeFieldContainer[LedgerAttempt]
     def __init__(self, attempts: _Optional[_Iterable[_Union[LedgerAttempt, _Mapping]]] = ...) -> None: ...
+
+class DailySpend(_message.Message):
+    __slots__ = ("day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    tier: _common_pb2.Tier
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+    def __init__(self, day: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
+
+class Report(_message.Message):
+    __slots__ = ("days", "requests", "answered", "escalated", "escalation_rate", "answered_by_tier", "total_cost_usd", "cost_per_1k_requests_usd")
+    class AnsweredByTierEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_BY_TIER_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_1K_REQUESTS_USD_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[DailySpend]
+    requests: int
+    answered: int
+    escalated: int
+    escalation_rate: float
+    answered_by_tier: _containers.ScalarMap[str, float]
+    total_cost_usd: str
+    cost_per_1k_requests_usd: str
+    def __init__(self, days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ..., requests: _Optional[int] = ..., answered: _Optional[int] = ..., escalated: _Optional[int] = ..., escalation_rate: _Optional[float] = ..., answered_by_tier: _Optional[_Mapping[str, float]] = ..., total_cost_usd: _Optional[str] = ..., cost_per_1k_requests_usd: _Optional[str] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("tenant", "workload", "period", "limit_usd", "soft_ratio", "action", "spent_usd", "state")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_USD_FIELD_NUMBER: _ClassVar[int]
+    SOFT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    period: str
+    limit_usd: str
+    soft_ratio: float
+    action: str
+    spent_usd: str
+    state: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., limit_usd: _Optional[str] = ..., soft_ratio: _Optional[float] = ..., action: _Optional[str] = ..., spent_usd: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class BudgetQuery(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class BudgetList(_message.Message):
+    __slots__ = ("budgets",)
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    def __init__(self, budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...

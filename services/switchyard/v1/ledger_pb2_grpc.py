@@ -44,6 +44,21 @@ class LedgerStub:
                 request_serializer=switchyard_dot_v1_dot_ledger__pb2.AttemptQuery.SerializeToString,
                 response_deserializer=switchyard_dot_v1_dot_ledger__pb2.AttemptList.FromString,
                 _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/switchyard.v1.Ledger/GetReport',
+                request_serializer=switchyard_dot_v1_dot_ledger__pb2.SpendQuery.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_ledger__pb2.Report.FromString,
+                _registered_method=True)
+        self.SetBudget = channel.unary_unary(
+                '/switchyard.v1.Ledger/SetBudget',
+                request_serializer=switchyard_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_ledger__pb2.Budget.FromString,
+                _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/switchyard.v1.Ledger/ListBudgets',
+                request_serializer=switchyard_dot_v1_dot_ledger__pb2.BudgetQuery.SerializeToString,
+                response_deserializer=switchyard_dot_v1_dot_ledger__pb2.BudgetList.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -61,6 +76,25 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetReport(self, request, context):
+        """Spend over time and the routing story: distribution, escalation rate, blended cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBudgets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +107,21 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.ListAttempts,
                     request_deserializer=switchyard_dot_v1_dot_ledger__pb2.AttemptQuery.FromString,
                     response_serializer=switchyard_dot_v1_dot_ledger__pb2.AttemptList.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=switchyard_dot_v1_dot_ledger__pb2.SpendQuery.FromString,
+                    response_serializer=switchyard_dot_v1_dot_ledger__pb2.Report.SerializeToString,
+            ),
+            'SetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBudget,
+                    request_deserializer=switchyard_dot_v1_dot_ledger__pb2.Budget.FromString,
+                    response_serializer=switchyard_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+            ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=switchyard_dot_v1_dot_ledger__pb2.BudgetQuery.FromString,
+                    response_serializer=switchyard_dot_v1_dot_ledger__pb2.BudgetList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +178,87 @@ class Ledger:
             '/switchyard.v1.Ledger/ListAttempts',
             switchyard_dot_v1_dot_ledger__pb2.AttemptQuery.SerializeToString,
             switchyard_dot_v1_dot_ledger__pb2.AttemptList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.Ledger/GetReport',
+            switchyard_dot_v1_dot_ledger__pb2.SpendQuery.SerializeToString,
+            switchyard_dot_v1_dot_ledger__pb2.Report.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.Ledger/SetBudget',
+            switchyard_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+            switchyard_dot_v1_dot_ledger__pb2.Budget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchyard.v1.Ledger/ListBudgets',
+            switchyard_dot_v1_dot_ledger__pb2.BudgetQuery.SerializeToString,
+            switchyard_dot_v1_dot_ledger__pb2.BudgetList.FromString,
             options,
             channel_credentials,
             insecure,
