@@ -7,6 +7,7 @@ import glob
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +29,12 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server(workdir: Path) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """Yield a SQLAlchemy URL of a fresh database `switchyard` on a private server."""
+    # Its own folder under /tmp: pytest's tmp_path is private to root, out of the postgres user's reach.
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-pg-"))
     data = workdir / "pgdata"
-    data.mkdir(parents=True)
+    data.mkdir()
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres")
         shutil.chown(data, "postgres")
@@ -58,3 +61,4 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)

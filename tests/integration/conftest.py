@@ -3,13 +3,14 @@ llama.cpp local model, every service its own process) on free loopback ports."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from switchyard.devstack import Stack
+from switchyard.devstack import Stack, free_port, nats_server_binary, wait_for_port
 from switchyard.v1 import ledger_pb2_grpc, router_pb2_grpc
 
 
@@ -34,3 +35,19 @@ def router(stack: Stack) -> Iterator[router_pb2_grpc.RouterStub]:
 def ledger(stack: Stack) -> Iterator[ledger_pb2_grpc.LedgerStub]:
     with grpc.insecure_channel(stack.addrs["ledger"]) as channel:
         yield ledger_pb2_grpc.LedgerStub(channel)
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(nats_server_binary()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, 10, proc, "nats-server")
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,27 +15,10 @@ from switchyard.core import migrations
 from switchyard.core.bus import EventBus
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.devstack import free_port, nats_server_binary, wait_for_port
 from switchyard.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
 from switchyard.v1 import common_pb2, events_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
-
-
-@pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(nats_server_binary()), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, 10, proc, "nats-server")
-        yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture

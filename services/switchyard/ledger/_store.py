@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchyard.core import money
 from switchyard.core.catalog import Catalog
 from switchyard.core.entry import StartupError
 from switchyard.ledger._schema import attempts, budgets, daily_spend, price_versions, requests
@@ -90,7 +91,11 @@ class LedgerStore:
         """Store this catalog version's prices once. The same version with other prices is
         refused: history is priced by version, so a price change needs a new version."""
         now = datetime.now(UTC)
-        wanted = {m.id: (m.price.input_per_million, m.price.output_per_million) for m in catalog.models}
+        # compared as stored: a derived self-hosted price has more places than the 1e-12 column
+        wanted = {
+            m.id: (money.quantize(m.price.input_per_million), money.quantize(m.price.output_per_million))
+            for m in catalog.models
+        }
         with self.engine.begin() as conn:
             stored = conn.execute(select(price_versions).where(price_versions.c.version == catalog.version)).all()
             for row in stored:
@@ -159,7 +164,10 @@ class LedgerStore:
         if until:
             query = query.where(d.day < until)
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings().all()]
+            rows = conn.execute(query).mappings().all()
+        # PostgreSQL sums BIGINT as NUMERIC: counts come back as Decimal there
+        counts = ("attempts", "input_tokens", "output_tokens")
+        return [{**row, **{k: int(row[k]) for k in counts}} for row in rows]
 
     def request_outcomes(
         self, tenant: str, workload: str, since: datetime | None, until: datetime | None

@@ -1,0 +1,189 @@
+"""The ledger on SQLite and on a real PostgreSQL: the same events give the same totals, budgets
+change state and reach a router's BudgetBook through JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from switchyard.core import bus as bus_module
+from switchyard.core import migrations
+from switchyard.core.bus import EventBus
+from switchyard.core.catalog import load_catalog
+from switchyard.core.config import DEFAULT_CATALOG
+from switchyard.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
+from switchyard.ledger._servicer import budget_row, build_report
+from switchyard.router._budgets import BudgetBook
+from switchyard.v1 import common_pb2, events_pb2, ledger_pb2
+from tests.integration.test_bus_and_ledger import attempt_event
+from tests.postgres import postgres_server
+
+CATALOG = load_catalog(DEFAULT_CATALOG)
+MODELS = [("gemma-3-270m-cpu", common_pb2.TIER_LOCAL), ("gpt-5-mini", common_pb2.TIER_CLOSED),
+          ("claude-opus-4-5", common_pb2.TIER_FRONTIER)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    store = LedgerStore(engine)
+    yield store
+    if request.param == "postgresql":  # one server for the module: empty the tables for the next test
+        from switchyard.ledger._schema import metadata
+
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[EventBus]:
+    connected = await EventBus.connect(nats_url, name="test")
+    await connected.ensure_stream()
+    yield connected
+    await connected.drain()
+
+
+def events(n: int) -> list[events_pb2.AttemptFinished]:
+    out = []
+    for i in range(n):
+        model, tier = MODELS[i % len(MODELS)]
+        e = attempt_event(f"r{i}.attempt.0", model=model, tokens=(100 + i, 7 * (i % 13)))
+        e.attempt.tier = tier
+        out.append(e)
+    return out
+
+
+def expected_total(evts: list[events_pb2.AttemptFinished]) -> Decimal:
+    total = Decimal(0)
+    for e in evts:
+        model = CATALOG.get(e.attempt.model)
+        assert model is not None
+        total += model.cost(e.attempt.usage.input_tokens, e.attempt.usage.output_tokens)
+    return total
+
+
+async def ingest_all(bus: EventBus, store: LedgerStore, evts: list[events_pb2.AttemptFinished]) -> None:
+    for e in evts:
+        await bus.publish(bus_module.SUBJECT_ATTEMPT, e, e.event_id)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "t", attempt_ingest(bus, store, CATALOG), stop))
+    for _ in range(200):
+        if sum(x["attempts"] for x in store.spend("", "", None, None)) >= len(evts):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+
+
+async def test_same_events_give_the_same_exact_totals(bus: EventBus, store: LedgerStore) -> None:
+    evts = events(300)
+    await ingest_all(bus, store, evts)
+    lines = store.spend("acme", "", None, None)
+    assert sum(line["attempts"] for line in lines) == 300
+    assert sum((line["cost_usd"] for line in lines), Decimal(0)) == expected_total(evts)
+    # the daily rollups agree with the attempts, to the picodollar
+    days = store.daily("acme", "", None, None)
+    assert sum((d["cost_usd"] for d in days), Decimal(0)) == expected_total(evts)
+    assert {d["tier"] for d in days} == {"LOCAL", "CLOSED", "FRONTIER"}
+
+
+async def test_replayed_batch_does_not_grow_rollups(store: LedgerStore) -> None:
+    rows = [price_attempt(e, CATALOG) for e in events(10)]
+    store.insert_attempts(rows)
+    touched = store.insert_attempts(rows)  # the same batch again, as after a crash before the ack
+    assert touched == set()
+    assert sum(d["attempts"] for d in store.daily("acme", "", None, None)) == 10
+
+
+def test_price_change_under_the_same_catalog_version_is_refused(store: LedgerStore) -> None:
+    from switchyard.core.entry import StartupError
+
+    store.record_prices(CATALOG)
+    store.record_prices(CATALOG)  # same prices: fine
+    changed = CATALOG.model_copy(
+        update={"models": tuple(m.model_copy(update={"price": CATALOG.models[3].price}) for m in CATALOG.models[:1])}
+    )
+    with pytest.raises(StartupError, match="give the changed catalog a new `version`"):
+        store.record_prices(changed)
+
+
+async def test_budget_states_reach_the_router_and_close_paid_tiers(bus: EventBus, store: LedgerStore) -> None:
+    book = BudgetBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", book.on_message)
+    watcher = BudgetWatcher(bus, store)
+    store.set_budget(
+        budget_row(ledger_pb2.Budget(tenant="acme", period="month", limit_usd="0.01", action="local_only"))
+    )
+    await watcher.check()
+    rows = [price_attempt(e, CATALOG) for e in events(30)]
+    touched = store.insert_attempts(rows)  # 30 attempts, ~0.02 USD: over the limit
+    await watcher.check(touched)
+    for _ in range(100):
+        if book.exhausted("acme", "faq"):
+            break
+        await asyncio.sleep(0.05)
+    [state] = book.exhausted("acme", "faq")
+    assert (state.state, state.action, state.limit_usd) == ("hard_exceeded", "local_only", "0.010000000000")
+    assert Decimal(state.spent_usd) == store.spent_since("acme", "", datetime.now(UTC).date().replace(day=1))
+    assert book.exhausted("other-tenant", "faq") == []
+
+
+def test_budget_fields_are_validated_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^period: "):
+        budget_row(ledger_pb2.Budget(tenant="acme", period="week", limit_usd="1", action="reject"))
+    with pytest.raises(ValueError, match=r"^limit_usd: "):
+        budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd="lots", action="reject"))
+    with pytest.raises(ValueError, match=r"^action: "):
+        budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd="1", action="shrug"))
+
+
+async def test_report_counts_requests_escalations_and_blended_cost(bus: EventBus, store: LedgerStore) -> None:
+    completed = []
+    outcomes = [
+        (common_pb2.TIER_LOCAL, False),
+        (common_pb2.TIER_LOCAL, False),
+        (common_pb2.TIER_CLOSED, True),
+        (common_pb2.TIER_UNSPECIFIED, False),  # not answered
+    ]
+    for i, (tier, escalated) in enumerate(outcomes):
+        e = events_pb2.RequestCompleted(
+            event_id=f"q{i}.completed", request_id=f"q{i}", tenant="acme", workload="faq",
+            answered=tier != common_pb2.TIER_UNSPECIFIED, final_tier=tier, escalated=escalated,
+            total_cost_usd="0.001", attempt_count=2 if escalated else 1,
+        )  # fmt: skip
+        e.occurred_at.GetCurrentTime()
+        completed.append(e)
+        await bus.publish(bus_module.SUBJECT_COMPLETED, e, e.event_id)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_COMPLETED, "r", request_ingest(bus, store), stop))
+    for _ in range(100):
+        if sum(o["requests"] for o in store.request_outcomes("acme", "", None, None)) == 4:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    store.insert_attempts([price_attempt(e, CATALOG) for e in events(3)])
+    report = build_report(store.daily("acme", "", None, None), store.request_outcomes("acme", "", None, None))
+    assert (report.requests, report.answered, report.escalated) == (4, 3, 1)
+    assert report.escalation_rate == 0.25
+    assert report.answered_by_tier == {"LOCAL": pytest.approx(2 / 3), "CLOSED": pytest.approx(1 / 3)}
+    per_1k = (expected_total(events(3)) / 4 * 1000).quantize(Decimal("1e-12"))
+    assert Decimal(report.cost_per_1k_requests_usd) == per_1k
