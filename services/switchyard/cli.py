@@ -14,11 +14,13 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
 
+from switchyard import reports
 from switchyard.core.catalog import tier_name
 from switchyard.devstack import Stack, StackError, read_state
 from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
@@ -101,10 +103,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_spend(args: argparse.Namespace) -> int:
-    with grpc.insecure_channel(_address(args.ledger, "SWITCHYARD_LEDGER_ADDR", "ledger")) as channel:
-        report = ledger_pb2_grpc.LedgerStub(channel).GetSpend(
-            ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or ""), timeout=10
-        )
+    query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "")
+    report = _ledger(args).GetSpend(query, timeout=10)
     print(f"{'tenant':<12} {'workload':<12} {'tier':<12} {'model':<34} {'attempts':>8} {'in':>8} {'out':>8} cost USD")
     for line in report.lines:
         print(
@@ -112,6 +112,70 @@ def cmd_spend(args: argparse.Namespace) -> int:
             f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}"
         )
     print(f"total: {report.total_attempts} attempts, {report.total_cost_usd} USD")
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> ledger_pb2_grpc.LedgerStub:
+    channel = grpc.insecure_channel(_address(args.ledger, "SWITCHYARD_LEDGER_ADDR", "ledger"))
+    return ledger_pb2_grpc.LedgerStub(channel)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "", since=args.since or "")
+    report = _ledger(args).GetReport(query, timeout=30)
+    for d in report.days:
+        print(f"{d.day}  {tier_name(d.tier):<12} {d.attempts:>8} attempts  {d.cost_usd} USD")
+    shares = ", ".join(f"{tier} {share:.0%}" for tier, share in sorted(report.answered_by_tier.items()))
+    print(f"requests {report.requests} (answered {report.answered}: {shares or 'none'}), "
+          f"escalation rate {report.escalation_rate:.1%}, total {report.total_cost_usd} USD, "
+          f"{report.cost_per_1k_requests_usd} USD per 1,000 requests")  # fmt: skip
+    if args.csv:
+        reports.write_csv(report, Path(args.csv))
+        print(f"wrote {args.csv}")
+    if args.html:
+        reports.write_html(report, Path(args.html), f"Switchyard spend {args.tenant or 'all tenants'}")
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    ledger = _ledger(args)
+    if args.budget_command == "set":
+        budget = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period,
+                                   limit_usd=args.limit, soft_ratio=args.soft_ratio, action=args.action)  # fmt: skip
+        budgets = [ledger.SetBudget(budget, timeout=10)]
+    else:
+        budgets = list(ledger.ListBudgets(ledger_pb2.BudgetQuery(tenant=args.tenant or ""), timeout=10).budgets)
+    for b in budgets:
+        print(f"{b.tenant:<12} {b.workload or '(all)':<12} {b.period:<6} {b.spent_usd} of {b.limit_usd} USD  "
+              f"{b.state}  at limit: {b.action}")  # fmt: skip
+    return 0
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from switchyard.core.catalog import load_catalog
+    from switchyard.core.config import DEFAULT_CATALOG
+    from switchyard.economics import Ops, Volume, advise
+
+    if args.input_tokens is None:
+        since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+        query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "", since=since)
+        lines = _ledger(args).GetSpend(query, timeout=30).lines
+        volume = Volume(sum(x.input_tokens for x in lines), sum(x.output_tokens for x in lines))
+        print(f"measured over the last 30 days: {volume.input_tokens:,} input, {volume.output_tokens:,} output tokens")
+    else:
+        volume = Volume(args.input_tokens, args.output_tokens or 0)
+    volume = Volume(volume.input_tokens, volume.output_tokens, Decimal(args.peak_factor))
+    catalog = load_catalog(Path(args.catalog) if args.catalog else DEFAULT_CATALOG)
+    advice = advise(catalog, volume, Ops(Decimal(args.ops_hours), Decimal(args.ops_rate)))
+    for o in advice.options:
+        gpus = f"{o.gpus} GPUs" if o.gpus else ""
+        print(f"  {o.model:<34} {o.tier:<12} {o.monthly_usd:>14.2f} USD/month  {gpus}")
+    print(f"recommendation: {advice.recommendation}")
+    for reason in advice.reasons:
+        print(f"  - {reason}")
     return 0
 
 
@@ -158,6 +222,36 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--workload")
     spend.add_argument("--ledger", help="ledger address (default: SWITCHYARD_LEDGER_ADDR or the running stack)")
     spend.set_defaults(func=cmd_spend)
+    ledger_help = "ledger address (default: SWITCHYARD_LEDGER_ADDR or the running stack)"
+    report = sub.add_parser("report", help="spend by day and tier, routing distribution, escalation rate")
+    report.add_argument("--tenant")
+    report.add_argument("--workload")
+    report.add_argument("--since", help="RFC 3339 timestamp")
+    report.add_argument("--csv", help="also write the rows to this CSV file")
+    report.add_argument("--html", help="also write a chart of spend over time by tier to this HTML file")
+    report.add_argument("--ledger", help=ledger_help)
+    report.set_defaults(func=cmd_report)
+    budget = sub.add_parser("budget", help="set or list budgets")
+    budget.add_argument("budget_command", choices=["set", "list"])
+    budget.add_argument("--tenant")
+    budget.add_argument("--workload", help="default: every workload of the tenant")
+    budget.add_argument("--period", choices=["day", "month"], default="month")
+    budget.add_argument("--limit", help="USD, e.g. 250.00")
+    budget.add_argument("--soft-ratio", type=float, default=0.8, help="warn at this share of the limit")
+    budget.add_argument("--action", choices=["local_only", "reject"], default="local_only")
+    budget.add_argument("--ledger", help=ledger_help)
+    budget.set_defaults(func=cmd_budget)
+    adv = sub.add_parser("advise", help="self-host or API: monthly cost per model and the crossover volume")
+    adv.add_argument("--tenant")
+    adv.add_argument("--workload")
+    adv.add_argument("--input-tokens", type=int, help="monthly input tokens (default: measured by the ledger)")
+    adv.add_argument("--output-tokens", type=int, help="monthly output tokens")
+    adv.add_argument("--peak-factor", default="3", help="peak rate / average rate (sizes the GPU fleet)")
+    adv.add_argument("--ops-hours", default="20", help="operations hours a month for a self-hosted fleet")
+    adv.add_argument("--ops-rate", default="100", help="USD per operations hour")
+    adv.add_argument("--catalog", help="catalog YAML (default: the packaged one)")
+    adv.add_argument("--ledger", help=ledger_help)
+    adv.set_defaults(func=cmd_advise)
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 import pytest
@@ -117,3 +119,29 @@ def _answers_within(router: router_pb2_grpc.RouterStub, request: router_pb2.Comp
             if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:  # type: ignore[attr-defined]
                 raise
             time.sleep(0.2)
+
+
+def test_cli_reports_budgets_and_advice_against_the_running_ledger(
+    stack: Stack, router: router_pb2_grpc.RouterStub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from switchyard.cli import main
+
+    router.Complete(ask("What is the capital of Germany?", tenant="cli-test"), timeout=120)
+    ledger = ["--ledger", stack.addrs["ledger"]]
+    deadline = time.monotonic() + 20
+    while main(["report", "--tenant", "cli-test", "--csv", str(tmp_path / "r.csv"), "--html", str(tmp_path / "r.html"),
+                *ledger]) == 0 and len((tmp_path / "r.csv").read_text().splitlines()) < 2:  # fmt: skip
+        assert time.monotonic() < deadline, "the attempt did not reach the report"
+        time.sleep(0.2)
+    rows = (tmp_path / "r.csv").read_text().splitlines()
+    assert rows[0] == "day,tier,attempts,input_tokens,output_tokens,cost_usd" and ",LOCAL,1," in rows[1]
+    assert "<svg" in (tmp_path / "r.html").read_text()
+
+    assert main(["budget", "set", "--tenant", "cli-test", "--period", "day", "--limit", "5", *ledger]) == 0
+    assert main(["budget", "list", "--tenant", "cli-test", *ledger]) == 0
+    listed = re.search(r"day\s+([\d.]+) of 5\.000000000000 USD\s+ok", capsys.readouterr().out)
+    assert listed and Decimal(listed.group(1)) > 0  # the attempt counts against the budget
+
+    assert main(["advise", "--tenant", "cli-test", *ledger]) == 0
+    out = capsys.readouterr().out
+    assert "measured over the last 30 days" in out and "recommendation:" in out

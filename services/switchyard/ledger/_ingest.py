@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from switchyard.core import bus as bus_module
 from switchyard.core.bus import EventBus, PoisonEvent, Received, consumer_span
@@ -26,6 +26,9 @@ from switchyard.v1 import events_pb2, router_pb2
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("switchyard.ledger")
+dead_letters = metrics.get_meter("switchyard.ledger").create_counter(
+    "switchyard.ledger.dead_lettered", description="Events sent to the dead-letter subject, by subject"
+)
 Event = TypeVar("Event", bound=ProtoMessage)
 
 
@@ -117,6 +120,7 @@ class EventIngest:
                 except PoisonEvent as exc:
                     await self.bus.dead_letter(received, str(exc))
                     self.dead_lettered += 1
+                    dead_letters.add(1, {"messaging.destination.name": self.subject})
         # One write per batch: a child of the first event's CONSUMER span, linked to the others.
         parent = trace.set_span_in_context(trace.NonRecordingSpan(consumed[0]))
         links = [trace.Link(c) for c in consumed[1:]]
