@@ -17,11 +17,13 @@ from switchyard.classifier import ClassifierServicer
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
 from switchyard.router import Policy, RouterDeps, RouterServicer
+from switchyard.router._budgets import BudgetBook
 from switchyard.v1 import (
     adapter_pb2,
     adapter_pb2_grpc,
     classifier_pb2_grpc,
     common_pb2,
+    events_pb2,
     router_pb2,
     router_pb2_grpc,
 )
@@ -82,6 +84,7 @@ class Harness:
     local: ScriptedBackend
     closed: ScriptedBackend
     publisher: RecordingPublisher
+    budgets: BudgetBook
 
 
 @pytest.fixture
@@ -98,6 +101,7 @@ async def harness() -> AsyncIterator[Harness]:
     classifier_addr = f"127.0.0.1:{classifier.add_insecure_port('127.0.0.1:0')}"
     servers.append(classifier)
     publisher = RecordingPublisher()
+    budgets = BudgetBook()
 
     def channel(addr: str) -> grpc.aio.Channel:
         channels.append(grpc.aio.insecure_channel(addr))
@@ -110,6 +114,7 @@ async def harness() -> AsyncIterator[Harness]:
         publisher=publisher,
         policy=Policy(confidence_threshold=0.5),
         circuit_threshold=3,
+        budgets=budgets,
         attempt_timeout_s=5,
     )
     router = grpc.aio.server()
@@ -119,7 +124,7 @@ async def harness() -> AsyncIterator[Harness]:
     for server in servers:
         await server.start()
     try:
-        yield Harness(router_pb2_grpc.RouterStub(channel(router_addr)), local, closed, publisher)
+        yield Harness(router_pb2_grpc.RouterStub(channel(router_addr)), local, closed, publisher, budgets)
     finally:
         for ch in channels:
             await ch.close()
@@ -238,3 +243,26 @@ async def test_no_attempt_outlives_the_callers_deadline(harness: Harness) -> Non
         await harness.router.Complete(ask(), timeout=0.5)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert asyncio.get_running_loop().time() - started < 5.0
+
+
+def exhausted(action: str, workload: str = "") -> events_pb2.BudgetState:
+    return events_pb2.BudgetState(tenant="acme", workload=workload, period="month", state="hard_exceeded",
+                                  action=action, spent_usd="10.5", limit_usd="10")  # fmt: skip
+
+
+async def test_exhausted_local_only_budget_closes_paid_tiers(harness: Harness) -> None:
+    harness.budgets.apply(exhausted("local_only"))
+    harness.local.token_prob = 0.2  # would escalate, but there is nowhere paid to go
+    reply = await harness.router.Complete(ask())
+    assert [a.model for a in reply.attempts] == ["gemma-3-270m-cpu"]
+    assert harness.closed.calls == []
+    assert any("budget of tenant acme is exhausted" in e.reason for e in reply.plan.excluded)
+
+
+async def test_exhausted_reject_budget_is_resource_exhausted(harness: Harness) -> None:
+    harness.budgets.apply(exhausted("reject", workload="faq"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask())
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "10.5 of 10 USD" in (err.value.details() or "")
+    assert harness.local.calls == []
