@@ -7,7 +7,10 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           that answers at once (a local OpenAI wire server), at 1, 16 and 128
                           concurrent clients
 
-BENCH=local or BENCH=overhead runs one of them.
+    ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
+                          attempts, on SQLite and PostgreSQL
+
+BENCH=local, BENCH=overhead or BENCH=ledger runs one of them.
 """
 
 from __future__ import annotations
@@ -176,6 +179,10 @@ def main() -> int:
         _write("local_model.json", bench_local(int(os.environ.get("BENCH_ROUNDS", "30"))))
     if which in ("all", "overhead"):
         _write("router_overhead.json", bench_router_overhead())
+    if which in ("all", "ledger"):
+        from tests.benchmarks.ledger import bench_ledger
+
+        _write("ledger.json", bench_ledger())
     return 0
 
 

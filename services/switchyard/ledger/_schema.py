@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -62,6 +62,7 @@ attempts = Table(
     Column("confidence", Float, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )
 
 requests = Table(
@@ -78,6 +79,7 @@ requests = Table(
     Column("escalated", Boolean, nullable=False),
     Column("total_cost_usd", Money, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
 )
 
 daily_spend = Table(
