@@ -5,6 +5,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY services ./services
 COPY migrations ./migrations
 # Editable install keeps migrations/ next to the package, where `switchyard migrate` finds it.
-RUN pip install --no-cache-dir -e . && useradd --uid 10001 --user-group --no-create-home switchyard
+# torch from PyTorch's CPU index: PyPI's default build carries CUDA (several GB) the classifier never uses.
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e . && useradd --uid 10001 --user-group --no-create-home switchyard
 USER 10001
 ENV PYTHONUNBUFFERED=1 HOME=/tmp

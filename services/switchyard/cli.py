@@ -5,6 +5,10 @@ switchyard ask "question"          route one request, show the answer and its st
 switchyard plan "question"         show the ladder without calling a model
 switchyard spend                   spend by tenant, workload, tier and model
 switchyard migrate                 apply the ledger migrations
+switchyard eval-classifier         task type and data class accuracy on labelled rows
+switchyard eval-routing            the learned router's cost/quality curve
+switchyard eval                    the local tier's accuracy and the AUROC of its confidence
+switchyard calibrate               fit confidence and a workload's threshold into a policy
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from google.protobuf import json_format
 from switchyard import reports
 from switchyard.core.catalog import tier_name
 from switchyard.devstack import Stack, StackError, read_state
+from switchyard.evaluation import commands as evaluation_commands
 from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("SWITCHYARD_STATE_DIR", ".switchyard"))
@@ -98,7 +103,23 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     with grpc.insecure_channel(_address(args.router, "SWITCHYARD_ROUTER_ADDR", "router")) as channel:
         plan = router_pb2_grpc.RouterStub(channel).Plan(_request(args), timeout=args.timeout)
-    print(json_format.MessageToJson(plan))
+    if args.json:
+        print(json_format.MessageToJson(plan))
+        return 0
+    c = plan.classification
+    findings = ", ".join(c.data_findings) or "none"
+    print(
+        f"task {common_pb2.TaskType.Name(c.task_type).removeprefix('TASK_TYPE_')}, "
+        f"P(small model suffices) {c.small_model_ok:.2f}, "
+        f"data class {common_pb2.DataClass.Name(c.data_class).removeprefix('DATA_CLASS_')} (found: {findings}), "
+        f"~{c.token_estimate} tokens"
+    )
+    for reason in plan.reasons:
+        print(f"  why: {reason}")
+    for n, rung in enumerate(plan.ladder, start=1):
+        print(f"  rung {n}: {tier_name(rung.tier)}/{rung.model} -- {rung.reason}")
+    for excluded in plan.excluded:
+        print(f"  not {excluded.model}: {excluded.reason}")
     return 0
 
 
@@ -255,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)
+    evaluation_commands.register(sub)
     return parser
 
 

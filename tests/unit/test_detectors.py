@@ -30,3 +30,26 @@ def test_numbers_failing_their_checksum_are_not_cards_or_ibans() -> None:
 
 def test_plain_question_has_no_findings() -> None:
     assert detect_sensitive_data("What is the capital of France?") == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my NI number is AB 12 34 56 C",  # UK National Insurance number
+        "codice fiscale RSSMRA85T10A562S",  # Italian fiscal code
+        "NIR 1 85 05 78 006 084 91",  # French social security number, key 91
+        "DNI 12345678Z",  # Spanish DNI, letter checked
+        "BSN: 111222333",  # Dutch citizen service number, 11-test
+        "Maestro card 676238573791 please refund",  # 12-digit Maestro next to 'card'
+    ],
+)
+def test_european_identifiers_are_regulated(text: str) -> None:
+    assert max(detect_sensitive_data(text).values()) == REGULATED
+
+
+def test_twelve_digit_numbers_without_a_card_word_are_not_cards() -> None:
+    assert "payment_card" not in detect_sensitive_data("order 676238573791 shipped")
+
+
+def test_passwords_are_secrets() -> None:
+    assert detect_sensitive_data("the database password is hunter2hunter2")["secret"] == CONFIDENTIAL

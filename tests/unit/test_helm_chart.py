@@ -91,3 +91,15 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-switchyard-config"]["data"]["catalog.yaml"])
     vllm_model = next(m for m in catalog["models"] if m["adapter"] == "vllm-local")
     assert vllm_model["endpoint"] == "http://sy-switchyard-vllm-llama-8b:8000/v1"  # the in-chart Service
+
+
+def test_prod_policy_reaches_the_routers_and_parses() -> None:
+    from switchyard.router._policy_source import parse_policy
+
+    docs = render(overlay("values-prod.yaml"))
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))
+    policy = parse_policy(config["data"]["policy.yaml"], "values-prod.yaml")
+    assert policy.version == "prod-1"
+    router = of_kind(docs, "Deployment")["sy-switchyard-router"]
+    env = {e["name"]: e.get("value") for e in router["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SWITCHYARD_POLICY"] == "/etc/switchyard/policy.yaml"

@@ -67,3 +67,43 @@ def test_cost_cap_excludes_expensive_models() -> None:
     plan = build_plan(request(max_cost_usd="0.001"), labels(tokens=1_000), CATALOG, EVERY_ADAPTER, Policy())
     assert "claude-opus-4-5" not in [r.model for r in plan.ladder]
     assert "gemma-3-270m-cpu" in [r.model for r in plan.ladder]
+
+
+def test_workload_threshold_overrides_the_default() -> None:
+    policy = Policy(confidence_threshold=0.3, workload_thresholds={"w1": 0.6})
+    assert build_plan(request(), labels(), CATALOG, EVERY_ADAPTER, policy).confidence_threshold == 0.6
+
+
+def test_a_low_learned_prior_starts_the_ladder_above_the_open_tiers() -> None:
+    hard = classifier_pb2.Classification(data_class=T.DATA_CLASS_PUBLIC, token_estimate=10, small_model_ok=0.05)
+    plan = build_plan(request(), hard, CATALOG, EVERY_ADAPTER, Policy(open_tiers_min_prior=0.15))
+    assert {r.tier for r in plan.ladder} == {T.TIER_CLOSED, T.TIER_FRONTIER}
+    assert any("P(small model suffices) = 0.05 < 0.15" in r for r in plan.reasons)
+
+
+def test_a_low_prior_never_leaves_a_regulated_request_without_its_local_rung() -> None:
+    hard = classifier_pb2.Classification(data_class=T.DATA_CLASS_REGULATED, token_estimate=10, small_model_ok=0.05)
+    plan = build_plan(request(), hard, CATALOG, EVERY_ADAPTER, Policy(open_tiers_min_prior=0.15))
+    assert {r.tier for r in plan.ladder} == {T.TIER_LOCAL}
+
+
+def test_easy_prompts_keep_the_open_tiers() -> None:
+    easy = classifier_pb2.Classification(data_class=T.DATA_CLASS_PUBLIC, token_estimate=10, small_model_ok=0.8)
+    plan = build_plan(request(), easy, CATALOG, EVERY_ADAPTER, Policy(open_tiers_min_prior=0.15))
+    assert plan.ladder[0].tier == T.TIER_LOCAL
+
+
+def test_latency_slo_drops_slow_rungs_and_says_why() -> None:
+    req = request(max_latency_ms=2500)
+    req.params.max_tokens = 100
+    plan = build_plan(req, labels(), CATALOG, EVERY_ADAPTER, Policy())
+    ladder = [r.model for r in plan.ladder]
+    assert "gpt-5" not in ladder  # 4000 ms to the first token alone
+    assert "gemma-3-270m-cpu" in ladder  # 120 ms + 100 / 58 tok/s = ~1.8 s
+    assert any(e.model == "gpt-5" and "over the 2500 ms SLO" in e.reason for e in plan.excluded)
+
+
+def test_an_impossible_slo_keeps_the_fastest_model() -> None:
+    plan = build_plan(request(max_latency_ms=1), labels(), CATALOG, EVERY_ADAPTER, Policy())
+    # 256 output tokens by default: haiku 600 ms + 256 / 110 tok/s = ~2.9 s; Gemma on 2 CPU cores ~4.5 s
+    assert [r.model for r in plan.ladder] == ["claude-haiku-4-5"]

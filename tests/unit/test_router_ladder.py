@@ -18,6 +18,7 @@ from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG
 from switchyard.router import Policy, RouterDeps, RouterServicer
 from switchyard.router._budgets import BudgetBook
+from switchyard.router._policy_source import PolicySource
 from switchyard.v1 import (
     adapter_pb2,
     adapter_pb2_grpc,
@@ -112,7 +113,7 @@ async def harness() -> AsyncIterator[Harness]:
         adapters={name: adapter_pb2_grpc.ModelAdapterStub(channel(a)) for name, a in addresses.items()},
         catalog=CATALOG,
         publisher=publisher,
-        policy=Policy(confidence_threshold=0.5),
+        policy=PolicySource(Policy(confidence_threshold=0.5)),
         circuit_threshold=3,
         budgets=budgets,
         attempt_timeout_s=5,

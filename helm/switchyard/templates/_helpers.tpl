@@ -51,6 +51,10 @@ nats://{{ include "switchyard.fullname" . }}-nats:4222
 - name: SWITCHYARD_CATALOG
   value: /etc/switchyard/catalog.yaml
 {{- end }}
+{{- if .Values.policy }}
+- name: SWITCHYARD_POLICY
+  value: /etc/switchyard/policy.yaml
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -150,7 +154,7 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
-            {{- if $root.Values.catalog }}
+            {{- if or $root.Values.catalog $root.Values.policy }}
             - name: config
               mountPath: /etc/switchyard
               readOnly: true
@@ -161,7 +165,7 @@ spec:
       volumes:
         - name: tmp
           emptyDir: {}
-        {{- if $root.Values.catalog }}
+        {{- if or $root.Values.catalog $root.Values.policy }}
         - name: config
           configMap:
             name: {{ include "switchyard.fullname" $root }}-config

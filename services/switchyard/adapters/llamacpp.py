@@ -51,7 +51,14 @@ class LlamaCppBackend:
     family = "llamacpp"
 
     def __init__(
-        self, adapter: str, model_ids: Sequence[str], gguf: Path, threads: int, context: int, parallel: int
+        self,
+        adapter: str,
+        model_ids: Sequence[str],
+        gguf: Path,
+        threads: int,
+        context: int,
+        parallel: int,
+        native_logs: bool = False,
     ) -> None:
         self.adapter = adapter
         self.model_ids = list(model_ids)
@@ -61,6 +68,8 @@ class LlamaCppBackend:
         params.n_parallel = parallel
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
+        # llama.cpp's own logs are unstructured lines per request; ours carry the same timings.
+        params.verbosity = 3 if native_logs else -1
         started = time.perf_counter()
         self._server = xllamacpp.Server(params)
         log.info("model_loaded", gguf=str(gguf), load_s=round(time.perf_counter() - started, 3))

@@ -81,6 +81,7 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         settings.llamacpp_threads,
         settings.llamacpp_context,
         settings.llamacpp_parallel,
+        native_logs=settings.log_level == "debug",
     )
 
 

@@ -1,7 +1,7 @@
 """The classifier service: labels each request (task type, complexity, data class, language,
-token estimate) before routing."""
+token estimate, routing prior) before routing."""
 
 from switchyard.classifier._detectors import detect_sensitive_data
-from switchyard.classifier._servicer import ClassifierServicer, classify
+from switchyard.classifier._servicer import Classifier, ClassifierServicer, load_classifier
 
-__all__ = ["ClassifierServicer", "classify", "detect_sensitive_data"]
+__all__ = ["Classifier", "ClassifierServicer", "detect_sensitive_data", "load_classifier"]

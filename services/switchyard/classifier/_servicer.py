@@ -1,50 +1,26 @@
-"""Classifier v1: rules. Data class from the detectors; task type, complexity and language
-from cheap text features. (The learned classifier replaces the task/complexity part.)"""
+"""Classifier v2: MiniLM embeddings with trained heads for task type and the routing prior;
+data class from checksummed detectors, spaCy entities and the data head (the strictest wins,
+and the caller's declared class if stricter still)."""
 
 from __future__ import annotations
 
-import re
+import asyncio
+import functools
+from dataclasses import dataclass
 
 import grpc
 
 from switchyard.classifier._detectors import detect_sensitive_data
+from switchyard.classifier._embedder import Embedder
+from switchyard.classifier._model import LinearHead, features, load_heads
+from switchyard.classifier._ner import EntityFinder
 from switchyard.core.tokens import estimate_tokens
 from switchyard.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
-VERSION = "rules-v1"
-
-_TASK_PATTERNS: list[tuple[common_pb2.TaskType, re.Pattern[str]]] = [
-    (
-        common_pb2.TASK_TYPE_CODE,
-        re.compile(r"```|\bdef |\bfunction\b|\bclass \w+|\bcode\b|\bpython\b|\bSQL\b", re.I),
-    ),
-    (
-        common_pb2.TASK_TYPE_TRANSLATION,
-        re.compile(r"\btranslate\b|\bin (french|german|spanish|english)\b", re.I),
-    ),
-    (common_pb2.TASK_TYPE_SUMMARISATION, re.compile(r"\bsummari[sz]e\b|\btl;?dr\b|\bsummary\b", re.I)),
-    (common_pb2.TASK_TYPE_EXTRACTION, re.compile(r"\bextract\b|\bpull out\b|\bas json\b", re.I)),
-    (
-        common_pb2.TASK_TYPE_CLASSIFICATION,
-        re.compile(r"\bclassify\b|\bcategor(y|ise|ize)\b|\bsentiment\b", re.I),
-    ),
-    (
-        common_pb2.TASK_TYPE_MATH,
-        re.compile(r"\d+\s*[-+*/x^]\s*\d+|\bhow many\b|\bcalculate\b|\bsolve\b", re.I),
-    ),
-    (common_pb2.TASK_TYPE_REASONING, re.compile(r"\bwhy\b|\bprove\b|\bstep by step\b|\bexplain\b", re.I)),
-    (common_pb2.TASK_TYPE_CREATIVE, re.compile(r"\bpoem\b|\bstory\b|\bwrite a\b|\bslogan\b", re.I)),
-]
-
-
-def _complexity(text: str, task: common_pb2.TaskType) -> float:
-    length_part = min(1.0, len(text) / 4000)
-    task_part: dict[common_pb2.TaskType, float] = {
-        common_pb2.TASK_TYPE_REASONING: 0.4,
-        common_pb2.TASK_TYPE_MATH: 0.3,
-        common_pb2.TASK_TYPE_CODE: 0.3,
-    }
-    return round(min(1.0, 0.1 + length_part * 0.5 + task_part.get(task, 0.0)), 3)
+VERSION = "minilm-heads-v2"
+# The data head only ever raises the class, and only when it is this sure: the detectors are
+# precise, the head catches sensitive text that has no fixed format.
+DATA_HEAD_MIN_PROBABILITY = 0.8
 
 
 def _language(text: str) -> str:
@@ -55,28 +31,55 @@ def _language(text: str) -> str:
     return "en" if ascii_share > 0.9 else "und"
 
 
-def classify(request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
-    text = "\n".join(m.content for m in request.messages)
-    user_text = "\n".join(m.content for m in request.messages if m.role == "user") or text
-    task = next((t for t, pattern in _TASK_PATTERNS if pattern.search(user_text)), common_pb2.TASK_TYPE_CHAT)
-    findings = detect_sensitive_data(text)
-    detected = max(findings.values(), default=common_pb2.DATA_CLASS_PUBLIC)
-    return classifier_pb2.Classification(
-        task_type=task,
-        complexity=_complexity(user_text, task),
-        data_class=max(detected, request.declared_data_class),
-        detected_data_class=detected,
-        data_findings=sorted(findings),
-        language=_language(user_text),
-        token_estimate=estimate_tokens(text),
-        classifier_version=VERSION,
-    )
+@dataclass
+class Classifier:
+    embedder: Embedder
+    heads: dict[str, LinearHead]
+    entities: EntityFinder
+
+    def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        text = "\n".join(m.content for m in request.messages)
+        user_text = "\n".join(m.content for m in request.messages if m.role == "user") or text
+        x = features(user_text, self.embedder.embed(user_text))
+        task, _ = self.heads["task"].predict(x)
+        small_model_ok = float(self.heads["routing"].probabilities(x)[0][1])
+
+        findings = detect_sensitive_data(text)
+        findings.update(self.entities.findings(text, dict(findings)))
+        data_label, p = self.heads["data"].predict(x)
+        if p >= DATA_HEAD_MIN_PROBABILITY and data_label != "PUBLIC":
+            learned = common_pb2.DataClass.Value(f"DATA_CLASS_{data_label}")
+            findings.setdefault(f"learned_{data_label.lower()}", learned)  # type: ignore[arg-type]
+        detected = max(findings.values(), default=common_pb2.DATA_CLASS_PUBLIC)
+        return classifier_pb2.Classification(
+            task_type=f"TASK_TYPE_{task}",
+            complexity=round(1.0 - small_model_ok, 4),
+            small_model_ok=round(small_model_ok, 4),
+            data_class=max(detected, request.declared_data_class),
+            detected_data_class=detected,
+            data_findings=sorted(findings),
+            language=_language(user_text),
+            token_estimate=estimate_tokens(text),
+            classifier_version=VERSION,
+        )
+
+
+@functools.cache
+def load_classifier() -> Classifier:
+    """Loads the models once per process (about 8 s: torch, MiniLM, spaCy)."""
+    return Classifier(embedder=Embedder(), heads=load_heads(), entities=EntityFinder())
 
 
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
+    def __init__(self, classifier: Classifier | None = None) -> None:
+        self._classifier = classifier or load_classifier()
+
     async def Classify(
         self, request: classifier_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> classifier_pb2.Classification:
         if not request.messages:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
-        return classify(request)
+        if request.declared_data_class not in common_pb2.DataClass.values():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "declared_data_class: unknown value")
+        # The models hold the GIL only briefly; a thread keeps the event loop answering health checks.
+        return await asyncio.to_thread(self._classifier.classify, request)

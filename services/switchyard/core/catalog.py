@@ -92,6 +92,17 @@ class Capabilities(_Strict):
     json_mode: bool = False
 
 
+class Speed(_Strict):
+    """Typical speed of one request (measured for our pods, published or observed for APIs):
+    what the latency SLO is checked against before any call."""
+
+    first_token_ms: int = Field(ge=0)
+    output_tokens_per_s: Decimal = Field(gt=0)
+
+    def estimate_ms(self, output_tokens: int) -> int:
+        return self.first_token_ms + int(Decimal(output_tokens) / self.output_tokens_per_s * 1000)
+
+
 class Model(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
     tier: TierName
@@ -105,6 +116,7 @@ class Model(_Strict):
     capabilities: Capabilities = Capabilities()
     price: Price
     api_key_env: str = ""
+    speed: Speed | None = None
 
     @property
     def tier_value(self) -> common_pb2.Tier:

@@ -1,6 +1,7 @@
 """Builds the escalation ladder for a request: hard constraints first (data class, region and
-licence, allowed tiers, deployed adapters), then preferences (quality bar, cost cap), then
-cheapest first. Pure: no I/O, so every decision is testable and explainable."""
+licence, allowed tiers, deployed adapters, budget), then preferences (cost cap, quality bar,
+the learned prior's placement), then cheapest first. Pure: no I/O, so every decision is
+testable and explainable."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 
 from switchyard.core import money
 from switchyard.core.catalog import Catalog, Model, tier_name
+from switchyard.router._confidence import ConfidenceModel
 from switchyard.v1 import classifier_pb2, common_pb2, router_pb2
 
 T = common_pb2
@@ -28,13 +30,30 @@ DEFAULT_TIER_QUALITY: dict[int, float] = {
     T.TIER_FRONTIER: 0.95,
 }
 DEFAULT_OUTPUT_TOKENS = 256  # output estimate for the cost cap when max_tokens is unset
+OPEN_TIERS = frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN})
 
 
 @dataclass(frozen=True)
 class Policy:
+    """See policy/dev.yaml for what each field means; `_policy_source` loads it from there."""
+
     tiers_for_data_class: dict[int, frozenset[int]] = field(default_factory=lambda: DEFAULT_TIERS_FOR_DATA_CLASS)
     tier_quality: dict[int, float] = field(default_factory=lambda: DEFAULT_TIER_QUALITY)
     confidence_threshold: float = 0.5
+    workload_thresholds: dict[str, float] = field(default_factory=dict)
+    open_tiers_min_prior: float = 0.0
+    confidence_model: ConfidenceModel | None = None
+    version: str = "built-in"
+
+    def threshold_for(self, workload: str) -> float:
+        return self.workload_thresholds.get(workload, self.confidence_threshold)
+
+    def prior(self, tier: int, classification: classifier_pb2.Classification) -> float:
+        """Expected P(acceptable) on `tier` before its answer is seen: the learned router's
+        estimate on the open tiers (when the classifier gave one), the tier's quality above."""
+        if tier in OPEN_TIERS and classification.small_model_ok:
+            return classification.small_model_ok
+        return self.tier_quality[tier]
 
 
 def data_class_name(data_class: int) -> str:
@@ -91,7 +110,9 @@ def build_plan(
     """The ladder for `request`. `budget_block`, when set, is why paid tiers are closed."""
     data_class = classification.data_class
     allowed = policy.tiers_for_data_class[data_class]
-    plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=policy.confidence_threshold)
+    threshold = policy.threshold_for(request.workload)
+    plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=threshold)
+    plan.reasons.append(f"policy {policy.version}; escalate below confidence {threshold:.2f}")
     plan.reasons.append(
         f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
     )
@@ -107,6 +128,8 @@ def build_plan(
             eligible.append(model)
     eligible.sort(key=lambda m: (m.tier_value, _blended_price(m)))
     eligible = _apply_quality_bar(eligible, request.constraints.quality_bar, policy, plan)
+    eligible = _apply_prior(eligible, classification, policy, plan)
+    eligible = _apply_latency_slo(eligible, request, plan)
     for model in eligible:
         plan.ladder.add(
             tier=model.tier_value,
@@ -132,5 +155,54 @@ def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: 
             plan.excluded.add(
                 model=m.id,
                 reason=f"expected quality {policy.tier_quality[m.tier_value]:.2f} is below the quality bar {bar:.2f}",
+            )
+    return kept
+
+
+def _apply_prior(
+    eligible: list[Model], classification: classifier_pb2.Classification, policy: Policy, plan: router_pb2.RoutingPlan
+) -> list[Model]:
+    """Start above the open tiers when the learned router expects a small model to fail, if a
+    stronger rung is left: a preference, never a reason to leave the request with no rung."""
+    p = classification.small_model_ok
+    if not policy.open_tiers_min_prior or not p or p >= policy.open_tiers_min_prior:
+        if p:
+            plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}")
+        return eligible
+    stronger = [m for m in eligible if m.tier_value not in OPEN_TIERS]
+    if not stronger:
+        plan.reasons.append(
+            f"learned router: P(small model suffices) = {p:.2f}, but only open tiers may serve this request"
+        )
+        return eligible
+    plan.reasons.append(
+        f"learned router: P(small model suffices) = {p:.2f} < {policy.open_tiers_min_prior:.2f}: "
+        "starting above the open tiers"
+    )
+    for m in eligible:
+        if m.tier_value in OPEN_TIERS:
+            plan.excluded.add(model=m.id, reason=f"a small model is unlikely to suffice (P = {p:.2f})")
+    return stronger
+
+
+def _apply_latency_slo(
+    eligible: list[Model], request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+) -> list[Model]:
+    """Drop rungs whose typical latency for this request exceeds max_latency_ms. A preference:
+    if none is fast enough the fastest stays, and models of unknown speed are kept."""
+    slo = request.constraints.max_latency_ms
+    if not slo or not eligible:
+        return eligible
+    tokens = request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
+    estimates = {m.id: m.speed.estimate_ms(tokens) for m in eligible if m.speed}
+    kept = [m for m in eligible if estimates.get(m.id, 0) <= slo]
+    if not kept:
+        fastest = min(eligible, key=lambda m: estimates[m.id])
+        plan.reasons.append(f"no model is expected within {slo} ms; keeping the fastest, {fastest.id}")
+        kept = [fastest]
+    for m in eligible:
+        if m not in kept:
+            plan.excluded.add(
+                model=m.id, reason=f"typically ~{estimates[m.id]} ms for {tokens} tokens, over the {slo} ms SLO"
             )
     return kept

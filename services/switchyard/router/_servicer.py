@@ -22,7 +22,8 @@ from switchyard.router import _metrics as metrics
 from switchyard.router._budgets import BudgetBook, describe
 from switchyard.router._circuit import CircuitBreaker
 from switchyard.router._confidence import score
-from switchyard.router._policy import Policy, build_plan, data_class_name
+from switchyard.router._policy import build_plan, data_class_name
+from switchyard.router._policy_source import PolicySource
 from switchyard.router._validation import InvalidRequest, validate
 from switchyard.v1 import (
     adapter_pb2,
@@ -57,7 +58,7 @@ class RouterDeps:
     adapters: Mapping[str, adapter_pb2_grpc.ModelAdapterStub]
     catalog: Catalog
     publisher: events.Publisher
-    policy: Policy
+    policy: PolicySource
     budgets: BudgetBook = field(default_factory=BudgetBook)
     attempt_timeout_s: float = 60.0
     classifier_timeout_s: float = 2.0
@@ -138,7 +139,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         budget_block = describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
         classification = await self._classify(request)
         plan = build_plan(
-            request, classification, self.deps.catalog, self.deps.adapters.keys(), self.deps.policy, budget_block
+            request,
+            classification,
+            self.deps.catalog,
+            self.deps.adapters.keys(),
+            self.deps.policy.current,
+            budget_block,
         )
         plan.request_id = request_id_for(request)
         if not plan.ladder:
@@ -168,18 +174,19 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         )
 
     def _priced_attempt(
-        self, index: int, rung: router_pb2.Rung, result: adapter_pb2.GenerateResponse
+        self, index: int, rung: router_pb2.Rung, result: adapter_pb2.GenerateResponse, plan: router_pb2.RoutingPlan
     ) -> router_pb2.Attempt:
         model = self.deps.catalog.get(rung.model)
         assert model is not None  # the plan only holds catalog models
         cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
-        prior = self.deps.policy.tier_quality[rung.tier]
+        policy = self.deps.policy.current
+        prior = policy.prior(rung.tier, plan.classification)
         return router_pb2.Attempt(
             index=index,
             tier=rung.tier,
             model=rung.model,
             adapter=rung.adapter,
-            confidence=score(result.confidence, prior),
+            confidence=score(result.confidence, prior, rung.model, policy.confidence_model),
             usage=result.usage,
             cost_usd=money.to_wire(cost),
             latency_ms=result.latency_ms,
@@ -237,7 +244,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                         attempt = self._fault(index, rung, exc)
                     else:
                         self.breakers[rung.adapter].record(grpc.StatusCode.OK)
-                        attempt = self._priced_attempt(index, rung, result)
+                        attempt = self._priced_attempt(index, rung, result, plan)
                         _decide(attempt, plan.confidence_threshold, is_last=index == last)
                         texts.append(result.text)
                 _annotate(span, attempt)
@@ -338,7 +345,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 raise RequestFailed(
                     grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
                 )
-            attempt = self._priced_attempt(index, rung, summary)
+            attempt = self._priced_attempt(index, rung, summary, plan)
             attempt.outcome = router_pb2.OUTCOME_ANSWERED
             attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
             metrics.record_attempt(attempt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -11,12 +12,12 @@ from switchyard.core import bus as bus_module
 from switchyard.core.bus import EventBus
 from switchyard.core.catalog import load_catalog
 from switchyard.core.config import DEFAULT_CATALOG, BusSettings, load_settings
-from switchyard.core.entry import run_service
+from switchyard.core.entry import StartupError, run_service
 from switchyard.core.grpc_server import GrpcServer, client_channel
 from switchyard.core.logging import configure_logging, get_logger
 from switchyard.core.telemetry import configure_telemetry
 from switchyard.router._budgets import BudgetBook
-from switchyard.router._policy import Policy
+from switchyard.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from switchyard.router._servicer import RouterDeps, RouterServicer
 from switchyard.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
 
@@ -30,7 +31,10 @@ class RouterSettings(BusSettings):
     # Deployed adapters: "name=host:port,name=host:port". Models whose adapter is missing are
     # left off every ladder (Plan says so).
     adapters: str = ""
-    confidence_threshold: float = Field(default=0.35, ge=0, le=1)
+    # Routing policy YAML (data class -> tiers, thresholds per workload, confidence model);
+    # re-read every policy_reload_s seconds, so a ConfigMap change takes effect without a restart.
+    policy: Path = DEFAULT_POLICY
+    policy_reload_s: float = Field(default=2.0, gt=0)
     attempt_timeout_s: float = Field(default=60.0, gt=0)
     classifier_timeout_s: float = Field(default=2.0, gt=0)
     # per adapter: open after this many consecutive faults, probe again after the cooldown
@@ -55,6 +59,10 @@ async def run() -> None:
     configure_logging("router", settings.log_level)
     telemetry = configure_telemetry("router", settings.otlp_endpoint)
     catalog = load_catalog(settings.catalog)
+    try:
+        policy = PolicySource.from_file(settings.policy)
+    except PolicyError as exc:
+        raise StartupError(f"SWITCHYARD_POLICY: {exc}") from None
 
     bus = await EventBus.connect(settings.nats_url, name="switchyard-router")
     await bus.ensure_stream(settings.stream_replicas)
@@ -67,7 +75,7 @@ async def run() -> None:
         adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
         catalog=catalog,
         publisher=bus,
-        policy=Policy(confidence_threshold=settings.confidence_threshold),
+        policy=policy,
         budgets=budgets,
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
@@ -81,8 +89,13 @@ async def run() -> None:
 
     await server.start()
     server.stop_on_signals()
+    watcher = asyncio.create_task(policy.watch(settings.policy_reload_s))
+
+    async def stop_watching() -> None:
+        watcher.cancel()
+
     close_channels = [ch.close for ch in channels.values()]
-    await server.serve_until_stopped(cleanups=[*close_channels, bus.drain, telemetry.shutdown])
+    await server.serve_until_stopped(cleanups=[stop_watching, *close_channels, bus.drain, telemetry.shutdown])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ class ClassifyRequest(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., declared_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ...) -> None: ...
 
 class Classification(_message.Message):
-    __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version")
+    __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version", "small_model_ok")
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
     DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class Classification(_message.Message):
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     TOKEN_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SMALL_MODEL_OK_FIELD_NUMBER: _ClassVar[int]
     task_type: _common_pb2.TaskType
     complexity: float
     data_class: _common_pb2.DataClass
@@ -33,4 +34,5 @@ class Classification(_message.Message):
     language: str
     token_estimate: int
     classifier_version: str
-    def __init__(self, task_type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., complexity: _Optional[float] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., detected_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_findings: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., token_estimate: _Optional[int] = ..., classifier_version: _Optional[str] = ...) -> None: ...
+    small_model_ok: float
+    def __init__(self, task_type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., complexity: _Optional[float] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., detected_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_findings: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., token_estimate: _Optional[int] = ..., classifier_version: _Optional[str] = ..., small_model_ok: _Optional[float] = ...) -> None: ...

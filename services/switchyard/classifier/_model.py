@@ -1,0 +1,83 @@
+"""The learned part of the classifier: linear heads over MiniLM sentence embeddings.
+
+- task head: softmax over the nine task types;
+- data head: softmax over the four data classes, a second opinion beside the detectors for
+  sensitive data that has no fixed format ("my chemo starts Monday");
+- routing head: P(a small model's answer is as good as a strong model's), trained on
+  per-prompt outcomes of a weak and a strong model (../shared/data/routing). This is the
+  prior that places a request on the ladder; complexity = 1 - that probability.
+
+The heads are plain arrays in `model/heads.npz`, written by `tools/train_classifier.py`, so
+serving needs numpy and the embedding model, not the training library.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+HEADS_PATH = Path(__file__).parent / "model" / "heads.npz"
+HEADS = ("task", "data", "routing")
+_DIGIT = re.compile(r"\d")
+
+
+def extra_features(text: str) -> NDArray[np.float32]:
+    """Cheap features the embedding loses: length (embeddings see only 128 tokens) and digits."""
+    length = len(text)
+    digits = len(_DIGIT.findall(text))
+    return np.array([math.log1p(length) / 10, digits / max(1, length)], dtype=np.float32)
+
+
+def features(text: str, embedding: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.concatenate([embedding, extra_features(text)])
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    labels: tuple[str, ...]
+    weights: NDArray[np.float64]  # (features, classes), or (features, 1) for a binary head
+    bias: NDArray[np.float64]
+
+    def probabilities(self, x: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Rows of class probabilities, in the order of `labels`."""
+        logits = np.atleast_2d(x) @ self.weights + self.bias
+        if logits.shape[1] == 1:  # binary: labels[1] is the positive class
+            p = 1 / (1 + np.exp(-logits[:, 0]))
+            return np.stack([1 - p, p], axis=1)
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, x: NDArray[np.float32]) -> tuple[str, float]:
+        p = self.probabilities(x)[0]
+        best = int(p.argmax())
+        return self.labels[best], float(p[best])
+
+
+def save_heads(heads: dict[str, LinearHead], path: Path = HEADS_PATH) -> None:
+    arrays: dict[str, NDArray[np.generic]] = {}
+    for name, head in heads.items():
+        arrays[f"{name}_labels"] = np.array(head.labels)
+        arrays[f"{name}_weights"] = head.weights
+        arrays[f"{name}_bias"] = head.bias
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds wrongly
+
+
+def load_heads(path: Path = HEADS_PATH) -> dict[str, LinearHead]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: classifier heads missing; run `python -m tools.train_classifier`")
+    with np.load(path, allow_pickle=False) as data:
+        return {
+            name: LinearHead(
+                labels=tuple(str(v) for v in data[f"{name}_labels"]),
+                weights=data[f"{name}_weights"],
+                bias=data[f"{name}_bias"],
+            )
+            for name in HEADS
+        }

@@ -1,0 +1,170 @@
+"""Property: whatever the request and whatever the policy, no attempt of a request is ever made
+on a tier its effective data class forbids, faults and escalation included.
+
+Every adapter of the dev catalog runs in process with a scripted backend whose failures and
+confidence Hypothesis chooses; the real classifier labels the prompts. The backends' own call
+logs are the evidence, not the router's account of itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from switchyard.adapters import AdapterServicer
+from switchyard.classifier import ClassifierServicer
+from switchyard.router import Policy, RouterDeps, RouterServicer
+from switchyard.router._policy_source import PolicySource
+from switchyard.v1 import adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
+from tests.unit.test_router_ladder import CATALOG, RecordingPublisher, ScriptedBackend
+
+T = common_pb2
+TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
+DATA_CLASSES = [T.DATA_CLASS_PUBLIC, T.DATA_CLASS_INTERNAL, T.DATA_CLASS_CONFIDENTIAL, T.DATA_CLASS_REGULATED]
+TIER_OF_MODEL = {m.id: m.tier_value for m in CATALOG.models}
+PROMPTS = [
+    "What is the capital of France?",
+    "Write a haiku about autumn.",
+    "Refund card 4111 1111 1111 1111 for the customer.",
+    "The patient was diagnosed with epilepsy; draft the letter.",
+    "Mail jane.doe@example.com the contract.",
+    "Transfer 300 EUR to DE89 3704 0044 0532 0130 00.",
+    "Prove that the square root of 2 is irrational, step by step.",
+]
+FAULTS = [None, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL]
+
+
+@dataclass
+class Running:
+    router: router_pb2_grpc.RouterStub
+    backends: dict[str, ScriptedBackend]
+    policy: PolicySource
+    stop: Callable[[], object]
+
+
+async def start() -> Running:
+    backends = {a: ScriptedBackend(a) for a in sorted({m.adapter for m in CATALOG.models})}
+    servers, channels = [], []
+    addresses = {}
+    for name, backend in backends.items():
+        server = grpc.aio.server()
+        adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server)
+        addresses[name] = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        servers.append(server)
+    classifier = grpc.aio.server()
+    classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), classifier)
+    classifier_addr = f"127.0.0.1:{classifier.add_insecure_port('127.0.0.1:0')}"
+    servers.append(classifier)
+    for addr in [classifier_addr, *addresses.values()]:
+        channels.append(grpc.aio.insecure_channel(addr))
+    policy = PolicySource(Policy())
+    deps = RouterDeps(
+        classifier=classifier_pb2_grpc.ClassifierStub(channels[0]),
+        adapters={n: adapter_pb2_grpc.ModelAdapterStub(ch) for n, ch in zip(addresses, channels[1:], strict=True)},
+        catalog=CATALOG,
+        publisher=RecordingPublisher(),
+        policy=policy,
+        attempt_timeout_s=5,
+        circuit_threshold=1000,  # keep every rung callable: the property must hold when they are tried
+    )
+    router = grpc.aio.server()
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), router)
+    router_addr = f"127.0.0.1:{router.add_insecure_port('127.0.0.1:0')}"
+    servers.append(router)
+    for server in servers:
+        await server.start()
+    channels.append(grpc.aio.insecure_channel(router_addr))
+
+    async def stop() -> None:
+        for ch in channels:
+            await ch.close()
+        for server in servers:
+            await server.stop(None)
+
+    return Running(router_pb2_grpc.RouterStub(channels[-1]), backends, policy, stop)
+
+
+tier_sets = st.frozensets(st.sampled_from(TIERS))
+policies = st.builds(
+    lambda allowed, threshold: Policy(
+        tiers_for_data_class=dict(zip(DATA_CLASSES, allowed, strict=True)), confidence_threshold=threshold
+    ),
+    st.tuples(tier_sets, tier_sets, tier_sets, tier_sets),
+    st.floats(0.0, 1.0),
+)
+requests = st.builds(
+    lambda prompt, declared, allowed_tiers, region, stream: (
+        router_pb2.CompleteRequest(
+            tenant="acme",
+            workload="prop",
+            messages=[T.Message(role="user", content=prompt)],
+            constraints=router_pb2.Constraints(data_class=declared, allowed_tiers=sorted(allowed_tiers), region=region),
+        ),
+        stream,
+    ),
+    st.sampled_from(PROMPTS),
+    st.sampled_from([T.DATA_CLASS_UNSPECIFIED, *DATA_CLASSES]),
+    tier_sets,
+    st.sampled_from(["", "us", "eu"]),
+    st.booleans(),
+)
+behaviours = st.lists(st.tuples(st.sampled_from(FAULTS), st.floats(0.05, 0.99)), min_size=6, max_size=6)
+
+
+async def scenario(
+    running: Running,
+    policy: Policy,
+    request: router_pb2.CompleteRequest,
+    stream: bool,
+    behaviour: list[tuple[grpc.StatusCode | None, float]],
+) -> None:
+    running.policy.current = policy
+    for backend, (fault, prob) in zip(running.backends.values(), behaviour, strict=False):
+        backend.fail_with, backend.token_prob, backend.calls = fault, prob, []
+    effective = None
+    try:
+        plan = await running.router.Plan(request)
+        effective = plan.classification.data_class
+        if stream:
+            async for _ in running.router.CompleteStream(request):
+                pass
+        else:
+            await running.router.Complete(request)
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() in {
+            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            grpc.StatusCode.INTERNAL,
+        }, exc
+    called = {TIER_OF_MODEL[m] for b in running.backends.values() for m in b.calls}
+    if effective is None:  # refused before planning: nothing may have been called
+        assert not called
+        return
+    assert effective >= max(request.constraints.data_class, T.DATA_CLASS_PUBLIC)
+    forbidden = called - policy.tiers_for_data_class[effective]
+    assert not forbidden, f"{T.DataClass.Name(effective)} reached {[T.Tier.Name(t) for t in forbidden]}"
+
+
+def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
+    loop = asyncio.new_event_loop()
+    running = loop.run_until_complete(start())
+    try:
+
+        @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(policy=policies, request=requests, behaviour=behaviours)
+        def check(
+            policy: Policy,
+            request: tuple[router_pb2.CompleteRequest, bool],
+            behaviour: list[tuple[grpc.StatusCode | None, float]],
+        ) -> None:
+            loop.run_until_complete(scenario(running, policy, request[0], request[1], behaviour))
+
+        check()
+    finally:
+        loop.run_until_complete(running.stop())  # type: ignore[arg-type]
+        loop.close()

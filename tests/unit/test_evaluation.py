@@ -1,0 +1,104 @@
+"""The evaluation arithmetic, checked against small cases worked by hand."""
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from switchyard.adapters import signals_from_logprobs
+from switchyard.evaluation.calibration import calibrate, threshold_for_accuracy, threshold_for_escalation
+from switchyard.evaluation.data import Outcome, Task
+from switchyard.evaluation.local_tier import escalation_curve, grade
+from switchyard.evaluation.routing import evaluate_routing, routing_curve
+from switchyard.router._confidence import ConfidenceModel, Features, score
+from switchyard.router._policy_source import DEFAULT_POLICY, load_policy
+
+
+def outcome(weak: bool, strong: bool) -> Outcome:
+    return Outcome("q", weak, strong, "t")
+
+
+def test_routing_curve_sends_the_least_likely_prompts_to_the_strong_model_first() -> None:
+    # weak fails on the two prompts the router scores lowest; the strong model gets both right
+    outcomes = [outcome(False, True), outcome(True, True), outcome(False, True), outcome(True, False)]
+    scores = [0.1, 0.9, 0.2, 0.8]
+    curve = routing_curve(scores, outcomes)
+    # order by score: prompts 0, 2, 3, 1. None strong: weak right on 2 of 4; prompt 0 strong: 3;
+    # 0 and 2: 4; 0, 2 and 3 (strong wrong on 3): 3; all four strong: 3
+    assert [a for _, a in curve] == [0.5, 0.75, 1.0, 0.75, 0.75]
+    result = evaluate_routing(scores, outcomes)
+    assert result["strong_share_needed"] == 0.25  # 95% of 0.75 = 0.7125, reached with one call of four
+    # random routing: 0.5 + s * (0.75 - 0.5) >= 0.7125  =>  s >= 0.85
+    assert result["strong_share_needed_random_routing"] == pytest.approx(0.85)
+
+
+@pytest.mark.parametrize(
+    ("answer", "right"),
+    [("Paris", True), ("paris.", True), ("Paris is the capital", True), ("Lyon", False), ("", False)],
+)
+def test_exact_answers_are_graded_after_normalising(answer: str, right: bool) -> None:
+    assert grade(Task("Capital of France?", ("Paris",), {}, "t"), answer) is right
+
+
+def test_multiple_choice_takes_the_first_option_named() -> None:
+    task = Task("Is it plausible?", (), {"plausible": 1.0, "implausible": 0.0}, "t")
+    assert grade(task, "plausible, I think")
+    assert not grade(task, "implausible")
+    assert not grade(task, "no idea")
+
+
+def test_escalation_curve_and_thresholds() -> None:
+    confidences = [0.1, 0.2, 0.8, 0.9]
+    correct = [False, True, True, True]
+    curve = escalation_curve(confidences, correct)
+    assert curve[0] == {
+        "escalated_share": 0.0,
+        "threshold": 0.1,
+        "kept_accuracy": 0.75,
+        "accuracy_if_escalations_right": 0.75,
+    }
+    assert curve[1]["kept_accuracy"] == 1.0  # escalating the least confident (wrong) answer
+    assert threshold_for_escalation(confidences, 0.25) == 0.2  # escalates only 0.1: 25%
+    assert threshold_for_accuracy(confidences, correct, 0.99) == 0.2
+
+
+def test_calibrate_writes_a_policy_the_routers_accept(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    answers = []
+    for _ in range(200):
+        right = rng.random() < 0.5
+        mean = rng.uniform(-0.6, 0.0) if right else rng.uniform(-2.5, -0.4)  # right answers: surer tokens
+        answers.append(
+            {
+                "correct": right,
+                "has_logprobs": True,
+                "mean_logprob": mean,
+                "min_logprob": mean * 3,
+                "low_prob_share": 0.1,
+                "tokens": 8,
+                "prior": 0.5,
+            }
+        )
+    eval_file = tmp_path / "eval.json"
+    eval_file.write_text(json.dumps({"model": "gemma-3-270m-cpu", "answers": answers}))
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(DEFAULT_POLICY.read_text())
+
+    calibrate(eval_file, policy_file, "faq", max_escalation=0.3, keep_accuracy=None)
+
+    policy = load_policy(policy_file)
+    assert policy.confidence_model is not None
+    assert policy.confidence_model.weights[0] > 0  # surer tokens, likelier right
+    threshold = policy.threshold_for("faq")
+    features = [Features(True, a["mean_logprob"], a["min_logprob"], 0.1, 8, 0.5) for a in answers]
+    escalated = sum(policy.confidence_model.probability(f) < threshold for f in features)
+    assert escalated <= 0.3 * len(answers)
+
+
+def test_a_confidence_model_scores_only_the_models_it_was_fitted_on() -> None:
+    model = ConfidenceModel((0.0, 0.0, 0.0, 0.0, 0.0), bias=5.0, models=("gemma-3-270m-cpu",))
+    signals = signals_from_logprobs([math.log(0.5)] * 4)
+    assert score(signals, 0.5, "gemma-3-270m-cpu", model) == pytest.approx(1 / (1 + math.exp(-5)))
+    assert score(signals, 0.5, "gpt-5", model) == pytest.approx(0.5 * (1 - 0.5 * 0))  # heuristic: geometric mean
