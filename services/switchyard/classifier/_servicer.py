@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
 
 import grpc
 
@@ -36,8 +38,27 @@ class Classifier:
     embedder: Embedder
     heads: dict[str, LinearHead]
     entities: EntityFinder
+    cache_size: int = 4096
+    _cache: OrderedDict[bytes, bytes] = field(default_factory=OrderedDict)
+    _lock: Lock = field(default_factory=Lock)
 
     def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        """Labels for `request`; a repeated request (same messages, same declaration) is answered
+        from a bounded cache, since apps send the same prompts again and again."""
+        key = request.SerializeToString(deterministic=True)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return classifier_pb2.Classification.FromString(hit)
+        result = self._classify(request)
+        with self._lock:
+            self._cache[key] = result.SerializeToString()
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+    def _classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
         text = "\n".join(m.content for m in request.messages)
         user_text = "\n".join(m.content for m in request.messages if m.role == "user") or text
         x = features(user_text, self.embedder.embed(user_text))

@@ -1,10 +1,13 @@
 """Runs labelled questions through the local tier and measures how well its confidence
 predicts correctness: accuracy, AUROC, and accuracy against the share of answers escalated.
 
-Each answer is graded against the question's ground truth: an exact answer (after lower-casing
-and trimming punctuation), or, for multiple-choice questions, the first listed option the answer
-names must be a right one. The confidence features of each answer are kept in the output, so
-`switchyard calibrate` can fit the router's confidence model from them."""
+Each answer is graded against the question's ground truth. A question with a short exact answer
+is asked as is and graded on the answer's first line (lower-cased, punctuation trimmed). Other
+questions are multiple choice: the options are listed in an order shuffled by a hash of the
+question (BIG-bench files often list the right option first, which a small model copying the
+first option would be scored for), and the first option the answer names must be a right one.
+The confidence features of each answer are kept in the output, so `switchyard calibrate` can
+fit the router's confidence model from them."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 
 from sklearn.metrics import roc_auc_score
 
-from switchyard.evaluation.data import Task
+from switchyard.evaluation.data import Task, fingerprint
 from switchyard.router._confidence import ConfidenceModel, Features
 from switchyard.v1 import adapter_pb2, common_pb2
 
@@ -25,15 +28,20 @@ def normalise(text: str) -> str:
     return re.sub(r"[^\w\s]", "", text.lower()).strip()
 
 
+def _exact(task: Task) -> bool:
+    return bool(task.targets) and all(len(t.split()) <= 3 for t in task.targets)
+
+
 def prompt_of(task: Task) -> str:
-    if task.options and not all(option in task.input for option in task.options):
-        return f"{task.input}\nOptions: {', '.join(task.options)}"
-    return task.input
+    if _exact(task) or not task.options or all(option in task.input for option in task.options):
+        return task.input
+    order = sorted(task.options, key=lambda o: fingerprint(task.input + o))
+    return f"{task.input}\nOptions: {', '.join(order)}"
 
 
 def grade(task: Task, answer: str) -> bool:
     said = normalise(answer.split("\n")[0])
-    if task.targets:
+    if _exact(task):
         return any(said == normalise(t) or said.startswith(normalise(t) + " ") for t in task.targets)
     positions = [(said.find(normalise(o)), o) for o in task.options if normalise(o) and normalise(o) in said]
     if not positions:

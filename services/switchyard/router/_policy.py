@@ -136,7 +136,7 @@ def build_plan(
             model=model.id,
             adapter=model.adapter,
             reason=f"{model.tier} tier, expected quality {policy.tier_quality[model.tier_value]:.2f}, "
-            f"{_blended_price(model)} USD per 1M in+out tokens",
+            f"{_blended_price(model):.4f} USD per 1M in+out tokens",
         )
     return plan
 

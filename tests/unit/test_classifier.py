@@ -1,0 +1,58 @@
+"""The classifier with its real models (MiniLM from its wheel, spaCy, the trained heads)."""
+
+import pytest
+
+from switchyard.classifier import load_classifier
+from switchyard.v1 import classifier_pb2, common_pb2
+
+T = common_pb2
+
+
+def classify(text: str, declared: int = T.DATA_CLASS_UNSPECIFIED) -> classifier_pb2.Classification:
+    request = classifier_pb2.ClassifyRequest(
+        messages=[T.Message(role="user", content=text)],
+        declared_data_class=declared,  # type: ignore[arg-type]
+    )
+    return load_classifier().classify(request)
+
+
+@pytest.mark.parametrize(
+    ("text", "task"),
+    [
+        ("Write a Rust function that parses a CSV line into fields, with tests.", T.TASK_TYPE_CODE),
+        ("Translate into German: the meeting moved to Thursday.", T.TASK_TYPE_TRANSLATION),
+        ("Write a limerick about a sleepy cat.", T.TASK_TYPE_CREATIVE),
+        ("What is 348 times 27?", T.TASK_TYPE_MATH),
+    ],
+)
+def test_clear_task_types(text: str, task: int) -> None:
+    assert classify(text).task_type == task
+
+
+def test_a_named_person_with_an_address_is_personal_data() -> None:
+    result = classify("Send the renewal to Maria Keller, 14 Hauptstrasse, Berlin.")
+    assert "personal_record" in result.data_findings
+    assert result.data_class >= T.DATA_CLASS_CONFIDENTIAL
+
+
+def test_a_public_figure_alone_stays_public() -> None:
+    result = classify("Who was Ada Lovelace?")
+    assert result.data_class == T.DATA_CLASS_PUBLIC
+
+
+def test_the_stricter_of_declared_and_detected_wins() -> None:
+    assert classify("Hello there", T.DATA_CLASS_INTERNAL).data_class == T.DATA_CLASS_INTERNAL
+    card = classify("Refund card 4111 1111 1111 1111", T.DATA_CLASS_INTERNAL)
+    assert card.data_class == T.DATA_CLASS_REGULATED
+    assert card.detected_data_class == T.DATA_CLASS_REGULATED
+
+
+def test_prior_and_complexity_are_complementary_probabilities() -> None:
+    result = classify("What's the capital of Italy?")
+    assert 0 < result.small_model_ok < 1
+    assert result.complexity == pytest.approx(1 - result.small_model_ok, abs=1e-3)
+
+
+def test_repeated_requests_get_the_same_answer_from_the_cache() -> None:
+    first = classify("A fresh prompt about tide tables in Brittany")
+    assert classify("A fresh prompt about tide tables in Brittany") == first
