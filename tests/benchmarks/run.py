@@ -121,7 +121,10 @@ async def _overhead_level(router_addr: str, clients: int, total: int) -> dict[st
                 request = router_pb2.CompleteRequest(
                     tenant="bench",
                     workload="overhead",
-                    messages=[common_pb2.Message(role="user", content=QUESTIONS[i % len(QUESTIONS)])],
+                    # unique per request: every one is classified afresh (the cache would hide the embedding)
+                    messages=[
+                        common_pb2.Message(role="user", content=f"{QUESTIONS[i % len(QUESTIONS)]} (#{clients}-{i})")
+                    ],
                     params=common_pb2.GenerationParams(max_tokens=8),
                 )
                 started = time.perf_counter()
@@ -155,8 +158,9 @@ def bench_router_overhead() -> dict[str, object]:
             stack.stop()
             upstream.stop()
     return {
-        "what": "Router.Complete round trip: router + classifier + adapter (openai SDK) + JetStream publish of "
-        "routed/attempt/completed events; upstream is a local OpenAI wire server answering at once. "
+        "what": "Router.Complete round trip: router + classifier (a new prompt each time: MiniLM, spaCy, detectors) "
+        "+ adapter (openai SDK) + JetStream publish of routed/attempt/completed events; upstream is a local OpenAI "
+        "wire server answering at once. "
         "Client, services, nats-server and upstream share this machine's cores.",
         "levels": levels,
     }

@@ -42,6 +42,12 @@ def test_exact_answers_are_graded_after_normalising(answer: str, right: bool) ->
     assert grade(Task("Capital of France?", ("Paris",), {}, "t"), answer) is right
 
 
+def test_a_numeric_answer_is_the_last_number_on_the_first_line() -> None:
+    task = Task("What is 17 plus 25?", ("42",), {}, "t")
+    assert grade(task, "17 + 25 = 42")
+    assert not grade(task, "17 + 25 = 43\nno, 42")
+
+
 def test_options_are_not_listed_right_answer_first() -> None:
     tasks = [Task(f"Question {i}?", (), {"right": 1.0, "wrong": 0.0, "other": 0.0}, "t") for i in range(20)]
     firsts = {prompt_of(t).split("Options: ")[1].split(",")[0] for t in tasks}

@@ -4,13 +4,20 @@ person next to their address or birth date counts as personal data."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from switchyard.v1 import common_pb2
 
 CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
-_PLACE = {"GPE", "FAC", "LOC"}
+# A street address: a house number before a street word, or a street word of the languages we
+# see (a place name and a number alone, "the US in 2020", is not an address).
+_STREET = re.compile(
+    r"\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|square"
+    r"|boulevard|blvd)\b|\b\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)\b|\b(?:rue|via|calle|avenida|piazza)\s+\w+",
+    re.I,
+)
 
 
 class EntityFinder:
@@ -26,14 +33,12 @@ class EntityFinder:
     def findings(self, text: str, other_findings: dict[str, int]) -> dict[str, common_pb2.DataClass]:
         """`person_name` when a person is named; `personal_record` when that person comes with an
         address, a birth date or contact details. A name alone ("Who was Ada Lovelace?") is public."""
-        labels = {(ent.label_, any(ch.isdigit() for ch in ent.text)) for ent in self._nlp(text[:5000]).ents}
+        labels = {ent.label_ for ent in self._nlp(text[:5000]).ents}
         found: dict[str, common_pb2.DataClass] = {}
-        if not any(label == "PERSON" for label, _ in labels):
+        if "PERSON" not in labels:
             return found
         found["person_name"] = common_pb2.DATA_CLASS_PUBLIC
-        has_address = any(label in _PLACE for label, _ in labels) and any(
-            label in ("CARDINAL", "FAC") or (label in _PLACE and digits) for label, digits in labels
-        )
+        has_address = "FAC" in labels or bool(_STREET.search(text))
         if has_address or {"date_of_birth", "email", "phone"} & other_findings.keys():
             found["personal_record"] = CONFIDENTIAL
         return found

@@ -2,7 +2,8 @@
 predicts correctness: accuracy, AUROC, and accuracy against the share of answers escalated.
 
 Each answer is graded against the question's ground truth. A question with a short exact answer
-is asked as is and graded on the answer's first line (lower-cased, punctuation trimmed). Other
+is asked as is and graded on the answer's first line (lower-cased, punctuation trimmed; for a
+number, the last number on that line, so "17 + 25 = 42" answers 42). Other
 questions are multiple choice: the options are listed in an order shuffled by a hash of the
 question (BIG-bench files often list the right option first, which a small model copying the
 first option would be scored for), and the first option the answer names must be a right one.
@@ -40,9 +41,14 @@ def prompt_of(task: Task) -> str:
 
 
 def grade(task: Task, answer: str) -> bool:
-    said = normalise(answer.split("\n")[0])
+    first_line = answer.split("\n")[0]
+    said = normalise(first_line)
     if _exact(task):
-        return any(said == normalise(t) or said.startswith(normalise(t) + " ") for t in task.targets)
+        numbers = re.findall(r"-?\d+(?:\.\d+)?", first_line)
+        return any(
+            said == normalise(t) or said.startswith(normalise(t) + " ") or (numbers != [] and numbers[-1] == t.strip())
+            for t in task.targets
+        )
     positions = [(said.find(normalise(o)), o) for o in task.options if normalise(o) and normalise(o) in said]
     if not positions:
         return False
