@@ -56,3 +56,11 @@ def test_prior_and_complexity_are_complementary_probabilities() -> None:
 def test_repeated_requests_get_the_same_answer_from_the_cache() -> None:
     first = classify("A fresh prompt about tide tables in Brittany")
     assert classify("A fresh prompt about tide tables in Brittany") == first
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("What is the capital of France?", "en"), ("Wie spät ist es in Berlin?", "de"), ("12 + 30", "und")],
+)
+def test_language(text: str, language: str) -> None:
+    assert classify(text).language == language

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
 
 import grpc
+import py3langid
 
 from switchyard.classifier._detectors import detect_sensitive_data
 from switchyard.classifier._embedder import Embedder
@@ -26,11 +28,11 @@ DATA_HEAD_MIN_PROBABILITY = 0.8
 
 
 def _language(text: str) -> str:
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
+    """ISO 639-1 code by py3langid's bundled model; "und" when there is too little text to say."""
+    if sum(ch.isalpha() for ch in text) < 3:
         return "und"
-    ascii_share = sum(ch.isascii() for ch in letters) / len(letters)
-    return "en" if ascii_share > 0.9 else "und"
+    code, score = py3langid.classify(text)
+    return str(code) if math.isfinite(score) else "und"
 
 
 @dataclass
@@ -87,7 +89,8 @@ class Classifier:
 
 @functools.cache
 def load_classifier() -> Classifier:
-    """Loads the models once per process (about 8 s: torch, MiniLM, spaCy)."""
+    """Loads the models once per process (about 8 s: torch, MiniLM, spaCy, py3langid)."""
+    _language("warm up the language model")  # it loads lazily: not on the first request's time
     return Classifier(embedder=Embedder(), heads=load_heads(), entities=EntityFinder())
 
 
