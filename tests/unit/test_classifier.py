@@ -1,5 +1,7 @@
 """The classifier with its real models (MiniLM from its wheel, spaCy, the trained heads)."""
 
+import asyncio
+
 import pytest
 
 from switchyard.classifier import load_classifier
@@ -64,3 +66,14 @@ def test_repeated_requests_get_the_same_answer_from_the_cache() -> None:
 )
 def test_language(text: str, language: str) -> None:
     assert classify(text).language == language
+
+
+async def test_concurrent_calls_are_batched_with_the_same_answers() -> None:
+    from switchyard.classifier import ClassifierServicer
+
+    servicer = ClassifierServicer(load_classifier())
+    texts = [f"Summarise the minutes of meeting number {i} for the board." for i in range(24)]
+    requests = [classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=t)]) for t in texts]
+    batched = await asyncio.gather(*(servicer.Classify(r, None) for r in requests))  # type: ignore[arg-type]
+    load_classifier()._cache.clear()
+    assert list(batched) == [load_classifier().classify(r) for r in requests]

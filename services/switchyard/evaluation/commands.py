@@ -52,20 +52,14 @@ def cmd_eval_classifier(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_routing(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from switchyard.classifier import load_classifier
-    from switchyard.classifier._model import features
     from switchyard.evaluation.chart import write_line_chart
     from switchyard.evaluation.routing import evaluate_routing
 
     outcomes = data.load_outcomes(args.outcomes)
     fresh = [o for o, ok in zip(outcomes, data.held_out(o.prompt for o in outcomes), strict=True) if ok]
     print(f"{len(fresh)} outcomes ({len(outcomes) - len(fresh)} skipped: the router was trained on them)")
-    classifier = load_classifier()
-    vectors = classifier.embedder.embed_many([o.prompt for o in fresh])
-    x = [features(o.prompt, v) for o, v in zip(fresh, vectors, strict=True)]
-    scores = [float(p[1]) for p in classifier.heads["routing"].probabilities(np.stack(x))]
+    scores = load_classifier().small_model_ok_many([o.prompt for o in fresh])
     result = evaluate_routing(scores, fresh) | {"skipped_trained_on": len(outcomes) - len(fresh)}
     by_source = {}
     for source in sorted({o.source for o in fresh}):
@@ -114,11 +108,8 @@ def _first_per_source(tasks: list[data.Task], n: int) -> list[data.Task]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from switchyard.adapters.llamacpp import LlamaCppBackend, default_model_path
     from switchyard.classifier import load_classifier
-    from switchyard.classifier._model import features
     from switchyard.evaluation.chart import write_line_chart
     from switchyard.evaluation.local_tier import run, summarise
     from switchyard.router._policy_source import DEFAULT_POLICY, load_policy
@@ -129,10 +120,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.per_task:
         tasks = _first_per_source(tasks, args.per_task)
     print(f"{len(tasks)} questions through the local tier")
-    classifier = load_classifier()
-    vectors = classifier.embedder.embed_many([t.input for t in tasks])
-    x = np.stack([features(t.input, v) for t, v in zip(tasks, vectors, strict=True)])
-    priors = [float(p[1]) for p in classifier.heads["routing"].probabilities(x)]
+    priors = load_classifier().small_model_ok_many([t.input for t in tasks])
     backend = LlamaCppBackend(
         "eval", [args.model], args.gguf or default_model_path(), threads=args.threads, context=2048, parallel=1
     )
