@@ -17,6 +17,9 @@ tokens = _meter.create_histogram(
     "gen_ai.client.token.usage", unit="{token}", description="Tokens per attempt (GenAI semantic conventions)"
 )
 cost = _meter.create_counter("switchyard.cost", unit="USD", description="Cost by tier (approximate; see the ledger)")
+policy_reloads = _meter.create_counter(
+    "switchyard.policy.reloads", description="Policy file changes by result: applied, or rejected (the old one stays)"
+)
 
 
 def record_attempt(attempt: router_pb2.Attempt) -> None:

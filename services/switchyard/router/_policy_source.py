@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchyard.core.logging import get_logger
+from switchyard.router import _metrics as metrics
 from switchyard.router._confidence import ConfidenceModel
 from switchyard.router._policy import Policy
 from switchyard.v1 import common_pb2
@@ -129,8 +130,10 @@ class PolicySource:
             policy = parse_policy(data.decode(), str(self.path))
         except PolicyError as exc:
             self.rejected += 1
+            metrics.policy_reloads.add(1, {"switchyard.result": "rejected"})
             log.error("policy_rejected", error=str(exc), keeping=self.current.version)
             return False
+        metrics.policy_reloads.add(1, {"switchyard.result": "applied"})
         log.info("policy_reloaded", previous=self.current.version, version=policy.version)
         self.current = policy
         return True
