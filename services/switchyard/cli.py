@@ -28,6 +28,7 @@ from switchyard import reports
 from switchyard.core.catalog import tier_name
 from switchyard.devstack import Stack, StackError, read_state
 from switchyard.evaluation import commands as evaluation_commands
+from switchyard.router._policy_source import PolicyError
 from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("SWITCHYARD_STATE_DIR", ".switchyard"))
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except StackError as exc:
+    except (StackError, PolicyError, FileNotFoundError, ValueError) as exc:
+        # bad input files (eval data, policies) and stack problems: one line, naming the file
         print(f"switchyard: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:

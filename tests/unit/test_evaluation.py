@@ -114,3 +114,13 @@ def test_a_confidence_model_scores_only_the_models_it_was_fitted_on() -> None:
     signals = signals_from_logprobs([math.log(0.5)] * 4)
     assert score(signals, 0.5, "gemma-3-270m-cpu", model) == pytest.approx(1 / (1 + math.exp(-5)))
     assert score(signals, 0.5, "gpt-5", model) == pytest.approx(0.5 * (1 - 0.5 * 0))  # heuristic: geometric mean
+
+
+def test_bad_evaluation_input_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from switchyard.cli import main
+
+    bad = tmp_path / "outcomes.csv"
+    bad.write_text('prompt,weak_correct,strong_correct\n"q",maybe,True\n')
+    assert main(["eval-routing", "--outcomes", str(bad), "--out", str(tmp_path / "r.json")]) == 2
+    assert f"{bad}:2: expected True or False, got 'maybe'" in capsys.readouterr().err
+    assert main(["eval", "--tasks", str(tmp_path / "missing"), "--out", str(tmp_path / "e.json")]) == 2
