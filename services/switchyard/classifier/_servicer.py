@@ -91,10 +91,15 @@ class Classifier:
         tasks = self.heads["task"].probabilities(x)
         small_model_ok = self.heads["routing"].probabilities(x)[:, 1]
         data = self.heads["data"].probabilities(x)
+        detected = [detect_sensitive_data(t) for t in texts]
+        for found, entities in zip(detected, self.entities.findings_many(texts, detected), strict=True):
+            found.update(entities)
         return [
-            self._labels(request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p)
-            for request, text, user_text, task, ok, data_p in zip(
-                requests, texts, user_texts, tasks, small_model_ok, data, strict=True
+            self._labels(
+                request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p, found
+            )
+            for request, text, user_text, task, ok, data_p, found in zip(
+                requests, texts, user_texts, tasks, small_model_ok, data, detected, strict=True
             )
         ]
 
@@ -106,9 +111,8 @@ class Classifier:
         task: str,
         small_model_ok: float,
         data_probabilities: NDArray[np.float64],
+        findings: dict[str, common_pb2.DataClass],
     ) -> classifier_pb2.Classification:
-        findings = detect_sensitive_data(text)
-        findings.update(self.entities.findings(text, dict(findings)))
         best = int(data_probabilities.argmax())
         data_label = self.heads["data"].labels[best]
         if data_probabilities[best] >= DATA_HEAD_MIN_PROBABILITY and data_label != "PUBLIC":
