@@ -68,12 +68,26 @@ def test_language(text: str, language: str) -> None:
     assert classify(text).language == language
 
 
-async def test_concurrent_calls_are_batched_with_the_same_answers() -> None:
+async def test_concurrent_calls_share_model_passes_and_get_the_same_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from switchyard.classifier import ClassifierServicer
 
-    servicer = ClassifierServicer(load_classifier())
+    classifier = load_classifier()
+    passes: list[int] = []
+    single_pass = classifier.classify_many
+
+    def counted(requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
+        passes.append(len(requests))
+        return single_pass(requests)
+
+    monkeypatch.setattr(classifier, "classify_many", counted)
+    servicer = ClassifierServicer(classifier)
     texts = [f"Summarise the minutes of meeting number {i} for the board." for i in range(24)]
     requests = [classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=t)]) for t in texts]
     batched = await asyncio.gather(*(servicer.Classify(r, None) for r in requests))  # type: ignore[arg-type]
-    load_classifier()._cache.clear()
-    assert list(batched) == [load_classifier().classify(r) for r in requests]
+    assert sum(passes) == 24 and max(passes) > 1  # every call answered, several per pass
+
+    monkeypatch.undo()
+    classifier._cache.clear()
+    assert list(batched) == [classifier.classify(r) for r in requests]
