@@ -34,6 +34,3 @@ class Embedder:
         """Unit-length embeddings, one row per text."""
         rows = self._model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), DIMENSIONS)
-
-    def embed(self, text: str) -> Vector:
-        return self.embed_many([text])[0]

@@ -53,11 +53,6 @@ class LinearHead:
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
 
-    def predict(self, x: NDArray[np.float32]) -> tuple[str, float]:
-        p = self.probabilities(x)[0]
-        best = int(p.argmax())
-        return self.labels[best], float(p[best])
-
 
 def save_heads(heads: dict[str, LinearHead], path: Path = HEADS_PATH) -> None:
     arrays: dict[str, NDArray[np.generic]] = {}
