@@ -5,7 +5,7 @@ testable and explainable."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -141,22 +141,39 @@ def build_plan(
     return plan
 
 
-def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: router_pb2.RoutingPlan) -> list[Model]:
-    """Drop rungs expected below the bar; a preference, so the strongest rung always stays."""
-    if not bar or not eligible:
-        return eligible
-    kept = [m for m in eligible if policy.tier_quality[m.tier_value] >= bar]
+def _prefer(
+    eligible: list[Model],
+    keep: Callable[[Model], bool],
+    why_not: Callable[[Model], str],
+    fallback: list[Model],
+    fallback_reason: str,
+    plan: router_pb2.RoutingPlan,
+) -> list[Model]:
+    """A preference: drop the rungs `keep` rejects, saying why; if it rejects every one, keep
+    `fallback` instead, so a preference never leaves a request without a rung."""
+    kept = [m for m in eligible if keep(m)]
     if not kept:
-        strongest = eligible[-1]
-        plan.reasons.append(f"no tier is expected to meet quality bar {bar:.2f}; keeping the strongest, {strongest.id}")
-        kept = [strongest]
+        plan.reasons.append(fallback_reason)
+        kept = fallback
     for m in eligible:
         if m not in kept:
-            plan.excluded.add(
-                model=m.id,
-                reason=f"expected quality {policy.tier_quality[m.tier_value]:.2f} is below the quality bar {bar:.2f}",
-            )
+            plan.excluded.add(model=m.id, reason=why_not(m))
     return kept
+
+
+def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: router_pb2.RoutingPlan) -> list[Model]:
+    """Drop rungs expected below the bar; the strongest rung always stays."""
+    if not bar or not eligible:
+        return eligible
+    quality = policy.tier_quality
+    return _prefer(
+        eligible,
+        keep=lambda m: quality[m.tier_value] >= bar,
+        why_not=lambda m: f"expected quality {quality[m.tier_value]:.2f} is below the quality bar {bar:.2f}",
+        fallback=[eligible[-1]],
+        fallback_reason=f"no tier is expected to meet quality bar {bar:.2f}; keeping the strongest, {eligible[-1].id}",
+        plan=plan,
+    )
 
 
 def _apply_prior(
@@ -165,44 +182,40 @@ def _apply_prior(
     """Start above the open tiers when the learned router expects a small model to fail, if a
     stronger rung is left: a preference, never a reason to leave the request with no rung."""
     p = classification.small_model_ok
-    if not policy.open_tiers_min_prior or not p or p >= policy.open_tiers_min_prior:
-        if p:
-            plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}")
+    floor = policy.open_tiers_min_prior
+    if not p:
         return eligible
-    stronger = [m for m in eligible if m.tier_value not in OPEN_TIERS]
-    if not stronger:
-        plan.reasons.append(
-            f"learned router: P(small model suffices) = {p:.2f}, but only open tiers may serve this request"
-        )
+    if not floor or p >= floor:
+        plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}")
+        return eligible
+    if all(m.tier_value in OPEN_TIERS for m in eligible):
+        plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}, but only open tiers may serve it")
         return eligible
     plan.reasons.append(
-        f"learned router: P(small model suffices) = {p:.2f} < {policy.open_tiers_min_prior:.2f}: "
-        "starting above the open tiers"
+        f"learned router: P(small model suffices) = {p:.2f} < {floor:.2f}: starting above the open tiers"
     )
     for m in eligible:
         if m.tier_value in OPEN_TIERS:
             plan.excluded.add(model=m.id, reason=f"a small model is unlikely to suffice (P = {p:.2f})")
-    return stronger
+    return [m for m in eligible if m.tier_value not in OPEN_TIERS]
 
 
 def _apply_latency_slo(
     eligible: list[Model], request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
 ) -> list[Model]:
-    """Drop rungs whose typical latency for this request exceeds max_latency_ms. A preference:
-    if none is fast enough the fastest stays, and models of unknown speed are kept."""
+    """Drop rungs whose typical latency for this request exceeds max_latency_ms; models of
+    unknown speed are kept, and if none is fast enough the fastest stays."""
     slo = request.constraints.max_latency_ms
     if not slo or not eligible:
         return eligible
     tokens = request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
     estimates = {m.id: m.speed.estimate_ms(tokens) for m in eligible if m.speed}
-    kept = [m for m in eligible if estimates.get(m.id, 0) <= slo]
-    if not kept:
-        fastest = min(eligible, key=lambda m: estimates[m.id])
-        plan.reasons.append(f"no model is expected within {slo} ms; keeping the fastest, {fastest.id}")
-        kept = [fastest]
-    for m in eligible:
-        if m not in kept:
-            plan.excluded.add(
-                model=m.id, reason=f"typically ~{estimates[m.id]} ms for {tokens} tokens, over the {slo} ms SLO"
-            )
-    return kept
+    fastest = min(eligible, key=lambda m: estimates.get(m.id, 0))
+    return _prefer(
+        eligible,
+        keep=lambda m: estimates.get(m.id, 0) <= slo,
+        why_not=lambda m: f"typically ~{estimates[m.id]} ms for {tokens} tokens, over the {slo} ms SLO",
+        fallback=[fastest],
+        fallback_reason=f"no model is expected within {slo} ms; keeping the fastest, {fastest.id}",
+        plan=plan,
+    )
