@@ -8,19 +8,17 @@ logs are the evidence, not the router's account of itself."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchyard.adapters import AdapterServicer
-from switchyard.classifier import ClassifierServicer
-from switchyard.router import Policy, RouterDeps, RouterServicer
+from switchyard.router import Policy
 from switchyard.router._policy_source import PolicySource
-from switchyard.v1 import adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
-from tests.unit.test_router_ladder import CATALOG, RecordingPublisher, ScriptedBackend
+from switchyard.v1 import common_pb2, router_pb2, router_pb2_grpc
+from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBackend, serve_router
 
 T = common_pb2
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
@@ -41,51 +39,8 @@ FAULTS = [None, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,
 @dataclass
 class Running:
     router: router_pb2_grpc.RouterStub
-    backends: dict[str, ScriptedBackend]
+    backends: list[ScriptedBackend]
     policy: PolicySource
-    stop: Callable[[], object]
-
-
-async def start() -> Running:
-    backends = {a: ScriptedBackend(a) for a in sorted({m.adapter for m in CATALOG.models})}
-    servers, channels = [], []
-    addresses = {}
-    for name, backend in backends.items():
-        server = grpc.aio.server()
-        adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server)
-        addresses[name] = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-        servers.append(server)
-    classifier = grpc.aio.server()
-    classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), classifier)
-    classifier_addr = f"127.0.0.1:{classifier.add_insecure_port('127.0.0.1:0')}"
-    servers.append(classifier)
-    for addr in [classifier_addr, *addresses.values()]:
-        channels.append(grpc.aio.insecure_channel(addr))
-    policy = PolicySource(Policy())
-    deps = RouterDeps(
-        classifier=classifier_pb2_grpc.ClassifierStub(channels[0]),
-        adapters={n: adapter_pb2_grpc.ModelAdapterStub(ch) for n, ch in zip(addresses, channels[1:], strict=True)},
-        catalog=CATALOG,
-        publisher=RecordingPublisher(),
-        policy=policy,
-        attempt_timeout_s=5,
-        circuit_threshold=1000,  # keep every rung callable: the property must hold when they are tried
-    )
-    router = grpc.aio.server()
-    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), router)
-    router_addr = f"127.0.0.1:{router.add_insecure_port('127.0.0.1:0')}"
-    servers.append(router)
-    for server in servers:
-        await server.start()
-    channels.append(grpc.aio.insecure_channel(router_addr))
-
-    async def stop() -> None:
-        for ch in channels:
-            await ch.close()
-        for server in servers:
-            await server.stop(None)
-
-    return Running(router_pb2_grpc.RouterStub(channels[-1]), backends, policy, stop)
 
 
 tier_sets = st.frozensets(st.sampled_from(TIERS))
@@ -123,7 +78,7 @@ async def scenario(
     behaviour: list[tuple[grpc.StatusCode | None, float]],
 ) -> None:
     running.policy.current = policy
-    for backend, (fault, prob) in zip(running.backends.values(), behaviour, strict=False):
+    for backend, (fault, prob) in zip(running.backends, behaviour, strict=False):
         backend.fail_with, backend.token_prob, backend.calls = fault, prob, []
     effective = None
     try:
@@ -141,7 +96,7 @@ async def scenario(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             grpc.StatusCode.INTERNAL,
         }, exc
-    called = {TIER_OF_MODEL[m] for b in running.backends.values() for m in b.calls}
+    called = {TIER_OF_MODEL[m] for b in running.backends for m in b.calls}
     if effective is None:  # refused before planning: nothing may have been called
         assert not called
         return
@@ -151,8 +106,22 @@ async def scenario(
 
 
 def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
+    backends = [ScriptedBackend(a) for a in sorted({m.adapter for m in CATALOG.models})]
+    policy = PolicySource(Policy())
     loop = asyncio.new_event_loop()
-    running = loop.run_until_complete(start())
+    servers = AsyncExitStack()
+    router = loop.run_until_complete(
+        servers.enter_async_context(
+            serve_router(
+                backends,
+                publisher=RecordingPublisher(),
+                policy=policy,
+                attempt_timeout_s=5,
+                circuit_threshold=1000,  # keep every rung callable: the property must hold when they are tried
+            )
+        )
+    )
+    running = Running(router, backends, policy)
     try:
 
         @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,5 +135,5 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
 
         check()
     finally:
-        loop.run_until_complete(running.stop())  # type: ignore[arg-type]
+        loop.run_until_complete(servers.aclose())
         loop.close()

@@ -4,79 +4,22 @@ escalation and fallback can be forced. The real model is exercised in tests/inte
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import pytest
-from google.protobuf.message import Message as ProtoMessage
 
-from switchyard.adapters import AdapterServicer, BackendError, signals_from_logprobs
-from switchyard.classifier import ClassifierServicer
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.router import Policy, RouterDeps, RouterServicer
+from switchyard.router import Policy
 from switchyard.router._budgets import BudgetBook
 from switchyard.router._policy_source import PolicySource
 from switchyard.v1 import (
-    adapter_pb2,
-    adapter_pb2_grpc,
-    classifier_pb2_grpc,
     common_pb2,
     events_pb2,
     router_pb2,
     router_pb2_grpc,
 )
-
-CATALOG = load_catalog(DEFAULT_CATALOG)
-
-
-@dataclass
-class ScriptedBackend:
-    """Answers with a fixed token probability, or fails with a fixed status."""
-
-    adapter: str
-    token_prob: float = 0.9
-    fail_with: grpc.StatusCode | None = None
-    delay_s: float = 0.0
-    calls: list[str] = field(default_factory=list)
-    family: str = "scripted"
-
-    def describe(self) -> adapter_pb2.AdapterDescription:
-        models = [m.id for m in CATALOG.models if m.adapter == self.adapter]
-        return adapter_pb2.AdapterDescription(adapter=self.adapter, backend=self.family, models=models)
-
-    async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
-        self.calls.append(request.model)
-        await asyncio.sleep(self.delay_s)
-        if self.fail_with is not None:
-            raise BackendError(self.fail_with, f"{self.adapter} is failing on purpose")
-        return adapter_pb2.GenerateResponse(
-            text=f"answer from {request.model}",
-            finish_reason="stop",
-            usage=common_pb2.Usage(input_tokens=100, output_tokens=20),
-            confidence=signals_from_logprobs([math.log(self.token_prob)] * 20),
-        )
-
-    async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
-        summary = await self.generate(request)
-        yield adapter_pb2.GenerateChunk(text=summary.text)
-        yield adapter_pb2.GenerateChunk(final=True, summary=summary)
-
-    async def close(self) -> None:
-        return None
-
-
-@dataclass
-class RecordingPublisher:
-    events: list[tuple[str, ProtoMessage, str]] = field(default_factory=list)
-    broken: bool = False
-
-    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None:
-        if self.broken:
-            raise ConnectionError("nats down")
-        self.events.append((subject, event, event_id))
+from tests.unit.router_harness import RecordingPublisher, ScriptedBackend, serve_router
 
 
 @dataclass
@@ -91,46 +34,16 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     local, closed = ScriptedBackend("llamacpp-local"), ScriptedBackend("openai")
-    servers, channels, addresses = [], [], {}
-    for backend in (local, closed):
-        server = grpc.aio.server()
-        adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server)
-        addresses[backend.adapter] = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-        servers.append(server)
-    classifier = grpc.aio.server()
-    classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), classifier)
-    classifier_addr = f"127.0.0.1:{classifier.add_insecure_port('127.0.0.1:0')}"
-    servers.append(classifier)
-    publisher = RecordingPublisher()
-    budgets = BudgetBook()
-
-    def channel(addr: str) -> grpc.aio.Channel:
-        channels.append(grpc.aio.insecure_channel(addr))
-        return channels[-1]
-
-    deps = RouterDeps(
-        classifier=classifier_pb2_grpc.ClassifierStub(channel(classifier_addr)),
-        adapters={name: adapter_pb2_grpc.ModelAdapterStub(channel(a)) for name, a in addresses.items()},
-        catalog=CATALOG,
+    publisher, budgets = RecordingPublisher(), BudgetBook()
+    async with serve_router(
+        [local, closed],
         publisher=publisher,
         policy=PolicySource(Policy(confidence_threshold=0.5)),
         circuit_threshold=3,
         budgets=budgets,
         attempt_timeout_s=5,
-    )
-    router = grpc.aio.server()
-    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), router)
-    router_addr = f"127.0.0.1:{router.add_insecure_port('127.0.0.1:0')}"
-    servers.append(router)
-    for server in servers:
-        await server.start()
-    try:
-        yield Harness(router_pb2_grpc.RouterStub(channel(router_addr)), local, closed, publisher, budgets)
-    finally:
-        for ch in channels:
-            await ch.close()
-        for server in servers:
-            await server.stop(None)
+    ) as router:
+        yield Harness(router, local, closed, publisher, budgets)
 
 
 def ask(text: str = "What is the capital of France?", **fields: object) -> router_pb2.CompleteRequest:
@@ -244,6 +157,19 @@ async def test_no_attempt_outlives_the_callers_deadline(harness: Harness) -> Non
         await harness.router.Complete(ask(), timeout=0.5)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert asyncio.get_running_loop().time() - started < 5.0
+
+
+async def test_the_router_stops_working_when_the_callers_deadline_passes(harness: Harness) -> None:
+    # The client's own timeout guarantees the caller returns in time; the router must also stop
+    # (gRPC cancels the handler at the deadline; a router that shielded its ladder walk from that
+    # would fall back to the closed tier once LOCAL failed).
+    harness.local.delay_s, harness.local.fail_with = 1.0, grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask(), timeout=0.3)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await asyncio.sleep(1.5)  # time for a misbehaving router to reach the next rung (a wait, not a measurement)
+    assert harness.local.calls == ["gemma-3-270m-cpu"]
+    assert harness.closed.calls == []
 
 
 def exhausted(action: str, workload: str = "") -> events_pb2.BudgetState:
