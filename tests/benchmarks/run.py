@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 import grpc
 
 from switchyard.devstack import Stack
+from switchyard.results import write_result
 from switchyard.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
 
 RESULTS = Path(__file__).parent / "results"
@@ -55,16 +54,6 @@ def _summary(values_ms: list[float]) -> dict[str, float]:
         "p99_ms": round(_percentile(values_ms, 0.99), 2),
         "mean_ms": round(statistics.fmean(values_ms), 2),
     }
-
-
-def _machine() -> dict[str, object]:
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
-
-
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=False).stdout
-    return out.stdout.strip() + ("-dirty" if dirty.strip() else "")
 
 
 def bench_local_model(stack: Stack, rounds: int) -> dict[str, object]:
@@ -184,17 +173,7 @@ def bench_router_overhead() -> dict[str, object]:
 
 
 def _write(name: str, result: dict[str, object]) -> None:
-    payload = {
-        "command": "make bench",
-        "commit": _commit(),
-        "machine": _machine(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **result,
-    }
-    out = RESULTS / name
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(json.dumps(payload, indent=2))
-    print(f"written to {out}")
+    write_result(RESULTS / name, "make bench", result)
 
 
 def main() -> int:

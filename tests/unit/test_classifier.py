@@ -55,9 +55,19 @@ def test_prior_and_complexity_are_complementary_probabilities() -> None:
     assert result.complexity == pytest.approx(1 - result.small_model_ok, abs=1e-3)
 
 
-def test_repeated_requests_get_the_same_answer_from_the_cache() -> None:
+def test_repeated_requests_get_the_same_answer_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier = load_classifier()
+    computed: list[int] = []
+    compute = classifier._classify
+
+    def counted(requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
+        computed.append(len(requests))
+        return compute(requests)
+
+    monkeypatch.setattr(classifier, "_classify", counted)
     first = classify("A fresh prompt about tide tables in Brittany")
     assert classify("A fresh prompt about tide tables in Brittany") == first
+    assert computed == [1]  # the second answer came from the cache
 
 
 @pytest.mark.parametrize(

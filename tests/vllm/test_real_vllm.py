@@ -22,8 +22,9 @@ import pytest
 from switchyard.adapters.vllm import VllmBackend
 from switchyard.core.catalog import Model
 from switchyard.devstack import free_port
+from switchyard.results import write_result
 from switchyard.v1 import adapter_pb2, common_pb2, router_pb2, router_pb2_grpc
-from tests.benchmarks.run import RESULTS, _commit, _machine
+from tests.benchmarks.run import RESULTS
 from tests.wire.stack import start_provider_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,13 +144,9 @@ def test_tokens_per_second_direct_and_through_switchyard(vllm_url: str, tmp_path
     finally:
         stack.stop()
     result = {
-        "command": "make test-vllm",
-        "commit": _commit(),
-        "machine": _machine(),
         "vllm": vllm_url,
         "direct_output_tokens_per_s": round(direct_tokens / direct_s, 1),
         "through_switchyard_output_tokens_per_s": round(routed_tokens / routed_s, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "vllm.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS / "vllm.json", "make test-vllm", result)
     print(result)

@@ -5,33 +5,17 @@ a chart beside it."""
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from switchyard.evaluation import data
+from switchyard.results import write_result
 
 
 def _write(path: Path, result: dict[str, Any]) -> None:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    header = {
-        "command": "switchyard " + " ".join(sys.argv[1:]),
-        "commit": commit,
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(header | result, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_result(path, "switchyard " + " ".join(sys.argv[1:]), result)
 
 
 def cmd_eval_classifier(args: argparse.Namespace) -> int:
