@@ -103,15 +103,21 @@ def load_policy(path: Path) -> Policy:
 class PolicySource:
     """The policy in force. `watch()` polls the file and swaps in each valid new version."""
 
-    def __init__(self, policy: Policy, path: Path | None = None) -> None:
+    def __init__(self, policy: Policy, path: Path | None = None, digest: str = "") -> None:
         self.current = policy
         self.path = path
         self.rejected = 0
-        self._digest = hashlib.sha256(path.read_bytes()).hexdigest() if path else ""
+        self._digest = digest  # of the bytes `current` was parsed from
 
     @classmethod
     def from_file(cls, path: Path) -> PolicySource:
-        return cls(load_policy(path), path)
+        # One read: parsing and the digest come from the same bytes, so a change made in between
+        # is still seen as a change by the next reload.
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"{path}: {exc.strerror}") from None
+        return cls(parse_policy(data.decode(), str(path)), path, hashlib.sha256(data).hexdigest())
 
     def reload(self) -> bool:
         """Load the file again if it changed; True when a new policy took effect."""
