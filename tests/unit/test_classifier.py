@@ -55,16 +55,22 @@ def test_prior_and_complexity_are_complementary_probabilities() -> None:
     assert result.complexity == pytest.approx(1 - result.small_model_ok, abs=1e-3)
 
 
-def test_repeated_requests_get_the_same_answer_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def batch_sizes(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """Wraps a batch method of the shared classifier; the list fills with each call's batch size."""
     classifier = load_classifier()
-    computed: list[int] = []
-    compute = classifier._classify
+    sizes: list[int] = []
+    original = getattr(classifier, method)
 
     def counted(requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
-        computed.append(len(requests))
-        return compute(requests)
+        sizes.append(len(requests))
+        return original(requests)  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(classifier, "_classify", counted)
+    monkeypatch.setattr(classifier, method, counted)
+    return sizes
+
+
+def test_repeated_requests_get_the_same_answer_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    computed = batch_sizes(monkeypatch, "_classify")
     first = classify("A fresh prompt about tide tables in Brittany")
     assert classify("A fresh prompt about tide tables in Brittany") == first
     assert computed == [1]  # the second answer came from the cache
@@ -84,14 +90,7 @@ async def test_concurrent_calls_share_model_passes_and_get_the_same_answers(
     from switchyard.classifier import ClassifierServicer
 
     classifier = load_classifier()
-    passes: list[int] = []
-    single_pass = classifier.classify_many
-
-    def counted(requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
-        passes.append(len(requests))
-        return single_pass(requests)
-
-    monkeypatch.setattr(classifier, "classify_many", counted)
+    passes = batch_sizes(monkeypatch, "classify_many")
     servicer = ClassifierServicer(classifier)
     texts = [f"Summarise the minutes of meeting number {i} for the board." for i in range(24)]
     requests = [classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=t)]) for t in texts]
