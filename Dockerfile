@@ -1,11 +1,11 @@
-# The one image every Switchyard service runs from (the chart picks the module per Deployment).
+# The one image every Tierlift service runs from (the chart picks the module per Deployment).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY services ./services
 COPY migrations ./migrations
-# Editable install keeps migrations/ next to the package, where `switchyard migrate` finds it.
+# Editable install keeps migrations/ next to the package, where `tierlift migrate` finds it.
 # torch from PyTorch's CPU index: PyPI's default build carries CUDA (several GB) the classifier never uses.
-RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e . && useradd --uid 10001 --user-group --no-create-home switchyard
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e . && useradd --uid 10001 --user-group --no-create-home tierlift
 USER 10001
 ENV PYTHONUNBUFFERED=1 HOME=/tmp

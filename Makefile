@@ -1,4 +1,4 @@
-# Switchyard. `make run` and `make test` each install what they need first.
+# Tierlift. `make run` and `make test` each install what they need first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/switchyard up
+	$(BIN)/tierlift up
 
 test: install
 	$(BIN)/pytest -q tests/unit tests/integration
@@ -28,7 +28,7 @@ test-integration: install
 
 # A real vLLM (CPU build, ~3.5 GB) serving the packaged Gemma 3 270M, converted from GGUF.
 VLLM_VENV := .venv-vllm
-VLLM_MODEL := .switchyard/gemma-3-270m-hf
+VLLM_MODEL := .tierlift/gemma-3-270m-hf
 
 $(VLLM_VENV)/.installed:
 	$(PYTHON) -m venv $(VLLM_VENV)
@@ -40,7 +40,7 @@ $(VLLM_VENV)/.installed:
 
 test-vllm: install $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python tools/gemma_to_hf.py $(VLLM_MODEL)
-	SWITCHYARD_VLLM_PYTHON=$(VLLM_VENV)/bin/python SWITCHYARD_VLLM_MODEL=$(VLLM_MODEL) \
+	TIERLIFT_VLLM_PYTHON=$(VLLM_VENV)/bin/python TIERLIFT_VLLM_MODEL=$(VLLM_MODEL) \
 		$(BIN)/pytest -q -s tests/vllm
 
 protos: install
@@ -55,7 +55,7 @@ bench: install
 	$(BIN)/python -m tests.benchmarks.run
 
 migrate: install
-	$(BIN)/switchyard migrate
+	$(BIN)/tierlift migrate
 
 clean:
-	rm -rf $(VENV) .switchyard
+	rm -rf $(VENV) .tierlift

@@ -1,4 +1,4 @@
-"""Alembic environment: runs the ledger migrations against SWITCHYARD_DATABASE_URL
+"""Alembic environment: runs the ledger migrations against TIERLIFT_DATABASE_URL
 (or the URL a caller put in the config's attributes)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from alembic import context
 from sqlalchemy import create_engine
 
 config = context.config
-url = config.attributes.get("url") or os.environ.get("SWITCHYARD_DATABASE_URL")
+url = config.attributes.get("url") or os.environ.get("TIERLIFT_DATABASE_URL")
 if not url:
-    raise SystemExit("SWITCHYARD_DATABASE_URL: not set (e.g. sqlite:///.switchyard/ledger.db)")
+    raise SystemExit("TIERLIFT_DATABASE_URL: not set (e.g. sqlite:///.tierlift/ledger.db)")
 
 engine = create_engine(url)
 with engine.begin() as connection:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from switchyard.devstack import free_port
+from tierlift.devstack import free_port
 
 
 def _bin(name: str) -> str:
@@ -30,9 +30,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """Yield a SQLAlchemy URL of a fresh database `switchyard` on a private server."""
+    """Yield a SQLAlchemy URL of a fresh database `tierlift` on a private server."""
     # Its own folder under /tmp: pytest's tmp_path is private to root, out of the postgres user's reach.
-    workdir = Path(tempfile.mkdtemp(prefix="switchyard-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix="tierlift-pg-"))
     data = workdir / "pgdata"
     data.mkdir()
     if os.geteuid() == 0:
@@ -54,10 +54,8 @@ def postgres_server() -> Iterator[str]:
             assert proc.poll() is None, "postgres exited while starting"
             assert time.monotonic() < deadline, "postgres did not start within 30s"
             time.sleep(0.1)
-        subprocess.run(
-            [_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "switchyard"], check=True
-        )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/switchyard"
+        subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "tierlift"], check=True)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/tierlift"
     finally:
         proc.terminate()
         proc.wait(30)

@@ -1,11 +1,11 @@
 """Trains the classifier's heads (task type, data class, routing prior) on MiniLM embeddings
-and writes services/switchyard/classifier/model/{heads.npz,trained_prompts.npy,card.json}.
+and writes services/tierlift/classifier/model/{heads.npz,trained_prompts.npy,card.json}.
 
     python -m tools.train_classifier [--labelled data/classifier/labelled.jsonl] [--routing ../shared/data/routing]
 
-Trains only on the training part of each file (see switchyard.evaluation.data); the rest is
-for `switchyard eval-classifier` and `switchyard eval-routing`. Embeddings are cached under
-.switchyard/cache, so a second run takes seconds.
+Trains only on the training part of each file (see tierlift.evaluation.data); the rest is
+for `tierlift eval-classifier` and `tierlift eval-routing`. Embeddings are cached under
+.tierlift/cache, so a second run takes seconds.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
-from switchyard.classifier._embedder import Embedder
-from switchyard.classifier._model import HEADS_PATH, LinearHead, features, save_heads
-from switchyard.evaluation.data import fingerprint, in_training_part, load_outcomes, save_trained_fingerprints
+from tierlift.classifier._embedder import Embedder
+from tierlift.classifier._model import HEADS_PATH, LinearHead, features, save_heads
+from tierlift.evaluation.data import fingerprint, in_training_part, load_outcomes, save_trained_fingerprints
 
-CACHE = Path(".switchyard/cache/embeddings.npz")
+CACHE = Path(".tierlift/cache/embeddings.npz")
 
 
 class CachedEmbedder:

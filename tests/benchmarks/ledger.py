@@ -15,15 +15,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchyard.core import bus as bus_module
-from switchyard.core import migrations
-from switchyard.core.bus import EventBus
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.devstack import free_port, nats_server_binary, wait_for_port
-from switchyard.ledger import LedgerStore, attempt_ingest, make_engine, price_attempt
 from tests.integration.test_ledger_databases import events
 from tests.postgres import postgres_server
+from tierlift.core import bus as bus_module
+from tierlift.core import migrations
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.devstack import free_port, nats_server_binary, wait_for_port
+from tierlift.ledger import LedgerStore, attempt_ingest, make_engine, price_attempt
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import grpc
 
-from switchyard.devstack import Stack
-from switchyard.results import write_result
-from switchyard.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
+from tierlift.devstack import Stack
+from tierlift.results import write_result
+from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
 
 RESULTS = Path(__file__).parent / "results"
 LABELLED = Path(__file__).parent.parent.parent / "data" / "classifier" / "labelled.jsonl"
@@ -148,7 +148,7 @@ def bench_router_overhead() -> dict[str, object]:
         stack = start_provider_stack(
             Path(state),
             [wire_model("wire-open", "HOSTED_OPEN", upstream.endpoint, "0.50")],
-            SWITCHYARD_LOG_LEVEL="warning",
+            TIERLIFT_LOG_LEVEL="warning",
         )
         try:
             asyncio.run(_overhead_level(stack.addrs["router"], 4, 100, fresh_prompts=False))  # warm-up

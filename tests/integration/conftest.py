@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from switchyard.devstack import Stack, free_port, nats_server_binary, wait_for_port
-from switchyard.v1 import ledger_pb2_grpc, router_pb2_grpc
+from tierlift.devstack import Stack, free_port, nats_server_binary, wait_for_port
+from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 
 
 @pytest.fixture(scope="session")

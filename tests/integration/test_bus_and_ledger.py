@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from switchyard.core import bus as bus_module
-from switchyard.core import migrations
-from switchyard.core.bus import EventBus
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
-from switchyard.v1 import common_pb2, events_pb2, router_pb2
+from tierlift.core import bus as bus_module
+from tierlift.core import migrations
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
+from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 
@@ -105,7 +105,7 @@ async def test_unpriceable_events_go_to_the_dead_letter_subject_with_a_reason(
     await ingest_until(bus, store, ingest, rows=1, dead=2)
 
     assert ingest.dead_lettered == 2
-    dead = await bus.js.pull_subscribe("switchyard.deadletter.>", durable="dl-reader", stream=bus_module.STREAM)
-    reasons = sorted(m.headers["Switchyard-Reason"] for m in await dead.fetch(2, timeout=5))
+    dead = await bus.js.pull_subscribe("tierlift.deadletter.>", durable="dl-reader", stream=bus_module.STREAM)
+    reasons = sorted(m.headers["Tierlift-Reason"] for m in await dead.fetch(2, timeout=5))
     assert reasons[0].startswith("attempt.model: 'no-such-model' is not in catalog")
     assert reasons[1].startswith("payload: cannot be parsed as AttemptFinished")

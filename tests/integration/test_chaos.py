@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from switchyard.devstack import Stack
-from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.devstack import Stack
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 REQUESTS = 1000
 CONCURRENCY = 16
@@ -36,9 +36,9 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
     stack = start_provider_stack(
         Path(tmp_path_factory.mktemp("chaos")),
         models,
-        SWITCHYARD_UPSTREAM_MAX_RETRIES="0",
-        SWITCHYARD_ATTEMPT_TIMEOUT_S="2",
-        SWITCHYARD_CIRCUIT_COOLDOWN_S="0.2",
+        TIERLIFT_UPSTREAM_MAX_RETRIES="0",
+        TIERLIFT_ATTEMPT_TIMEOUT_S="2",
+        TIERLIFT_CIRCUIT_COOLDOWN_S="0.2",
     )
     try:
         yield stack, flaky, slow

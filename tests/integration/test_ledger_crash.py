@@ -15,21 +15,21 @@ from pathlib import Path
 
 import grpc
 
-from switchyard.core import bus as bus_module
-from switchyard.core import migrations
-from switchyard.core.bus import EventBus
-from switchyard.devstack import free_port, wait_healthy
-from switchyard.v1 import ledger_pb2, ledger_pb2_grpc
 from tests.integration.test_ledger_databases import events, expected_total
+from tierlift.core import bus as bus_module
+from tierlift.core import migrations
+from tierlift.core.bus import EventBus
+from tierlift.devstack import free_port, wait_healthy
+from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
 EVENTS = 20_000
 
 
 def start_ledger(tmp_path: Path, nats_url: str, db_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SWITCHYARD_NATS_URL": nats_url, "SWITCHYARD_DATABASE_URL": db_url,
-           "SWITCHYARD_LISTEN": f"127.0.0.1:{port}", "SWITCHYARD_LOG_LEVEL": "warning"}  # fmt: skip
+    env = {**os.environ, "TIERLIFT_NATS_URL": nats_url, "TIERLIFT_DATABASE_URL": db_url,
+           "TIERLIFT_LISTEN": f"127.0.0.1:{port}", "TIERLIFT_LOG_LEVEL": "warning"}  # fmt: skip
     log = tmp_path / "ledger.log"
-    proc = subprocess.Popen([sys.executable, "-m", "switchyard.ledger.main"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "tierlift.ledger.main"], env=env,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT)  # fmt: skip
     wait_healthy(f"127.0.0.1:{port}", 60, proc, "ledger", log)
     return proc

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.core import bus as bus_module
-from switchyard.core import migrations
-from switchyard.core.bus import EventBus
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
-from switchyard.ledger._servicer import budget_row, build_report
-from switchyard.router._budgets import BudgetBook
-from switchyard.v1 import common_pb2, events_pb2, ledger_pb2
 from tests.integration.test_bus_and_ledger import attempt_event
 from tests.postgres import postgres_server
+from tierlift.core import bus as bus_module
+from tierlift.core import migrations
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
+from tierlift.ledger._servicer import budget_row, build_report
+from tierlift.router._budgets import BudgetBook
+from tierlift.v1 import common_pb2, events_pb2, ledger_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 MODELS = [("gemma-3-270m-cpu", common_pb2.TIER_LOCAL), ("gpt-5-mini", common_pb2.TIER_CLOSED),
@@ -45,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStor
     store = LedgerStore(engine)
     yield store
     if request.param == "postgresql":  # one server for the module: empty the tables for the next test
-        from switchyard.ledger._schema import metadata
+        from tierlift.ledger._schema import metadata
 
         with engine.begin() as conn:
             for table in reversed(metadata.sorted_tables):
@@ -114,7 +114,7 @@ async def test_replayed_batch_does_not_grow_rollups(store: LedgerStore) -> None:
 
 
 def test_price_change_under_the_same_catalog_version_is_refused(store: LedgerStore) -> None:
-    from switchyard.core.entry import StartupError
+    from tierlift.core.entry import StartupError
 
     store.record_prices(CATALOG)
     store.record_prices(CATALOG)  # same prices: fine

@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from switchyard.devstack import Stack
+from tierlift.devstack import Stack
 
 
 def test_ledger_refuses_an_unmigrated_database(tmp_path: Path) -> None:
-    env = {**os.environ, "SWITCHYARD_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    env = {**os.environ, "TIERLIFT_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
     proc = subprocess.run(
-        [sys.executable, "-m", "switchyard.ledger.main"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tierlift.ledger.main"], env=env, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2
     assert re.search(r"is at migration none, not \d{4}", proc.stderr)
@@ -22,16 +22,16 @@ def test_ledger_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 
 def test_bad_setting_stops_a_service_at_start_naming_the_variable() -> None:
-    env = {**os.environ, "SWITCHYARD_SHUTDOWN_GRACE_S": "-1"}
+    env = {**os.environ, "TIERLIFT_SHUTDOWN_GRACE_S": "-1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "switchyard.classifier.main"],
+        [sys.executable, "-m", "tierlift.classifier.main"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "SWITCHYARD_SHUTDOWN_GRACE_S" in proc.stderr
+    assert "TIERLIFT_SHUTDOWN_GRACE_S" in proc.stderr
 
 
 def test_every_process_drains_and_exits_zero_on_sigterm(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from typing import Any
 import grpc
 import pytest
 
-from switchyard.adapters import BackendError
-from switchyard.adapters.anthropic_messages import AnthropicBackend
-from switchyard.adapters.openai_compat import OpenAICompatBackend
-from switchyard.core.catalog import Model
-from switchyard.core.entry import StartupError
-from switchyard.v1 import adapter_pb2, common_pb2
 from tests.wire.server import ANSWER_TOKENS, TOKEN_LOGPROB, WireServer
+from tierlift.adapters import BackendError
+from tierlift.adapters.anthropic_messages import AnthropicBackend
+from tierlift.adapters.openai_compat import OpenAICompatBackend
+from tierlift.core.catalog import Model
+from tierlift.core.entry import StartupError
+from tierlift.v1 import adapter_pb2, common_pb2
 
 BACKENDS: dict[str, Any] = {"openai": OpenAICompatBackend, "anthropic": AnthropicBackend}
 

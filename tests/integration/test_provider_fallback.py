@@ -12,10 +12,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from switchyard.devstack import Stack
-from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.devstack import Stack
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def provider_stack(wire: WireServer, tmp_path_factory: pytest.TempPathFactory) -
         wire_model("wire-open", "HOSTED_OPEN", wire.endpoint, "0.50"),
         wire_model("wire-closed", "CLOSED", wire.endpoint, "3.00"),
     ]
-    stack = start_provider_stack(state, models, SWITCHYARD_UPSTREAM_MAX_RETRIES="0")
+    stack = start_provider_stack(state, models, TIERLIFT_UPSTREAM_MAX_RETRIES="0")
     yield stack
     stack.stop()
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.devstack import Stack
-from switchyard.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.devstack import Stack
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 
@@ -124,7 +124,7 @@ def _answers_within(router: router_pb2_grpc.RouterStub, request: router_pb2.Comp
 def test_cli_reports_budgets_and_advice_against_the_running_ledger(
     stack: Stack, router: router_pb2_grpc.RouterStub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from switchyard.cli import main
+    from tierlift.cli import main
 
     router.Complete(ask("What is the capital of Germany?", tenant="cli-test"), timeout=120)
     ledger = ["--ledger", stack.addrs["ledger"]]

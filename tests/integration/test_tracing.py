@@ -18,10 +18,10 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from switchyard.devstack import Stack
-from switchyard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.devstack import Stack
+from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
 
 
 @dataclass
@@ -72,7 +72,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Ot
     stack = start_provider_stack(
         Path(tmp_path_factory.mktemp("traced")),
         [wire_model("wire-open", "HOSTED_OPEN", upstream.endpoint, "0.50")],
-        SWITCHYARD_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        TIERLIFT_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
         OTEL_BSP_SCHEDULE_DELAY="100",
         OTEL_METRIC_EXPORT_INTERVAL="300",
     )
@@ -107,7 +107,7 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     reply = ask(stack)
 
     def root() -> Span | None:
-        return next((s for s in receiver.spans if s.name == "/switchyard.v1.Router/Complete"), None)
+        return next((s for s in receiver.spans if s.name == "/tierlift.v1.Router/Complete"), None)
 
     def in_trace() -> list[Span]:
         r = root()
@@ -125,31 +125,31 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
         return match
 
     assert {s.service for s in spans} >= {
-        "switchyard-router", "switchyard-classifier", "switchyard-adapter-openai-wire", "switchyard-ledger"
+        "tierlift-router", "tierlift-classifier", "tierlift-adapter-openai-wire", "tierlift-ledger"
     }  # fmt: skip
-    classify = one("/switchyard.v1.Classifier/Classify", "switchyard-classifier")
-    assert parent(classify).service == "switchyard-router"
-    assert parent(parent(classify)).name == "/switchyard.v1.Router/Complete"
+    classify = one("/tierlift.v1.Classifier/Classify", "tierlift-classifier")
+    assert parent(classify).service == "tierlift-router"
+    assert parent(parent(classify)).name == "/tierlift.v1.Router/Complete"
 
-    attempt = one("chat wire-open", "switchyard-router")
+    attempt = one("chat wire-open", "tierlift-router")
     assert attempt.attr("gen_ai.request.model") == "wire-open"
-    assert attempt.attr("switchyard.tier") == "HOSTED_OPEN"
-    assert attempt.attr("switchyard.escalated") is False
-    assert attempt.attr("switchyard.cost_usd") == reply.total_cost_usd
-    adapter_server = one("/switchyard.v1.ModelAdapter/Generate", "switchyard-adapter-openai-wire")
+    assert attempt.attr("tierlift.tier") == "HOSTED_OPEN"
+    assert attempt.attr("tierlift.escalated") is False
+    assert attempt.attr("tierlift.cost_usd") == reply.total_cost_usd
+    adapter_server = one("/tierlift.v1.ModelAdapter/Generate", "tierlift-adapter-openai-wire")
     assert parent(parent(adapter_server)) is attempt  # via the router's gRPC client span
-    provider_call = one("chat wire-open", "switchyard-adapter-openai-wire")
+    provider_call = one("chat wire-open", "tierlift-adapter-openai-wire")
     assert provider_call.raw.kind == trace_pb2.Span.SPAN_KIND_CLIENT
     assert parent(provider_call) is adapter_server
     assert provider_call.attr("gen_ai.usage.output_tokens") == reply.usage.output_tokens
 
-    publish = one("switchyard.attempt.finished publish", "switchyard-router")
+    publish = one("tierlift.attempt.finished publish", "tierlift-router")
     assert publish.raw.kind == trace_pb2.Span.SPAN_KIND_PRODUCER
-    consume = one("switchyard.attempt.finished process", "switchyard-ledger")
+    consume = one("tierlift.attempt.finished process", "tierlift-ledger")
     assert consume.raw.kind == trace_pb2.Span.SPAN_KIND_CONSUMER
     assert parent(consume) is publish
     assert [link.span_id for link in consume.raw.links] == [publish.raw.span_id]
-    assert parent(one("INSERT attempts", "switchyard-ledger")) is consume
+    assert parent(one("INSERT attempts", "tierlift-ledger")) is consume
 
     trace_id = root().raw.trace_id.hex()  # type: ignore[union-attr]
     assert trace_id in stack.log_path("router").read_text()  # logs carry the trace id
@@ -158,6 +158,6 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
 def test_router_metrics_are_exported(traced: tuple[Stack, OtlpReceiver]) -> None:
     stack, receiver = traced
     ask(stack)
-    expected = {"switchyard.requests", "switchyard.attempts", "switchyard.request.duration",
-                "gen_ai.client.token.usage", "switchyard.cost"}  # fmt: skip
+    expected = {"tierlift.requests", "tierlift.attempts", "tierlift.request.duration",
+                "gen_ai.client.token.usage", "tierlift.cost"}  # fmt: skip
     _wait(receiver, lambda: expected <= receiver.metric_names, f"metrics {expected}")

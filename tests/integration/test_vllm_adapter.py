@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from switchyard.adapters import BackendError
-from switchyard.adapters.vllm import VllmBackend, parse_metrics
-from switchyard.core.catalog import Model
-from switchyard.v1 import adapter_pb2, common_pb2
 from tests.wire.server import WireServer
+from tierlift.adapters import BackendError
+from tierlift.adapters.vllm import VllmBackend, parse_metrics
+from tierlift.core.catalog import Model
+from tierlift.v1 import adapter_pb2, common_pb2
 
 # As vLLM v1 writes them (label sets abridged).
 BUSY_METRICS = """\

@@ -13,12 +13,12 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message as ProtoMessage
 
-from switchyard.adapters import AdapterServicer, BackendError, signals_from_logprobs
-from switchyard.classifier import ClassifierServicer
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.router import RouterDeps, RouterServicer
-from switchyard.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
+from tierlift.adapters import AdapterServicer, BackendError, signals_from_logprobs
+from tierlift.classifier import ClassifierServicer
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.router import RouterDeps, RouterServicer
+from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 

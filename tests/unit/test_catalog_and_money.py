@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.core import money
-from switchyard.core.catalog import CatalogError, load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.ledger._schema import Money
+from tierlift.core import money
+from tierlift.core.catalog import CatalogError, load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.ledger._schema import Money
 
 
 def test_dev_catalog_loads_with_a_model_per_tier() -> None:

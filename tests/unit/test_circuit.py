@@ -1,6 +1,6 @@
 import grpc
 
-from switchyard.router._circuit import CircuitBreaker
+from tierlift.router._circuit import CircuitBreaker
 
 
 class Clock:

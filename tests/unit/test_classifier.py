@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from switchyard.classifier import load_classifier
-from switchyard.v1 import classifier_pb2, common_pb2
+from tierlift.classifier import load_classifier
+from tierlift.v1 import classifier_pb2, common_pb2
 
 T = common_pb2
 
@@ -87,7 +87,7 @@ def test_language(text: str, language: str) -> None:
 async def test_concurrent_calls_share_model_passes_and_get_the_same_answers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from switchyard.classifier import ClassifierServicer
+    from tierlift.classifier import ClassifierServicer
 
     classifier = load_classifier()
     passes = batch_sizes(monkeypatch, "classify_many")

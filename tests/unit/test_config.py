@@ -1,27 +1,27 @@
 import pytest
 
-from switchyard.core.config import BusSettings, ConfigError, load_settings
+from tierlift.core.config import BusSettings, ConfigError, load_settings
 
 
 def test_malformed_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWITCHYARD_SHUTDOWN_GRACE_S", "soon")
-    with pytest.raises(ConfigError, match="SWITCHYARD_SHUTDOWN_GRACE_S"):
+    monkeypatch.setenv("TIERLIFT_SHUTDOWN_GRACE_S", "soon")
+    with pytest.raises(ConfigError, match="TIERLIFT_SHUTDOWN_GRACE_S"):
         load_settings(BusSettings)
 
 
 def test_bad_nats_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWITCHYARD_NATS_URL", "http://localhost:4222")
-    with pytest.raises(ConfigError, match="SWITCHYARD_NATS_URL"):
+    monkeypatch.setenv("TIERLIFT_NATS_URL", "http://localhost:4222")
+    with pytest.raises(ConfigError, match="TIERLIFT_NATS_URL"):
         load_settings(BusSettings)
 
 
 def test_router_adapter_list_must_be_name_equals_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    from switchyard.router.main import RouterSettings
+    from tierlift.router.main import RouterSettings
 
-    monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001,broken")
-    with pytest.raises(ConfigError, match=r"SWITCHYARD_ADAPTERS: .*'broken'"):
+    monkeypatch.setenv("TIERLIFT_ADAPTERS", "llamacpp-local=127.0.0.1:5001,broken")
+    with pytest.raises(ConfigError, match=r"TIERLIFT_ADAPTERS: .*'broken'"):
         load_settings(RouterSettings)
-    monkeypatch.setenv("SWITCHYARD_ADAPTERS", "llamacpp-local=127.0.0.1:5001, openai=10.0.0.2:50051")
+    monkeypatch.setenv("TIERLIFT_ADAPTERS", "llamacpp-local=127.0.0.1:5001, openai=10.0.0.2:50051")
     assert load_settings(RouterSettings).adapter_addresses() == {
         "llamacpp-local": "127.0.0.1:5001",
         "openai": "10.0.0.2:50051",

@@ -15,10 +15,10 @@ import grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from switchyard.router import Policy
-from switchyard.router._policy_source import PolicySource
-from switchyard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBackend, serve_router
+from tierlift.router import Policy
+from tierlift.router._policy_source import PolicySource
+from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
 
 T = common_pb2
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]

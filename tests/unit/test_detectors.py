@@ -1,7 +1,7 @@
 import pytest
 
-from switchyard.classifier import detect_sensitive_data
-from switchyard.v1 import common_pb2
+from tierlift.classifier import detect_sensitive_data
+from tierlift.v1 import common_pb2
 
 REGULATED = common_pb2.DATA_CLASS_REGULATED
 CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL

@@ -2,8 +2,8 @@
 
 from decimal import Decimal
 
-from switchyard.core.catalog import Catalog
-from switchyard.economics import Ops, Volume, advise, gpus_needed
+from tierlift.core.catalog import Catalog
+from tierlift.economics import Ops, Volume, advise, gpus_needed
 
 CATALOG = Catalog.model_validate(
     {

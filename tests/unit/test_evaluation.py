@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.adapters import signals_from_logprobs
-from switchyard.evaluation.calibration import calibrate, threshold_for_accuracy, threshold_for_escalation
-from switchyard.evaluation.data import Outcome, Task
-from switchyard.evaluation.local_tier import escalation_curve, grade, prompt_of
-from switchyard.evaluation.routing import evaluate_routing, routing_curve
-from switchyard.router._confidence import ConfidenceModel, Features, score
-from switchyard.router._policy_source import DEFAULT_POLICY, load_policy
+from tierlift.adapters import signals_from_logprobs
+from tierlift.evaluation.calibration import calibrate, threshold_for_accuracy, threshold_for_escalation
+from tierlift.evaluation.data import Outcome, Task
+from tierlift.evaluation.local_tier import escalation_curve, grade, prompt_of
+from tierlift.evaluation.routing import evaluate_routing, routing_curve
+from tierlift.router._confidence import ConfidenceModel, Features, score
+from tierlift.router._policy_source import DEFAULT_POLICY, load_policy
 
 
 def outcome(weak: bool, strong: bool) -> Outcome:
@@ -117,7 +117,7 @@ def test_a_confidence_model_scores_only_the_models_it_was_fitted_on() -> None:
 
 
 def test_bad_evaluation_input_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from switchyard.cli import main
+    from tierlift.cli import main
 
     bad = tmp_path / "outcomes.csv"
     bad.write_text('prompt,weak_correct,strong_correct\n"q",maybe,True\n')

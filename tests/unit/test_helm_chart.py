@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "switchyard"
+CHART = Path(__file__).resolve().parents[2] / "helm" / "tierlift"
 ENVIRONMENTS = ["values.yaml", "values-dev.yaml", "values-staging.yaml", "values-prod.yaml"]
 KUBE_VERSION = "1.33.0"
 
@@ -63,9 +63,9 @@ def test_unknown_values_are_rejected_by_the_schema() -> None:
 
 def test_dev_runs_nats_in_the_chart_and_sqlite_on_a_volume() -> None:
     docs = render(overlay("values-dev.yaml"))
-    assert "sy-switchyard-nats" in of_kind(docs, "StatefulSet")
-    ledger = of_kind(docs, "Deployment")["sy-switchyard-ledger"]["spec"]["template"]["spec"]
-    assert ledger["initContainers"][0]["command"] == ["switchyard", "migrate"]
+    assert "sy-tierlift-nats" in of_kind(docs, "StatefulSet")
+    ledger = of_kind(docs, "Deployment")["sy-tierlift-ledger"]["spec"]["template"]["spec"]
+    assert ledger["initContainers"][0]["command"] == ["tierlift", "migrate"]
     assert not of_kind(docs, "Job")  # no external database to migrate from a hook
 
 
@@ -73,14 +73,14 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     docs = render(overlay("values-prod.yaml"))
     deployments = of_kind(docs, "Deployment")
     hpas = of_kind(docs, "HorizontalPodAutoscaler")
-    assert set(hpas) == {"sy-switchyard-router", "sy-switchyard-classifier"}
+    assert set(hpas) == {"sy-tierlift-router", "sy-tierlift-classifier"}
     for name, d in deployments.items():
         replicas = d["spec"].get("replicas") or hpas[name]["spec"]["minReplicas"]
         assert replicas >= 2, name
     assert set(of_kind(docs, "PodDisruptionBudget")) == set(deployments)
     assert not of_kind(docs, "StatefulSet")  # NATS is external
 
-    vllm = deployments["sy-switchyard-vllm-llama-8b"]["spec"]["template"]["spec"]
+    vllm = deployments["sy-tierlift-vllm-llama-8b"]["spec"]["template"]["spec"]
     assert vllm["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert vllm["nodeSelector"] and vllm["tolerations"]
     assert vllm["containers"][0]["startupProbe"]["failureThreshold"] * 10 >= 600  # room to load weights
@@ -88,18 +88,18 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     [job] = of_kind(docs, "Job").values()
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
 
-    catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-switchyard-config"]["data"]["catalog.yaml"])
+    catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-tierlift-config"]["data"]["catalog.yaml"])
     vllm_model = next(m for m in catalog["models"] if m["adapter"] == "vllm-local")
-    assert vllm_model["endpoint"] == "http://sy-switchyard-vllm-llama-8b:8000/v1"  # the in-chart Service
+    assert vllm_model["endpoint"] == "http://sy-tierlift-vllm-llama-8b:8000/v1"  # the in-chart Service
 
 
 def test_prod_policy_reaches_the_routers_and_parses() -> None:
-    from switchyard.router._policy_source import parse_policy
+    from tierlift.router._policy_source import parse_policy
 
     docs = render(overlay("values-prod.yaml"))
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))
     policy = parse_policy(config["data"]["policy.yaml"], "values-prod.yaml")
     assert policy.version == "prod-1"
-    router = of_kind(docs, "Deployment")["sy-switchyard-router"]
+    router = of_kind(docs, "Deployment")["sy-tierlift-router"]
     env = {e["name"]: e.get("value") for e in router["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["SWITCHYARD_POLICY"] == "/etc/switchyard/policy.yaml"
+    assert env["TIERLIFT_POLICY"] == "/etc/tierlift/policy.yaml"

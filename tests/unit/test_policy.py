@@ -1,7 +1,7 @@
-from switchyard.core.catalog import load_catalog
-from switchyard.core.config import DEFAULT_CATALOG
-from switchyard.router import Policy, build_plan
-from switchyard.v1 import classifier_pb2, common_pb2, router_pb2
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.router import Policy, build_plan
+from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 EVERY_ADAPTER = {m.adapter for m in CATALOG.models}

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from switchyard.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource, load_policy, parse_policy
-from switchyard.v1 import common_pb2 as T
+from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource, load_policy, parse_policy
+from tierlift.v1 import common_pb2 as T
 
 
 def test_packaged_policy_keeps_regulated_data_on_local() -> None:

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from switchyard.router import Policy
-from switchyard.router._budgets import BudgetBook
-from switchyard.router._policy_source import PolicySource
-from switchyard.v1 import (
+from tests.unit.router_harness import RecordingPublisher, ScriptedBackend, serve_router
+from tierlift.router import Policy
+from tierlift.router._budgets import BudgetBook
+from tierlift.router._policy_source import PolicySource
+from tierlift.v1 import (
     common_pb2,
     events_pb2,
     router_pb2,
     router_pb2_grpc,
 )
-from tests.unit.router_harness import RecordingPublisher, ScriptedBackend, serve_router
 
 
 @dataclass
@@ -73,10 +73,10 @@ async def test_low_confidence_escalates_one_rung_up(harness: Harness) -> None:
     assert harness.closed.calls == ["gpt-5-mini"]
     subjects = [s for s, _, _ in harness.publisher.events]
     assert subjects == [
-        "switchyard.request.routed",
-        "switchyard.attempt.finished",
-        "switchyard.attempt.finished",
-        "switchyard.request.completed",
+        "tierlift.request.routed",
+        "tierlift.attempt.finished",
+        "tierlift.attempt.finished",
+        "tierlift.request.completed",
     ]
 
 
@@ -85,7 +85,7 @@ async def test_fault_falls_back_to_the_next_rung_and_both_attempts_are_reported(
     reply = await harness.router.Complete(ask())
     assert [a.outcome for a in reply.attempts] == [router_pb2.OUTCOME_FAULT, router_pb2.OUTCOME_ANSWERED]
     assert "UNAVAILABLE" in reply.attempts[0].error
-    billed = [e for s, e, _ in harness.publisher.events if s == "switchyard.attempt.finished"]
+    billed = [e for s, e, _ in harness.publisher.events if s == "tierlift.attempt.finished"]
     assert [e.attempt.index for e in billed] == [0, 1]  # type: ignore[attr-defined]
 
 
@@ -104,7 +104,7 @@ async def test_every_rung_down_is_unavailable_naming_each_adapter(harness: Harne
         await harness.router.Complete(ask())
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "llamacpp-local" in (err.value.details() or "") and "openai" in (err.value.details() or "")
-    completed = [e for s, e, _ in harness.publisher.events if s == "switchyard.request.completed"]
+    completed = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.completed"]
     assert len(completed) == 1 and not completed[0].answered  # type: ignore[attr-defined]
 
 
@@ -112,7 +112,7 @@ async def test_same_idempotency_key_gives_same_request_and_event_ids(harness: Ha
     first = await harness.router.Complete(ask(idempotency_key="order-42"))
     second = await harness.router.Complete(ask(idempotency_key="order-42"))
     assert first.request_id == second.request_id
-    ids = [i for s, _, i in harness.publisher.events if s == "switchyard.attempt.finished"]
+    ids = [i for s, _, i in harness.publisher.events if s == "tierlift.attempt.finished"]
     assert ids[0] == ids[1] == f"{first.request_id}.attempt.0"
 
 

@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import BigInteger, create_engine
 
-from switchyard.core import migrations
-from switchyard.ledger._schema import metadata
+from tierlift.core import migrations
+from tierlift.ledger._schema import metadata
 
 
 def test_schema_module_matches_the_latest_migration(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from switchyard.router import InvalidRequest, validate
-from switchyard.v1 import common_pb2, router_pb2
+from tierlift.router import InvalidRequest, validate
+from tierlift.v1 import common_pb2, router_pb2
 
 
 def good_request(**overrides: object) -> router_pb2.CompleteRequest:

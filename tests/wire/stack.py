@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from switchyard.devstack import Stack
+from tierlift.devstack import Stack
 
 
 def wire_model(model_id: str, tier: str, endpoint: str, price: str, adapter: str = "openai-wire") -> dict[str, object]:
@@ -33,7 +33,7 @@ def start_provider_stack(
     stack = Stack(
         state,
         adapters=adapters or {"openai-wire": "openai"},
-        extra_env={"SWITCHYARD_CATALOG": str(catalog), "WIRE_API_KEY": "sk-wire", **env},
+        extra_env={"TIERLIFT_CATALOG": str(catalog), "WIRE_API_KEY": "sk-wire", **env},
     )
     stack.start()
     return stack

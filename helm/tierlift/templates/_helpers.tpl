@@ -1,0 +1,229 @@
+{{- define "tierlift.fullname" -}}
+{{- printf "%s-tierlift" .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "tierlift.labels" -}}
+app.kubernetes.io/name: tierlift
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tierlift.selector" -}}
+app.kubernetes.io/name: tierlift
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "tierlift.natsUrl" -}}
+{{- if .Values.nats.install -}}
+nats://{{ include "tierlift.fullname" . }}-nats:4222
+{{- else -}}
+{{- required "nats.url is required when nats.install is false" .Values.nats.url -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tierlift.databaseSecret" -}}
+{{- .Values.database.existingSecret | default (printf "%s-database" (include "tierlift.fullname" .)) -}}
+{{- end -}}
+
+{{- define "tierlift.keysSecret" -}}
+{{- .Values.providerKeys.existingSecret | default (printf "%s-provider-keys" (include "tierlift.fullname" .)) -}}
+{{- end -}}
+
+{{/* Environment every service gets. */}}
+{{- define "tierlift.commonEnv" -}}
+- name: TIERLIFT_LISTEN
+  value: "0.0.0.0:{{ .Values.grpcPort }}"
+- name: TIERLIFT_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+- name: TIERLIFT_OTLP_ENDPOINT
+  value: {{ .Values.otlpEndpoint | quote }}
+- name: TIERLIFT_SHUTDOWN_GRACE_S
+  value: {{ sub .Values.terminationGracePeriodSeconds 5 | quote }}
+- name: TIERLIFT_NATS_URL
+  value: {{ include "tierlift.natsUrl" . | quote }}
+- name: TIERLIFT_STREAM_REPLICAS
+  value: {{ .Values.nats.streamReplicas | quote }}
+{{- if .Values.catalog }}
+- name: TIERLIFT_CATALOG
+  value: /etc/tierlift/catalog.yaml
+{{- end }}
+{{- if .Values.policy }}
+- name: TIERLIFT_POLICY
+  value: /etc/tierlift/policy.yaml
+{{- end }}
+{{- end -}}
+
+{{/*
+A service Deployment. Arguments (dict): root, component, module, spec (replicas, resources),
+env (list, may be empty), volumes, volumeMounts (lists, may be empty).
+*/}}
+{{- define "tierlift.deployment" -}}
+{{- $root := .root -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  labels:
+    {{- include "tierlift.labels" . | nindent 4 }}
+spec:
+  {{- if not (and .spec.autoscaling .spec.autoscaling.enabled) }}
+  replicas: {{ .spec.replicas }}
+  {{- end }}
+  {{- if .recreate }}
+  strategy:
+    type: Recreate
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "tierlift.selector" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "tierlift.selector" . | nindent 8 }}
+      annotations:
+        checksum/config: {{ include (print $root.Template.BasePath "/configmap.yaml") $root | sha256sum }}
+    spec:
+      serviceAccountName: {{ include "tierlift.fullname" $root }}
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- if .migrateFirst }}
+      initContainers:
+        # SQLite lives on the ledger's own volume, so the ledger pod migrates it itself.
+        - name: migrate
+          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag }}"
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: ["tierlift", "migrate"]
+          env:
+            {{- toYaml .env | nindent 12 }}
+          resources:
+            {{- toYaml .spec.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            {{- toYaml .volumeMounts | nindent 12 }}
+      {{- end }}
+      containers:
+        - name: {{ .component }}
+          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag }}"
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: ["python", "-m", {{ .module | quote }}]
+          ports:
+            - name: grpc
+              containerPort: {{ $root.Values.grpcPort }}
+              protocol: TCP
+          {{- if and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
+          envFrom:
+            # provider API keys, one variable per key (OPENAI_API_KEY, ...)
+            - secretRef:
+                name: {{ include "tierlift.keysSecret" $root }}
+          {{- end }}
+          env:
+            {{- include "tierlift.commonEnv" $root | nindent 12 }}
+            {{- with .env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          readinessProbe:
+            grpc:
+              port: {{ $root.Values.grpcPort }}
+            periodSeconds: 5
+            failureThreshold: 2
+          livenessProbe:
+            grpc:
+              port: {{ $root.Values.grpcPort }}
+            periodSeconds: 10
+            failureThreshold: 3
+          startupProbe:
+            grpc:
+              port: {{ $root.Values.grpcPort }}
+            periodSeconds: 2
+            failureThreshold: 60
+          resources:
+            {{- toYaml .spec.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+            {{- if or $root.Values.catalog $root.Values.policy }}
+            - name: config
+              mountPath: /etc/tierlift
+              readOnly: true
+            {{- end }}
+            {{- with .volumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: tmp
+          emptyDir: {}
+        {{- if or $root.Values.catalog $root.Values.policy }}
+        - name: config
+          configMap:
+            name: {{ include "tierlift.fullname" $root }}-config
+        {{- end }}
+        {{- with .volumes }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  labels:
+    {{- include "tierlift.labels" . | nindent 4 }}
+spec:
+  selector:
+    {{- include "tierlift.selector" . | nindent 4 }}
+  ports:
+    - name: grpc
+      port: {{ $root.Values.grpcPort }}
+      targetPort: grpc
+      protocol: TCP
+      appProtocol: grpc
+{{- if .spec.pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  labels:
+    {{- include "tierlift.labels" . | nindent 4 }}
+spec:
+  minAvailable: {{ .spec.pdb.minAvailable }}
+  selector:
+    matchLabels:
+      {{- include "tierlift.selector" . | nindent 6 }}
+{{- end }}
+{{- if and .spec.autoscaling .spec.autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  labels:
+    {{- include "tierlift.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  minReplicas: {{ .spec.autoscaling.minReplicas }}
+  maxReplicas: {{ .spec.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .spec.autoscaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end -}}

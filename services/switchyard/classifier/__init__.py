@@ -1,7 +1,0 @@
-"""The classifier service: labels each request (task type, complexity, data class, language,
-token estimate, routing prior) before routing."""
-
-from switchyard.classifier._detectors import detect_sensitive_data
-from switchyard.classifier._servicer import Classifier, ClassifierServicer, load_classifier
-
-__all__ = ["Classifier", "ClassifierServicer", "detect_sensitive_data", "load_classifier"]

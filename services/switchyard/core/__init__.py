@@ -1,2 +1,0 @@
-"""What every Switchyard service shares: config, logging, telemetry, the bus, gRPC bootstrap,
-the model catalog and money arithmetic."""

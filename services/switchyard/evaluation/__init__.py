@@ -1,2 +1,0 @@
-"""Offline evaluation: the classifier, the learned router and the local tier's confidence,
-on labelled files. Used by `switchyard eval*` commands and the training script."""

@@ -1,0 +1,75 @@
+"""The ModelAdapter gRPC servicer: validates the request, calls the backend, maps its errors
+to gRPC status codes. Backend-agnostic."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+from opentelemetry import trace
+
+from tierlift.adapters._backend import Backend, BackendError
+from tierlift.core.logging import get_logger
+from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("tierlift.adapters")
+
+
+class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._description = backend.describe()
+
+    async def _check(self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext) -> None:
+        if request.model not in self._description.models:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"model: {request.model!r} is not served by adapter {self._description.adapter!r} "
+                f"(serves {list(self._description.models)})",
+            )
+        if not request.messages:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
+
+    async def Generate(
+        self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> adapter_pb2.GenerateResponse:
+        await self._check(request, context)
+        try:
+            with self._provider_span(request) as span:
+                reply = await self.backend.generate(request)
+                span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
+                span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
+                span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
+                return reply
+        except BackendError as exc:
+            log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.message)
+            await context.abort(exc.code, exc.message)
+            raise  # unreachable: abort raises
+
+    async def GenerateStream(
+        self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        await self._check(request, context)
+        try:
+            async for chunk in self.backend.stream(request):
+                yield chunk
+        except BackendError as exc:
+            log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.message)
+            await context.abort(exc.code, exc.message)
+
+    @contextlib.contextmanager
+    def _provider_span(self, request: adapter_pb2.GenerateRequest) -> Iterator[trace.Span]:
+        """The call to the model backend (GenAI semantic conventions: a CLIENT span)."""
+        with tracer.start_as_current_span(f"chat {request.model}", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("gen_ai.operation.name", "chat")
+            span.set_attribute("gen_ai.provider.name", self.backend.family)
+            span.set_attribute("gen_ai.request.model", request.model)
+            span.set_attribute("gen_ai.request.max_tokens", request.params.max_tokens)
+            yield span
+
+    async def Describe(
+        self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext
+    ) -> adapter_pb2.AdapterDescription:
+        return self._description

@@ -1,0 +1,116 @@
+"""Anthropic's messages API through the official `anthropic` SDK (JSON and SSE streaming,
+usage). Anthropic gives no token logprobs: the signals say so, and the router falls back on
+the tier's prior. Retries are the SDK's (bounded backoff, Retry-After on 429, 529 overload)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import anthropic
+import grpc
+from anthropic import AsyncAnthropic
+
+from tierlift.adapters._backend import clients_by_model, map_error, signals_from_logprobs
+from tierlift.core.catalog import Model
+from tierlift.v1 import adapter_pb2, common_pb2
+
+DEFAULT_MAX_TOKENS = 512
+_ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
+    (anthropic.RateLimitError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (anthropic.APITimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (anthropic.APIConnectionError, grpc.StatusCode.UNAVAILABLE),
+    (anthropic.BadRequestError, grpc.StatusCode.INVALID_ARGUMENT),
+    (anthropic.AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
+    (anthropic.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+    (anthropic.NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (anthropic.APIStatusError, grpc.StatusCode.UNAVAILABLE),  # 5xx, 529 overloaded
+]
+
+
+class AnthropicBackend:
+    family = "anthropic"
+
+    def __init__(self, adapter: str, models: Sequence[Model], timeout_s: float, max_retries: int) -> None:
+        self.adapter = adapter
+        self.models = {m.id: m for m in models}
+        self._client_of = clients_by_model(
+            adapter,
+            models,
+            lambda endpoint, key: AsyncAnthropic(
+                base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries
+            ),
+        )
+
+    def describe(self) -> adapter_pb2.AdapterDescription:
+        return adapter_pb2.AdapterDescription(
+            adapter=self.adapter, backend=self.family, models=list(self.models), logprobs=False, streaming=True
+        )
+
+    def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
+        model = self.models[request.model]
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        args: dict[str, Any] = {
+            "model": model.upstream_model or model.id,
+            "max_tokens": request.params.max_tokens or DEFAULT_MAX_TOKENS,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
+        }
+        if system:
+            args["system"] = system
+        if request.params.stop:
+            args["stop_sequences"] = list(request.params.stop)
+        return args
+
+    async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
+        model = self.models[request.model]
+        started = time.perf_counter()
+        try:
+            reply = await self._client_of[model.id].messages.create(**self._args(request))
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, _ERRORS, model.provider) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return adapter_pb2.GenerateResponse(
+            text="".join(block.text for block in reply.content if block.type == "text"),
+            finish_reason=reply.stop_reason or "stop",
+            usage=common_pb2.Usage(input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens),
+            confidence=signals_from_logprobs([]),
+            latency_ms=elapsed_ms,
+            time_to_first_token_ms=elapsed_ms,
+        )
+
+    async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        model = self.models[request.model]
+        started = time.perf_counter()
+        pieces: list[str] = []
+        usage = common_pb2.Usage()
+        finish_reason, first_token_ms = "stop", 0.0
+        try:
+            events = await self._client_of[model.id].messages.create(**self._args(request), stream=True)
+            async for event in events:
+                if event.type == "message_start":
+                    usage.input_tokens = event.message.usage.input_tokens
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
+                    pieces.append(event.delta.text)
+                    yield adapter_pb2.GenerateChunk(text=event.delta.text)
+                elif event.type == "message_delta":
+                    usage.output_tokens = event.usage.output_tokens
+                    finish_reason = event.delta.stop_reason or finish_reason
+        except anthropic.AnthropicError as exc:
+            raise map_error(exc, _ERRORS, model.provider) from exc
+        yield adapter_pb2.GenerateChunk(
+            final=True,
+            summary=adapter_pb2.GenerateResponse(
+                text="".join(pieces),
+                finish_reason=finish_reason,
+                usage=usage,
+                confidence=signals_from_logprobs([]),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                time_to_first_token_ms=first_token_ms,
+            ),
+        )
+
+    async def close(self) -> None:
+        for client in set(self._client_of.values()):
+            await client.close()

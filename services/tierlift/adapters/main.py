@@ -1,0 +1,105 @@
+"""Model adapter entry point: `python -m tierlift.adapters.main`.
+
+One process serves one adapter name from the catalog (e.g. `llamacpp-local`) with one
+backend family; the catalog says which models that adapter serves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from tierlift.adapters._backend import Backend
+from tierlift.adapters._servicer import AdapterServicer
+from tierlift.core.catalog import Catalog, load_catalog
+from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
+from tierlift.core.entry import StartupError, run_service
+from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.logging import configure_logging
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
+
+
+class AdapterSettings(ServiceSettings):
+    adapter_name: str = "llamacpp-local"
+    adapter_backend: Literal["llamacpp", "openai", "anthropic", "vllm"] = "llamacpp"
+    catalog: Path = DEFAULT_CATALOG
+    # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
+    llamacpp_gguf: str = ""
+    llamacpp_threads: int = Field(default=2, ge=1)
+    llamacpp_context: int = Field(default=2048, ge=256)  # tokens per request slot
+    llamacpp_parallel: int = Field(default=2, ge=1)  # concurrent request slots
+    # openai: per-call timeout and the SDK's bounded retries (backoff with jitter, Retry-After)
+    upstream_timeout_s: float = Field(default=30.0, gt=0)
+    upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    # vllm: refuse (so the router moves on) when a pod is this loaded
+    vllm_max_waiting: int = Field(default=16, ge=0)
+    vllm_max_kv_cache: float = Field(default=0.98, gt=0, le=1)
+
+
+def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
+    models = [m for m in catalog.models if m.adapter == settings.adapter_name]
+    if not models:
+        raise StartupError(
+            f"TIERLIFT_ADAPTER_NAME: no model in catalog {settings.catalog} uses adapter {settings.adapter_name!r}"
+        )
+    if settings.adapter_backend == "openai":
+        from tierlift.adapters.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend(
+            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+        )
+    if settings.adapter_backend == "vllm":
+        from tierlift.adapters.vllm import VllmBackend
+
+        return VllmBackend(
+            settings.adapter_name,
+            models,
+            settings.upstream_timeout_s,
+            settings.upstream_max_retries,
+            settings.vllm_max_waiting,
+            settings.vllm_max_kv_cache,
+        )
+    if settings.adapter_backend == "anthropic":
+        from tierlift.adapters.anthropic_messages import AnthropicBackend
+
+        return AnthropicBackend(
+            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+        )
+    # Imported here: only llama.cpp pods need the native library loaded.
+    from tierlift.adapters.llamacpp import LlamaCppBackend, default_model_path
+
+    gguf = Path(settings.llamacpp_gguf) if settings.llamacpp_gguf else default_model_path()
+    if not gguf.is_file():
+        raise StartupError(f"TIERLIFT_LLAMACPP_GGUF: no such file {gguf}")
+    return LlamaCppBackend(
+        settings.adapter_name,
+        [m.id for m in models],
+        gguf,
+        settings.llamacpp_threads,
+        settings.llamacpp_context,
+        settings.llamacpp_parallel,
+        native_logs=settings.log_level == "debug",
+    )
+
+
+async def run() -> None:
+    settings = load_settings(AdapterSettings)
+    configure_logging(f"adapter-{settings.adapter_name}", settings.log_level)
+    telemetry = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint)
+    catalog = load_catalog(settings.catalog)
+    backend = build_backend(settings, catalog)
+
+    server = GrpcServer("adapter", settings.listen, settings.shutdown_grace_s)
+    adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server.server)
+    server.add_service(adapter_pb2.DESCRIPTOR.services_by_name["ModelAdapter"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+    await server.serve_until_stopped(cleanups=[backend.close, telemetry.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

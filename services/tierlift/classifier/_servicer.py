@@ -1,0 +1,196 @@
+"""Classifier v2: MiniLM embeddings with trained heads for task type and the routing prior;
+data class from checksummed detectors, spaCy entities and the data head (the strictest wins,
+and the caller's declared class if stricter still)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import Any
+
+import grpc
+import numpy as np
+import py3langid
+from numpy.typing import NDArray
+
+from tierlift.classifier._detectors import detect_sensitive_data
+from tierlift.classifier._embedder import Embedder
+from tierlift.classifier._model import LinearHead, features, load_heads
+from tierlift.classifier._ner import EntityFinder
+from tierlift.core.tokens import estimate_tokens
+from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
+
+VERSION = "minilm-heads-v2"
+# The data head only ever raises the class, and only when it is this sure: the detectors are
+# precise, the head catches sensitive text that has no fixed format.
+DATA_HEAD_MIN_PROBABILITY = 0.8
+
+
+def _language(text: str) -> str:
+    """ISO 639-1 code by py3langid's bundled model; "und" when there is too little text to say."""
+    if sum(ch.isalpha() for ch in text) < 3:
+        return "und"
+    code, score = py3langid.classify(text)
+    return str(code) if math.isfinite(score) else "und"
+
+
+@dataclass
+class Classifier:
+    embedder: Embedder
+    heads: dict[str, LinearHead]
+    entities: EntityFinder
+    cache_size: int = 4096
+    _cache: OrderedDict[bytes, bytes] = field(default_factory=OrderedDict)
+    _lock: Lock = field(default_factory=Lock)
+
+    def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        return self.classify_many([request])[0]
+
+    def classify_many(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
+        """Labels for each request. Repeated requests (same messages, same declaration) come from
+        a bounded cache, since apps send the same prompts again and again; the rest share one
+        embedding pass, which costs little more than a single prompt."""
+        keys = [r.SerializeToString(deterministic=True) for r in requests]
+        results: list[classifier_pb2.Classification | None] = []
+        with self._lock:
+            for key in keys:
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                results.append(classifier_pb2.Classification.FromString(hit) if hit is not None else None)
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:
+            fresh = self._classify([requests[i] for i in missing])
+            with self._lock:
+                for i, result in zip(missing, fresh, strict=True):
+                    results[i] = result
+                    self._cache[keys[i]] = result.SerializeToString()
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return [r for r in results if r is not None]
+
+    def small_model_ok_many(self, texts: list[str]) -> list[float]:
+        """The routing head's P(a small model suffices) for many prompts at once (evaluation)."""
+        return [float(p[1]) for p in self.heads["routing"].probabilities(self._features(texts))]
+
+    def _features(self, texts: list[str]) -> NDArray[np.float32]:
+        vectors = self.embedder.embed_many(texts)
+        return np.stack([features(t, v) for t, v in zip(texts, vectors, strict=True)])
+
+    def _classify(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
+        texts = ["\n".join(m.content for m in r.messages) for r in requests]
+        user_texts = [
+            "\n".join(m.content for m in r.messages if m.role == "user") or text
+            for r, text in zip(requests, texts, strict=True)
+        ]
+        x = self._features(user_texts)
+        tasks = self.heads["task"].probabilities(x)
+        small_model_ok = self.heads["routing"].probabilities(x)[:, 1]
+        data = self.heads["data"].probabilities(x)
+        detected = [detect_sensitive_data(t) for t in texts]
+        for found, entities in zip(detected, self.entities.findings_many(texts, detected), strict=True):
+            found.update(entities)
+        return [
+            self._labels(
+                request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p, found
+            )
+            for request, text, user_text, task, ok, data_p, found in zip(
+                requests, texts, user_texts, tasks, small_model_ok, data, detected, strict=True
+            )
+        ]
+
+    def _labels(
+        self,
+        request: classifier_pb2.ClassifyRequest,
+        text: str,
+        user_text: str,
+        task: str,
+        small_model_ok: float,
+        data_probabilities: NDArray[np.float64],
+        findings: dict[str, common_pb2.DataClass],
+    ) -> classifier_pb2.Classification:
+        best = int(data_probabilities.argmax())
+        data_label = self.heads["data"].labels[best]
+        if data_probabilities[best] >= DATA_HEAD_MIN_PROBABILITY and data_label != "PUBLIC":
+            learned = common_pb2.DataClass.Value(f"DATA_CLASS_{data_label}")
+            findings.setdefault(f"learned_{data_label.lower()}", learned)  # type: ignore[arg-type]
+        detected = max(findings.values(), default=common_pb2.DATA_CLASS_PUBLIC)
+        return classifier_pb2.Classification(
+            task_type=f"TASK_TYPE_{task}",
+            complexity=round(1.0 - small_model_ok, 4),
+            small_model_ok=round(small_model_ok, 4),
+            data_class=max(detected, request.declared_data_class),
+            detected_data_class=detected,
+            data_findings=sorted(findings),
+            language=_language(user_text),
+            token_estimate=estimate_tokens(text),
+            classifier_version=VERSION,
+        )
+
+
+@functools.cache
+def load_classifier() -> Classifier:
+    """Loads the models once per process (about 8 s: torch, MiniLM, spaCy, py3langid)."""
+    _language("warm up the language model")  # it loads lazily: not on the first request's time
+    return Classifier(embedder=Embedder(), heads=load_heads(), entities=EntityFinder())
+
+
+class _Batcher:
+    """Gathers concurrent Classify calls into one model pass. No waiting: each pass takes what
+    queued while the previous one ran, so a quiet service answers at single-prompt latency and a
+    busy one batches more, instead of queueing prompts one by one behind each other. Calls whose
+    caller gave up (deadline, cancel) are dropped before the pass."""
+
+    def __init__(self, classifier: Classifier, max_batch: int = 32) -> None:
+        self._classifier = classifier
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[classifier_pb2.ClassifyRequest, asyncio.Future[Any]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        future: asyncio.Future[classifier_pb2.Classification] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((request, future))
+        # The worker runs while there is work and ends when the queue is empty; it only looks at
+        # the queue between awaits, so an item put here is always seen by a worker.
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            batch = [(r, f) for r, f in batch if not f.done()]
+            if not batch:
+                continue
+            try:
+                # The models release the GIL for most of their work: a thread keeps the event loop
+                # answering health checks and queueing the next batch meanwhile.
+                results = await asyncio.to_thread(self._classifier.classify_many, [r for r, _ in batch])
+            except Exception as exc:  # a failed pass fails its calls, never the worker
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
+    def __init__(self, classifier: Classifier | None = None) -> None:
+        self._batcher = _Batcher(classifier or load_classifier())
+
+    async def Classify(
+        self, request: classifier_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
+    ) -> classifier_pb2.Classification:
+        if not request.messages:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
+        if request.declared_data_class not in common_pb2.DataClass.values():
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "declared_data_class: unknown value")
+        return await self._batcher.classify(request)

@@ -1,0 +1,29 @@
+"""Classifier service entry point: `python -m tierlift.classifier.main`."""
+
+from __future__ import annotations
+
+from tierlift.classifier._servicer import ClassifierServicer
+from tierlift.core.config import ServiceSettings, load_settings
+from tierlift.core.entry import run_service
+from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.logging import configure_logging
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.v1 import classifier_pb2, classifier_pb2_grpc
+
+
+async def run() -> None:
+    settings = load_settings(ServiceSettings)
+    configure_logging("classifier", settings.log_level)
+    telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
+
+    server = GrpcServer("classifier", settings.listen, settings.shutdown_grace_s)
+    classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), server.server)
+    server.add_service(classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+    await server.serve_until_stopped(cleanups=[telemetry.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

@@ -1,0 +1,298 @@
+"""The `tierlift` command: run the embedded stack and talk to it.
+
+tierlift up                      start everything, serve until Ctrl-C
+tierlift ask "question"          route one request, show the answer and its story
+tierlift plan "question"         show the ladder without calling a model
+tierlift spend                   spend by tenant, workload, tier and model
+tierlift migrate                 apply the ledger migrations
+tierlift eval-classifier         task type and data class accuracy on labelled rows
+tierlift eval-routing            the learned router's cost/quality curve
+tierlift eval                    the local tier's accuracy and the AUROC of its confidence
+tierlift calibrate               fit confidence and a workload's threshold into a policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from tierlift import reports
+from tierlift.core.catalog import tier_name
+from tierlift.devstack import Stack, StackError, read_state
+from tierlift.evaluation import commands as evaluation_commands
+from tierlift.router._policy_source import PolicyError
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+
+STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
+
+
+def _address(explicit: str | None, env: str, key: str) -> str:
+    return explicit or os.environ.get(env) or read_state(STATE_DIR)[key]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = Stack(STATE_DIR, router_port=args.port)
+    started = time.perf_counter()
+    stack.start()
+    print(f"tierlift is up in {time.perf_counter() - started:.1f}s")
+    print(f'  router  {stack.addrs["router"]}   (tierlift ask "...")')
+    print(f"  ledger  {stack.addrs['ledger']}   (tierlift spend)")
+    print(f"  nats    {stack.nats_url}   logs in {STATE_DIR / 'logs'}")
+    print("Ctrl-C stops everything.")
+    stopping = False
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stopping:
+        died = [n for n, p in stack.procs.items() if p.poll() is not None]
+        if died:
+            print(f"{', '.join(died)} exited unexpectedly; stopping (see {STATE_DIR / 'logs'})", file=sys.stderr)
+            break
+        time.sleep(0.2)
+    codes = stack.stop()
+    print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    return 0 if not died and all(c == 0 for c in codes.values()) else 1
+
+
+def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
+    request = router_pb2.CompleteRequest(
+        tenant=args.tenant,
+        workload=args.workload,
+        messages=[common_pb2.Message(role="user", content=args.prompt)],
+        params=common_pb2.GenerationParams(max_tokens=args.max_tokens),
+        idempotency_key=args.idempotency_key or "",
+    )
+    if args.data_class:
+        request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")  # type: ignore[assignment]
+    if args.region:
+        request.constraints.region = args.region
+    return request
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(_address(args.router, "TIERLIFT_ROUTER_ADDR", "router")) as channel:
+        reply = router_pb2_grpc.RouterStub(channel).Complete(_request(args), timeout=args.timeout)
+    if args.json:
+        print(json_format.MessageToJson(reply))
+        return 0
+    print(reply.text)
+    print(
+        f"\n-- {tier_name(reply.tier)} / {reply.model}  confidence {reply.confidence:.3f}  "
+        f"cost {reply.total_cost_usd} USD  request {reply.request_id}"
+    )
+    for a in reply.attempts:
+        outcome = router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_")
+        print(
+            f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome} "
+            f"tokens {a.usage.input_tokens}+{a.usage.output_tokens} {a.latency_ms:.0f} ms  {a.reason}{a.error}"
+        )
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with grpc.insecure_channel(_address(args.router, "TIERLIFT_ROUTER_ADDR", "router")) as channel:
+        plan = router_pb2_grpc.RouterStub(channel).Plan(_request(args), timeout=args.timeout)
+    if args.json:
+        print(json_format.MessageToJson(plan))
+        return 0
+    c = plan.classification
+    findings = ", ".join(c.data_findings) or "none"
+    print(
+        f"task {common_pb2.TaskType.Name(c.task_type).removeprefix('TASK_TYPE_')}, "
+        f"P(small model suffices) {c.small_model_ok:.2f}, "
+        f"data class {common_pb2.DataClass.Name(c.data_class).removeprefix('DATA_CLASS_')} (found: {findings}), "
+        f"~{c.token_estimate} tokens"
+    )
+    for reason in plan.reasons:
+        print(f"  why: {reason}")
+    for n, rung in enumerate(plan.ladder, start=1):
+        print(f"  rung {n}: {tier_name(rung.tier)}/{rung.model} -- {rung.reason}")
+    for excluded in plan.excluded:
+        print(f"  not {excluded.model}: {excluded.reason}")
+    return 0
+
+
+def cmd_spend(args: argparse.Namespace) -> int:
+    query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "")
+    report = _ledger(args).GetSpend(query, timeout=10)
+    print(f"{'tenant':<12} {'workload':<12} {'tier':<12} {'model':<34} {'attempts':>8} {'in':>8} {'out':>8} cost USD")
+    for line in report.lines:
+        print(
+            f"{line.tenant:<12} {line.workload:<12} {tier_name(line.tier):<12} {line.model:<34} "
+            f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}"
+        )
+    print(f"total: {report.total_attempts} attempts, {report.total_cost_usd} USD")
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> ledger_pb2_grpc.LedgerStub:
+    channel = grpc.insecure_channel(_address(args.ledger, "TIERLIFT_LEDGER_ADDR", "ledger"))
+    return ledger_pb2_grpc.LedgerStub(channel)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "", since=args.since or "")
+    report = _ledger(args).GetReport(query, timeout=30)
+    for d in report.days:
+        print(f"{d.day}  {tier_name(d.tier):<12} {d.attempts:>8} attempts  {d.cost_usd} USD")
+    shares = ", ".join(f"{tier} {share:.0%}" for tier, share in sorted(report.answered_by_tier.items()))
+    print(f"requests {report.requests} (answered {report.answered}: {shares or 'none'}), "
+          f"escalation rate {report.escalation_rate:.1%}, total {report.total_cost_usd} USD, "
+          f"{report.cost_per_1k_requests_usd} USD per 1,000 requests")  # fmt: skip
+    if args.csv:
+        reports.write_csv(report, Path(args.csv))
+        print(f"wrote {args.csv}")
+    if args.html:
+        reports.write_html(report, Path(args.html), f"Tierlift spend {args.tenant or 'all tenants'}")
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    ledger = _ledger(args)
+    if args.budget_command == "set":
+        budget = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period,
+                                   limit_usd=args.limit, soft_ratio=args.soft_ratio, action=args.action)  # fmt: skip
+        budgets = [ledger.SetBudget(budget, timeout=10)]
+    else:
+        budgets = list(ledger.ListBudgets(ledger_pb2.BudgetQuery(tenant=args.tenant or ""), timeout=10).budgets)
+    for b in budgets:
+        print(f"{b.tenant:<12} {b.workload or '(all)':<12} {b.period:<6} {b.spent_usd} of {b.limit_usd} USD  "
+              f"{b.state}  at limit: {b.action}")  # fmt: skip
+    return 0
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from decimal import Decimal
+
+    from tierlift.core.catalog import load_catalog
+    from tierlift.core.config import DEFAULT_CATALOG
+    from tierlift.economics import Ops, Volume, advise
+
+    if args.input_tokens is None:
+        since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+        query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "", since=since)
+        lines = _ledger(args).GetSpend(query, timeout=30).lines
+        volume = Volume(sum(x.input_tokens for x in lines), sum(x.output_tokens for x in lines))
+        print(f"measured over the last 30 days: {volume.input_tokens:,} input, {volume.output_tokens:,} output tokens")
+    else:
+        volume = Volume(args.input_tokens, args.output_tokens or 0)
+    volume = Volume(volume.input_tokens, volume.output_tokens, Decimal(args.peak_factor))
+    catalog = load_catalog(Path(args.catalog) if args.catalog else DEFAULT_CATALOG)
+    advice = advise(catalog, volume, Ops(Decimal(args.ops_hours), Decimal(args.ops_rate)))
+    for o in advice.options:
+        gpus = f"{o.gpus} GPUs" if o.gpus else ""
+        print(f"  {o.model:<34} {o.tier:<12} {o.monthly_usd:>14.2f} USD/month  {gpus}")
+    print(f"recommendation: {advice.recommendation}")
+    for reason in advice.reasons:
+        print(f"  - {reason}")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tierlift.core import migrations
+
+    url = args.database_url or os.environ.get("TIERLIFT_DATABASE_URL")
+    if not url:
+        STATE_DIR.mkdir(exist_ok=True)
+        url = f"sqlite:///{STATE_DIR / 'ledger.db'}"
+    migrations.upgrade(url)
+    print(f"migrated {url}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tierlift", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the embedded stack until Ctrl-C")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("TIERLIFT_ROUTER_PORT", "0")),
+        help="router port on 127.0.0.1 (default: a free one)",
+    )
+    up.set_defaults(func=cmd_up)
+    for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
+        p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
+        p.add_argument("prompt")
+        p.add_argument("--tenant", default="dev")
+        p.add_argument("--workload", default="cli")
+        p.add_argument("--data-class", choices=["public", "internal", "confidential", "regulated"])
+        p.add_argument("--region")
+        p.add_argument("--max-tokens", type=int, default=64)
+        p.add_argument("--idempotency-key")
+        p.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
+        p.add_argument("--timeout", type=float, default=120.0)
+        p.add_argument("--json", action="store_true", help="print the whole response as JSON")
+        p.set_defaults(func=func)
+    spend = sub.add_parser("spend", help="spend by tenant, workload, tier and model")
+    spend.add_argument("--tenant")
+    spend.add_argument("--workload")
+    spend.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    spend.set_defaults(func=cmd_spend)
+    ledger_help = "ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)"
+    report = sub.add_parser("report", help="spend by day and tier, routing distribution, escalation rate")
+    report.add_argument("--tenant")
+    report.add_argument("--workload")
+    report.add_argument("--since", help="RFC 3339 timestamp")
+    report.add_argument("--csv", help="also write the rows to this CSV file")
+    report.add_argument("--html", help="also write a chart of spend over time by tier to this HTML file")
+    report.add_argument("--ledger", help=ledger_help)
+    report.set_defaults(func=cmd_report)
+    budget = sub.add_parser("budget", help="set or list budgets")
+    budget.add_argument("budget_command", choices=["set", "list"])
+    budget.add_argument("--tenant")
+    budget.add_argument("--workload", help="default: every workload of the tenant")
+    budget.add_argument("--period", choices=["day", "month"], default="month")
+    budget.add_argument("--limit", help="USD, e.g. 250.00")
+    budget.add_argument("--soft-ratio", type=float, default=0.8, help="warn at this share of the limit")
+    budget.add_argument("--action", choices=["local_only", "reject"], default="local_only")
+    budget.add_argument("--ledger", help=ledger_help)
+    budget.set_defaults(func=cmd_budget)
+    adv = sub.add_parser("advise", help="self-host or API: monthly cost per model and the crossover volume")
+    adv.add_argument("--tenant")
+    adv.add_argument("--workload")
+    adv.add_argument("--input-tokens", type=int, help="monthly input tokens (default: measured by the ledger)")
+    adv.add_argument("--output-tokens", type=int, help="monthly output tokens")
+    adv.add_argument("--peak-factor", default="3", help="peak rate / average rate (sizes the GPU fleet)")
+    adv.add_argument("--ops-hours", default="20", help="operations hours a month for a self-hosted fleet")
+    adv.add_argument("--ops-rate", default="100", help="USD per operations hour")
+    adv.add_argument("--catalog", help="catalog YAML (default: the packaged one)")
+    adv.add_argument("--ledger", help=ledger_help)
+    adv.set_defaults(func=cmd_advise)
+    migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
+    migrate.add_argument("--database-url")
+    migrate.set_defaults(func=cmd_migrate)
+    evaluation_commands.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (StackError, PolicyError, FileNotFoundError, ValueError) as exc:
+        # bad input files (eval data, policies) and stack problems: one line, naming the file
+        print(f"tierlift: {exc}", file=sys.stderr)
+        return 2
+    except grpc.RpcError as exc:
+        print(f"tierlift: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The NATS JetStream event bus: one stream, protobuf payloads, de-duplication by event id,
+trace context in headers, durable pull consumers that ack only after the handler succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import nats
+from google.protobuf.message import Message as ProtoMessage
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, SpanKind
+
+from tierlift.core.logging import get_logger
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("tierlift.bus")
+
+STREAM = "TIERLIFT"
+SUBJECT_ROUTED = "tierlift.request.routed"
+SUBJECT_ATTEMPT = "tierlift.attempt.finished"
+SUBJECT_COMPLETED = "tierlift.request.completed"
+SUBJECT_SHADOW = "tierlift.shadow.finished"
+SUBJECT_BUDGET = "tierlift.budget.state"  # .<tenant>.<workload or _all>.<period>
+DEAD_LETTER_PREFIX = "tierlift.deadletter."
+# Long enough to cover a client retrying a request with the same idempotency key.
+DUPLICATE_WINDOW_S = 600.0
+
+
+def budget_subject(tenant: str, workload: str, period: str) -> str:
+    """One subject per budget, so a stream reader can ask for the latest state of each."""
+    return f"{SUBJECT_BUDGET}.{tenant}.{workload or '_all'}.{period}"
+
+
+class PoisonEvent(Exception):
+    """An event that can never be processed (malformed, unknown model...). It goes to the
+    dead-letter subject with this message as the reason, instead of being redelivered forever."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivered message with the trace context its producer sent."""
+
+    msg: Msg
+    context: otel_context.Context
+
+
+BatchHandler = Callable[[Sequence[Received]], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+
+    @classmethod
+    async def connect(cls, url: str, name: str) -> EventBus:
+        async def on_error(exc: Exception) -> None:
+            log.warning("nats_error", error=repr(exc))
+
+        async def on_disconnected() -> None:
+            log.warning("nats_disconnected")
+
+        async def on_reconnected() -> None:
+            log.info("nats_reconnected")
+
+        nc = await nats.connect(
+            url,
+            name=name,
+            max_reconnect_attempts=-1,
+            connect_timeout=5,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
+        return cls(nc)
+
+    async def ensure_stream(self, replicas: int = 1) -> None:
+        config = api.StreamConfig(
+            name=STREAM,
+            subjects=["tierlift.>"],
+            storage=api.StorageType.FILE,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+        try:
+            await self.js.stream_info(STREAM)
+        except NotFoundError:
+            await self.js.add_stream(config)
+        else:
+            await self.js.update_stream(config)
+
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None:
+        """Publish and wait for the stream's ack; raises if JetStream did not store it."""
+        with tracer.start_as_current_span(f"{subject} publish", kind=SpanKind.PRODUCER) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.destination.name", subject)
+            span.set_attribute("messaging.message.id", event_id)
+            headers: dict[str, str] = {"Nats-Msg-Id": event_id}
+            propagate.inject(headers)
+            await self.js.publish(subject, event.SerializeToString(), headers=headers)
+
+    async def consume(
+        self,
+        subject: str,
+        durable: str,
+        handler: BatchHandler,
+        stop: asyncio.Event,
+        batch: int = 256,
+        ack_wait_s: float = 30.0,
+    ) -> None:
+        """Fetch batches until `stop` is set. A batch is acked after `handler` returns; if the
+        handler raises, nothing is acked and JetStream redelivers after ack_wait."""
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_ack_pending=batch * 8,
+            filter_subject=subject,
+        )
+        sub = await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
+        try:
+            while not stop.is_set():
+                await self._consume_batch(sub, subject, handler, batch)
+        finally:
+            # An open pull subscription would hold up drain() until its timeout.
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    @staticmethod
+    async def _consume_batch(
+        sub: JetStreamContext.PullSubscription, subject: str, handler: BatchHandler, batch: int
+    ) -> None:
+        try:
+            msgs = await sub.fetch(batch, timeout=0.5)
+        except (nats.errors.TimeoutError, TimeoutError):
+            return  # nothing to fetch right now
+        received = [Received(m, propagate.extract(m.headers or {})) for m in msgs]
+        try:
+            await handler(received)
+        except Exception:
+            log.exception("batch_failed_will_redeliver", subject=subject, size=len(msgs))
+            await asyncio.sleep(1.0)
+            return
+        for m in msgs:
+            await m.ack_sync()
+
+    async def watch_latest(self, subjects: str, handler: Callable[[Msg], Awaitable[None]]) -> None:
+        """Deliver the latest message of every subject matching `subjects`, then each new one
+        (an ordered, ephemeral consumer: for state, such as budget states, not for work)."""
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT)
+        await self.js.subscribe(subjects, stream=STREAM, cb=handler, ordered_consumer=True, config=config)
+
+    async def dead_letter(self, received: Received, reason: str) -> None:
+        """Keep an unprocessable event, with its reason, on tierlift.deadletter.<subject>."""
+        msg = received.msg
+        event_id = (msg.headers or {}).get("Nats-Msg-Id", f"{msg.metadata.stream}-{msg.metadata.sequence.stream}")
+        headers = {
+            "Nats-Msg-Id": f"dl-{event_id}",
+            "Tierlift-Reason": reason[:1024],
+            "Tierlift-Subject": msg.subject,
+        }
+        propagate.inject(headers, context=received.context)
+        await self.js.publish(DEAD_LETTER_PREFIX + msg.subject, msg.data, headers=headers)
+        log.warning("event_dead_lettered", subject=msg.subject, event_id=event_id, reason=reason)
+
+    async def drain(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.drain()
+
+
+@contextlib.contextmanager
+def consumer_span(received: Received, name: str) -> Iterator[trace.Span]:
+    """A CONSUMER span that continues the producer's trace and links to its span."""
+    producer = trace.get_current_span(received.context).get_span_context()
+    links = [Link(producer)] if producer.is_valid else []
+    with tracer.start_as_current_span(name, context=received.context, kind=SpanKind.CONSUMER, links=links) as span:
+        span.set_attribute("messaging.system", "nats")
+        span.set_attribute("messaging.destination.name", received.msg.subject)
+        yield span

@@ -1,0 +1,160 @@
+"""The model catalog: every model described once (tier, adapter, region, licence, prices).
+
+Loaded from YAML and validated at start. Prices are Decimal; a self-hosted model's per-token
+price is derived from its hourly cost and measured throughput, so every model is priced the
+same way: tokens x USD per 1M tokens.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tierlift.core import money
+from tierlift.core.entry import StartupError
+from tierlift.v1 import common_pb2
+
+TierName = Literal["LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"]
+TIERS: dict[str, common_pb2.Tier] = {
+    "LOCAL": common_pb2.TIER_LOCAL,
+    "HOSTED_OPEN": common_pb2.TIER_HOSTED_OPEN,
+    "CLOSED": common_pb2.TIER_CLOSED,
+    "FRONTIER": common_pb2.TIER_FRONTIER,
+}
+
+
+def tier_name(tier: int) -> str:
+    """TIER_LOCAL -> "LOCAL"."""
+    return common_pb2.Tier.Name(tier).removeprefix("TIER_")
+
+
+class CatalogError(StartupError):
+    """The catalog file is missing or invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiPrice(_Strict):
+    input_per_million: Decimal = Field(ge=0)
+    output_per_million: Decimal = Field(ge=0)
+
+
+class SelfHostedPrice(_Strict):
+    hourly_usd: Decimal = Field(ge=0)  # GPU (or CPU) hour of the pod
+    input_tokens_per_s: Decimal = Field(gt=0)  # measured prefill throughput
+    output_tokens_per_s: Decimal = Field(gt=0)  # measured decode throughput
+
+    def per_million(self, tokens_per_s: Decimal) -> Decimal:
+        return self.hourly_usd / Decimal(3600) / tokens_per_s * money.MILLION
+
+
+class Price(_Strict):
+    api: ApiPrice | None = None
+    self_hosted: SelfHostedPrice | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Price:
+        if (self.api is None) == (self.self_hosted is None):
+            raise ValueError("give exactly one of price.api and price.self_hosted")
+        return self
+
+    @property
+    def input_per_million(self) -> Decimal:
+        if self.api is not None:
+            return self.api.input_per_million
+        assert self.self_hosted is not None
+        return self.self_hosted.per_million(self.self_hosted.input_tokens_per_s)
+
+    @property
+    def output_per_million(self) -> Decimal:
+        if self.api is not None:
+            return self.api.output_per_million
+        assert self.self_hosted is not None
+        return self.self_hosted.per_million(self.self_hosted.output_tokens_per_s)
+
+
+class Licence(_Strict):
+    name: str
+    excluded_regions: tuple[str, ...] = ()  # e.g. a licence that excludes EU-domiciled users
+    monthly_user_cap: int | None = None
+
+
+class Capabilities(_Strict):
+    streaming: bool = False
+    logprobs: bool = False
+    tools: bool = False
+    json_mode: bool = False
+
+
+class Speed(_Strict):
+    """Typical speed of one request (measured for our pods, published or observed for APIs):
+    what the latency SLO is checked against before any call."""
+
+    first_token_ms: int = Field(ge=0)
+    output_tokens_per_s: Decimal = Field(gt=0)
+
+    def estimate_ms(self, output_tokens: int) -> int:
+        return self.first_token_ms + int(Decimal(output_tokens) / self.output_tokens_per_s * 1000)
+
+
+class Model(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    tier: TierName
+    provider: str
+    adapter: str  # name of the adapter service that serves it
+    upstream_model: str = ""  # the provider's own model name, if different
+    endpoint: str = ""
+    regions: tuple[str, ...] = ("any",)  # where the model runs
+    licence: Licence
+    context_window: int = Field(gt=0)
+    capabilities: Capabilities = Capabilities()
+    price: Price
+    api_key_env: str = ""
+    speed: Speed | None = None
+
+    @property
+    def tier_value(self) -> common_pb2.Tier:
+        return TIERS[self.tier]
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return money.token_cost(input_tokens, self.price.input_per_million) + money.token_cost(
+            output_tokens, self.price.output_per_million
+        )
+
+
+class Catalog(_Strict):
+    version: str = Field(min_length=1)  # the price version stored with every priced attempt
+    models: tuple[Model, ...]
+
+    @field_validator("models")
+    @classmethod
+    def _unique_ids(cls, models: tuple[Model, ...]) -> tuple[Model, ...]:
+        seen: set[str] = set()
+        for m in models:
+            if m.id in seen:
+                raise ValueError(f"duplicate model id {m.id!r}")
+            seen.add(m.id)
+        return models
+
+    def get(self, model_id: str) -> Model | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+def load_catalog(path: Path) -> Catalog:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise CatalogError(f"catalog {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"catalog {path}: not valid YAML: {exc}") from None
+    try:
+        return Catalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise CatalogError(f"catalog {path}: " + "; ".join(problems)) from None

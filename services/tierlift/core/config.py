@@ -1,0 +1,54 @@
+"""Typed settings from TIERLIFT_* environment variables, validated at start.
+
+Each service declares a subclass of `ServiceSettings`; `load_settings` turns pydantic's
+validation error into a `ConfigError` that names the environment variable at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tierlift.core.entry import StartupError
+
+ENV_PREFIX = "TIERLIFT_"
+DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "catalog" / "dev.yaml"
+
+
+class ConfigError(StartupError):
+    """A missing or malformed TIERLIFT_* variable; the message names it."""
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    # OTLP/gRPC collector address, e.g. "http://otel-collector:4317"; empty = no export.
+    otlp_endpoint: str = ""
+    # gRPC listen address of this service.
+    listen: str = "127.0.0.1:0"
+    # Seconds to finish in-flight calls after SIGTERM.
+    shutdown_grace_s: float = Field(default=10.0, gt=0)
+
+
+class BusSettings(ServiceSettings):
+    nats_url: str = Field(default="nats://127.0.0.1:4222", pattern=r"^(nats|tls)://")
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+def load_settings(cls: type[Settings]) -> Settings:
+    """Read `cls` from the environment, failing fast with the variable's name."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

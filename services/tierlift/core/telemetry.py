@@ -1,0 +1,45 @@
+"""OpenTelemetry setup: tracer and meter providers per process, OTLP export when configured.
+
+With no endpoint, spans are still made (so trace ids reach logs and event headers) but
+nothing is exported. Export intervals follow the standard OTEL_BSP_* and
+OTEL_METRIC_EXPORT_INTERVAL variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+    def shutdown(self) -> None:
+        """Flush and stop both providers (last step of a service's shutdown)."""
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def configure_telemetry(service: str, otlp_endpoint: str) -> Telemetry:
+    resource = Resource.create({"service.name": f"tierlift-{service}", "service.namespace": "tierlift"})
+    tracer_provider = TracerProvider(resource=resource)
+    readers = []
+    if otlp_endpoint:
+        # Imported here: the exporters set up their own gRPC channels, needless without export.
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=otlp_endpoint)))
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    return Telemetry(tracer_provider, meter_provider)

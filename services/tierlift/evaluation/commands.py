@@ -1,0 +1,193 @@
+"""`tierlift eval-classifier`, `eval-routing`, `eval` and `calibrate`: offline measurements
+on labelled files, each written as JSON (with the command, commit and date) and, for curves,
+a chart beside it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tierlift.evaluation import data
+from tierlift.results import write_result
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    write_result(path, "tierlift " + " ".join(sys.argv[1:]), result)
+
+
+def cmd_eval_classifier(args: argparse.Namespace) -> int:
+    from tierlift.classifier import load_classifier
+    from tierlift.evaluation.classifier_eval import evaluate_classifier, load_labelled
+
+    rows = load_labelled(args.data)
+    if args.split != "all":
+        rows = [r for r in rows if r.get("split", args.split) == args.split]
+    result = evaluate_classifier(load_classifier(), rows)
+    print(
+        f"task type accuracy {result['task_type']['accuracy']:.3f} on {result['task_type']['rows']} rows; "
+        f"data class accuracy {result['data_class']['accuracy']:.3f}, "
+        f"REGULATED recall {result['data_class']['regulated_recall']}"
+    )
+    _write(args.out, result)
+    return 0
+
+
+def cmd_eval_routing(args: argparse.Namespace) -> int:
+    from tierlift.classifier import load_classifier
+    from tierlift.evaluation.chart import write_line_chart
+    from tierlift.evaluation.routing import evaluate_routing
+
+    outcomes = data.load_outcomes(args.outcomes)
+    fresh = [o for o, ok in zip(outcomes, data.held_out(o.prompt for o in outcomes), strict=True) if ok]
+    print(f"{len(fresh)} outcomes ({len(outcomes) - len(fresh)} skipped: the router was trained on them)")
+    scores = load_classifier().small_model_ok_many([o.prompt for o in fresh])
+    result = evaluate_routing(scores, fresh) | {"skipped_trained_on": len(outcomes) - len(fresh)}
+    by_source = {}
+    for source in sorted({o.source for o in fresh}):
+        part = [(s, o) for s, o in zip(scores, fresh, strict=True) if o.source == source]
+        r = evaluate_routing([s for s, _ in part], [o for _, o in part])
+        by_source[source] = {k: v for k, v in r.items() if k != "curve"}
+    result["by_source"] = by_source
+    print(
+        f"to keep 95% of the strong model's accuracy: {result['strong_share_needed']:.1%} of calls to the strong "
+        f"model (random routing: {result['strong_share_needed_random_routing']:.1%})"
+    )
+    _write(args.out, result)
+    n = len(result["curve"])
+    write_line_chart(
+        args.out.with_suffix(".html"),
+        "Learned router: accuracy vs share of calls sent to the strong model",
+        "share of calls sent to the strong model",
+        "accuracy",
+        {
+            "learned router": [(p["strong_share"], p["accuracy"]) for p in result["curve"]],
+            "random routing": [
+                (
+                    i / (n - 1),
+                    result["weak_accuracy"] + i / (n - 1) * (result["strong_accuracy"] - result["weak_accuracy"]),
+                )
+                for i in range(n)
+            ],
+        },
+        [
+            f"{result['prompts']} held-out prompts; target {result['target']}",
+            f"strong share needed: learned {result['strong_share_needed']:.1%}, "
+            f"random {result['strong_share_needed_random_routing']:.1%}",
+        ],
+    )
+    return 0
+
+
+def _first_per_source(tasks: list[data.Task], n: int) -> list[data.Task]:
+    taken: dict[str, int] = {}
+    kept = []
+    for t in tasks:
+        if taken.get(t.source, 0) < n:
+            taken[t.source] = taken.get(t.source, 0) + 1
+            kept.append(t)
+    return kept
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tierlift.adapters.llamacpp import LlamaCppBackend, default_model_path
+    from tierlift.classifier import load_classifier
+    from tierlift.evaluation.chart import write_line_chart
+    from tierlift.evaluation.local_tier import run, summarise
+    from tierlift.router._policy_source import DEFAULT_POLICY, load_policy
+
+    tasks = data.load_tasks(args.tasks)
+    if args.part != "all":
+        tasks = [t for t in tasks if data.in_training_part(t.input) == (args.part == "train")]
+    if args.per_task:
+        tasks = _first_per_source(tasks, args.per_task)
+    print(f"{len(tasks)} questions through the local tier")
+    priors = load_classifier().small_model_ok_many([t.input for t in tasks])
+    backend = LlamaCppBackend(
+        "eval", [args.model], args.gguf or default_model_path(), threads=args.threads, context=2048, parallel=1
+    )
+    started = time.monotonic()
+    graded = run(backend, args.model, tasks, priors, args.max_tokens)
+    policy = load_policy(args.policy or DEFAULT_POLICY)
+    fitted = policy.confidence_model
+    result = summarise(graded, fitted if fitted and args.model in fitted.models else None)
+    result["seconds"] = round(time.monotonic() - started, 1)
+    result["model"] = args.model
+    result["part"] = args.part
+    auroc = result.get("auroc_calibrated_confidence", result["auroc_raw_confidence"])
+    print(f"accuracy {result['accuracy']:.3f}, AUROC of confidence for correctness {auroc}")
+    _write(args.out, result)
+    write_line_chart(
+        args.out.with_suffix(".html"),
+        "Local tier: accuracy vs share of answers escalated (least confident first)",
+        "share of answers escalated",
+        "accuracy",
+        {
+            "accuracy of the answers kept locally": [
+                (p["escalated_share"], p["kept_accuracy"]) for p in result["curve"]
+            ],
+            "overall, if escalated answers are right": [
+                (p["escalated_share"], p["accuracy_if_escalations_right"]) for p in result["curve"]
+            ],
+        },
+        [f"{result['questions']} questions, accuracy {result['accuracy']:.3f}, AUROC {auroc}"],
+    )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from tierlift.evaluation.calibration import calibrate
+
+    report = calibrate(args.eval, args.policy, args.workload, args.max_escalation, args.keep_accuracy)
+    print(report)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("eval-classifier", help="task type and data class accuracy on labelled rows")
+    p.add_argument("--data", type=Path, default=Path("data/classifier/labelled.jsonl"), help="JSONL file or folder")
+    p.add_argument(
+        "--split",
+        choices=["train", "test", "all"],
+        default="test",
+        help="rows of this split only (rows without a split are always kept)",
+    )
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_eval_classifier)
+
+    p = sub.add_parser("eval-routing", help="the learned router's cost/quality curve on weak/strong outcomes")
+    p.add_argument(
+        "--outcomes", type=Path, required=True, help="CSV file or folder (prompt, weak_correct, strong_correct)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="JSON result; the chart is written beside it as .html")
+    p.set_defaults(func=cmd_eval_routing)
+
+    p = sub.add_parser("eval", help="the local tier's accuracy and how well its confidence predicts correctness")
+    p.add_argument("--tasks", type=Path, required=True, help="JSONL file or folder (input, target / target_scores)")
+    p.add_argument("--out", type=Path, required=True, help="JSON result; the chart is written beside it as .html")
+    p.add_argument(
+        "--part",
+        choices=["train", "test", "all"],
+        default="all",
+        help="the hash split of the questions: calibrate on train, report on test",
+    )
+    p.add_argument("--per-task", type=int, default=0, help="at most this many questions per task file (0: all)")
+    p.add_argument("--max-tokens", type=int, default=16)
+    p.add_argument("--model", default="gemma-3-270m-cpu")
+    p.add_argument("--gguf", type=Path, help="GGUF file (default: the packaged Gemma 3 270M)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--policy", type=Path, help="policy whose confidence model to apply (default: the packaged one)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="fit the confidence model and a workload's threshold into a policy file")
+    p.add_argument("--eval", type=Path, required=True, help="output of `tierlift eval` (on the train part)")
+    p.add_argument("--policy", type=Path, required=True, help="policy YAML to update")
+    p.add_argument("--workload", required=True)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--max-escalation", type=float, help="e.g. 0.3: escalate at most 30%% of answers")
+    target.add_argument(
+        "--keep-accuracy", type=float, help="e.g. 0.95: the answers kept locally must be at least this accurate"
+    )
+    p.set_defaults(func=cmd_calibrate)

@@ -1,0 +1,85 @@
+"""Budgets per tenant (and optionally workload), per UTC day or month. After each stored batch
+the ledger re-checks the budgets the batch touched and publishes a `BudgetState` event when a
+budget's state changes, so routers learn of it without asking the database per request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tierlift.core import money
+from tierlift.core.bus import EventBus, budget_subject
+from tierlift.core.logging import get_logger
+from tierlift.ledger._store import LedgerStore
+from tierlift.v1 import events_pb2
+
+log = get_logger(__name__)
+PERIODS = ("day", "month")
+ACTIONS = ("local_only", "reject")
+DEFAULT_SOFT_RATIO = 0.8
+
+
+def period_start(period: str, now: datetime) -> date:
+    today = now.astimezone(UTC).date()
+    return today if period == "day" else today.replace(day=1)
+
+
+def state_of(spent: Decimal, limit: Decimal, soft_ratio: float) -> str:
+    if spent >= limit:
+        return "hard_exceeded"
+    if spent >= limit * Decimal(str(soft_ratio)):
+        return "soft_exceeded"
+    return "ok"
+
+
+class BudgetWatcher:
+    def __init__(self, bus: EventBus, store: LedgerStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.bus, self.store, self.clock = bus, store, clock
+        self._published: dict[tuple[str, str, str], str] = {}
+
+    def evaluate(self, budget: dict[str, Any]) -> tuple[Decimal, str]:
+        spent = self.store.spent_since(
+            budget["tenant"], budget["workload"], period_start(budget["period"], self.clock())
+        )
+        return spent, state_of(spent, budget["limit_usd"], budget["soft_ratio"])
+
+    async def check(self, touched: set[tuple[str, str]] | None = None) -> None:
+        """Re-evaluate the budgets covering `touched` (tenant, workload) pairs; None = all."""
+        for budget in await asyncio.to_thread(self.store.budgets):
+            if touched is not None and not any(
+                t == budget["tenant"] and budget["workload"] in ("", w) for t, w in touched
+            ):
+                continue
+            spent, state = await asyncio.to_thread(self.evaluate, budget)
+            key = (budget["tenant"], budget["workload"], budget["period"])
+            if self._published.get(key) != state:
+                await self._publish(budget, spent, state)
+                self._published[key] = state
+
+    async def _publish(self, budget: dict[str, Any], spent: Decimal, state: str) -> None:
+        start = period_start(budget["period"], self.clock())
+        now = Timestamp()
+        now.GetCurrentTime()
+        event_id = (
+            f"budget.{budget['tenant']}.{budget['workload'] or '_all'}.{budget['period']}.{start}."
+            f"{money.to_wire(budget['limit_usd'])}.{state}"
+        )
+        event = events_pb2.BudgetState(
+            event_id=event_id,
+            occurred_at=now,
+            tenant=budget["tenant"],
+            workload=budget["workload"],
+            period=budget["period"],
+            spent_usd=money.to_wire(spent),
+            limit_usd=money.to_wire(budget["limit_usd"]),
+            state=state,
+            action=budget["action"],
+        )
+        await self.bus.publish(budget_subject(budget["tenant"], budget["workload"], budget["period"]), event, event_id)
+        log.info("budget_state", tenant=budget["tenant"], workload=budget["workload"], period=budget["period"],
+                 state=state, spent_usd=event.spent_usd, limit_usd=event.limit_usd)  # fmt: skip

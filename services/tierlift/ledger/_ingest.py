@@ -1,0 +1,159 @@
+"""Turns JetStream events into ledger rows, batch by batch: each event gets a CONSUMER span,
+events that can never be stored go to the dead-letter subject with the reason, and the batch
+is written in one transaction before anything is acked (EventBus.consume acks after us).
+
+The ledger prices attempts from its own catalog (the source of truth for money); the
+router's cost is only a preview."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+from opentelemetry import metrics, trace
+
+from tierlift.core import bus as bus_module
+from tierlift.core.bus import EventBus, PoisonEvent, Received, consumer_span
+from tierlift.core.catalog import Catalog, tier_name
+from tierlift.core.logging import get_logger
+from tierlift.core.money import usd
+from tierlift.ledger._store import LedgerStore
+from tierlift.v1 import events_pb2, router_pb2
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("tierlift.ledger")
+dead_letters = metrics.get_meter("tierlift.ledger").create_counter(
+    "tierlift.ledger.dead_lettered", description="Events sent to the dead-letter subject, by subject"
+)
+Event = TypeVar("Event", bound=ProtoMessage)
+
+
+def parse(cls: type[Event], data: bytes) -> Event:
+    event = cls()
+    try:
+        event.ParseFromString(data)
+    except DecodeError as exc:
+        raise PoisonEvent(f"payload: cannot be parsed as {cls.__name__} ({exc})") from None
+    if not getattr(event, "event_id", "") or not getattr(event, "request_id", ""):
+        raise PoisonEvent("event_id and request_id: must be set")
+    return event
+
+
+def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[str, Any]:
+    """The ledger row for one attempt; PoisonEvent if it can never be priced."""
+    a = event.attempt
+    model = catalog.get(a.model)
+    if model is None:
+        raise PoisonEvent(f"attempt.model: {a.model!r} is not in catalog {catalog.version}")
+    return {
+        "event_id": event.event_id,
+        "request_id": event.request_id,
+        "attempt_index": a.index,
+        "tenant": event.tenant,
+        "workload": event.workload,
+        "tier": tier_name(a.tier),
+        "model": a.model,
+        "adapter": a.adapter,
+        "outcome": router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_"),
+        "input_tokens": a.usage.input_tokens,
+        "output_tokens": a.usage.output_tokens,
+        "cost_usd": model.cost(a.usage.input_tokens, a.usage.output_tokens),
+        "input_usd_per_million": model.price.input_per_million,
+        "output_usd_per_million": model.price.output_per_million,
+        "price_version": catalog.version,
+        "latency_ms": a.latency_ms,
+        "confidence": a.confidence,
+        "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
+        "recorded_at": datetime.now(UTC),
+    }
+
+
+def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
+    try:
+        total = usd(event.total_cost_usd or "0")
+    except ValueError:
+        raise PoisonEvent(f"total_cost_usd: {event.total_cost_usd!r} is not a decimal amount") from None
+    return {
+        "request_id": event.request_id,
+        "event_id": event.event_id,
+        "tenant": event.tenant,
+        "workload": event.workload,
+        "answered": event.answered,
+        "final_tier": tier_name(event.final_tier) if event.answered else "",
+        "final_model": event.final_model,
+        "attempt_count": event.attempt_count,
+        "escalated": event.escalated,
+        "total_cost_usd": total,
+        "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
+    }
+
+
+class EventIngest:
+    """A batch handler for EventBus.consume."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        subject: str,
+        table: str,
+        to_row: Callable[[bytes], dict[str, Any]],
+        write: Callable[[list[dict[str, Any]]], Any],
+        after_write: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bus, self.subject, self.table = bus, subject, table
+        self.to_row, self.write, self.after_write = to_row, write, after_write
+        self.dead_lettered = 0
+
+    async def __call__(self, batch: Sequence[Received]) -> None:
+        rows: list[dict[str, Any]] = []
+        consumed: list[trace.SpanContext] = []
+        for received in batch:
+            with consumer_span(received, f"{self.subject} process") as span:
+                consumed.append(span.get_span_context())
+                try:
+                    rows.append(self.to_row(received.msg.data))
+                    span.set_attribute("messaging.message.id", rows[-1]["event_id"])
+                except PoisonEvent as exc:
+                    await self.bus.dead_letter(received, str(exc))
+                    self.dead_lettered += 1
+                    dead_letters.add(1, {"messaging.destination.name": self.subject})
+        # One write per batch: a child of the first event's CONSUMER span, linked to the others.
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(consumed[0]))
+        links = [trace.Link(c) for c in consumed[1:]]
+        with tracer.start_as_current_span(f"INSERT {self.table}", context=parent, links=links) as span:
+            span.set_attribute("db.operation.name", "INSERT")
+            span.set_attribute("db.operation.batch.size", len(rows))
+            result = await asyncio.to_thread(self.write, rows)
+        if self.after_write is not None:
+            await self.after_write(result)
+        log.debug("events_stored", subject=self.subject, rows=len(rows), batch=len(batch))
+
+
+def attempt_ingest(
+    bus: EventBus,
+    store: LedgerStore,
+    catalog: Catalog,
+    after_write: Callable[[set[tuple[str, str]]], Awaitable[None]] | None = None,
+) -> EventIngest:
+    return EventIngest(
+        bus,
+        bus_module.SUBJECT_ATTEMPT,
+        "attempts",
+        lambda data: price_attempt(parse(events_pb2.AttemptFinished, data), catalog),
+        store.insert_attempts,
+        after_write,
+    )
+
+
+def request_ingest(bus: EventBus, store: LedgerStore) -> EventIngest:
+    return EventIngest(
+        bus,
+        bus_module.SUBJECT_COMPLETED,
+        "requests",
+        lambda data: request_row(parse(events_pb2.RequestCompleted, data)),
+        store.insert_requests,
+    )

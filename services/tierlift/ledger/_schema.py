@@ -1,0 +1,119 @@
+"""The ledger's tables (SQLAlchemy Core). Alembic migrations in migrations/ own the schema;
+this module describes it for queries and must match the latest migration (a test checks)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from tierlift.core import money
+
+PICO = Decimal("1e12")
+
+
+class Money(TypeDecorator[Decimal]):
+    """USD stored as an integer count of picodollars (1e-12 USD): exact on SQLite, whose
+    NUMERIC is a float, and on PostgreSQL, and SUM() stays exact in SQL on both."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        picos = money.quantize(value) * PICO
+        if picos != picos.to_integral_value():
+            raise ValueError(f"{value} has more precision than 1e-12 USD")
+        return int(picos)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else from_picos(value)
+
+
+def from_picos(value: int | Decimal | str) -> Decimal:
+    return money.quantize(Decimal(value) / PICO)
+
+
+metadata = MetaData()
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("event_id", String(128), primary_key=True),  # de-duplication key
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("attempt_index", Integer, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("workload", String(64), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("adapter", String(128), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("input_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+    Column("input_usd_per_million", Money, nullable=False),
+    Column("output_usd_per_million", Money, nullable=False),
+    Column("price_version", String(64), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("tenant", String(64), nullable=False),
+    Column("workload", String(64), nullable=False),
+    Column("answered", Boolean, nullable=False),
+    Column("final_tier", String(16), nullable=False),
+    Column("final_model", String(128), nullable=False),
+    Column("attempt_count", Integer, nullable=False),
+    Column("escalated", Boolean, nullable=False),
+    Column("total_cost_usd", Money, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
+)
+
+daily_spend = Table(
+    "daily_spend",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("tenant", String(64), primary_key=True),
+    Column("workload", String(64), primary_key=True),
+    Column("tier", String(16), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("attempts", BigInteger, nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("cost_usd", Money, nullable=False),
+)
+
+price_versions = Table(
+    "price_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("input_usd_per_million", Money, nullable=False),
+    Column("output_usd_per_million", Money, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("workload", String(64), primary_key=True),
+    Column("period", String(8), primary_key=True),
+    Column("limit_usd", Money, nullable=False),
+    Column("soft_ratio", Float, nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

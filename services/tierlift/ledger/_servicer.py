@@ -1,0 +1,177 @@
+"""The Ledger gRPC servicer: spend reports and per-request attempt lists."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from tierlift.core import money
+from tierlift.core.catalog import TIERS
+from tierlift.core.ids import SLUG
+from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
+from tierlift.ledger._store import LedgerStore, total
+from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
+
+
+def _timestamp(field: str, value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{field}: {value!r} is not an RFC 3339 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
+    def __init__(self, store: LedgerStore, budgets: BudgetWatcher) -> None:
+        self.store = store
+        self.budgets = budgets
+
+    async def GetSpend(
+        self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.SpendReport:
+        try:
+            since, until = _timestamp("since", request.since), _timestamp("until", request.until)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        lines = await asyncio.to_thread(self.store.spend, request.tenant, request.workload, since, until)
+        return ledger_pb2.SpendReport(
+            lines=[
+                ledger_pb2.SpendLine(
+                    tenant=line["tenant"],
+                    workload=line["workload"],
+                    tier=TIERS[line["tier"]],
+                    model=line["model"],
+                    attempts=line["attempts"],
+                    input_tokens=line["input_tokens"],
+                    output_tokens=line["output_tokens"],
+                    cost_usd=money.to_wire(line["cost_usd"]),
+                )
+                for line in lines
+            ],
+            total_cost_usd=money.to_wire(total(lines)),
+            total_attempts=sum(line["attempts"] for line in lines),
+        )
+
+    async def ListAttempts(
+        self, request: ledger_pb2.AttemptQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.AttemptList:
+        if not request.request_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id: must be set")
+        rows = await asyncio.to_thread(self.store.attempts_for, request.request_id)
+        return ledger_pb2.AttemptList(
+            attempts=[
+                ledger_pb2.LedgerAttempt(
+                    event_id=r["event_id"],
+                    request_id=r["request_id"],
+                    attempt_index=r["attempt_index"],
+                    tenant=r["tenant"],
+                    workload=r["workload"],
+                    tier=TIERS[r["tier"]],
+                    model=r["model"],
+                    outcome=r["outcome"],
+                    input_tokens=r["input_tokens"],
+                    output_tokens=r["output_tokens"],
+                    cost_usd=money.to_wire(r["cost_usd"]),
+                    price_version=r["price_version"],
+                )
+                for r in rows
+            ]
+        )
+
+    async def GetReport(self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext) -> ledger_pb2.Report:
+        try:
+            since, until = _timestamp("since", request.since), _timestamp("until", request.until)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        days = await asyncio.to_thread(
+            self.store.daily, request.tenant, request.workload, since and since.date(), until and until.date()
+        )
+        outcomes = await asyncio.to_thread(self.store.request_outcomes, request.tenant, request.workload, since, until)
+        return build_report(days, outcomes)
+
+    async def SetBudget(self, request: ledger_pb2.Budget, context: grpc.aio.ServicerContext) -> ledger_pb2.Budget:
+        try:
+            row = budget_row(request)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        await asyncio.to_thread(self.store.set_budget, row)
+        await self.budgets.check()  # a new or changed limit may change a state
+        return await self._with_state(row)
+
+    async def ListBudgets(
+        self, request: ledger_pb2.BudgetQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.BudgetList:
+        rows = await asyncio.to_thread(self.store.budgets, request.tenant)
+        return ledger_pb2.BudgetList(budgets=[await self._with_state(r) for r in rows])
+
+    async def _with_state(self, row: dict[str, Any]) -> ledger_pb2.Budget:
+        spent, state = await asyncio.to_thread(self.budgets.evaluate, row)
+        return ledger_pb2.Budget(
+            tenant=row["tenant"], workload=row["workload"], period=row["period"],
+            limit_usd=money.to_wire(row["limit_usd"]), soft_ratio=row["soft_ratio"], action=row["action"],
+            spent_usd=money.to_wire(spent), state=state,
+        )  # fmt: skip
+
+
+def budget_row(budget: ledger_pb2.Budget) -> dict[str, Any]:
+    """Validate a budget; ValueError names the field."""
+    if not SLUG.match(budget.tenant):
+        raise ValueError(f"tenant: {budget.tenant!r} is not a lowercase slug")
+    if budget.workload and not SLUG.match(budget.workload):
+        raise ValueError(f"workload: {budget.workload!r} is not a lowercase slug")
+    if budget.period not in PERIODS:
+        raise ValueError(f"period: {budget.period!r} is not one of {list(PERIODS)}")
+    if budget.action not in ACTIONS:
+        raise ValueError(f"action: {budget.action!r} is not one of {list(ACTIONS)}")
+    try:
+        limit = money.usd(budget.limit_usd)
+    except ValueError:
+        raise ValueError(f"limit_usd: {budget.limit_usd!r} is not a decimal amount") from None
+    if limit <= 0:
+        raise ValueError("limit_usd: must be positive")
+    soft = budget.soft_ratio or DEFAULT_SOFT_RATIO
+    if not 0 < soft <= 1:
+        raise ValueError(f"soft_ratio: {budget.soft_ratio} is outside (0, 1]")
+    return {"tenant": budget.tenant, "workload": budget.workload, "period": budget.period, "limit_usd": limit,
+            "soft_ratio": soft, "action": budget.action, "updated_at": datetime.now(UTC)}  # fmt: skip
+
+
+def build_report(days: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> ledger_pb2.Report:
+    total_cost = sum((d["cost_usd"] for d in days), Decimal(0))
+    requests = sum(o["requests"] for o in outcomes)
+    answered = sum(o["requests"] for o in outcomes if o["answered"])
+    escalated = sum(o["requests"] for o in outcomes if o["escalated"])
+    by_tier: dict[str, int] = {}
+    for o in outcomes:
+        if o["answered"]:
+            by_tier[o["final_tier"]] = by_tier.get(o["final_tier"], 0) + o["requests"]
+    per_1k = total_cost / requests * 1000 if requests else Decimal(0)
+    return ledger_pb2.Report(
+        days=[
+            ledger_pb2.DailySpend(
+                day=d["day"].isoformat(),
+                tier=TIERS[d["tier"]],
+                attempts=d["attempts"],
+                input_tokens=d["input_tokens"],
+                output_tokens=d["output_tokens"],
+                cost_usd=money.to_wire(d["cost_usd"]),
+            )
+            for d in days
+        ],
+        requests=requests,
+        answered=answered,
+        escalated=escalated,
+        escalation_rate=escalated / requests if requests else 0.0,
+        answered_by_tier={tier: n / answered for tier, n in by_tier.items()},
+        total_cost_usd=money.to_wire(total_cost),
+        cost_per_1k_requests_usd=money.to_wire(per_1k),
+    )

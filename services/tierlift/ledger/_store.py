@@ -1,0 +1,213 @@
+"""The ledger's database access (sync SQLAlchemy Core; the async service calls it in a worker
+thread). Inserts are idempotent on the event id, and the daily rollups grow only by the rows
+an insert really added, in the same transaction, so a replayed event changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tierlift.core import money
+from tierlift.core.catalog import Catalog
+from tierlift.core.entry import StartupError
+from tierlift.ledger._schema import attempts, budgets, daily_spend, price_versions, requests
+
+_ROLLUP_KEYS = ("tenant", "workload", "tier", "model")
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the ingest writer
+            cur.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across process crashes
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+    return engine
+
+
+class LedgerStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialects = {"sqlite": sqlite, "postgresql": postgresql}
+        if engine.dialect.name not in dialects:
+            raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
+        self._insert = dialects[engine.dialect.name].insert
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def insert_attempts(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Insert in one transaction, skipping stored event ids; returns the (tenant, workload)
+        pairs whose spend grew."""
+        if not rows:
+            return set()
+        stmt = self._insert(attempts).on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
+        with self.engine.begin() as conn:
+            added = {r.event_id for r in conn.execute(stmt, list(rows))}
+            new_rows = [r for r in rows if r["event_id"] in added]
+            self._add_to_rollups(conn, new_rows)
+        return {(r["tenant"], r["workload"]) for r in new_rows}
+
+    def _add_to_rollups(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        totals: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for r in rows:
+            key = (r["occurred_at"].astimezone(UTC).date(), *(r[k] for k in _ROLLUP_KEYS))
+            t = totals.setdefault(key, {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0)})
+            t["attempts"] += 1
+            t["input_tokens"] += r["input_tokens"]
+            t["output_tokens"] += r["output_tokens"]
+            t["cost_usd"] += r["cost_usd"]
+        if not totals:
+            return
+        stmt = self._insert(daily_spend)
+        c = daily_spend.c
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day", *_ROLLUP_KEYS],
+            set_={
+                "attempts": c.attempts + stmt.excluded.attempts,
+                "input_tokens": c.input_tokens + stmt.excluded.input_tokens,
+                "output_tokens": c.output_tokens + stmt.excluded.output_tokens,
+                "cost_usd": c.cost_usd + stmt.excluded.cost_usd,
+            },
+        )
+        values = [dict(zip(("day", *_ROLLUP_KEYS), key, strict=True)) | t for key, t in totals.items()]
+        conn.execute(stmt, values)
+
+    def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert(requests).on_conflict_do_nothing(index_elements=["request_id"]), list(rows))
+
+    def record_prices(self, catalog: Catalog) -> None:
+        """Store this catalog version's prices once. The same version with other prices is
+        refused: history is priced by version, so a price change needs a new version."""
+        now = datetime.now(UTC)
+        # compared as stored: a derived self-hosted price has more places than the 1e-12 column
+        wanted = {
+            m.id: (money.quantize(m.price.input_per_million), money.quantize(m.price.output_per_million))
+            for m in catalog.models
+        }
+        with self.engine.begin() as conn:
+            stored = conn.execute(select(price_versions).where(price_versions.c.version == catalog.version)).all()
+            for row in stored:
+                if row.model in wanted and wanted[row.model] != (
+                    row.input_usd_per_million,
+                    row.output_usd_per_million,
+                ):
+                    raise StartupError(
+                        f"catalog version {catalog.version} already recorded other prices for {row.model}: "
+                        "give the changed catalog a new `version`"
+                    )
+            known = {row.model for row in stored}
+            new = [
+                {"version": catalog.version, "model": model, "input_usd_per_million": prices[0],
+                 "output_usd_per_million": prices[1], "recorded_at": now}
+                for model, prices in wanted.items() if model not in known
+            ]  # fmt: skip
+            if new:
+                conn.execute(price_versions.insert(), new)
+
+    def set_budget(self, row: dict[str, Any]) -> None:
+        stmt = self._insert(budgets)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant", "workload", "period"],
+            set_={k: stmt.excluded[k] for k in ("limit_usd", "soft_ratio", "action", "updated_at")},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, row)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def spend(self, tenant: str, workload: str, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        a = attempts.c
+        query = (
+            select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
+                   func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
+                   func.sum(a.cost_usd).label("cost_usd"))  # SUM keeps the Money type: exact Decimal
+            .group_by(a.tenant, a.workload, a.tier, a.model)
+            .order_by(a.tenant, a.workload, a.tier, a.model)
+        )  # fmt: skip
+        query = _filtered(query, a, tenant, workload)
+        if since:
+            query = query.where(a.occurred_at >= since)
+        if until:
+            query = query.where(a.occurred_at < until)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings().all()]
+
+    def attempts_for(self, request_id: str) -> list[dict[str, Any]]:
+        query = select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.attempt_index)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def daily(self, tenant: str, workload: str, since: date | None, until: date | None) -> list[dict[str, Any]]:
+        d = daily_spend.c
+        query = (
+            select(d.day, d.tier, func.sum(d.attempts).label("attempts"),
+                   func.sum(d.input_tokens).label("input_tokens"), func.sum(d.output_tokens).label("output_tokens"),
+                   func.sum(d.cost_usd).label("cost_usd"))
+            .group_by(d.day, d.tier)
+            .order_by(d.day, d.tier)
+        )  # fmt: skip
+        query = _filtered(query, d, tenant, workload)
+        if since:
+            query = query.where(d.day >= since)
+        if until:
+            query = query.where(d.day < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        # PostgreSQL sums BIGINT as NUMERIC: counts come back as Decimal there
+        counts = ("attempts", "input_tokens", "output_tokens")
+        return [{**row, **{k: int(row[k]) for k in counts}} for row in rows]
+
+    def request_outcomes(
+        self, tenant: str, workload: str, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        """Requests grouped by (answered, final tier, escalated), with counts."""
+        r = requests.c
+        query = select(r.answered, r.final_tier, r.escalated, func.count().label("requests")).group_by(
+            r.answered, r.final_tier, r.escalated
+        )
+        query = _filtered(query, r, tenant, workload)
+        if since:
+            query = query.where(r.occurred_at >= since)
+        if until:
+            query = query.where(r.occurred_at < until)
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings().all()]
+
+    def budgets(self, tenant: str = "") -> list[dict[str, Any]]:
+        query = select(budgets).order_by(budgets.c.tenant, budgets.c.workload, budgets.c.period)
+        if tenant:
+            query = query.where(budgets.c.tenant == tenant)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def spent_since(self, tenant: str, workload: str, day: date) -> Decimal:
+        """Spend of a tenant (and workload; "" = all of them) from `day` on, from the rollups."""
+        d = daily_spend.c
+        query = _filtered(select(func.sum(d.cost_usd)), d, tenant, workload).where(d.day >= day)
+        with self.engine.connect() as conn:
+            spent: Decimal | None = conn.execute(query).scalar_one()  # Money-typed SUM: exact
+        return spent or Decimal(0)
+
+
+def _filtered(query: Any, columns: Any, tenant: str, workload: str) -> Any:
+    if tenant:
+        query = query.where(columns.tenant == tenant)
+    if workload:
+        query = query.where(columns.workload == workload)
+    return query
+
+
+def total(lines: Sequence[dict[str, Any]]) -> Decimal:
+    return sum((line["cost_usd"] for line in lines), Decimal(0))

@@ -1,0 +1,76 @@
+"""Cost ledger entry point: `python -m tierlift.ledger.main`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tierlift.core import bus as bus_module
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings
+from tierlift.core.entry import run_service
+from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.logging import configure_logging
+from tierlift.core.migrations import require_head
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.ledger._budgets import BudgetWatcher
+from tierlift.ledger._ingest import attempt_ingest, request_ingest
+from tierlift.ledger._servicer import LedgerServicer
+from tierlift.ledger._store import LedgerStore, make_engine
+from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
+
+
+class LedgerSettings(BusSettings):
+    database_url: str = "sqlite:///.tierlift/ledger.db"
+    catalog: Path = DEFAULT_CATALOG
+    consumer_name: str = "ledger-attempts"
+    ingest_batch: int = 256
+
+
+async def run() -> None:
+    settings = load_settings(LedgerSettings)
+    configure_logging("ledger", settings.log_level)
+    telemetry = configure_telemetry("ledger", settings.otlp_endpoint)
+    catalog = load_catalog(settings.catalog)
+    engine = make_engine(settings.database_url)
+    require_head(engine, settings.database_url)
+    store = LedgerStore(engine)
+    store.record_prices(catalog)
+
+    bus = await EventBus.connect(settings.nats_url, name="tierlift-ledger")
+    await bus.ensure_stream(settings.stream_replicas)
+    budgets = BudgetWatcher(bus, store)
+    await budgets.check()  # routers starting now learn every budget's state
+    stop_ingest = asyncio.Event()
+    ingests = {
+        bus_module.SUBJECT_ATTEMPT: (settings.consumer_name, attempt_ingest(bus, store, catalog, budgets.check)),
+        bus_module.SUBJECT_COMPLETED: (f"{settings.consumer_name}-requests", request_ingest(bus, store)),
+    }
+    consumers = [
+        asyncio.create_task(bus.consume(subject, durable, handler, stop_ingest, batch=settings.ingest_batch))
+        for subject, (durable, handler) in ingests.items()
+    ]
+
+    server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s)
+    # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
+    for consumer in consumers:
+        consumer.add_done_callback(lambda _task: server.request_stop())
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets), server.server)
+    server.add_service(ledger_pb2.DESCRIPTOR.services_by_name["Ledger"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+
+    async def stop_consuming() -> None:
+        # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
+        stop_ingest.set()
+        await asyncio.gather(*consumers)
+
+    await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, telemetry.shutdown])
+    if any(c.done() and not c.cancelled() and c.exception() is not None for c in consumers):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    run_service(run)

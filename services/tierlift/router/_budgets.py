@@ -1,0 +1,44 @@
+"""What the router knows of budgets: the latest BudgetState per budget, from JetStream. The
+router never asks the database per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+
+from tierlift.core.logging import get_logger
+from tierlift.v1 import events_pb2
+
+log = get_logger(__name__)
+
+
+@dataclass
+class BudgetBook:
+    states: dict[tuple[str, str, str], events_pb2.BudgetState] = field(default_factory=dict)
+
+    def apply(self, state: events_pb2.BudgetState) -> None:
+        self.states[(state.tenant, state.workload, state.period)] = state
+
+    async def on_message(self, msg: Msg) -> None:
+        state = events_pb2.BudgetState()
+        try:
+            state.ParseFromString(msg.data)
+        except DecodeError:
+            log.warning("budget_state_unreadable", subject=msg.subject)
+            return
+        self.apply(state)
+
+    def exhausted(self, tenant: str, workload: str) -> list[events_pb2.BudgetState]:
+        """Budgets at their hard limit that cover this tenant and workload."""
+        return [
+            s
+            for (t, w, _period), s in self.states.items()
+            if t == tenant and w in ("", workload) and s.state == "hard_exceeded"
+        ]
+
+
+def describe(state: events_pb2.BudgetState) -> str:
+    scope = f"tenant {state.tenant}" + (f" workload {state.workload}" if state.workload else "")
+    return f"{state.period}ly budget of {scope} is exhausted ({state.spent_usd} of {state.limit_usd} USD)"

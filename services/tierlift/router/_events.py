@@ -1,0 +1,94 @@
+"""Builds and publishes the router's events. Event ids derive from the request id, so a
+request retried with the same idempotency key produces the same ids and JetStream (and the
+ledger) store each event once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tierlift.core import bus
+from tierlift.core.logging import get_logger
+from tierlift.v1 import events_pb2, router_pb2
+
+log = get_logger(__name__)
+PUBLISH_ATTEMPTS = 3
+
+
+class Publisher(Protocol):
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None: ...
+
+
+class EventsUnavailable(Exception):
+    """JetStream did not store an event after retries."""
+
+
+def _now() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+async def _publish(publisher: Publisher, subject: str, event: ProtoMessage, event_id: str) -> None:
+    for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+        try:
+            await publisher.publish(subject, event, event_id)
+            return
+        except Exception as exc:
+            log.warning("event_publish_failed", subject=subject, event_id=event_id, attempt=attempt, error=repr(exc))
+            if attempt == PUBLISH_ATTEMPTS:
+                raise EventsUnavailable(f"event bus did not store {subject} {event_id}: {exc!r}") from exc
+            await asyncio.sleep(0.05 * 2**attempt)
+
+
+async def routed(publisher: Publisher, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan) -> None:
+    event_id = f"{plan.request_id}.routed"
+    event = events_pb2.RequestRouted(
+        event_id=event_id, occurred_at=_now(), tenant=request.tenant, workload=request.workload, plan=plan
+    )
+    await _publish(publisher, bus.SUBJECT_ROUTED, event, event_id)
+
+
+async def attempt_finished(
+    publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+) -> None:
+    event_id = f"{request_id}.attempt.{attempt.index}"
+    event = events_pb2.AttemptFinished(
+        event_id=event_id,
+        occurred_at=_now(),
+        request_id=request_id,
+        tenant=request.tenant,
+        workload=request.workload,
+        attempt=attempt,
+    )
+    await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event_id)
+
+
+async def completed(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    request_id: str,
+    attempts: list[router_pb2.Attempt],
+    total_cost: str,
+    answer: router_pb2.Attempt | None,
+    error: str = "",
+) -> None:
+    event_id = f"{request_id}.completed"
+    event = events_pb2.RequestCompleted(
+        event_id=event_id,
+        occurred_at=_now(),
+        request_id=request_id,
+        tenant=request.tenant,
+        workload=request.workload,
+        answered=answer is not None,
+        attempt_count=len(attempts),
+        escalated=any(a.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE for a in attempts),
+        total_cost_usd=total_cost,
+        error=error,
+    )
+    if answer is not None:
+        event.final_tier, event.final_model = answer.tier, answer.model
+    await _publish(publisher, bus.SUBJECT_COMPLETED, event, event_id)

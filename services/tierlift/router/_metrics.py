@@ -1,0 +1,40 @@
+"""The router's metrics (OpenTelemetry; exported by OTLP with the traces). Money here is a
+float for dashboards only: the ledger holds the exact amounts."""
+
+from __future__ import annotations
+
+from opentelemetry import metrics
+
+from tierlift.core.catalog import tier_name
+from tierlift.v1 import router_pb2
+
+_meter = metrics.get_meter("tierlift.router")
+requests = _meter.create_counter("tierlift.requests", description="Requests by outcome")
+attempts = _meter.create_counter("tierlift.attempts", description="Model attempts by tier, model and outcome")
+escalations = _meter.create_counter("tierlift.escalations", description="Escalations by the tier escalated from")
+duration = _meter.create_histogram("tierlift.request.duration", unit="s", description="Router.Complete latency")
+tokens = _meter.create_histogram(
+    "gen_ai.client.token.usage", unit="{token}", description="Tokens per attempt (GenAI semantic conventions)"
+)
+cost = _meter.create_counter("tierlift.cost", unit="USD", description="Cost by tier (approximate; see the ledger)")
+policy_reloads = _meter.create_counter(
+    "tierlift.policy.reloads", description="Policy file changes by result: applied, or rejected (the old one stays)"
+)
+
+
+def record_attempt(attempt: router_pb2.Attempt) -> None:
+    tier = tier_name(attempt.tier)
+    outcome = router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_")
+    attempts.add(1, {"tierlift.tier": tier, "gen_ai.request.model": attempt.model, "tierlift.outcome": outcome})
+    if attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE:
+        escalations.add(1, {"tierlift.tier": tier})
+    if attempt.outcome != router_pb2.OUTCOME_FAULT:
+        base = {"tierlift.tier": tier, "gen_ai.request.model": attempt.model, "gen_ai.operation.name": "chat"}
+        tokens.record(attempt.usage.input_tokens, {**base, "gen_ai.token.type": "input"})
+        tokens.record(attempt.usage.output_tokens, {**base, "gen_ai.token.type": "output"})
+        cost.add(float(attempt.cost_usd), {"tierlift.tier": tier})
+
+
+def record_request(outcome: str, seconds: float) -> None:
+    requests.add(1, {"tierlift.outcome": outcome})
+    duration.record(seconds, {"tierlift.outcome": outcome})

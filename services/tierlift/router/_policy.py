@@ -1,0 +1,221 @@
+"""Builds the escalation ladder for a request: hard constraints first (data class, region and
+licence, allowed tiers, deployed adapters, budget), then preferences (cost cap, quality bar,
+the learned prior's placement), then cheapest first. Pure: no I/O, so every decision is
+testable and explainable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from tierlift.core import money
+from tierlift.core.catalog import Catalog, Model, tier_name
+from tierlift.router._confidence import ConfidenceModel
+from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
+
+T = common_pb2
+# Which tiers may see data of each class. REGULATED data never leaves our own pods.
+DEFAULT_TIERS_FOR_DATA_CLASS: dict[int, frozenset[int]] = {
+    T.DATA_CLASS_PUBLIC: frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_INTERNAL: frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_CONFIDENTIAL: frozenset({T.TIER_LOCAL, T.TIER_CLOSED, T.TIER_FRONTIER}),
+    T.DATA_CLASS_REGULATED: frozenset({T.TIER_LOCAL}),
+}
+# Expected share of answers acceptable per tier, before any model runs.
+DEFAULT_TIER_QUALITY: dict[int, float] = {
+    T.TIER_LOCAL: 0.60,
+    T.TIER_HOSTED_OPEN: 0.75,
+    T.TIER_CLOSED: 0.85,
+    T.TIER_FRONTIER: 0.95,
+}
+DEFAULT_OUTPUT_TOKENS = 256  # output estimate for the cost cap when max_tokens is unset
+OPEN_TIERS = frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """See policy/dev.yaml for what each field means; `_policy_source` loads it from there."""
+
+    tiers_for_data_class: dict[int, frozenset[int]] = field(default_factory=lambda: DEFAULT_TIERS_FOR_DATA_CLASS)
+    tier_quality: dict[int, float] = field(default_factory=lambda: DEFAULT_TIER_QUALITY)
+    confidence_threshold: float = 0.5
+    workload_thresholds: dict[str, float] = field(default_factory=dict)
+    open_tiers_min_prior: float = 0.0
+    confidence_model: ConfidenceModel | None = None
+    version: str = "built-in"
+
+    def threshold_for(self, workload: str) -> float:
+        return self.workload_thresholds.get(workload, self.confidence_threshold)
+
+    def prior(self, tier: int, classification: classifier_pb2.Classification) -> float:
+        """Expected P(acceptable) on `tier` before its answer is seen: the learned router's
+        estimate on the open tiers (when the classifier gave one), the tier's quality above."""
+        if tier in OPEN_TIERS and classification.small_model_ok:
+            return classification.small_model_ok
+        return self.tier_quality[tier]
+
+
+def data_class_name(data_class: int) -> str:
+    return T.DataClass.Name(data_class).removeprefix("DATA_CLASS_")
+
+
+def _hard_exclusion(
+    model: Model,
+    allowed: frozenset[int],
+    request: router_pb2.CompleteRequest,
+    deployed: Collection[str],
+    data_class: int,
+    token_estimate: int,
+) -> str | None:
+    """Why `model` may never serve this request, or None."""
+    region = request.constraints.region
+    if model.tier_value not in allowed:
+        return f"data class {data_class_name(data_class)} may not be sent to tier {model.tier}"
+    if request.constraints.allowed_tiers and model.tier_value not in request.constraints.allowed_tiers:
+        return f"tier {model.tier} is not in the request's allowed tiers"
+    if region and region in model.licence.excluded_regions:
+        return f"licence {model.licence.name} excludes region {region}"
+    if region and "any" not in model.regions and region not in model.regions:
+        return f"model runs in {list(model.regions)}, not in region {region}"
+    if token_estimate + (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) > model.context_window:
+        return f"prompt (~{token_estimate} tokens) plus output does not fit its context window ({model.context_window})"
+    if model.adapter not in deployed:
+        return f"adapter {model.adapter} is not deployed here"
+    return None
+
+
+def _cost_exclusion(model: Model, request: router_pb2.CompleteRequest, token_estimate: int) -> str | None:
+    if not request.constraints.max_cost_usd:
+        return None
+    cap = money.usd(request.constraints.max_cost_usd)
+    estimate = model.cost(token_estimate, request.params.max_tokens or DEFAULT_OUTPUT_TOKENS)
+    if estimate > cap:
+        return f"estimated cost {money.to_wire(estimate)} USD is over the cap of {cap} USD"
+    return None
+
+
+def _blended_price(model: Model) -> Decimal:
+    return model.price.input_per_million + model.price.output_per_million
+
+
+def build_plan(
+    request: router_pb2.CompleteRequest,
+    classification: classifier_pb2.Classification,
+    catalog: Catalog,
+    deployed: Collection[str],
+    policy: Policy,
+    budget_block: str = "",
+) -> router_pb2.RoutingPlan:
+    """The ladder for `request`. `budget_block`, when set, is why paid tiers are closed."""
+    data_class = classification.data_class
+    allowed = policy.tiers_for_data_class[data_class]
+    threshold = policy.threshold_for(request.workload)
+    plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=threshold)
+    plan.reasons.append(f"policy {policy.version}; escalate below confidence {threshold:.2f}")
+    plan.reasons.append(
+        f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
+    )
+    eligible: list[Model] = []
+    for model in catalog.models:
+        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate)
+        if not why and budget_block and model.tier_value != T.TIER_LOCAL:
+            why = budget_block
+        why = why or _cost_exclusion(model, request, classification.token_estimate)
+        if why:
+            plan.excluded.add(model=model.id, reason=why)
+        else:
+            eligible.append(model)
+    eligible.sort(key=lambda m: (m.tier_value, _blended_price(m)))
+    eligible = _apply_quality_bar(eligible, request.constraints.quality_bar, policy, plan)
+    eligible = _apply_prior(eligible, classification, policy, plan)
+    eligible = _apply_latency_slo(eligible, request, plan)
+    for model in eligible:
+        plan.ladder.add(
+            tier=model.tier_value,
+            model=model.id,
+            adapter=model.adapter,
+            reason=f"{model.tier} tier, expected quality {policy.tier_quality[model.tier_value]:.2f}, "
+            f"{_blended_price(model):.4f} USD per 1M in+out tokens",
+        )
+    return plan
+
+
+def _prefer(
+    eligible: list[Model],
+    keep: Callable[[Model], bool],
+    why_not: Callable[[Model], str],
+    fallback: list[Model],
+    fallback_reason: str,
+    plan: router_pb2.RoutingPlan,
+) -> list[Model]:
+    """A preference: drop the rungs `keep` rejects, saying why; if it rejects every one, keep
+    `fallback` instead, so a preference never leaves a request without a rung."""
+    kept = [m for m in eligible if keep(m)]
+    if not kept:
+        plan.reasons.append(fallback_reason)
+        kept = fallback
+    for m in eligible:
+        if m not in kept:
+            plan.excluded.add(model=m.id, reason=why_not(m))
+    return kept
+
+
+def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: router_pb2.RoutingPlan) -> list[Model]:
+    """Drop rungs expected below the bar; the strongest rung always stays."""
+    if not bar or not eligible:
+        return eligible
+    quality = policy.tier_quality
+    return _prefer(
+        eligible,
+        keep=lambda m: quality[m.tier_value] >= bar,
+        why_not=lambda m: f"expected quality {quality[m.tier_value]:.2f} is below the quality bar {bar:.2f}",
+        fallback=[eligible[-1]],
+        fallback_reason=f"no tier is expected to meet quality bar {bar:.2f}; keeping the strongest, {eligible[-1].id}",
+        plan=plan,
+    )
+
+
+def _apply_prior(
+    eligible: list[Model], classification: classifier_pb2.Classification, policy: Policy, plan: router_pb2.RoutingPlan
+) -> list[Model]:
+    """Start above the open tiers when the learned router expects a small model to fail, if a
+    stronger rung is left: a preference, never a reason to leave the request with no rung."""
+    p = classification.small_model_ok
+    floor = policy.open_tiers_min_prior
+    if not p:
+        return eligible
+    if not floor or p >= floor:
+        plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}")
+        return eligible
+    if all(m.tier_value in OPEN_TIERS for m in eligible):
+        plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}, but only open tiers may serve it")
+        return eligible
+    plan.reasons.append(
+        f"learned router: P(small model suffices) = {p:.2f} < {floor:.2f}: starting above the open tiers"
+    )
+    for m in eligible:
+        if m.tier_value in OPEN_TIERS:
+            plan.excluded.add(model=m.id, reason=f"a small model is unlikely to suffice (P = {p:.2f})")
+    return [m for m in eligible if m.tier_value not in OPEN_TIERS]
+
+
+def _apply_latency_slo(
+    eligible: list[Model], request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan
+) -> list[Model]:
+    """Drop rungs whose typical latency for this request exceeds max_latency_ms; models of
+    unknown speed are kept, and if none is fast enough the fastest stays."""
+    slo = request.constraints.max_latency_ms
+    if not slo or not eligible:
+        return eligible
+    tokens = request.params.max_tokens or DEFAULT_OUTPUT_TOKENS
+    estimates = {m.id: m.speed.estimate_ms(tokens) for m in eligible if m.speed}
+    fastest = min(eligible, key=lambda m: estimates.get(m.id, 0))
+    return _prefer(
+        eligible,
+        keep=lambda m: estimates.get(m.id, 0) <= slo,
+        why_not=lambda m: f"typically ~{estimates[m.id]} ms for {tokens} tokens, over the {slo} ms SLO",
+        fallback=[fastest],
+        fallback_reason=f"no model is expected within {slo} ms; keeping the fastest, {fastest.id}",
+        plan=plan,
+    )

@@ -1,0 +1,150 @@
+"""The routing policy as a YAML file: parsed and validated into a `Policy`, and reloaded when
+the file changes, so an operator (or a ConfigMap update) changes routing without a restart.
+A file that fails validation never replaces the policy in force."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tierlift.core.logging import get_logger
+from tierlift.router import _metrics as metrics
+from tierlift.router._confidence import ConfidenceModel
+from tierlift.router._policy import Policy
+from tierlift.v1 import common_pb2
+
+log = get_logger(__name__)
+
+DEFAULT_POLICY = Path(__file__).parent.parent / "policy" / "dev.yaml"
+TierName = Literal["LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"]
+DataClassName = Literal["PUBLIC", "INTERNAL", "CONFIDENTIAL", "REGULATED"]
+
+
+class PolicyError(Exception):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WorkloadFile(_Strict):
+    confidence_threshold: float = Field(ge=0, le=1)
+    calibrated: str = ""  # how the threshold was chosen, written by `tierlift calibrate`
+
+
+class ConfidenceModelFile(_Strict):
+    weights: list[float]
+    bias: float
+    models: list[str] = Field(min_length=1)
+    fitted_on: str = ""
+
+
+class PolicyFile(_Strict):
+    version: str = Field(min_length=1)
+    data_classes: dict[DataClassName, list[TierName]]
+    tier_quality: dict[TierName, float]
+    open_tiers_min_prior: float = Field(default=0.0, ge=0, le=1)
+    confidence_threshold: float = Field(ge=0, le=1)
+    workloads: dict[str, WorkloadFile] = {}
+    confidence_model: ConfidenceModelFile | None = None
+
+
+def _tier(name: str) -> int:
+    return int(common_pb2.Tier.Value(f"TIER_{name}"))
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    try:
+        raw = PolicyFile.model_validate(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not YAML: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"{source}: {where}: {first['msg']}") from None
+    missing = {"PUBLIC", "INTERNAL", "CONFIDENTIAL", "REGULATED"} - raw.data_classes.keys()
+    if missing:
+        raise PolicyError(f"{source}: data_classes: missing {sorted(missing)}")
+    if set(raw.tier_quality) != {"LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"}:
+        raise PolicyError(f"{source}: tier_quality: needs exactly LOCAL, HOSTED_OPEN, CLOSED, FRONTIER")
+    try:
+        cm = raw.confidence_model
+        model = ConfidenceModel(tuple(cm.weights), cm.bias, tuple(cm.models), cm.fitted_on) if cm else None
+    except ValueError as exc:
+        raise PolicyError(f"{source}: {exc}") from None
+    return Policy(
+        version=raw.version,
+        tiers_for_data_class={
+            int(common_pb2.DataClass.Value(f"DATA_CLASS_{name}")): frozenset(_tier(t) for t in tiers)
+            for name, tiers in raw.data_classes.items()
+        },
+        tier_quality={_tier(t): q for t, q in raw.tier_quality.items()},
+        confidence_threshold=raw.confidence_threshold,
+        workload_thresholds={name: w.confidence_threshold for name, w in raw.workloads.items()},
+        open_tiers_min_prior=raw.open_tiers_min_prior,
+        confidence_model=model,
+    )
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PolicyError(f"{path}: {exc.strerror}") from None
+    return parse_policy(text, str(path))
+
+
+class PolicySource:
+    """The policy in force. `watch()` polls the file and swaps in each valid new version."""
+
+    def __init__(self, policy: Policy, path: Path | None = None, digest: str = "") -> None:
+        self.current = policy
+        self.path = path
+        self.rejected = 0
+        self._digest = digest  # of the bytes `current` was parsed from
+
+    @classmethod
+    def from_file(cls, path: Path) -> PolicySource:
+        # One read: parsing and the digest come from the same bytes, so a change made in between
+        # is still seen as a change by the next reload.
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"{path}: {exc.strerror}") from None
+        return cls(parse_policy(data.decode(), str(path)), path, hashlib.sha256(data).hexdigest())
+
+    def reload(self) -> bool:
+        """Load the file again if it changed; True when a new policy took effect."""
+        if self.path is None:
+            return False
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            log.error("policy_unreadable", path=str(self.path), error=exc.strerror)
+            return False
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == self._digest:
+            return False
+        self._digest = digest
+        try:
+            policy = parse_policy(data.decode(), str(self.path))
+        except PolicyError as exc:
+            self.rejected += 1
+            metrics.policy_reloads.add(1, {"tierlift.result": "rejected"})
+            log.error("policy_rejected", error=str(exc), keeping=self.current.version)
+            return False
+        metrics.policy_reloads.add(1, {"tierlift.result": "applied"})
+        log.info("policy_reloaded", previous=self.current.version, version=policy.version)
+        self.current = policy
+        return True
+
+    async def watch(self, interval_s: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.reload()

@@ -1,0 +1,408 @@
+"""The Router servicer: validate -> classify -> plan -> walk the ladder -> answer, with every
+attempt published as a billable event before the caller sees the answer."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import grpc
+from opentelemetry import trace
+
+from tierlift.core import money
+from tierlift.core.catalog import Catalog, tier_name
+from tierlift.core.logging import get_logger
+from tierlift.router import _events as events
+from tierlift.router import _metrics as metrics
+from tierlift.router._budgets import BudgetBook, describe
+from tierlift.router._circuit import CircuitBreaker
+from tierlift.router._confidence import score
+from tierlift.router._policy import build_plan, data_class_name
+from tierlift.router._policy_source import PolicySource
+from tierlift.router._validation import InvalidRequest, validate
+from tierlift.v1 import (
+    adapter_pb2,
+    adapter_pb2_grpc,
+    classifier_pb2,
+    classifier_pb2_grpc,
+    common_pb2,
+    router_pb2,
+    router_pb2_grpc,
+)
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("tierlift.router")
+# Request ids from idempotency keys live in their own UUID namespace.
+_IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tierlift:idempotency")
+_PASS_THROUGH_CODES = {
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.INVALID_ARGUMENT,
+}
+
+
+class RequestFailed(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class RouterDeps:
+    classifier: classifier_pb2_grpc.ClassifierStub
+    adapters: Mapping[str, adapter_pb2_grpc.ModelAdapterStub]
+    catalog: Catalog
+    publisher: events.Publisher
+    policy: PolicySource
+    budgets: BudgetBook = field(default_factory=BudgetBook)
+    attempt_timeout_s: float = 60.0
+    classifier_timeout_s: float = 2.0
+    circuit_threshold: int = 5
+    circuit_cooldown_s: float = 10.0
+
+
+def request_id_for(request: router_pb2.CompleteRequest) -> str:
+    if request.idempotency_key:
+        return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{request.tenant}/{request.idempotency_key}"))
+    return str(uuid.uuid4())
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(self, deps: RouterDeps) -> None:
+        self.deps = deps
+        self.breakers = {
+            name: CircuitBreaker(deps.circuit_threshold, deps.circuit_cooldown_s) for name in deps.adapters
+        }
+        deployed = [m for m in deps.catalog.models if m.adapter in deps.adapters]
+        self.max_prompt_tokens = max((m.context_window for m in deployed), default=0)
+
+    # --- RPCs -------------------------------------------------------------------------------
+
+    async def Plan(
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.RoutingPlan:
+        try:
+            return await self._plan(request)
+        except RequestFailed as exc:
+            await context.abort(exc.code, exc.message)
+            raise
+
+    async def Complete(
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.CompleteResponse:
+        started = time.perf_counter()
+        outcome = "answered"
+        try:
+            plan = await self._plan(request)
+            await events.routed(self.deps.publisher, request, plan)
+            return await self._walk_ladder(request, plan, _Deadline(context.time_remaining()))
+        except RequestFailed as exc:
+            outcome = exc.code.name.lower()
+            await context.abort(exc.code, exc.message)
+            raise
+        except events.EventsUnavailable as exc:
+            # Fail closed: an answer whose cost was not recorded would be money lost from the books.
+            outcome = "events_unavailable"
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise
+        finally:
+            metrics.record_request(outcome, time.perf_counter() - started)
+
+    async def CompleteStream(
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+        try:
+            plan = await self._plan(request)
+            await events.routed(self.deps.publisher, request, plan)
+            async for chunk in self._stream_ladder(request, plan, _Deadline(context.time_remaining())):
+                yield chunk
+        except RequestFailed as exc:
+            await context.abort(exc.code, exc.message)
+        except events.EventsUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    # --- steps ------------------------------------------------------------------------------
+
+    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        try:
+            validate(request, self.max_prompt_tokens)
+        except InvalidRequest as exc:
+            raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        exhausted = self.deps.budgets.exhausted(request.tenant, request.workload)
+        if rejecting := [b for b in exhausted if b.action == "reject"]:
+            raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
+        budget_block = describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
+        classification = await self._classify(request)
+        plan = build_plan(
+            request,
+            classification,
+            self.deps.catalog,
+            self.deps.adapters.keys(),
+            self.deps.policy.current,
+            budget_block,
+        )
+        plan.request_id = request_id_for(request)
+        if not plan.ladder:
+            reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
+            raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no model may serve this request ({reasons})")
+        return plan
+
+    async def _classify(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
+        try:
+            return await self.deps.classifier.Classify(
+                classifier_pb2.ClassifyRequest(
+                    messages=request.messages, declared_data_class=request.constraints.data_class
+                ),
+                timeout=self.deps.classifier_timeout_s,
+            )
+        except grpc.aio.AioRpcError as exc:
+            # Without a data class we cannot know where the data may go: refuse rather than guess.
+            raise RequestFailed(
+                grpc.StatusCode.UNAVAILABLE, f"classifier: {exc.code().name}: {exc.details()}"
+            ) from None
+
+    def _generate_request(
+        self, request: router_pb2.CompleteRequest, rung: router_pb2.Rung, request_id: str
+    ) -> adapter_pb2.GenerateRequest:
+        return adapter_pb2.GenerateRequest(
+            model=rung.model, messages=request.messages, params=request.params, request_id=request_id
+        )
+
+    def _priced_attempt(
+        self, index: int, rung: router_pb2.Rung, result: adapter_pb2.GenerateResponse, plan: router_pb2.RoutingPlan
+    ) -> router_pb2.Attempt:
+        model = self.deps.catalog.get(rung.model)
+        assert model is not None  # the plan only holds catalog models
+        cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
+        policy = self.deps.policy.current
+        prior = policy.prior(rung.tier, plan.classification)
+        return router_pb2.Attempt(
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            confidence=score(result.confidence, prior, rung.model, policy.confidence_model),
+            usage=result.usage,
+            cost_usd=money.to_wire(cost),
+            latency_ms=result.latency_ms,
+        )
+
+    @staticmethod
+    def _fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> router_pb2.Attempt:
+        return router_pb2.Attempt(
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            outcome=router_pb2.OUTCOME_FAULT,
+            cost_usd=money.to_wire(Decimal(0)),
+            error=f"{exc.code().name}: {exc.details()}",
+            reason="adapter failed; falling back to the next rung",
+        )
+
+    def _skip(self, index: int, rung: router_pb2.Rung, deadline: _Deadline) -> router_pb2.Attempt | None:
+        """A fault attempt without a call when the adapter's circuit is open or no time is left."""
+        if deadline.left() <= 0:
+            error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
+        elif not self.breakers[rung.adapter].allow():
+            error = f"UNAVAILABLE: circuit open for adapter {rung.adapter} after repeated faults"
+        else:
+            return None
+        return router_pb2.Attempt(
+            index=index,
+            tier=rung.tier,
+            model=rung.model,
+            adapter=rung.adapter,
+            outcome=router_pb2.OUTCOME_FAULT,
+            cost_usd=money.to_wire(Decimal(0)),
+            error=error,
+            reason="not called; falling back to the next rung",
+        )
+
+    async def _walk_ladder(
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
+    ) -> router_pb2.CompleteResponse:
+        attempts: list[router_pb2.Attempt] = []
+        texts: list[str] = []
+        last = len(plan.ladder) - 1
+        for index, rung in enumerate(plan.ladder):
+            with _attempt_span(rung) as span:
+                attempt = self._skip(index, rung, deadline)
+                if attempt is None:
+                    try:
+                        result = await self.deps.adapters[rung.adapter].Generate(
+                            self._generate_request(request, rung, plan.request_id),
+                            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                        )
+                    except grpc.aio.AioRpcError as exc:
+                        self.breakers[rung.adapter].record(exc.code())
+                        attempt = self._fault(index, rung, exc)
+                    else:
+                        self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+                        attempt = self._priced_attempt(index, rung, result, plan)
+                        _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                        texts.append(result.text)
+                _annotate(span, attempt)
+            attempts.append(attempt)
+            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+            if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
+                return await self._answered(request, plan, attempts, texts[-1])
+        await self._give_up(request, plan, attempts)
+        raise AssertionError("unreachable")
+
+    async def _answered(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+        text: str,
+    ) -> router_pb2.CompleteResponse:
+        answer = attempts[-1]
+        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, answer)
+        log.info(
+            "request_answered",
+            request_id=plan.request_id,
+            tier=tier_name(answer.tier),
+            model=answer.model,
+            confidence=round(answer.confidence, 3),
+            attempts=len(attempts),
+            cost_usd=total,
+        )
+        return router_pb2.CompleteResponse(
+            request_id=plan.request_id,
+            text=text,
+            tier=answer.tier,
+            model=answer.model,
+            confidence=answer.confidence,
+            usage=answer.usage,
+            total_cost_usd=total,
+            attempts=attempts,
+            plan=plan,
+        )
+
+    async def _give_up(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+    ) -> None:
+        """Every rung faulted: publish the outcome and raise the clearest status."""
+        story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
+        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, None, story)
+        codes = {a.error.split(":", 1)[0] for a in attempts}
+        data_class = plan.classification.data_class
+        if data_class == common_pb2.DATA_CLASS_REGULATED:
+            raise RequestFailed(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"data class {data_class_name(data_class)} keeps this request on tier LOCAL and every "
+                f"LOCAL rung failed: {story}",
+            )
+        code = grpc.StatusCode[codes.pop()] if len(codes) == 1 else grpc.StatusCode.UNAVAILABLE
+        if code not in _PASS_THROUGH_CODES:
+            code = grpc.StatusCode.UNAVAILABLE
+        raise RequestFailed(code, f"every rung failed: {story}")
+
+    async def _stream_ladder(
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
+    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+        """Stream from the first rung that starts answering. Once text has reached the caller the
+        router cannot take it back, so a streamed answer is never escalated; faults before the
+        first chunk fall back along the ladder as in Complete."""
+        attempts: list[router_pb2.Attempt] = []
+        for index, rung in enumerate(plan.ladder):
+            skipped = self._skip(index, rung, deadline)
+            if skipped is not None:
+                metrics.record_attempt(skipped)
+                attempts.append(skipped)
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
+                continue
+            call = self.deps.adapters[rung.adapter].GenerateStream(
+                self._generate_request(request, rung, plan.request_id),
+                timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+            )
+            summary: adapter_pb2.GenerateResponse | None = None
+            try:
+                async for chunk in call:
+                    if chunk.final:
+                        summary = chunk.summary
+                    else:
+                        yield router_pb2.CompleteChunk(text=chunk.text)
+            except grpc.aio.AioRpcError as exc:
+                self.breakers[rung.adapter].record(exc.code())
+                attempts.append(self._fault(index, rung, exc))
+                metrics.record_attempt(attempts[-1])
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
+                continue
+            self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+            if summary is None:
+                raise RequestFailed(
+                    grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
+                )
+            attempt = self._priced_attempt(index, rung, summary, plan)
+            attempt.outcome = router_pb2.OUTCOME_ANSWERED
+            attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
+            metrics.record_attempt(attempt)
+            attempts.append(attempt)
+            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+            final = await self._answered(request, plan, attempts, summary.text)
+            yield router_pb2.CompleteChunk(final=final)
+            return
+        await self._give_up(request, plan, attempts)
+
+
+@contextlib.contextmanager
+def _attempt_span(rung: router_pb2.Rung) -> Iterator[trace.Span]:
+    """One span per rung tried; the adapter call's gRPC client span is its child."""
+    with tracer.start_as_current_span(f"chat {rung.model}") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", rung.model)
+        span.set_attribute("tierlift.tier", tier_name(rung.tier))
+        span.set_attribute("tierlift.adapter", rung.adapter)
+        yield span
+
+
+def _annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
+    metrics.record_attempt(attempt)
+    span.set_attribute("tierlift.outcome", router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_"))
+    span.set_attribute("tierlift.escalated", attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE)
+    span.set_attribute("tierlift.confidence", attempt.confidence)
+    span.set_attribute("tierlift.cost_usd", attempt.cost_usd)
+    span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
+    if attempt.error:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
+
+
+class _Deadline:
+    """The caller's gRPC deadline: no attempt may outlive it."""
+
+    def __init__(self, remaining_s: float | None) -> None:
+        self._end = time.monotonic() + remaining_s if remaining_s is not None else math.inf
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def attempt_timeout(self, limit_s: float) -> float:
+        return max(0.001, min(limit_s, self.left()))
+
+
+def _decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:
+    if attempt.confidence >= threshold:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = f"confidence {attempt.confidence:.3f} >= threshold {threshold:.3f}"
+    elif is_last:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = (
+            f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
+            "but this is the top of the ladder: best available answer"
+        )
+    else:
+        attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
+        attempt.reason = f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}: escalating"

@@ -1,0 +1,84 @@
+"""Checks a CompleteRequest before any work is done. Every error names the field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from tierlift.core import money
+from tierlift.core.ids import SLUG
+from tierlift.core.tokens import estimate_tokens
+from tierlift.v1 import router_pb2
+
+ROLES = {"system", "user", "assistant"}
+MAX_MESSAGES = 256
+MAX_OUTPUT_TOKENS = 32_768
+MAX_IDEMPOTENCY_KEY = 128
+
+
+class InvalidRequest(ValueError):
+    """The request is malformed; str() is `field: what is wrong`."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+def validate(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> None:
+    """Raise InvalidRequest for the first problem found. max_prompt_tokens is the largest
+    context window any deployed model offers."""
+    _check_slug("tenant", request.tenant)
+    _check_slug("workload", request.workload)
+    _check_messages(request, max_prompt_tokens)
+    _check_params(request)
+    _check_constraints(request.constraints)
+    if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidRequest("idempotency_key", f"longer than {MAX_IDEMPOTENCY_KEY} characters")
+
+
+def _check_slug(field: str, value: str) -> None:
+    if not SLUG.match(value):
+        raise InvalidRequest(field, f"{value!r} is not a lowercase slug (letters, digits, '-'; 2 to 63 characters)")
+
+
+def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> None:
+    if not request.messages:
+        raise InvalidRequest("messages", "must not be empty")
+    if len(request.messages) > MAX_MESSAGES:
+        raise InvalidRequest("messages", f"more than {MAX_MESSAGES} messages")
+    for i, m in enumerate(request.messages):
+        if m.role not in ROLES:
+            raise InvalidRequest(f"messages[{i}].role", f"{m.role!r} is not one of {sorted(ROLES)}")
+        if not m.content.strip():
+            raise InvalidRequest(f"messages[{i}].content", "must not be empty")
+    if request.messages[-1].role != "user":
+        raise InvalidRequest(f"messages[{len(request.messages) - 1}].role", "the last message must be from the user")
+    tokens = estimate_tokens("".join(m.content for m in request.messages))
+    if tokens > max_prompt_tokens:
+        raise InvalidRequest(
+            "messages",
+            f"prompt is ~{tokens} tokens, more than the largest deployed context window ({max_prompt_tokens})",
+        )
+
+
+def _check_params(request: router_pb2.CompleteRequest) -> None:
+    p = request.params
+    if p.max_tokens > MAX_OUTPUT_TOKENS:
+        raise InvalidRequest("params.max_tokens", f"{p.max_tokens} is over the limit of {MAX_OUTPUT_TOKENS}")
+    if not 0.0 <= p.temperature <= 2.0:
+        raise InvalidRequest("params.temperature", f"{p.temperature} is outside [0, 2]")
+    if not 0.0 <= p.top_p <= 1.0:
+        raise InvalidRequest("params.top_p", f"{p.top_p} is outside [0, 1]")
+
+
+def _check_constraints(c: router_pb2.Constraints) -> None:
+    if c.max_cost_usd:
+        try:
+            amount = money.usd(c.max_cost_usd)
+        except ValueError:
+            raise InvalidRequest("constraints.max_cost_usd", f"{c.max_cost_usd!r} is not a decimal amount") from None
+        if amount <= Decimal(0):
+            raise InvalidRequest("constraints.max_cost_usd", "must be positive")
+    if not 0.0 <= c.quality_bar <= 1.0:
+        raise InvalidRequest("constraints.quality_bar", f"{c.quality_bar} is outside [0, 1]")
+    if c.region and not SLUG.match(c.region):
+        raise InvalidRequest("constraints.region", f"{c.region!r} is not a region code like 'eu' or 'us'")

@@ -1,0 +1,102 @@
+"""Router service entry point: `python -m tierlift.router.main`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from tierlift.core import bus as bus_module
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings
+from tierlift.core.entry import StartupError, run_service
+from tierlift.core.grpc_server import GrpcServer, client_channel
+from tierlift.core.logging import configure_logging, get_logger
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.router._budgets import BudgetBook
+from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
+from tierlift.router._servicer import RouterDeps, RouterServicer
+from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
+
+log = get_logger(__name__)
+_ADAPTER_ENTRY = re.compile(r"^([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)$")
+
+
+class RouterSettings(BusSettings):
+    catalog: Path = DEFAULT_CATALOG
+    classifier_addr: str = "127.0.0.1:50052"
+    # Deployed adapters: "name=host:port,name=host:port". Models whose adapter is missing are
+    # left off every ladder (Plan says so).
+    adapters: str = ""
+    # Routing policy YAML (data class -> tiers, thresholds per workload, confidence model);
+    # re-read every policy_reload_s seconds, so a ConfigMap change takes effect without a restart.
+    policy: Path = DEFAULT_POLICY
+    policy_reload_s: float = Field(default=2.0, gt=0)
+    attempt_timeout_s: float = Field(default=60.0, gt=0)
+    classifier_timeout_s: float = Field(default=2.0, gt=0)
+    # per adapter: open after this many consecutive faults, probe again after the cooldown
+    circuit_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown_s: float = Field(default=10.0, gt=0)
+
+    @field_validator("adapters")
+    @classmethod
+    def _adapter_list(cls, value: str) -> str:
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            if not _ADAPTER_ENTRY.match(entry):
+                raise ValueError(f"{entry!r} is not of the form name=host:port")
+        return value
+
+    def adapter_addresses(self) -> dict[str, str]:
+        pairs = (e.strip().split("=", 1) for e in self.adapters.split(",") if e.strip())
+        return {name: addr for name, addr in pairs}
+
+
+async def run() -> None:
+    settings = load_settings(RouterSettings)
+    configure_logging("router", settings.log_level)
+    telemetry = configure_telemetry("router", settings.otlp_endpoint)
+    catalog = load_catalog(settings.catalog)
+    try:
+        policy = PolicySource.from_file(settings.policy)
+    except PolicyError as exc:
+        raise StartupError(f"TIERLIFT_POLICY: {exc}") from None
+
+    bus = await EventBus.connect(settings.nats_url, name="tierlift-router")
+    await bus.ensure_stream(settings.stream_replicas)
+    channels = {"classifier": client_channel(settings.classifier_addr)}
+    channels |= {name: client_channel(addr) for name, addr in settings.adapter_addresses().items()}
+    budgets = BudgetBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
+    deps = RouterDeps(
+        classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
+        adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
+        catalog=catalog,
+        publisher=bus,
+        policy=policy,
+        budgets=budgets,
+        attempt_timeout_s=settings.attempt_timeout_s,
+        classifier_timeout_s=settings.classifier_timeout_s,
+        circuit_threshold=settings.circuit_threshold,
+        circuit_cooldown_s=settings.circuit_cooldown_s,
+    )
+
+    server = GrpcServer("router", settings.listen, settings.shutdown_grace_s)
+    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
+    server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
+
+    await server.start()
+    server.stop_on_signals()
+    watcher = asyncio.create_task(policy.watch(settings.policy_reload_s))
+
+    async def stop_watching() -> None:
+        watcher.cancel()
+
+    close_channels = [ch.close for ch in channels.values()]
+    await server.serve_until_stopped(cleanups=[stop_watching, *close_channels, bus.drain, telemetry.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

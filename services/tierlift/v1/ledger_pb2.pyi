@@ -1,0 +1,165 @@
+from tierlift.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SpendQuery(_message.Message):
+    __slots__ = ("tenant", "workload", "since", "until")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    since: str
+    until: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+
+class SpendLine(_message.Message):
+    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    tier: _common_pb2.Tier
+    model: str
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
+
+class SpendReport(_message.Message):
+    __slots__ = ("lines", "total_cost_usd", "total_attempts")
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedCompositeFieldContainer[SpendLine]
+    total_cost_usd: str
+    total_attempts: int
+    def __init__(self, lines: _Optional[_Iterable[_Union[SpendLine, _Mapping]]] = ..., total_cost_usd: _Optional[str] = ..., total_attempts: _Optional[int] = ...) -> None: ...
+
+class AttemptQuery(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class LedgerAttempt(_message.Message):
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    PRICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    request_id: str
+    attempt_index: int
+    tenant: str
+    workload: str
+    tier: _common_pb2.Tier
+    model: str
+    outcome: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+    price_version: str
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ...) -> None: ...
+
+class AttemptList(_message.Message):
+    __slots__ = ("attempts",)
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    attempts: _containers.RepeatedCompositeFieldContainer[LedgerAttempt]
+    def __init__(self, attempts: _Optional[_Iterable[_Union[LedgerAttempt, _Mapping]]] = ...) -> None: ...
+
+class DailySpend(_message.Message):
+    __slots__ = ("day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    day: str
+    tier: _common_pb2.Tier
+    attempts: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+    def __init__(self, day: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
+
+class Report(_message.Message):
+    __slots__ = ("days", "requests", "answered", "escalated", "escalation_rate", "answered_by_tier", "total_cost_usd", "cost_per_1k_requests_usd")
+    class AnsweredByTierEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_BY_TIER_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_1K_REQUESTS_USD_FIELD_NUMBER: _ClassVar[int]
+    days: _containers.RepeatedCompositeFieldContainer[DailySpend]
+    requests: int
+    answered: int
+    escalated: int
+    escalation_rate: float
+    answered_by_tier: _containers.ScalarMap[str, float]
+    total_cost_usd: str
+    cost_per_1k_requests_usd: str
+    def __init__(self, days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ..., requests: _Optional[int] = ..., answered: _Optional[int] = ..., escalated: _Optional[int] = ..., escalation_rate: _Optional[float] = ..., answered_by_tier: _Optional[_Mapping[str, float]] = ..., total_cost_usd: _Optional[str] = ..., cost_per_1k_requests_usd: _Optional[str] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("tenant", "workload", "period", "limit_usd", "soft_ratio", "action", "spent_usd", "state")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_USD_FIELD_NUMBER: _ClassVar[int]
+    SOFT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    period: str
+    limit_usd: str
+    soft_ratio: float
+    action: str
+    spent_usd: str
+    state: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., limit_usd: _Optional[str] = ..., soft_ratio: _Optional[float] = ..., action: _Optional[str] = ..., spent_usd: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+
+class BudgetQuery(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class BudgetList(_message.Message):
+    __slots__ = ("budgets",)
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    def __init__(self, budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
