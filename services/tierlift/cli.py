@@ -25,10 +25,13 @@ import grpc
 from google.protobuf import json_format
 
 from tierlift import reports
-from tierlift.core.catalog import tier_name
-from tierlift.devstack import Stack, StackError, read_state
+from tierlift.core.catalog import TIERS, load_catalog, tier_name
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.core.entry import StartupError
+from tierlift.deployment import Deployment, probe_provider
+from tierlift.devstack import StackError, read_state, stack_from_environment
 from tierlift.evaluation import commands as evaluation_commands
-from tierlift.router._policy_source import PolicyError
+from tierlift.router._policy_source import PolicyError, load_policy
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
@@ -39,13 +42,20 @@ def _address(explicit: str | None, env: str, key: str) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    stack = Stack(STATE_DIR, router_port=args.port)
+    catalog_path = Path(args.catalog) if args.catalog else DEFAULT_CATALOG
+    policy_path = Path(args.policy) if args.policy else None
+    if policy_path is not None:
+        load_policy(policy_path)  # a bad policy stops here, naming the file, before anything starts
+    stack, deployment = stack_from_environment(
+        STATE_DIR, catalog_path, dict(os.environ), probe_provider, args.region or "", policy_path, args.port
+    )
     started = time.perf_counter()
     stack.start()
     print(f"tierlift is up in {time.perf_counter() - started:.1f}s")
     print(f'  router  {stack.addrs["router"]}   (tierlift ask "...")')
     print(f"  ledger  {stack.addrs['ledger']}   (tierlift spend)")
     print(f"  nats    {stack.nats_url}   logs in {STATE_DIR / 'logs'}")
+    print(_banner(deployment))
     print("Ctrl-C stops everything.")
     stopping = False
 
@@ -66,6 +76,19 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0 if not died and all(c == 0 for c in codes.values()) else 1
 
 
+def _banner(deployment: Deployment) -> str:
+    lines = ["deployed:"]
+    for d in deployment.deployed:
+        where = d.endpoint or "in process (llama.cpp, CPU)"
+        note = f"  {d.note}" if d.note else ""
+        lines.append(f"  {d.model.tier:<12} {d.model.id:<34} adapter {d.model.adapter} -> {where}{note}")
+    if deployment.skipped:
+        lines.append("skipped:")
+    for s in deployment.skipped:
+        lines.append(f"  {s.model.tier:<12} {s.model.id:<34} {s.reason}")
+    return "\n".join(lines)
+
+
 def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
     request = router_pb2.CompleteRequest(
         tenant=args.tenant,
@@ -78,16 +101,40 @@ def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
         request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")  # type: ignore[assignment]
     if args.region:
         request.constraints.region = args.region
+    for tier in args.tiers:
+        request.constraints.allowed_tiers.append(TIERS[tier])
     return request
+
+
+def _tiers(text: str) -> list[str]:
+    """`--tiers local,closed` -> ["LOCAL", "CLOSED"]; argparse prints the error with the flag's name."""
+    names = [t.strip().upper() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in TIERS]
+    if unknown or not names:
+        choices = ", ".join(TIERS).lower()
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown) or repr(text)}: choose from {choices}")
+    return names
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
     with grpc.insecure_channel(_address(args.router, "TIERLIFT_ROUTER_ADDR", "router")) as channel:
-        reply = router_pb2_grpc.RouterStub(channel).Complete(_request(args), timeout=args.timeout)
+        stub = router_pb2_grpc.RouterStub(channel)
+        if args.stream:
+            reply = router_pb2.CompleteResponse()
+            for chunk in stub.CompleteStream(_request(args), timeout=args.timeout):
+                if chunk.text and not args.json:
+                    print(chunk.text, end="", flush=True)
+                if chunk.HasField("final"):
+                    reply = chunk.final
+            if not args.json:
+                print()
+        else:
+            reply = stub.Complete(_request(args), timeout=args.timeout)
+            if not args.json:
+                print(reply.text)
     if args.json:
         print(json_format.MessageToJson(reply))
         return 0
-    print(reply.text)
     print(
         f"\n-- {tier_name(reply.tier)} / {reply.model}  confidence {reply.confidence:.3f}  "
         f"cost {reply.total_cost_usd} USD  request {reply.request_id}"
@@ -95,9 +142,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for a in reply.attempts:
         outcome = router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_")
         print(
-            f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome} "
-            f"tokens {a.usage.input_tokens}+{a.usage.output_tokens} {a.latency_ms:.0f} ms  {a.reason}{a.error}"
+            f"   attempt {a.index}: {tier_name(a.tier)}/{a.model} {outcome}  confidence {a.confidence:.3f}  "
+            f"{a.latency_ms:.0f} ms  tokens {a.usage.input_tokens}+{a.usage.output_tokens}  "
+            f"cost {a.cost_usd or '0'} USD"
         )
+        print(f"      {a.reason}{a.error}")
     return 0
 
 
@@ -177,8 +226,6 @@ def cmd_budget(args: argparse.Namespace) -> int:
 def cmd_advise(args: argparse.Namespace) -> int:
     from decimal import Decimal
 
-    from tierlift.core.catalog import load_catalog
-    from tierlift.core.config import DEFAULT_CATALOG
     from tierlift.economics import Ops, Volume, advise
 
     if args.input_tokens is None:
@@ -225,6 +272,9 @@ def _parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("TIERLIFT_ROUTER_PORT", "0")),
         help="router port on 127.0.0.1 (default: a free one)",
     )
+    up.add_argument("--catalog", help="catalog YAML of one's own (default: the packaged dev catalog)")
+    up.add_argument("--policy", help="routing policy YAML of one's own (default: the packaged dev policy)")
+    up.add_argument("--region", help="the region this stack serves: models outside it are left out")
     up.set_defaults(func=cmd_up)
     for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
         p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
@@ -233,6 +283,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--workload", default="cli")
         p.add_argument("--data-class", choices=["public", "internal", "confidential", "regulated"])
         p.add_argument("--region")
+        p.add_argument("--tiers", type=_tiers, default=[], help="allowed tiers, e.g. local,closed (default: all)")
+        if name == "ask":
+            p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
         p.add_argument("--max-tokens", type=int, default=64)
         p.add_argument("--idempotency-key")
         p.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
@@ -285,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (StackError, PolicyError, FileNotFoundError, ValueError) as exc:
+    except (StackError, StartupError, PolicyError, FileNotFoundError, ValueError) as exc:
         # bad input files (eval data, policies) and stack problems: one line, naming the file
         print(f"tierlift: {exc}", file=sys.stderr)
         return 2

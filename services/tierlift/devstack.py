@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tierlift.core import migrations
+from tierlift.core.catalog import load_catalog
+from tierlift.deployment import Deployment, Probe, plan_deployment
 
 _MODULES = {
     "ledger": "tierlift.ledger.main",
@@ -84,6 +87,8 @@ class Stack:
     # adapter name -> backend family; each becomes a process named adapter-<name>
     adapters: dict[str, str] = field(default_factory=lambda: {"llamacpp-local": "llamacpp"})
     extra_env: dict[str, str] = field(default_factory=dict)
+    # per service name (e.g. "ledger", "adapter-openai"), applied after extra_env
+    service_extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     addrs: dict[str, str] = field(default_factory=dict)
 
@@ -154,7 +159,7 @@ class Stack:
             env["TIERLIFT_ADAPTERS"] = ",".join(
                 f"{n.removeprefix('adapter-')}={a}" for n, a in self.addrs.items() if n.startswith("adapter-")
             )
-        return {**env, **self.extra_env}
+        return {**env, **self.extra_env, **self.service_extra_env.get(name, {})}
 
     def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
         """Start (or restart, on the same port) one service and wait until it is SERVING."""
@@ -198,3 +203,38 @@ def read_state(state_dir: Path) -> dict[str, str]:
         raise StackError(f"no running stack found ({path} is missing): start one with `make run`")
     data: dict[str, str] = json.loads(path.read_text())
     return data
+
+
+def stack_from_environment(
+    state_dir: Path,
+    catalog_path: Path,
+    env: dict[str, str],
+    probe: Probe,
+    region: str = "",
+    policy_path: Path | None = None,
+    router_port: int = 0,
+) -> tuple[Stack, Deployment]:
+    """The stack `tierlift up` runs: an adapter for every provider whose key is in `env` (see
+    tierlift.deployment). Router and adapters get a catalog of what is deployed, written to
+    the state folder; the ledger keeps the whole catalog, so it can price any attempt."""
+    catalog = load_catalog(catalog_path)
+    deployment = plan_deployment(catalog, env, region, probe)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    serving = state_dir / "catalog.yaml"
+    serving.write_text(yaml.safe_dump(deployment.catalog(catalog).model_dump(mode="json", exclude_defaults=True)))
+    shared = {"TIERLIFT_CATALOG": str(serving.resolve())}
+    if policy_path is not None:
+        shared["TIERLIFT_POLICY"] = str(policy_path.resolve())
+    per_service = {f"adapter-{name}": dict(settings) for name, settings in deployment.adapter_env.items()}
+    for d in deployment.deployed:  # each adapter gets the key and endpoint variables of its models
+        given = {var: env[var] for var in (d.model.api_key_env, d.model.endpoint_env) if var and var in env}
+        per_service.setdefault(f"adapter-{d.model.adapter}", {}).update(given)
+    per_service["ledger"] = {"TIERLIFT_CATALOG": str(catalog_path.resolve())}
+    stack = Stack(
+        state_dir,
+        router_port=router_port,
+        adapters=deployment.adapters,
+        extra_env=shared,
+        service_extra_env=per_service,
+    )
+    return stack, deployment

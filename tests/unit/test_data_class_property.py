@@ -24,6 +24,7 @@ T = common_pb2
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
 DATA_CLASSES = [T.DATA_CLASS_PUBLIC, T.DATA_CLASS_INTERNAL, T.DATA_CLASS_CONFIDENTIAL, T.DATA_CLASS_REGULATED]
 TIER_OF_MODEL = {m.id: m.tier_value for m in CATALOG.models}
+ADAPTERS = sorted({m.adapter for m in CATALOG.models})
 PROMPTS = [
     "What is the capital of France?",
     "Write a haiku about autumn.",
@@ -67,7 +68,10 @@ requests = st.builds(
     st.sampled_from(["", "us", "eu"]),
     st.booleans(),
 )
-behaviours = st.lists(st.tuples(st.sampled_from(FAULTS), st.floats(0.05, 0.99)), min_size=6, max_size=6)
+# one behaviour per adapter, so every backend's call log is reset between examples
+behaviours = st.lists(
+    st.tuples(st.sampled_from(FAULTS), st.floats(0.05, 0.99)), min_size=len(ADAPTERS), max_size=len(ADAPTERS)
+)
 
 
 async def scenario(
@@ -78,7 +82,7 @@ async def scenario(
     behaviour: list[tuple[grpc.StatusCode | None, float]],
 ) -> None:
     running.policy.current = policy
-    for backend, (fault, prob) in zip(running.backends, behaviour, strict=False):
+    for backend, (fault, prob) in zip(running.backends, behaviour, strict=True):
         backend.fail_with, backend.token_prob, backend.calls = fault, prob, []
     effective = None
     try:
@@ -106,7 +110,7 @@ async def scenario(
 
 
 def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
-    backends = [ScriptedBackend(a) for a in sorted({m.adapter for m in CATALOG.models})]
+    backends = [ScriptedBackend(a) for a in ADAPTERS]
     policy = PolicySource(Policy())
     loop = asyncio.new_event_loop()
     servers = AsyncExitStack()

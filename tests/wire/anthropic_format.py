@@ -9,7 +9,13 @@ from tests.wire.openai_format import ANSWER_TOKENS, prompt_tokens
 
 PATH = "/v1/messages"
 STREAM_END = b""
-_ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 
 def _message(body: dict[str, Any], content: list[dict[str, Any]], output_tokens: int) -> dict[str, Any]:
@@ -57,3 +63,9 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message}}
+
+
+def models_body(ids: list[str]) -> dict[str, Any]:
+    """GET /v1/models."""
+    data = [{"id": i, "type": "model", "display_name": i, "created_at": "2026-01-01T00:00:00Z"} for i in ids]
+    return {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}

@@ -9,7 +9,7 @@ PATH = "/v1/chat/completions"
 STREAM_END = b"data: [DONE]\n\n"
 ANSWER_TOKENS = ["The", " answer", " is", " 42", "."]
 TOKEN_LOGPROB = -0.05
-_ERROR_TYPES = {400: "invalid_request_error", 429: "rate_limit_exceeded", 500: "server_error"}
+_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_api_key", 429: "rate_limit_exceeded", 500: "server_error"}
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -68,3 +68,8 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
 def error_body(status: int, message: str) -> dict[str, Any]:
     kind = _ERROR_TYPES.get(status, "server_error")
     return {"error": {"message": message, "type": kind, "param": None, "code": kind}}
+
+
+def models_body(ids: list[str]) -> dict[str, Any]:
+    """GET /v1/models."""
+    return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "wire"} for i in ids]}

@@ -31,6 +31,8 @@ class WireFormat(Protocol):
 
     def error_body(self, status: int, message: str) -> dict[str, Any]: ...
 
+    def models_body(self, ids: list[str]) -> dict[str, Any]: ...
+
     STREAM_END: bytes
 
 
@@ -59,6 +61,9 @@ class WireServer:
     # vLLM's OpenAI server also answers GET /health and GET /metrics (Prometheus text)
     healthy: bool = True
     metrics_text: str = ""
+    # GET /v1/models lists these; with `key` set, any other credential gets 401, as a provider answers
+    served_models: list[str] = field(default_factory=lambda: ["wire-model"])
+    key: str = ""
     log: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,7 +101,20 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             return
 
+        def _key_rejected(self) -> bool:
+            if not server.key:
+                return False
+            given = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ")
+            if given == server.key:
+                return False
+            self._error(401, "Incorrect API key provided.")
+            return True
+
         def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/v1/models":
+                if not self._key_rejected():
+                    self._json(200, wire.models_body(server.served_models))
+                return None
             if self.path == "/health":
                 return self._plain(200 if server.healthy else 503, "")
             if self.path == "/metrics":
@@ -114,6 +132,8 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
             behaviour = server.next_behaviour(Recorded(self.path, body, self.headers.get("Authorization", "")))
+            if self._key_rejected():
+                return None
             if self.path != wire.PATH:
                 return self._error(404, f"no route {self.path}")
             kind, _, arg = behaviour.partition(":")

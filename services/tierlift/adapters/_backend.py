@@ -61,16 +61,17 @@ def clients_by_model(adapter: str, models: Sequence[Model], make: Callable[[str,
     made: dict[tuple[str, str], Client] = {}
     by_model: dict[str, Client] = {}
     for m in models:
-        if not m.endpoint:
+        endpoint = m.resolved_endpoint(os.environ)
+        if not endpoint:
             raise StartupError(f"catalog: model {m.id} has no endpoint for adapter {adapter}")
         key = "not-needed"  # e.g. vLLM inside the cluster
         if m.api_key_env:
             key = os.environ.get(m.api_key_env, "")
             if not key:
                 raise StartupError(f"{m.api_key_env}: not set (API key of model {m.id})")
-        if (m.endpoint, key) not in made:
-            made[(m.endpoint, key)] = make(m.endpoint, key)
-        by_model[m.id] = made[(m.endpoint, key)]
+        if (endpoint, key) not in made:
+            made[(endpoint, key)] = make(endpoint, key)
+        by_model[m.id] = made[(endpoint, key)]
     return by_model
 
 

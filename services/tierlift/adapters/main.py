@@ -34,6 +34,9 @@ class AdapterSettings(ServiceSettings):
     # openai: per-call timeout and the SDK's bounded retries (backoff with jitter, Retry-After)
     upstream_timeout_s: float = Field(default=30.0, gt=0)
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
+    # openai: send every request to this upstream model instead of the catalog's name (a local
+    # OpenAI-compatible server standing in for a provider; attempts are still priced as the catalog model)
+    upstream_model: str = ""
     # vllm: refuse (so the router moves on) when a pod is this loaded
     vllm_max_waiting: int = Field(default=16, ge=0)
     vllm_max_kv_cache: float = Field(default=0.98, gt=0, le=1)
@@ -49,7 +52,11 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         from tierlift.adapters.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(
-            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
+            settings.adapter_name,
+            models,
+            settings.upstream_timeout_s,
+            settings.upstream_max_retries,
+            settings.upstream_model,
         )
     if settings.adapter_backend == "vllm":
         from tierlift.adapters.vllm import VllmBackend

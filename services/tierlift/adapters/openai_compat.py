@@ -1,6 +1,6 @@
 """OpenAI-compatible backends through the official `openai` SDK: OpenAI itself, Together,
 Fireworks, Groq, OpenRouter, and vLLM's OpenAI server. One client per endpoint (the catalog's
-`endpoint`), the key from the model's `api_key_env`.
+`endpoint`, or the variable its `endpoint_env` names when set), the key from the model's `api_key_env`.
 
 Retries are the SDK's own: bounded, exponential backoff with jitter, honouring `Retry-After`
 on 429 and retrying 5xx and dropped connections. What still fails is mapped to the gRPC
@@ -39,9 +39,13 @@ _ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
 class OpenAICompatBackend:
     family = "openai"
 
-    def __init__(self, adapter: str, models: Sequence[Model], timeout_s: float, max_retries: int) -> None:
+    def __init__(
+        self, adapter: str, models: Sequence[Model], timeout_s: float, max_retries: int, upstream_model: str = ""
+    ) -> None:
         self.adapter = adapter
         self.models = {m.id: m for m in models}
+        # Every request goes to this upstream model when set: a local server standing in for a provider.
+        self.upstream_model = upstream_model
         self._client_of = clients_by_model(
             adapter,
             models,
@@ -63,7 +67,7 @@ class OpenAICompatBackend:
         model = self.models[request.model]
         p = request.params
         args: dict[str, Any] = {
-            "model": model.upstream_model or model.id,
+            "model": self.upstream_model or model.upstream_model or model.id,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": p.temperature,

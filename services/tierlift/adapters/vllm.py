@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ class VllmBackend(OpenAICompatBackend):
     ) -> None:
         super().__init__(adapter, models, timeout_s, max_retries)
         self.max_waiting, self.max_kv_cache, self.poll_s = max_waiting, max_kv_cache, poll_s
-        self.roots = {m.id: m.endpoint.rstrip("/").removesuffix("/v1") for m in models}
+        self.roots = {m.id: m.resolved_endpoint(os.environ).rstrip("/").removesuffix("/v1") for m in models}
         self.load = {root: PodLoad() for root in self.roots.values()}
         self._poller: asyncio.Task[None] | None = None
 

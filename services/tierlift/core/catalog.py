@@ -7,6 +7,7 @@ same way: tokens x USD per 1M tokens.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -46,7 +47,8 @@ class ApiPrice(_Strict):
 
 
 class SelfHostedPrice(_Strict):
-    hourly_usd: Decimal = Field(ge=0)  # GPU (or CPU) hour of the pod
+    hardware: str = "1 GPU"  # what one replica (pod) runs on, e.g. "2 vCPU", "2x A100 80GB"
+    hourly_usd: Decimal = Field(ge=0)  # one replica's hour: its GPUs (or CPUs)
     input_tokens_per_s: Decimal = Field(gt=0)  # measured prefill throughput
     output_tokens_per_s: Decimal = Field(gt=0)  # measured decode throughput
 
@@ -110,6 +112,9 @@ class Model(_Strict):
     adapter: str  # name of the adapter service that serves it
     upstream_model: str = ""  # the provider's own model name, if different
     endpoint: str = ""
+    # A variable that, when set, replaces `endpoint` (OPENAI_BASE_URL, as the OpenAI SDK reads it):
+    # how a local OpenAI-compatible server stands in for a provider.
+    endpoint_env: str = ""
     regions: tuple[str, ...] = ("any",)  # where the model runs
     licence: Licence
     context_window: int = Field(gt=0)
@@ -117,6 +122,9 @@ class Model(_Strict):
     price: Price
     api_key_env: str = ""
     speed: Speed | None = None
+
+    def resolved_endpoint(self, env: Mapping[str, str]) -> str:
+        return (env.get(self.endpoint_env, "") if self.endpoint_env else "") or self.endpoint
 
     @property
     def tier_value(self) -> common_pb2.Tier:

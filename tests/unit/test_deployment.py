@@ -1,0 +1,105 @@
+"""What `tierlift up` deploys from the catalog and the environment, with a scripted probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierlift.cli import main
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.deployment import ProbeResult, plan_deployment
+
+CATALOG = load_catalog(DEFAULT_CATALOG)
+
+
+def probe_serving(*served: str) -> ProbeResult:
+    return ProbeResult(served=served)
+
+
+def test_without_keys_only_the_local_tier_is_deployed_and_every_other_model_says_why() -> None:
+    d = plan_deployment(CATALOG, {}, "", lambda *_: pytest.fail("nothing to probe without keys"))
+    assert d.adapters == {"llamacpp-local": "llamacpp"}
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["gpt-5-mini"] == "no key: set OPENAI_API_KEY"
+    assert reasons["claude-opus-4-5"] == "no key: set ANTHROPIC_API_KEY"
+    assert reasons["llama-3.3-70b-groq"] == "no key: set GROQ_API_KEY"
+    assert reasons["llama-3.3-70b-instruct-fireworks"] == "no key: set FIREWORKS_API_KEY"
+    assert len(d.deployed) + len(d.skipped) == len(CATALOG.models)
+
+
+def test_each_provider_with_a_key_gets_its_adapter_at_the_catalog_endpoint() -> None:
+    probed: list[tuple[str, str, str]] = []
+
+    def probe(family: str, endpoint: str, key: str) -> ProbeResult:
+        probed.append((family, endpoint, key))
+        return probe_serving("gpt-5-mini", "gpt-5", "claude-haiku-4-5", "claude-opus-4-5", "llama-3.3-70b-versatile")
+
+    env = {"OPENAI_API_KEY": "sk-1", "ANTHROPIC_API_KEY": "sk-2", "GROQ_API_KEY": "gsk"}
+    d = plan_deployment(CATALOG, env, "", probe)
+    assert d.adapters == {"llamacpp-local": "llamacpp", "openai": "openai", "anthropic": "anthropic",
+                          "openai-groq": "openai"}  # fmt: skip
+    # one probe per (endpoint, key), not per model
+    assert sorted(probed) == [
+        ("anthropic", "https://api.anthropic.com", "sk-2"),
+        ("openai", "https://api.groq.com/openai/v1", "gsk"),
+        ("openai", "https://api.openai.com/v1", "sk-1"),
+    ]
+    assert d.adapter_env == {}
+
+
+def test_base_url_stand_in_serves_the_catalog_models_under_its_own_model_name() -> None:
+    env = {"OPENAI_API_KEY": "x", "OPENAI_BASE_URL": "http://127.0.0.1:8000/v1"}
+    d = plan_deployment(CATALOG, env, "", lambda *_: probe_serving("llama3.2:1b", "qwen3"))
+    deployed = {x.model.id: x for x in d.deployed}
+    assert deployed["gpt-5-mini"].endpoint == "http://127.0.0.1:8000/v1"
+    assert d.adapter_env == {"openai": {"TIERLIFT_UPSTREAM_MODEL": "llama3.2:1b"}}
+    assert "priced as gpt-5" in deployed["gpt-5"].note
+
+
+def test_a_provider_that_does_not_serve_the_model_is_skipped_not_silently_substituted() -> None:
+    d = plan_deployment(CATALOG, {"OPENAI_API_KEY": "x"}, "", lambda *_: probe_serving("gpt-4o"))
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["gpt-5-mini"] == "https://api.openai.com/v1 does not serve gpt-5-mini"
+    assert "openai" not in d.adapters
+
+
+def test_rejected_key_and_unlisted_models() -> None:
+    env = {"OPENAI_API_KEY": "x", "ANTHROPIC_API_KEY": "y"}
+
+    def probe(family: str, endpoint: str, key: str) -> ProbeResult:
+        if family == "anthropic":
+            return ProbeResult(problem=f"key rejected by {endpoint} (HTTP 401)")
+        return ProbeResult()  # the endpoint lists no models: deployed, nothing assumed
+
+    d = plan_deployment(CATALOG, env, "", probe)
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["claude-haiku-4-5"] == "key rejected by https://api.anthropic.com (HTTP 401)"
+    assert {"gpt-5-mini", "gpt-5"} <= {x.model.id for x in d.deployed}
+
+
+def test_region_and_licence_leave_models_out() -> None:
+    gemma = CATALOG.models[0]
+    eu_less = gemma.model_copy(
+        update={"id": "eu-less", "licence": gemma.licence.model_copy(update={"excluded_regions": ("eu",)})}
+    )
+    catalog = CATALOG.model_copy(update={"models": (*CATALOG.models, eu_less)})
+    d = plan_deployment(catalog, {"TOGETHER_API_KEY": "t"}, "eu", lambda *_: probe_serving())
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["llama-3.3-70b-instruct-together"] == "runs in us only; this stack serves region eu"
+    assert reasons["eu-less"] == "licence gemma excludes region eu"
+    # the served catalog holds only what is deployed
+    assert [m.id for m in d.catalog(catalog).models] == ["gemma-3-270m-cpu"]
+
+
+def test_bad_tiers_and_bad_policy_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["ask", "hi", "--tiers", "local,cheap"])
+    assert exit_.value.code == 2
+    assert "CHEAP: choose from local, hosted_open, closed, frontier" in capsys.readouterr().err
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("version: x\nconfidence_threshold: 2\n")
+    assert main(["up", "--policy", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tierlift: {bad}") and len(err.strip().splitlines()) == 1
