@@ -18,14 +18,13 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 from google.protobuf import json_format
 
-from tierlift import reports
-from tierlift.core.catalog import TIERS, load_catalog, tier_name
+from tierlift import advise, reports
+from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.core.entry import StartupError
 from tierlift.deployment import Deployment, probe_provider
@@ -223,31 +222,6 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_advise(args: argparse.Namespace) -> int:
-    from decimal import Decimal
-
-    from tierlift.economics import Ops, Volume, advise
-
-    if args.input_tokens is None:
-        since = (datetime.now(UTC) - timedelta(days=30)).isoformat()
-        query = ledger_pb2.SpendQuery(tenant=args.tenant or "", workload=args.workload or "", since=since)
-        lines = _ledger(args).GetSpend(query, timeout=30).lines
-        volume = Volume(sum(x.input_tokens for x in lines), sum(x.output_tokens for x in lines))
-        print(f"measured over the last 30 days: {volume.input_tokens:,} input, {volume.output_tokens:,} output tokens")
-    else:
-        volume = Volume(args.input_tokens, args.output_tokens or 0)
-    volume = Volume(volume.input_tokens, volume.output_tokens, Decimal(args.peak_factor))
-    catalog = load_catalog(Path(args.catalog) if args.catalog else DEFAULT_CATALOG)
-    advice = advise(catalog, volume, Ops(Decimal(args.ops_hours), Decimal(args.ops_rate)))
-    for o in advice.options:
-        gpus = f"{o.gpus} GPUs" if o.gpus else ""
-        print(f"  {o.model:<34} {o.tier:<12} {o.monthly_usd:>14.2f} USD/month  {gpus}")
-    print(f"recommendation: {advice.recommendation}")
-    for reason in advice.reasons:
-        print(f"  - {reason}")
-    return 0
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     from tierlift.core import migrations
 
@@ -316,17 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--action", choices=["local_only", "reject"], default="local_only")
     budget.add_argument("--ledger", help=ledger_help)
     budget.set_defaults(func=cmd_budget)
-    adv = sub.add_parser("advise", help="self-host or API: monthly cost per model and the crossover volume")
-    adv.add_argument("--tenant")
-    adv.add_argument("--workload")
-    adv.add_argument("--input-tokens", type=int, help="monthly input tokens (default: measured by the ledger)")
-    adv.add_argument("--output-tokens", type=int, help="monthly output tokens")
-    adv.add_argument("--peak-factor", default="3", help="peak rate / average rate (sizes the GPU fleet)")
-    adv.add_argument("--ops-hours", default="20", help="operations hours a month for a self-hosted fleet")
-    adv.add_argument("--ops-rate", default="100", help="USD per operations hour")
-    adv.add_argument("--catalog", help="catalog YAML (default: the packaged one)")
-    adv.add_argument("--ledger", help=ledger_help)
-    adv.set_defaults(func=cmd_advise)
+    advise.register(sub, _ledger, ledger_help)
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)

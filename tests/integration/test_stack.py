@@ -144,4 +144,7 @@ def test_cli_reports_budgets_and_advice_against_the_running_ledger(
 
     assert main(["advise", "--tenant", "cli-test", *ledger]) == 0
     out = capsys.readouterr().out
-    assert "measured over the last 30 days" in out and "recommendation:" in out
+    assert "measured over 1 day(s)" in out and "recommendation:" in out
+    assert "gemma-3-270m-cpu (LOCAL, quality 0.60): 1 replica(s) of 2 vCPU" in out
+    assert main(["advise", "--tenant", "cli-test", "--tokens-per-day", "5000000", *ledger]) == 0
+    assert "what if: 5,000,000 tokens/day at that mix" in capsys.readouterr().out
