@@ -67,9 +67,9 @@ class WireServer:
     log: list[Recorded] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
         """Serve in a background thread; return the base URL the provider's SDK takes."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, FORMATS[self.protocol]))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self, FORMATS[self.protocol]))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
@@ -180,3 +180,24 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             self.wfile.flush()
 
     return Handler
+
+
+def main() -> None:
+    """`python -m tests.wire.server`: serve OpenAI's wire format on a port, for trying `tierlift up`
+    with OPENAI_BASE_URL when no local model server is at hand."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--model", default="wire-model", help="the model name GET /v1/models lists")
+    args = parser.parse_args()
+    server = WireServer(served_models=[args.model])
+    print(f"OpenAI wire format at {server.start(args.port)} (model {args.model}); Ctrl-C stops", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
