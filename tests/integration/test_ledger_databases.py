@@ -146,6 +146,43 @@ async def test_budget_states_reach_the_router_and_close_paid_tiers(bus: EventBus
     assert book.exhausted("other-tenant", "faq") == []
 
 
+async def test_a_stored_budget_with_a_bad_tenant_is_set_aside_and_the_rest_still_publish(
+    bus: EventBus, store: LedgerStore
+) -> None:
+    # written by an earlier version whose slug check let a trailing newline through
+    bad = budget_row(ledger_pb2.Budget(tenant="evil", period="day", limit_usd="1", action="reject"))
+    store.set_budget({**bad, "tenant": "evil\n"})
+    store.set_budget(budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd="1", action="reject")))
+    dead = await bus.js.subscribe(f"{bus_module.DEAD_LETTER_PREFIX}budget")
+    book = BudgetBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", book.on_message)
+    watcher = BudgetWatcher(bus, store)
+    await watcher.check()  # the start-up check: raised before, so the ledger could not start
+    await watcher.check()  # set aside once, not on every check
+    msg = await dead.next_msg(timeout=5)
+    assert msg.headers is not None and msg.headers["Tierlift-Reason"] == "tenant or workload is not a slug"
+    assert '"tenant": "evil\\n"' in msg.data.decode()
+    with pytest.raises(TimeoutError):
+        await dead.next_msg(timeout=0.5)
+    store.set_budget(budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd="0.000001", action="reject")))
+    store.insert_attempts([price_attempt(e, CATALOG) for e in events(3)])
+    await watcher.check()
+    for _ in range(100):
+        if book.exhausted("acme", "faq"):
+            break
+        await asyncio.sleep(0.05)
+    assert [s.state for s in book.exhausted("acme", "faq")] == ["hard_exceeded"]
+
+
+def test_a_trailing_newline_is_not_a_slug() -> None:
+    for tenant in ("evil\n", "evil\r\n", " acme", "ACME", "a" * 64):
+        with pytest.raises(ValueError, match=r"^tenant: "):
+            budget_row(ledger_pb2.Budget(tenant=tenant, period="day", limit_usd="1", action="reject"))
+    with pytest.raises(ValueError) as err:
+        budget_row(ledger_pb2.Budget(tenant="x" * 10_000, period="day", limit_usd="1", action="reject"))
+    assert len(str(err.value)) < 200 and "10,000 characters" in str(err.value)
+
+
 def test_budget_fields_are_validated_by_name() -> None:
     with pytest.raises(ValueError, match=r"^period: "):
         budget_row(ledger_pb2.Budget(tenant="acme", period="week", limit_usd="1", action="reject"))

@@ -28,6 +28,8 @@ def test_good_request_passes() -> None:
         (good_request(tenant="Acme Corp"), "tenant"),
         (good_request(tenant=""), "tenant"),
         (good_request(workload="x"), "workload"),
+        (good_request(tenant="acme\n"), "tenant"),  # `$` alone would match before the newline
+        (good_request(workload="faq\n"), "workload"),
         (good_request(messages=[common_pb2.Message(role="robot", content="hi")]), r"messages\[0\]\.role"),
         (good_request(messages=[common_pb2.Message(role="user", content="  ")]), r"messages\[0\]\.content"),
         (good_request(messages=[common_pb2.Message(role="user", content="x" * 10_000)]), "messages"),
@@ -52,3 +54,9 @@ def test_bad_params_and_constraints_name_the_field() -> None:
     r.constraints.quality_bar = 1.5
     with pytest.raises(InvalidRequest, match=r"^constraints\.quality_bar: "):
         validate(r, 2048)
+
+
+def test_an_error_does_not_echo_a_huge_value() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        validate(good_request(tenant="T" * 10_000), max_prompt_tokens=2048)
+    assert len(str(err.value)) < 200 and "10,000 characters" in str(err.value)

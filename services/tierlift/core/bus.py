@@ -139,10 +139,18 @@ class EventBus:
     async def _consume_batch(
         sub: JetStreamContext.PullSubscription, subject: str, handler: BatchHandler, batch: int
     ) -> None:
+        """One fetch, handle, ack. Nothing here may end the consume loop: while NATS is away
+        (an outage, a restart) fetches and acks fail, and the loop waits and tries again. An
+        ack that fails leaves the message to be redelivered, which the handler must take
+        idempotently (the ledger does: one row per event id)."""
         try:
             msgs = await sub.fetch(batch, timeout=0.5)
         except (nats.errors.TimeoutError, TimeoutError):
             return  # nothing to fetch right now
+        except Exception as exc:  # disconnected, no responders, a reply lost in a reconnect
+            log.warning("fetch_failed_will_retry", subject=subject, error=repr(exc))
+            await asyncio.sleep(1.0)
+            return
         received = [Received(m, propagate.extract(m.headers or {})) for m in msgs]
         try:
             await handler(received)
@@ -151,7 +159,12 @@ class EventBus:
             await asyncio.sleep(1.0)
             return
         for m in msgs:
-            await m.ack_sync()
+            try:
+                await m.ack_sync(timeout=5)
+            except Exception as exc:
+                log.warning("ack_failed_will_redeliver", subject=subject, error=repr(exc), unacked=len(msgs))
+                await asyncio.sleep(1.0)
+                return
 
     async def watch_latest(self, subjects: str, handler: Callable[[Msg], Awaitable[None]]) -> None:
         """Deliver the latest message of every subject matching `subjects`, then each new one
@@ -163,14 +176,18 @@ class EventBus:
         """Keep an unprocessable event, with its reason, on tierlift.deadletter.<subject>."""
         msg = received.msg
         event_id = (msg.headers or {}).get("Nats-Msg-Id", f"{msg.metadata.stream}-{msg.metadata.sequence.stream}")
-        headers = {
-            "Nats-Msg-Id": f"dl-{event_id}",
-            "Tierlift-Reason": reason[:1024],
-            "Tierlift-Subject": msg.subject,
-        }
-        propagate.inject(headers, context=received.context)
-        await self.js.publish(DEAD_LETTER_PREFIX + msg.subject, msg.data, headers=headers)
-        log.warning("event_dead_lettered", subject=msg.subject, event_id=event_id, reason=reason)
+        await self.dead_letter_data(msg.subject, msg.data, reason, event_id, received.context)
+
+    async def dead_letter_data(
+        self, subject: str, data: bytes, reason: str, event_id: str = "", context: otel_context.Context | None = None
+    ) -> None:
+        """Keep data that can never be processed (an event, a stored row) on tierlift.deadletter.<subject>."""
+        headers = {"Tierlift-Reason": reason[:1024], "Tierlift-Subject": subject}
+        if event_id:
+            headers["Nats-Msg-Id"] = f"dl-{event_id}"
+        propagate.inject(headers, context=context)
+        await self.js.publish(DEAD_LETTER_PREFIX + subject, data, headers=headers)
+        log.warning("event_dead_lettered", subject=subject, event_id=event_id, reason=reason)
 
     async def drain(self) -> None:
         with contextlib.suppress(Exception):

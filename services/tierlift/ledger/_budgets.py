@@ -5,20 +5,26 @@ budget's state changes, so routers learn of it without asking the database per r
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import metrics
 
 from tierlift.core import money
 from tierlift.core.bus import EventBus, budget_subject
+from tierlift.core.ids import is_slug
 from tierlift.core.logging import get_logger
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2
 
 log = get_logger(__name__)
+bad_budget_rows = metrics.get_meter("tierlift.ledger").create_counter(
+    "tierlift.ledger.bad_budget_rows", description="Stored budgets set aside because they can never be published"
+)
 PERIODS = ("day", "month")
 ACTIONS = ("local_only", "reject")
 DEFAULT_SOFT_RATIO = 0.8
@@ -41,6 +47,7 @@ class BudgetWatcher:
     def __init__(self, bus: EventBus, store: LedgerStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.bus, self.store, self.clock = bus, store, clock
         self._published: dict[tuple[str, str, str], str] = {}
+        self._set_aside_rows: set[tuple[str, str, str]] = set()
 
     def evaluate(self, budget: dict[str, Any]) -> tuple[Decimal, str]:
         spent = self.store.spent_since(
@@ -49,8 +56,13 @@ class BudgetWatcher:
         return spent, state_of(spent, budget["limit_usd"], budget["soft_ratio"])
 
     async def check(self, touched: set[tuple[str, str]] | None = None) -> None:
-        """Re-evaluate the budgets covering `touched` (tenant, workload) pairs; None = all."""
+        """Re-evaluate the budgets covering `touched` (tenant, workload) pairs; None = all.
+        A stored row that can never be published (a tenant that is not a slug, written before
+        the slug check was strict) is set aside once, not allowed to stop every other budget."""
         for budget in await asyncio.to_thread(self.store.budgets):
+            if not is_slug(budget["tenant"]) or (budget["workload"] and not is_slug(budget["workload"])):
+                await self._set_aside(budget)
+                continue
             if touched is not None and not any(
                 t == budget["tenant"] and budget["workload"] in ("", w) for t, w in touched
             ):
@@ -60,6 +72,15 @@ class BudgetWatcher:
             if self._published.get(key) != state:
                 await self._publish(budget, spent, state)
                 self._published[key] = state
+
+    async def _set_aside(self, budget: dict[str, Any]) -> None:
+        key = (budget["tenant"], budget["workload"], budget["period"])
+        if key in self._set_aside_rows:
+            return
+        self._set_aside_rows.add(key)
+        bad_budget_rows.add(1)
+        row = {k: str(v) for k, v in budget.items()}
+        await self.bus.dead_letter_data("budget", json.dumps(row).encode(), "tenant or workload is not a slug")
 
     async def _publish(self, budget: dict[str, Any], spent: Decimal, state: str) -> None:
         start = period_start(budget["period"], self.clock())

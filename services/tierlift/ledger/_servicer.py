@@ -11,7 +11,7 @@ import grpc
 
 from tierlift.core import money
 from tierlift.core.catalog import TIERS
-from tierlift.core.ids import SLUG
+from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
@@ -23,7 +23,7 @@ def _timestamp(field: str, value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{field}: {value!r} is not an RFC 3339 timestamp") from None
+        raise ValueError(f"{field}: {shown(value)} is not an RFC 3339 timestamp") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -124,18 +124,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
 
 def budget_row(budget: ledger_pb2.Budget) -> dict[str, Any]:
     """Validate a budget; ValueError names the field."""
-    if not SLUG.match(budget.tenant):
-        raise ValueError(f"tenant: {budget.tenant!r} is not a lowercase slug")
-    if budget.workload and not SLUG.match(budget.workload):
-        raise ValueError(f"workload: {budget.workload!r} is not a lowercase slug")
+    if not is_slug(budget.tenant):
+        raise ValueError(f"tenant: {shown(budget.tenant)} is not a lowercase slug")
+    if budget.workload and not is_slug(budget.workload):
+        raise ValueError(f"workload: {shown(budget.workload)} is not a lowercase slug")
     if budget.period not in PERIODS:
-        raise ValueError(f"period: {budget.period!r} is not one of {list(PERIODS)}")
+        raise ValueError(f"period: {shown(budget.period)} is not one of {list(PERIODS)}")
     if budget.action not in ACTIONS:
-        raise ValueError(f"action: {budget.action!r} is not one of {list(ACTIONS)}")
+        raise ValueError(f"action: {shown(budget.action)} is not one of {list(ACTIONS)}")
     try:
         limit = money.usd(budget.limit_usd)
     except ValueError:
-        raise ValueError(f"limit_usd: {budget.limit_usd!r} is not a decimal amount") from None
+        raise ValueError(f"limit_usd: {shown(budget.limit_usd)} is not a decimal amount") from None
     if limit <= 0:
         raise ValueError("limit_usd: must be positive")
     soft = budget.soft_ratio or DEFAULT_SOFT_RATIO

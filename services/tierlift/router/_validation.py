@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tierlift.core import money
-from tierlift.core.ids import SLUG
+from tierlift.core.ids import is_slug, shown
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import router_pb2
 
@@ -36,8 +36,10 @@ def validate(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> Non
 
 
 def _check_slug(field: str, value: str) -> None:
-    if not SLUG.match(value):
-        raise InvalidRequest(field, f"{value!r} is not a lowercase slug (letters, digits, '-'; 2 to 63 characters)")
+    if not is_slug(value):
+        raise InvalidRequest(
+            field, f"{shown(value)} is not a lowercase slug (letters, digits, '-'; 2 to 63 characters)"
+        )
 
 
 def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> None:
@@ -47,7 +49,7 @@ def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int)
         raise InvalidRequest("messages", f"more than {MAX_MESSAGES} messages")
     for i, m in enumerate(request.messages):
         if m.role not in ROLES:
-            raise InvalidRequest(f"messages[{i}].role", f"{m.role!r} is not one of {sorted(ROLES)}")
+            raise InvalidRequest(f"messages[{i}].role", f"{shown(m.role)} is not one of {sorted(ROLES)}")
         if not m.content.strip():
             raise InvalidRequest(f"messages[{i}].content", "must not be empty")
     if request.messages[-1].role != "user":
@@ -75,10 +77,12 @@ def _check_constraints(c: router_pb2.Constraints) -> None:
         try:
             amount = money.usd(c.max_cost_usd)
         except ValueError:
-            raise InvalidRequest("constraints.max_cost_usd", f"{c.max_cost_usd!r} is not a decimal amount") from None
+            raise InvalidRequest(
+                "constraints.max_cost_usd", f"{shown(c.max_cost_usd)} is not a decimal amount"
+            ) from None
         if amount <= Decimal(0):
             raise InvalidRequest("constraints.max_cost_usd", "must be positive")
     if not 0.0 <= c.quality_bar <= 1.0:
         raise InvalidRequest("constraints.quality_bar", f"{c.quality_bar} is outside [0, 1]")
-    if c.region and not SLUG.match(c.region):
-        raise InvalidRequest("constraints.region", f"{c.region!r} is not a region code like 'eu' or 'us'")
+    if c.region and not is_slug(c.region):
+        raise InvalidRequest("constraints.region", f"{shown(c.region)} is not a region code like 'eu' or 'us'")

@@ -22,7 +22,7 @@ from tierlift.router._servicer import RouterDeps, RouterServicer
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
-_ADAPTER_ENTRY = re.compile(r"^([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)$")
+_ADAPTER_ENTRY = re.compile(r"([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)")
 
 
 class RouterSettings(BusSettings):
@@ -45,7 +45,7 @@ class RouterSettings(BusSettings):
     @classmethod
     def _adapter_list(cls, value: str) -> str:
         for entry in filter(None, (e.strip() for e in value.split(","))):
-            if not _ADAPTER_ENTRY.match(entry):
+            if not _ADAPTER_ENTRY.fullmatch(entry):
                 raise ValueError(f"{entry!r} is not of the form name=host:port")
         return value
 
