@@ -9,8 +9,9 @@ commit and machine that produced them. Speed is measured here, never asserted in
 
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
+    detectors.json        data-class detection time at 4K, 32K and 128K characters
 
-BENCH=local, BENCH=overhead or BENCH=ledger runs one of them.
+BENCH=local, BENCH=overhead, BENCH=ledger or BENCH=detectors runs one of them.
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ def main() -> int:
         from tests.benchmarks.ledger import bench_ledger
 
         _write("ledger.json", bench_ledger())
+    if which in ("all", "detectors"):
+        from tests.benchmarks.detectors import bench_detectors
+
+        _write("detectors.json", bench_detectors())
     return 0
 
 

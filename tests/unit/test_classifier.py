@@ -100,3 +100,15 @@ async def test_concurrent_calls_share_model_passes_and_get_the_same_answers(
     monkeypatch.undo()
     classifier._cache.clear()
     assert list(batched) == [classifier.classify(r) for r in requests]
+
+
+def test_identifiers_in_the_system_prompt_and_earlier_turns_count() -> None:
+    request = classifier_pb2.ClassifyRequest(
+        messages=[
+            T.Message(role="system", content="Customer record: SSN 078 05 1120."),
+            T.Message(role="assistant", content="How can I help?"),
+            T.Message(role="user", content="Summarise the customer's situation."),
+        ]
+    )
+    result = load_classifier().classify(request)
+    assert result.data_class == T.DATA_CLASS_REGULATED and "national_id" in result.data_findings

@@ -35,6 +35,21 @@ def cmd_eval_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_detectors(args: argparse.Namespace) -> int:
+    from tierlift.classifier import detect_sensitive_data
+    from tierlift.evaluation import adversarial
+    from tierlift.v1 import common_pb2
+
+    examples = adversarial.generate(args.split, args.per_family)
+    result = adversarial.evaluate(examples, detect_sensitive_data, common_pb2.DATA_CLASS_REGULATED)
+    for name, family in result["families"].items():  # type: ignore[attr-defined]
+        metric = "regulated_recall" if "regulated_recall" in family else "flagged_sensitive"
+        print(f"  {name:<18} {metric:<18} {family[metric]:.3f}  ({family['rows']} rows)")
+    print(f"REGULATED recall {result['regulated_recall']:.3f}; look-alikes flagged {result['look_alikes_flagged']:.3f}")
+    _write(args.out, {"split": args.split, **result})
+    return 0
+
+
 def cmd_eval_routing(args: argparse.Namespace) -> int:
     from tierlift.classifier import load_classifier
     from tierlift.evaluation.chart import write_line_chart
@@ -156,6 +171,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_eval_classifier)
+
+    p = sub.add_parser("eval-detectors", help="data-class detectors on adversarial variants and look-alikes")
+    p.add_argument("--split", choices=["dev", "held-out"], default="held-out")
+    p.add_argument("--per-family", type=int, default=200)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_eval_detectors)
 
     p = sub.add_parser("eval-routing", help="the learned router's cost/quality curve on weak/strong outcomes")
     p.add_argument(

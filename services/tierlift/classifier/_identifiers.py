@@ -1,0 +1,287 @@
+"""Payment cards, bank accounts and government ids in normalised text (see `_normalise`).
+
+Numbers are found as they are written: digit groups joined by any one to three separators
+(space, '-', '.', '/', '_'), so "4111/1111_1111 1111", "078 05 1120" and a card with a space
+between every digit are all seen; every run of whole groups of a plausible length is a
+candidate. A candidate counts only if its format's checksum holds (python-stdnum: Luhn, mod 11,
+mod 97, Verhoeff, check letters, embedded dates), so ISBNs, amounts and order numbers stay
+public. A format whose check is weak (one check digit in ten) or that has none counts only
+next to a word that names it, in the languages the templates cover; a distinctive written
+shape (an SSN as 3-2-4 digits, a SIN as 3-3-3, an Aadhaar as 4-4-4) stands on its own.
+
+Every pattern is RE2 (linear time, no backtracking) and the candidate walk is bounded by the
+longest identifier, so detection time grows linearly with the text.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+from stdnum import iban as std_iban
+from stdnum import luhn
+from stdnum.au import tfn
+from stdnum.be import nn as be_nn
+from stdnum.br import cpf
+from stdnum.ca import sin
+from stdnum.ch import ssn as ch_ssn
+from stdnum.cn import ric
+from stdnum.de import idnr
+from stdnum.dk import cpr
+from stdnum.es import dni, nie
+from stdnum.fi import hetu
+from stdnum.fr import nir
+from stdnum.gb import nhs
+from stdnum.ie import pps
+from stdnum.in_ import aadhaar, pan
+from stdnum.it import codicefiscale
+from stdnum.jp import in_ as my_number
+from stdnum.kr import rrn
+from stdnum.mx import curp
+from stdnum.nl import bsn
+from stdnum.no import fodselsnummer
+from stdnum.pl import pesel
+from stdnum.se import personnummer
+from stdnum.us import itin
+
+MAX_DIGITS = 19  # the longest number checked (a payment card)
+_MAX_SEPARATOR = 3
+_SEPARATORS = frozenset(" -./_")
+_BEFORE, _AFTER = 64, 40  # how far a context word may be from the number it names
+
+_DIGIT_GROUP = re2.compile(r"\d+")
+
+
+def _words(*alternatives: str) -> Any:
+    """A case-insensitive word pattern over folded text (lowercase, no accents)."""
+    return re2.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
+
+
+# Words that name an identifier, in English, German, French, Dutch, Spanish, Italian, Portuguese.
+ID_CONTEXT = _words(
+    r"ssn", r"ssn#", r"social security", r"soc\.? sec\.?", r"itin", r"tax ?id", r"taxpayer id\w{0,12}", r"tin",
+    r"sin", r"social insurance", r"nas", r"assurance sociale", r"nhs", r"nhs (?:no|number|nr)", r"national health",
+    r"national insurance", r"nino", r"bsn", r"burgerservicenummer", r"sofinummer", r"pesel", r"cpf", r"aadhaar",
+    r"uidai", r"tfn", r"tax file number", r"steuer-?id", r"steuer-?idnr", r"steueridentifikationsnummer",
+    r"identifikationsnummer", r"sozialversicherungsnummer", r"rentenversicherungsnummer", r"personnummer",
+    r"fodselsnummer", r"f\x{f8}dselsnummer", r"cpr", r"cpr-nr", r"rrn", r"resident registration", r"my number",
+    r"individual number", r"id (?:no|number|nr)", r"id-nr", r"identity (?:no|number|card)", r"national id\w{0,8}",
+    r"identification number", r"personalausweis\w{0,8}", r"ausweis\w{0,8}", r"carte d'identite", r"numero d'identite",
+    r"numero de securite sociale", r"securite sociale", r"insee", r"documento de identidad", r"dni", r"nie", r"nif",
+    r"numero de identificacion", r"seguridad social", r"seguro social", r"carta d'identita", r"codice fiscale",
+    r"tessera sanitaria", r"identiteitskaart", r"identiteitsnummer", r"rijksregister\w{0,8}", r"registre national",
+    r"numero national", r"national number", r"cartao de cidadao", r"numero de contribuinte", r"pps", r"curp", r"pan",
+    r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
+    r"\x{4e2a}\x{4eba}\x{756a}\x{53f7}", r"\x{30de}\x{30a4}\x{30ca}\x{30f3}\x{30d0}\x{30fc}",
+    r"\x{c8fc}\x{bbfc}\x{b4f1}\x{b85d}\x{bc88}\x{d638}",
+)  # fmt: skip
+CARD_CONTEXT = _words(
+    r"card", r"credit", r"debit", r"visa", r"mastercard", r"maestro", r"amex", r"cvv", r"cvc", r"exp\w{0,8}",
+    r"karte", r"kreditkarte", r"kartennummer", r"carte", r"carte bancaire", r"tarjeta", r"carta", r"creditcard",
+    r"pinpas", r"kaart", r"cartao", r"pan",
+)  # fmt: skip
+DOCUMENT_CONTEXT = _words(
+    r"passport", r"passport (?:no|number|nr)", r"reisepass\w{0,8}", r"pass-?nr", r"passnummer", r"passeport",
+    r"pasaporte", r"passaporto", r"paspoort\w{0,8}", r"passaporte", r"driving licen[cs]e", r"driver'?s licen[cs]e",
+    r"drivers licen[cs]e", r"driver licen[cs]e", r"licen[cs]e (?:no|number|nr)", r"dl (?:no|number|#)",
+    r"fuhrerschein\w{0,8}", r"permis de conduire", r"carnet de conducir", r"permiso de conducir", r"patente di guida",
+    r"rijbewijs\w{0,8}", r"carta de conducao", r"carteira de motorista", r"personalausweis\w{0,8}",
+    r"ausweis\w{0,8}", r"carte d'identite", r"identity card", r"id card", r"id-card", r"carta d'identita",
+    r"identiteitskaart", r"documento de identidad", r"cartao de cidadao",
+)  # fmt: skip
+# A document number after its word: 6 to 12 letters and digits, at least two digits.
+_DOCUMENT_NUMBER = re2.compile(
+    r"[\s:#.,()\x{b0}-]{0,4}(?:(?:no|nr|n|num|number|numero|nummer|nro)[\s:#.\x{b0}-]{0,4})?([a-z0-9]{6,12})\b"
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A run of whole digit groups: its digits, the group lengths as written, its place."""
+
+    digits: str
+    groups: tuple[int, ...]
+    start: int
+    end: int
+    whole: bool  # no group joined before or after it: the number as written, not a part of one
+    dotted: bool = False  # groups joined by dots, as versions and IP addresses are
+    glued: bool = False  # a letter right before or after: part of a code ("5500-0000-0000-0004X")
+
+
+def digit_spans(text: str) -> Iterator[Span]:
+    """Every run of consecutive digit groups joined by separators, up to MAX_DIGITS digits:
+    O(len(text) x MAX_DIGITS), whatever the text."""
+    groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(text)]
+    joined = [i > 0 and _joined(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
+    joined.append(False)  # nothing after the last group
+    for i, (start, _) in enumerate(groups):
+        lengths: tuple[int, ...] = ()
+        digits, dotted = "", False
+        for j in range(i, len(groups)):
+            g_start, g_end = groups[j]
+            if j > i and not joined[j]:
+                break
+            dotted = dotted or (j > i and "." in text[groups[j - 1][1] : g_start])
+            digits += text[g_start:g_end]
+            lengths = (*lengths, g_end - g_start)
+            if len(digits) > MAX_DIGITS:
+                break
+            glued = _letter_next_to(text, start, g_end)
+            whole = not joined[i] and not joined[j + 1] and not glued and not _glued(text, start, g_end)
+            yield Span(digits, lengths, start, g_end, whole, dotted, glued)
+
+
+def _letter_next_to(text: str, start: int, end: int) -> bool:
+    return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Part of a longer token: a letter right before or after, or one behind a hyphen, dot or
+    slash ("f514334e-1321-8720-5356-f58372cfe30b", "v10.4.2")."""
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    return (
+        (len(before) > 0 and before[-1].isalnum())
+        or (len(after) > 0 and after[0].isalnum())
+        or (len(before) == 2 and before[-1] in "-./_" and before[0].isalnum())
+        or (len(after) == 2 and after[0] in "-./_" and after[1].isalnum())
+    )
+
+
+def _joined(text: str, end: int, next_start: int) -> bool:
+    gap = text[end:next_start]
+    return 0 < len(gap) <= _MAX_SEPARATOR and all(ch in _SEPARATORS for ch in gap) and len(set(gap) - {" "}) <= 1
+
+
+class Context:
+    """Where the words naming identifiers, cards and documents are in the folded text."""
+
+    def __init__(self, folded: str) -> None:
+        self.ids = [m.start() for m in ID_CONTEXT.finditer(folded)]
+        self.cards = [m.start() for m in CARD_CONTEXT.finditer(folded)]
+
+    @staticmethod
+    def near(positions: list[int], start: int, end: int) -> bool:
+        i = bisect.bisect_left(positions, start - _BEFORE)
+        return i < len(positions) and positions[i] <= end + _AFTER
+
+
+# Issuer prefixes of the card networks (Mir 2, Mastercard 2 and 5, Amex, Diners and JCB 3,
+# Visa 4, Maestro 5 and 6, Discover and UnionPay 6): a number that passes Luhn but starts
+# where no network issues (an ISBN's 978, a barcode's 0) is not a card.
+_CARD_PREFIXES = re2.compile(r"2[2-7]|[3-6]")
+
+
+_CARD_SHAPES = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 4, 4, 2), (4, 4, 4, 1)}
+
+
+def is_card(span: Span, context: Context) -> bool:
+    n = len(span.digits)
+    if not 12 <= n <= 19 or not _CARD_PREFIXES.match(span.digits) or span.glued or not luhn.is_valid(span.digits):
+        return False
+    # 12 digits (some Maestro cards): one number in ten passes Luhn, so only next to a card word;
+    # dotted groups are versions far more often than cards, unless grouped as cards are
+    if n == 12 or (span.dotted and span.groups not in _CARD_SHAPES):
+        return Context.near(context.cards, span.start, span.end)
+    return True
+
+
+def _ssn_shape(d: str) -> bool:
+    return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
+
+
+# (lengths, check, written shape that needs no context word or None). stdnum's own SSN check
+# refuses a few numbers known to be published (078-05-1120): still an SSN as far as data goes.
+_Check = tuple[tuple[int, ...], Callable[[str], bool], tuple[int, ...] | None]
+_NUMERIC_IDS: dict[str, _Check] = {
+    "us_ssn": ((9,), _ssn_shape, (3, 2, 4)),
+    "us_itin": ((9,), itin.is_valid, (3, 2, 4)),
+    "ca_sin": ((9,), lambda d: d[0] not in "08" and sin.is_valid(d), (3, 3, 3)),
+    "nl_bsn": ((9,), bsn.is_valid, None),
+    "au_tfn": ((8, 9), tfn.is_valid, None),
+    "gb_nhs": ((10,), nhs.is_valid, None),
+    "dk_cpr": ((10,), cpr.is_valid, None),
+    "se_personnummer": ((10, 12), personnummer.is_valid, None),
+    "de_idnr": ((11,), idnr.is_valid, None),
+    "pl_pesel": ((11,), pesel.is_valid, None),
+    "no_fodselsnummer": ((11,), fodselsnummer.is_valid, None),
+    "be_nn": ((11,), be_nn.is_valid, (2, 2, 2, 3, 2)),
+    "br_cpf": ((11,), cpf.is_valid, (3, 3, 3, 2)),
+    "in_aadhaar": ((12,), aadhaar.is_valid, (4, 4, 4)),
+    "jp_my_number": ((12,), my_number.is_valid, (4, 4, 4)),
+    "kr_rrn": ((13,), rrn.is_valid, (6, 7)),
+    "ch_ahv": ((13,), lambda d: d.startswith("756") and ch_ssn.is_valid(d), (3, 4, 4, 2)),
+    "fr_nir": ((15,), nir.is_valid, None),
+    "cn_ric": ((18,), ric.is_valid, None),
+}
+# Checks strong enough to need neither a word nor a shape (two check digits, or a checksum
+# and a date inside, and a length few other numbers have).
+_STANDS_ALONE = {"fr_nir", "ch_ahv", "cn_ric"}
+
+
+def numeric_id(span: Span, context: Context) -> str | None:
+    n = len(span.digits)
+    for kind, (lengths, check, shape) in _NUMERIC_IDS.items():
+        if n not in lengths:
+            continue
+        alone = span.whole and (kind in _STANDS_ALONE or span.groups == shape)
+        if (alone or Context.near(context.ids, span.start, span.end)) and check(span.digits):
+            return kind
+    return None
+
+
+# Identifiers with letters, matched on the normalised text in upper case.
+_ALNUM_IDS: list[tuple[str, Any, Callable[[str], bool], bool]] = [
+    # (kind, pattern, check, needs a context word)
+    ("it_codice_fiscale", re2.compile(r"\b[A-Z]{6}(?:[0-9LMNPQRSTUV]{2}[A-Z]){2}[0-9LMNPQRSTUV]{2}[A-Z]\b"),
+     codicefiscale.is_valid, False),
+    ("es_dni", re2.compile(r"\b\d{8}-?[A-Z]\b"), dni.is_valid, False),
+    ("es_dni", re2.compile(r"\b\d{8} [A-Z]\b"), dni.is_valid, True),  # "... 12500000 a year": needs its word
+    ("es_nie", re2.compile(r"\b[XYZ][ -]?\d{7}[ -]?[A-Z]\b"), nie.is_valid, False),
+    ("mx_curp", re2.compile(r"\b[A-Z]{4}\d{6}[HMX][A-Z]{5}[0-9A-Z]\d\b"), curp.is_valid, False),
+    ("fi_hetu", re2.compile(r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-Y]\b"), hetu.is_valid, False),
+    ("fr_nir", re2.compile(r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2A|2B) ?\d{3} ?\d{3} ?\d{2}\b"), nir.is_valid, False),
+    ("cn_ric", re2.compile(r"\b\d{17}X\b"), ric.is_valid, False),
+    ("gb_nino", re2.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"), bool, False),
+    ("in_pan", re2.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b"), pan.is_valid, True),
+    ("ie_pps", re2.compile(r"\b\d{7}[A-W][A-IW]?\b"), pps.is_valid, True),
+]  # fmt: skip
+
+
+def ascii_upper(folded: str) -> str:
+    """Upper case, one character for one (a non-ASCII character becomes "?"): the ids with
+    letters are all ASCII."""
+    return (folded if folded.isascii() else folded.encode("ascii", "replace").decode()).upper()
+
+
+def alnum_id(upper: str, context: Context) -> str | None:
+    for kind, pattern, check, needs_word in _ALNUM_IDS:
+        for m in pattern.finditer(upper):
+            if needs_word and not Context.near(context.ids, m.start(), m.end()):
+                continue
+            if check(m.group().replace(" ", "").replace("-", "")):
+                return kind
+    return None
+
+
+_IBAN = re2.compile(r"\b[A-Z]{2}\d{2}(?:[ -]{0,2}[A-Z0-9]){11,34}")
+
+
+def has_iban(upper: str) -> bool:
+    """The pattern may take in a word after the number ("... 00 PLEASE"): try each length."""
+    for m in _IBAN.finditer(upper):
+        compact = "".join(ch for ch in m.group() if ch.isalnum())
+        if any(std_iban.is_valid(compact[:n]) for n in range(min(len(compact), 34), 14, -1)):
+            return True
+    return False
+
+
+def document_number(folded: str) -> bool:
+    """A passport or driving-licence number after the word that names it."""
+    for m in DOCUMENT_CONTEXT.finditer(folded):
+        after = _DOCUMENT_NUMBER.match(folded, m.end(), min(len(folded), m.end() + _AFTER))
+        if after is not None and sum(ch.isdigit() for ch in after.group(1)) >= 2:
+            return True
+    return False

@@ -1,0 +1,58 @@
+"""Text as the detectors read it: written the way people and systems really write it, but
+with the tricks that hide an identifier from a pattern undone.
+
+`normalise` applies NFKC (full-width and mathematical digits become ASCII), deletes format
+characters (zero-width spaces and joiners, soft hyphens, bidi marks), folds every kind of space
+to " " and every kind of dash to "-", and maps decimal digits of any script to ASCII.
+`fold` then lowercases and strips accents one character for one, so that vocabulary matches
+("diagnostiqué", "Ärztin") and positions stay aligned with the normalised text.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import unicodedata
+
+
+def _build_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for code in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(code))
+        if category == "Cf":
+            table[code] = None  # invisible: zero-width space, word joiner, soft hyphen, bidi marks
+        elif category in ("Zs", "Zl", "Zp") or chr(code) in "\t\r\n\v\f":
+            table[code] = "\n" if category in ("Zl", "Zp") or chr(code) in "\r\n\v\f" else " "
+        elif category == "Pd" or code == 0x2212:  # dashes, and the minus sign
+            table[code] = "-"
+        elif category == "Nd" and code > 0x7F:
+            table[code] = str(unicodedata.digit(chr(code)))
+    return table
+
+
+@functools.cache
+def _table() -> dict[int, str | None]:
+    return _build_table()
+
+
+def normalise(text: str) -> str:
+    if text.isascii():
+        # NFKC and the table change nothing in ASCII but tabs and other control spacing
+        return text.translate(_ASCII_SPACES)
+    return unicodedata.normalize("NFKC", text).translate(_table())
+
+
+_ASCII_SPACES = {ord("\t"): " ", ord("\v"): "\n", ord("\f"): "\n", ord("\r"): "\n"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
+    return base[:1] if base else ch.lower()[:1] or ch
+
+
+def fold(normalised: str) -> str:
+    """Lowercase, accents stripped, exactly one character for each character of the input."""
+    if normalised.isascii():
+        return normalised.lower()
+    return "".join(_fold_char(ch) for ch in normalised)
