@@ -147,3 +147,20 @@ def test_missing_api_key_stops_the_adapter_naming_the_variable(
     monkeypatch.delenv("WIRE_API_KEY", raising=False)
     with pytest.raises(StartupError, match="WIRE_API_KEY: not set"):
         backend_cls("wire", [wire_model("http://127.0.0.1:9/v1")], 1.0, 0)
+
+
+async def test_a_providers_error_reaches_the_caller_sanitised_and_the_log_whole(
+    wire: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire.key = "sk-the-right-one"  # the provider refuses the key and echoes it back, as some do
+    monkeypatch.setenv("WIRE_API_KEY", "sk-live-0123456789abcdefghijklmnop")
+    b = BACKENDS[wire.protocol]("wire", [wire_model(wire.endpoint)], timeout_s=1.0, max_retries=0)
+    try:
+        with pytest.raises(BackendError) as err:
+            await b.generate(request())
+    finally:
+        await b.close()
+    assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
+    assert "HTTP 401" in err.value.message and "[redacted]" in err.value.message
+    assert "0123456789abcdef" not in err.value.message and len(err.value.message) <= 240
+    assert "0123456789abcdef" in err.value.detail  # the full answer stays in the adapter's log

@@ -31,6 +31,7 @@ class ScriptedBackend:
     token_prob: float = 0.9
     fail_with: grpc.StatusCode | None = None
     delay_s: float = 0.0
+    failing_models: set[str] = field(default_factory=set)  # fail_with applies to these only, when given
     calls: list[str] = field(default_factory=list)
     family: str = "scripted"
 
@@ -41,7 +42,7 @@ class ScriptedBackend:
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
         self.calls.append(request.model)
         await asyncio.sleep(self.delay_s)
-        if self.fail_with is not None:
+        if self.fail_with is not None and (not self.failing_models or request.model in self.failing_models):
             raise BackendError(self.fail_with, f"{self.adapter} is failing on purpose")
         return adapter_pb2.GenerateResponse(
             text=f"answer from {request.model}",

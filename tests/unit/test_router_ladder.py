@@ -146,8 +146,27 @@ async def test_open_circuit_skips_a_failing_adapter_without_calling_it(harness: 
     assert len(harness.local.calls) == 3
     reply = await harness.router.Complete(ask())
     assert len(harness.local.calls) == 3  # not called again while the circuit is open
-    assert reply.attempts[0].error.startswith("UNAVAILABLE: circuit open for adapter llamacpp-local")
+    assert reply.attempts[0].error.startswith(
+        "UNAVAILABLE: circuit open for gemma-3-270m-cpu on adapter llamacpp-local"
+    )
     assert reply.model == "gpt-5-mini"
+
+
+async def test_one_failing_model_does_not_open_the_circuit_of_its_neighbour_on_the_same_adapter(
+    harness: Harness,
+) -> None:
+    # gpt-5-mini and gpt-5 are both behind the `openai` adapter; only gpt-5-mini is sick
+    harness.closed.fail_with, harness.closed.failing_models = grpc.StatusCode.UNAVAILABLE, {"gpt-5-mini"}
+    closed_only = router_pb2.Constraints(allowed_tiers=[common_pb2.TIER_CLOSED])
+    for _ in range(4):  # opens gpt-5-mini's circuit (threshold 3)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await harness.router.Complete(ask(constraints=closed_only))
+    assert harness.closed.calls.count("gpt-5-mini") == 3
+    frontier_only = router_pb2.Constraints(allowed_tiers=[common_pb2.TIER_FRONTIER])
+    for _ in range(5):
+        reply = await harness.router.Complete(ask(constraints=frontier_only))
+        assert (reply.model, reply.attempts[0].error) == ("gpt-5", "")
+    assert harness.closed.calls.count("gpt-5") == 5
 
 
 async def test_no_attempt_outlives_the_callers_deadline(harness: Harness) -> None:

@@ -107,7 +107,7 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             given = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ")
             if given == server.key:
                 return False
-            self._error(401, "Incorrect API key provided.")
+            self._error(401, f"Incorrect API key provided: {given}. You can find your API key at the dashboard.")
             return True
 
         def do_GET(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
+import re2
 
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
@@ -20,12 +21,14 @@ _LOW_LOGPROB = math.log(LOW_PROB)
 
 class BackendError(Exception):
     """A failed generation with the gRPC status it maps to (INVALID_ARGUMENT for a prompt
-    the model cannot take, UNAVAILABLE for a backend that is down or overloaded, ...)."""
+    the model cannot take, UNAVAILABLE for a backend that is down or overloaded, ...).
+    `message` goes to the caller; `detail` (the provider's whole answer) only to the log."""
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, detail: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail or message
 
 
 class Backend(Protocol):
@@ -75,9 +78,30 @@ def clients_by_model(adapter: str, models: Sequence[Model], make: Callable[[str,
     return by_model
 
 
+MAX_ERROR_MESSAGE = 200
+# What a credential looks like in an error body: provider keys, bearer tokens, long opaque strings.
+_KEY_SHAPED = re2.compile(
+    r"(?i)\b(?:sk|pk|rk|sess|key)[-_][A-Za-z0-9_*.-]{6,}|\bAKIA[0-9A-Z]{12,}|\bbearer\s+\S+|\bgh[pousr]_\w{10,}"
+    r"|\bxox[abpr]-[\w-]{6,}|\b[A-Za-z0-9_+/=-]{32,}"
+)
+
+
+def sanitised(message: str) -> str:
+    """Bounded, with anything key-shaped removed: what a caller may see of a provider's error."""
+    cleaned = _KEY_SHAPED.sub("[redacted]", " ".join(message.split()))
+    return cleaned if len(cleaned) <= MAX_ERROR_MESSAGE else cleaned[: MAX_ERROR_MESSAGE - 3] + "..."
+
+
 def map_error(exc: Exception, table: Sequence[tuple[type[Exception], grpc.StatusCode]], provider: str) -> BackendError:
-    """The first matching (exception class, status) in `table`; list subclasses first."""
+    """The first matching (exception class, status) in `table`; list subclasses first. The
+    caller gets the status, the provider's error type and its message, sanitised; the log
+    gets everything the SDK said."""
     code = next((c for cls, c in table if isinstance(exc, cls)), grpc.StatusCode.UNKNOWN)
     status = getattr(exc, "status_code", None)
     http = f" HTTP {status}" if status else ""
-    return BackendError(code, f"{provider}{http}: {exc.__class__.__name__}: {exc}")
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    kind = error.get("type") or error.get("code") if isinstance(error, dict) else None
+    text = error.get("message") if isinstance(error, dict) and error.get("message") else getattr(exc, "message", "")
+    summary = f"{provider}{http}: {kind or exc.__class__.__name__}: {sanitised(str(text or exc))}"
+    return BackendError(code, summary, detail=f"{provider}{http}: {exc.__class__.__name__}: {exc}")

@@ -44,7 +44,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
                 span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
                 return reply
         except BackendError as exc:
-            log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.message)
+            log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.detail)
             await context.abort(exc.code, exc.message)
             raise  # unreachable: abort raises
 
@@ -56,7 +56,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
             async for chunk in self.backend.stream(request):
                 yield chunk
         except BackendError as exc:
-            log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.message)
+            log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.detail)
             await context.abort(exc.code, exc.message)
 
     @contextlib.contextmanager

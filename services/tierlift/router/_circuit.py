@@ -1,5 +1,5 @@
-"""A circuit breaker per adapter: after `threshold` consecutive faults the router stops
-calling that adapter for `cooldown_s` (its rungs fail fast and the ladder moves on); then one
+"""A circuit breaker per model on an adapter: after `threshold` consecutive faults the router stops
+calling that model for `cooldown_s` (its rungs fail fast and the ladder moves on); then one
 probe call is let through (half-open), and its outcome closes or re-opens the circuit.
 
 Small and explicit rather than a library: the router decides what counts as a fault (gRPC

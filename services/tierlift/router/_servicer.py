@@ -75,8 +75,12 @@ def request_id_for(request: router_pb2.CompleteRequest) -> str:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
+        # One breaker per (adapter, model): a model is one endpoint in the catalog, and one sick
+        # model must not close its healthy neighbours behind the same adapter.
         self.breakers = {
-            name: CircuitBreaker(deps.circuit_threshold, deps.circuit_cooldown_s) for name in deps.adapters
+            (m.adapter, m.id): CircuitBreaker(deps.circuit_threshold, deps.circuit_cooldown_s)
+            for m in deps.catalog.models
+            if m.adapter in deps.adapters
         }
         deployed = [m for m in deps.catalog.models if m.adapter in deps.adapters]
         self.max_prompt_tokens = max((m.context_window for m in deployed), default=0)
@@ -209,8 +213,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         """A fault attempt without a call when the adapter's circuit is open or no time is left."""
         if deadline.left() <= 0:
             error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
-        elif not self.breakers[rung.adapter].allow():
-            error = f"UNAVAILABLE: circuit open for adapter {rung.adapter} after repeated faults"
+        elif not self.breakers[rung.adapter, rung.model].allow():
+            error = f"UNAVAILABLE: circuit open for {rung.model} on adapter {rung.adapter} after repeated faults"
         else:
             return None
         return router_pb2.Attempt(
@@ -240,10 +244,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                             timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
                         )
                     except grpc.aio.AioRpcError as exc:
-                        self.breakers[rung.adapter].record(exc.code())
+                        self.breakers[rung.adapter, rung.model].record(exc.code())
                         attempt = self._fault(index, rung, exc)
                     else:
-                        self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+                        self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
                         attempt = self._priced_attempt(index, rung, result, plan)
                         _decide(attempt, plan.confidence_threshold, is_last=index == last)
                         texts.append(result.text)
@@ -335,12 +339,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     else:
                         yield router_pb2.CompleteChunk(text=chunk.text)
             except grpc.aio.AioRpcError as exc:
-                self.breakers[rung.adapter].record(exc.code())
+                self.breakers[rung.adapter, rung.model].record(exc.code())
                 attempts.append(self._fault(index, rung, exc))
                 metrics.record_attempt(attempts[-1])
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                 continue
-            self.breakers[rung.adapter].record(grpc.StatusCode.OK)
+            self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
             if summary is None:
                 raise RequestFailed(
                     grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
