@@ -108,12 +108,40 @@ async def test_every_rung_down_is_unavailable_naming_each_adapter(harness: Harne
     assert len(completed) == 1 and not completed[0].answered  # type: ignore[attr-defined]
 
 
-async def test_same_idempotency_key_gives_same_request_and_event_ids(harness: Harness) -> None:
+async def test_a_finished_request_is_replayed_not_run_again(harness: Harness) -> None:
     first = await harness.router.Complete(ask(idempotency_key="order-42"))
     second = await harness.router.Complete(ask(idempotency_key="order-42"))
-    assert first.request_id == second.request_id
+    assert second == first
+    assert len(harness.local.calls) == 1
     ids = [i for s, _, i in harness.publisher.events if s == "tierlift.attempt.finished"]
-    assert ids[0] == ids[1] == f"{first.request_id}.attempt.0"
+    assert ids == [f"{first.request_id}.attempt.0"]
+
+
+async def test_concurrent_duplicates_wait_for_the_first_call_and_share_its_answer(harness: Harness) -> None:
+    harness.local.delay_s = 0.3
+    replies = await asyncio.gather(*(harness.router.Complete(ask(idempotency_key="k-1")) for _ in range(10)))
+    assert len(harness.local.calls) == 1
+    assert all(r == replies[0] for r in replies)
+    stream = [c async for c in harness.router.CompleteStream(ask(idempotency_key="k-1"))]
+    assert stream[-1].final == replies[0] and len(harness.local.calls) == 1
+
+
+async def test_a_key_reused_for_another_request_is_refused_by_name(harness: Harness) -> None:
+    await harness.router.Complete(ask("What is 2 + 2?", idempotency_key="k-2"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask("What is 3 + 3?", idempotency_key="k-2"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.value.details() or "").startswith("idempotency_key: ")
+    assert len(harness.local.calls) == 1
+
+
+async def test_a_failed_request_releases_its_key_so_a_retry_runs(harness: Harness) -> None:
+    harness.local.fail_with = harness.closed.fail_with = grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(grpc.aio.AioRpcError):
+        await harness.router.Complete(ask(idempotency_key="k-3"))
+    harness.local.fail_with = harness.closed.fail_with = None
+    reply = await harness.router.Complete(ask(idempotency_key="k-3"))
+    assert reply.tier == common_pb2.TIER_LOCAL
 
 
 async def test_answer_is_refused_when_its_cost_cannot_be_recorded(harness: Harness) -> None:

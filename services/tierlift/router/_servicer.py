@@ -22,6 +22,7 @@ from tierlift.router import _metrics as metrics
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._confidence import score
+from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
 from tierlift.router._validation import InvalidRequest, validate
@@ -64,6 +65,8 @@ class RouterDeps:
     classifier_timeout_s: float = 2.0
     circuit_threshold: int = 5
     circuit_cooldown_s: float = 10.0
+    # one execution per idempotency key; production routers share a JetStream bucket
+    idempotency: SingleFlight = field(default_factory=lambda: SingleFlight(MemoryKeys()))
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -103,8 +106,19 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         outcome = "answered"
         try:
             plan = await self._plan(request)
-            await events.routed(self.deps.publisher, request, plan)
-            return await self._walk_ladder(request, plan, _Deadline(context.time_remaining()))
+            deadline = _Deadline(context.time_remaining())
+            claim = await self._claim(request, deadline)
+            if claim.replay is not None:
+                outcome = "replayed"
+                return claim.replay
+            try:
+                await events.routed(self.deps.publisher, request, plan)
+                reply = await self._walk_ladder(request, plan, deadline)
+            except BaseException:
+                await self.deps.idempotency.release(claim)
+                raise
+            await self.deps.idempotency.finish(claim, reply)
+            return reply
         except RequestFailed as exc:
             outcome = exc.code.name.lower()
             await context.abort(exc.code, exc.message)
@@ -122,13 +136,38 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         try:
             plan = await self._plan(request)
-            await events.routed(self.deps.publisher, request, plan)
-            async for chunk in self._stream_ladder(request, plan, _Deadline(context.time_remaining())):
-                yield chunk
+            deadline = _Deadline(context.time_remaining())
+            claim = await self._claim(request, deadline)
+            if claim.replay is not None:
+                yield router_pb2.CompleteChunk(text=claim.replay.text)
+                yield router_pb2.CompleteChunk(final=claim.replay)
+                return
+            finished = False
+            try:
+                await events.routed(self.deps.publisher, request, plan)
+                async for chunk in self._stream_ladder(request, plan, deadline):
+                    if chunk.HasField("final"):
+                        await self.deps.idempotency.finish(claim, chunk.final)
+                        finished = True
+                    yield chunk
+            except BaseException:
+                if not finished:
+                    await self.deps.idempotency.release(claim)
+                raise
         except RequestFailed as exc:
             await context.abort(exc.code, exc.message)
         except events.EventsUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    async def _claim(self, request: router_pb2.CompleteRequest, deadline: _Deadline) -> Claim:
+        """Run this request, or wait for (or replay) the first call with its idempotency key."""
+        wait_s = min(deadline.left(), self.deps.idempotency.lease_s)
+        try:
+            return await self.deps.idempotency.claim(request, wait_s)
+        except IdempotencyConflict as exc:
+            raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+        except WaitedTooLong as exc:
+            raise RequestFailed(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
 
     # --- steps ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from tierlift.core.grpc_server import GrpcServer, client_channel
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
+from tierlift.router._idempotency import JetStreamKeys, SingleFlight
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from tierlift.router._servicer import RouterDeps, RouterServicer
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
@@ -40,6 +41,8 @@ class RouterSettings(BusSettings):
     # per adapter: open after this many consecutive faults, probe again after the cooldown
     circuit_threshold: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
+    # how long an idempotency key's answer is kept for replay
+    idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
 
     @field_validator("adapters")
     @classmethod
@@ -70,6 +73,7 @@ async def run() -> None:
     channels |= {name: client_channel(addr) for name, addr in settings.adapter_addresses().items()}
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
+    keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
         adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
@@ -81,6 +85,7 @@ async def run() -> None:
         classifier_timeout_s=settings.classifier_timeout_s,
         circuit_threshold=settings.circuit_threshold,
         circuit_cooldown_s=settings.circuit_cooldown_s,
+        idempotency=SingleFlight(keys, lease_s=settings.attempt_timeout_s * 4),
     )
 
     server = GrpcServer("router", settings.listen, settings.shutdown_grace_s)
