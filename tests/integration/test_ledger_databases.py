@@ -15,11 +15,12 @@ from tests.integration.test_bus_and_ledger import attempt_event
 from tests.postgres import postgres_server
 from tierlift.core import bus as bus_module
 from tierlift.core import migrations
-from tierlift.core.bus import EventBus
+from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
 from tierlift.ledger._servicer import budget_row, build_report
+from tierlift.ledger._store import total
 from tierlift.router._budgets import BudgetBook
 from tierlift.v1 import common_pb2, events_pb2, ledger_pb2
 
@@ -172,6 +173,59 @@ async def test_a_stored_budget_with_a_bad_tenant_is_set_aside_and_the_rest_still
             break
         await asyncio.sleep(0.05)
     assert [s.state for s in book.exhausted("acme", "faq")] == ["hard_exceeded"]
+
+
+def test_budgets_of_any_realistic_size_are_exact(store: LedgerStore) -> None:
+    for limit in ("10000000", "987654321098.765432109876", "0.000000000001"):
+        store.set_budget(budget_row(ledger_pb2.Budget(tenant="big", period="month", limit_usd=limit, action="reject")))
+        [row] = store.budgets("big")
+        assert row["limit_usd"] == Decimal(limit)
+
+
+def test_budgets_stored_before_the_exact_type_keep_their_value(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(migrations.alembic_config(url), "0003")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # 1.5 USD as the old schema kept it: picodollars
+        conn.execute(text("INSERT INTO budgets VALUES ('acme', '', 'day', 1500000000000, 0.8, 'reject', '2026-01-01')"))
+    migrations.upgrade(url)
+    [row] = LedgerStore(engine).budgets("acme")
+    engine.dispose()
+    assert row["limit_usd"] == Decimal("1.5")
+
+
+@pytest.mark.parametrize(
+    ("limit", "problem"),
+    [("1e30", "over the largest amount"), ("1e999999", "over the largest amount"), ("1e-20", "decimal places"),
+     ("0", "positive"), ("NaN", "finite"), ("lots", "finite decimal")],
+)  # fmt: skip
+def test_an_impossible_budget_is_refused_by_name(limit: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=rf"^limit_usd: .*{problem}"):
+        budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd=limit, action="reject"))
+
+
+def test_sums_past_the_64_bit_picodollar_range_stay_exact(store: LedgerStore) -> None:
+    # 200 attempts of 2e9 output tokens on claude-opus-4-5 (25 USD per 1M): 50,000 USD each, 10M in all,
+    # past the 9.2M USD that a sum of 64-bit picodollars can hold; spread over workloads so that each
+    # day's rollup row stays inside its own range
+    rows = []
+    for i in range(200):
+        e = attempt_event(f"big{i}.attempt.0", model="claude-opus-4-5", tokens=(0, 2_000_000_000))
+        e.workload = f"w{i % 8}"
+        rows.append(price_attempt(e, CATALOG))
+    store.insert_attempts(rows)
+    assert total(store.spend("acme", "", None, None)) == Decimal(10_000_000)
+    assert store.spent_since("acme", "", datetime.now(UTC).date().replace(day=1)) == Decimal(10_000_000)
+    assert sum((d["cost_usd"] for d in store.daily("acme", "", None, None)), Decimal(0)) == Decimal(10_000_000)
+
+
+def test_an_attempt_too_large_for_any_model_is_poison_not_a_stuck_batch() -> None:
+    e = attempt_event("huge.attempt.0", model="claude-opus-4-5", tokens=(4_000_000_000, 4_000_000_000))
+    with pytest.raises(PoisonEvent, match=r"^attempt.usage.input_tokens: "):
+        price_attempt(e, CATALOG)
 
 
 def test_a_trailing_newline_is_not_a_slug() -> None:

@@ -12,6 +12,8 @@ def good_request(**overrides: object) -> router_pb2.CompleteRequest:
         if key == "messages":
             del request.messages[:]
             request.messages.extend(value)  # type: ignore[arg-type]
+        elif key == "constraints":
+            request.constraints.CopyFrom(value)  # type: ignore[arg-type]
         else:
             setattr(request, key, value)
     return request
@@ -34,6 +36,8 @@ def test_good_request_passes() -> None:
         (good_request(messages=[common_pb2.Message(role="user", content="  ")]), r"messages\[0\]\.content"),
         (good_request(messages=[common_pb2.Message(role="user", content="x" * 10_000)]), "messages"),
         (good_request(idempotency_key="k" * 129), "idempotency_key"),
+        (good_request(constraints=router_pb2.Constraints(max_cost_usd="1e30")), r"constraints\.max_cost_usd"),
+        (good_request(constraints=router_pb2.Constraints(max_cost_usd="1e-20")), r"constraints\.max_cost_usd"),
     ],
 )
 def test_bad_request_names_the_field(request_: router_pb2.CompleteRequest, field: str) -> None:

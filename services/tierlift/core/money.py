@@ -8,6 +8,9 @@ from decimal import Decimal, InvalidOperation
 # in stored values; reports round for display only.
 STORAGE_QUANTUM = Decimal("0.000000000001")
 MILLION = Decimal(1_000_000)
+# The largest amount a caller may give (a budget, a cost cap): a trillion USD is past any real
+# bill, so anything larger is a mistake to refuse, not a number to store.
+MAX_AMOUNT = Decimal(10) ** 12
 
 
 def usd(value: str | int | Decimal) -> Decimal:
@@ -21,6 +24,22 @@ def usd(value: str | int | Decimal) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
     return amount
+
+
+def amount(value: str) -> Decimal:
+    """A positive amount given by a caller; ValueError says what is wrong with it (the caller
+    names the field): not a decimal, not positive, too large, or finer than the 1e-12 USD kept."""
+    try:
+        parsed = usd(value)
+    except ValueError:
+        raise ValueError("is not a finite decimal amount") from None
+    if parsed <= 0:
+        raise ValueError("must be positive")
+    if parsed > MAX_AMOUNT:
+        raise ValueError(f"is over the largest amount accepted, {MAX_AMOUNT:,.0f} USD")
+    if parsed != quantize(parsed):
+        raise ValueError("has more decimal places than the 12 kept (1e-12 USD is the smallest unit)")
+    return parsed
 
 
 def quantize(amount: Decimal) -> Decimal:

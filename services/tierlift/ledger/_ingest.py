@@ -21,10 +21,12 @@ from tierlift.core.bus import EventBus, PoisonEvent, Received, consumer_span
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
+from tierlift.ledger._schema import MAX_ROW_USD
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2, router_pb2
 
 log = get_logger(__name__)
+MAX_TOKENS = 2**31 - 1  # the token columns are 32-bit integers on PostgreSQL
 tracer = trace.get_tracer("tierlift.ledger")
 dead_letters = metrics.get_meter("tierlift.ledger").create_counter(
     "tierlift.ledger.dead_lettered", description="Events sent to the dead-letter subject, by subject"
@@ -49,6 +51,12 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     model = catalog.get(a.model)
     if model is None:
         raise PoisonEvent(f"attempt.model: {a.model!r} is not in catalog {catalog.version}")
+    for name, tokens in (("input_tokens", a.usage.input_tokens), ("output_tokens", a.usage.output_tokens)):
+        if tokens > MAX_TOKENS:
+            raise PoisonEvent(f"attempt.usage.{name}: {tokens} is over {MAX_TOKENS:,}, more than any model takes")
+    cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
+    if cost > MAX_ROW_USD:
+        raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")
     return {
         "event_id": event.event_id,
         "request_id": event.request_id,
@@ -61,7 +69,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "outcome": router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_"),
         "input_tokens": a.usage.input_tokens,
         "output_tokens": a.usage.output_tokens,
-        "cost_usd": model.cost(a.usage.input_tokens, a.usage.output_tokens),
+        "cost_usd": cost,
         "input_usd_per_million": model.price.input_per_million,
         "output_usd_per_million": model.price.output_per_million,
         "price_version": catalog.version,
@@ -77,6 +85,8 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         total = usd(event.total_cost_usd or "0")
     except ValueError:
         raise PoisonEvent(f"total_cost_usd: {event.total_cost_usd!r} is not a decimal amount") from None
+    if not 0 <= total <= MAX_ROW_USD:
+        raise PoisonEvent(f"total_cost_usd: {total} is outside [0, {MAX_ROW_USD:.0f}] USD")
     return {
         "request_id": event.request_id,
         "event_id": event.event_id,

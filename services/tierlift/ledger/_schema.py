@@ -6,7 +6,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Float, Index, Integer, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -32,6 +45,30 @@ class Money(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else from_picos(value)
+
+
+class ExactUSD(TypeDecorator[Decimal]):
+    """USD that no SQL sums (budget limits), of any size: NUMERIC(38, 12) on PostgreSQL, the
+    fixed-point string elsewhere (SQLite's NUMERIC is a float; a picodollar BIGINT stops at
+    9.2M USD)."""
+
+    impl = String(48)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        return dialect.type_descriptor(Numeric(38, 12) if dialect.name == "postgresql" else String(48))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return money.quantize(value) if dialect.name == "postgresql" else money.to_wire(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else money.quantize(Decimal(value))
+
+
+# The largest amount one picodollar column holds: per attempt, per request, per day's rollup.
+MAX_ROW_USD = Decimal(2**63 - 1) / PICO
 
 
 def from_picos(value: int | Decimal | str) -> Decimal:
@@ -112,7 +149,7 @@ budgets = Table(
     Column("tenant", String(64), primary_key=True),
     Column("workload", String(64), primary_key=True),
     Column("period", String(8), primary_key=True),
-    Column("limit_usd", Money, nullable=False),
+    Column("limit_usd", ExactUSD, nullable=False),
     Column("soft_ratio", Float, nullable=False),
     Column("action", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

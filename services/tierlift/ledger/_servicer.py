@@ -133,11 +133,9 @@ def budget_row(budget: ledger_pb2.Budget) -> dict[str, Any]:
     if budget.action not in ACTIONS:
         raise ValueError(f"action: {shown(budget.action)} is not one of {list(ACTIONS)}")
     try:
-        limit = money.usd(budget.limit_usd)
-    except ValueError:
-        raise ValueError(f"limit_usd: {shown(budget.limit_usd)} is not a decimal amount") from None
-    if limit <= 0:
-        raise ValueError("limit_usd: must be positive")
+        limit = money.amount(budget.limit_usd)
+    except ValueError as exc:
+        raise ValueError(f"limit_usd: {shown(budget.limit_usd)} {exc}") from None
     soft = budget.soft_ratio or DEFAULT_SOFT_RATIO
     if not 0 < soft <= 1:
         raise ValueError(f"soft_ratio: {budget.soft_ratio} is outside (0, 1]")

@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import BigInteger, Connection, Engine, create_engine, event, func, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog
 from tierlift.core.entry import StartupError
-from tierlift.ledger._schema import attempts, budgets, daily_spend, price_versions, requests
+from tierlift.ledger._schema import attempts, budgets, daily_spend, from_picos, price_versions, requests
 
 _ROLLUP_KEYS = ("tenant", "workload", "tier", "model")
 
@@ -132,7 +132,7 @@ class LedgerStore:
         query = (
             select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
                    func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
-                   func.sum(a.cost_usd).label("cost_usd"))  # SUM keeps the Money type: exact Decimal
+                   *_usd_sum(a.cost_usd))
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
         )  # fmt: skip
@@ -142,7 +142,7 @@ class LedgerStore:
         if until:
             query = query.where(a.occurred_at < until)
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings().all()]
+            return [_with_usd_total(row) for row in conn.execute(query).mappings().all()]
 
     def attempts_for(self, request_id: str) -> list[dict[str, Any]]:
         query = select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.attempt_index)
@@ -154,7 +154,7 @@ class LedgerStore:
         query = (
             select(d.day, d.tier, func.sum(d.attempts).label("attempts"),
                    func.sum(d.input_tokens).label("input_tokens"), func.sum(d.output_tokens).label("output_tokens"),
-                   func.sum(d.cost_usd).label("cost_usd"))
+                   *_usd_sum(d.cost_usd))
             .group_by(d.day, d.tier)
             .order_by(d.day, d.tier)
         )  # fmt: skip
@@ -167,7 +167,7 @@ class LedgerStore:
             rows = conn.execute(query).mappings().all()
         # PostgreSQL sums BIGINT as NUMERIC: counts come back as Decimal there
         counts = ("attempts", "input_tokens", "output_tokens")
-        return [{**row, **{k: int(row[k]) for k in counts}} for row in rows]
+        return [{**_with_usd_total(row), **{k: int(row[k]) for k in counts}} for row in rows]
 
     def request_outcomes(
         self, tenant: str, workload: str, since: datetime | None, until: datetime | None
@@ -195,10 +195,29 @@ class LedgerStore:
     def spent_since(self, tenant: str, workload: str, day: date) -> Decimal:
         """Spend of a tenant (and workload; "" = all of them) from `day` on, from the rollups."""
         d = daily_spend.c
-        query = _filtered(select(func.sum(d.cost_usd)), d, tenant, workload).where(d.day >= day)
+        query = _filtered(select(*_usd_sum(d.cost_usd)), d, tenant, workload).where(d.day >= day)
         with self.engine.connect() as conn:
-            spent: Decimal | None = conn.execute(query).scalar_one()  # Money-typed SUM: exact
-        return spent or Decimal(0)
+            row = conn.execute(query).mappings().one()
+        spent: Decimal = _with_usd_total(row)["cost_usd"]
+        return spent
+
+
+_MICRO = 1_000_000  # picodollars per microdollar
+
+
+def _usd_sum(column: Any) -> tuple[Any, Any]:
+    """SUM of a picodollar column that cannot overflow: SQLite's SUM of integers stops at
+    2**63 picodollars (9.2M USD). Summing microdollars and the picodollar remainders apart
+    keeps each sum far inside 64 bits; `_with_usd_total` puts them back together exactly."""
+    picos = type_coerce(column, BigInteger)
+    return func.sum(picos // _MICRO).label("cost_micros"), func.sum(picos % _MICRO).label("cost_picos")
+
+
+def _with_usd_total(row: Any) -> dict[str, Any]:
+    out = {k: v for k, v in dict(row).items() if k not in ("cost_micros", "cost_picos")}
+    picos = int(row["cost_micros"] or 0) * _MICRO + int(row["cost_picos"] or 0)
+    out["cost_usd"] = from_picos(picos)
+    return out
 
 
 def _filtered(query: Any, columns: Any, tenant: str, workload: str) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from tierlift.core import money
 from tierlift.core.ids import is_slug, shown
 from tierlift.core.tokens import estimate_tokens
@@ -75,13 +73,9 @@ def _check_params(request: router_pb2.CompleteRequest) -> None:
 def _check_constraints(c: router_pb2.Constraints) -> None:
     if c.max_cost_usd:
         try:
-            amount = money.usd(c.max_cost_usd)
-        except ValueError:
-            raise InvalidRequest(
-                "constraints.max_cost_usd", f"{shown(c.max_cost_usd)} is not a decimal amount"
-            ) from None
-        if amount <= Decimal(0):
-            raise InvalidRequest("constraints.max_cost_usd", "must be positive")
+            money.amount(c.max_cost_usd)
+        except ValueError as exc:
+            raise InvalidRequest("constraints.max_cost_usd", f"{shown(c.max_cost_usd)} {exc}") from None
     if not 0.0 <= c.quality_bar <= 1.0:
         raise InvalidRequest("constraints.quality_bar", f"{c.quality_bar} is outside [0, 1]")
     if c.region and not is_slug(c.region):
