@@ -17,6 +17,7 @@ from tierlift.adapters import AdapterServicer, BackendError, signals_from_logpro
 from tierlift.classifier import ClassifierServicer
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.core.grpc_server import UndecodableIsInvalidArgument
 from tierlift.router import RouterDeps, RouterServicer
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
 
@@ -77,13 +78,15 @@ async def serve_router(backends: list[ScriptedBackend], **deps: Any) -> AsyncIte
     besides the stubs and the catalog (publisher, policy, budgets, timeouts...)."""
     servers: list[grpc.aio.Server] = []
     channels: list[grpc.aio.Channel] = []
+    addresses: dict[str, str] = {}  # servicer class -> address, for tests that send raw bytes
 
     def serve(add: Any, servicer: Any) -> grpc.aio.Channel:
-        server = grpc.aio.server()
+        server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument()])  # as GrpcServer does
         add(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         servers.append(server)
         channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+        addresses[servicer.__class__.__name__] = f"127.0.0.1:{port}"
         return channels[-1]
 
     adapters = {
@@ -99,6 +102,7 @@ async def serve_router(backends: list[ScriptedBackend], **deps: Any) -> AsyncIte
     router = router_pb2_grpc.RouterStub(
         serve(router_pb2_grpc.add_RouterServicer_to_server, RouterServicer(router_deps))
     )
+    router.addresses = addresses  # type: ignore[attr-defined]
     for server in servers:
         await server.start()
     try:

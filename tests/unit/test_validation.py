@@ -12,8 +12,8 @@ def good_request(**overrides: object) -> router_pb2.CompleteRequest:
         if key == "messages":
             del request.messages[:]
             request.messages.extend(value)  # type: ignore[arg-type]
-        elif key == "constraints":
-            request.constraints.CopyFrom(value)  # type: ignore[arg-type]
+        elif key in ("constraints", "params"):
+            getattr(request, key).CopyFrom(value)
         else:
             setattr(request, key, value)
     return request
@@ -37,6 +37,11 @@ def test_good_request_passes() -> None:
         (good_request(messages=[common_pb2.Message(role="user", content="x" * 10_000)]), "messages"),
         (good_request(idempotency_key="k" * 129), "idempotency_key"),
         (good_request(constraints=router_pb2.Constraints(max_cost_usd="1e30")), r"constraints\.max_cost_usd"),
+        (good_request(constraints=router_pb2.Constraints(data_class=99)), r"constraints\.data_class"),  # type: ignore[arg-type]
+        (good_request(constraints=router_pb2.Constraints(allowed_tiers=[99])), r"constraints\.allowed_tiers\[0\]"),  # type: ignore[list-item]
+        (good_request(params=common_pb2.GenerationParams(stop=["x"] * 100_000)), r"params\.stop"),
+        (good_request(params=common_pb2.GenerationParams(stop=["x" * 1_000_000])), r"params\.stop\[0\]"),
+        (good_request(params=common_pb2.GenerationParams(temperature=float("nan"))), r"params\.temperature"),
         (good_request(constraints=router_pb2.Constraints(max_cost_usd="1e-20")), r"constraints\.max_cost_usd"),
     ],
 )

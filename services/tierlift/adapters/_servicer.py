@@ -10,6 +10,8 @@ import grpc
 from opentelemetry import trace
 
 from tierlift.adapters._backend import Backend, BackendError
+from tierlift.core import limits
+from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
 
@@ -26,11 +28,13 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         if request.model not in self._description.models:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"model: {request.model!r} is not served by adapter {self._description.adapter!r} "
+                f"model: {shown(request.model)} is not served by adapter {self._description.adapter!r} "
                 f"(serves {list(self._description.models)})",
             )
         if not request.messages:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
+        if problem := limits.check_params(request.params):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, ": ".join(problem))
 
     async def Generate(
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext

@@ -12,6 +12,8 @@ import asyncio
 import inspect
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -28,11 +30,63 @@ Cleanup = Callable[[], Awaitable[None] | None]
 _NOT_HEALTH = filters.negate(filters.health_check())
 
 
+@dataclass(frozen=True)
+class _Undecodable:
+    error: str
+
+
+class UndecodableIsInvalidArgument(grpc.aio.ServerInterceptor):
+    """A body that is not the method's message is the caller's error (INVALID_ARGUMENT), not the
+    server's: gRPC would answer a failed deserialisation with UNKNOWN, which clients retry."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler
+        deserialize = handler.request_deserializer
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return deserialize(data)
+            except Exception as exc:
+                return _Undecodable(f"{exc.__class__.__name__}: {exc}"[:200])
+
+        async def refuse(request: _Undecodable, context: grpc.aio.ServicerContext) -> None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: not a valid message ({request.error})")
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, _Undecodable):
+                    await refuse(request, context)
+                return await inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, request_deserializer=tolerant, response_serializer=handler.response_serializer
+            )
+        inner_stream = handler.unary_stream
+        if not inspect.isasyncgenfunction(inner_stream):
+            return handler  # a handler that writes with context.write (gRPC's health Watch)
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _Undecodable):
+                await refuse(request, context)
+            async for response in inner_stream(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, request_deserializer=tolerant, response_serializer=handler.response_serializer
+        )
+
+
 class GrpcServer:
     def __init__(self, service: str, listen: str, grace_s: float) -> None:
         self.service = service
         self.grace_s = grace_s
-        self.server = grpc.aio.server(interceptors=[aio_server_interceptor(filter_=_NOT_HEALTH)])
+        self.server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(filter_=_NOT_HEALTH), UndecodableIsInvalidArgument()]
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self.port = self.server.add_insecure_port(listen)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tierlift.core import money
+from tierlift.core import limits, money
 from tierlift.core.ids import is_slug, shown
 from tierlift.core.tokens import estimate_tokens
-from tierlift.v1 import router_pb2
+from tierlift.v1 import common_pb2, router_pb2
 
 ROLES = {"system", "user", "assistant"}
 MAX_MESSAGES = 256
-MAX_OUTPUT_TOKENS = 32_768
+MAX_ALLOWED_TIERS = 4
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -61,16 +61,18 @@ def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int)
 
 
 def _check_params(request: router_pb2.CompleteRequest) -> None:
-    p = request.params
-    if p.max_tokens > MAX_OUTPUT_TOKENS:
-        raise InvalidRequest("params.max_tokens", f"{p.max_tokens} is over the limit of {MAX_OUTPUT_TOKENS}")
-    if not 0.0 <= p.temperature <= 2.0:
-        raise InvalidRequest("params.temperature", f"{p.temperature} is outside [0, 2]")
-    if not 0.0 <= p.top_p <= 1.0:
-        raise InvalidRequest("params.top_p", f"{p.top_p} is outside [0, 1]")
+    if problem := limits.check_params(request.params):
+        raise InvalidRequest(*problem)
 
 
 def _check_constraints(c: router_pb2.Constraints) -> None:
+    if problem := limits.check_enum("constraints.data_class", c.data_class, common_pb2.DataClass, True):
+        raise InvalidRequest(*problem)
+    if len(c.allowed_tiers) > MAX_ALLOWED_TIERS:
+        raise InvalidRequest("constraints.allowed_tiers", f"more than {MAX_ALLOWED_TIERS} entries")
+    for i, tier in enumerate(c.allowed_tiers):
+        if problem := limits.check_enum(f"constraints.allowed_tiers[{i}]", tier, common_pb2.Tier, False):
+            raise InvalidRequest(*problem)
     if c.max_cost_usd:
         try:
             money.amount(c.max_cost_usd)
