@@ -82,6 +82,7 @@ def _run_fuzz(check: Any) -> None:
     publisher = RecordingPublisher()
     backends = [ScriptedBackend("llamacpp-local"), ScriptedBackend("openai")]
     loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
 
     async def start() -> Any:
         context = serve_router(backends, publisher=publisher, policy=PolicySource(Policy()), attempt_timeout_s=5)
@@ -93,11 +94,15 @@ def _run_fuzz(check: Any) -> None:
     finally:
         loop.run_until_complete(context.__aexit__(None, None, None))
         loop.close()
+        asyncio.set_event_loop(None)
 
 
 def _code(loop: asyncio.AbstractEventLoop, call: Any) -> grpc.StatusCode:
+    async def inside_the_loop() -> None:  # gRPC's aio objects bind to the running loop
+        await call()
+
     try:
-        loop.run_until_complete(call())
+        loop.run_until_complete(inside_the_loop())
     except grpc.aio.AioRpcError as exc:
         return exc.code()
     return grpc.StatusCode.OK
