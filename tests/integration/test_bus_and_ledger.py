@@ -82,6 +82,12 @@ async def test_duplicate_event_ids_are_stored_once_by_jetstream(bus: EventBus) -
     assert info.state.messages == 1
 
 
+async def test_an_empty_fetch_is_nothing_to_write_not_an_error(bus: EventBus, store: LedgerStore) -> None:
+    ingest = attempt_ingest(bus, store, CATALOG)
+    await ingest([])  # raised IndexError (logged as a failed batch) before
+    assert store.spend("", "", None, None) == []
+
+
 async def test_ledger_prices_exactly_and_counts_a_redelivered_event_once(bus: EventBus, store: LedgerStore) -> None:
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0")
     await bus.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r2.attempt.0"), "r2.attempt.0")

@@ -151,6 +151,8 @@ class EventBus:
             log.warning("fetch_failed_will_retry", subject=subject, error=repr(exc))
             await asyncio.sleep(1.0)
             return
+        if not msgs:
+            return  # a fetch can end with a status and no message
         received = [Received(m, propagate.extract(m.headers or {})) for m in msgs]
         try:
             await handler(received)

@@ -119,6 +119,8 @@ class EventIngest:
         self.dead_lettered = 0
 
     async def __call__(self, batch: Sequence[Received]) -> None:
+        if not batch:
+            return
         rows: list[dict[str, Any]] = []
         consumed: list[trace.SpanContext] = []
         for received in batch:
