@@ -19,6 +19,7 @@ from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
+from tierlift.ledger._ingest import request_row
 from tierlift.ledger._servicer import budget_row, build_report
 from tierlift.ledger._store import total
 from tierlift.router._budgets import BudgetBook
@@ -226,6 +227,39 @@ def test_an_attempt_too_large_for_any_model_is_poison_not_a_stuck_batch() -> Non
     e = attempt_event("huge.attempt.0", model="claude-opus-4-5", tokens=(4_000_000_000, 4_000_000_000))
     with pytest.raises(PoisonEvent, match=r"^attempt.usage.input_tokens: "):
         price_attempt(e, CATALOG)
+
+
+def test_attempts_whose_request_never_reported_get_a_row_that_says_so(store: LedgerStore) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from tierlift.ledger._schema import requests
+    from tierlift.ledger._store import NO_OUTCOME
+
+    store.insert_attempts([price_attempt(e, CATALOG) for e in events(3)])  # requests r0, r1, r2
+    assert store.reconcile(datetime.now(UTC) - timedelta(minutes=10)) == 0  # too recent to judge
+    assert store.reconcile(datetime.now(UTC) + timedelta(seconds=1)) == 3
+    assert store.reconcile(datetime.now(UTC) + timedelta(seconds=1)) == 0  # once
+    with store.engine.connect() as conn:
+        rows = {r.request_id: r for r in conn.execute(select(requests)).all()}
+    assert {r.error for r in rows.values()} == {NO_OUTCOME} and not any(r.answered for r in rows.values())
+    # the router's own report, arriving late, replaces the placeholder
+    late = events_pb2.RequestCompleted(
+        event_id="r0.completed",
+        request_id="r0",
+        tenant="acme",
+        workload="faq",
+        answered=False,
+        attempt_count=1,
+        total_cost_usd="0",
+        error="the caller gave up",
+    )
+    late.occurred_at.GetCurrentTime()
+    store.insert_requests([request_row(late)])
+    with store.engine.connect() as conn:
+        row = conn.execute(select(requests).where(requests.c.request_id == "r0")).one()
+    assert (row.event_id, row.error) == ("r0.completed", "the caller gave up")
 
 
 def test_a_trailing_newline_is_not_a_slug() -> None:

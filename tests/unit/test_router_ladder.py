@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 import grpc
 import pytest
@@ -240,3 +242,45 @@ async def test_exhausted_reject_budget_is_resource_exhausted(harness: Harness) -
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "10.5 of 10 USD" in (err.value.details() or "")
     assert harness.local.calls == []
+
+
+def _events_of(harness: Harness, subject: str, request_id: str) -> list[Any]:
+    return [e for s, e, _ in harness.publisher.events if s == subject and e.request_id == request_id]
+
+
+async def _request_id_of_first_routed(harness: Harness) -> str:
+    for _ in range(100):
+        routed = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.routed"]
+        if routed:
+            return str(routed[0].plan.request_id)
+        await asyncio.sleep(0.01)
+    raise AssertionError("the request was never routed")
+
+
+async def test_a_caller_who_cancels_mid_call_still_gets_the_call_billed_and_the_request_explained(
+    harness: Harness,
+) -> None:
+    harness.local.delay_s = 0.5
+    call = harness.router.Complete(ask())
+    request_id = await _request_id_of_first_routed(harness)
+    await asyncio.sleep(0.2)
+    call.cancel()
+    await asyncio.sleep(0.8)  # the provider call finishes after the caller left
+    [attempt] = _events_of(harness, "tierlift.attempt.finished", request_id)
+    assert attempt.attempt.error.startswith("CANCELLED: the caller gave up")
+    assert Decimal(attempt.attempt.cost_usd) > 0 and attempt.attempt.usage.output_tokens == 20
+    [completed] = _events_of(harness, "tierlift.request.completed", request_id)
+    assert not completed.answered and "the caller gave up" in completed.error
+    assert completed.total_cost_usd == attempt.attempt.cost_usd
+
+
+async def test_a_caller_whose_deadline_passes_leaves_a_request_that_says_so(harness: Harness) -> None:
+    harness.local.delay_s = harness.closed.delay_s = 0.5
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask(), timeout=0.3)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    request_id = await _request_id_of_first_routed(harness)
+    await asyncio.sleep(0.8)
+    attempts = _events_of(harness, "tierlift.attempt.finished", request_id)
+    [completed] = _events_of(harness, "tierlift.request.completed", request_id)
+    assert not completed.answered and completed.error and completed.attempt_count == len(attempts) >= 1

@@ -99,6 +99,7 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "escalated": event.escalated,
         "total_cost_usd": total,
         "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
+        "error": event.error[:1024],
     }
 
 

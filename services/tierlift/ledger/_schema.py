@@ -116,6 +116,8 @@ requests = Table(
     Column("escalated", Boolean, nullable=False),
     Column("total_cost_usd", Money, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # why it ended without an answer: the router's story, "caller gave up", or no outcome reported
+    Column("error", String(1024), nullable=False, server_default=""),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
 )
 

@@ -83,9 +83,41 @@ class LedgerStore:
         conn.execute(stmt, values)
 
     def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
         if rows:
+            stmt = self._insert(requests)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["request_id"],
+                set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
+                where=requests.c.event_id.like(f"%{RECONCILED}"),
+            )
             with self.engine.begin() as conn:
-                conn.execute(self._insert(requests).on_conflict_do_nothing(index_elements=["request_id"]), list(rows))
+                conn.execute(stmt, list(rows))
+
+    def reconcile(self, older_than: datetime) -> int:
+        """Every attempt joins a request that says how it ended: for attempts older than
+        `older_than` whose request never reported an outcome (its router stopped, or could not
+        publish), write a placeholder request saying so. Returns how many were written."""
+        a, r = attempts.c, requests.c
+        orphans = (
+            select(a.request_id, a.tenant, a.workload, func.count().label("attempt_count"),
+                   func.max(a.occurred_at).label("occurred_at"), *_usd_sum(a.cost_usd))
+            .outerjoin(requests, r.request_id == a.request_id)
+            .where(r.request_id.is_(None), a.occurred_at < older_than)
+            .group_by(a.request_id, a.tenant, a.workload)
+        )  # fmt: skip
+        with self.engine.begin() as conn:
+            found = [_with_usd_total(row) for row in conn.execute(orphans).mappings().all()]
+            rows = [
+                {"request_id": o["request_id"], "event_id": f"{o['request_id']}{RECONCILED}", "tenant": o["tenant"],
+                 "workload": o["workload"], "answered": False, "final_tier": "", "final_model": "",
+                 "attempt_count": o["attempt_count"], "escalated": False, "total_cost_usd": o["cost_usd"],
+                 "occurred_at": o["occurred_at"], "error": NO_OUTCOME}
+                for o in found
+            ]  # fmt: skip
+            if rows:
+                conn.execute(self._insert(requests).on_conflict_do_nothing(index_elements=["request_id"]), rows)
+        return len(rows)
 
     def record_prices(self, catalog: Catalog) -> None:
         """Store this catalog version's prices once. The same version with other prices is
@@ -203,6 +235,8 @@ class LedgerStore:
 
 
 _MICRO = 1_000_000  # picodollars per microdollar
+RECONCILED = ".reconciled"  # the event id suffix of a placeholder request
+NO_OUTCOME = "no outcome was reported for this request: its router stopped or could not publish it"
 
 
 def _usd_sum(column: Any) -> tuple[Any, Any]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from pydantic import Field
 
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus
@@ -11,7 +14,7 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
-from tierlift.core.logging import configure_logging
+from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
@@ -20,12 +23,30 @@ from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
+log = get_logger(__name__)
+
 
 class LedgerSettings(BusSettings):
     database_url: str = "sqlite:///.tierlift/ledger.db"
     catalog: Path = DEFAULT_CATALOG
     consumer_name: str = "ledger-attempts"
     ingest_batch: int = 256
+    # attempts whose request reported no outcome this long get a placeholder request saying so
+    reconcile_after_s: float = Field(default=600.0, gt=0)
+    reconcile_every_s: float = Field(default=60.0, gt=0)
+
+
+async def reconcile_forever(store: LedgerStore, after_s: float, every_s: float) -> None:
+    """Keep the books reconcilable: every attempt row joins a request row that explains it."""
+    while True:
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=after_s)
+            written = await asyncio.to_thread(store.reconcile, cutoff)
+            if written:
+                log.warning("requests_reconciled", placeholders=written)
+        except Exception:
+            log.exception("reconcile_failed")
+        await asyncio.sleep(every_s)
 
 
 async def run() -> None:
@@ -52,6 +73,8 @@ async def run() -> None:
         for subject, (durable, handler) in ingests.items()
     ]
 
+    reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
+
     server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s)
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
@@ -64,6 +87,7 @@ async def run() -> None:
 
     async def stop_consuming() -> None:
         # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
+        reconciler.cancel()
         stop_ingest.set()
         await asyncio.gather(*consumers)
 

@@ -3,13 +3,15 @@ attempt published as a billable event before the caller sees the answer."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import grpc
 from opentelemetry import trace
@@ -78,6 +80,7 @@ def request_id_for(request: router_pb2.CompleteRequest) -> str:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
+        self._background: set[asyncio.Task[None]] = set()  # work that outlives its caller
         # One breaker per (adapter, model): a model is one endpoint in the catalog, and one sick
         # model must not close its healthy neighbours behind the same adapter.
         self.breakers = {
@@ -273,30 +276,79 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         attempts: list[router_pb2.Attempt] = []
         texts: list[str] = []
         last = len(plan.ladder) - 1
-        for index, rung in enumerate(plan.ladder):
-            with _attempt_span(rung) as span:
-                attempt = self._skip(index, rung, deadline)
-                if attempt is None:
-                    try:
-                        result = await self.deps.adapters[rung.adapter].Generate(
-                            self._generate_request(request, rung, plan.request_id),
-                            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+        in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
+        try:
+            for index, rung in enumerate(plan.ladder):
+                with _attempt_span(rung) as span:
+                    attempt = self._skip(index, rung, deadline)
+                    if attempt is None:
+                        # shielded: if the caller goes away, the provider call finishes and is billed
+                        call = asyncio.ensure_future(
+                            self.deps.adapters[rung.adapter].Generate(
+                                self._generate_request(request, rung, plan.request_id),
+                                timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                            )
                         )
-                    except grpc.aio.AioRpcError as exc:
-                        self.breakers[rung.adapter, rung.model].record(exc.code())
-                        attempt = self._fault(index, rung, exc)
-                    else:
-                        self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
-                        attempt = self._priced_attempt(index, rung, result, plan)
-                        _decide(attempt, plan.confidence_threshold, is_last=index == last)
-                        texts.append(result.text)
-                _annotate(span, attempt)
-            attempts.append(attempt)
-            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
-            if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
-                return await self._answered(request, plan, attempts, texts[-1])
+                        in_flight = (index, rung, call)
+                        try:
+                            result = await asyncio.shield(call)
+                        except grpc.aio.AioRpcError as exc:
+                            self.breakers[rung.adapter, rung.model].record(exc.code())
+                            attempt = self._fault(index, rung, exc)
+                        else:
+                            self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
+                            attempt = self._priced_attempt(index, rung, result, plan)
+                            _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                            texts.append(result.text)
+                        in_flight = None
+                    _annotate(span, attempt)
+                attempts.append(attempt)
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+                if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
+                    return await self._answered(request, plan, attempts, texts[-1])
+        except asyncio.CancelledError:
+            self._in_background(self._abandoned(request, plan, attempts, in_flight))
+            raise
         await self._give_up(request, plan, attempts)
         raise AssertionError("unreachable")
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _abandoned(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+        in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None,
+    ) -> None:
+        """The caller gave up (cancelled, or its deadline passed) mid-ladder: let the call in
+        flight finish, bill it, and record how the request ended, so every attempt row in the
+        ledger joins a request row that explains it."""
+        try:
+            if in_flight is not None:
+                index, rung, call = in_flight
+                try:
+                    result = await call
+                except grpc.aio.AioRpcError as exc:
+                    attempt = self._fault(index, rung, exc)
+                else:
+                    attempt = self._priced_attempt(index, rung, result, plan)
+                    attempt.outcome = router_pb2.OUTCOME_FAULT
+                    attempt.error = "CANCELLED: the caller gave up before this answer arrived"
+                    attempt.reason = "answered after the caller gave up; billed as the provider bills it"
+                metrics.record_attempt(attempt)
+                attempts.append(attempt)
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+            total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+            story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
+            await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, None, story)
+            log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
+        except Exception:
+            # the ledger's reconciliation writes the request's row if this one is lost
+            log.exception("abandoned_request_not_recorded", request_id=plan.request_id)
 
     async def _answered(
         self,
