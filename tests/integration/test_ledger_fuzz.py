@@ -1,0 +1,77 @@
+"""Property: any message to any Ledger RPC (fields drawn from the proto descriptors) gets a
+deliberate status, never UNKNOWN or INTERNAL, and a refused SetBudget stores nothing. A real
+SQLite ledger and a real nats-server behind an in-process gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from tests.unit.test_rpc_fuzz import NEVER, messages
+from tierlift.core import migrations
+from tierlift.core.bus import EventBus
+from tierlift.core.grpc_server import UndecodableIsInvalidArgument
+from tierlift.ledger import BudgetWatcher, LedgerStore, make_engine
+from tierlift.ledger._servicer import LedgerServicer
+from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
+
+RPCS = [
+    ("GetSpend", ledger_pb2.SpendQuery),
+    ("ListAttempts", ledger_pb2.AttemptQuery),
+    ("GetReport", ledger_pb2.SpendQuery),
+    ("SetBudget", ledger_pb2.Budget),
+    ("ListBudgets", ledger_pb2.BudgetQuery),
+]
+
+
+@pytest.fixture
+async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, LedgerStore]]:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrations.upgrade(url)
+    store = LedgerStore(make_engine(url))
+    bus = await EventBus.connect(nats_url, name="ledger-fuzz")
+    await bus.ensure_stream()
+    server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument()])
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, BudgetWatcher(bus, store)), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield ledger_pb2_grpc.LedgerStub(channel), store
+    finally:
+        await channel.close()
+        await server.stop(None)
+        await bus.drain()
+        store.engine.dispose()
+
+
+@pytest.mark.parametrize(("rpc", "cls"), RPCS)
+async def test_any_ledger_request_gets_a_deliberate_status(
+    ledger: tuple[Any, LedgerStore], rpc: str, cls: type[Any]
+) -> None:
+    stub, store = ledger
+    outcomes: list[tuple[Any, grpc.StatusCode]] = []
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(messages(cls.DESCRIPTOR, cls))
+    def collect(request: Any) -> None:
+        outcomes.append((request, grpc.StatusCode.OK))
+
+    collect()  # draw the examples first: the calls need this test's event loop
+    for i, (request, _) in enumerate(outcomes):
+        budgets_before = len(store.budgets())
+        try:
+            await getattr(stub, rpc)(request, timeout=10)
+            code = grpc.StatusCode.OK
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+        outcomes[i] = (request, code)
+        assert code not in NEVER, (rpc, request, code)
+        if rpc == "SetBudget" and code == grpc.StatusCode.INVALID_ARGUMENT:
+            assert len(store.budgets()) == budgets_before
+    assert len(outcomes) >= 30  # hypothesis drew enough examples
