@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
 
 .PHONY: install run test test-unit test-integration test-vllm protos lint bench migrate clean
 
@@ -17,11 +18,18 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/tierlift up
 
-test: install
+test: install $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -q tests/unit tests/integration
 
-test-unit: install
+test-unit: install $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -q tests/unit
+
+# Checkov scans the rendered chart (tests/unit/test_chart_security.py). Its own virtualenv:
+# it pins packaging<24, which pytest 9 refuses.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+	touch $@
 
 test-integration: install
 	$(BIN)/pytest -q tests/integration
@@ -58,4 +66,4 @@ migrate: install
 	$(BIN)/tierlift migrate
 
 clean:
-	rm -rf $(VENV) .tierlift
+	rm -rf $(VENV) $(CHECKOV_VENV) .tierlift

@@ -25,7 +25,7 @@ from google.protobuf import json_format
 
 from tierlift import advise, reports
 from tierlift.core.catalog import TIERS, tier_name
-from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.core.entry import StartupError
 from tierlift.deployment import Deployment, probe_provider
 from tierlift.devstack import StackError, read_state, stack_from_environment
@@ -225,7 +225,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from tierlift.core import migrations
 
-    url = args.database_url or os.environ.get("TIERLIFT_DATABASE_URL")
+    url = args.database_url or secret("TIERLIFT_DATABASE_URL")
     if not url:
         STATE_DIR.mkdir(exist_ok=True)
         url = f"sqlite:///{STATE_DIR / 'ledger.db'}"

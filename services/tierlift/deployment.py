@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from tierlift.core.catalog import Catalog, Model
+from tierlift.core.config import secret
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
     for model in catalog.models:
         family = backend_family(model)
         endpoint = model.resolved_endpoint(env)
-        key = env.get(model.api_key_env, "") if model.api_key_env else ""
+        key = secret(model.api_key_env, env) if model.api_key_env else ""
         problem = _region_problem(model, region)
         if not problem and family == "vllm" and not endpoint:
             problem = "a vLLM pod with no endpoint in the catalog (give one with --catalog)"

@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tierlift.core import migrations
 from tierlift.core.catalog import load_catalog
+from tierlift.core.config import secret
 from tierlift.deployment import Deployment, Probe, plan_deployment
 
 _MODULES = {
@@ -227,7 +228,7 @@ def stack_from_environment(
         shared["TIERLIFT_POLICY"] = str(policy_path.resolve())
     per_service = {f"adapter-{name}": dict(settings) for name, settings in deployment.adapter_env.items()}
     for d in deployment.deployed:  # each adapter gets the key and endpoint variables of its models
-        given = {var: env[var] for var in (d.model.api_key_env, d.model.endpoint_env) if var and var in env}
+        given = {var: secret(var, env) for var in (d.model.api_key_env, d.model.endpoint_env) if secret(var, env)}
         per_service.setdefault(f"adapter-{d.model.adapter}", {}).update(given)
     per_service["ledger"] = {"TIERLIFT_CATALOG": str(catalog_path.resolve())}
     stack = Stack(

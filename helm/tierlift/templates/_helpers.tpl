@@ -67,8 +67,11 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tierlift.labels" . | nindent 4 }}
+  annotations:
+    {{- include "tierlift.imageSkips" (include "tierlift.image" $root) | nindent 4 }}
 spec:
   {{- if not (and .spec.autoscaling .spec.autoscaling.enabled) }}
   replicas: {{ .spec.replicas }}
@@ -100,8 +103,8 @@ spec:
       initContainers:
         # SQLite lives on the ledger's own volume, so the ledger pod migrates it itself.
         - name: migrate
-          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag }}"
-          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          image: {{ include "tierlift.image" $root | quote }}
+          imagePullPolicy: {{ include "tierlift.pullPolicy" (include "tierlift.image" $root) }}
           command: ["tierlift", "migrate"]
           env:
             {{- toYaml .env | nindent 12 }}
@@ -114,21 +117,21 @@ spec:
       {{- end }}
       containers:
         - name: {{ .component }}
-          image: "{{ $root.Values.image.repository }}:{{ $root.Values.image.tag }}"
-          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          image: {{ include "tierlift.image" $root | quote }}
+          imagePullPolicy: {{ include "tierlift.pullPolicy" (include "tierlift.image" $root) }}
           command: ["python", "-m", {{ .module | quote }}]
           ports:
             - name: grpc
               containerPort: {{ $root.Values.grpcPort }}
               protocol: TCP
-          {{- if and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
-          envFrom:
-            # provider API keys, one variable per key (OPENAI_API_KEY, ...)
-            - secretRef:
-                name: {{ include "tierlift.keysSecret" $root }}
-          {{- end }}
+          {{- $keys := and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
           env:
             {{- include "tierlift.commonEnv" $root | nindent 12 }}
+            {{- if $keys }}
+            # provider API keys as files, one per key (OPENAI_API_KEY, ...), never as variables
+            - name: TIERLIFT_SECRETS_DIR
+              value: {{ include "tierlift.secretsRoot" $root }}/provider-keys
+            {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -159,12 +162,23 @@ spec:
               mountPath: /etc/tierlift
               readOnly: true
             {{- end }}
+            {{- if $keys }}
+            - name: provider-keys
+              mountPath: {{ include "tierlift.secretsRoot" $root }}/provider-keys
+              readOnly: true
+            {{- end }}
             {{- with .volumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
       volumes:
         - name: tmp
           emptyDir: {}
+        {{- if $keys }}
+        - name: provider-keys
+          secret:
+            secretName: {{ include "tierlift.keysSecret" $root }}
+            defaultMode: 0400
+        {{- end }}
         {{- if or $root.Values.catalog $root.Values.policy }}
         - name: config
           configMap:
@@ -178,6 +192,7 @@ apiVersion: v1
 kind: Service
 metadata:
   name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tierlift.labels" . | nindent 4 }}
 spec:
@@ -195,6 +210,7 @@ apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tierlift.labels" . | nindent 4 }}
 spec:
@@ -209,6 +225,7 @@ apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
   labels:
     {{- include "tierlift.labels" . | nindent 4 }}
 spec:
@@ -226,4 +243,42 @@ spec:
           type: Utilization
           averageUtilization: {{ .spec.autoscaling.targetCPUUtilizationPercentage }}
 {{- end }}
+{{- end -}}
+
+
+{{/* The service image: by digest when one is given, by tag otherwise. */}}
+{{- define "tierlift.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{/* Pull policy: an image pinned by digest cannot change, so IfNotPresent; a tag can move, so Always. */}}
+{{- define "tierlift.pullPolicy" -}}
+{{- if contains "@sha256:" . -}}IfNotPresent{{- else -}}Always{{- end -}}
+{{- end -}}
+
+{{/*
+Checkov skips for an image reference, each with its reason: a digest makes "pull Always"
+pointless; without one, the digest check cannot pass and the values say how to pin it.
+*/}}
+{{- define "tierlift.imageSkips" -}}
+{{- if contains "@sha256:" . -}}
+checkov.io/skip1: CKV_K8S_15=Pinned by digest, so IfNotPresent cannot run another image and saves pulls
+{{- else -}}
+checkov.io/skip1: CKV_K8S_43=No digest in these values; production pins one with image.digest (see the README)
+{{- end -}}
+{{- end -}}
+
+{{/* Where mounted Secrets live in every container. */}}
+{{- define "tierlift.secretsRoot" -}}/var/run/secrets/tierlift{{- end -}}
+
+{{/* A NetworkPolicy peer: the release's pods of the given components. */}}
+{{- define "tierlift.netpol.peer" -}}
+- podSelector:
+    matchExpressions:
+      - {key: app.kubernetes.io/instance, operator: In, values: [{{ .release | quote }}]}
+      - {key: app.kubernetes.io/component, operator: In, values: {{ .components | toJson }}}
 {{- end -}}

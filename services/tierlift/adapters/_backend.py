@@ -11,6 +11,7 @@ import grpc
 import re2
 
 from tierlift.core.catalog import Model
+from tierlift.core.config import secret
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -69,9 +70,12 @@ def clients_by_model(adapter: str, models: Sequence[Model], make: Callable[[str,
             raise StartupError(f"catalog: model {m.id} has no endpoint for adapter {adapter}")
         key = "not-needed"  # e.g. vLLM inside the cluster
         if m.api_key_env:
-            key = os.environ.get(m.api_key_env, "")
+            key = secret(m.api_key_env)
             if not key:
-                raise StartupError(f"{m.api_key_env}: not set (API key of model {m.id})")
+                raise StartupError(
+                    f"{m.api_key_env}: not set, nor {m.api_key_env}_FILE, nor a file in TIERLIFT_SECRETS_DIR "
+                    f"(API key of model {m.id})"
+                )
         if (endpoint, key) not in made:
             made[(endpoint, key)] = make(endpoint, key)
         by_model[m.id] = made[(endpoint, key)]

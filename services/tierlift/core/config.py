@@ -6,6 +6,8 @@ validation error into a `ConfigError` that names the environment variable at fau
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from tierlift.core.entry import StartupError
 
 ENV_PREFIX = "TIERLIFT_"
+SECRETS_DIR = "TIERLIFT_SECRETS_DIR"
 DEFAULT_CATALOG = Path(__file__).resolve().parent.parent / "catalog" / "dev.yaml"
 
 
@@ -52,3 +55,21 @@ def load_settings(cls: type[Settings]) -> Settings:
             field = ".".join(str(p) for p in err["loc"])
             problems.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def secret(name: str, env: Mapping[str, str] | None = None) -> str:
+    """A secret's value: the variable `name`, else the file `name`_FILE names, else the file
+    `name` in TIERLIFT_SECRETS_DIR (a mounted Kubernetes Secret, one file per key). Files keep
+    secrets out of `kubectl describe` and crash dumps; "" when none is given."""
+    env = os.environ if env is None else env
+    if env.get(name):
+        return env[name]
+    path = env.get(f"{name}_FILE") or (str(Path(env[SECRETS_DIR]) / name) if env.get(SECRETS_DIR) else "")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from None

@@ -11,7 +11,7 @@ from pydantic import Field
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus
 from tierlift.core.catalog import load_catalog
-from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings
+from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
 from tierlift.core.logging import configure_logging, get_logger
@@ -54,8 +54,9 @@ async def run() -> None:
     configure_logging("ledger", settings.log_level)
     telemetry = configure_telemetry("ledger", settings.otlp_endpoint)
     catalog = load_catalog(settings.catalog)
-    engine = make_engine(settings.database_url)
-    require_head(engine, settings.database_url)
+    database_url = secret("TIERLIFT_DATABASE_URL") or settings.database_url
+    engine = make_engine(database_url)
+    require_head(engine, database_url)
     store = LedgerStore(engine)
     store.record_prices(catalog)
 
