@@ -130,4 +130,5 @@ def register(sub: Any, ledger: Callable[[argparse.Namespace], Any], ledger_help:
     adv.add_argument("--catalog", help="catalog YAML (default: the packaged one)")
     adv.add_argument("--policy", help="policy YAML whose tier_quality ranks the tiers (default: the packaged one)")
     adv.add_argument("--ledger", help=ledger_help)
+    adv.add_argument("--key", help="API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)")
     adv.set_defaults(func=lambda args: cmd_advise(args, ledger))

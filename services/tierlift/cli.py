@@ -4,6 +4,8 @@ tierlift up                      start everything, serve until Ctrl-C
 tierlift ask "question"          route one request, show the answer and its story
 tierlift plan "question"         show the ladder without calling a model
 tierlift spend                   spend by tenant, workload, tier and model
+tierlift keys create|list|revoke  manage API keys (admin)
+tierlift audit                   admin actions: keys and budgets
 tierlift migrate                 apply the ledger migrations
 tierlift eval-classifier         task type and data class accuracy on labelled rows
 tierlift eval-routing            the learned router's cost/quality curve
@@ -18,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -27,13 +30,28 @@ from tierlift import advise, reports
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.core.entry import StartupError
+from tierlift.core.identity import with_key
 from tierlift.deployment import Deployment, probe_provider
-from tierlift.devstack import StackError, read_state, stack_from_environment
+from tierlift.devstack import StackError, read_keys, read_state, stack_from_environment
 from tierlift.evaluation import commands as evaluation_commands
 from tierlift.router._policy_source import PolicyError, load_policy
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
+KEY_HELP = "API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)"
+
+
+def _channel(args: argparse.Namespace, service: str) -> grpc.Channel:
+    """A channel to the router or the ledger with the caller's key: --key, TIERLIFT_API_KEY, or
+    the key `tierlift up` wrote (the app key for the router, the admin key for the ledger)."""
+    explicit = getattr(args, service, None)
+    address = _address(explicit, f"TIERLIFT_{service.upper()}_ADDR", service)
+    key = (
+        args.key
+        or os.environ.get("TIERLIFT_API_KEY")
+        or read_keys(STATE_DIR).get("app" if service == "router" else "admin", "")
+    )
+    return with_key(grpc.insecure_channel(address), key)
 
 
 def _address(explicit: str | None, env: str, key: str) -> str:
@@ -116,7 +134,7 @@ def _tiers(text: str) -> list[str]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    with grpc.insecure_channel(_address(args.router, "TIERLIFT_ROUTER_ADDR", "router")) as channel:
+    with _channel(args, "router") as channel:
         stub = router_pb2_grpc.RouterStub(channel)
         if args.stream:
             reply = router_pb2.CompleteResponse()
@@ -150,7 +168,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    with grpc.insecure_channel(_address(args.router, "TIERLIFT_ROUTER_ADDR", "router")) as channel:
+    with _channel(args, "router") as channel:
         plan = router_pb2_grpc.RouterStub(channel).Plan(_request(args), timeout=args.timeout)
     if args.json:
         print(json_format.MessageToJson(plan))
@@ -186,8 +204,56 @@ def cmd_spend(args: argparse.Namespace) -> int:
 
 
 def _ledger(args: argparse.Namespace) -> ledger_pb2_grpc.LedgerStub:
-    channel = grpc.insecure_channel(_address(args.ledger, "TIERLIFT_LEDGER_ADDR", "ledger"))
-    return ledger_pb2_grpc.LedgerStub(channel)
+    return ledger_pb2_grpc.LedgerStub(_channel(args, "ledger"))
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "create" and (args.database_url or os.environ.get("TIERLIFT_DATABASE_URL_FILE")):
+        return _create_key_in_database(args)
+    ledger = _ledger(args)
+    if args.keys_command == "create":
+        workloads = [w for w in (args.workloads or "").split(",") if w]
+        request = ledger_pb2.KeyRequest(tenant=args.tenant or "", role=args.role, workloads=workloads,
+                                        expires_at=args.expires or "", description=args.description or "")  # fmt: skip
+        created = ledger.CreateKey(request, timeout=10)
+        print(f"{created.secret}\n(shown once: store it now) key id {created.key.key_id}, role {created.key.role}, "
+              f"tenant {created.key.tenant or '(all)'}")  # fmt: skip
+        return 0
+    if args.keys_command == "revoke":
+        revoked = ledger.RevokeKey(ledger_pb2.KeyId(key_id=args.key_id), timeout=10)
+        print(f"revoked {revoked.key_id} at {revoked.revoked_at}")
+        return 0
+    for k in ledger.ListKeys(ledger_pb2.KeyQuery(tenant=args.tenant or ""), timeout=10).keys:
+        state = f"revoked {k.revoked_at}" if k.revoked_at else f"expires {k.expires_at or 'never'}"
+        print(f"{k.key_id}  {k.role:<8} {k.tenant or '(all)':<12} {','.join(k.workloads) or '*':<16} "
+              f"created {k.created_at}  {state}  {k.description}")  # fmt: skip
+    return 0
+
+
+def _create_key_in_database(args: argparse.Namespace) -> int:
+    """The first admin key of a deployment, written straight into the ledger's database (the
+    running ledger publishes it within seconds)."""
+    from tierlift.ledger._keys import KeyStore, key_row
+    from tierlift.ledger._store import make_engine
+
+    workloads = [w for w in (args.workloads or "").split(",") if w]
+    request = ledger_pb2.KeyRequest(tenant=args.tenant or "", role=args.role, workloads=workloads,
+                                    expires_at=args.expires or "", description=args.description or "")  # fmt: skip
+    row, key = key_row(request, datetime.now(UTC))
+    engine = make_engine(args.database_url or secret("TIERLIFT_DATABASE_URL"))
+    try:
+        KeyStore(engine).create(row)
+    finally:
+        engine.dispose()
+    print(f"{key}\n(shown once: store it now) key id {row['key_id']}, role {row['role']}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    entries = _ledger(args).ListAudit(ledger_pb2.AuditQuery(since=args.since or "", limit=args.limit), timeout=10)
+    for e in entries.entries:
+        print(f"{e.occurred_at}  {e.actor:<14} {e.action:<12} {e.target}  {e.detail}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -263,6 +329,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--max-tokens", type=int, default=64)
         p.add_argument("--idempotency-key")
         p.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
+        p.add_argument("--key", help=KEY_HELP)
         p.add_argument("--timeout", type=float, default=120.0)
         p.add_argument("--json", action="store_true", help="print the whole response as JSON")
         p.set_defaults(func=func)
@@ -270,6 +337,7 @@ def _parser() -> argparse.ArgumentParser:
     spend.add_argument("--tenant")
     spend.add_argument("--workload")
     spend.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    spend.add_argument("--key", help=KEY_HELP)
     spend.set_defaults(func=cmd_spend)
     ledger_help = "ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)"
     report = sub.add_parser("report", help="spend by day and tier, routing distribution, escalation rate")
@@ -279,6 +347,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", help="also write the rows to this CSV file")
     report.add_argument("--html", help="also write a chart of spend over time by tier to this HTML file")
     report.add_argument("--ledger", help=ledger_help)
+    report.add_argument("--key", help=KEY_HELP)
     report.set_defaults(func=cmd_report)
     budget = sub.add_parser("budget", help="set or list budgets")
     budget.add_argument("budget_command", choices=["set", "list"])
@@ -289,7 +358,26 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--soft-ratio", type=float, default=0.8, help="warn at this share of the limit")
     budget.add_argument("--action", choices=["local_only", "reject"], default="local_only")
     budget.add_argument("--ledger", help=ledger_help)
+    budget.add_argument("--key", help=KEY_HELP)
     budget.set_defaults(func=cmd_budget)
+    keys = sub.add_parser("keys", help="create, list or revoke API keys (admin)")
+    keys.add_argument("keys_command", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="revoke: the key id")
+    keys.add_argument("--tenant")
+    keys.add_argument("--role", choices=["app", "viewer", "finance", "admin"], default="app")
+    keys.add_argument("--workloads", help="app keys: comma-separated workloads it may use (default: all)")
+    keys.add_argument("--expires", help="RFC 3339 time the key stops working (default: never)")
+    keys.add_argument("--description")
+    keys.add_argument("--database-url", help="create: write the key straight into this database (the first admin key)")
+    keys.add_argument("--ledger", help=ledger_help)
+    keys.add_argument("--key", help=KEY_HELP)
+    keys.set_defaults(func=cmd_keys)
+    audit = sub.add_parser("audit", help="admin actions: keys created and revoked, budgets set")
+    audit.add_argument("--since", help="RFC 3339 timestamp")
+    audit.add_argument("--limit", type=int, default=100)
+    audit.add_argument("--ledger", help=ledger_help)
+    audit.add_argument("--key", help=KEY_HELP)
+    audit.set_defaults(func=cmd_audit)
     advise.register(sub, _ledger, ledger_help)
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")

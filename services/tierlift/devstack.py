@@ -14,6 +14,7 @@ import sys
 import sysconfig
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -23,7 +24,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tierlift.core import migrations
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import secret
+from tierlift.core.identity import digest, key_id_of, key_interceptors, new_key, with_key
 from tierlift.deployment import Deployment, Probe, plan_deployment
+from tierlift.v1 import ledger_pb2
 
 _MODULES = {
     "ledger": "tierlift.ledger.main",
@@ -92,6 +95,8 @@ class Stack:
     service_extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     addrs: dict[str, str] = field(default_factory=dict)
+    # credentials: "admin" and "app" (tenant dev) API keys, and the router's service key
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def services(self) -> list[str]:
@@ -114,6 +119,7 @@ class Stack:
         try:
             self._start_nats()
             migrations.upgrade(self.database_url)
+            self.keys = bootstrap_keys(self.state_dir, self.database_url)
             for name in self.services:
                 self.start_service(name, health_timeout_s)
         except BaseException:
@@ -152,6 +158,10 @@ class Stack:
         }
         if name == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url
+        if name == "router":
+            env["TIERLIFT_SERVICE_KEY"] = self.keys["router"]
+        if name == "classifier" or name.startswith("adapter-"):
+            env["TIERLIFT_TRUSTED_ROUTER_KEYS"] = digest(self.keys["router"])
         if name.startswith("adapter-"):
             env["TIERLIFT_ADAPTER_NAME"] = name.removeprefix("adapter-")
             env["TIERLIFT_ADAPTER_BACKEND"] = self.adapters[name.removeprefix("adapter-")]
@@ -178,6 +188,18 @@ class Stack:
         self.addrs[name] = f"127.0.0.1:{port}"
         wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path)
 
+    def _key(self, name: str, key: str | None) -> str:
+        # by default: tenant dev's app key for the router, the admin key for the ledger, the
+        # router's service key for the classifier and the adapters
+        return key or self.keys[{"router": "app", "ledger": "admin"}.get(name, "router")]
+
+    def channel(self, name: str, key: str | None = None) -> grpc.Channel:
+        """A blocking channel to a service that presents `key` (or the default credential)."""
+        return with_key(grpc.insecure_channel(self.addrs[name]), self._key(name, key))
+
+    def aio_channel(self, name: str, key: str | None = None) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(self.addrs[name], interceptors=key_interceptors(self._key(name, key)))
+
     def stop_service(self, name: str, timeout_s: float = 20.0) -> int:
         """SIGTERM, wait for a graceful exit (SIGKILL after timeout_s); return the exit code."""
         proc = self.procs.pop(name, None)
@@ -196,6 +218,40 @@ class Stack:
         codes = {name: self.stop_service(name) for name in [*reversed(self.services), "nats"]}
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return codes
+
+
+KEYS_FILE = "keys.json"
+
+
+def bootstrap_keys(state_dir: Path, database_url: str) -> dict[str, str]:
+    """An admin key and an app key for tenant `dev`, created once and kept in the state folder
+    (mode 0600) for the CLI; a fresh service key for the router on every start."""
+    path = state_dir / KEYS_FILE
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    from tierlift.ledger._keys import KeyStore, key_row
+    from tierlift.ledger._store import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        store = KeyStore(engine)
+        known = {row["key_id"] for row in store.rows() if row["revoked_at"] is None}
+        for role, tenant in (("admin", ""), ("app", "dev")):
+            if key_id_of(keys.get(role, "")) not in known:
+                wanted = ledger_pb2.KeyRequest(tenant=tenant, role=role, description="tierlift up")
+                row, keys[role] = key_row(wanted, datetime.now(UTC))
+                store.create(row)
+    finally:
+        engine.dispose()
+    keys["router"] = new_key()[1]
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps({k: v for k, v in keys.items() if k != "router"}, indent=2))
+    return keys
+
+
+def read_keys(state_dir: Path) -> dict[str, str]:
+    path = state_dir / KEYS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def read_state(state_dir: Path) -> dict[str, str]:

@@ -10,8 +10,9 @@ commit and machine that produced them. Speed is measured here, never asserted in
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
     detectors.json        data-class detection time at 4K, 32K and 128K characters
+    auth.json             what authenticating a call adds (the interceptor, 10,000 keys)
 
-BENCH=local, BENCH=overhead, BENCH=ledger or BENCH=detectors runs one of them.
+BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors or BENCH=auth runs one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import grpc
 
+from tests.stack_keys import app_key
 from tierlift.devstack import Stack
 from tierlift.results import write_result
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
@@ -59,7 +61,7 @@ def _summary(values_ms: list[float]) -> dict[str, float]:
 
 def bench_local_model(stack: Stack, rounds: int) -> dict[str, object]:
     end_to_end, adapter, output_tokens, decode_s = [], [], 0, 0.0
-    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+    with stack.channel("router", app_key(stack, "bench")) as channel:
         router = router_pb2_grpc.RouterStub(channel)
         for i in range(rounds):
             request = router_pb2.CompleteRequest(
@@ -89,7 +91,7 @@ def bench_classifier(stack: Stack, rounds: int) -> dict[str, object]:
     rows = [json.loads(line) for line in LABELLED.read_text().splitlines()]
     prompts = [r["text"] for r in rows if r["split"] == "test"][:rounds]
     timings: dict[str, list[float]] = {"new_prompt": [], "repeated_prompt": []}
-    with grpc.insecure_channel(stack.addrs["classifier"]) as channel:
+    with stack.channel("classifier") as channel:
         classifier = classifier_pb2_grpc.ClassifierStub(channel)
         for kind in timings:
             for text in prompts:
@@ -100,13 +102,13 @@ def bench_classifier(stack: Stack, rounds: int) -> dict[str, object]:
     return {f"classify_round_trip_{kind}": _summary(values) for kind, values in timings.items()}
 
 
-async def _overhead_level(router_addr: str, clients: int, total: int, fresh_prompts: bool) -> dict[str, object]:
+async def _overhead_level(stack: Stack, clients: int, total: int, fresh_prompts: bool) -> dict[str, object]:
     """`fresh_prompts`: every request is new to the classifier (MiniLM, spaCy and detectors run);
     otherwise five questions repeat and the classifier answers from its cache."""
     timings: list[float] = []
     errors: dict[str, int] = {}
     remaining = iter(range(total))
-    async with grpc.aio.insecure_channel(router_addr) as channel:
+    async with stack.aio_channel("router", app_key(stack, "bench")) as channel:
         router = router_pb2_grpc.RouterStub(channel)
 
         async def client() -> None:
@@ -152,10 +154,10 @@ def bench_router_overhead() -> dict[str, object]:
             TIERLIFT_LOG_LEVEL="warning",
         )
         try:
-            asyncio.run(_overhead_level(stack.addrs["router"], 4, 100, fresh_prompts=False))  # warm-up
+            asyncio.run(_overhead_level(stack, 4, 100, fresh_prompts=False))  # warm-up
             levels = {
                 kind: [
-                    asyncio.run(_overhead_level(stack.addrs["router"], c, n, fresh_prompts=kind == "new_prompts"))
+                    asyncio.run(_overhead_level(stack, c, n, fresh_prompts=kind == "new_prompts"))
                     for c, n in ((1, 300), (16, 800), (128, 1280))
                 ]
                 for kind in ("repeated_prompts", "new_prompts")
@@ -188,6 +190,10 @@ def main() -> int:
         from tests.benchmarks.ledger import bench_ledger
 
         _write("ledger.json", bench_ledger())
+    if which in ("all", "auth"):
+        from tests.benchmarks.auth import bench_auth
+
+        _write("auth.json", bench_auth())
     if which in ("all", "detectors"):
         from tests.benchmarks.detectors import bench_detectors
 

@@ -7,9 +7,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
+from tests.stack_keys import tenant_router
 from tierlift.devstack import Stack, free_port, nats_server_binary, wait_for_port
 from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 
@@ -27,13 +27,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def router(stack: Stack) -> Iterator[router_pb2_grpc.RouterStub]:
-    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+    with tenant_router(stack) as channel:
         yield router_pb2_grpc.RouterStub(channel)
 
 
 @pytest.fixture
 def ledger(stack: Stack) -> Iterator[ledger_pb2_grpc.LedgerStub]:
-    with grpc.insecure_channel(stack.addrs["ledger"]) as channel:
+    with stack.channel("ledger") as channel:
         yield ledger_pb2_grpc.LedgerStub(channel)
 
 

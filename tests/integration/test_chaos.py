@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.stack_keys import app_key
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -48,12 +49,12 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stac
         slow.stop()
 
 
-async def _run_all(router_addr: str) -> tuple[list[router_pb2.CompleteResponse], list[grpc.aio.AioRpcError], float]:
+async def _run_all(stack: Stack) -> tuple[list[router_pb2.CompleteResponse], list[grpc.aio.AioRpcError], float]:
     answers: list[router_pb2.CompleteResponse] = []
     errors: list[grpc.aio.AioRpcError] = []
     slowest = 0.0
     queue = iter(range(REQUESTS))
-    async with grpc.aio.insecure_channel(router_addr) as channel:
+    async with stack.aio_channel("router", app_key(stack, "chaos")) as channel:
         router = router_pb2_grpc.RouterStub(channel)
 
         async def worker() -> None:
@@ -80,7 +81,7 @@ def test_chaos_every_request_ends_clearly_and_the_ledger_matches(
     chaos_stack: tuple[Stack, WireServer, WireServer],
 ) -> None:
     stack, flaky, _slow = chaos_stack
-    answers, errors, slowest = asyncio.run(_run_all(stack.addrs["router"]))
+    answers, errors, slowest = asyncio.run(_run_all(stack))
 
     assert len(answers) + len(errors) == REQUESTS
     assert slowest < DEADLINE_S + 1.0, "a request hung past its deadline"
@@ -93,7 +94,7 @@ def test_chaos_every_request_ends_clearly_and_the_ledger_matches(
     reported = sum(len(r.attempts) for r in answers) + sum(
         len(re.findall(r"attempt \d+ ", e.details() or "")) for e in errors
     )
-    with grpc.insecure_channel(stack.addrs["ledger"]) as channel:
+    with stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         deadline = time.monotonic() + 60
         while (stored := ledger.GetSpend(ledger_pb2.SpendQuery(tenant="chaos")).total_attempts) < reported:

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.stack_keys import app_key
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -44,25 +45,25 @@ def ask(text: str, key: str) -> router_pb2.CompleteRequest:
     )
 
 
-async def complete_many(addr: str, request: router_pb2.CompleteRequest, n: int) -> list[router_pb2.CompleteResponse]:
-    async with grpc.aio.insecure_channel(addr) as channel:
+async def complete_many(stack: Stack, request: router_pb2.CompleteRequest, n: int) -> list[router_pb2.CompleteResponse]:
+    async with stack.aio_channel("router", app_key(stack, request.tenant)) as channel:
         stub = router_pb2_grpc.RouterStub(channel)
         return list(await asyncio.gather(*(stub.Complete(request, timeout=30) for _ in range(n))))
 
 
 async def test_ten_concurrent_calls_make_one_provider_call_and_one_bill(stack: Stack, wire: WireServer) -> None:
     calls = len(wire.log)
-    replies = await complete_many(stack.addrs["router"], ask("What is six times seven?", "order-7"), 10)
+    replies = await complete_many(stack, ask("What is six times seven?", "order-7"), 10)
     assert len(wire.log) - calls == 1
     assert all(r == replies[0] for r in replies)
 
     port = int(stack.addrs["router"].rsplit(":", 1)[1])
     stack.stop_service("router")
     stack.start_service("router", port=port)
-    [again] = await complete_many(stack.addrs["router"], ask("What is six times seven?", "order-7"), 1)
+    [again] = await complete_many(stack, ask("What is six times seven?", "order-7"), 1)
     assert again == replies[0] and len(wire.log) - calls == 1  # replayed after the restart
 
-    async with grpc.aio.insecure_channel(stack.addrs["ledger"]) as channel:
+    async with stack.aio_channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         query = ledger_pb2.AttemptQuery(request_id=replies[0].request_id)
         deadline = time.monotonic() + 20
@@ -73,10 +74,10 @@ async def test_ten_concurrent_calls_make_one_provider_call_and_one_bill(stack: S
 
 
 async def test_the_same_key_for_another_request_is_invalid(stack: Stack, wire: WireServer) -> None:
-    await complete_many(stack.addrs["router"], ask("What is 2 + 2?", "order-8"), 1)
+    await complete_many(stack, ask("What is 2 + 2?", "order-8"), 1)
     calls = len(wire.log)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await complete_many(stack.addrs["router"], ask("What is 3 + 3?", "order-8"), 1)
+        await complete_many(stack, ask("What is 3 + 3?", "order-8"), 1)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (err.value.details() or "").startswith("idempotency_key: ")
     assert len(wire.log) == calls

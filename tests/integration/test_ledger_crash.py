@@ -19,7 +19,8 @@ from tests.integration.test_ledger_databases import events, expected_total
 from tierlift.core import bus as bus_module
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
-from tierlift.devstack import free_port, wait_healthy
+from tierlift.core.identity import with_key
+from tierlift.devstack import bootstrap_keys, free_port, wait_healthy
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
 EVENTS = 20_000
@@ -35,8 +36,8 @@ def start_ledger(tmp_path: Path, nats_url: str, db_url: str, port: int) -> subpr
     return proc
 
 
-def stored(port: int) -> ledger_pb2.SpendReport:
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+def stored(port: int, admin_key: str) -> ledger_pb2.SpendReport:
+    with with_key(grpc.insecure_channel(f"127.0.0.1:{port}"), admin_key) as channel:
         return ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(tenant="acme"), timeout=30)
 
 
@@ -64,19 +65,20 @@ async def pending(nats_url: str) -> int:
 def test_sigkill_mid_ingest_loses_nothing_and_replays_count_once(nats_url: str, tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     migrations.upgrade(db_url)
+    admin_key = bootstrap_keys(tmp_path, db_url)["admin"]
     port = free_port()
     ledger = start_ledger(tmp_path, nats_url, db_url, port)
     asyncio.run(publish_all(nats_url))
 
-    while stored(port).total_attempts < EVENTS // 4:
+    while stored(port, admin_key).total_attempts < EVENTS // 4:
         time.sleep(0.01)
     ledger.send_signal(signal.SIGKILL)  # no drain, no goodbye: whatever was in flight is unacked
     ledger.wait()
     ledger = start_ledger(tmp_path, nats_url, db_url, port)
     try:
-        killed_at = stored(port).total_attempts
+        killed_at = stored(port, admin_key).total_attempts
         deadline = time.monotonic() + 120
-        while (report := stored(port)).total_attempts < EVENTS:
+        while (report := stored(port, admin_key)).total_attempts < EVENTS:
             assert time.monotonic() < deadline, f"only {report.total_attempts} of {EVENTS} stored after restart"
             time.sleep(0.2)
         assert killed_at < EVENTS  # the kill really happened mid-ingest
@@ -88,7 +90,7 @@ def test_sigkill_mid_ingest_loses_nothing_and_replays_count_once(nats_url: str, 
         while asyncio.run(pending(nats_url)):
             assert time.monotonic() < deadline, "the replayed events were not consumed"
             time.sleep(0.2)
-        again = stored(port)
+        again = stored(port, admin_key)
         assert (again.total_attempts, again.total_cost_usd) == (report.total_attempts, report.total_cost_usd)
     finally:
         ledger.send_signal(signal.SIGTERM)

@@ -5,6 +5,7 @@ SQLite ledger and a real nats-server behind an in-process gRPC server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,18 @@ from tests.unit.test_rpc_fuzz import NEVER, messages
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
 from tierlift.core.grpc_server import UndecodableIsInvalidArgument
+from tierlift.core.identity import Authenticate, KeyBook, key_interceptors
 from tierlift.ledger import BudgetWatcher, LedgerStore, make_engine
+from tierlift.ledger._keys import KeyKeeper, KeyStore, key_row
 from tierlift.ledger._servicer import LedgerServicer
+from tierlift.ledger.main import LEDGER_ROLES
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
 RPCS = [
+    ("CreateKey", ledger_pb2.KeyRequest),
+    ("ListKeys", ledger_pb2.KeyQuery),
+    ("RevokeKey", ledger_pb2.KeyId),
+    ("ListAudit", ledger_pb2.AuditQuery),
     ("GetSpend", ledger_pb2.SpendQuery),
     ("ListAttempts", ledger_pb2.AttemptQuery),
     ("GetReport", ledger_pb2.SpendQuery),
@@ -36,11 +44,16 @@ async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Ledg
     store = LedgerStore(make_engine(url))
     bus = await EventBus.connect(nats_url, name="ledger-fuzz")
     await bus.ensure_stream()
-    server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument()])
-    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, BudgetWatcher(bus, store)), server)
+    keys = KeyKeeper(KeyStore(store.engine), bus, KeyBook())
+    row, admin_key = key_row(ledger_pb2.KeyRequest(role="admin"), datetime.now(UTC))
+    keys.store.create(row)
+    await keys.publish_all()
+    auth = Authenticate(keys.book, LEDGER_ROLES)
+    server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument(), auth])
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, BudgetWatcher(bus, store), keys), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=key_interceptors(admin_key))
     try:
         yield ledger_pb2_grpc.LedgerStub(channel), store
     finally:

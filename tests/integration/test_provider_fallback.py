@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.stack_keys import tenant_router
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -49,7 +50,7 @@ def ask(text: str) -> router_pb2.CompleteRequest:
 
 def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(provider_stack: Stack, wire: WireServer) -> None:
     wire.script.append("500")
-    with grpc.insecure_channel(provider_stack.addrs["router"]) as channel:
+    with tenant_router(provider_stack) as channel:
         reply = router_pb2_grpc.RouterStub(channel).Complete(ask("What is six times seven?"), timeout=30)
     assert [(a.model, a.outcome) for a in reply.attempts] == [
         ("wire-open", router_pb2.OUTCOME_FAULT),
@@ -57,7 +58,7 @@ def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(provider_stac
     ]
     assert "UNAVAILABLE" in reply.attempts[0].error and "HTTP 500" in reply.attempts[0].error
 
-    with grpc.insecure_channel(provider_stack.addrs["ledger"]) as channel:
+    with provider_stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         deadline = time.monotonic() + 20
         while len(rows := ledger.ListAttempts(ledger_pb2.AttemptQuery(request_id=reply.request_id)).attempts) < 2:
@@ -70,7 +71,7 @@ def test_5xx_on_first_rung_falls_back_and_both_attempts_are_billed(provider_stac
 
 def test_regulated_request_is_refused_without_reaching_any_provider(provider_stack: Stack, wire: WireServer) -> None:
     calls_before = len(wire.log)
-    with grpc.insecure_channel(provider_stack.addrs["router"]) as channel, pytest.raises(grpc.RpcError) as err:
+    with tenant_router(provider_stack) as channel, pytest.raises(grpc.RpcError) as err:
         router_pb2_grpc.RouterStub(channel).Complete(ask("Patient diagnosed with HIV: draft a letter"), timeout=30)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "REGULATED may not be sent to tier" in err.value.details()

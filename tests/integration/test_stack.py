@@ -127,7 +127,7 @@ def test_cli_reports_budgets_and_advice_against_the_running_ledger(
     from tierlift.cli import main
 
     router.Complete(ask("What is the capital of Germany?", tenant="cli-test"), timeout=120)
-    ledger = ["--ledger", stack.addrs["ledger"]]
+    ledger = ["--ledger", stack.addrs["ledger"], "--key", stack.keys["admin"]]
     deadline = time.monotonic() + 20
     while main(["report", "--tenant", "cli-test", "--csv", str(tmp_path / "r.csv"), "--html", str(tmp_path / "r.html"),
                 *ledger]) == 0 and len((tmp_path / "r.csv").read_text().splitlines()) < 2:  # fmt: skip

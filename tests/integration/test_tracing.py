@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from tests.stack_keys import tenant_router
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -92,7 +93,7 @@ def _wait(receiver: OtlpReceiver, done: Any, what: str) -> None:
 
 
 def ask(stack: Stack) -> router_pb2.CompleteResponse:
-    with grpc.insecure_channel(stack.addrs["router"]) as channel:
+    with tenant_router(stack) as channel:
         return router_pb2_grpc.RouterStub(channel).Complete(
             router_pb2.CompleteRequest(
                 tenant="acme", workload="traced", messages=[common_pb2.Message(role="user", content="Hi there?")]

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
 
@@ -68,7 +67,9 @@ def up(
 
 def ask(stack: Stack, capsys: pytest.CaptureFixture[str], *args: str) -> str:
     capsys.readouterr()
-    assert main(["ask", *args, "--router", stack.addrs["router"], "--max-tokens", "16"]) == 0
+    assert (
+        main(["ask", *args, "--router", stack.addrs["router"], "--key", stack.keys["app"], "--max-tokens", "16"]) == 0
+    )
     return capsys.readouterr().out
 
 
@@ -99,7 +100,7 @@ def test_low_confidence_local_answer_escalates_to_the_closed_tier_and_both_are_p
     assert [r.body["model"] for r in openai_server.log[calls:]] == ["qwen2.5-0.5b-instruct"]
     request_id = next(line for line in lines if line.startswith("--")).split("request ")[1]
 
-    with grpc.insecure_channel(stack.addrs["ledger"]) as channel:
+    with stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         deadline = time.monotonic() + 20
         while len(rows := ledger.ListAttempts(ledger_pb2.AttemptQuery(request_id=request_id)).attempts) < 2:

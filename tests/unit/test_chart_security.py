@@ -118,3 +118,17 @@ def test_checkov_finds_nothing_but_justified_skips(variant: str, tmp_path: Path)
     assert report["summary"]["passed"] > 100 and report["summary"]["parsing_errors"] == 0
     for skipped in report["results"]["skipped_checks"]:
         assert len(skipped["check_result"]["suppress_comment"]) > 20, skipped  # every skip says why
+
+
+def test_router_classifier_and_adapters_share_one_router_key_and_the_ledger_has_none() -> None:
+    docs = render(overlay("values-prod.yaml"))
+    [secret] = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "sy-tierlift-router-key"]
+    assert len(secret["data"]["ROUTER_KEY"]) >= 48
+    for name, deployment in of_kind(docs, "Deployment").items():
+        if "vllm" in name:
+            continue
+        pod = deployment["spec"]["template"]["spec"]
+        env = {e["name"] for e in pod["containers"][0]["env"]}
+        mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        shares = "TIERLIFT_ROUTER_KEY_FILE" in env and "sy-tierlift-router-key" in mounted
+        assert shares == (not name.endswith("-ledger")), name

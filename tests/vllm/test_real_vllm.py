@@ -16,10 +16,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
 from tests.benchmarks.run import RESULTS
+from tests.stack_keys import tenant_router
 from tests.wire.stack import start_provider_stack
 from tierlift.adapters.vllm import VllmBackend
 from tierlift.core.catalog import Model
@@ -126,7 +126,7 @@ def test_tokens_per_second_direct_and_through_tierlift(vllm_url: str, tmp_path: 
     stack = start_provider_stack(tmp_path, [catalog_entry(vllm_url)], adapters={"vllm-local": "vllm"})
     try:
         routed_tokens, routed_s = 0, 0.0
-        with grpc.insecure_channel(stack.addrs["router"]) as channel:
+        with tenant_router(stack) as channel:
             router = router_pb2_grpc.RouterStub(channel)
             for _ in range(3):
                 started = time.perf_counter()

@@ -29,6 +29,10 @@ nats://{{ include "tierlift.fullname" . }}-nats:4222
 {{- .Values.database.existingSecret | default (printf "%s-database" (include "tierlift.fullname" .)) -}}
 {{- end -}}
 
+{{- define "tierlift.routerKeySecret" -}}
+{{- .Values.routerKey.existingSecret | default (printf "%s-router-key" (include "tierlift.fullname" .)) -}}
+{{- end -}}
+
 {{- define "tierlift.keysSecret" -}}
 {{- .Values.providerKeys.existingSecret | default (printf "%s-provider-keys" (include "tierlift.fullname" .)) -}}
 {{- end -}}
@@ -132,6 +136,11 @@ spec:
             - name: TIERLIFT_SECRETS_DIR
               value: {{ include "tierlift.secretsRoot" $root }}/provider-keys
             {{- end }}
+            {{- if ne .component "ledger" }}
+            # the router presents this key; the classifier and the adapters accept only it
+            - name: TIERLIFT_ROUTER_KEY_FILE
+              value: {{ include "tierlift.secretsRoot" $root }}/router-key/ROUTER_KEY
+            {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -167,6 +176,11 @@ spec:
               mountPath: {{ include "tierlift.secretsRoot" $root }}/provider-keys
               readOnly: true
             {{- end }}
+            {{- if ne .component "ledger" }}
+            - name: router-key
+              mountPath: {{ include "tierlift.secretsRoot" $root }}/router-key
+              readOnly: true
+            {{- end }}
             {{- with .volumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -177,6 +191,12 @@ spec:
         - name: provider-keys
           secret:
             secretName: {{ include "tierlift.keysSecret" $root }}
+            defaultMode: 0400
+        {{- end }}
+        {{- if ne .component "ledger" }}
+        - name: router-key
+          secret:
+            secretName: {{ include "tierlift.routerKeySecret" $root }}
             defaultMode: 0400
         {{- end }}
         {{- if or $root.Values.catalog $root.Values.policy }}

@@ -17,6 +17,7 @@ from tierlift.core.catalog import Catalog, load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.identity import routers_only
 from tierlift.core.logging import configure_logging
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
@@ -99,7 +100,9 @@ async def run() -> None:
     catalog = load_catalog(settings.catalog)
     backend = build_backend(settings, catalog)
 
-    server = GrpcServer("adapter", settings.listen, settings.shutdown_grace_s)
+    server = GrpcServer(
+        "adapter", settings.listen, settings.shutdown_grace_s, routers_only(settings.trusted_router_hashes())
+    )
     adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server.server)
     server.add_service(adapter_pb2.DESCRIPTOR.services_by_name["ModelAdapter"].full_name)
 

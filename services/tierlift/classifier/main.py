@@ -6,6 +6,7 @@ from tierlift.classifier._servicer import ClassifierServicer
 from tierlift.core.config import ServiceSettings, load_settings
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.identity import routers_only
 from tierlift.core.logging import configure_logging
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc
@@ -16,7 +17,9 @@ async def run() -> None:
     configure_logging("classifier", settings.log_level)
     telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
 
-    server = GrpcServer("classifier", settings.listen, settings.shutdown_grace_s)
+    server = GrpcServer(
+        "classifier", settings.listen, settings.shutdown_grace_s, routers_only(settings.trusted_router_hashes())
+    )
     classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), server.server)
     server.add_service(classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name)
 

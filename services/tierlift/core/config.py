@@ -6,6 +6,7 @@ validation error into a `ConfigError` that names the environment variable at fau
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,6 +36,16 @@ class ServiceSettings(BaseSettings):
     listen: str = "127.0.0.1:0"
     # Seconds to finish in-flight calls after SIGTERM.
     shutdown_grace_s: float = Field(default=10.0, gt=0)
+    # SHA-256 (hex, comma-separated) of the router service keys this service accepts (classifier, adapters)
+    trusted_router_keys: str = ""
+
+    def trusted_router_hashes(self) -> list[str]:
+        """From TIERLIFT_TRUSTED_ROUTER_KEYS, and the hash of TIERLIFT_ROUTER_KEY(_FILE) when the
+        router key itself is mounted (as the chart does)."""
+        hashes = [h.strip().lower() for h in self.trusted_router_keys.split(",") if h.strip()]
+        if key := secret("TIERLIFT_ROUTER_KEY"):
+            hashes.append(hashlib.sha256(key.encode()).hexdigest())
+        return hashes
 
 
 class BusSettings(ServiceSettings):

@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor, filters
 
+from tierlift.core.identity import key_interceptors
 from tierlift.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -81,11 +82,12 @@ class UndecodableIsInvalidArgument(grpc.aio.ServerInterceptor):
 
 
 class GrpcServer:
-    def __init__(self, service: str, listen: str, grace_s: float) -> None:
+    def __init__(self, service: str, listen: str, grace_s: float, auth: grpc.aio.ServerInterceptor) -> None:
         self.service = service
         self.grace_s = grace_s
+        # every service authenticates its callers (core/identity.py); health and reflection are open
         self.server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(filter_=_NOT_HEALTH), UndecodableIsInvalidArgument()]
+            interceptors=[aio_server_interceptor(filter_=_NOT_HEALTH), UndecodableIsInvalidArgument(), auth]
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -139,8 +141,8 @@ _CHANNEL_OPTIONS = [
 ]
 
 
-def client_channel(target: str) -> grpc.aio.Channel:
-    """An insecure channel with tracing interceptors (mesh or sidecar mTLS is the deployment's job)."""
-    return grpc.aio.insecure_channel(
-        target, options=_CHANNEL_OPTIONS, interceptors=aio_client_interceptors(filter_=_NOT_HEALTH)
-    )
+def client_channel(target: str, key: str = "") -> grpc.aio.Channel:
+    """A channel with tracing interceptors that presents `key` (this service's service key) on
+    every call. Plain TCP: TLS is not built yet (see the identity issue)."""
+    interceptors = [*aio_client_interceptors(filter_=_NOT_HEALTH), *key_interceptors(key)]
+    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS, interceptors=interceptors)

@@ -1,4 +1,6 @@
-"""The Ledger gRPC servicer: spend reports and per-request attempt lists."""
+"""The Ledger gRPC servicer: spend reports, attempts, budgets, API keys and the audit trail.
+Every read is scoped by the caller: a viewer sees its own tenant, finance and admin every one
+(`tenant=""` means "all" only for them)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import grpc
 
 from tierlift.core import money
 from tierlift.core.catalog import TIERS
+from tierlift.core.identity import current_principal
 from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
+from tierlift.ledger._keys import KeyKeeper, as_api_key
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -27,10 +31,23 @@ def _timestamp(field: str, value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+async def _scoped(context: grpc.aio.ServicerContext, tenant: str) -> str:
+    """The tenant this caller may read: its own, or any for finance and admin."""
+    principal = current_principal()
+    if principal.sees_every_tenant:
+        return tenant
+    if tenant not in ("", principal.tenant):
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED, f"tenant: this key reads tenant {principal.tenant!r} only"
+        )
+    return principal.tenant
+
+
 class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
-    def __init__(self, store: LedgerStore, budgets: BudgetWatcher) -> None:
+    def __init__(self, store: LedgerStore, budgets: BudgetWatcher, keys: KeyKeeper) -> None:
         self.store = store
         self.budgets = budgets
+        self.keys = keys
 
     async def GetSpend(
         self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext
@@ -40,7 +57,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
-        lines = await asyncio.to_thread(self.store.spend, request.tenant, request.workload, since, until)
+        tenant = await _scoped(context, request.tenant)
+        lines = await asyncio.to_thread(self.store.spend, tenant, request.workload, since, until)
         return ledger_pb2.SpendReport(
             lines=[
                 ledger_pb2.SpendLine(
@@ -65,6 +83,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         if not request.request_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id: must be set")
         rows = await asyncio.to_thread(self.store.attempts_for, request.request_id)
+        principal = current_principal()
+        if not principal.sees_every_tenant:
+            rows = [r for r in rows if r["tenant"] == principal.tenant]  # another tenant's: as if none
         return ledger_pb2.AttemptList(
             attempts=[
                 ledger_pb2.LedgerAttempt(
@@ -91,10 +112,11 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
+        tenant = await _scoped(context, request.tenant)
         days = await asyncio.to_thread(
-            self.store.daily, request.tenant, request.workload, since and since.date(), until and until.date()
+            self.store.daily, tenant, request.workload, since and since.date(), until and until.date()
         )
-        outcomes = await asyncio.to_thread(self.store.request_outcomes, request.tenant, request.workload, since, until)
+        outcomes = await asyncio.to_thread(self.store.request_outcomes, tenant, request.workload, since, until)
         return build_report(days, outcomes)
 
     async def SetBudget(self, request: ledger_pb2.Budget, context: grpc.aio.ServicerContext) -> ledger_pb2.Budget:
@@ -105,13 +127,46 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             raise
         await asyncio.to_thread(self.store.set_budget, row)
         await self.budgets.check()  # a new or changed limit may change a state
+        target = f"{row['tenant']}/{row['workload'] or '*'}/{row['period']}"
+        await self.keys.audit(current_principal(), "budget.set", target, f"{row['limit_usd']} USD, {row['action']}")
         return await self._with_state(row)
 
     async def ListBudgets(
         self, request: ledger_pb2.BudgetQuery, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.BudgetList:
-        rows = await asyncio.to_thread(self.store.budgets, request.tenant)
+        rows = await asyncio.to_thread(self.store.budgets, await _scoped(context, request.tenant))
         return ledger_pb2.BudgetList(budgets=[await self._with_state(r) for r in rows])
+
+    async def CreateKey(
+        self, request: ledger_pb2.KeyRequest, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.CreatedKey:
+        try:
+            return await self.keys.create(current_principal(), request)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+
+    async def ListKeys(self, request: ledger_pb2.KeyQuery, context: grpc.aio.ServicerContext) -> ledger_pb2.KeyList:
+        rows = await asyncio.to_thread(self.keys.store.rows, request.tenant)
+        return ledger_pb2.KeyList(keys=[as_api_key(r) for r in rows])
+
+    async def RevokeKey(self, request: ledger_pb2.KeyId, context: grpc.aio.ServicerContext) -> ledger_pb2.ApiKey:
+        revoked = await self.keys.revoke(current_principal(), request.key_id)
+        if revoked is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"key_id: no key {shown(request.key_id)}")
+        assert revoked is not None
+        return revoked
+
+    async def ListAudit(
+        self, request: ledger_pb2.AuditQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.AuditList:
+        try:
+            since = _timestamp("since", request.since)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        limit = min(request.limit or 100, 1000)
+        return ledger_pb2.AuditList(entries=await asyncio.to_thread(self.keys.store.audit_entries, since, limit))
 
     async def _with_state(self, row: dict[str, Any]) -> ledger_pb2.Budget:
         spent, state = await asyncio.to_thread(self.budgets.evaluate, row)

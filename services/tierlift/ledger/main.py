@@ -14,16 +14,25 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.identity import Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
 from tierlift.ledger._ingest import attempt_ingest, request_ingest
+from tierlift.ledger._keys import KeyKeeper, KeyStore
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
 log = get_logger(__name__)
+_READERS = frozenset({"viewer", "finance", "admin"})
+_ADMIN = frozenset({"admin"})
+LEDGER_ROLES = {
+    **{f"/tierlift.v1.Ledger/{m}": _READERS for m in ("GetSpend", "GetReport", "ListAttempts", "ListBudgets")},
+    **{f"/tierlift.v1.Ledger/{m}": _ADMIN for m in ("SetBudget", "CreateKey", "ListKeys", "RevokeKey")},
+    "/tierlift.v1.Ledger/ListAudit": frozenset({"finance", "admin"}),
+}
 
 
 class LedgerSettings(BusSettings):
@@ -47,6 +56,16 @@ async def reconcile_forever(store: LedgerStore, after_s: float, every_s: float) 
         except Exception:
             log.exception("reconcile_failed")
         await asyncio.sleep(every_s)
+
+
+async def sync_keys_forever(keys: KeyKeeper, every_s: float = 5.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if changed := await keys.publish_changes():
+                log.info("keys_published", changed=changed)
+        except Exception:
+            log.exception("key_sync_failed")
 
 
 async def run() -> None:
@@ -76,11 +95,14 @@ async def run() -> None:
 
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
 
-    server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s)
+    keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
+    await keys.publish_all()  # every service learns every key's state (and revocation) from here
+    key_sync = asyncio.create_task(sync_keys_forever(keys))
+    server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s, Authenticate(keys.book, LEDGER_ROLES))
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
         consumer.add_done_callback(lambda _task: server.request_stop())
-    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets), server.server)
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets, keys), server.server)
     server.add_service(ledger_pb2.DESCRIPTOR.services_by_name["Ledger"].full_name)
 
     await server.start()
@@ -89,6 +111,7 @@ async def run() -> None:
     async def stop_consuming() -> None:
         # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
         reconciler.cancel()
+        key_sync.cancel()
         stop_ingest.set()
         await asyncio.gather(*consumers)
 

@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, tier_name
+from tierlift.core.identity import caller
 from tierlift.core.logging import get_logger
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
@@ -175,6 +176,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     # --- steps ------------------------------------------------------------------------------
 
     async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        _for_caller(request)
         try:
             validate(request, self.max_prompt_tokens)
         except InvalidRequest as exc:
@@ -450,6 +452,24 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             yield router_pb2.CompleteChunk(final=final)
             return
         await self._give_up(request, plan, attempts)
+
+
+def _for_caller(request: router_pb2.CompleteRequest) -> None:
+    """The tenant comes from the credential: an app key acts for its own tenant (filled in when
+    the request names none) and its own workloads; an admin key names the tenant it acts for."""
+    principal = caller()
+    if principal is None or principal.role != "app":
+        return
+    if not request.tenant:
+        request.tenant = principal.tenant
+    if request.tenant != principal.tenant:
+        raise RequestFailed(
+            grpc.StatusCode.PERMISSION_DENIED, f"tenant: this key belongs to tenant {principal.tenant!r}"
+        )
+    if principal.workloads and request.workload not in principal.workloads:
+        raise RequestFailed(
+            grpc.StatusCode.PERMISSION_DENIED, f"workload: this key may use {list(principal.workloads)} only"
+        )
 
 
 @contextlib.contextmanager

@@ -11,9 +11,10 @@ from pydantic import Field, field_validator
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus
 from tierlift.core.catalog import load_catalog
-from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings
+from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import GrpcServer, client_channel
+from tierlift.core.identity import Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
@@ -69,11 +70,15 @@ async def run() -> None:
 
     bus = await EventBus.connect(settings.nats_url, name="tierlift-router")
     await bus.ensure_stream(settings.stream_replicas)
-    channels = {"classifier": client_channel(settings.classifier_addr)}
-    channels |= {name: client_channel(addr) for name, addr in settings.adapter_addresses().items()}
+    # what this router presents to the classifier and the adapters
+    service_key = secret("TIERLIFT_SERVICE_KEY") or secret("TIERLIFT_ROUTER_KEY")
+    channels = {"classifier": client_channel(settings.classifier_addr, service_key)}
+    channels |= {name: client_channel(addr, service_key) for name, addr in settings.adapter_addresses().items()}
+    keys = KeyBook()
+    await keys.follow(bus)  # every API key's state, from the ledger, before the first call
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
-    keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
+    idempotency_keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
         adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
@@ -85,10 +90,12 @@ async def run() -> None:
         classifier_timeout_s=settings.classifier_timeout_s,
         circuit_threshold=settings.circuit_threshold,
         circuit_cooldown_s=settings.circuit_cooldown_s,
-        idempotency=SingleFlight(keys, lease_s=settings.attempt_timeout_s * 4),
+        idempotency=SingleFlight(idempotency_keys, lease_s=settings.attempt_timeout_s * 4),
     )
 
-    server = GrpcServer("router", settings.listen, settings.shutdown_grace_s)
+    server = GrpcServer(
+        "router", settings.listen, settings.shutdown_grace_s, Authenticate(keys, {"*": frozenset({"app", "admin"})})
+    )
     router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
     server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
 

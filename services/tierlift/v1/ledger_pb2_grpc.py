@@ -59,6 +59,26 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.BudgetQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.BudgetList.FromString,
                 _registered_method=True)
+        self.CreateKey = channel.unary_unary(
+                '/tierlift.v1.Ledger/CreateKey',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyRequest.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.CreatedKey.FromString,
+                _registered_method=True)
+        self.ListKeys = channel.unary_unary(
+                '/tierlift.v1.Ledger/ListKeys',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyList.FromString,
+                _registered_method=True)
+        self.RevokeKey = channel.unary_unary(
+                '/tierlift.v1.Ledger/RevokeKey',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyId.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ListAudit = channel.unary_unary(
+                '/tierlift.v1.Ledger/ListAudit',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.AuditQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.AuditList.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -95,6 +115,32 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateKey(self, request, context):
+        """API keys (admin): the secret is returned once, at creation; only its hash is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAudit(self, request, context):
+        """What admins did: keys created and revoked, budgets set (admin, finance).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +168,26 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.ListBudgets,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.BudgetQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.BudgetList.SerializeToString,
+            ),
+            'CreateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateKey,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyRequest.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.CreatedKey.SerializeToString,
+            ),
+            'ListKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeys,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyList.SerializeToString,
+            ),
+            'RevokeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeKey,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyId.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.ApiKey.SerializeToString,
+            ),
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.AuditQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.AuditList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -259,6 +325,114 @@ class Ledger:
             '/tierlift.v1.Ledger/ListBudgets',
             tierlift_dot_v1_dot_ledger__pb2.BudgetQuery.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.BudgetList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/CreateKey',
+            tierlift_dot_v1_dot_ledger__pb2.KeyRequest.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.CreatedKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/ListKeys',
+            tierlift_dot_v1_dot_ledger__pb2.KeyQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.KeyList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/RevokeKey',
+            tierlift_dot_v1_dot_ledger__pb2.KeyId.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/ListAudit',
+            tierlift_dot_v1_dot_ledger__pb2.AuditQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.AuditList.FromString,
             options,
             channel_credentials,
             insecure,

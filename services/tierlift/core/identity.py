@@ -1,0 +1,288 @@
+"""Who is calling. Every call carries `authorization: Bearer <key>`; an interceptor resolves the
+principal once per call, refuses the call without one (UNAUTHENTICATED) or when its role may not
+call the method (PERMISSION_DENIED), and hands the principal to the servicer.
+
+API keys look like `tl_<key id>_<secret>`; only their SHA-256 is stored (the secret has 192
+random bits, so a slow hash would add latency and no safety). The ledger owns the keys and
+publishes each one's state on `tierlift.keys.state.<key id>`; every other service keeps a
+`KeyBook` from those events, so no request waits on SQL and a revocation reaches every router
+within seconds. Services present service keys to each other (the router to the classifier and
+the adapters); those are trusted by their hash, from settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+import hmac
+import inspect
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+from nats.aio.msg import Msg
+
+from tierlift.v1 import events_pb2
+
+ROLES = ("app", "viewer", "finance", "admin")
+ROUTER = "router"  # a router presenting its service key
+KEY_SUBJECT = "tierlift.keys.state"
+_PREFIX = "tl_"
+_EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    role: str
+    tenant: str = ""  # "" for finance, admin and services
+    workloads: tuple[str, ...] = ()  # app keys: the workloads allowed; empty = all
+
+    @property
+    def sees_every_tenant(self) -> bool:
+        return self.role in ("finance", "admin")
+
+
+@dataclass(frozen=True)
+class _Key:
+    principal: Principal
+    sha256: str
+    expires_at: datetime | None
+    revoked: bool
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_key() -> tuple[str, str]:
+    """(key id, the whole key): shown once, stored only as `digest(key)`."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"{_PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
+
+
+def key_id_of(token: str) -> str:
+    if not token.startswith(_PREFIX):
+        return ""
+    return token[len(_PREFIX) :].split("_", 1)[0]
+
+
+class KeyBook:
+    """Every key a service accepts, in memory."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, _Key] = {}
+        self._services: dict[str, Principal] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def trust_service(self, sha256: str, role: str) -> None:
+        self._services[sha256.lower()] = Principal(key_id=f"service:{role}", role=role)
+
+    def put(self, state: events_pb2.KeyState) -> None:
+        expires = state.expires_at.ToDatetime(tzinfo=UTC) if state.HasField("expires_at") else None
+        principal = Principal(state.key_id, state.role, state.tenant, tuple(state.workloads))
+        self._keys[state.key_id] = _Key(principal, state.secret_sha256, expires, state.revoked)
+
+    def authenticate(self, token: str) -> Principal | None:
+        hashed = digest(token)
+        service = self._services.get(hashed)
+        if service is not None:
+            return service
+        if token.startswith(_PREFIX):
+            key = self._keys.get(key_id_of(token))
+            if key is None or key.revoked or not hmac.compare_digest(key.sha256, hashed):
+                return None
+            if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
+                return None
+            return key.principal
+        return None
+
+    async def on_message(self, msg: Msg) -> None:
+        state = events_pb2.KeyState()
+        state.ParseFromString(msg.data)
+        self.put(state)
+
+    async def follow(self, bus: Any, timeout_s: float = 10.0) -> None:
+        """Watch the key states and wait until every key published so far is known."""
+        from tierlift.core.bus import STREAM
+
+        await bus.watch_latest(f"{KEY_SUBJECT}.>", self.on_message)
+        info = await bus.js.stream_info(STREAM, subjects_filter=f"{KEY_SUBJECT}.>")
+        known = len(info.state.subjects or {})
+        for _ in range(int(timeout_s / 0.02)):
+            if len(self) >= known:
+                return
+            await asyncio.sleep(0.02)
+
+
+_CURRENT: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served (set by `Authenticate`)."""
+    principal = _CURRENT.get()
+    if principal is None:
+        raise RuntimeError("no principal: the servicer runs without the Authenticate interceptor")
+    return principal
+
+
+def caller() -> Principal | None:
+    """The caller, or None in a servicer run without the interceptor (in-process tests)."""
+    return _CURRENT.get()
+
+
+def bearer(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    for name, value in metadata or ():
+        if name == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return ""
+
+
+class Authenticate(grpc.aio.ServerInterceptor):
+    """`roles`: method (e.g. "/tierlift.v1.Router/Complete") or "*" -> the roles that may call it."""
+
+    def __init__(self, keys: KeyBook, roles: Mapping[str, frozenset[str]], others_denied: bool = False) -> None:
+        # others_denied: a service that knows only its few trusted callers (the routers) answers a
+        # credential it does not know with PERMISSION_DENIED, not UNAUTHENTICATED
+        self.keys, self.roles, self.others_denied = keys, roles, others_denied
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or method.startswith(_EXEMPT) or handler.request_streaming:
+            return handler
+        token = bearer(details.invocation_metadata)
+        principal = self.keys.authenticate(token)
+        allowed = self.roles.get(method, self.roles.get("*", frozenset()))
+        if principal is None and token and self.others_denied:
+            problem = f"only {', '.join(sorted(allowed))} may call {method.rsplit('/', 1)[-1]}"
+            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
+        if principal is None:
+            return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, "authorization: a valid API key is required")
+        if principal.role not in allowed:
+            problem = f"role {principal.role!r} may not call {method.rsplit('/', 1)[-1]}"
+            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
+        return _as(handler, principal)
+
+
+def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(code, message)
+
+    async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+        yield  # an async generator, as gRPC expects for a server stream
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    return grpc.unary_stream_rpc_method_handler(
+        refuse_stream,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _as(handler: Any, principal: Principal) -> Any:
+    """The same handler, run with `principal` as the current caller."""
+    if handler.unary_unary is not None:
+        inner = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            _CURRENT.set(principal)
+            return await inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )  # fmt: skip
+    inner_stream = handler.unary_stream
+    if not inspect.isasyncgenfunction(inner_stream):
+        return handler
+
+    async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        _CURRENT.set(principal)
+        async for response in inner_stream(request, context):
+            yield response
+
+    return grpc.unary_stream_rpc_method_handler(
+        unary_stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
+
+
+def _with_bearer(details: grpc.aio.ClientCallDetails, key: str) -> grpc.aio.ClientCallDetails:
+    pair = ("authorization", f"Bearer {key}")
+    return details._replace(metadata=grpc.aio.Metadata(*(details.metadata or ()), pair))
+
+
+# Two classes: grpc.aio files an interceptor under the first call type it implements only.
+class _UnaryWithKey(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_bearer(details, self.key), request)
+
+
+class _StreamWithKey(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_bearer(details, self.key), request)
+
+
+def key_interceptors(key: str) -> list[Any]:
+    """Client interceptors that present `key` on every unary and server-streaming call."""
+    return [_UnaryWithKey(key), _StreamWithKey(key)] if key else []
+
+
+def routers_only(trusted_sha256: Iterable[str]) -> Authenticate:
+    """For the classifier and the adapters: only routers, by their service keys, may call."""
+    keys = KeyBook()
+    for sha256 in trusted_sha256:
+        keys.trust_service(sha256, ROUTER)
+    return Authenticate(keys, {"*": frozenset({ROUTER})}, others_denied=True)
+
+
+class _SyncWithKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    def __init__(self, key: str) -> None:
+        self._pair = ("authorization", f"Bearer {key}")
+
+    def _details(self, details: Any) -> Any:
+        return add_bearer(details, self._pair[1].removeprefix("Bearer "))
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
+@dataclass(frozen=True)
+class _SyncDetails(grpc.ClientCallDetails):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: Any
+    compression: Any
+
+
+def add_bearer(details: Any, key: str) -> grpc.ClientCallDetails:
+    """Blocking-call details with `authorization: Bearer <key>` added."""
+    metadata = [*(details.metadata or ()), ("authorization", f"Bearer {key}")]
+    return _SyncDetails(details.method, details.timeout, metadata, details.credentials, details.wait_for_ready,
+                        details.compression)  # fmt: skip
+
+
+def with_key(channel: grpc.Channel, key: str) -> grpc.Channel:
+    """A blocking channel that presents `key` on every call (the CLI's, the tests')."""
+    return grpc.intercept_channel(channel, _SyncWithKey(key)) if key else channel

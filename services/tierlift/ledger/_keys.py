@@ -1,0 +1,183 @@
+"""API keys and the audit trail, kept in the ledger's database.
+
+The ledger is the one writer: it creates and revokes keys, records each admin action, and
+publishes every key's state (its hash, never the key) on `tierlift.keys.state.<key id>` for
+the services that authenticate callers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import Engine, insert, select, update
+
+from tierlift.core.bus import EventBus
+from tierlift.core.identity import KEY_SUBJECT, ROLES, KeyBook, Principal, digest, new_key
+from tierlift.core.ids import is_slug, shown
+from tierlift.ledger._schema import api_keys, audit
+from tierlift.v1 import events_pb2, ledger_pb2
+
+MAX_DESCRIPTION = 200
+
+
+def key_row(request: ledger_pb2.KeyRequest, now: datetime) -> tuple[dict[str, Any], str]:
+    """(the row to store, the whole key to show once); ValueError names the field."""
+    if request.role not in ROLES:
+        raise ValueError(f"role: {shown(request.role)} is not one of {list(ROLES)}")
+    if request.role in ("app", "viewer") and not is_slug(request.tenant):
+        raise ValueError(f"tenant: {shown(request.tenant)} is not a lowercase slug (app and viewer keys need one)")
+    if request.tenant and not is_slug(request.tenant):
+        raise ValueError(f"tenant: {shown(request.tenant)} is not a lowercase slug")
+    for i, workload in enumerate(request.workloads):
+        if not is_slug(workload):
+            raise ValueError(f"workloads[{i}]: {shown(workload)} is not a lowercase slug")
+    if len(request.description) > MAX_DESCRIPTION:
+        raise ValueError(f"description: longer than {MAX_DESCRIPTION} characters")
+    expires = None
+    if request.expires_at:
+        try:
+            expires = datetime.fromisoformat(request.expires_at)
+        except ValueError:
+            raise ValueError(f"expires_at: {shown(request.expires_at)} is not an RFC 3339 timestamp") from None
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=UTC)
+        if expires <= now:
+            raise ValueError("expires_at: is in the past")
+    key_id, secret = new_key()
+    row = {
+        "key_id": key_id, "secret_sha256": digest(secret), "tenant": request.tenant, "role": request.role,
+        "workloads": ",".join(request.workloads), "description": request.description, "created_at": now,
+        "expires_at": expires, "revoked_at": None,
+    }  # fmt: skip
+    return row, secret
+
+
+def _iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+def as_api_key(row: dict[str, Any]) -> ledger_pb2.ApiKey:
+    return ledger_pb2.ApiKey(
+        key_id=row["key_id"], tenant=row["tenant"], role=row["role"],
+        workloads=[w for w in row["workloads"].split(",") if w], created_at=_iso(row["created_at"]),
+        expires_at=_iso(row["expires_at"]), revoked_at=_iso(row["revoked_at"]), description=row["description"],
+    )  # fmt: skip
+
+
+def as_state(row: dict[str, Any]) -> events_pb2.KeyState:
+    state = events_pb2.KeyState(
+        event_id=f"key.{row['key_id']}.{'revoked' if row['revoked_at'] else 'active'}",
+        key_id=row["key_id"], secret_sha256=row["secret_sha256"], tenant=row["tenant"], role=row["role"],
+        workloads=[w for w in row["workloads"].split(",") if w], revoked=row["revoked_at"] is not None,
+    )  # fmt: skip
+    state.occurred_at.GetCurrentTime()
+    if row["expires_at"] is not None:
+        expires = row["expires_at"] if row["expires_at"].tzinfo else row["expires_at"].replace(tzinfo=UTC)
+        state.expires_at.FromDatetime(expires)
+    return state
+
+
+class KeyStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(api_keys), row)
+
+    def rows(self, tenant: str = "") -> list[dict[str, Any]]:
+        query = select(api_keys).order_by(api_keys.c.created_at)
+        if tenant:
+            query = query.where(api_keys.c.tenant == tenant)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def revoke(self, key_id: str, now: datetime) -> dict[str, Any] | None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).mappings().one_or_none()
+        return dict(row) if row else None
+
+    def add_audit(self, entry: events_pb2.AuditEvent) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(audit),
+                {"event_id": entry.event_id, "occurred_at": entry.occurred_at.ToDatetime(tzinfo=UTC),
+                 "actor": entry.actor, "action": entry.action, "target": entry.target[:256],
+                 "detail": entry.detail[:1024]},
+            )  # fmt: skip
+
+    def audit_entries(self, since: datetime | None, limit: int) -> list[ledger_pb2.AuditEntry]:
+        query = select(audit).order_by(audit.c.occurred_at.desc()).limit(limit)
+        if since:
+            query = query.where(audit.c.occurred_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            ledger_pb2.AuditEntry(event_id=r["event_id"], occurred_at=_iso(r["occurred_at"]), actor=r["actor"],
+                                  action=r["action"], target=r["target"], detail=r["detail"])
+            for r in rows
+        ]  # fmt: skip
+
+
+class KeyKeeper:
+    """The ledger's side: store, publish, keep its own KeyBook current, audit."""
+
+    def __init__(self, store: KeyStore, bus: EventBus, book: KeyBook) -> None:
+        self.store, self.bus, self.book = store, bus, book
+        self._seen: dict[str, tuple[Any, Any]] = {}  # key id -> (revoked_at, expires_at) published
+
+    async def publish_all(self) -> None:
+        for row in self.store.rows():
+            await self._publish(row)
+            self._seen[row["key_id"]] = (row["revoked_at"], row["expires_at"])
+
+    async def publish_changes(self) -> int:
+        """Publish keys written to the database by someone else (another ledger replica,
+        `tierlift keys create --database-url`): how every service learns of them."""
+        changed = 0
+        for row in self.store.rows():
+            if self._seen.get(row["key_id"]) != (row["revoked_at"], row["expires_at"]):
+                await self._publish(row)
+                self._seen[row["key_id"]] = (row["revoked_at"], row["expires_at"])
+                changed += 1
+        return changed
+
+    async def _publish(self, row: dict[str, Any]) -> None:
+        state = as_state(row)
+        self.book.put(state)
+        await self.bus.publish(f"{KEY_SUBJECT}.{row['key_id']}", state, state.event_id)
+
+    async def audit(self, actor: Principal, action: str, target: str, detail: str = "") -> None:
+        now = Timestamp()
+        now.GetCurrentTime()
+        entry = events_pb2.AuditEvent(
+            event_id=f"audit.{action}.{target}.{now.ToNanoseconds()}"[:128], occurred_at=now, actor=actor.key_id,
+            action=action, target=target, detail=detail,
+        )  # fmt: skip
+        self.store.add_audit(entry)
+        await self.bus.publish(f"tierlift.audit.{action}", entry, entry.event_id)
+
+    async def create(self, actor: Principal, request: ledger_pb2.KeyRequest) -> ledger_pb2.CreatedKey:
+        row, secret = key_row(request, datetime.now(UTC))
+        self.store.create(row)
+        await self._publish(row)
+        self._seen[row["key_id"]] = (row["revoked_at"], row["expires_at"])
+        await self.audit(actor, "key.created", row["key_id"], f"role {row['role']}, tenant {row['tenant'] or '(all)'}")
+        return ledger_pb2.CreatedKey(key=as_api_key(row), secret=secret)
+
+    async def revoke(self, actor: Principal, key_id: str) -> ledger_pb2.ApiKey | None:
+        row = self.store.revoke(key_id, datetime.now(UTC))
+        if row is None:
+            return None
+        await self._publish(row)
+        self._seen[key_id] = (row["revoked_at"], row["expires_at"])
+        await self.audit(actor, "key.revoked", key_id)
+        return as_api_key(row)
