@@ -72,6 +72,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f'  router  {stack.addrs["router"]}   (tierlift ask "...")')
     print(f"  ledger  {stack.addrs['ledger']}   (tierlift spend)")
     print(f"  nats    {stack.nats_url}   logs in {STATE_DIR / 'logs'}")
+    print("OpenAI-compatible edge, for any OpenAI SDK (paste into a shell):")
+    print(f"  export OPENAI_BASE_URL={stack.openai_base_url}")
+    print(f"  export OPENAI_API_KEY={stack.keys['app']}")
     print(_banner(deployment))
     print("Ctrl-C stops everything.")
     stopping = False

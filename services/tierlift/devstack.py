@@ -33,6 +33,7 @@ _MODULES = {
     "classifier": "tierlift.classifier.main",
     "adapter": "tierlift.adapters.main",
     "router": "tierlift.router.main",
+    "gateway": "tierlift.gateway.main",
 }
 STATE_FILE = "stack.json"
 
@@ -101,7 +102,7 @@ class Stack:
     @property
     def services(self) -> list[str]:
         """Start order (each needs the ones before); stopped in reverse."""
-        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router"]
+        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "gateway"]
 
     @property
     def nats_url(self) -> str:
@@ -160,6 +161,9 @@ class Stack:
             env["TIERLIFT_DATABASE_URL"] = self.database_url
         if name == "router":
             env["TIERLIFT_SERVICE_KEY"] = self.keys["router"]
+        if name == "gateway":  # HTTP, the OpenAI-compatible edge in front of the router
+            env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
+            env["TIERLIFT_HTTP_LISTEN"] = f"127.0.0.1:{port}"
         if name == "classifier" or name.startswith("adapter-"):
             env["TIERLIFT_TRUSTED_ROUTER_KEYS"] = digest(self.keys["router"])
         if name.startswith("adapter-"):
@@ -186,7 +190,14 @@ class Stack:
         )
         self.procs[name] = proc
         self.addrs[name] = f"127.0.0.1:{port}"
-        wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path)
+        if name == "gateway":
+            wait_for_port(port, health_timeout_s, proc, name)
+        else:
+            wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path)
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"http://{self.addrs['gateway']}/v1"
 
     def _key(self, name: str, key: str | None) -> str:
         # by default: tenant dev's app key for the router, the admin key for the ledger, the

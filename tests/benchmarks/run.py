@@ -11,8 +11,9 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           attempts, on SQLite and PostgreSQL
     detectors.json        data-class detection time at 4K, 32K and 128K characters
     auth.json             what authenticating a call adds (the interceptor, 10,000 keys)
+    gateway.json          what the OpenAI-compatible edge adds over calling the router directly
 
-BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors or BENCH=auth runs one of them.
+BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth or BENCH=gateway runs one of them.
 """
 
 from __future__ import annotations
@@ -190,6 +191,10 @@ def main() -> int:
         from tests.benchmarks.ledger import bench_ledger
 
         _write("ledger.json", bench_ledger())
+    if which in ("all", "gateway"):
+        from tests.benchmarks.gateway import bench_gateway
+
+        _write("gateway.json", bench_gateway())
     if which in ("all", "auth"):
         from tests.benchmarks.auth import bench_auth
 

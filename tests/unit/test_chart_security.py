@@ -94,9 +94,13 @@ def test_network_policies_deny_by_default_and_open_only_what_each_component_need
     ]
     backends = policies["from-router"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][1]["values"]
     assert backends == ["router"]
-    assert policies["router"]["ingress"][0]["from"] == overlay("values.yaml").get("networkPolicy", {}).get(
-        "routerClients", [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/client": "true"}}}]
-    )
+    apps = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/client": "true"}}}
+    gateway = {"podSelector": {"matchExpressions": [
+        {"key": "app.kubernetes.io/instance", "operator": "In", "values": ["sy"]},
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway"]}]}}  # fmt: skip
+    assert policies["router"]["ingress"][0]["from"] == [apps, gateway]
+    assert policies["gateway"]["ingress"][0]["from"] == [apps]
+    assert policies["gateway"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 50051}]
 
 
 def test_network_policies_can_be_switched_off_for_clusters_without_a_controller() -> None:
@@ -125,7 +129,7 @@ def test_router_classifier_and_adapters_share_one_router_key_and_the_ledger_has_
     [secret] = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "sy-tierlift-router-key"]
     assert len(secret["data"]["ROUTER_KEY"]) >= 48
     for name, deployment in of_kind(docs, "Deployment").items():
-        if "vllm" in name:
+        if "vllm" in name or name.endswith("-gateway"):
             continue
         pod = deployment["spec"]["template"]["spec"]
         env = {e["name"] for e in pod["containers"][0]["env"]}

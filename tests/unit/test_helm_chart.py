@@ -73,7 +73,7 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     docs = render(overlay("values-prod.yaml"))
     deployments = of_kind(docs, "Deployment")
     hpas = of_kind(docs, "HorizontalPodAutoscaler")
-    assert set(hpas) == {"sy-tierlift-router", "sy-tierlift-classifier"}
+    assert set(hpas) == {"sy-tierlift-router", "sy-tierlift-classifier", "sy-tierlift-gateway"}
     for name, d in deployments.items():
         replicas = d["spec"].get("replicas") or hpas[name]["spec"]["minReplicas"]
         assert replicas >= 2, name

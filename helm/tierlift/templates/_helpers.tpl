@@ -125,9 +125,15 @@ spec:
           imagePullPolicy: {{ include "tierlift.pullPolicy" (include "tierlift.image" $root) }}
           command: ["python", "-m", {{ .module | quote }}]
           ports:
+            {{- if .http }}
+            - name: http
+              containerPort: {{ $root.Values.gateway.httpPort }}
+              protocol: TCP
+            {{- else }}
             - name: grpc
               containerPort: {{ $root.Values.grpcPort }}
               protocol: TCP
+            {{- end }}
           {{- $keys := and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
           env:
             {{- include "tierlift.commonEnv" $root | nindent 12 }}
@@ -136,7 +142,7 @@ spec:
             - name: TIERLIFT_SECRETS_DIR
               value: {{ include "tierlift.secretsRoot" $root }}/provider-keys
             {{- end }}
-            {{- if ne .component "ledger" }}
+            {{- if not (has .component (list "ledger" "gateway")) }}
             # the router presents this key; the classifier and the adapters accept only it
             - name: TIERLIFT_ROUTER_KEY_FILE
               value: {{ include "tierlift.secretsRoot" $root }}/router-key/ROUTER_KEY
@@ -144,19 +150,20 @@ spec:
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
+          {{- $probe := dict "grpc" (dict "port" $root.Values.grpcPort) }}
+          {{- if .http }}
+          {{- $probe = dict "httpGet" (dict "path" "/health" "port" "http") }}
+          {{- end }}
           readinessProbe:
-            grpc:
-              port: {{ $root.Values.grpcPort }}
+            {{- toYaml $probe | nindent 12 }}
             periodSeconds: 5
             failureThreshold: 2
           livenessProbe:
-            grpc:
-              port: {{ $root.Values.grpcPort }}
+            {{- toYaml $probe | nindent 12 }}
             periodSeconds: 10
             failureThreshold: 3
           startupProbe:
-            grpc:
-              port: {{ $root.Values.grpcPort }}
+            {{- toYaml $probe | nindent 12 }}
             periodSeconds: 2
             failureThreshold: 60
           resources:
@@ -176,7 +183,7 @@ spec:
               mountPath: {{ include "tierlift.secretsRoot" $root }}/provider-keys
               readOnly: true
             {{- end }}
-            {{- if ne .component "ledger" }}
+            {{- if not (has .component (list "ledger" "gateway")) }}
             - name: router-key
               mountPath: {{ include "tierlift.secretsRoot" $root }}/router-key
               readOnly: true
@@ -193,7 +200,7 @@ spec:
             secretName: {{ include "tierlift.keysSecret" $root }}
             defaultMode: 0400
         {{- end }}
-        {{- if ne .component "ledger" }}
+        {{- if not (has .component (list "ledger" "gateway")) }}
         - name: router-key
           secret:
             secretName: {{ include "tierlift.routerKeySecret" $root }}
@@ -219,11 +226,18 @@ spec:
   selector:
     {{- include "tierlift.selector" . | nindent 4 }}
   ports:
+    {{- if .http }}
+    - name: http
+      port: {{ $root.Values.gateway.httpPort }}
+      targetPort: http
+      protocol: TCP
+    {{- else }}
     - name: grpc
       port: {{ $root.Values.grpcPort }}
       targetPort: grpc
       protocol: TCP
       appProtocol: grpc
+    {{- end }}
 {{- if .spec.pdb.enabled }}
 ---
 apiVersion: policy/v1

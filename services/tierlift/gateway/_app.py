@@ -1,0 +1,113 @@
+"""The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), GET
+/v1/models, GET /health. The caller's `Authorization: Bearer` key travels to the router as gRPC
+metadata: the router authenticates it and takes the tenant from it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from tierlift.core.logging import get_logger
+from tierlift.gateway import _openai as oai
+from tierlift.v1 import router_pb2, router_pb2_grpc
+
+log = get_logger(__name__)
+MAX_BODY = 8 * 1024 * 1024
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+ROUTER = web.AppKey("router", router_pb2_grpc.RouterStub)
+TIMEOUT_S = web.AppKey("timeout_s", float)
+
+
+def _error(exc: oai.OpenAIError) -> web.Response:
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after else {}
+    return web.json_response(exc.body(), status=exc.status, headers=headers)
+
+
+def _metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
+    auth = request.headers.get("Authorization", "")
+    return (("authorization", auth),) if auth else ()
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    try:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise oai.OpenAIError(413, f"body: larger than {MAX_BODY} bytes", "invalid_request_error", "body")
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise oai.invalid("body", "is not valid JSON") from None
+        completion, _model, stream, include_usage = oai.to_request(body, request.headers)
+    except oai.OpenAIError as exc:
+        return _error(exc)
+    router, timeout = request.app[ROUTER], request.app[TIMEOUT_S]
+    if not stream:
+        try:
+            reply = await router.Complete(completion, timeout=timeout, metadata=_metadata(request))
+        except grpc.aio.AioRpcError as exc:
+            return _error(oai.from_grpc(exc.code(), exc.details() or ""))
+        return web.json_response(oai.completion(reply), headers=oai.story_headers(reply))
+    return await _stream(request, router, completion, timeout, include_usage)
+
+
+async def _stream(
+    request: web.Request,
+    router: router_pb2_grpc.RouterStub,
+    completion: router_pb2.CompleteRequest,
+    deadline_s: float,
+    include_usage: bool,
+) -> web.StreamResponse:
+    call = router.CompleteStream(completion, timeout=deadline_s, metadata=_metadata(request))
+    response: web.StreamResponse | None = None
+    request_id, model = "pending", "tierlift"
+    try:
+        async for piece in call:
+            if response is None:  # the first chunk: the request was accepted, headers can go
+                response = web.StreamResponse(
+                    headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+                )
+                await response.prepare(request)
+                await _send(response, oai.chunk(request_id, model, {"role": "assistant", "content": ""}))
+            if piece.HasField("final"):
+                reply = piece.final
+                await _send(
+                    response,
+                    oai.chunk(reply.request_id, reply.model, {}, "stop") | {"tierlift": oai.story_headers(reply)},
+                )
+                if include_usage:
+                    await _send(response, oai.usage_chunk(reply))
+            elif piece.text:
+                await _send(response, oai.chunk(request_id, model, {"content": piece.text}))
+    except grpc.aio.AioRpcError as exc:
+        error = oai.from_grpc(exc.code(), exc.details() or "")
+        if response is None:
+            return _error(error)
+        await _send(response, error.body())  # after the headers: the error goes in the stream
+    assert response is not None
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode())
+
+
+async def models(_request: web.Request) -> web.Response:
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "tierlift"} for name in oai.MODELS]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY)
+    app[ROUTER], app[TIMEOUT_S] = router, timeout_s
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
+    return app

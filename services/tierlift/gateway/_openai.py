@@ -1,0 +1,214 @@
+"""OpenAI's chat-completions protocol, mapped onto Tierlift's Router: request bodies and
+`x-tierlift-*` headers to a `CompleteRequest`, answers to OpenAI's JSON and SSE chunks, gRPC
+statuses to OpenAI's error schema with the HTTP status its SDKs expect.
+
+A parameter the router cannot honour is refused with a 400 that names it, never dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import grpc
+
+from tierlift.core.catalog import TIERS, tier_name
+from tierlift.v1 import common_pb2, router_pb2
+
+# Virtual models: what a caller asks for in `model`.
+MODELS: dict[str, list[str]] = {
+    "tierlift/auto": [],  # every tier the policy allows
+    "tierlift/local-only": ["LOCAL"],
+    "tierlift/open": ["LOCAL", "HOSTED_OPEN"],
+    "tierlift/closed": ["CLOSED", "FRONTIER"],
+}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+# Accepted only at their neutral value: anything else would change the answer silently.
+_NEUTRAL: dict[str, Any] = {"n": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
+                            "parallel_tool_calls": None, "service_level": None}  # fmt: skip
+_KNOWN = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
+          "stream_options", "user", "metadata", "response_format", *_NEUTRAL}  # fmt: skip
+
+
+class OpenAIError(Exception):
+    """An error in OpenAI's schema: HTTP status, type, code, the parameter at fault."""
+
+    def __init__(self, status: int, message: str, kind: str, param: str | None = None, code: str | None = None,
+                 retry_after: str | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+
+def invalid(param: str, message: str) -> OpenAIError:
+    return OpenAIError(400, f"{param}: {message}", "invalid_request_error", param)
+
+
+def _text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for i, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise invalid(f"{where}[{i}]", "only text parts are supported")
+            parts.append(part["text"])
+        return "".join(parts)
+    raise invalid(where, "must be a string or a list of text parts")
+
+
+def _messages(raw: Any) -> list[common_pb2.Message]:
+    if not isinstance(raw, list) or not raw:
+        raise invalid("messages", "must be a non-empty list")
+    out = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise invalid(f"messages[{i}].role", f"must be one of {sorted(_ROLES)}")
+        out.append(
+            common_pb2.Message(role=_ROLES[m["role"]], content=_text(m.get("content"), f"messages[{i}].content"))
+        )
+    return out
+
+
+def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
+    params = common_pb2.GenerationParams()
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise invalid(
+                "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens",
+                "must be a positive integer",
+            )
+        params.max_tokens = limit
+    for name in ("temperature", "top_p"):
+        if body.get(name) is not None:
+            if not isinstance(body[name], int | float) or isinstance(body[name], bool):
+                raise invalid(name, "must be a number")
+            setattr(params, name, float(body[name]))
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise invalid("stop", "must be a string or a list of strings")
+        params.stop.extend(stops)
+    return params
+
+
+def _header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(f"x-tierlift-{name}") or body_meta.get(name.replace("-", "_")) or ""
+    return str(value)
+
+
+def to_request(body: Any, headers: Mapping[str, str]) -> tuple[router_pb2.CompleteRequest, str, bool, bool]:
+    """(the request, the model asked for, stream?, include usage in the stream?)."""
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    for name in body:
+        if name not in _KNOWN:
+            raise invalid(name, "is not supported by Tierlift")
+    for name, neutral in _NEUTRAL.items():
+        if body.get(name) not in (None, neutral):
+            raise invalid(name, f"only {neutral!r} is supported")
+    fmt = body.get("response_format")
+    if fmt is not None and fmt != {"type": "text"}:
+        raise invalid("response_format", "only {'type': 'text'} is supported")
+    model = body.get("model")
+    if model not in MODELS:
+        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; use one of {list(MODELS)}",
+                          "invalid_request_error", "model", "model_not_found")  # fmt: skip
+    meta = body.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise invalid("metadata", "must be an object of strings")
+    request = router_pb2.CompleteRequest(
+        tenant=_header_or(meta, headers, "tenant"),
+        workload=_header_or(meta, headers, "workload") or "default",
+        messages=_messages(body.get("messages")),
+        params=_params(body),
+        idempotency_key=headers.get("idempotency-key") or _header_or(meta, headers, "idempotency-key"),
+    )
+    _constraints(request.constraints, meta, headers, model)
+    options = body.get("stream_options") or {}
+    return request, model, bool(body.get("stream")), bool(isinstance(options, dict) and options.get("include_usage"))
+
+
+def _constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:
+    if data_class := _header_or(meta, headers, "data-class"):
+        name = f"DATA_CLASS_{data_class.upper()}"
+        if name not in common_pb2.DataClass.keys():  # noqa: SIM118 (an enum wrapper, not a dict)
+            raise invalid("x-tierlift-data-class", "must be public, internal, confidential or regulated")
+        c.data_class = common_pb2.DataClass.Value(name)  # type: ignore[assignment]
+    c.region = _header_or(meta, headers, "region")
+    c.max_cost_usd = _header_or(meta, headers, "max-cost-usd")
+    tiers = [t.strip().upper() for t in _header_or(meta, headers, "allowed-tiers").split(",") if t.strip()]
+    for tier in tiers or MODELS[model]:
+        if tier not in TIERS:
+            raise invalid("x-tierlift-allowed-tiers", f"{tier.lower()!r} is not one of {[t.lower() for t in TIERS]}")
+        c.allowed_tiers.append(TIERS[tier])
+
+
+def _usage(usage: common_pb2.Usage) -> dict[str, int]:
+    return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.input_tokens + usage.output_tokens}  # fmt: skip
+
+
+def completion(reply: router_pb2.CompleteResponse) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{reply.request_id}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": reply.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop",
+                     "logprobs": None}],
+        "usage": _usage(reply.usage),
+    }  # fmt: skip
+
+
+def chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+
+
+def usage_chunk(reply: router_pb2.CompleteResponse) -> dict[str, Any]:
+    return {"id": f"chatcmpl-{reply.request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": reply.model, "choices": [], "usage": _usage(reply.usage)}  # fmt: skip
+
+
+def story_headers(reply: router_pb2.CompleteResponse) -> dict[str, str]:
+    escalated = any(a.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE for a in reply.attempts)
+    return {
+        "x-tierlift-request-id": reply.request_id,
+        "x-tierlift-tier": tier_name(reply.tier),
+        "x-tierlift-model": reply.model,
+        "x-tierlift-cost-usd": reply.total_cost_usd,
+        "x-tierlift-attempts": str(len(reply.attempts)),
+        "x-tierlift-escalated": str(escalated).lower(),
+    }
+
+
+# gRPC status -> (HTTP status, OpenAI error type)
+_STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: (400, "invalid_request_error"),
+    grpc.StatusCode.UNAUTHENTICATED: (401, "authentication_error"),
+    grpc.StatusCode.PERMISSION_DENIED: (403, "permission_error"),
+    grpc.StatusCode.NOT_FOUND: (404, "not_found_error"),
+    grpc.StatusCode.FAILED_PRECONDITION: (422, "unprocessable_entity_error"),
+    grpc.StatusCode.RESOURCE_EXHAUSTED: (429, "rate_limit_error"),
+    grpc.StatusCode.UNAVAILABLE: (503, "service_unavailable_error"),
+    grpc.StatusCode.DEADLINE_EXCEEDED: (504, "timeout_error"),
+}
+
+
+def from_grpc(code: grpc.StatusCode, details: str) -> OpenAIError:
+    status, kind = _STATUS.get(code, (500, "api_error"))
+    field = details.split(":", 1)[0] if ":" in details else None
+    if code == grpc.StatusCode.INVALID_ARGUMENT and field == "idempotency_key":
+        status = 409  # the key was used for another request
+    if code == grpc.StatusCode.INVALID_ARGUMENT and "context window" in details:
+        status = 413
+    retry_after = "1" if status in (429, 503) else None
+    param = field if status in (400, 409, 413) else None
+    return OpenAIError(status, details or code.name, kind, param, code.name.lower(), retry_after)

@@ -1,0 +1,56 @@
+"""Gateway entry point: `python -m tierlift.gateway.main`. An HTTP server (aiohttp) in front of
+the router; it serves until SIGTERM, then stops accepting and finishes the requests in hand."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from aiohttp import web
+from pydantic import Field
+
+from tierlift.core.config import ServiceSettings, load_settings
+from tierlift.core.entry import StartupError, run_service
+from tierlift.core.grpc_server import client_channel
+from tierlift.core.logging import configure_logging, get_logger
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.gateway._app import build_app
+from tierlift.v1 import router_pb2_grpc
+
+log = get_logger(__name__)
+
+
+class GatewaySettings(ServiceSettings):
+    router_addr: str = "127.0.0.1:50051"
+    # HTTP listen address, host:port
+    http_listen: str = "127.0.0.1:8080"
+    request_timeout_s: float = Field(default=120.0, gt=0)
+
+
+async def run() -> None:
+    settings = load_settings(GatewaySettings)
+    configure_logging("gateway", settings.log_level)
+    telemetry = configure_telemetry("gateway", settings.otlp_endpoint)
+    channel = client_channel(settings.router_addr)
+    app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = settings.http_listen.rpartition(":")
+    if not port.isdigit():
+        raise StartupError(f"TIERLIFT_HTTP_LISTEN: {settings.http_listen!r} is not host:port")
+    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+    log.info("http_serving", listen=settings.http_listen, router=settings.router_addr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown_started")
+    await runner.cleanup()  # stops accepting, waits for the requests in hand
+    await channel.close()
+    telemetry.shutdown()
+    log.info("shutdown_finished")
+
+
+if __name__ == "__main__":
+    run_service(run)

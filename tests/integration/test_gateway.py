@@ -1,0 +1,125 @@
+"""The OpenAI-compatible edge through the official `openai` SDK (sync, async, streaming) and raw
+HTTP, against the real stack: answers, the story in headers, OpenAI-format errors with the HTTP
+status the SDKs act on, and 16 concurrent clients without an error."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import openai
+import pytest
+
+from tests.stack_keys import app_key
+from tierlift.devstack import Stack
+from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
+
+FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def client(stack: Stack, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.openai_base_url, api_key=key or stack.keys["app"], max_retries=0)
+
+
+def test_the_sdk_gets_paris_with_the_story_in_the_headers(stack: Stack) -> None:
+    raw = client(stack).chat.completions.with_raw_response.create(model="tierlift/auto", messages=FRANCE, max_tokens=8)
+    reply = raw.parse()
+    assert "Paris" in reply.choices[0].message.content
+    assert reply.usage is not None and reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    assert raw.headers["x-tierlift-tier"] == "LOCAL" and raw.headers["x-tierlift-model"] == "gemma-3-270m-cpu"
+    assert raw.headers["x-tierlift-attempts"] == "1" and raw.headers["x-tierlift-escalated"] == "false"
+    assert float(raw.headers["x-tierlift-cost-usd"]) > 0
+    # the request is in the ledger under the key's tenant, at the cost the header said
+    with stack.channel("ledger") as channel:
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        request_id = raw.headers["x-tierlift-request-id"]
+        for _ in range(100):
+            if rows := ledger.ListAttempts(ledger_pb2.AttemptQuery(request_id=request_id), timeout=10).attempts:
+                break
+            asyncio.run(asyncio.sleep(0.1))
+    assert rows[0].tenant == "dev" and rows[0].cost_usd == raw.headers["x-tierlift-cost-usd"]
+
+
+def test_streaming_gives_the_same_answer_and_the_usage_chunk(stack: Stack) -> None:
+    chunks = list(client(stack).chat.completions.create(
+        model="tierlift/auto", messages=FRANCE, max_tokens=8, stream=True, stream_options={"include_usage": True}
+    ))  # fmt: skip
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Paris" in text
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_the_async_sdk_at_16_concurrent_clients_sees_no_error(stack: Stack) -> None:
+    async def run() -> list[str]:
+        sdk = openai.AsyncOpenAI(base_url=stack.openai_base_url, api_key=stack.keys["app"], max_retries=0)
+        async with sdk:
+
+            async def one() -> str:
+                reply = await sdk.chat.completions.create(model="tierlift/auto", messages=FRANCE, max_tokens=4)
+                return reply.choices[0].message.content or ""
+
+            return list(await asyncio.gather(*(one() for _ in range(32))))
+
+    answers = asyncio.run(run())
+    assert len(answers) == 32 and all("Paris" in a for a in answers)
+
+
+def _status(
+    stack: Stack, key: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{stack.openai_base_url}/chat/completions", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"model": "tierlift/auto", "messages": FRANCE, "seed": 7}, 400, "seed"),
+        ({"model": "tierlift/auto", "messages": FRANCE, "n": 3}, 400, "n"),
+        ({"model": "tierlift/auto", "messages": FRANCE, "temperature": 9}, 400, "params.temperature"),
+        ({"model": "tierlift/auto", "messages": []}, 400, "messages"),
+        ({"model": "gpt-7", "messages": FRANCE}, 404, "model"),
+    ],
+)
+def test_bad_requests_get_openai_errors_naming_the_parameter(
+    stack: Stack, body: dict[str, Any], status: int, param: str
+) -> None:
+    got, error = _status(stack, stack.keys["app"], body)
+    assert got == status, error
+    assert error["error"]["param"] == param and error["error"]["type"]
+
+
+def test_a_bad_key_is_401_and_another_tenants_workload_is_403_through_the_sdk(stack: Stack) -> None:
+    with pytest.raises(openai.AuthenticationError) as unauthenticated:
+        client(stack, "tl_000000000000_nope").chat.completions.create(model="tierlift/auto", messages=FRANCE)
+    assert unauthenticated.value.status_code == 401
+    with stack.channel("ledger") as channel:
+        limited = (
+            ledger_pb2_grpc.LedgerStub(channel)
+            .CreateKey(ledger_pb2.KeyRequest(tenant="tenant-g", role="app", workloads=["faq"]), timeout=10)
+            .secret
+        )
+    app_key(stack, "tenant-g")  # wait until the router knows tenant-g's keys
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client(stack, limited).chat.completions.create(
+            model="tierlift/auto", messages=FRANCE, extra_headers={"x-tierlift-workload": "payroll"}
+        )
+    assert denied.value.status_code == 403 and "workload" in str(denied.value)
+
+
+def test_models_and_health(stack: Stack) -> None:
+    names = [m.id for m in client(stack).models.list().data]
+    assert names[0] == "tierlift/auto" and "tierlift/local-only" in names
+    with urllib.request.urlopen(f"http://{stack.addrs['gateway']}/health", timeout=10) as response:
+        assert response.status == 200
