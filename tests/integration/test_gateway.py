@@ -85,7 +85,13 @@ def _status(
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"model": "tierlift/auto", "messages": FRANCE, "seed": 7}, 400, "seed"),
+        ({"model": "tierlift/auto", "messages": FRANCE, "tools": [{"type": "function"}]}, 400, "tools"),
+        (
+            {"model": "tierlift/auto", "messages": FRANCE, "response_format": {"type": "json_schema"}},
+            400,
+            "response_format",
+        ),
+        ({"model": "tierlift/auto", "messages": FRANCE, "seed": "7"}, 400, "seed"),
         ({"model": "tierlift/auto", "messages": FRANCE, "n": 3}, 400, "n"),
         ({"model": "tierlift/auto", "messages": FRANCE, "temperature": 9}, 400, "params.temperature"),
         ({"model": "tierlift/auto", "messages": []}, 400, "messages"),
@@ -118,8 +124,22 @@ def test_a_bad_key_is_401_and_another_tenants_workload_is_403_through_the_sdk(st
     assert denied.value.status_code == 403 and "workload" in str(denied.value)
 
 
+def test_a_caller_may_pin_a_catalog_model_and_pass_a_seed(stack: Stack) -> None:
+    sdk = client(stack)
+    reply = sdk.chat.completions.create(
+        model="gemma-3-270m-cpu", messages=FRANCE, max_tokens=8, seed=7, temperature=0.8
+    )
+    again = sdk.chat.completions.create(
+        model="gemma-3-270m-cpu", messages=FRANCE, max_tokens=8, seed=7, temperature=0.8
+    )
+    assert reply.model == "gemma-3-270m-cpu" and reply.choices[0].message.content == again.choices[0].message.content
+    with pytest.raises(openai.UnprocessableEntityError) as err:  # pinned to a model not deployed here
+        sdk.chat.completions.create(model="gpt-5", messages=FRANCE, max_tokens=8)
+    assert err.value.status_code == 422 and "not one of the models the request pinned" in str(err.value)
+
+
 def test_models_and_health(stack: Stack) -> None:
     names = [m.id for m in client(stack).models.list().data]
-    assert names[0] == "tierlift/auto" and "tierlift/local-only" in names
+    assert names[0] == "tierlift/auto" and "tierlift/local-only" in names and "gemma-3-270m-cpu" in names
     with urllib.request.urlopen(f"http://{stack.addrs['gateway']}/health", timeout=10) as response:
         assert response.status == 200

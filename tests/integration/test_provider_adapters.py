@@ -164,3 +164,18 @@ async def test_a_providers_error_reaches_the_caller_sanitised_and_the_log_whole(
     assert "HTTP 401" in err.value.message and "[redacted]" in err.value.message
     assert "0123456789abcdef" not in err.value.message and len(err.value.message) <= 240
     assert "0123456789abcdef" in err.value.detail  # the full answer stays in the adapter's log
+
+
+async def test_seed_and_json_mode_reach_openai_and_are_refused_by_anthropic(wire: WireServer, backend: Any) -> None:
+    asked = request()
+    asked.params.seed = 7
+    asked.params.response_format = "json_object"
+    if wire.protocol == "anthropic":
+        with pytest.raises(BackendError) as err:
+            await backend.generate(asked)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and err.value.message.startswith("params.seed")
+        assert wire.log == []  # refused before any call
+        return
+    await backend.generate(asked)
+    [sent] = wire.log
+    assert sent.body["seed"] == 7 and sent.body["response_format"] == {"type": "json_object"}

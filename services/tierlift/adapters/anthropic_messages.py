@@ -12,7 +12,7 @@ import anthropic
 import grpc
 from anthropic import AsyncAnthropic
 
-from tierlift.adapters._backend import clients_by_model, map_error, signals_from_logprobs
+from tierlift.adapters._backend import BackendError, clients_by_model, map_error, signals_from_logprobs
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -50,6 +50,15 @@ class AnthropicBackend:
 
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
+        # never dropped silently: the router moves on to a rung that can honour them
+        if request.params.HasField("seed"):
+            raise BackendError(
+                grpc.StatusCode.INVALID_ARGUMENT, "params.seed: the Anthropic Messages API takes no seed"
+            )
+        if request.params.response_format == "json_object":
+            raise BackendError(
+                grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: the Anthropic Messages API has no JSON mode"
+            )
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         args: dict[str, Any] = {
             "model": model.upstream_model or model.id,

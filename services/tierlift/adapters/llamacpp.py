@@ -81,7 +81,7 @@ class LlamaCppBackend:
 
     def _body(self, request: adapter_pb2.GenerateRequest, stream: bool) -> dict[str, Any]:
         p = request.params
-        return {
+        body: dict[str, Any] = {
             "prompt": render_prompt(request.messages),
             "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": p.temperature,
@@ -91,6 +91,11 @@ class LlamaCppBackend:
             "stream": stream,
             "cache_prompt": True,
         }
+        if p.HasField("seed"):
+            body["seed"] = p.seed
+        if p.response_format == "json_object":
+            body["json_schema"] = {"type": "object"}  # llama.cpp constrains sampling to JSON
+        return body
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
         started = time.perf_counter()

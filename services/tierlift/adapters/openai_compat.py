@@ -76,6 +76,10 @@ class OpenAICompatBackend:
             args["top_p"] = p.top_p
         if p.stop:
             args["stop"] = list(p.stop)
+        if p.HasField("seed"):
+            args["seed"] = p.seed
+        if p.response_format == "json_object":
+            args["response_format"] = {"type": "json_object"}
         if model.capabilities.logprobs:
             args["logprobs"] = True
         return args

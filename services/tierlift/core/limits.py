@@ -13,6 +13,7 @@ from tierlift.v1 import common_pb2
 MAX_OUTPUT_TOKENS = 32_768
 MAX_STOP_SEQUENCES = 16
 MAX_STOP_CHARS = 256
+RESPONSE_FORMATS = {"", "text", "json_object"}
 
 Problem = tuple[str, str] | None
 
@@ -29,6 +30,8 @@ def check_params(p: common_pb2.GenerationParams, prefix: str = "params") -> Prob
     for i, stop in enumerate(p.stop):
         if not stop or len(stop) > MAX_STOP_CHARS:
             return f"{prefix}.stop[{i}]", f"must be 1 to {MAX_STOP_CHARS} characters, not {len(stop):,}"
+    if p.response_format not in RESPONSE_FORMATS:
+        return f"{prefix}.response_format", f"must be one of {sorted(RESPONSE_FORMATS)}"
     return None
 
 

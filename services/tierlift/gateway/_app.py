@@ -19,6 +19,7 @@ MAX_BODY = 8 * 1024 * 1024
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 ROUTER = web.AppKey("router", router_pb2_grpc.RouterStub)
 TIMEOUT_S = web.AppKey("timeout_s", float)
+CATALOG = web.AppKey("catalog", tuple[str, ...])  # catalog model ids a caller may pin
 
 
 def _error(exc: oai.OpenAIError) -> web.Response:
@@ -39,7 +40,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise oai.invalid("body", "is not valid JSON") from None
-        completion, _model, stream, include_usage = oai.to_request(body, request.headers)
+        pinnable: tuple[str, ...] = request.app[CATALOG]
+        completion, _model, stream, include_usage = oai.to_request(body, request.headers, pinnable)
     except oai.OpenAIError as exc:
         return _error(exc)
     router, timeout = request.app[ROUTER], request.app[TIMEOUT_S]
@@ -95,8 +97,9 @@ async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
     await response.write(f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode())
 
 
-async def models(_request: web.Request) -> web.Response:
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": "tierlift"} for name in oai.MODELS]
+async def models(request: web.Request) -> web.Response:
+    names = [*oai.MODELS, *request.app[CATALOG]]
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "tierlift"} for name in names]
     return web.json_response({"object": "list", "data": data})
 
 
@@ -104,9 +107,9 @@ async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float) -> web.Application:
+def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_models: list[str]) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
-    app[ROUTER], app[TIMEOUT_S] = router, timeout_s
+    app[ROUTER], app[TIMEOUT_S], app[CATALOG] = router, timeout_s, tuple(catalog_models)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/health", health)

@@ -8,7 +8,7 @@ A parameter the router cannot honour is refused with a 400 that names it, never 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import grpc
@@ -26,9 +26,9 @@ MODELS: dict[str, list[str]] = {
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # Accepted only at their neutral value: anything else would change the answer silently.
 _NEUTRAL: dict[str, Any] = {"n": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
-                            "parallel_tool_calls": None, "service_level": None}  # fmt: skip
+                            "parallel_tool_calls": None, "service_tier": None}  # fmt: skip
 _KNOWN = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
-          "stream_options", "user", "metadata", "response_format", *_NEUTRAL}  # fmt: skip
+          "stream_options", "user", "metadata", "response_format", "seed", *_NEUTRAL}  # fmt: skip
 
 
 class OpenAIError(Exception):
@@ -95,6 +95,17 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise invalid("stop", "must be a string or a list of strings")
         params.stop.extend(stops)
+    seed = body.get("seed")
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**63:
+            raise invalid("seed", "must be a 64-bit integer")
+        params.seed = seed
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind not in ("text", "json_object") or len(fmt) != 1:
+            raise invalid("response_format", "only {'type': 'text'} and {'type': 'json_object'} are supported")
+        params.response_format = kind
     return params
 
 
@@ -103,8 +114,11 @@ def _header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: s
     return str(value)
 
 
-def to_request(body: Any, headers: Mapping[str, str]) -> tuple[router_pb2.CompleteRequest, str, bool, bool]:
-    """(the request, the model asked for, stream?, include usage in the stream?)."""
+def to_request(
+    body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
+) -> tuple[router_pb2.CompleteRequest, str, bool, bool]:
+    """(the request, the model asked for, stream?, include usage in the stream?). `model` is a
+    virtual model (MODELS) or a catalog model the caller pins."""
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
     for name in body:
@@ -113,12 +127,9 @@ def to_request(body: Any, headers: Mapping[str, str]) -> tuple[router_pb2.Comple
     for name, neutral in _NEUTRAL.items():
         if body.get(name) not in (None, neutral):
             raise invalid(name, f"only {neutral!r} is supported")
-    fmt = body.get("response_format")
-    if fmt is not None and fmt != {"type": "text"}:
-        raise invalid("response_format", "only {'type': 'text'} is supported")
     model = body.get("model")
-    if model not in MODELS:
-        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; use one of {list(MODELS)}",
+    if not isinstance(model, str) or (model not in MODELS and model not in catalog_models):
+        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; see GET /v1/models",
                           "invalid_request_error", "model", "model_not_found")  # fmt: skip
     meta = body.get("metadata") or {}
     if not isinstance(meta, dict):
@@ -144,7 +155,9 @@ def _constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Ma
     c.region = _header_or(meta, headers, "region")
     c.max_cost_usd = _header_or(meta, headers, "max-cost-usd")
     tiers = [t.strip().upper() for t in _header_or(meta, headers, "allowed-tiers").split(",") if t.strip()]
-    for tier in tiers or MODELS[model]:
+    if model not in MODELS:
+        c.models.append(model)  # pinned: this catalog model or nothing
+    for tier in tiers or MODELS.get(model, []):
         if tier not in TIERS:
             raise invalid("x-tierlift-allowed-tiers", f"{tier.lower()!r} is not one of {[t.lower() for t in TIERS]}")
         c.allowed_tiers.append(TIERS[tier])

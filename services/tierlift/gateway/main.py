@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 from aiohttp import web
 from pydantic import Field
 
-from tierlift.core.config import ServiceSettings, load_settings
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import client_channel
 from tierlift.core.logging import configure_logging, get_logger
@@ -25,6 +27,7 @@ class GatewaySettings(ServiceSettings):
     # HTTP listen address, host:port
     http_listen: str = "127.0.0.1:8080"
     request_timeout_s: float = Field(default=120.0, gt=0)
+    catalog: Path = DEFAULT_CATALOG  # the models a caller may pin by name
 
 
 async def run() -> None:
@@ -32,7 +35,8 @@ async def run() -> None:
     configure_logging("gateway", settings.log_level)
     telemetry = configure_telemetry("gateway", settings.otlp_endpoint)
     channel = client_channel(settings.router_addr)
-    app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s)
+    catalog = load_catalog(settings.catalog)
+    app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s, [m.id for m in catalog.models])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, _, port = settings.http_listen.rpartition(":")

@@ -74,6 +74,8 @@ def _hard_exclusion(
         return f"data class {data_class_name(data_class)} may not be sent to tier {model.tier}"
     if request.constraints.allowed_tiers and model.tier_value not in request.constraints.allowed_tiers:
         return f"tier {model.tier} is not in the request's allowed tiers"
+    if request.constraints.models and model.id not in request.constraints.models:
+        return "not one of the models the request pinned"
     if region and region in model.licence.excluded_regions:
         return f"licence {model.licence.name} excludes region {region}"
     if region and "any" not in model.regions and region not in model.regions:

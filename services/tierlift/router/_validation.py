@@ -10,6 +10,7 @@ from tierlift.v1 import common_pb2, router_pb2
 ROLES = {"system", "user", "assistant"}
 MAX_MESSAGES = 256
 MAX_ALLOWED_TIERS = 4
+MAX_MODELS = 16
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -70,6 +71,8 @@ def _check_constraints(c: router_pb2.Constraints) -> None:
         raise InvalidRequest(*problem)
     if len(c.allowed_tiers) > MAX_ALLOWED_TIERS:
         raise InvalidRequest("constraints.allowed_tiers", f"more than {MAX_ALLOWED_TIERS} entries")
+    if len(c.models) > MAX_MODELS or any(not m or len(m) > 128 for m in c.models):
+        raise InvalidRequest("constraints.models", f"at most {MAX_MODELS} catalog model ids of 1 to 128 characters")
     for i, tier in enumerate(c.allowed_tiers):
         if problem := limits.check_enum(f"constraints.allowed_tiers[{i}]", tier, common_pb2.Tier, False):
             raise InvalidRequest(*problem)

@@ -21,20 +21,22 @@ OUTCOME_LOW_CONFIDENCE: Outcome
 OUTCOME_FAULT: Outcome
 
 class Constraints(_message.Message):
-    __slots__ = ("data_class", "region", "max_latency_ms", "max_cost_usd", "quality_bar", "allowed_tiers")
+    __slots__ = ("data_class", "region", "max_latency_ms", "max_cost_usd", "quality_bar", "allowed_tiers", "models")
     DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
     MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
     QUALITY_BAR_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_TIERS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     data_class: _common_pb2.DataClass
     region: str
     max_latency_ms: int
     max_cost_usd: str
     quality_bar: float
     allowed_tiers: _containers.RepeatedScalarFieldContainer[_common_pb2.Tier]
-    def __init__(self, data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., region: _Optional[str] = ..., max_latency_ms: _Optional[int] = ..., max_cost_usd: _Optional[str] = ..., quality_bar: _Optional[float] = ..., allowed_tiers: _Optional[_Iterable[_Union[_common_pb2.Tier, str]]] = ...) -> None: ...
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., region: _Optional[str] = ..., max_latency_ms: _Optional[int] = ..., max_cost_usd: _Optional[str] = ..., quality_bar: _Optional[float] = ..., allowed_tiers: _Optional[_Iterable[_Union[_common_pb2.Tier, str]]] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompleteRequest(_message.Message):
     __slots__ = ("tenant", "workload", "messages", "params", "constraints", "idempotency_key")
