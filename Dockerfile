@@ -6,6 +6,6 @@ COPY services ./services
 COPY migrations ./migrations
 # Editable install keeps migrations/ next to the package, where `tierlift migrate` finds it.
 # torch from PyTorch's CPU index: PyPI's default build carries CUDA (several GB) the classifier never uses.
-RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e . && useradd --uid 10001 --user-group --no-create-home tierlift
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e '.[server]' && useradd --uid 10001 --user-group --no-create-home tierlift
 USER 10001
 ENV PYTHONUNBUFFERED=1 HOME=/tmp

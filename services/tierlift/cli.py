@@ -22,11 +22,13 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
 
 from tierlift import advise, reports
+from tierlift.client import Completion, Tierlift, TierliftError
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.core.entry import StartupError
@@ -35,7 +37,7 @@ from tierlift.deployment import Deployment, probe_provider
 from tierlift.devstack import StackError, read_keys, read_state, stack_from_environment
 from tierlift.evaluation import commands as evaluation_commands
 from tierlift.router._policy_source import PolicyError, load_policy
-from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2
 
 STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
 KEY_HELP = "API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)"
@@ -109,21 +111,16 @@ def _banner(deployment: Deployment) -> str:
     return "\n".join(lines)
 
 
-def _request(args: argparse.Namespace) -> router_pb2.CompleteRequest:
-    request = router_pb2.CompleteRequest(
-        tenant=args.tenant,
-        workload=args.workload,
-        messages=[common_pb2.Message(role="user", content=args.prompt)],
-        params=common_pb2.GenerationParams(max_tokens=args.max_tokens),
-        idempotency_key=args.idempotency_key or "",
-    )
-    if args.data_class:
-        request.constraints.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{args.data_class.upper()}")  # type: ignore[assignment]
-    if args.region:
-        request.constraints.region = args.region
-    for tier in args.tiers:
-        request.constraints.allowed_tiers.append(TIERS[tier])
-    return request
+def _client(args: argparse.Namespace) -> Tierlift:
+    """The client library, as every app calls the router: one way to call it, not two."""
+    address = _address(args.router, "TIERLIFT_ROUTER_ADDR", "router")
+    key = args.key or os.environ.get("TIERLIFT_API_KEY") or read_keys(STATE_DIR).get("app", "")
+    return Tierlift(address, api_key=key, tenant=args.tenant, workload=args.workload, timeout_s=args.timeout)
+
+
+def _constraints(args: argparse.Namespace) -> dict[str, Any]:
+    return {"max_tokens": args.max_tokens, "idempotency_key": args.idempotency_key or None,
+            "data_class": args.data_class, "region": args.region, "allowed_tiers": args.tiers}  # fmt: skip
 
 
 def _tiers(text: str) -> list[str]:
@@ -137,19 +134,18 @@ def _tiers(text: str) -> list[str]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    with _channel(args, "router") as channel:
-        stub = router_pb2_grpc.RouterStub(channel)
+    with _client(args) as tl:
         if args.stream:
             reply = router_pb2.CompleteResponse()
-            for chunk in stub.CompleteStream(_request(args), timeout=args.timeout):
-                if chunk.text and not args.json:
-                    print(chunk.text, end="", flush=True)
-                if chunk.HasField("final"):
-                    reply = chunk.final
+            for piece in tl.stream(args.prompt, **_constraints(args)):
+                if isinstance(piece, str) and not args.json:
+                    print(piece, end="", flush=True)
+                elif isinstance(piece, Completion):
+                    reply = piece.response
             if not args.json:
                 print()
         else:
-            reply = stub.Complete(_request(args), timeout=args.timeout)
+            reply = tl.complete(args.prompt, **_constraints(args)).response
             if not args.json:
                 print(reply.text)
     if args.json:
@@ -171,8 +167,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    with _channel(args, "router") as channel:
-        plan = router_pb2_grpc.RouterStub(channel).Plan(_request(args), timeout=args.timeout)
+    with _client(args) as tl:
+        plan = tl.plan(args.prompt, **_constraints(args))
     if args.json:
         print(json_format.MessageToJson(plan))
         return 0
@@ -399,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except grpc.RpcError as exc:
         print(f"tierlift: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
+    except TierliftError as exc:
+        print(f"tierlift: {exc}", file=sys.stderr)
         return 1
 
 

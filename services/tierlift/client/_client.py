@@ -1,0 +1,222 @@
+"""`Tierlift`: the way an internal app calls the router. One channel per client (with
+keepalive), a deadline on every call, retries with jittered backoff only where a retry is safe
+(UNAVAILABLE, RESOURCE_EXHAUSTED), always with one idempotency key per logical call so a retry
+is never billed twice, and typed errors.
+
+Imports only grpcio and protobuf (and OpenTelemetry's API, if installed, to pass the caller's
+trace on): an app needs none of the server's dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import grpc
+
+from tierlift.client._errors import TierliftError, from_rpc_error
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+
+Messages = str | Sequence[dict[str, str]] | Sequence[common_pb2.Message]
+_KEEPALIVE = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
+              ("grpc.keepalive_permit_without_calls", 1), ("grpc.max_reconnect_backoff_ms", 2_000)]  # fmt: skip
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tier: str
+    model: str
+    confidence: float
+    cost_usd: Decimal
+    attempts: int
+    escalated: bool
+    request_id: str
+    response: router_pb2.CompleteResponse  # everything else: the plan, each attempt's story
+
+    @classmethod
+    def of(cls, reply: router_pb2.CompleteResponse) -> Completion:
+        return cls(
+            text=reply.text, tier=common_pb2.Tier.Name(reply.tier).removeprefix("TIER_"), model=reply.model,
+            confidence=reply.confidence, cost_usd=Decimal(reply.total_cost_usd or "0"), attempts=len(reply.attempts),
+            escalated=any(a.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE for a in reply.attempts),
+            request_id=reply.request_id, response=reply,
+        )  # fmt: skip
+
+
+def _messages(messages: Messages) -> list[common_pb2.Message]:
+    if isinstance(messages, str):
+        return [common_pb2.Message(role="user", content=messages)]
+    return [m if isinstance(m, common_pb2.Message) else common_pb2.Message(role=m["role"], content=m["content"])
+            for m in messages]  # fmt: skip
+
+
+def _trace_metadata() -> list[tuple[str, str]]:
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return []
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return list(carrier.items())
+
+
+class Tierlift:
+    """`Tierlift(address, api_key=..., tenant=..., workload=...)`; every argument defaults to its
+    TIERLIFT_* variable (TIERLIFT_ADDRESS, TIERLIFT_API_KEY, TIERLIFT_TENANT, TIERLIFT_WORKLOAD,
+    TIERLIFT_LEDGER_ADDRESS, TIERLIFT_ROOT_CERTIFICATES for TLS)."""
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        workload: str | None = None,
+        ledger_address: str | None = None,
+        timeout_s: float = 60.0,
+        max_attempts: int = 4,
+        root_certificates: bytes | None = None,
+    ) -> None:
+        env = os.environ
+        self.address = address or env.get("TIERLIFT_ADDRESS") or env.get("TIERLIFT_ROUTER_ADDR") or "127.0.0.1:50051"
+        self.api_key = api_key if api_key is not None else env.get("TIERLIFT_API_KEY", "")
+        self.tenant = tenant if tenant is not None else env.get("TIERLIFT_TENANT", "")
+        self.workload = workload or env.get("TIERLIFT_WORKLOAD", "default")
+        self.ledger_address = ledger_address or env.get("TIERLIFT_LEDGER_ADDRESS", "")
+        self.timeout_s, self.max_attempts = timeout_s, max_attempts
+        certs = root_certificates
+        if certs is None and env.get("TIERLIFT_ROOT_CERTIFICATES"):
+            with open(env["TIERLIFT_ROOT_CERTIFICATES"], "rb") as f:
+                certs = f.read()
+        self._credentials = grpc.ssl_channel_credentials(certs) if certs is not None else None
+        self._channel = self._open(self.address)
+        self._router = router_pb2_grpc.RouterStub(self._channel)
+        self._ledger_channel: grpc.Channel | None = None
+
+    def _open(self, address: str) -> grpc.Channel:
+        if self._credentials is not None:
+            return grpc.secure_channel(address, self._credentials, options=_KEEPALIVE)
+        return grpc.insecure_channel(address, options=_KEEPALIVE)
+
+    def __enter__(self) -> Tierlift:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+        if self._ledger_channel is not None:
+            self._ledger_channel.close()
+
+    # --- calls ----------------------------------------------------------------------------------
+
+    def request(self, messages: Messages, **constraints: Any) -> router_pb2.CompleteRequest:
+        """The CompleteRequest these arguments make: max_tokens, temperature, top_p, stop, seed,
+        data_class ("public" ... "regulated"), region, allowed_tiers (["local", "closed"]),
+        max_cost_usd, models, quality_bar, idempotency_key."""
+        key = constraints.pop("idempotency_key", None) or str(uuid.uuid4())
+        req = router_pb2.CompleteRequest(tenant=constraints.pop("tenant", self.tenant),
+                                         workload=constraints.pop("workload", self.workload),
+                                         messages=_messages(messages), idempotency_key=key)  # fmt: skip
+        p, c = req.params, req.constraints
+        for name in ("max_tokens", "temperature", "top_p", "seed"):
+            if (value := constraints.pop(name, None)) is not None:
+                setattr(p, name, value)
+        p.stop.extend(constraints.pop("stop", None) or [])
+        if data_class := constraints.pop("data_class", None):
+            c.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{data_class.upper()}")  # type: ignore[assignment]
+        for tier in constraints.pop("allowed_tiers", None) or []:
+            c.allowed_tiers.append(common_pb2.Tier.Value(f"TIER_{tier.upper()}"))  # type: ignore[arg-type]
+        c.models.extend(constraints.pop("models", None) or [])
+        c.region = constraints.pop("region", "") or ""
+        c.max_cost_usd = str(constraints.pop("max_cost_usd", "") or "")
+        c.quality_bar = float(constraints.pop("quality_bar", 0.0) or 0.0)
+        if constraints:
+            raise TypeError(f"unknown arguments: {sorted(constraints)}")
+        return req
+
+    def complete(self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any) -> Completion:
+        request = self.request(messages, **constraints)  # one idempotency key for every retry
+        reply = self._retrying(lambda left: self._router.Complete(request, timeout=left, metadata=self._metadata()),
+                               timeout_s)  # fmt: skip
+        return Completion.of(reply)
+
+    def stream(
+        self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any
+    ) -> Iterator[str | Completion]:
+        """Text chunks as they come, then the Completion. Retried only before the first chunk."""
+        request = self.request(messages, **constraints)
+
+        def first(left: float) -> tuple[Any, Any]:
+            call = self._router.CompleteStream(request, timeout=left, metadata=self._metadata())
+            return call, next(call)
+
+        call, chunk = self._retrying(first, timeout_s)
+        try:
+            while True:
+                if chunk.HasField("final"):
+                    yield Completion.of(chunk.final)
+                    return
+                if chunk.text:
+                    yield chunk.text
+                chunk = next(call)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    def plan(self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any) -> router_pb2.RoutingPlan:
+        request = self.request(messages, **constraints)
+        return self._retrying(
+            lambda left: self._router.Plan(request, timeout=left, metadata=self._metadata()), timeout_s
+        )
+
+    def spend(self, tenant: str = "", since: str = "") -> ledger_pb2.SpendReport:
+        query = ledger_pb2.SpendQuery(tenant=tenant, since=since)
+        return self._retrying(
+            lambda left: self._ledger().GetSpend(query, timeout=left, metadata=self._metadata()), None
+        )
+
+    def report(self, tenant: str = "", since: str = "") -> ledger_pb2.Report:
+        query = ledger_pb2.SpendQuery(tenant=tenant, since=since)
+        return self._retrying(
+            lambda left: self._ledger().GetReport(query, timeout=left, metadata=self._metadata()), None
+        )
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _ledger(self) -> ledger_pb2_grpc.LedgerStub:
+        if not self.ledger_address:
+            raise ValueError("ledger_address: not set (or TIERLIFT_LEDGER_ADDRESS)")
+        if self._ledger_channel is None:
+            self._ledger_channel = self._open(self.ledger_address)
+        return ledger_pb2_grpc.LedgerStub(self._ledger_channel)
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        auth = [("authorization", f"Bearer {self.api_key}")] if self.api_key else []
+        return [*auth, *_trace_metadata()]
+
+    def _retrying(self, call: Callable[[float], T], timeout_s: float | None) -> T:
+        """Run `call(seconds left)` until it succeeds, a non-retryable error, the attempts, or
+        the deadline: backoff 0.2 s x 2^n with full jitter, or the server's retry-after."""
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
+        for attempt in range(self.max_attempts):
+            left = deadline - time.monotonic()
+            try:
+                return call(max(left, 0.001))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+            except StopIteration:  # a stream that ended without its final chunk
+                raise TierliftError(grpc.StatusCode.INTERNAL, "the stream ended without its final chunk") from None
+            pause = error.retry_after_s if error.retry_after_s is not None else random.uniform(0, 0.2 * 2**attempt)
+            if not error.retryable or attempt == self.max_attempts - 1 or time.monotonic() + pause >= deadline:
+                raise error from None
+            time.sleep(pause)
+        raise AssertionError("unreachable")
