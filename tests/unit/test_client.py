@@ -97,3 +97,23 @@ def test_the_client_imports_without_the_server_dependencies() -> None:
     code = f"import sys, tierlift.client; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_asyncio_client_retries_the_same_way(router: tuple[ScriptedRouter, str]) -> None:
+    import asyncio
+
+    from tierlift.client import AsyncTierlift
+
+    servicer, address = router
+    servicer.failures = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INVALID_ARGUMENT]
+
+    async def run() -> None:
+        async with AsyncTierlift(address, api_key="tl_x_y", tenant="acme") as tl:
+            with pytest.raises(InvalidRequest):
+                await tl.complete("hi")  # UNAVAILABLE retried, then INVALID_ARGUMENT raised at once
+            answer = await tl.complete("What is the capital of France?")
+            assert answer.text == "Paris"
+
+    asyncio.run(run())
+    assert len(servicer.seen) == 3
+    assert servicer.seen[0].idempotency_key == servicer.seen[1].idempotency_key != servicer.seen[2].idempotency_key

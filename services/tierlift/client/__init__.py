@@ -5,7 +5,7 @@ with Tierlift("router:50051", api_key=KEY, workload="faq") as tl:
     print(answer.text, answer.tier, answer.cost_usd)
 """
 
-from tierlift.client._client import Completion, Tierlift
+from tierlift.client._client import AsyncTierlift, Completion, Tierlift
 from tierlift.client._errors import (
     DeadlineExceeded,
     InvalidRequest,
@@ -18,6 +18,7 @@ from tierlift.client._errors import (
 )
 
 __all__ = [
+    "AsyncTierlift",
     "Completion",
     "DeadlineExceeded",
     "InvalidRequest",

@@ -9,11 +9,12 @@ trace on): an app needs none of the server's dependencies.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -219,4 +220,68 @@ class Tierlift:
             if not error.retryable or attempt == self.max_attempts - 1 or time.monotonic() + pause >= deadline:
                 raise error from None
             time.sleep(pause)
+        raise AssertionError("unreachable")
+
+
+class AsyncTierlift:
+    """The same client for asyncio: `async with AsyncTierlift(...) as tl: await tl.complete(...)`."""
+
+    def __init__(self, address: str | None = None, **options: Any) -> None:
+        # the blocking client resolves settings and builds requests; its channel is not used
+        self._sync = Tierlift(address, **options)
+        self._sync.close()
+        opts = _KEEPALIVE
+        if self._sync._credentials is not None:
+            self._channel = grpc.aio.secure_channel(self._sync.address, self._sync._credentials, options=opts)
+        else:
+            self._channel = grpc.aio.insecure_channel(self._sync.address, options=opts)
+        self._router = router_pb2_grpc.RouterStub(self._channel)
+
+    async def __aenter__(self) -> AsyncTierlift:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def complete(self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any) -> Completion:
+        request = self._sync.request(messages, **constraints)
+        metadata = self._sync._metadata()
+        reply = await self._retrying(lambda s: self._router.Complete(request, timeout=s, metadata=metadata), timeout_s)
+        return Completion.of(reply)
+
+    async def stream(
+        self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any
+    ) -> AsyncIterator[str | Completion]:
+        """Text chunks, then the Completion; not retried once text has arrived."""
+        request = self._sync.request(messages, **constraints)
+        call = self._router.CompleteStream(request, timeout=timeout_s or self._sync.timeout_s,
+                                           metadata=self._sync._metadata())  # fmt: skip
+        try:
+            async for chunk in call:
+                if chunk.HasField("final"):
+                    yield Completion.of(chunk.final)
+                elif chunk.text:
+                    yield chunk.text
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def plan(self, messages: Messages, *, timeout_s: float | None = None, **constraints: Any) -> Any:
+        request = self._sync.request(messages, **constraints)
+        metadata = self._sync._metadata()
+        return await self._retrying(lambda s: self._router.Plan(request, timeout=s, metadata=metadata), timeout_s)
+
+    async def _retrying(self, call: Callable[[float], Awaitable[T]], timeout_s: float | None) -> T:
+        deadline = time.monotonic() + (timeout_s or self._sync.timeout_s)
+        for attempt in range(self._sync.max_attempts):
+            try:
+                return await call(max(deadline - time.monotonic(), 0.001))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+            pause = error.retry_after_s if error.retry_after_s is not None else random.uniform(0, 0.2 * 2**attempt)
+            if not error.retryable or attempt == self._sync.max_attempts - 1 or time.monotonic() + pause >= deadline:
+                raise error from None
+            await asyncio.sleep(pause)
         raise AssertionError("unreachable")
