@@ -100,6 +100,7 @@ def test_prod_policy_reaches_the_routers_and_parses() -> None:
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config"))
     policy = parse_policy(config["data"]["policy.yaml"], "values-prod.yaml")
     assert policy.version == "prod-1"
+    assert policy.default_limits.concurrent == 64 and policy.default_limits.prompt_tokens_per_minute == 2_000_000
     router = of_kind(docs, "Deployment")["sy-tierlift-router"]
     env = {e["name"]: e.get("value") for e in router["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["TIERLIFT_POLICY"] == "/etc/tierlift/policy.yaml"

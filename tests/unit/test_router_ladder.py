@@ -15,6 +15,7 @@ import pytest
 from tests.unit.router_harness import RecordingPublisher, ScriptedBackend, serve_router
 from tierlift.router import Policy
 from tierlift.router._budgets import BudgetBook
+from tierlift.router._fair_share import TenantLimits
 from tierlift.router._policy_source import PolicySource
 from tierlift.v1 import (
     common_pb2,
@@ -31,29 +32,30 @@ class Harness:
     closed: ScriptedBackend
     publisher: RecordingPublisher
     budgets: BudgetBook
+    policy: PolicySource
 
 
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     local, closed = ScriptedBackend("llamacpp-local"), ScriptedBackend("openai")
     publisher, budgets = RecordingPublisher(), BudgetBook()
+    policy = PolicySource(Policy(confidence_threshold=0.5))
     async with serve_router(
         [local, closed],
         publisher=publisher,
-        policy=PolicySource(Policy(confidence_threshold=0.5)),
+        policy=policy,
         circuit_threshold=3,
         budgets=budgets,
         attempt_timeout_s=5,
     ) as router:
-        yield Harness(router, local, closed, publisher, budgets)
+        yield Harness(router, local, closed, publisher, budgets, policy)
 
 
 def ask(text: str = "What is the capital of France?", **fields: object) -> router_pb2.CompleteRequest:
     return router_pb2.CompleteRequest(
-        tenant="acme",
         workload="faq",
         messages=[common_pb2.Message(role="user", content=text)],
-        **fields,  # type: ignore[arg-type]
+        **{"tenant": "acme", **fields},  # type: ignore[arg-type]
     )
 
 
@@ -284,3 +286,31 @@ async def test_a_caller_whose_deadline_passes_leaves_a_request_that_says_so(harn
     attempts = _events_of(harness, "tierlift.attempt.finished", request_id)
     [completed] = _events_of(harness, "tierlift.request.completed", request_id)
     assert not completed.answered and completed.error and completed.attempt_count == len(attempts) >= 1
+
+
+async def test_a_tenant_over_its_fair_share_is_refused_at_once_and_others_are_not(harness: Harness) -> None:
+    harness.local.delay_s = 0.4
+    harness.policy.current = Policy(
+        confidence_threshold=0.5,
+        tenant_limits={"greedy": TenantLimits(concurrent=2, prompt_tokens_per_minute=100_000)},
+    )
+    greedy = [harness.router.Complete(ask(tenant="greedy")) for _ in range(3)]
+    others = [harness.router.Complete(ask(tenant="modest")) for _ in range(3)]
+    results = await asyncio.gather(*greedy, *others, return_exceptions=True)
+    refused = [r for r in results[:3] if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(refused) == 1 and refused[0].code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "in flight" in (refused[0].details() or "")
+    assert ("retry-after", "1.00") in tuple(refused[0].trailing_metadata() or ())
+    assert all(not isinstance(r, Exception) for r in results[3:])  # no limit for this tenant
+    assert harness.local.calls.count("gemma-3-270m-cpu") == 5  # the refused one cost nothing
+
+
+async def test_prompt_tokens_per_minute_are_a_tenants_budget(harness: Harness) -> None:
+    harness.policy.current = Policy(confidence_threshold=0.5, default_limits=TenantLimits(prompt_tokens_per_minute=600))
+    big = "word " * 1_500  # more than the minute's 600 tokens: the first empties the bucket, the second waits
+    await harness.router.Complete(ask(big))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask(big))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "prompt tokens/minute" in (
+        err.value.details() or ""
+    )

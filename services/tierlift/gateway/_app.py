@@ -22,6 +22,11 @@ TIMEOUT_S = web.AppKey("timeout_s", float)
 CATALOG = web.AppKey("catalog", tuple[str, ...])  # catalog model ids a caller may pin
 
 
+def _from_rpc(exc: grpc.aio.AioRpcError) -> oai.OpenAIError:
+    hint = next((str(v) for k, v in (exc.trailing_metadata() or ()) if k == "retry-after"), None)
+    return oai.from_grpc(exc.code(), exc.details() or "", hint)
+
+
 def _error(exc: oai.OpenAIError) -> web.Response:
     headers = {"Retry-After": exc.retry_after} if exc.retry_after else {}
     return web.json_response(exc.body(), status=exc.status, headers=headers)
@@ -49,7 +54,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         try:
             reply = await router.Complete(completion, timeout=timeout, metadata=_metadata(request))
         except grpc.aio.AioRpcError as exc:
-            return _error(oai.from_grpc(exc.code(), exc.details() or ""))
+            return _error(_from_rpc(exc))
         return web.json_response(oai.completion(reply), headers=oai.story_headers(reply))
     return await _stream(request, router, completion, timeout, include_usage)
 
@@ -83,7 +88,7 @@ async def _stream(
             elif piece.text:
                 await _send(response, oai.chunk(request_id, model, {"content": piece.text}))
     except grpc.aio.AioRpcError as exc:
-        error = oai.from_grpc(exc.code(), exc.details() or "")
+        error = _from_rpc(exc)
         if response is None:
             return _error(error)
         await _send(response, error.body())  # after the headers: the error goes in the stream

@@ -215,13 +215,14 @@ _STATUS: dict[grpc.StatusCode, tuple[int, str]] = {
 }
 
 
-def from_grpc(code: grpc.StatusCode, details: str) -> OpenAIError:
+def from_grpc(code: grpc.StatusCode, details: str, retry_after: str | None = None) -> OpenAIError:
+    """`retry_after`: the router's own hint (its fair share says how long), else one second."""
     status, kind = _STATUS.get(code, (500, "api_error"))
     field = details.split(":", 1)[0] if ":" in details else None
     if code == grpc.StatusCode.INVALID_ARGUMENT and field == "idempotency_key":
         status = 409  # the key was used for another request
     if code == grpc.StatusCode.INVALID_ARGUMENT and "context window" in details:
         status = 413
-    retry_after = "1" if status in (429, 503) else None
+    retry_after = (retry_after or "1") if status in (429, 503) else None
     param = field if status in (400, 409, 413) else None
     return OpenAIError(status, details or code.name, kind, param, code.name.lower(), retry_after)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, Model, tier_name
 from tierlift.router._confidence import ConfidenceModel
+from tierlift.router._fair_share import TenantLimits
 from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
 
 T = common_pb2
@@ -44,6 +45,9 @@ class Policy:
     open_tiers_min_prior: float = 0.0
     confidence_model: ConfidenceModel | None = None
     version: str = "built-in"
+    # fair share per tenant and router replica (router/_fair_share.py); zeros = no limit
+    default_limits: TenantLimits = field(default_factory=TenantLimits)
+    tenant_limits: dict[str, TenantLimits] = field(default_factory=dict)
 
     def threshold_for(self, workload: str) -> float:
         return self.workload_thresholds.get(workload, self.confidence_threshold)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tierlift.core.logging import get_logger
 from tierlift.router import _metrics as metrics
 from tierlift.router._confidence import ConfidenceModel
+from tierlift.router._fair_share import TenantLimits
 from tierlift.router._policy import Policy
 from tierlift.v1 import common_pb2
 
@@ -45,6 +46,17 @@ class ConfidenceModelFile(_Strict):
     fitted_on: str = ""
 
 
+class LimitsFile(_Strict):
+    concurrent: int = Field(default=0, ge=0)
+    requests_per_s: float = Field(default=0.0, ge=0)
+    prompt_tokens_per_minute: int = Field(default=0, ge=0)
+
+
+class TenantLimitsFile(_Strict):
+    default: LimitsFile = LimitsFile()
+    tenants: dict[str, LimitsFile] = {}
+
+
 class PolicyFile(_Strict):
     version: str = Field(min_length=1)
     data_classes: dict[DataClassName, list[TierName]]
@@ -53,6 +65,7 @@ class PolicyFile(_Strict):
     confidence_threshold: float = Field(ge=0, le=1)
     workloads: dict[str, WorkloadFile] = {}
     confidence_model: ConfidenceModelFile | None = None
+    limits: TenantLimitsFile = TenantLimitsFile()
 
 
 def _tier(name: str) -> int:
@@ -89,6 +102,8 @@ def parse_policy(text: str, source: str) -> Policy:
         workload_thresholds={name: w.confidence_threshold for name, w in raw.workloads.items()},
         open_tiers_min_prior=raw.open_tiers_min_prior,
         confidence_model=model,
+        default_limits=TenantLimits(**raw.limits.default.model_dump()),
+        tenant_limits={name: TenantLimits(**lim.model_dump()) for name, lim in raw.limits.tenants.items()},
     )
 
 

@@ -20,11 +20,13 @@ from tierlift.core import money
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.identity import caller
 from tierlift.core.logging import get_logger
+from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._confidence import score
+from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
@@ -51,9 +53,14 @@ _PASS_THROUGH_CODES = {
 
 
 class RequestFailed(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.retry_after_s = code, message, retry_after_s
+
+    async def abort(self, context: grpc.aio.ServicerContext) -> None:
+        if self.retry_after_s is not None:
+            context.set_trailing_metadata((("retry-after", f"{self.retry_after_s:.2f}"),))
+        await context.abort(self.code, self.message)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
         self._background: set[asyncio.Task[None]] = set()  # work that outlives its caller
+        self.fair_share = FairShare()
         # One breaker per (adapter, model): a model is one endpoint in the catalog, and one sick
         # model must not close its healthy neighbours behind the same adapter.
         self.breakers = {
@@ -100,7 +108,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             return await self._plan(request)
         except RequestFailed as exc:
-            await context.abort(exc.code, exc.message)
+            await exc.abort(context)
             raise
 
     async def Complete(
@@ -109,23 +117,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         started = time.perf_counter()
         outcome = "answered"
         try:
-            plan = await self._plan(request)
-            deadline = _Deadline(context.time_remaining())
-            claim = await self._claim(request, deadline)
-            if claim.replay is not None:
-                outcome = "replayed"
-                return claim.replay
-            try:
-                await events.routed(self.deps.publisher, request, plan)
-                reply = await self._walk_ladder(request, plan, deadline)
-            except BaseException:
-                await self.deps.idempotency.release(claim)
-                raise
-            await self.deps.idempotency.finish(claim, reply)
-            return reply
+            async with self._admitted(request):
+                reply, outcome = await self._complete(request, context)
+                return reply
         except RequestFailed as exc:
             outcome = exc.code.name.lower()
-            await context.abort(exc.code, exc.message)
+            await exc.abort(context)
             raise
         except events.EventsUnavailable as exc:
             # Fail closed: an answer whose cost was not recorded would be money lost from the books.
@@ -135,33 +132,57 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         finally:
             metrics.record_request(outcome, time.perf_counter() - started)
 
+    async def _complete(
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> tuple[router_pb2.CompleteResponse, str]:
+        plan = await self._plan(request)
+        deadline = _Deadline(context.time_remaining())
+        claim = await self._claim(request, deadline)
+        if claim.replay is not None:
+            return claim.replay, "replayed"
+        try:
+            await events.routed(self.deps.publisher, request, plan)
+            reply = await self._walk_ladder(request, plan, deadline)
+        except BaseException:
+            await self.deps.idempotency.release(claim)
+            raise
+        await self.deps.idempotency.finish(claim, reply)
+        return reply, "answered"
+
     async def CompleteStream(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         try:
-            plan = await self._plan(request)
-            deadline = _Deadline(context.time_remaining())
-            claim = await self._claim(request, deadline)
-            if claim.replay is not None:
-                yield router_pb2.CompleteChunk(text=claim.replay.text)
-                yield router_pb2.CompleteChunk(final=claim.replay)
-                return
-            finished = False
-            try:
-                await events.routed(self.deps.publisher, request, plan)
-                async for chunk in self._stream_ladder(request, plan, deadline):
-                    if chunk.HasField("final"):
-                        await self.deps.idempotency.finish(claim, chunk.final)
-                        finished = True
+            async with self._admitted(request):
+                async for chunk in self._complete_stream(request, context):
                     yield chunk
-            except BaseException:
-                if not finished:
-                    await self.deps.idempotency.release(claim)
-                raise
         except RequestFailed as exc:
-            await context.abort(exc.code, exc.message)
+            await exc.abort(context)
         except events.EventsUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+    async def _complete_stream(
+        self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+        plan = await self._plan(request)
+        deadline = _Deadline(context.time_remaining())
+        claim = await self._claim(request, deadline)
+        if claim.replay is not None:
+            yield router_pb2.CompleteChunk(text=claim.replay.text)
+            yield router_pb2.CompleteChunk(final=claim.replay)
+            return
+        finished = False
+        try:
+            await events.routed(self.deps.publisher, request, plan)
+            async for chunk in self._stream_ladder(request, plan, deadline):
+                if chunk.HasField("final"):
+                    await self.deps.idempotency.finish(claim, chunk.final)
+                    finished = True
+                yield chunk
+        except BaseException:
+            if not finished:
+                await self.deps.idempotency.release(claim)
+            raise
 
     async def _claim(self, request: router_pb2.CompleteRequest, deadline: _Deadline) -> Claim:
         """Run this request, or wait for (or replay) the first call with its idempotency key."""
@@ -175,12 +196,30 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     # --- steps ------------------------------------------------------------------------------
 
-    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+    @contextlib.asynccontextmanager
+    async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
+        """The tenant's fair share, counted before any work (classifying included) is done."""
+        self._validated(request)
+        policy = self.deps.policy.current
+        self.fair_share.default, self.fair_share.tenants = policy.default_limits, policy.tenant_limits
+        try:
+            self.fair_share.admit(request.tenant, estimate_tokens("".join(m.content for m in request.messages)))
+        except OverLimit as exc:
+            raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s) from None
+        try:
+            yield
+        finally:
+            self.fair_share.release(request.tenant)
+
+    def _validated(self, request: router_pb2.CompleteRequest) -> None:
         _for_caller(request)
         try:
             validate(request, self.max_prompt_tokens)
         except InvalidRequest as exc:
             raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
+
+    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        self._validated(request)
         exhausted = self.deps.budgets.exhausted(request.tenant, request.workload)
         if rejecting := [b for b in exhausted if b.action == "reject"]:
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
