@@ -134,7 +134,7 @@ class GrpcServer:
 
 
 # Reconnect quickly to a restarted pod instead of gRPC's default backoff of up to 120 s.
-_CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
@@ -145,4 +145,4 @@ def client_channel(target: str, key: str = "") -> grpc.aio.Channel:
     """A channel with tracing interceptors that presents `key` (this service's service key) on
     every call. Plain TCP: TLS is not built yet (see the identity issue)."""
     interceptors = [*aio_client_interceptors(filter_=_NOT_HEALTH), *key_interceptors(key)]
-    return grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

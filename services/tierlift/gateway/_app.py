@@ -32,9 +32,15 @@ def _error(exc: oai.OpenAIError) -> web.Response:
     return web.json_response(exc.body(), status=exc.status, headers=headers)
 
 
+_PASSED_ON = ("traceparent", "tracestate")  # W3C trace context: the router's span joins the caller's trace
+
+
 def _metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
-    auth = request.headers.get("Authorization", "")
-    return (("authorization", auth),) if auth else ()
+    """The caller's key and trace context, as gRPC metadata for the router."""
+    pairs = [(name, request.headers[name]) for name in _PASSED_ON if name in request.headers]
+    if auth := request.headers.get("Authorization", ""):
+        pairs.append(("authorization", auth))
+    return tuple(pairs)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -7,13 +7,14 @@ import asyncio
 import signal
 from pathlib import Path
 
+import grpc
 from aiohttp import web
 from pydantic import Field
 
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
 from tierlift.core.entry import StartupError, run_service
-from tierlift.core.grpc_server import client_channel
+from tierlift.core.grpc_server import CHANNEL_OPTIONS
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.gateway._app import build_app
@@ -34,7 +35,10 @@ async def run() -> None:
     settings = load_settings(GatewaySettings)
     configure_logging("gateway", settings.log_level)
     telemetry = configure_telemetry("gateway", settings.otlp_endpoint)
-    channel = client_channel(settings.router_addr)
+    # Uninstrumented on purpose: the gateway translates a protocol and passes the caller's
+    # traceparent on (see _app._metadata), so the router's span joins the caller's trace; client
+    # interceptors here cost ~0.45 ms per call (BENCH=gateway) for a span that adds nothing.
+    channel = grpc.aio.insecure_channel(settings.router_addr, options=CHANNEL_OPTIONS)
     catalog = load_catalog(settings.catalog)
     app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s, [m.id for m in catalog.models])
     runner = web.AppRunner(app, access_log=None)

@@ -1,0 +1,29 @@
+"""The gateway's translation without a server: headers passed on, parameters mapped or refused."""
+
+from aiohttp.test_utils import make_mocked_request
+
+from tierlift.gateway import _openai as oai
+from tierlift.gateway._app import _metadata
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def test_the_callers_key_and_trace_context_go_to_the_router() -> None:
+    headers = {"Authorization": "Bearer tl_a_b", "traceparent": TRACE, "x-other": "no"}
+    request = make_mocked_request("POST", "/v1/chat/completions", headers=headers)
+    assert dict(_metadata(request)) == {"authorization": "Bearer tl_a_b", "traceparent": TRACE}
+
+
+def test_parameters_map_faithfully_and_the_model_can_pin_or_restrict() -> None:
+    body = {"model": "tierlift/local-only", "messages": [{"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi"}]}], "max_completion_tokens": 9,
+            "temperature": 0.2, "top_p": 0.5, "stop": "\\n", "seed": 3, "response_format": {"type": "json_object"},
+            "metadata": {"workload": "faq"}}  # fmt: skip
+    request, model, stream, usage = oai.to_request(body, {"x-tierlift-data-class": "internal"}, ["gpt-5"])
+    p = request.params
+    assert (p.max_tokens, round(p.temperature, 2), p.top_p, list(p.stop), p.seed, p.response_format) == (
+        9, 0.2, 0.5, ["\\n"], 3, "json_object")  # fmt: skip
+    assert [m.role for m in request.messages] == ["system", "user"] and request.workload == "faq"
+    assert list(request.constraints.allowed_tiers) == [1] and request.constraints.data_class == 2
+    pinned, *_ = oai.to_request({"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]}, {}, ["gpt-5"])
+    assert list(pinned.constraints.models) == ["gpt-5"] and not stream and not usage and model == "tierlift/local-only"
