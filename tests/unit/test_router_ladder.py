@@ -314,3 +314,16 @@ async def test_prompt_tokens_per_minute_are_a_tenants_budget(harness: Harness) -
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "prompt tokens/minute" in (
         err.value.details() or ""
     )
+
+
+async def test_a_stream_the_caller_leaves_is_recorded_as_cut_off(harness: Harness) -> None:
+    harness.local.delay_s = 0.5
+    call = harness.router.CompleteStream(ask())
+    request_id = await _request_id_of_first_routed(harness)
+    await asyncio.sleep(0.2)  # the adapter's stream is open, nothing has come yet
+    call.cancel()
+    await asyncio.sleep(0.5)
+    [attempt] = _events_of(harness, "tierlift.attempt.finished", request_id)
+    assert attempt.attempt.error.startswith("CANCELLED: the caller left mid-stream")
+    [completed] = _events_of(harness, "tierlift.request.completed", request_id)
+    assert not completed.answered and "the caller gave up" in completed.error

@@ -452,45 +452,79 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         router cannot take it back, so a streamed answer is never escalated; faults before the
         first chunk fall back along the ladder as in Complete."""
         attempts: list[router_pb2.Attempt] = []
-        for index, rung in enumerate(plan.ladder):
-            skipped = self._skip(index, rung, deadline)
-            if skipped is not None:
-                metrics.record_attempt(skipped)
-                attempts.append(skipped)
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
-                continue
-            call = self.deps.adapters[rung.adapter].GenerateStream(
-                self._generate_request(request, rung, plan.request_id),
-                timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
-            )
-            summary: adapter_pb2.GenerateResponse | None = None
-            try:
-                async for chunk in call:
-                    if chunk.final:
-                        summary = chunk.summary
-                    else:
-                        yield router_pb2.CompleteChunk(text=chunk.text)
-            except grpc.aio.AioRpcError as exc:
-                self.breakers[rung.adapter, rung.model].record(exc.code())
-                attempts.append(self._fault(index, rung, exc))
-                metrics.record_attempt(attempts[-1])
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
-                continue
-            self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
-            if summary is None:
-                raise RequestFailed(
-                    grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
+        streaming: router_pb2.Rung | None = None
+        try:
+            for index, rung in enumerate(plan.ladder):
+                skipped = self._skip(index, rung, deadline)
+                if skipped is not None:
+                    metrics.record_attempt(skipped)
+                    attempts.append(skipped)
+                    await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
+                    continue
+                call = self.deps.adapters[rung.adapter].GenerateStream(
+                    self._generate_request(request, rung, plan.request_id),
+                    timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
                 )
-            attempt = self._priced_attempt(index, rung, summary, plan)
-            attempt.outcome = router_pb2.OUTCOME_ANSWERED
-            attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
-            metrics.record_attempt(attempt)
-            attempts.append(attempt)
-            await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
-            final = await self._answered(request, plan, attempts, summary.text)
-            yield router_pb2.CompleteChunk(final=final)
-            return
+                summary: adapter_pb2.GenerateResponse | None = None
+                streaming = rung
+                try:
+                    async for chunk in call:
+                        if chunk.final:
+                            summary = chunk.summary
+                        else:
+                            yield router_pb2.CompleteChunk(text=chunk.text)
+                except grpc.aio.AioRpcError as exc:
+                    streaming = None
+                    self.breakers[rung.adapter, rung.model].record(exc.code())
+                    attempts.append(self._fault(index, rung, exc))
+                    metrics.record_attempt(attempts[-1])
+                    await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
+                    continue
+                streaming = None
+                self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
+                if summary is None:
+                    raise RequestFailed(
+                        grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
+                    )
+                attempt = self._priced_attempt(index, rung, summary, plan)
+                attempt.outcome = router_pb2.OUTCOME_ANSWERED
+                attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
+                metrics.record_attempt(attempt)
+                attempts.append(attempt)
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+                final = await self._answered(request, plan, attempts, summary.text)
+                yield router_pb2.CompleteChunk(final=final)
+                return
+        except (asyncio.CancelledError, GeneratorExit):
+            if streaming is not None:
+                # a stream cannot be shielded like a unary call: the provider's partial answer is
+                # cut off; say so in the books rather than leave the attempt out
+                cut = router_pb2.Attempt(
+                    index=len(attempts), tier=streaming.tier, model=streaming.model, adapter=streaming.adapter,
+                    outcome=router_pb2.OUTCOME_FAULT, cost_usd=money.to_wire(Decimal(0)),
+                    error="CANCELLED: the caller left mid-stream; the provider may bill tokens the router never saw",
+                    reason="stream cut off when the caller left",
+                )  # fmt: skip
+                attempts.append(cut)
+                self._in_background(self._publish_then_abandon(request, plan, attempts, cut))
+            else:
+                self._in_background(self._abandoned(request, plan, attempts, None))
+            raise
         await self._give_up(request, plan, attempts)
+
+    async def _publish_then_abandon(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        attempts: list[router_pb2.Attempt],
+        cut: router_pb2.Attempt,
+    ) -> None:
+        try:
+            metrics.record_attempt(cut)
+            await events.attempt_finished(self.deps.publisher, request, plan.request_id, cut)
+        except Exception:
+            log.exception("abandoned_attempt_not_recorded", request_id=plan.request_id)
+        await self._abandoned(request, plan, attempts, None)
 
 
 def _for_caller(request: router_pb2.CompleteRequest) -> None:
