@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import grpc
-from opentelemetry import trace
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, tier_name
@@ -23,6 +21,7 @@ from tierlift.core.logging import get_logger
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
+from tierlift.router._attempts import Deadline, annotate, attempt_span, decide, fault_attempt, rpc_fault
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._confidence import score
@@ -42,7 +41,6 @@ from tierlift.v1 import (
 )
 
 log = get_logger(__name__)
-tracer = trace.get_tracer("tierlift.router")
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tierlift:idempotency")
 _PASS_THROUGH_CODES = {
@@ -136,7 +134,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> tuple[router_pb2.CompleteResponse, str]:
         plan = await self._plan(request)
-        deadline = _Deadline(context.time_remaining())
+        deadline = Deadline(context.time_remaining())
         claim = await self._claim(request, deadline)
         if claim.replay is not None:
             return claim.replay, "replayed"
@@ -165,7 +163,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         plan = await self._plan(request)
-        deadline = _Deadline(context.time_remaining())
+        deadline = Deadline(context.time_remaining())
         claim = await self._claim(request, deadline)
         if claim.replay is not None:
             yield router_pb2.CompleteChunk(text=claim.replay.text)
@@ -184,7 +182,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 await self.deps.idempotency.release(claim)
             raise
 
-    async def _claim(self, request: router_pb2.CompleteRequest, deadline: _Deadline) -> Claim:
+    async def _claim(self, request: router_pb2.CompleteRequest, deadline: Deadline) -> Claim:
         """Run this request, or wait for (or replay) the first call with its idempotency key."""
         wait_s = min(deadline.left(), self.deps.idempotency.lease_s)
         try:
@@ -279,20 +277,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             latency_ms=result.latency_ms,
         )
 
-    @staticmethod
-    def _fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> router_pb2.Attempt:
-        return router_pb2.Attempt(
-            index=index,
-            tier=rung.tier,
-            model=rung.model,
-            adapter=rung.adapter,
-            outcome=router_pb2.OUTCOME_FAULT,
-            cost_usd=money.to_wire(Decimal(0)),
-            error=f"{exc.code().name}: {exc.details()}",
-            reason="adapter failed; falling back to the next rung",
-        )
-
-    def _skip(self, index: int, rung: router_pb2.Rung, deadline: _Deadline) -> router_pb2.Attempt | None:
+    def _skip(self, index: int, rung: router_pb2.Rung, deadline: Deadline) -> router_pb2.Attempt | None:
         """A fault attempt without a call when the adapter's circuit is open or no time is left."""
         if deadline.left() <= 0:
             error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
@@ -300,19 +285,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             error = f"UNAVAILABLE: circuit open for {rung.model} on adapter {rung.adapter} after repeated faults"
         else:
             return None
-        return router_pb2.Attempt(
-            index=index,
-            tier=rung.tier,
-            model=rung.model,
-            adapter=rung.adapter,
-            outcome=router_pb2.OUTCOME_FAULT,
-            cost_usd=money.to_wire(Decimal(0)),
-            error=error,
-            reason="not called; falling back to the next rung",
-        )
+        return fault_attempt(index, rung, error, "not called; falling back to the next rung")
 
     async def _walk_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
     ) -> router_pb2.CompleteResponse:
         attempts: list[router_pb2.Attempt] = []
         texts: list[str] = []
@@ -320,7 +296,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
         try:
             for index, rung in enumerate(plan.ladder):
-                with _attempt_span(rung) as span:
+                with attempt_span(rung) as span:
                     attempt = self._skip(index, rung, deadline)
                     if attempt is None:
                         # shielded: if the caller goes away, the provider call finishes and is billed
@@ -335,14 +311,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                             result = await asyncio.shield(call)
                         except grpc.aio.AioRpcError as exc:
                             self.breakers[rung.adapter, rung.model].record(exc.code())
-                            attempt = self._fault(index, rung, exc)
+                            attempt = rpc_fault(index, rung, exc)
                         else:
                             self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
                             attempt = self._priced_attempt(index, rung, result, plan)
-                            _decide(attempt, plan.confidence_threshold, is_last=index == last)
+                            decide(attempt, plan.confidence_threshold, is_last=index == last)
                             texts.append(result.text)
                         in_flight = None
-                    _annotate(span, attempt)
+                    annotate(span, attempt)
                 attempts.append(attempt)
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
                 if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
@@ -374,7 +350,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 try:
                     result = await call
                 except grpc.aio.AioRpcError as exc:
-                    attempt = self._fault(index, rung, exc)
+                    attempt = rpc_fault(index, rung, exc)
                 else:
                     attempt = self._priced_attempt(index, rung, result, plan)
                     attempt.outcome = router_pb2.OUTCOME_FAULT
@@ -446,7 +422,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         raise RequestFailed(code, f"every rung failed: {story}")
 
     async def _stream_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: _Deadline
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         """Stream from the first rung that starts answering. Once text has reached the caller the
         router cannot take it back, so a streamed answer is never escalated; faults before the
@@ -476,7 +452,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 except grpc.aio.AioRpcError as exc:
                     streaming = None
                     self.breakers[rung.adapter, rung.model].record(exc.code())
-                    attempts.append(self._fault(index, rung, exc))
+                    attempts.append(rpc_fault(index, rung, exc))
                     metrics.record_attempt(attempts[-1])
                     await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                     continue
@@ -499,11 +475,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             if streaming is not None:
                 # a stream cannot be shielded like a unary call: the provider's partial answer is
                 # cut off; say so in the books rather than leave the attempt out
-                cut = router_pb2.Attempt(
-                    index=len(attempts), tier=streaming.tier, model=streaming.model, adapter=streaming.adapter,
-                    outcome=router_pb2.OUTCOME_FAULT, cost_usd=money.to_wire(Decimal(0)),
-                    error="CANCELLED: the caller left mid-stream; the provider may bill tokens the router never saw",
-                    reason="stream cut off when the caller left",
+                cut = fault_attempt(
+                    len(attempts), streaming,
+                    "CANCELLED: the caller left mid-stream; the provider may bill tokens the router never saw",
+                    "stream cut off when the caller left",
                 )  # fmt: skip
                 attempts.append(cut)
                 self._in_background(self._publish_then_abandon(request, plan, attempts, cut))
@@ -543,54 +518,3 @@ def _for_caller(request: router_pb2.CompleteRequest) -> None:
         raise RequestFailed(
             grpc.StatusCode.PERMISSION_DENIED, f"workload: this key may use {list(principal.workloads)} only"
         )
-
-
-@contextlib.contextmanager
-def _attempt_span(rung: router_pb2.Rung) -> Iterator[trace.Span]:
-    """One span per rung tried; the adapter call's gRPC client span is its child."""
-    with tracer.start_as_current_span(f"chat {rung.model}") as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.request.model", rung.model)
-        span.set_attribute("tierlift.tier", tier_name(rung.tier))
-        span.set_attribute("tierlift.adapter", rung.adapter)
-        yield span
-
-
-def _annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
-    metrics.record_attempt(attempt)
-    span.set_attribute("tierlift.outcome", router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_"))
-    span.set_attribute("tierlift.escalated", attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE)
-    span.set_attribute("tierlift.confidence", attempt.confidence)
-    span.set_attribute("tierlift.cost_usd", attempt.cost_usd)
-    span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
-    if attempt.error:
-        span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
-
-
-class _Deadline:
-    """The caller's gRPC deadline: no attempt may outlive it."""
-
-    def __init__(self, remaining_s: float | None) -> None:
-        self._end = time.monotonic() + remaining_s if remaining_s is not None else math.inf
-
-    def left(self) -> float:
-        return self._end - time.monotonic()
-
-    def attempt_timeout(self, limit_s: float) -> float:
-        return max(0.001, min(limit_s, self.left()))
-
-
-def _decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:
-    if attempt.confidence >= threshold:
-        attempt.outcome = router_pb2.OUTCOME_ANSWERED
-        attempt.reason = f"confidence {attempt.confidence:.3f} >= threshold {threshold:.3f}"
-    elif is_last:
-        attempt.outcome = router_pb2.OUTCOME_ANSWERED
-        attempt.reason = (
-            f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
-            "but this is the top of the ladder: best available answer"
-        )
-    else:
-        attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
-        attempt.reason = f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}: escalating"

@@ -1,0 +1,85 @@
+"""One attempt's shape: the caller's deadline, the span of a rung, the fault records, and
+the accept-or-escalate decision. Pure helpers of the router's ladder walk."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import grpc
+from opentelemetry import trace
+
+from tierlift.core import money
+from tierlift.core.catalog import tier_name
+from tierlift.router import _metrics as metrics
+from tierlift.v1 import router_pb2
+
+tracer = trace.get_tracer("tierlift.router")
+
+
+def fault_attempt(index: int, rung: router_pb2.Rung, error: str, reason: str) -> router_pb2.Attempt:
+    """A rung that gave no answer: priced at zero, with what went wrong and what happens next."""
+    return router_pb2.Attempt(
+        index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter, outcome=router_pb2.OUTCOME_FAULT,
+        cost_usd=money.to_wire(Decimal(0)), error=error, reason=reason,
+    )  # fmt: skip
+
+
+def rpc_fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> router_pb2.Attempt:
+    return fault_attempt(
+        index, rung, f"{exc.code().name}: {exc.details()}", "adapter failed; falling back to the next rung"
+    )
+
+
+@contextlib.contextmanager
+def attempt_span(rung: router_pb2.Rung) -> Iterator[trace.Span]:
+    """One span per rung tried; the adapter call's gRPC client span is its child."""
+    with tracer.start_as_current_span(f"chat {rung.model}") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", rung.model)
+        span.set_attribute("tierlift.tier", tier_name(rung.tier))
+        span.set_attribute("tierlift.adapter", rung.adapter)
+        yield span
+
+
+def annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
+    metrics.record_attempt(attempt)
+    span.set_attribute("tierlift.outcome", router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_"))
+    span.set_attribute("tierlift.escalated", attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE)
+    span.set_attribute("tierlift.confidence", attempt.confidence)
+    span.set_attribute("tierlift.cost_usd", attempt.cost_usd)
+    span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
+    span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
+    if attempt.error:
+        span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
+
+
+class Deadline:
+    """The caller's gRPC deadline: no attempt may outlive it."""
+
+    def __init__(self, remaining_s: float | None) -> None:
+        self._end = time.monotonic() + remaining_s if remaining_s is not None else math.inf
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def attempt_timeout(self, limit_s: float) -> float:
+        return max(0.001, min(limit_s, self.left()))
+
+
+def decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:
+    if attempt.confidence >= threshold:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = f"confidence {attempt.confidence:.3f} >= threshold {threshold:.3f}"
+    elif is_last:
+        attempt.outcome = router_pb2.OUTCOME_ANSWERED
+        attempt.reason = (
+            f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}, "
+            "but this is the top of the ladder: best available answer"
+        )
+    else:
+        attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
+        attempt.reason = f"confidence {attempt.confidence:.3f} < threshold {threshold:.3f}: escalating"
