@@ -34,14 +34,14 @@ dead_letters = metrics.get_meter("tierlift.ledger").create_counter(
 Event = TypeVar("Event", bound=ProtoMessage)
 
 
-def parse(cls: type[Event], data: bytes) -> Event:
+def parse(cls: type[Event], data: bytes, required: tuple[str, ...] = ("event_id", "request_id")) -> Event:
     event = cls()
     try:
         event.ParseFromString(data)
     except DecodeError as exc:
         raise PoisonEvent(f"payload: cannot be parsed as {cls.__name__} ({exc})") from None
-    if not getattr(event, "event_id", "") or not getattr(event, "request_id", ""):
-        raise PoisonEvent("event_id and request_id: must be set")
+    if not all(getattr(event, name, "") for name in required):
+        raise PoisonEvent(f"{' and '.join(required)}: must be set")
     return event
 
 

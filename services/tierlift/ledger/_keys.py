@@ -7,15 +7,18 @@ the services that authenticate callers.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from tierlift.core.bus import EventBus
+from tierlift.core.bus import SUBJECT_AUDIT, EventBus
 from tierlift.core.identity import KEY_SUBJECT, ROLES, KeyBook, Principal, digest, new_key
 from tierlift.core.ids import is_slug, shown
+from tierlift.ledger._ingest import EventIngest, parse
 from tierlift.ledger._schema import api_keys, audit
 from tierlift.v1 import events_pb2, ledger_pb2
 
@@ -106,13 +109,16 @@ class KeyStore:
         return dict(row) if row else None
 
     def add_audit(self, entry: events_pb2.AuditEvent) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(audit),
-                {"event_id": entry.event_id, "occurred_at": entry.occurred_at.ToDatetime(tzinfo=UTC),
-                 "actor": entry.actor, "action": entry.action, "target": entry.target[:256],
-                 "detail": entry.detail[:1024]},
-            )  # fmt: skip
+        """Once per event id: the ledger's own entries come back through the audit consumer."""
+        row = {"event_id": entry.event_id[:128], "occurred_at": entry.occurred_at.ToDatetime(tzinfo=UTC),
+               "actor": entry.actor[:64], "action": entry.action[:32], "target": entry.target[:256],
+               "detail": entry.detail[:1024]}  # fmt: skip
+        with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
+            conn.execute(insert(audit), row)
+
+    def add_audit_events(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.add_audit(row["event"])
 
     def audit_entries(self, since: datetime | None, limit: int) -> list[ledger_pb2.AuditEntry]:
         query = select(audit).order_by(audit.c.occurred_at.desc()).limit(limit)
@@ -163,7 +169,7 @@ class KeyKeeper:
             action=action, target=target, detail=detail,
         )  # fmt: skip
         self.store.add_audit(entry)
-        await self.bus.publish(f"tierlift.audit.{action}", entry, entry.event_id)
+        await self.bus.publish(f"{SUBJECT_AUDIT}.{action}", entry, entry.event_id)
 
     async def create(self, actor: Principal, request: ledger_pb2.KeyRequest) -> ledger_pb2.CreatedKey:
         row, secret = key_row(request, datetime.now(UTC))
@@ -181,3 +187,13 @@ class KeyKeeper:
         self._seen[key_id] = (row["revoked_at"], row["expires_at"])
         await self.audit(actor, "key.revoked", key_id)
         return as_api_key(row)
+
+
+def audit_ingest(bus: EventBus, store: KeyStore) -> EventIngest:
+    """Audit events from every service (the routers' policy changes, the ledger's own actions)."""
+
+    def to_row(data: bytes) -> dict[str, Any]:
+        event = parse(events_pb2.AuditEvent, data, required=("event_id", "action"))
+        return {"event_id": event.event_id, "event": event}
+
+    return EventIngest(bus, f"{SUBJECT_AUDIT}.>", "audit", to_row, store.add_audit_events)

@@ -20,7 +20,7 @@ from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
 from tierlift.ledger._ingest import attempt_ingest, request_ingest
-from tierlift.ledger._keys import KeyKeeper, KeyStore
+from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
@@ -96,6 +96,10 @@ async def run() -> None:
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
 
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
+    audit_consumer = asyncio.create_task(
+        bus.consume(f"{bus_module.SUBJECT_AUDIT}.>", f"{settings.consumer_name}-audit", audit_ingest(bus, keys.store),
+                    stop_ingest)
+    )  # fmt: skip
     await keys.publish_all()  # every service learns every key's state (and revocation) from here
     key_sync = asyncio.create_task(sync_keys_forever(keys))
     server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s, Authenticate(keys.book, LEDGER_ROLES))
@@ -113,7 +117,7 @@ async def run() -> None:
         reconciler.cancel()
         key_sync.cancel()
         stop_ingest.set()
-        await asyncio.gather(*consumers)
+        await asyncio.gather(*consumers, audit_consumer)
 
     await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, telemetry.shutdown])
     if any(c.done() and not c.cancelled() and c.exception() is not None for c in consumers):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
@@ -159,7 +160,18 @@ class PolicySource:
         self.current = policy
         return True
 
-    async def watch(self, interval_s: float = 2.0) -> None:
+    async def watch(
+        self, interval_s: float = 2.0, on_change: Callable[[str, str], Awaitable[None]] | None = None
+    ) -> None:
+        """Reload every `interval_s`; `on_change(previous version, new version)` after each change
+        taken (the router audits it), and after each refused one with new version ''."""
         while True:
             await asyncio.sleep(interval_s)
-            self.reload()
+            previous, rejected = self.current.version, self.rejected
+            applied = self.reload()
+            if on_change is None or not (applied or self.rejected != rejected):
+                continue
+            try:
+                await on_change(previous, self.current.version if applied else "")
+            except Exception:
+                log.exception("policy_change_not_audited")

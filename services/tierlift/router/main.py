@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import uuid
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -21,7 +23,7 @@ from tierlift.router._budgets import BudgetBook
 from tierlift.router._idempotency import JetStreamKeys, SingleFlight
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from tierlift.router._servicer import RouterDeps, RouterServicer
-from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, router_pb2, router_pb2_grpc
+from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, events_pb2, router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
 _ADAPTER_ENTRY = re.compile(r"([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)")
@@ -101,7 +103,17 @@ async def run() -> None:
 
     await server.start()
     server.stop_on_signals()
-    watcher = asyncio.create_task(policy.watch(settings.policy_reload_s))
+
+    async def audit_policy(previous: str, version: str) -> None:
+        event = events_pb2.AuditEvent(
+            event_id=f"audit.policy.{uuid.uuid4()}", actor=f"router:{socket.gethostname()}",
+            action="policy.applied" if version else "policy.refused", target=version or previous,
+            detail=f"from {previous}" if version else f"a new file did not validate; {previous} stays in force",
+        )  # fmt: skip
+        event.occurred_at.GetCurrentTime()
+        await bus.publish(f"{bus_module.SUBJECT_AUDIT}.{event.action}", event, event.event_id)
+
+    watcher = asyncio.create_task(policy.watch(settings.policy_reload_s, audit_policy))
 
     async def stop_watching() -> None:
         watcher.cancel()
