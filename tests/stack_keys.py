@@ -22,11 +22,13 @@ def app_key(stack: Stack, tenant: str) -> str:
                 ledger_pb2.KeyRequest(tenant=tenant, role="app", description="test"), timeout=10
             )
         stack.keys[cached] = created.secret
-        _wait_until_the_router_knows(stack, created.secret, tenant)
+        wait_until_router_knows(stack, created.secret, tenant)
     return stack.keys[cached]
 
 
-def _wait_until_the_router_knows(stack: Stack, key: str, tenant: str) -> None:
+def wait_until_router_knows(stack: Stack, key: str, tenant: str) -> None:
+    """A key reaches the routers through JetStream: wait until the router takes it (any answer but
+    UNAUTHENTICATED), rather than sleep a guess."""
     probe = router_pb2.CompleteRequest(
         tenant=tenant, workload="probe", messages=[common_pb2.Message(role="user", content="hi")]
     )

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.stack_keys import app_key
+from tests.stack_keys import wait_until_router_knows
 from tierlift.devstack import Stack
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -116,7 +116,7 @@ def test_a_bad_key_is_401_and_another_tenants_workload_is_403_through_the_sdk(st
             .CreateKey(ledger_pb2.KeyRequest(tenant="tenant-g", role="app", workloads=["faq"]), timeout=10)
             .secret
         )
-    app_key(stack, "tenant-g")  # wait until the router knows tenant-g's keys
+    wait_until_router_knows(stack, limited, "tenant-g")
     with pytest.raises(openai.PermissionDeniedError) as denied:
         client(stack, limited).chat.completions.create(
             model="tierlift/auto", messages=FRANCE, extra_headers={"x-tierlift-workload": "payroll"}
@@ -136,6 +136,14 @@ def test_a_caller_may_pin_a_catalog_model_and_pass_a_seed(stack: Stack) -> None:
     with pytest.raises(openai.UnprocessableEntityError) as err:  # pinned to a model not deployed here
         sdk.chat.completions.create(model="gpt-5", messages=FRANCE, max_tokens=8)
     assert err.value.status_code == 422 and "not one of the models the request pinned" in str(err.value)
+
+
+def test_a_tenant_named_in_a_header_cannot_override_the_keys_tenant(stack: Stack) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        client(stack).chat.completions.create(
+            model="tierlift/auto", messages=FRANCE, extra_headers={"x-tierlift-tenant": "someone-else"}
+        )
+    assert "tenant" in str(denied.value)
 
 
 def test_models_and_health(stack: Stack) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.stack_keys import app_key
+from tests.stack_keys import app_key, wait_until_router_knows
 from tierlift.core.identity import with_key
 from tierlift.devstack import Stack
 from tierlift.v1 import (
@@ -43,7 +43,9 @@ def code_of(call: Callable[[], Any]) -> grpc.StatusCode:
 def create_key(stack: Stack, **fields: Any) -> str:
     with stack.channel("ledger") as channel:
         created = ledger_pb2_grpc.LedgerStub(channel).CreateKey(ledger_pb2.KeyRequest(**fields), timeout=10)
-    time.sleep(0.3)  # its state reaches the routers through JetStream
+    # the ledger knows the key before CreateKey returns; the routers learn it through JetStream
+    if created.key.role == "app":
+        wait_until_router_knows(stack, created.secret, created.key.tenant)
     return str(created.secret)
 
 

@@ -254,10 +254,10 @@ def routers_only(trusted_sha256: Iterable[str]) -> Authenticate:
 
 class _SyncWithKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     def __init__(self, key: str) -> None:
-        self._pair = ("authorization", f"Bearer {key}")
+        self.key = key
 
     def _details(self, details: Any) -> Any:
-        return add_bearer(details, self._pair[1].removeprefix("Bearer "))
+        return add_bearer(details, self.key)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         return continuation(self._details(details), request)
