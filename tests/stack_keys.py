@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from tierlift.core.identity import add_bearer
-from tierlift.devstack import Stack
+from tierlift.devstack import Stack, plain_or_tls_channel
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 
@@ -59,4 +59,4 @@ class _KeyOfTenant(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
 
 def tenant_router(stack: Stack) -> grpc.Channel:
     """A blocking router channel that presents, on each call, the app key of the request's tenant."""
-    return grpc.intercept_channel(grpc.insecure_channel(stack.addrs["router"]), _KeyOfTenant(stack))
+    return grpc.intercept_channel(plain_or_tls_channel(stack.addrs["router"], stack.tls), _KeyOfTenant(stack))

@@ -25,6 +25,8 @@ from tierlift.core import migrations
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import secret
 from tierlift.core.identity import digest, key_id_of, key_interceptors, new_key, with_key
+from tierlift.core.nats_access import new_seed, public_key, server_authorization
+from tierlift.core.tls import TlsFiles
 from tierlift.deployment import Deployment, Probe, plan_deployment
 from tierlift.v1 import ledger_pb2
 
@@ -67,9 +69,15 @@ def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes], na
     raise StackError(f"{name} did not listen on port {port} within {timeout_s}s")
 
 
-def wait_healthy(addr: str, timeout_s: float, proc: subprocess.Popen[bytes], name: str, log: Path) -> None:
+def plain_or_tls_channel(addr: str, tls: TlsFiles | None) -> grpc.Channel:
+    return grpc.insecure_channel(addr) if tls is None else grpc.secure_channel(addr, tls.channel_credentials())
+
+
+def wait_healthy(
+    addr: str, timeout_s: float, proc: subprocess.Popen[bytes], name: str, log: Path, tls: TlsFiles | None = None
+) -> None:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(addr) as channel:
+    with plain_or_tls_channel(addr, tls) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -98,6 +106,10 @@ class Stack:
     addrs: dict[str, str] = field(default_factory=dict)
     # credentials: "admin" and "app" (tenant dev) API keys, and the router's service key
     keys: dict[str, str] = field(default_factory=dict)
+    # TLS everywhere (gRPC, the gateway's HTTPS, NATS) with these files; None: plain TCP
+    tls: TlsFiles | None = None
+    # NATS user seeds ("router", "ledger", "observer"), fresh on every start
+    nats_seeds: dict[str, str] = field(default_factory=dict)
 
     @property
     def services(self) -> list[str]:
@@ -129,26 +141,29 @@ class Stack:
         (self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
 
     def _start_nats(self) -> None:
+        """nats-server with one nkey user per service and the subject permissions of
+        core/nats_access.py, so the embedded stack runs the bus as production does."""
         port = free_port()
+        self.nats_seeds = {role: new_seed() for role in ("router", "ledger", "observer")}
+        users = {public_key(seed): role for role, seed in self.nats_seeds.items()}
+        store = json.dumps(str((self.state_dir / "nats").resolve()))
+        config = [f"listen: 127.0.0.1:{port}", f"jetstream {{ store_dir: {store} }}", server_authorization(users)]
+        if self.tls is not None:
+            files = {"cert_file": self.tls.cert, "key_file": self.tls.key, "ca_file": self.tls.ca}
+            config.append("tls { " + ", ".join(f"{k}: {json.dumps(str(v.resolve()))}" for k, v in files.items()) + " }")
+        config_path = self.state_dir / "nats.conf"
+        config_path.write_text("\n".join(config) + "\n")
+        config_path.chmod(0o600)
         log = self.log_path("nats").open("ab")
         proc = subprocess.Popen(
-            [
-                str(nats_server_binary()),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-js",
-                "-sd",
-                str(self.state_dir / "nats"),
-            ],
+            [str(nats_server_binary()), "-c", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.procs["nats"] = proc
         wait_for_port(port, 10.0, proc, "nats-server")
-        self.addrs["nats"] = f"nats://127.0.0.1:{port}"
+        self.addrs["nats"] = f"{'nats' if self.tls is None else 'tls'}://127.0.0.1:{port}"
 
     def service_env(self, name: str, port: int) -> dict[str, str]:
         env = {
@@ -157,6 +172,13 @@ class Stack:
             "TIERLIFT_NATS_URL": self.nats_url,
             "PYTHONUNBUFFERED": "1",
         }
+        if self.tls is not None:
+            env |= {"TIERLIFT_TLS_CERT_FILE": str(self.tls.cert), "TIERLIFT_TLS_KEY_FILE": str(self.tls.key),
+                    "TIERLIFT_TLS_CA_FILE": str(self.tls.ca)}  # fmt: skip
+        if name in ("router", "ledger"):
+            env["TIERLIFT_NATS_SEED"] = self.nats_seeds[name]
+        if name == "ledger":
+            env["TIERLIFT_TRUSTED_PRODUCERS"] = public_key(self.nats_seeds["router"])
         if name == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url
         if name == "router":
@@ -193,11 +215,11 @@ class Stack:
         if name == "gateway":
             wait_for_port(port, health_timeout_s, proc, name)
         else:
-            wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path)
+            wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path, self.tls)
 
     @property
     def openai_base_url(self) -> str:
-        return f"http://{self.addrs['gateway']}/v1"
+        return f"{'http' if self.tls is None else 'https'}://{self.addrs['gateway']}/v1"
 
     def _key(self, name: str, key: str | None) -> str:
         # by default: tenant dev's app key for the router, the admin key for the ledger, the
@@ -206,10 +228,14 @@ class Stack:
 
     def channel(self, name: str, key: str | None = None) -> grpc.Channel:
         """A blocking channel to a service that presents `key` (or the default credential)."""
-        return with_key(grpc.insecure_channel(self.addrs[name]), self._key(name, key))
+        return with_key(plain_or_tls_channel(self.addrs[name], self.tls), self._key(name, key))
 
     def aio_channel(self, name: str, key: str | None = None) -> grpc.aio.Channel:
-        return grpc.aio.insecure_channel(self.addrs[name], interceptors=key_interceptors(self._key(name, key)))
+        interceptors = key_interceptors(self._key(name, key))
+        if self.tls is None:
+            return grpc.aio.insecure_channel(self.addrs[name], interceptors=interceptors)
+        credentials = self.tls.channel_credentials()
+        return grpc.aio.secure_channel(self.addrs[name], credentials, interceptors=interceptors)
 
     def stop_service(self, name: str, timeout_s: float = 20.0) -> int:
         """SIGTERM, wait for a graceful exit (SIGKILL after timeout_s); return the exit code."""

@@ -15,6 +15,7 @@ from tierlift.core import migrations
 from tierlift.core.bus import EventBus
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.core.nats_access import EventSigner, ProducerCheck, new_seed, public_key
 from tierlift.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
 from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
@@ -115,3 +116,44 @@ async def test_unpriceable_events_go_to_the_dead_letter_subject_with_a_reason(
     reasons = sorted(m.headers["Tierlift-Reason"] for m in await dead.fetch(2, timeout=5))
     assert reasons[0].startswith("attempt.model: 'no-such-model' is not in catalog")
     assert reasons[1].startswith("payload: cannot be parsed as AttemptFinished")
+
+
+async def test_events_no_trusted_router_signed_are_dead_lettered_with_the_reason(
+    nats_url: str, store: LedgerStore
+) -> None:
+    """What a bus without NATS permissions would let in: the ledger stores only what a trusted
+    router signed (core/nats_access.py)."""
+    router_seed, stranger_seed = new_seed(), new_seed()
+    router = await EventBus.connect(nats_url, name="router", seed="")
+    router.signer = EventSigner(router_seed)  # a plain server: sign without authenticating
+    stranger = await EventBus.connect(nats_url, name="stranger")
+    stranger.signer = EventSigner(stranger_seed)
+    unsigned = await EventBus.connect(nats_url, name="unsigned")
+    ledger = await EventBus.connect(nats_url, name="ledger")
+    try:
+        await ledger.ensure_stream()
+        ledger.trust(ProducerCheck([public_key(router_seed)]))
+        await router.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0")
+        await stranger.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r2.attempt.0", tokens=(4 * 10**9, 0)), "r2")
+        await unsigned.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r3.attempt.0"), "r3.attempt.0")
+        # a router's signature on other bytes: the payload was changed on the way
+        forged = attempt_event("r4.attempt.0", tokens=(10**6, 10**6))
+        headers = EventSigner(router_seed).headers(
+            bus_module.SUBJECT_ATTEMPT, attempt_event("r4.attempt.0").SerializeToString()
+        )
+        await unsigned.js.publish(
+            bus_module.SUBJECT_ATTEMPT, forged.SerializeToString(), headers={"Nats-Msg-Id": "r4", **headers}
+        )
+        ingest = attempt_ingest(ledger, store, CATALOG)
+        await ingest_until(ledger, store, ingest, rows=1, dead=3)
+
+        [line] = store.spend("acme", "", None, None)
+        assert line["attempts"] == 1 and line["cost_usd"] == Decimal("0.00125")
+        dead = await ledger.js.pull_subscribe("tierlift.deadletter.>", durable="dl-reader", stream=bus_module.STREAM)
+        reasons = sorted(m.headers["Tierlift-Reason"] for m in await dead.fetch(3, timeout=5))
+        assert reasons[0] == "event is not signed"
+        assert reasons[1] == f"producer '{public_key(stranger_seed)}' is not a trusted producer"
+        assert reasons[2] == f"signature does not match producer {public_key(router_seed)}"
+    finally:
+        for bus in (router, stranger, unsigned, ledger):
+            await bus.drain()

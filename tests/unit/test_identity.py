@@ -1,6 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from tierlift.core.entry import StartupError
 from tierlift.core.identity import KeyBook, digest, new_key
+from tierlift.core.nats_access import EventSigner, ProducerCheck, new_seed, public_key, trusted_keys
+from tierlift.router._fair_share import FairShare, OverLimit, TenantLimits
 from tierlift.v1 import events_pb2
 
 
@@ -32,3 +37,44 @@ def test_service_keys_are_trusted_by_their_hash_only() -> None:
     principal = book.authenticate(router_key)
     assert principal is not None and principal.role == "router"
     assert book.authenticate("") is None and book.authenticate(digest(router_key)) is None
+
+
+def test_certificate_names_map_to_principals_and_a_bad_mapping_fails_at_start() -> None:
+    book = KeyBook()
+    book.trust_certificates("router.tierlift.svc=router, spiffe://corp/ns/billing/sa/app=app:billing")
+    router = book.by_certificate({"x509_common_name": [b"router.tierlift.svc"]})
+    assert router is not None and router.role == "router"
+    app = book.by_certificate({"x509_subject_alternative_name": [b"other", b"spiffe://corp/ns/billing/sa/app"]})
+    assert app is not None and (app.role, app.tenant) == ("app", "billing")
+    assert book.by_certificate({"x509_common_name": [b"intruder"]}) is None
+    assert book.by_certificate({}) is None
+    for bad in ("no-role", "x=emperor", "x=app", "x=admin:acme", "=router"):
+        with pytest.raises(StartupError, match="TIERLIFT_TLS_IDENTITIES"):
+            KeyBook().trust_certificates(bad)
+
+
+def test_a_key_the_policy_limits_is_capped_on_top_of_its_tenant() -> None:
+    share = FairShare(keys={"k-batch": TenantLimits(concurrent=1)}, default=TenantLimits(concurrent=3))
+    share.admit("acme", 10, "k-batch")
+    with pytest.raises(OverLimit, match="API key 'k-batch' has 1 requests in flight"):
+        share.admit("acme", 10, "k-batch")
+    share.admit("acme", 10, "k-web")  # another key of the same tenant still gets in
+    share.admit("acme", 10, "k-web")
+    with pytest.raises(OverLimit, match="tenant 'acme' has 3 requests in flight"):
+        share.admit("acme", 10, "k-web")
+    share.release("acme", "k-batch")
+    share.admit("acme", 10, "k-batch")
+
+
+def test_events_are_signed_by_their_producer_and_checked_against_trusted_keys() -> None:
+    router, stranger = new_seed(), new_seed()
+    check = ProducerCheck([public_key(router)])
+    headers = EventSigner(router).headers("tierlift.attempt.finished", b"payload")
+    assert check.problem("tierlift.attempt.finished", b"payload", headers) == ""
+    assert "does not match" in check.problem("tierlift.attempt.finished", b"changed", headers)
+    assert "does not match" in check.problem("tierlift.request.completed", b"payload", headers)  # another subject
+    foreign = EventSigner(stranger).headers("tierlift.attempt.finished", b"payload")
+    assert "not a trusted producer" in check.problem("tierlift.attempt.finished", b"payload", foreign)
+    assert check.problem("tierlift.attempt.finished", b"payload", None) == "event is not signed"
+    with pytest.raises(ValueError, match="not a public user nkey"):
+        trusted_keys(f"{public_key(router)},{router}")  # a seed where a public key belongs

@@ -18,7 +18,11 @@ async def run() -> None:
     telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
 
     server = GrpcServer(
-        "classifier", settings.listen, settings.shutdown_grace_s, routers_only(settings.trusted_router_hashes())
+        "classifier",
+        settings.listen,
+        settings.shutdown_grace_s,
+        routers_only(settings.trusted_router_hashes(), settings.tls_identities),
+        settings.tls(),
     )
     classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), server.server)
     server.add_service(classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 from google.protobuf.message import Message as ProtoMessage
@@ -19,7 +20,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind
 
+from tierlift.core.entry import StartupError
 from tierlift.core.logging import get_logger
+from tierlift.core.nats_access import EventSigner, ProducerCheck
+from tierlift.core.tls import TlsFiles
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("tierlift.bus")
@@ -58,14 +62,24 @@ BatchHandler = Callable[[Sequence[Received]], Awaitable[None]]
 
 
 class EventBus:
-    def __init__(self, nc: NatsClient) -> None:
+    def __init__(self, nc: NatsClient, signer: EventSigner | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
+        self.signer = signer
+        # whose events this service accepts (None: anyone's, a bus without NATS users)
+        self.producers: ProducerCheck | None = None
 
     @classmethod
-    async def connect(cls, url: str, name: str) -> EventBus:
+    async def connect(cls, url: str, name: str, seed: str = "", tls: TlsFiles | None = None) -> EventBus:
+        """`seed`: this service's NATS user nkey; it authenticates the connection and signs
+        every event published (core/nats_access.py). `tls`: required for a tls:// URL."""
+
+        refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
         async def on_error(exc: Exception) -> None:
             log.warning("nats_error", error=repr(exc))
+            if "authorization violation" in str(exc).lower() and not refused.done():
+                refused.set_result(str(exc))
 
         async def on_disconnected() -> None:
             log.warning("nats_disconnected")
@@ -73,7 +87,7 @@ class EventBus:
         async def on_reconnected() -> None:
             log.info("nats_reconnected")
 
-        nc = await nats.connect(
+        connecting = asyncio.ensure_future(nats.connect(
             url,
             name=name,
             max_reconnect_attempts=-1,
@@ -81,8 +95,27 @@ class EventBus:
             error_cb=on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
-        )
-        return cls(nc)
+            nkeys_seed_str=seed or None,
+            tls=tls.ssl_context() if tls is not None else None,
+        ))  # fmt: skip
+        # A refused credential at start is a configuration error, not an outage to wait out.
+        waiting: list[asyncio.Future[Any]] = [connecting, refused]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if not connecting.done():
+            connecting.cancel()
+            raise StartupError(f"NATS at {url} refused this service's credentials: check TIERLIFT_NATS_SEED")
+        return cls(connecting.result(), EventSigner(seed) if seed else None)
+
+    def trust(self, producers: ProducerCheck) -> None:
+        self.producers = producers
+
+    def producer_problem(self, received: Received) -> str:
+        """Why a received event is not from a trusted producer ("" when it is, or when this
+        service checks no producers)."""
+        if self.producers is None:
+            return ""
+        msg = received.msg
+        return self.producers.problem(msg.subject, msg.data, msg.headers)
 
     async def ensure_stream(self, replicas: int = 1) -> None:
         config = api.StreamConfig(
@@ -105,9 +138,13 @@ class EventBus:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", subject)
             span.set_attribute("messaging.message.id", event_id)
-            headers: dict[str, str] = {"Nats-Msg-Id": event_id}
+            data = event.SerializeToString()
+            headers: dict[str, str] = {"Nats-Msg-Id": event_id, **self._signature(subject, data)}
             propagate.inject(headers)
-            await self.js.publish(subject, event.SerializeToString(), headers=headers)
+            await self.js.publish(subject, data, headers=headers)
+
+    def _signature(self, subject: str, data: bytes) -> dict[str, str]:
+        return self.signer.headers(subject, data) if self.signer is not None else {}
 
     async def consume(
         self,
@@ -186,6 +223,7 @@ class EventBus:
     ) -> None:
         """Keep data that can never be processed (an event, a stored row) on tierlift.deadletter.<subject>."""
         headers = {"Tierlift-Reason": reason[:1024], "Tierlift-Subject": subject}
+        headers |= self._signature(DEAD_LETTER_PREFIX + subject, data)
         if event_id:
             headers["Nats-Msg-Id"] = f"dl-{event_id}"
         propagate.inject(headers, context=context)

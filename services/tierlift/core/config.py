@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tierlift.core.bus import EventBus
 from tierlift.core.entry import StartupError
+from tierlift.core.nats_access import ProducerCheck, trusted_keys
+from tierlift.core.tls import TlsFiles, tls_files
 
 ENV_PREFIX = "TIERLIFT_"
 SECRETS_DIR = "TIERLIFT_SECRETS_DIR"
@@ -38,6 +41,18 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=10.0, gt=0)
     # SHA-256 (hex, comma-separated) of the router service keys this service accepts (classifier, adapters)
     trusted_router_keys: str = ""
+    # TLS on this service's listener and its clients (core/tls.py): all three paths, or none
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_ca_file: str = ""
+    # mutual TLS: ask callers for a certificate signed by the CA ("require" refuses calls without)
+    tls_client_certs: str = Field(default="none", pattern="^(none|request|require)$")
+    # callers known by a name in their certificate (CN or DNS/URI SAN) instead of an API key:
+    # "router.tierlift.svc=router,spiffe://corp/billing=app:billing" (role, and an app's tenant)
+    tls_identities: str = ""
+
+    def tls(self) -> TlsFiles | None:
+        return tls_files(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_certs)
 
     def trusted_router_hashes(self) -> list[str]:
         """From TIERLIFT_TRUSTED_ROUTER_KEYS, and the hash of TIERLIFT_ROUTER_KEY(_FILE) when the
@@ -51,6 +66,26 @@ class ServiceSettings(BaseSettings):
 class BusSettings(ServiceSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222", pattern=r"^(nats|tls)://")
     stream_replicas: int = Field(default=1, ge=1, le=5)
+    # public nkeys (U..., comma-separated) of the producers whose events this service stores;
+    # empty = every event is taken (a bus without NATS users: tests, a single trusted host)
+    trusted_producers: str = ""
+
+    @field_validator("trusted_producers")
+    @classmethod
+    def _public_nkeys(cls, value: str) -> str:
+        trusted_keys(value)
+        return value
+
+    def nats_seed(self) -> str:
+        """This service's NATS user seed (TIERLIFT_NATS_SEED, or its _FILE / Secret file)."""
+        return secret("TIERLIFT_NATS_SEED")
+
+    async def connect_bus(self, name: str) -> EventBus:
+        bus = await EventBus.connect(self.nats_url, name, seed=self.nats_seed(), tls=self.tls())
+        if trusted := trusted_keys(self.trusted_producers):
+            own = [bus.signer.public_key] if bus.signer is not None else []
+            bus.trust(ProducerCheck([*trusted, *own]))
+        return bus
 
 
 Settings = TypeVar("Settings", bound=BaseSettings)

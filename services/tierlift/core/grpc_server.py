@@ -22,6 +22,7 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 
 from tierlift.core.identity import key_interceptors
 from tierlift.core.logging import get_logger
+from tierlift.core.tls import TlsFiles
 
 log = get_logger(__name__)
 
@@ -82,7 +83,9 @@ class UndecodableIsInvalidArgument(grpc.aio.ServerInterceptor):
 
 
 class GrpcServer:
-    def __init__(self, service: str, listen: str, grace_s: float, auth: grpc.aio.ServerInterceptor) -> None:
+    def __init__(
+        self, service: str, listen: str, grace_s: float, auth: grpc.aio.ServerInterceptor, tls: TlsFiles | None = None
+    ) -> None:
         self.service = service
         self.grace_s = grace_s
         # every service authenticates its callers (core/identity.py); health and reflection are open
@@ -91,7 +94,10 @@ class GrpcServer:
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port(listen)
+        if tls is None:
+            self.port = self.server.add_insecure_port(listen)
+        else:
+            self.port = self.server.add_secure_port(listen, tls.server_credentials())
         if self.port == 0:
             raise OSError(f"{service}: cannot listen on {listen}")
         self._service_names: list[str] = []
@@ -141,8 +147,12 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def client_channel(target: str, key: str = "") -> grpc.aio.Channel:
+def client_channel(target: str, key: str = "", tls: TlsFiles | None = None) -> grpc.aio.Channel:
     """A channel with tracing interceptors that presents `key` (this service's service key) on
-    every call. Plain TCP: TLS is not built yet (see the identity issue)."""
+    every call; over TLS when `tls` is given (and then with this service's client certificate)."""
     interceptors = [*aio_client_interceptors(filter_=_NOT_HEALTH), *key_interceptors(key)]
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        target, tls.channel_credentials(), options=CHANNEL_OPTIONS, interceptors=interceptors
+    )

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import inspect
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 from nats.aio.msg import Msg
 
+from tierlift.core.entry import StartupError
 from tierlift.v1 import events_pb2
 
 ROLES = ("app", "viewer", "finance", "admin")
@@ -77,12 +78,33 @@ class KeyBook:
     def __init__(self) -> None:
         self._keys: dict[str, _Key] = {}
         self._services: dict[str, Principal] = {}
+        self.certificates: dict[str, Principal] = {}
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def trust_service(self, sha256: str, role: str) -> None:
         self._services[sha256.lower()] = Principal(key_id=f"service:{role}", role=role)
+
+    def trust_certificates(self, identities: str) -> None:
+        """Callers known by a name in their TLS client certificate (mutual TLS), from
+        "name=role" or "name=app:tenant" pairs, comma-separated."""
+        for entry in filter(None, (e.strip() for e in identities.split(","))):
+            name, _, grant = entry.rpartition("=")
+            role, _, tenant = grant.partition(":")
+            if not name or role not in (*ROLES, ROUTER) or (role == "app") != bool(tenant):
+                raise StartupError(f"TIERLIFT_TLS_IDENTITIES: {entry!r} is not name=role or name=app:tenant")
+            self.certificates[name] = Principal(f"cert:{name}", role, tenant)
+
+    def by_certificate(self, auth_context: Mapping[str, Iterable[bytes]]) -> Principal | None:
+        """The principal a verified peer certificate names (gRPC fills the auth context only
+        from a certificate the CA signed)."""
+        for field in ("x509_subject_alternative_name", "x509_common_name"):
+            for name in auth_context.get(field, ()):
+                principal = self.certificates.get(name.decode(errors="replace"))
+                if principal is not None:
+                    return principal
+        return None
 
     def put(self, state: events_pb2.KeyState) -> None:
         expires = state.expires_at.ToDatetime(tzinfo=UTC) if state.HasField("expires_at") else None
@@ -158,8 +180,10 @@ class Authenticate(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(_EXEMPT) or handler.request_streaming:
             return handler
         token = bearer(details.invocation_metadata)
-        principal = self.keys.authenticate(token)
         allowed = self.roles.get(method, self.roles.get("*", frozenset()))
+        if not token and self.keys.certificates:
+            return _by_certificate(handler, self.keys, allowed, method, self.others_denied)
+        principal = self.keys.authenticate(token)
         if principal is None and token and self.others_denied:
             problem = f"only {', '.join(sorted(allowed))} may call {method.rsplit('/', 1)[-1]}"
             return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
@@ -169,6 +193,26 @@ class Authenticate(grpc.aio.ServerInterceptor):
             problem = f"role {principal.role!r} may not call {method.rsplit('/', 1)[-1]}"
             return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
         return _as(handler, principal)
+
+
+def _by_certificate(handler: Any, keys: KeyBook, allowed: frozenset[str], method: str, others_denied: bool) -> Any:
+    """A call without a key: its peer certificate must name a principal allowed `method`. The
+    certificate is known only once the call runs, so the check runs inside the handler."""
+    call = method.rsplit("/", 1)[-1]
+
+    async def check(context: grpc.aio.ServicerContext) -> Principal:
+        principal = keys.by_certificate(context.auth_context())
+        if principal is None and others_denied:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"only {', '.join(sorted(allowed))} may call {call}")
+        if principal is None:
+            message = "authorization: an API key or a known client certificate is required"
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        assert principal is not None
+        if principal.role not in allowed:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"role {principal.role!r} may not call {call}")
+        return principal
+
+    return _as(handler, check)
 
 
 def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
@@ -190,13 +234,18 @@ def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
     )
 
 
-def _as(handler: Any, principal: Principal) -> Any:
-    """The same handler, run with `principal` as the current caller."""
+def _as(handler: Any, principal: Principal | Callable[[grpc.aio.ServicerContext], Awaitable[Principal]]) -> Any:
+    """The same handler, run with `principal` (or the one found from the call's context) as
+    the current caller."""
+
+    async def resolve(context: grpc.aio.ServicerContext) -> Principal:
+        return principal if isinstance(principal, Principal) else await principal(context)
+
     if handler.unary_unary is not None:
         inner = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            _CURRENT.set(principal)
+            _CURRENT.set(await resolve(context))
             return await inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -208,7 +257,7 @@ def _as(handler: Any, principal: Principal) -> Any:
         return handler
 
     async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        _CURRENT.set(principal)
+        _CURRENT.set(await resolve(context))
         async for response in inner_stream(request, context):
             yield response
 
@@ -244,11 +293,13 @@ def key_interceptors(key: str) -> list[Any]:
     return [_UnaryWithKey(key), _StreamWithKey(key)] if key else []
 
 
-def routers_only(trusted_sha256: Iterable[str]) -> Authenticate:
-    """For the classifier and the adapters: only routers, by their service keys, may call."""
+def routers_only(trusted_sha256: Iterable[str], certificates: str = "") -> Authenticate:
+    """For the classifier and the adapters: only routers, by their service keys or their
+    client certificates (`certificates`, as TIERLIFT_TLS_IDENTITIES), may call."""
     keys = KeyBook()
     for sha256 in trusted_sha256:
         keys.trust_service(sha256, ROUTER)
+    keys.trust_certificates(certificates)
     return Authenticate(keys, {"*": frozenset({ROUTER})}, others_denied=True)
 
 

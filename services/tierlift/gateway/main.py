@@ -38,7 +38,11 @@ async def run() -> None:
     # Uninstrumented on purpose: the gateway translates a protocol and passes the caller's
     # traceparent on (see _app._metadata), so the router's span joins the caller's trace; client
     # interceptors here cost ~0.45 ms per call (BENCH=gateway) for a span that adds nothing.
-    channel = grpc.aio.insecure_channel(settings.router_addr, options=CHANNEL_OPTIONS)
+    tls = settings.tls()
+    if tls is None:
+        channel = grpc.aio.insecure_channel(settings.router_addr, options=CHANNEL_OPTIONS)
+    else:
+        channel = grpc.aio.secure_channel(settings.router_addr, tls.channel_credentials(), options=CHANNEL_OPTIONS)
     catalog = load_catalog(settings.catalog)
     app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s, [m.id for m in catalog.models])
     runner = web.AppRunner(app, access_log=None)
@@ -46,7 +50,8 @@ async def run() -> None:
     host, _, port = settings.http_listen.rpartition(":")
     if not port.isdigit():
         raise StartupError(f"TIERLIFT_HTTP_LISTEN: {settings.http_listen!r} is not host:port")
-    await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+    https = tls.https_context() if tls is not None else None  # the same certificate, for HTTPS
+    await web.TCPSite(runner, host or "0.0.0.0", int(port), ssl_context=https).start()
     log.info("http_serving", listen=settings.http_listen, router=settings.router_addr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

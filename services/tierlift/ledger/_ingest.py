@@ -128,6 +128,8 @@ class EventIngest:
             with consumer_span(received, f"{self.subject} process") as span:
                 consumed.append(span.get_span_context())
                 try:
+                    if problem := self.bus.producer_problem(received):
+                        raise PoisonEvent(problem)
                     rows.append(self.to_row(received.msg.data))
                     span.set_attribute("messaging.message.id", rows[-1]["event_id"])
                 except PoisonEvent as exc:

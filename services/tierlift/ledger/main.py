@@ -9,7 +9,6 @@ from pathlib import Path
 from pydantic import Field
 
 from tierlift.core import bus as bus_module
-from tierlift.core.bus import EventBus
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
@@ -79,7 +78,9 @@ async def run() -> None:
     store = LedgerStore(engine)
     store.record_prices(catalog)
 
-    bus = await EventBus.connect(settings.nats_url, name="tierlift-ledger")
+    bus = await settings.connect_bus("tierlift-ledger")
+    if bus.producers is None:
+        log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
     await bus.ensure_stream(settings.stream_replicas)
     budgets = BudgetWatcher(bus, store)
     await budgets.check()  # routers starting now learn every budget's state
@@ -96,13 +97,16 @@ async def run() -> None:
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
 
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
+    keys.book.trust_certificates(settings.tls_identities)
     audit_consumer = asyncio.create_task(
         bus.consume(f"{bus_module.SUBJECT_AUDIT}.>", f"{settings.consumer_name}-audit", audit_ingest(bus, keys.store),
                     stop_ingest)
     )  # fmt: skip
     await keys.publish_all()  # every service learns every key's state (and revocation) from here
     key_sync = asyncio.create_task(sync_keys_forever(keys))
-    server = GrpcServer("ledger", settings.listen, settings.shutdown_grace_s, Authenticate(keys.book, LEDGER_ROLES))
+    server = GrpcServer(
+        "ledger", settings.listen, settings.shutdown_grace_s, Authenticate(keys.book, LEDGER_ROLES), settings.tls()
+    )
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
         consumer.add_done_callback(lambda _task: server.request_stop())

@@ -48,6 +48,7 @@ class Policy:
     # fair share per tenant and router replica (router/_fair_share.py); zeros = no limit
     default_limits: TenantLimits = field(default_factory=TenantLimits)
     tenant_limits: dict[str, TenantLimits] = field(default_factory=dict)
+    key_limits: dict[str, TenantLimits] = field(default_factory=dict)
 
     def threshold_for(self, workload: str) -> float:
         return self.workload_thresholds.get(workload, self.confidence_threshold)

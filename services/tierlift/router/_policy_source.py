@@ -56,6 +56,7 @@ class LimitsFile(_Strict):
 class TenantLimitsFile(_Strict):
     default: LimitsFile = LimitsFile()
     tenants: dict[str, LimitsFile] = {}
+    keys: dict[str, LimitsFile] = {}  # by API key id (`tierlift keys list`), on top of its tenant's
 
 
 class PolicyFile(_Strict):
@@ -105,6 +106,7 @@ def parse_policy(text: str, source: str) -> Policy:
         confidence_model=model,
         default_limits=TenantLimits(**raw.limits.default.model_dump()),
         tenant_limits={name: TenantLimits(**lim.model_dump()) for name, lim in raw.limits.tenants.items()},
+        key_limits={key_id: TenantLimits(**lim.model_dump()) for key_id, lim in raw.limits.keys.items()},
     )
 
 

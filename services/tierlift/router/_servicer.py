@@ -199,15 +199,18 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         """The tenant's fair share, counted before any work (classifying included) is done."""
         self._validated(request)
         policy = self.deps.policy.current
-        self.fair_share.default, self.fair_share.tenants = policy.default_limits, policy.tenant_limits
+        share = self.fair_share
+        share.default, share.tenants, share.keys = policy.default_limits, policy.tenant_limits, policy.key_limits
+        principal = caller()
+        key_id = principal.key_id if principal is not None else ""
         try:
-            self.fair_share.admit(request.tenant, estimate_tokens("".join(m.content for m in request.messages)))
+            share.admit(request.tenant, estimate_tokens("".join(m.content for m in request.messages)), key_id)
         except OverLimit as exc:
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s) from None
         try:
             yield
         finally:
-            self.fair_share.release(request.tenant)
+            share.release(request.tenant, key_id)
 
     def _validated(self, request: router_pb2.CompleteRequest) -> None:
         _for_caller(request)

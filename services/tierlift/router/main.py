@@ -11,7 +11,6 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from tierlift.core import bus as bus_module
-from tierlift.core.bus import EventBus
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import StartupError, run_service
@@ -70,13 +69,15 @@ async def run() -> None:
     except PolicyError as exc:
         raise StartupError(f"TIERLIFT_POLICY: {exc}") from None
 
-    bus = await EventBus.connect(settings.nats_url, name="tierlift-router")
+    bus = await settings.connect_bus("tierlift-router")
     await bus.ensure_stream(settings.stream_replicas)
     # what this router presents to the classifier and the adapters
     service_key = secret("TIERLIFT_SERVICE_KEY") or secret("TIERLIFT_ROUTER_KEY")
-    channels = {"classifier": client_channel(settings.classifier_addr, service_key)}
-    channels |= {name: client_channel(addr, service_key) for name, addr in settings.adapter_addresses().items()}
+    tls = settings.tls()
+    channels = {"classifier": client_channel(settings.classifier_addr, service_key, tls)}
+    channels |= {name: client_channel(addr, service_key, tls) for name, addr in settings.adapter_addresses().items()}
     keys = KeyBook()
+    keys.trust_certificates(settings.tls_identities)
     await keys.follow(bus)  # every API key's state, from the ledger, before the first call
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
@@ -96,7 +97,11 @@ async def run() -> None:
     )
 
     server = GrpcServer(
-        "router", settings.listen, settings.shutdown_grace_s, Authenticate(keys, {"*": frozenset({"app", "admin"})})
+        "router",
+        settings.listen,
+        settings.shutdown_grace_s,
+        Authenticate(keys, {"*": frozenset({"app", "admin"})}),
+        tls,
     )
     router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
     server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)

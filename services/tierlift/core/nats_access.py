@@ -1,0 +1,160 @@
+"""Who may publish what on NATS, and how services prove who they are there.
+
+Each service connects as its own NATS user, identified by an nkey (an Ed25519 key pair: the
+server stores only public keys, the seed stays in the service's Secret). Subject permissions
+then make the bus trustworthy: only routers publish attempts and requests, only the ledger
+publishes budget and key states, everyone else may only read. The same seed signs every event
+a service publishes (`Tierlift-Producer`, `Tierlift-Signature` headers), so the ledger can
+refuse an event that reached the stream some other way (a server without these permissions, a
+misconfigured account): it dead-letters what no trusted producer signed.
+
+`server_authorization` renders the nats-server `authorization` block from `PERMISSIONS`; the
+embedded stack writes it, and the chart ships the same text (helm/tierlift/files/, kept equal
+by tests/unit/test_nats_access.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping
+
+import nacl.exceptions
+import nacl.signing
+import nkeys
+
+PRODUCER_HEADER = "Tierlift-Producer"
+SIGNATURE_HEADER = "Tierlift-Signature"
+
+_READ = [  # what every user needs to read the stream with ordered (push) consumers
+    "$JS.API.INFO",
+    "$JS.API.STREAM.INFO.TIERLIFT",
+    "$JS.API.CONSUMER.CREATE.TIERLIFT",
+    "$JS.API.CONSUMER.CREATE.TIERLIFT.*.>",  # an ephemeral consumer with a filter
+    "$JS.API.CONSUMER.INFO.TIERLIFT.*",
+    "$JS.API.CONSUMER.DELETE.TIERLIFT.*",
+    "$JS.FC.TIERLIFT.>",  # flow-control replies
+]
+_DURABLE = [  # pull consumers that ack (work queues)
+    "$JS.API.CONSUMER.DURABLE.CREATE.TIERLIFT.*",
+    "$JS.API.CONSUMER.MSG.NEXT.TIERLIFT.*",
+    "$JS.ACK.TIERLIFT.>",
+]
+_KV = "TIERLIFT_IDEMPOTENCY"
+_STREAM_ADMIN = ["$JS.API.STREAM.CREATE.TIERLIFT", "$JS.API.STREAM.UPDATE.TIERLIFT"]
+
+PERMISSIONS: dict[str, dict[str, list[str]]] = {
+    "router": {
+        "publish": [
+            "tierlift.request.>",
+            "tierlift.attempt.>",
+            "tierlift.shadow.>",
+            "tierlift.audit.policy.>",
+            "tierlift.keys.used",
+            *_READ,
+            *_STREAM_ADMIN,
+            f"$JS.API.STREAM.INFO.KV_{_KV}",
+            f"$JS.API.STREAM.CREATE.KV_{_KV}",
+            f"$JS.API.STREAM.UPDATE.KV_{_KV}",
+            f"$JS.API.STREAM.MSG.GET.KV_{_KV}",
+            f"$JS.API.DIRECT.GET.KV_{_KV}.>",
+            f"$KV.{_KV}.>",
+        ],
+        "subscribe": ["_INBOX.>"],
+    },
+    "ledger": {
+        "publish": [
+            "tierlift.budget.>",
+            "tierlift.keys.state.>",
+            "tierlift.audit.>",
+            "tierlift.deadletter.>",
+            *_READ,
+            *_DURABLE,
+            *_STREAM_ADMIN,
+        ],
+        "subscribe": ["_INBOX.>"],
+    },
+    # dashboards, a debugging session, a future consumer: reads events, publishes none
+    "observer": {"publish": list(_READ), "subscribe": ["_INBOX.>"]},
+}
+
+
+def new_seed() -> str:
+    """A fresh user seed ("SU..."), as `nsc` or `nk -gen user` would make."""
+    return nkeys.encode_seed(os.urandom(32), prefix=nkeys.PREFIX_BYTE_USER).decode()
+
+
+def public_key(seed: str) -> str:
+    return nkeys.from_seed(seed.encode()).public_key.decode()
+
+
+def server_authorization(users: Mapping[str, str]) -> str:
+    """The nats-server `authorization { users = [...] }` block for {nkey public key: role}."""
+    lines = ["authorization {", "  users = ["]
+    for nkey, role in users.items():
+        permissions = PERMISSIONS[role]
+        lines.append(f"    {{ nkey: {nkey}, permissions: {{")
+        for direction in ("publish", "subscribe"):
+            subjects = ", ".join(f'"{s}"' for s in permissions[direction])
+            lines.append(f"      {direction}: {{ allow: [{subjects}] }}")
+        lines.append("    } }")
+    lines += ["  ]", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def verify_key(public: str) -> nacl.signing.VerifyKey:
+    """The Ed25519 key behind a public user nkey ("U...", base32 of prefix + key + CRC16)."""
+    try:
+        raw = base64.b32decode(public + "=" * (-len(public) % 8))
+    except binascii.Error:
+        raise ValueError(f"{public[:60]!r} is not base32") from None
+    if len(raw) != 35 or raw[0] != nkeys.PREFIX_BYTE_USER:
+        raise ValueError(f"{public[:60]!r} is not a public user nkey (U...)")
+    if nkeys.crc16(bytearray(raw[:-2])).to_bytes(2, "little") != raw[-2:]:
+        raise ValueError(f"{public[:60]!r} fails its checksum")
+    return nacl.signing.VerifyKey(raw[1:-2])
+
+
+def _signed_bytes(subject: str, data: bytes) -> bytes:
+    return subject.encode() + b"\n" + data
+
+
+class EventSigner:
+    """Signs what a service publishes with its nkey seed."""
+
+    def __init__(self, seed: str) -> None:
+        self._pair = nkeys.from_seed(seed.encode())
+        self.public_key = self._pair.public_key.decode()
+
+    def headers(self, subject: str, data: bytes) -> dict[str, str]:
+        signature = self._pair.sign(_signed_bytes(subject, data))
+        return {PRODUCER_HEADER: self.public_key, SIGNATURE_HEADER: base64.b64encode(signature).decode()}
+
+
+class ProducerCheck:
+    """Which producers' events a consumer accepts: those signed by one of `trusted` nkeys."""
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self._keys = {key: verify_key(key) for key in trusted}
+
+    def problem(self, subject: str, data: bytes, headers: Mapping[str, str] | None) -> str:
+        """ "" when a trusted producer signed the event, else why it is refused."""
+        headers = headers or {}
+        producer = headers.get(PRODUCER_HEADER, "")
+        key = self._keys.get(producer)
+        if key is None:
+            return f"producer {producer[:60]!r} is not a trusted producer" if producer else "event is not signed"
+        try:
+            key.verify(_signed_bytes(subject, data), base64.b64decode(headers.get(SIGNATURE_HEADER, "")))
+        except (nacl.exceptions.BadSignatureError, binascii.Error, ValueError):
+            return f"signature does not match producer {producer}"
+        return ""
+
+
+def trusted_keys(value: str) -> list[str]:
+    """Comma-separated public nkeys from settings, each checked now (a typo fails at start)."""
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    for key in keys:
+        verify_key(key)
+    return keys
