@@ -225,7 +225,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     for k in ledger.ListKeys(ledger_pb2.KeyQuery(tenant=args.tenant or ""), timeout=10).keys:
         state = f"revoked {k.revoked_at}" if k.revoked_at else f"expires {k.expires_at or 'never'}"
         print(f"{k.key_id}  {k.role:<8} {k.tenant or '(all)':<12} {','.join(k.workloads) or '*':<16} "
-              f"created {k.created_at}  {state}  {k.description}")  # fmt: skip
+              f"created {k.created_at}  last used {k.last_used_at or 'never'}  {state}  {k.description}")  # fmt: skip
     return 0
 
 
@@ -284,6 +284,26 @@ def cmd_budget(args: argparse.Namespace) -> int:
     for b in budgets:
         print(f"{b.tenant:<12} {b.workload or '(all)':<12} {b.period:<6} {b.spent_usd} of {b.limit_usd} USD  "
               f"{b.state}  at limit: {b.action}")  # fmt: skip
+    return 0
+
+
+def cmd_nats_users(args: argparse.Namespace) -> int:
+    """Fresh NATS users for a deployment: the seeds go in a Secret, the public keys in values
+    and in the NATS servers' authorization block."""
+    from tierlift.core.nats_access import new_seed, public_key, server_authorization
+
+    seeds = {role: new_seed() for role in ("router", "ledger", "observer")}
+    keys = {role: public_key(seed) for role, seed in seeds.items()}
+    print("# 1. the seeds, as a Secret (nats.auth.existingSecret); keep the observer's for read-only tools")
+    print(f"kubectl create secret generic {args.secret} \\")
+    print(f"  --from-literal=ROUTER_NATS_SEED={seeds['router']} --from-literal=LEDGER_NATS_SEED={seeds['ledger']}")
+    print(f"# observer seed (not in the Secret): {seeds['observer']}")
+    print("\n# 2. values (public keys, not secret)")
+    print(f"nats:\n  auth:\n    enabled: true\n    existingSecret: {args.secret}")
+    for role, key in keys.items():
+        print(f"    {role}Nkey: {key}")
+    print("\n# 3. an external NATS server's authorization block (the chart's own NATS renders it)")
+    print(server_authorization({key: role for role, key in keys.items()}), end="")
     return 0
 
 
@@ -378,6 +398,9 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--key", help=KEY_HELP)
     audit.set_defaults(func=cmd_audit)
     advise.register(sub, _ledger, ledger_help)
+    nats_users = sub.add_parser("nats-users", help="make NATS user seeds and their permissions for a deployment")
+    nats_users.add_argument("--secret", default="tierlift-nats-users", help="the Secret's name")
+    nats_users.set_defaults(func=cmd_nats_users)
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)

@@ -17,7 +17,8 @@ from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("stack")
-    running = Stack(Path(state))
+    # routers report key use every second (default 30 s), so a test sees last_used_at soon
+    running = Stack(Path(state), service_extra_env={"router": {"TIERLIFT_KEY_USE_REPORT_S": "1"}})
     running.start()
     try:
         yield running

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -163,3 +164,25 @@ def test_a_revoked_key_stops_working_within_seconds_and_the_audit_says_who_did_w
         entries = ledger_pb2_grpc.LedgerStub(admin).ListAudit(ledger_pb2.AuditQuery(), timeout=10).entries
     actions = [(e.action, e.target) for e in entries]
     assert ("key.revoked", key_id) in actions and ("key.created", key_id) in actions
+
+
+def test_the_ledger_learns_when_each_key_was_last_used(stack: Stack) -> None:
+    used = create_key(stack, tenant="tenant-u", role="app", description="used")
+    idle = create_key(stack, tenant="tenant-u", role="viewer", description="never presented")
+    before = time.time()
+    with stack.channel("router", used) as channel:
+        plan = router_pb2.CompleteRequest(tenant="tenant-u", workload="faq", messages=HELLO)
+        router_pb2_grpc.RouterStub(channel).Plan(plan, timeout=30)
+
+    def listed() -> dict[str, ledger_pb2.ApiKey]:
+        with stack.channel("ledger") as admin:
+            keys = ledger_pb2_grpc.LedgerStub(admin).ListKeys(ledger_pb2.KeyQuery(tenant="tenant-u"), timeout=10).keys
+        return {k.key_id: k for k in keys}
+
+    deadline = time.monotonic() + 15  # the routers report every TIERLIFT_KEY_USE_REPORT_S (1 s here)
+    while not listed()[used.split("_")[1]].last_used_at:
+        assert time.monotonic() < deadline, "the key's use never reached the ledger"
+        time.sleep(0.2)
+    last_used = datetime.fromisoformat(listed()[used.split("_")[1]].last_used_at)
+    assert before - 1 <= last_used.timestamp() <= time.time()
+    assert listed()[idle.split("_")[1]].last_used_at == ""

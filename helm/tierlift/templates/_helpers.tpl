@@ -19,7 +19,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{- define "tierlift.natsUrl" -}}
 {{- if .Values.nats.install -}}
-nats://{{ include "tierlift.fullname" . }}-nats:4222
+{{ if .Values.tls.enabled }}tls{{ else }}nats{{ end }}://{{ include "tierlift.fullname" . }}-nats:4222
 {{- else -}}
 {{- required "nats.url is required when nats.install is false" .Values.nats.url -}}
 {{- end -}}
@@ -51,6 +51,21 @@ nats://{{ include "tierlift.fullname" . }}-nats:4222
   value: {{ include "tierlift.natsUrl" . | quote }}
 - name: TIERLIFT_STREAM_REPLICAS
   value: {{ .Values.nats.streamReplicas | quote }}
+{{- if .Values.tls.enabled }}
+{{- $tls := printf "%s/tls" (include "tierlift.secretsRoot" .) }}
+- name: TIERLIFT_TLS_CERT_FILE
+  value: {{ $tls }}/tls.crt
+- name: TIERLIFT_TLS_KEY_FILE
+  value: {{ $tls }}/tls.key
+- name: TIERLIFT_TLS_CA_FILE
+  value: {{ $tls }}/ca.crt
+- name: TIERLIFT_TLS_CLIENT_CERTS
+  value: {{ .Values.tls.clientCerts | quote }}
+- name: TIERLIFT_TLS_IDENTITIES
+  value: {{ .Values.tls.identities | quote }}
+- name: TIERLIFT_HEALTH_LISTEN
+  value: "0.0.0.0:{{ .Values.tls.healthPort }}"
+{{- end }}
 {{- if .Values.catalog }}
 - name: TIERLIFT_CATALOG
   value: /etc/tierlift/catalog.yaml
@@ -67,6 +82,8 @@ env (list, may be empty), volumes, volumeMounts (lists, may be empty).
 */}}
 {{- define "tierlift.deployment" -}}
 {{- $root := .root -}}
+{{- $natsUser := and $root.Values.nats.auth.enabled (has .component (list "router" "ledger")) -}}
+{{- $tls := $root.Values.tls.enabled -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -133,6 +150,11 @@ spec:
             - name: grpc
               containerPort: {{ $root.Values.grpcPort }}
               protocol: TCP
+            {{- if $tls }}
+            - name: health
+              containerPort: {{ $root.Values.tls.healthPort }}
+              protocol: TCP
+            {{- end }}
             {{- end }}
           {{- $keys := and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
           env:
@@ -147,12 +169,22 @@ spec:
             - name: TIERLIFT_ROUTER_KEY_FILE
               value: {{ include "tierlift.secretsRoot" $root }}/router-key/ROUTER_KEY
             {{- end }}
+            {{- if $natsUser }}
+            # this service's NATS user: it authenticates and signs every event published
+            - name: TIERLIFT_NATS_SEED_FILE
+              value: {{ include "tierlift.secretsRoot" $root }}/nats-user/seed
+            {{- end }}
+            {{- if and $root.Values.nats.auth.enabled (eq .component "ledger") }}
+            # events no router signed are dead-lettered
+            - name: TIERLIFT_TRUSTED_PRODUCERS
+              value: {{ $root.Values.nats.auth.routerNkey | quote }}
+            {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          {{- $probe := dict "grpc" (dict "port" $root.Values.grpcPort) }}
+          {{- $probe := dict "grpc" (dict "port" (ternary $root.Values.tls.healthPort $root.Values.grpcPort $tls)) }}
           {{- if .http }}
-          {{- $probe = dict "httpGet" (dict "path" "/health" "port" "http") }}
+          {{- $probe = dict "httpGet" (dict "path" "/health" "port" "http" "scheme" (ternary "HTTPS" "HTTP" $tls)) }}
           {{- end }}
           readinessProbe:
             {{- toYaml $probe | nindent 12 }}
@@ -188,6 +220,16 @@ spec:
               mountPath: {{ include "tierlift.secretsRoot" $root }}/router-key
               readOnly: true
             {{- end }}
+            {{- if $natsUser }}
+            - name: nats-user
+              mountPath: {{ include "tierlift.secretsRoot" $root }}/nats-user
+              readOnly: true
+            {{- end }}
+            {{- if $tls }}
+            - name: tls
+              mountPath: {{ include "tierlift.secretsRoot" $root }}/tls
+              readOnly: true
+            {{- end }}
             {{- with .volumeMounts }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -204,6 +246,20 @@ spec:
         - name: router-key
           secret:
             secretName: {{ include "tierlift.routerKeySecret" $root }}
+            defaultMode: 0400
+        {{- end }}
+        {{- if $natsUser }}
+        - name: nats-user
+          secret:
+            secretName: {{ $root.Values.nats.auth.existingSecret }}
+            defaultMode: 0400
+            items:
+              - {key: {{ printf "%s_NATS_SEED" (upper .component) }}, path: seed}
+        {{- end }}
+        {{- if $root.Values.tls.enabled }}
+        - name: tls
+          secret:
+            secretName: {{ $root.Values.tls.existingSecret }}
             defaultMode: 0400
         {{- end }}
         {{- if or $root.Values.catalog $root.Values.policy }}

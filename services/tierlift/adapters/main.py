@@ -100,12 +100,8 @@ async def run() -> None:
     catalog = load_catalog(settings.catalog)
     backend = build_backend(settings, catalog)
 
-    server = GrpcServer(
-        "adapter",
-        settings.listen,
-        settings.shutdown_grace_s,
-        routers_only(settings.trusted_router_hashes(), settings.tls_identities),
-        settings.tls(),
+    server = GrpcServer.for_settings(
+        "adapter", settings, routers_only(settings.trusted_router_hashes(), settings.tls_identities)
     )
     adapter_pb2_grpc.add_ModelAdapterServicer_to_server(AdapterServicer(backend), server.server)
     server.add_service(adapter_pb2.DESCRIPTOR.services_by_name["ModelAdapter"].full_name)

@@ -17,12 +17,8 @@ async def run() -> None:
     configure_logging("classifier", settings.log_level)
     telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
 
-    server = GrpcServer(
-        "classifier",
-        settings.listen,
-        settings.shutdown_grace_s,
-        routers_only(settings.trusted_router_hashes(), settings.tls_identities),
-        settings.tls(),
+    server = GrpcServer.for_settings(
+        "classifier", settings, routers_only(settings.trusted_router_hashes(), settings.tls_identities)
     )
     classifier_pb2_grpc.add_ClassifierServicer_to_server(ClassifierServicer(), server.server)
     server.add_service(classifier_pb2.DESCRIPTOR.services_by_name["Classifier"].full_name)

@@ -34,6 +34,7 @@ SUBJECT_ATTEMPT = "tierlift.attempt.finished"
 SUBJECT_COMPLETED = "tierlift.request.completed"
 SUBJECT_SHADOW = "tierlift.shadow.finished"
 SUBJECT_BUDGET = "tierlift.budget.state"  # .<tenant>.<workload or _all>.<period>
+SUBJECT_KEYS_USED = "tierlift.keys.used"  # routers: when each API key was last presented
 SUBJECT_AUDIT = "tierlift.audit"  # .<action>: admin actions and policy changes, stored by the ledger
 DEAD_LETTER_PREFIX = "tierlift.deadletter."
 # Long enough to cover a client retrying a request with the same idempotency key.

@@ -50,6 +50,8 @@ class ServiceSettings(BaseSettings):
     # callers known by a name in their certificate (CN or DNS/URI SAN) instead of an API key:
     # "router.tierlift.svc=router,spiffe://corp/billing=app:billing" (role, and an app's tenant)
     tls_identities: str = ""
+    # with TLS on: gRPC health in the clear on this address, for kubelet probes
+    health_listen: str = ""
 
     def tls(self) -> TlsFiles | None:
         return tls_files(self.tls_cert_file, self.tls_key_file, self.tls_ca_file, self.tls_client_certs)

@@ -13,7 +13,7 @@ import inspect
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +23,9 @@ from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_serv
 from tierlift.core.identity import key_interceptors
 from tierlift.core.logging import get_logger
 from tierlift.core.tls import TlsFiles
+
+if TYPE_CHECKING:
+    from tierlift.core.config import ServiceSettings
 
 log = get_logger(__name__)
 
@@ -84,7 +87,13 @@ class UndecodableIsInvalidArgument(grpc.aio.ServerInterceptor):
 
 class GrpcServer:
     def __init__(
-        self, service: str, listen: str, grace_s: float, auth: grpc.aio.ServerInterceptor, tls: TlsFiles | None = None
+        self,
+        service: str,
+        listen: str,
+        grace_s: float,
+        auth: grpc.aio.ServerInterceptor,
+        tls: TlsFiles | None = None,
+        health_listen: str = "",
     ) -> None:
         self.service = service
         self.grace_s = grace_s
@@ -100,8 +109,22 @@ class GrpcServer:
             self.port = self.server.add_secure_port(listen, tls.server_credentials())
         if self.port == 0:
             raise OSError(f"{service}: cannot listen on {listen}")
+        # kubelet's gRPC probe speaks no TLS: with TLS on, health is also served in the clear on
+        # its own port (it says SERVING or not, nothing more)
+        self.health_server: grpc.aio.Server | None = None
+        if health_listen:
+            self.health_server = grpc.aio.server()
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
+            if self.health_server.add_insecure_port(health_listen) == 0:
+                raise OSError(f"{service}: cannot listen on {health_listen} (health)")
         self._service_names: list[str] = []
         self._stopping = asyncio.Event()
+
+    @classmethod
+    def for_settings(cls, service: str, settings: ServiceSettings, auth: grpc.aio.ServerInterceptor) -> GrpcServer:
+        tls = settings.tls()
+        health_listen = settings.health_listen if tls is not None else ""
+        return cls(service, settings.listen, settings.shutdown_grace_s, auth, tls, health_listen)
 
     def add_service(self, full_name: str) -> None:
         """Record a servicer's full name for health and reflection (call after adding it)."""
@@ -112,6 +135,8 @@ class GrpcServer:
             [*self._service_names, reflection.SERVICE_NAME, health.SERVICE_NAME], self.server
         )
         await self.server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         for name in ["", *self._service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("grpc_serving", port=self.port, services=self._service_names)
@@ -126,6 +151,8 @@ class GrpcServer:
         log.info("shutdown_started", grace_s=self.grace_s)
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.grace_s)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         for cleanup in cleanups:
             try:
                 result = cleanup()

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import inspect
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,8 @@ class KeyBook:
         self._keys: dict[str, _Key] = {}
         self._services: dict[str, Principal] = {}
         self.certificates: dict[str, Principal] = {}
+        # key id -> last time (epoch seconds) a caller presented it; reported by `take_used`
+        self._used: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -122,8 +125,20 @@ class KeyBook:
                 return None
             if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
                 return None
+            self._used[key.principal.key_id] = time.time()
             return key.principal
         return None
+
+    def take_used(self) -> events_pb2.KeysUsed | None:
+        """The keys used since the last call, as an event (None if none was)."""
+        used, self._used = self._used, {}
+        if not used:
+            return None
+        event = events_pb2.KeysUsed(event_id=f"keys.used.{secrets.token_hex(8)}")
+        event.occurred_at.GetCurrentTime()
+        for key_id, at in used.items():
+            event.last_used[key_id].FromNanoseconds(int(at * 1e9))
+        return event
 
     async def on_message(self, msg: Msg) -> None:
         state = events_pb2.KeyState()

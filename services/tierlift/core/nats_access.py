@@ -9,14 +9,15 @@ refuse an event that reached the stream some other way (a server without these p
 misconfigured account): it dead-letters what no trusted producer signed.
 
 `server_authorization` renders the nats-server `authorization` block from `PERMISSIONS`; the
-embedded stack writes it, and the chart ships the same text (helm/tierlift/files/, kept equal
-by tests/unit/test_nats_access.py).
+embedded stack writes it, and the chart renders the same from helm/tierlift/files/nats-permissions.json
+(kept equal to `PERMISSIONS` by tests/unit/test_nats_access.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 from collections.abc import Iterable, Mapping
 
@@ -90,17 +91,10 @@ def public_key(seed: str) -> str:
 
 
 def server_authorization(users: Mapping[str, str]) -> str:
-    """The nats-server `authorization { users = [...] }` block for {nkey public key: role}."""
-    lines = ["authorization {", "  users = ["]
-    for nkey, role in users.items():
-        permissions = PERMISSIONS[role]
-        lines.append(f"    {{ nkey: {nkey}, permissions: {{")
-        for direction in ("publish", "subscribe"):
-            subjects = ", ".join(f'"{s}"' for s in permissions[direction])
-            lines.append(f"      {direction}: {{ allow: [{subjects}] }}")
-        lines.append("    } }")
-    lines += ["  ]", "}"]
-    return "\n".join(lines) + "\n"
+    """The nats-server `authorization { users = [...] }` block for {nkey public key: role}
+    (the server's config format takes JSON maps)."""
+    entries = [f"    {{ nkey: {nkey}, permissions: {json.dumps(PERMISSIONS[role])} }}" for nkey, role in users.items()]
+    return "authorization {\n  users = [\n" + "\n".join(entries) + "\n  ]\n}\n"
 
 
 def verify_key(public: str) -> nacl.signing.VerifyKey:

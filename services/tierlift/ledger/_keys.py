@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tierlift.core.bus import SUBJECT_AUDIT, EventBus
+from tierlift.core.bus import SUBJECT_AUDIT, SUBJECT_KEYS_USED, EventBus
 from tierlift.core.identity import KEY_SUBJECT, ROLES, KeyBook, Principal, digest, new_key
 from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._ingest import EventIngest, parse
@@ -67,6 +67,7 @@ def as_api_key(row: dict[str, Any]) -> ledger_pb2.ApiKey:
         key_id=row["key_id"], tenant=row["tenant"], role=row["role"],
         workloads=[w for w in row["workloads"].split(",") if w], created_at=_iso(row["created_at"]),
         expires_at=_iso(row["expires_at"]), revoked_at=_iso(row["revoked_at"]), description=row["description"],
+        last_used_at=_iso(row.get("last_used_at")),
     )  # fmt: skip
 
 
@@ -107,6 +108,22 @@ class KeyStore:
             )
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).mappings().one_or_none()
         return dict(row) if row else None
+
+    def mark_used(self, rows: list[dict[str, Any]]) -> None:
+        """Keep the latest use per key; reports from several routers arrive in any order."""
+        latest: dict[str, datetime] = {}
+        for row in rows:
+            for key_id, at in row["event"].last_used.items():
+                when = at.ToDatetime(tzinfo=UTC)
+                latest[key_id] = max(latest.get(key_id, when), when)
+        with self.engine.begin() as conn:
+            for key_id, when in latest.items():
+                column = api_keys.c.last_used_at
+                conn.execute(
+                    update(api_keys)
+                    .where(api_keys.c.key_id == key_id, (column.is_(None)) | (column < when))
+                    .values(last_used_at=when)
+                )
 
     def add_audit(self, entry: events_pb2.AuditEvent) -> None:
         """Once per event id: the ledger's own entries come back through the audit consumer."""
@@ -187,6 +204,16 @@ class KeyKeeper:
         self._seen[key_id] = (row["revoked_at"], row["expires_at"])
         await self.audit(actor, "key.revoked", key_id)
         return as_api_key(row)
+
+
+def key_use_ingest(bus: EventBus, store: KeyStore) -> EventIngest:
+    """The routers' reports of when each key was last presented."""
+
+    def to_row(data: bytes) -> dict[str, Any]:
+        event = parse(events_pb2.KeysUsed, data, required=("event_id",))
+        return {"event_id": event.event_id, "event": event}
+
+    return EventIngest(bus, SUBJECT_KEYS_USED, "api_keys", to_row, store.mark_used)
 
 
 def audit_ingest(bus: EventBus, store: KeyStore) -> EventIngest:

@@ -19,7 +19,7 @@ from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
 from tierlift.ledger._ingest import attempt_ingest, request_ingest
-from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest
+from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
@@ -98,15 +98,16 @@ async def run() -> None:
 
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
     keys.book.trust_certificates(settings.tls_identities)
-    audit_consumer = asyncio.create_task(
-        bus.consume(f"{bus_module.SUBJECT_AUDIT}.>", f"{settings.consumer_name}-audit", audit_ingest(bus, keys.store),
-                    stop_ingest)
-    )  # fmt: skip
+    key_consumers = [
+        asyncio.create_task(bus.consume(subject, f"{settings.consumer_name}-{suffix}", ingest, stop_ingest))
+        for subject, suffix, ingest in (
+            (f"{bus_module.SUBJECT_AUDIT}.>", "audit", audit_ingest(bus, keys.store)),
+            (bus_module.SUBJECT_KEYS_USED, "keys-used", key_use_ingest(bus, keys.store)),
+        )
+    ]
     await keys.publish_all()  # every service learns every key's state (and revocation) from here
     key_sync = asyncio.create_task(sync_keys_forever(keys))
-    server = GrpcServer(
-        "ledger", settings.listen, settings.shutdown_grace_s, Authenticate(keys.book, LEDGER_ROLES), settings.tls()
-    )
+    server = GrpcServer.for_settings("ledger", settings, Authenticate(keys.book, LEDGER_ROLES))
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
         consumer.add_done_callback(lambda _task: server.request_stop())
@@ -121,7 +122,7 @@ async def run() -> None:
         reconciler.cancel()
         key_sync.cancel()
         stop_ingest.set()
-        await asyncio.gather(*consumers, audit_consumer)
+        await asyncio.gather(*consumers, *key_consumers)
 
     await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, engine.dispose, telemetry.shutdown])
     if any(c.done() and not c.cancelled() and c.exception() is not None for c in consumers):

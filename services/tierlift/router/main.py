@@ -45,6 +45,8 @@ class RouterSettings(BusSettings):
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
     # how long an idempotency key's answer is kept for replay
     idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
+    # how often the keys used since the last report are sent to the ledger (last_used_at)
+    key_use_report_s: float = Field(default=30.0, gt=0)
 
     @field_validator("adapters")
     @classmethod
@@ -57,6 +59,20 @@ class RouterSettings(BusSettings):
     def adapter_addresses(self) -> dict[str, str]:
         pairs = (e.strip().split("=", 1) for e in self.adapters.split(",") if e.strip())
         return {name: addr for name, addr in pairs}
+
+
+async def report_key_use_once(keys: KeyBook, bus: bus_module.EventBus) -> None:
+    if (used := keys.take_used()) is not None:
+        try:
+            await bus.publish(bus_module.SUBJECT_KEYS_USED, used, used.event_id)
+        except Exception as exc:  # a lost report only makes last_used_at staler
+            log.warning("key_use_report_failed", error=repr(exc), keys=len(used.last_used))
+
+
+async def report_key_use(keys: KeyBook, bus: bus_module.EventBus, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await report_key_use_once(keys, bus)
 
 
 async def run() -> None:
@@ -96,13 +112,7 @@ async def run() -> None:
         idempotency=SingleFlight(idempotency_keys, lease_s=settings.attempt_timeout_s * 4),
     )
 
-    server = GrpcServer(
-        "router",
-        settings.listen,
-        settings.shutdown_grace_s,
-        Authenticate(keys, {"*": frozenset({"app", "admin"})}),
-        tls,
-    )
+    server = GrpcServer.for_settings("router", settings, Authenticate(keys, {"*": frozenset({"app", "admin"})}))
     router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
     server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
 
@@ -119,9 +129,12 @@ async def run() -> None:
         await bus.publish(f"{bus_module.SUBJECT_AUDIT}.{event.action}", event, event.event_id)
 
     watcher = asyncio.create_task(policy.watch(settings.policy_reload_s, audit_policy))
+    reporter = asyncio.create_task(report_key_use(keys, bus, settings.key_use_report_s))
 
     async def stop_watching() -> None:
         watcher.cancel()
+        reporter.cancel()
+        await report_key_use_once(keys, bus)
 
     close_channels = [ch.close for ch in channels.values()]
     await server.serve_until_stopped(cleanups=[stop_watching, *close_channels, bus.drain, telemetry.shutdown])

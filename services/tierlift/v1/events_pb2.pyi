@@ -125,6 +125,23 @@ class KeyState(_message.Message):
     revoked: bool
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_id: _Optional[str] = ..., secret_sha256: _Optional[str] = ..., tenant: _Optional[str] = ..., role: _Optional[str] = ..., workloads: _Optional[_Iterable[str]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ...) -> None: ...
 
+class KeysUsed(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "last_used")
+    class LastUsedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _timestamp_pb2.Timestamp
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    last_used: _containers.MessageMap[str, _timestamp_pb2.Timestamp]
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used: _Optional[_Mapping[str, _timestamp_pb2.Timestamp]] = ...) -> None: ...
+
 class AuditEvent(_message.Message):
     __slots__ = ("event_id", "occurred_at", "actor", "action", "target", "detail")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

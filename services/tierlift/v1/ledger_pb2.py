@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tierlift.v1 import common_pb2 as tierlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/ledger.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"f\n\nKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x11\n\tworkloads\x18\x03 \x03(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x9a\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tworkloads\x18\x04 \x03(\t\x12\x12\n\ncreated_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x12\n\nrevoked_at\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\">\n\nCreatedKey\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.tierlift.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x1a\n\x08KeyQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\",\n\x07KeyList\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.tierlift.v1.ApiKey\"\x17\n\x05KeyId\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"*\n\nAuditQuery\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"r\n\nAuditEntry\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0boccurred_at\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"5\n\tAuditList\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.tierlift.v1.AuditEntry\"L\n\nSpendQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\r\n\x05since\x18\x03 \x01(\t\x12\r\n\x05until\x18\x04 \x01(\t\"\xae\x01\n\tSpendLine\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\"d\n\x0bSpendReport\x12%\n\x05lines\x18\x01 \x03(\x0b\x32\x16.tierlift.v1.SpendLine\x12\x16\n\x0etotal_cost_usd\x18\x02 \x01(\t\x12\x16\n\x0etotal_attempts\x18\x03 \x01(\x04\"\"\n\x0c\x41ttemptQuery\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x85\x02\n\rLedgerAttempt\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x15\n\rattempt_index\x18\x03 \x01(\r\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08workload\x18\x05 \x01(\t\x12\x1f\n\x04tier\x18\x06 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\r\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x0b \x01(\t\x12\x15\n\rprice_version\x18\x0c \x01(\t\";\n\x0b\x41ttemptList\x12,\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1a.tierlift.v1.LedgerAttempt\"\x8b\x01\n\nDailySpend\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x04 \x01(\x04\x12\x15\n\routput_tokens\x18\x05 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\t\"\xb3\x02\n\x06Report\x12%\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x17.tierlift.v1.DailySpend\x12\x10\n\x08requests\x18\x02 \x01(\x04\x12\x10\n\x08\x61nswered\x18\x03 \x01(\x04\x12\x11\n\tescalated\x18\x04 \x01(\x04\x12\x17\n\x0f\x65scalation_rate\x18\x05 \x01(\x01\x12\x41\n\x10\x61nswered_by_tier\x18\x06 \x03(\x0b\x32\'.tierlift.v1.Report.AnsweredByTierEntry\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\x12 \n\x18\x63ost_per_1k_requests_usd\x18\x08 \x01(\t\x1a\x35\n\x13\x41nsweredByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x01\n\x06\x42udget\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x11\n\tlimit_usd\x18\x04 \x01(\t\x12\x12\n\nsoft_ratio\x18\x05 \x01(\x01\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x11\n\tspent_usd\x18\x07 \x01(\t\x12\r\n\x05state\x18\x08 \x01(\t\"\x1d\n\x0b\x42udgetQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"2\n\nBudgetList\x12$\n\x07\x62udgets\x18\x01 \x03(\x0b\x32\x13.tierlift.v1.Budget2\xac\x04\n\x06Ledger\x12=\n\x08GetSpend\x12\x17.tierlift.v1.SpendQuery\x1a\x18.tierlift.v1.SpendReport\x12\x43\n\x0cListAttempts\x12\x19.tierlift.v1.AttemptQuery\x1a\x18.tierlift.v1.AttemptList\x12\x39\n\tGetReport\x12\x17.tierlift.v1.SpendQuery\x1a\x13.tierlift.v1.Report\x12\x35\n\tSetBudget\x12\x13.tierlift.v1.Budget\x1a\x13.tierlift.v1.Budget\x12@\n\x0bListBudgets\x12\x18.tierlift.v1.BudgetQuery\x1a\x17.tierlift.v1.BudgetList\x12=\n\tCreateKey\x12\x17.tierlift.v1.KeyRequest\x1a\x17.tierlift.v1.CreatedKey\x12\x37\n\x08ListKeys\x12\x15.tierlift.v1.KeyQuery\x1a\x14.tierlift.v1.KeyList\x12\x34\n\tRevokeKey\x12\x12.tierlift.v1.KeyId\x1a\x13.tierlift.v1.ApiKey\x12<\n\tListAudit\x12\x17.tierlift.v1.AuditQuery\x1a\x16.tierlift.v1.AuditListb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/ledger.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"f\n\nKeyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x11\n\tworkloads\x18\x03 \x03(\t\x12\x12\n\nexpires_at\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xb0\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x11\n\tworkloads\x18\x04 \x03(\t\x12\x12\n\ncreated_at\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\t\x12\x12\n\nrevoked_at\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12\x14\n\x0clast_used_at\x18\t \x01(\t\">\n\nCreatedKey\x12 \n\x03key\x18\x01 \x01(\x0b\x32\x13.tierlift.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"\x1a\n\x08KeyQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\",\n\x07KeyList\x12!\n\x04keys\x18\x01 \x03(\x0b\x32\x13.tierlift.v1.ApiKey\"\x17\n\x05KeyId\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"*\n\nAuditQuery\x12\r\n\x05since\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"r\n\nAuditEntry\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x13\n\x0boccurred_at\x18\x02 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x0e\n\x06target\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\"5\n\tAuditList\x12(\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x17.tierlift.v1.AuditEntry\"L\n\nSpendQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\r\n\x05since\x18\x03 \x01(\t\x12\r\n\x05until\x18\x04 \x01(\t\"\xae\x01\n\tSpendLine\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x06 \x01(\x04\x12\x15\n\routput_tokens\x18\x07 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\"d\n\x0bSpendReport\x12%\n\x05lines\x18\x01 \x03(\x0b\x32\x16.tierlift.v1.SpendLine\x12\x16\n\x0etotal_cost_usd\x18\x02 \x01(\t\x12\x16\n\x0etotal_attempts\x18\x03 \x01(\x04\"\"\n\x0c\x41ttemptQuery\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x85\x02\n\rLedgerAttempt\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x15\n\rattempt_index\x18\x03 \x01(\r\x12\x0e\n\x06tenant\x18\x04 \x01(\t\x12\x10\n\x08workload\x18\x05 \x01(\t\x12\x1f\n\x04tier\x18\x06 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07outcome\x18\x08 \x01(\t\x12\x14\n\x0cinput_tokens\x18\t \x01(\r\x12\x15\n\routput_tokens\x18\n \x01(\r\x12\x10\n\x08\x63ost_usd\x18\x0b \x01(\t\x12\x15\n\rprice_version\x18\x0c \x01(\t\";\n\x0b\x41ttemptList\x12,\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x1a.tierlift.v1.LedgerAttempt\"\x8b\x01\n\nDailySpend\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x04\x12\x14\n\x0cinput_tokens\x18\x04 \x01(\x04\x12\x15\n\routput_tokens\x18\x05 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x06 \x01(\t\"\xb3\x02\n\x06Report\x12%\n\x04\x64\x61ys\x18\x01 \x03(\x0b\x32\x17.tierlift.v1.DailySpend\x12\x10\n\x08requests\x18\x02 \x01(\x04\x12\x10\n\x08\x61nswered\x18\x03 \x01(\x04\x12\x11\n\tescalated\x18\x04 \x01(\x04\x12\x17\n\x0f\x65scalation_rate\x18\x05 \x01(\x01\x12\x41\n\x10\x61nswered_by_tier\x18\x06 \x03(\x0b\x32\'.tierlift.v1.Report.AnsweredByTierEntry\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\x12 \n\x18\x63ost_per_1k_requests_usd\x18\x08 \x01(\t\x1a\x35\n\x13\x41nsweredByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x93\x01\n\x06\x42udget\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\x11\n\tlimit_usd\x18\x04 \x01(\t\x12\x12\n\nsoft_ratio\x18\x05 \x01(\x01\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x11\n\tspent_usd\x18\x07 \x01(\t\x12\r\n\x05state\x18\x08 \x01(\t\"\x1d\n\x0b\x42udgetQuery\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"2\n\nBudgetList\x12$\n\x07\x62udgets\x18\x01 \x03(\x0b\x32\x13.tierlift.v1.Budget2\xac\x04\n\x06Ledger\x12=\n\x08GetSpend\x12\x17.tierlift.v1.SpendQuery\x1a\x18.tierlift.v1.SpendReport\x12\x43\n\x0cListAttempts\x12\x19.tierlift.v1.AttemptQuery\x1a\x18.tierlift.v1.AttemptList\x12\x39\n\tGetReport\x12\x17.tierlift.v1.SpendQuery\x1a\x13.tierlift.v1.Report\x12\x35\n\tSetBudget\x12\x13.tierlift.v1.Budget\x1a\x13.tierlift.v1.Budget\x12@\n\x0bListBudgets\x12\x18.tierlift.v1.BudgetQuery\x1a\x17.tierlift.v1.BudgetList\x12=\n\tCreateKey\x12\x17.tierlift.v1.KeyRequest\x1a\x17.tierlift.v1.CreatedKey\x12\x37\n\x08ListKeys\x12\x15.tierlift.v1.KeyQuery\x1a\x14.tierlift.v1.KeyList\x12\x34\n\tRevokeKey\x12\x12.tierlift.v1.KeyId\x1a\x13.tierlift.v1.ApiKey\x12<\n\tListAudit\x12\x17.tierlift.v1.AuditQuery\x1a\x16.tierlift.v1.AuditListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,45 +37,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYREQUEST']._serialized_start=67
   _globals['_KEYREQUEST']._serialized_end=169
   _globals['_APIKEY']._serialized_start=172
-  _globals['_APIKEY']._serialized_end=326
-  _globals['_CREATEDKEY']._serialized_start=328
-  _globals['_CREATEDKEY']._serialized_end=390
-  _globals['_KEYQUERY']._serialized_start=392
-  _globals['_KEYQUERY']._serialized_end=418
-  _globals['_KEYLIST']._serialized_start=420
-  _globals['_KEYLIST']._serialized_end=464
-  _globals['_KEYID']._serialized_start=466
-  _globals['_KEYID']._serialized_end=489
-  _globals['_AUDITQUERY']._serialized_start=491
-  _globals['_AUDITQUERY']._serialized_end=533
-  _globals['_AUDITENTRY']._serialized_start=535
-  _globals['_AUDITENTRY']._serialized_end=649
-  _globals['_AUDITLIST']._serialized_start=651
-  _globals['_AUDITLIST']._serialized_end=704
-  _globals['_SPENDQUERY']._serialized_start=706
-  _globals['_SPENDQUERY']._serialized_end=782
-  _globals['_SPENDLINE']._serialized_start=785
-  _globals['_SPENDLINE']._serialized_end=959
-  _globals['_SPENDREPORT']._serialized_start=961
-  _globals['_SPENDREPORT']._serialized_end=1061
-  _globals['_ATTEMPTQUERY']._serialized_start=1063
-  _globals['_ATTEMPTQUERY']._serialized_end=1097
-  _globals['_LEDGERATTEMPT']._serialized_start=1100
-  _globals['_LEDGERATTEMPT']._serialized_end=1361
-  _globals['_ATTEMPTLIST']._serialized_start=1363
-  _globals['_ATTEMPTLIST']._serialized_end=1422
-  _globals['_DAILYSPEND']._serialized_start=1425
-  _globals['_DAILYSPEND']._serialized_end=1564
-  _globals['_REPORT']._serialized_start=1567
-  _globals['_REPORT']._serialized_end=1874
-  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_start=1821
-  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_end=1874
-  _globals['_BUDGET']._serialized_start=1877
-  _globals['_BUDGET']._serialized_end=2024
-  _globals['_BUDGETQUERY']._serialized_start=2026
-  _globals['_BUDGETQUERY']._serialized_end=2055
-  _globals['_BUDGETLIST']._serialized_start=2057
-  _globals['_BUDGETLIST']._serialized_end=2107
-  _globals['_LEDGER']._serialized_start=2110
-  _globals['_LEDGER']._serialized_end=2666
+  _globals['_APIKEY']._serialized_end=348
+  _globals['_CREATEDKEY']._serialized_start=350
+  _globals['_CREATEDKEY']._serialized_end=412
+  _globals['_KEYQUERY']._serialized_start=414
+  _globals['_KEYQUERY']._serialized_end=440
+  _globals['_KEYLIST']._serialized_start=442
+  _globals['_KEYLIST']._serialized_end=486
+  _globals['_KEYID']._serialized_start=488
+  _globals['_KEYID']._serialized_end=511
+  _globals['_AUDITQUERY']._serialized_start=513
+  _globals['_AUDITQUERY']._serialized_end=555
+  _globals['_AUDITENTRY']._serialized_start=557
+  _globals['_AUDITENTRY']._serialized_end=671
+  _globals['_AUDITLIST']._serialized_start=673
+  _globals['_AUDITLIST']._serialized_end=726
+  _globals['_SPENDQUERY']._serialized_start=728
+  _globals['_SPENDQUERY']._serialized_end=804
+  _globals['_SPENDLINE']._serialized_start=807
+  _globals['_SPENDLINE']._serialized_end=981
+  _globals['_SPENDREPORT']._serialized_start=983
+  _globals['_SPENDREPORT']._serialized_end=1083
+  _globals['_ATTEMPTQUERY']._serialized_start=1085
+  _globals['_ATTEMPTQUERY']._serialized_end=1119
+  _globals['_LEDGERATTEMPT']._serialized_start=1122
+  _globals['_LEDGERATTEMPT']._serialized_end=1383
+  _globals['_ATTEMPTLIST']._serialized_start=1385
+  _globals['_ATTEMPTLIST']._serialized_end=1444
+  _globals['_DAILYSPEND']._serialized_start=1447
+  _globals['_DAILYSPEND']._serialized_end=1586
+  _globals['_REPORT']._serialized_start=1589
+  _globals['_REPORT']._serialized_end=1896
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_start=1843
+  _globals['_REPORT_ANSWEREDBYTIERENTRY']._serialized_end=1896
+  _globals['_BUDGET']._serialized_start=1899
+  _globals['_BUDGET']._serialized_end=2046
+  _globals['_BUDGETQUERY']._serialized_start=2048
+  _globals['_BUDGETQUERY']._serialized_end=2077
+  _globals['_BUDGETLIST']._serialized_start=2079
+  _globals['_BUDGETLIST']._serialized_end=2129
+  _globals['_LEDGER']._serialized_start=2132
+  _globals['_LEDGER']._serialized_end=2688
 # @@protoc_insertion_point(module_scope)

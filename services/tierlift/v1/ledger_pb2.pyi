@@ -22,7 +22,7 @@ class KeyRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., role: _Optional[str] = ..., workloads: _Optional[_Iterable[str]] = ..., expires_at: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("key_id", "tenant", "role", "workloads", "created_at", "expires_at", "revoked_at", "description")
+    __slots__ = ("key_id", "tenant", "role", "workloads", "created_at", "expires_at", "revoked_at", "description", "last_used_at")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class ApiKey(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     tenant: str
     role: str
@@ -39,7 +40,8 @@ class ApiKey(_message.Message):
     expires_at: str
     revoked_at: str
     description: str
-    def __init__(self, key_id: _Optional[str] = ..., tenant: _Optional[str] = ..., role: _Optional[str] = ..., workloads: _Optional[_Iterable[str]] = ..., created_at: _Optional[str] = ..., expires_at: _Optional[str] = ..., revoked_at: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    last_used_at: str
+    def __init__(self, key_id: _Optional[str] = ..., tenant: _Optional[str] = ..., role: _Optional[str] = ..., workloads: _Optional[_Iterable[str]] = ..., created_at: _Optional[str] = ..., expires_at: _Optional[str] = ..., revoked_at: _Optional[str] = ..., description: _Optional[str] = ..., last_used_at: _Optional[str] = ...) -> None: ...
 
 class CreatedKey(_message.Message):
     __slots__ = ("key", "secret")
