@@ -19,6 +19,7 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.core.grpc_server import UndecodableIsInvalidArgument
 from tierlift.router import RouterDeps, RouterServicer
+from tierlift.router._shadow import Shadows
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
@@ -66,16 +67,19 @@ class RecordingPublisher:
     events: list[tuple[str, ProtoMessage, str]] = field(default_factory=list)
     broken: bool = False
 
-    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None:
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str, ttl_s: float | None = None) -> None:
         if self.broken:
             raise ConnectionError("nats down")
         self.events.append((subject, event, event_id))
 
 
 @asynccontextmanager
-async def serve_router(backends: list[ScriptedBackend], **deps: Any) -> AsyncIterator[router_pb2_grpc.RouterStub]:
+async def serve_router(
+    backends: list[ScriptedBackend], shadows: Shadows | None = None, **deps: Any
+) -> AsyncIterator[router_pb2_grpc.RouterStub]:
     """Adapters, classifier and router on loopback ports; `deps` are the RouterDeps fields
-    besides the stubs and the catalog (publisher, policy, budgets, timeouts...)."""
+    besides the stubs and the catalog (publisher, policy, budgets, timeouts...). `shadows`, if
+    given, is wired to these adapters."""
     servers: list[grpc.aio.Server] = []
     channels: list[grpc.aio.Channel] = []
     addresses: dict[str, str] = {}  # servicer class -> address, for tests that send raw bytes
@@ -98,7 +102,9 @@ async def serve_router(backends: list[ScriptedBackend], **deps: Any) -> AsyncIte
     classifier = classifier_pb2_grpc.ClassifierStub(
         serve(classifier_pb2_grpc.add_ClassifierServicer_to_server, ClassifierServicer())
     )
-    router_deps = RouterDeps(classifier=classifier, adapters=adapters, catalog=CATALOG, **deps)
+    if shadows is not None:
+        shadows.adapters = adapters
+    router_deps = RouterDeps(classifier=classifier, adapters=adapters, catalog=CATALOG, shadows=shadows, **deps)
     router = router_pb2_grpc.RouterStub(
         serve(router_pb2_grpc.add_RouterServicer_to_server, RouterServicer(router_deps))
     )

@@ -1,5 +1,5 @@
 """Property: whatever the request and whatever the policy, no attempt of a request is ever made
-on a tier its effective data class forbids, faults and escalation included.
+on a tier its effective data class forbids, faults, escalation and shadow runs included.
 
 Every adapter of the dev catalog runs in process with a scripted backend whose failures and
 confidence Hypothesis chooses; the real classifier labels the prompts. The backends' own call
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from decimal import Decimal
 
 import grpc
 from hypothesis import HealthCheck, given, settings
@@ -17,8 +18,11 @@ from hypothesis import strategies as st
 
 from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBackend, serve_router
 from tierlift.router import Policy
+from tierlift.router._policy import ShadowPolicy
 from tierlift.router._policy_source import PolicySource
+from tierlift.router._shadow import Shadows
 from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
+from tierlift.v1.events_pb2 import JudgeSpec, ShadowFinished
 
 T = common_pb2
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
@@ -42,15 +46,19 @@ class Running:
     router: router_pb2_grpc.RouterStub
     backends: list[ScriptedBackend]
     policy: PolicySource
+    shadows: Shadows
 
 
 tier_sets = st.frozensets(st.sampled_from(TIERS))
 policies = st.builds(
-    lambda allowed, threshold: Policy(
-        tiers_for_data_class=dict(zip(DATA_CLASSES, allowed, strict=True)), confidence_threshold=threshold
+    lambda allowed, threshold, shadow_models: Policy(
+        tiers_for_data_class=dict(zip(DATA_CLASSES, allowed, strict=True)),
+        confidence_threshold=threshold,
+        shadows={"prop": ShadowPolicy(1.0, tuple(shadow_models), Decimal(1000), JudgeSpec(method="exact"))},
     ),
     st.tuples(tier_sets, tier_sets, tier_sets, tier_sets),
     st.floats(0.0, 1.0),
+    st.lists(st.sampled_from(sorted(TIER_OF_MODEL)), min_size=1, max_size=3, unique=True),
 )
 requests = st.builds(
     lambda prompt, declared, allowed_tiers, region, stream: (
@@ -100,6 +108,10 @@ async def scenario(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
             grpc.StatusCode.INTERNAL,
         }, exc
+    for _ in range(500):  # until every shadow run the request started has finished
+        if not running.shadows.pending:
+            break
+        await asyncio.sleep(0.01)
     called = {TIER_OF_MODEL[m] for b in running.backends for m in b.calls}
     if effective is None:  # refused before planning: nothing may have been called
         assert not called
@@ -112,20 +124,23 @@ async def scenario(
 def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
     backends = [ScriptedBackend(a) for a in ADAPTERS]
     policy = PolicySource(Policy())
+    publisher = RecordingPublisher()
+    shadows = Shadows(CATALOG, {}, publisher, draw=lambda: 0.0)  # every answered request is shadowed
     loop = asyncio.new_event_loop()
     servers = AsyncExitStack()
     router = loop.run_until_complete(
         servers.enter_async_context(
             serve_router(
                 backends,
-                publisher=RecordingPublisher(),
+                shadows=shadows,
+                publisher=publisher,
                 policy=policy,
                 attempt_timeout_s=5,
                 circuit_threshold=1000,  # keep every rung callable: the property must hold when they are tried
             )
         )
     )
-    running = Running(router, backends, policy)
+    running = Running(router, backends, policy, shadows)
     try:
 
         @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -138,6 +153,9 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
             loop.run_until_complete(scenario(running, policy, request[0], request[1], behaviour))
 
         check()
+        # not vacuous: shadows ran, and some were held back by the data class
+        assert any(isinstance(e, ShadowFinished) for _, e, _ in publisher.events)
+        assert shadows.skipped.get("excluded", 0) > 0
     finally:
         loop.run_until_complete(servers.aclose())
         loop.close()

@@ -125,6 +125,7 @@ class EventBus:
             storage=api.StorageType.FILE,
             num_replicas=replicas,
             duplicate_window=DUPLICATE_WINDOW_S,
+            allow_msg_ttl=True,  # shadow texts expire with the policy's retention
         )
         try:
             await self.js.stream_info(STREAM)
@@ -133,14 +134,17 @@ class EventBus:
         else:
             await self.js.update_stream(config)
 
-    async def publish(self, subject: str, event: ProtoMessage, event_id: str) -> None:
-        """Publish and wait for the stream's ack; raises if JetStream did not store it."""
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str, ttl_s: float | None = None) -> None:
+        """Publish and wait for the stream's ack; raises if JetStream did not store it. With
+        `ttl_s`, the stream deletes the message that long after storing it."""
         with tracer.start_as_current_span(f"{subject} publish", kind=SpanKind.PRODUCER) as span:
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", subject)
             span.set_attribute("messaging.message.id", event_id)
             data = event.SerializeToString()
             headers: dict[str, str] = {"Nats-Msg-Id": event_id, **self._signature(subject, data)}
+            if ttl_s is not None:
+                headers["Nats-TTL"] = f"{max(1, int(ttl_s))}s"
             propagate.inject(headers)
             await self.js.publish(subject, data, headers=headers)
 

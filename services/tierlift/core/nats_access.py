@@ -43,6 +43,7 @@ _DURABLE = [  # pull consumers that ack (work queues)
     "$JS.ACK.TIERLIFT.>",
 ]
 _KV = "TIERLIFT_IDEMPOTENCY"
+_SPEND = "TIERLIFT_SHADOW_SPEND"
 _STREAM_ADMIN = ["$JS.API.STREAM.CREATE.TIERLIFT", "$JS.API.STREAM.UPDATE.TIERLIFT"]
 
 PERMISSIONS: dict[str, dict[str, list[str]]] = {
@@ -61,6 +62,17 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             f"$JS.API.STREAM.MSG.GET.KV_{_KV}",
             f"$JS.API.DIRECT.GET.KV_{_KV}.>",
             f"$KV.{_KV}.>",
+            *(
+                f"{api}{_SPEND}{tail}"
+                for api, tail in (
+                    ("$JS.API.STREAM.INFO.KV_", ""),
+                    ("$JS.API.STREAM.CREATE.KV_", ""),
+                    ("$JS.API.STREAM.UPDATE.KV_", ""),
+                    ("$JS.API.STREAM.MSG.GET.KV_", ""),
+                    ("$JS.API.DIRECT.GET.KV_", ".>"),
+                    ("$KV.", ".>"),
+                )
+            ),
         ],
         "subscribe": ["_INBOX.>"],
     },

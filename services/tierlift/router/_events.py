@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tierlift.core import bus
 from tierlift.core.logging import get_logger
+from tierlift.core.text_match import prompt_digest
 from tierlift.v1 import events_pb2, router_pb2
 
 log = get_logger(__name__)
@@ -88,6 +89,7 @@ async def completed(
         escalated=any(a.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE for a in attempts),
         total_cost_usd=total_cost,
         error=error,
+        prompt_sha256=prompt_digest(request.workload, [(m.role, m.content) for m in request.messages]),
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model

@@ -13,7 +13,7 @@ from tierlift.core import money
 from tierlift.core.catalog import Catalog, Model, tier_name
 from tierlift.router._confidence import ConfidenceModel
 from tierlift.router._fair_share import TenantLimits
-from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
+from tierlift.v1 import classifier_pb2, common_pb2, events_pb2, router_pb2
 
 T = common_pb2
 # Which tiers may see data of each class. REGULATED data never leaves our own pods.
@@ -35,6 +35,18 @@ OPEN_TIERS = frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN})
 
 
 @dataclass(frozen=True)
+class ShadowPolicy:
+    """Run a sample of a workload's requests again on reference models, off the hot path, for
+    the assessor to compare (router/_shadow.py)."""
+
+    sample: float
+    models: tuple[str, ...]
+    max_usd_per_day: Decimal
+    judge: events_pb2.JudgeSpec
+    keep_regulated_text: bool = False
+
+
+@dataclass(frozen=True)
 class Policy:
     """See policy/dev.yaml for what each field means; `_policy_source` loads it from there."""
 
@@ -49,6 +61,8 @@ class Policy:
     default_limits: TenantLimits = field(default_factory=TenantLimits)
     tenant_limits: dict[str, TenantLimits] = field(default_factory=dict)
     key_limits: dict[str, TenantLimits] = field(default_factory=dict)
+    shadows: dict[str, ShadowPolicy] = field(default_factory=dict)
+    text_retention_s: float = 7 * 86_400.0
 
     def threshold_for(self, workload: str) -> float:
         return self.workload_thresholds.get(workload, self.confidence_threshold)
@@ -90,6 +104,21 @@ def _hard_exclusion(
     if model.adapter not in deployed:
         return f"adapter {model.adapter} is not deployed here"
     return None
+
+
+def shadow_exclusion(
+    model: Model,
+    policy: Policy,
+    request: router_pb2.CompleteRequest,
+    deployed: Collection[str],
+    data_class: int,
+    token_estimate: int,
+) -> str | None:
+    """Why a shadow run may not send this request to `model`: the same hard limits as live
+    traffic (data class, region, licence, the request's own tier and model limits)."""
+    return _hard_exclusion(
+        model, policy.tiers_for_data_class[data_class], request, deployed, data_class, token_estimate
+    )
 
 
 def _cost_exclusion(model: Model, request: router_pb2.CompleteRequest, token_estimate: int) -> str | None:

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tierlift.core.logging import get_logger
 from tierlift.router import _metrics as metrics
 from tierlift.router._confidence import ConfidenceModel
 from tierlift.router._fair_share import TenantLimits
-from tierlift.router._policy import Policy
-from tierlift.v1 import common_pb2
+from tierlift.router._policy import Policy, ShadowPolicy
+from tierlift.v1 import common_pb2, events_pb2
 
 log = get_logger(__name__)
 
@@ -35,9 +37,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class JudgeFile(_Strict):
+    method: Literal["exact", "normalised", "json_schema", "embedding"] = "normalised"
+    json_schema: dict[str, object] | None = None  # for json_schema
+    agree_at: float = Field(default=0.85, ge=0, le=1)  # for embedding: cosine counted as agreement
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> JudgeFile:
+        if self.method == "json_schema" and not self.json_schema:
+            raise ValueError("method json_schema needs json_schema")
+        return self
+
+
+class ShadowFile(_Strict):
+    sample: float = Field(gt=0, le=1)
+    models: list[str] = Field(min_length=1, max_length=4)
+    max_usd_per_day: str = Field(pattern=r"^\d{1,9}(\.\d{1,6})?$")
+    judge: JudgeFile = JudgeFile()
+    # prompts and answers of REGULATED requests are kept for judging only if this says so;
+    # otherwise only their digests travel (exact and normalised judging still work)
+    keep_regulated_text: bool = False
+
+
 class WorkloadFile(_Strict):
-    confidence_threshold: float = Field(ge=0, le=1)
+    confidence_threshold: float | None = Field(default=None, ge=0, le=1)
     calibrated: str = ""  # how the threshold was chosen, written by `tierlift calibrate`
+    shadow: ShadowFile | None = None
 
 
 class ConfidenceModelFile(_Strict):
@@ -68,10 +93,24 @@ class PolicyFile(_Strict):
     workloads: dict[str, WorkloadFile] = {}
     confidence_model: ConfidenceModelFile | None = None
     limits: TenantLimitsFile = TenantLimitsFile()
+    # how long the texts of shadowed requests are kept for judging (JetStream per-message TTL)
+    text_retention_days: int = Field(default=7, ge=1, le=90)
 
 
 def _tier(name: str) -> int:
     return int(common_pb2.Tier.Value(f"TIER_{name}"))
+
+
+def _shadow(raw: ShadowFile) -> ShadowPolicy:
+    judge = raw.judge
+    schema = json.dumps(judge.json_schema) if judge.json_schema else ""
+    return ShadowPolicy(
+        sample=raw.sample,
+        models=tuple(raw.models),
+        max_usd_per_day=Decimal(raw.max_usd_per_day),
+        judge=events_pb2.JudgeSpec(method=judge.method, json_schema=schema, agree_at=judge.agree_at),
+        keep_regulated_text=raw.keep_regulated_text,
+    )
 
 
 def parse_policy(text: str, source: str) -> Policy:
@@ -101,7 +140,11 @@ def parse_policy(text: str, source: str) -> Policy:
         },
         tier_quality={_tier(t): q for t, q in raw.tier_quality.items()},
         confidence_threshold=raw.confidence_threshold,
-        workload_thresholds={name: w.confidence_threshold for name, w in raw.workloads.items()},
+        workload_thresholds={
+            name: w.confidence_threshold for name, w in raw.workloads.items() if w.confidence_threshold is not None
+        },
+        shadows={name: _shadow(w.shadow) for name, w in raw.workloads.items() if w.shadow is not None},
+        text_retention_s=raw.text_retention_days * 86_400,
         open_tiers_min_prior=raw.open_tiers_min_prior,
         confidence_model=model,
         default_limits=TenantLimits(**raw.limits.default.model_dump()),

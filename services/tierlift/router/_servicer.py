@@ -29,6 +29,7 @@ from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
+from tierlift.router._shadow import Shadows
 from tierlift.router._validation import InvalidRequest, validate
 from tierlift.v1 import (
     adapter_pb2,
@@ -75,6 +76,8 @@ class RouterDeps:
     circuit_cooldown_s: float = 10.0
     # one execution per idempotency key; production routers share a JetStream bucket
     idempotency: SingleFlight = field(default_factory=lambda: SingleFlight(MemoryKeys()))
+    # shadow runs for the workloads whose policy asks for them; None = never
+    shadows: Shadows | None = None
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -145,6 +148,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await self.deps.idempotency.release(claim)
             raise
         await self.deps.idempotency.finish(claim, reply)
+        self._maybe_shadow(request, plan, reply)
         return reply, "answered"
 
     async def CompleteStream(
@@ -170,12 +174,18 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             yield router_pb2.CompleteChunk(final=claim.replay)
             return
         finished = False
+        text: list[str] = []
         try:
             await events.routed(self.deps.publisher, request, plan)
             async for chunk in self._stream_ladder(request, plan, deadline):
+                text.append(chunk.text)
                 if chunk.HasField("final"):
                     await self.deps.idempotency.finish(claim, chunk.final)
                     finished = True
+                    answered = router_pb2.CompleteResponse()
+                    answered.CopyFrom(chunk.final)
+                    answered.text = answered.text or "".join(text)
+                    self._maybe_shadow(request, plan, answered)
                 yield chunk
         except BaseException:
             if not finished:
@@ -193,6 +203,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
 
     # --- steps ------------------------------------------------------------------------------
+
+    def _maybe_shadow(
+        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, reply: router_pb2.CompleteResponse
+    ) -> None:
+        """A sampled request runs again on the workload's shadow models after the caller has its
+        answer (router/_shadow.py); nothing here waits for them."""
+        if self.deps.shadows is None:
+            return
+        work = self.deps.shadows.maybe_run(self.deps.policy.current, request, plan, reply)
+        if work is not None:
+            self._in_background(work)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ from tierlift.router._budgets import BudgetBook
 from tierlift.router._idempotency import JetStreamKeys, SingleFlight
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from tierlift.router._servicer import RouterDeps, RouterServicer
+from tierlift.router._shadow import JetStreamSpend, Shadows
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, events_pb2, router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
@@ -98,9 +99,10 @@ async def run() -> None:
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
     idempotency_keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
+    adapters = {n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()}
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
-        adapters={n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()},
+        adapters=adapters,
         catalog=catalog,
         publisher=bus,
         policy=policy,
@@ -110,6 +112,13 @@ async def run() -> None:
         circuit_threshold=settings.circuit_threshold,
         circuit_cooldown_s=settings.circuit_cooldown_s,
         idempotency=SingleFlight(idempotency_keys, lease_s=settings.attempt_timeout_s * 4),
+        shadows=Shadows(
+            catalog,
+            adapters,
+            bus,
+            await JetStreamSpend.open(bus.js, settings.stream_replicas),
+            timeout_s=settings.attempt_timeout_s,
+        ),
     )
 
     server = GrpcServer.for_settings("router", settings, Authenticate(keys, {"*": frozenset({"app", "admin"})}))

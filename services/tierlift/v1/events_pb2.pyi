@@ -26,23 +26,25 @@ class RequestRouted(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., plan: _Optional[_Union[_router_pb2.RoutingPlan, _Mapping]] = ...) -> None: ...
 
 class AttemptFinished(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "attempt")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "attempt", "kind")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
     tenant: str
     workload: str
     attempt: _router_pb2.Attempt
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ...) -> None: ...
+    kind: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class RequestCompleted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +57,7 @@ class RequestCompleted(_message.Message):
     ESCALATED_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -67,19 +70,126 @@ class RequestCompleted(_message.Message):
     escalated: bool
     total_cost_usd: str
     error: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    prompt_sha256: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ...) -> None: ...
+
+class JudgeSpec(_message.Message):
+    __slots__ = ("method", "json_schema", "agree_at")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    AGREE_AT_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    json_schema: str
+    agree_at: float
+    def __init__(self, method: _Optional[str] = ..., json_schema: _Optional[str] = ..., agree_at: _Optional[float] = ...) -> None: ...
+
+class Answers(_message.Message):
+    __slots__ = ("messages", "live_text", "shadow_text", "live_sha256", "shadow_sha256", "live_normalised_sha256", "shadow_normalised_sha256", "text_kept")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    LIVE_TEXT_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_TEXT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_SHA256_FIELD_NUMBER: _ClassVar[int]
+    LIVE_NORMALISED_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_NORMALISED_SHA256_FIELD_NUMBER: _ClassVar[int]
+    TEXT_KEPT_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
+    live_text: str
+    shadow_text: str
+    live_sha256: str
+    shadow_sha256: str
+    live_normalised_sha256: str
+    shadow_normalised_sha256: str
+    text_kept: bool
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., live_text: _Optional[str] = ..., shadow_text: _Optional[str] = ..., live_sha256: _Optional[str] = ..., shadow_sha256: _Optional[str] = ..., live_normalised_sha256: _Optional[str] = ..., shadow_normalised_sha256: _Optional[str] = ..., text_kept: _Optional[bool] = ...) -> None: ...
 
 class ShadowFinished(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "attempt")
+    __slots__ = ("event_id", "occurred_at", "request_id", "attempt", "tenant", "workload", "live_model", "live_tier", "data_class", "judge", "answers")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    LIVE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    LIVE_TIER_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
     attempt: _router_pb2.Attempt
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ...) -> None: ...
+    tenant: str
+    workload: str
+    live_model: str
+    live_tier: _common_pb2.Tier
+    data_class: _common_pb2.DataClass
+    judge: JudgeSpec
+    answers: Answers
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., live_model: _Optional[str] = ..., live_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., answers: _Optional[_Union[Answers, _Mapping]] = ...) -> None: ...
+
+class QualityScored(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "model", "reference_model", "method", "score", "source")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    request_id: str
+    tenant: str
+    workload: str
+    model: str
+    reference_model: str
+    method: str
+    score: float
+    source: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reference_model: _Optional[str] = ..., method: _Optional[str] = ..., score: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+
+class QualityAlert(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "workload", "model", "reason", "observed", "baseline", "window")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    workload: str
+    model: str
+    reason: str
+    observed: float
+    baseline: float
+    window: int
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reason: _Optional[str] = ..., observed: _Optional[float] = ..., baseline: _Optional[float] = ..., window: _Optional[int] = ...) -> None: ...
+
+class FeedbackGiven(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "rating", "regenerated", "comment")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    REGENERATED_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    request_id: str
+    tenant: str
+    rating: int
+    regenerated: bool
+    comment: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., rating: _Optional[int] = ..., regenerated: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class BudgetState(_message.Message):
     __slots__ = ("event_id", "occurred_at", "tenant", "workload", "period", "spent_usd", "limit_usd", "state", "action")

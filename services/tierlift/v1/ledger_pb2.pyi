@@ -255,3 +255,77 @@ class BudgetList(_message.Message):
     BUDGETS_FIELD_NUMBER: _ClassVar[int]
     budgets: _containers.RepeatedCompositeFieldContainer[Budget]
     def __init__(self, budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
+
+class QualityQuery(_message.Message):
+    __slots__ = ("tenant", "workload", "since", "until")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    since: str
+    until: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+
+class QualityLine(_message.Message):
+    __slots__ = ("workload", "model", "tier", "requests", "share", "scored", "agreement", "feedback", "feedback_score", "regeneration_rate", "escalation_rate", "p50_latency_ms", "p95_latency_ms", "cost_usd", "cost_per_quality_point")
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    SCORED_FIELD_NUMBER: _ClassVar[int]
+    AGREEMENT_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    REGENERATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_RATE_FIELD_NUMBER: _ClassVar[int]
+    P50_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_QUALITY_POINT_FIELD_NUMBER: _ClassVar[int]
+    workload: str
+    model: str
+    tier: str
+    requests: int
+    share: float
+    scored: int
+    agreement: float
+    feedback: int
+    feedback_score: float
+    regeneration_rate: float
+    escalation_rate: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+    cost_usd: str
+    cost_per_quality_point: str
+    def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[str] = ..., requests: _Optional[int] = ..., share: _Optional[float] = ..., scored: _Optional[int] = ..., agreement: _Optional[float] = ..., feedback: _Optional[int] = ..., feedback_score: _Optional[float] = ..., regeneration_rate: _Optional[float] = ..., escalation_rate: _Optional[float] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., cost_usd: _Optional[str] = ..., cost_per_quality_point: _Optional[str] = ...) -> None: ...
+
+class QualityReport(_message.Message):
+    __slots__ = ("lines", "shadow_cost_usd", "alerts")
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedCompositeFieldContainer[QualityLine]
+    shadow_cost_usd: str
+    alerts: _containers.RepeatedCompositeFieldContainer[QualityAlertEntry]
+    def __init__(self, lines: _Optional[_Iterable[_Union[QualityLine, _Mapping]]] = ..., shadow_cost_usd: _Optional[str] = ..., alerts: _Optional[_Iterable[_Union[QualityAlertEntry, _Mapping]]] = ...) -> None: ...
+
+class QualityAlertEntry(_message.Message):
+    __slots__ = ("occurred_at", "workload", "model", "reason", "observed", "baseline", "window")
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    occurred_at: str
+    workload: str
+    model: str
+    reason: str
+    observed: float
+    baseline: float
+    window: int
+    def __init__(self, occurred_at: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reason: _Optional[str] = ..., observed: _Optional[float] = ..., baseline: _Optional[float] = ..., window: _Optional[int] = ...) -> None: ...

@@ -79,6 +79,11 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.AuditQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.AuditList.FromString,
                 _registered_method=True)
+        self.GetQuality = channel.unary_unary(
+                '/tierlift.v1.Ledger/GetQuality',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.QualityQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.QualityReport.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -141,6 +146,13 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetQuality(self, request, context):
+        """Per workload and model path: traffic, agreement with shadows, feedback, cost per quality point.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +200,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.ListAudit,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.AuditQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.AuditList.SerializeToString,
+            ),
+            'GetQuality': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuality,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.QualityQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.QualityReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +450,33 @@ class Ledger:
             '/tierlift.v1.Ledger/ListAudit',
             tierlift_dot_v1_dot_ledger__pb2.AuditQuery.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.AuditList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/GetQuality',
+            tierlift_dot_v1_dot_ledger__pb2.QualityQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.QualityReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,6 +20,26 @@ OUTCOME_ANSWERED: Outcome
 OUTCOME_LOW_CONFIDENCE: Outcome
 OUTCOME_FAULT: Outcome
 
+class FeedbackRequest(_message.Message):
+    __slots__ = ("request_id", "tenant", "rating", "regenerated", "comment")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    REGENERATED_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    tenant: str
+    rating: int
+    regenerated: bool
+    comment: str
+    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., rating: _Optional[int] = ..., regenerated: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class FeedbackAck(_message.Message):
+    __slots__ = ("event_id",)
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    def __init__(self, event_id: _Optional[str] = ...) -> None: ...
+
 class Constraints(_message.Message):
     __slots__ = ("data_class", "region", "max_latency_ms", "max_cost_usd", "quality_bar", "allowed_tiers", "models")
     DATA_CLASS_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class RouterStub:
                 request_serializer=tierlift_dot_v1_dot_router__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_router__pb2.RoutingPlan.FromString,
                 _registered_method=True)
+        self.Feedback = channel.unary_unary(
+                '/tierlift.v1.Router/Feedback',
+                request_serializer=tierlift_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_router__pb2.FeedbackAck.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -75,6 +80,13 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """A verdict on an answer, stored by the ledger against the model path that gave it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +104,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Plan,
                     request_deserializer=tierlift_dot_v1_dot_router__pb2.CompleteRequest.FromString,
                     response_serializer=tierlift_dot_v1_dot_router__pb2.RoutingPlan.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=tierlift_dot_v1_dot_router__pb2.FeedbackRequest.FromString,
+                    response_serializer=tierlift_dot_v1_dot_router__pb2.FeedbackAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -176,6 +193,33 @@ class Router:
             '/tierlift.v1.Router/Plan',
             tierlift_dot_v1_dot_router__pb2.CompleteRequest.SerializeToString,
             tierlift_dot_v1_dot_router__pb2.RoutingPlan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Router/Feedback',
+            tierlift_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
+            tierlift_dot_v1_dot_router__pb2.FeedbackAck.FromString,
             options,
             channel_credentials,
             insecure,
