@@ -27,7 +27,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from tierlift import advise, reports
+from tierlift import advise, quality, reports
 from tierlift.client import Completion, Tierlift, TierliftError
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
@@ -37,7 +37,7 @@ from tierlift.deployment import Deployment, probe_provider
 from tierlift.devstack import StackError, read_keys, read_state, stack_from_environment
 from tierlift.evaluation import commands as evaluation_commands
 from tierlift.router._policy_source import PolicyError, load_policy
-from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
 KEY_HELP = "API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)"
@@ -292,11 +292,12 @@ def cmd_nats_users(args: argparse.Namespace) -> int:
     and in the NATS servers' authorization block."""
     from tierlift.core.nats_access import new_seed, public_key, server_authorization
 
-    seeds = {role: new_seed() for role in ("router", "ledger", "observer")}
+    seeds = {role: new_seed() for role in ("router", "ledger", "assessor", "observer")}
     keys = {role: public_key(seed) for role, seed in seeds.items()}
     print("# 1. the seeds, as a Secret (nats.auth.existingSecret); keep the observer's for read-only tools")
     print(f"kubectl create secret generic {args.secret} \\")
-    print(f"  --from-literal=ROUTER_NATS_SEED={seeds['router']} --from-literal=LEDGER_NATS_SEED={seeds['ledger']}")
+    print(f"  --from-literal=ROUTER_NATS_SEED={seeds['router']} --from-literal=LEDGER_NATS_SEED={seeds['ledger']} \\")
+    print(f"  --from-literal=ASSESSOR_NATS_SEED={seeds['assessor']}")
     print(f"# observer seed (not in the Secret): {seeds['observer']}")
     print("\n# 2. values (public keys, not secret)")
     print(f"nats:\n  auth:\n    enabled: true\n    existingSecret: {args.secret}")
@@ -398,6 +399,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--key", help=KEY_HELP)
     audit.set_defaults(func=cmd_audit)
     advise.register(sub, _ledger, ledger_help)
+    quality.register(sub, _ledger, lambda args: router_pb2_grpc.RouterStub(_channel(args, "router")), KEY_HELP)
     nats_users = sub.add_parser("nats-users", help="make NATS user seeds and their permissions for a deployment")
     nats_users.add_argument("--secret", default="tierlift-nats-users", help="the Secret's name")
     nats_users.set_defaults(func=cmd_nats_users)

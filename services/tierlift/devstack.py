@@ -36,6 +36,7 @@ _MODULES = {
     "adapter": "tierlift.adapters.main",
     "router": "tierlift.router.main",
     "gateway": "tierlift.gateway.main",
+    "assessor": "tierlift.assessor.main",
 }
 STATE_FILE = "stack.json"
 
@@ -114,7 +115,7 @@ class Stack:
     @property
     def services(self) -> list[str]:
         """Start order (each needs the ones before); stopped in reverse."""
-        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "gateway"]
+        return ["ledger", "assessor", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "gateway"]
 
     @property
     def nats_url(self) -> str:
@@ -144,7 +145,7 @@ class Stack:
         """nats-server with one nkey user per service and the subject permissions of
         core/nats_access.py, so the embedded stack runs the bus as production does."""
         port = free_port()
-        self.nats_seeds = {role: new_seed() for role in ("router", "ledger", "observer")}
+        self.nats_seeds = {role: new_seed() for role in ("router", "ledger", "assessor", "observer")}
         users = {public_key(seed): role for role, seed in self.nats_seeds.items()}
         store = json.dumps(str((self.state_dir / "nats").resolve()))
         config = [f"listen: 127.0.0.1:{port}", f"jetstream {{ store_dir: {store} }}", server_authorization(users)]
@@ -175,9 +176,12 @@ class Stack:
         if self.tls is not None:
             env |= {"TIERLIFT_TLS_CERT_FILE": str(self.tls.cert), "TIERLIFT_TLS_KEY_FILE": str(self.tls.key),
                     "TIERLIFT_TLS_CA_FILE": str(self.tls.ca)}  # fmt: skip
-        if name in ("router", "ledger"):
+        if name in ("router", "ledger", "assessor"):
             env["TIERLIFT_NATS_SEED"] = self.nats_seeds[name]
-        if name == "ledger":
+        if name == "ledger":  # attempts, requests and feedback from routers; scores and alerts from the assessor
+            trusted = [public_key(self.nats_seeds[role]) for role in ("router", "assessor")]
+            env["TIERLIFT_TRUSTED_PRODUCERS"] = ",".join(trusted)
+        if name == "assessor":
             env["TIERLIFT_TRUSTED_PRODUCERS"] = public_key(self.nats_seeds["router"])
         if name == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url

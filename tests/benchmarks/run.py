@@ -12,8 +12,10 @@ commit and machine that produced them. Speed is measured here, never asserted in
     detectors.json        data-class detection time at 4K, 32K and 128K characters
     auth.json             what authenticating a call adds (the interceptor, 10,000 keys)
     gateway.json          what the OpenAI-compatible edge adds over calling the router directly
+    shadow.json           live latency and throughput of a workload shadowing 5% of its requests,
+                          against one that shadows none, in alternating rounds
 
-BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth or BENCH=gateway runs one of them.
+BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth, BENCH=gateway or BENCH=shadow runs one.
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def bench_classifier(stack: Stack, rounds: int) -> dict[str, object]:
     return {f"classify_round_trip_{kind}": _summary(values) for kind, values in timings.items()}
 
 
-async def _overhead_level(stack: Stack, clients: int, total: int, fresh_prompts: bool) -> dict[str, object]:
+async def _overhead_level(
+    stack: Stack, clients: int, total: int, fresh_prompts: bool, workload: str = "overhead"
+) -> dict[str, object]:
     """`fresh_prompts`: every request is new to the classifier (MiniLM, spaCy and detectors run);
     otherwise five questions repeat and the classifier answers from its cache."""
     timings: list[float] = []
@@ -117,7 +121,7 @@ async def _overhead_level(stack: Stack, clients: int, total: int, fresh_prompts:
                 text = QUESTIONS[i % len(QUESTIONS)] + (f" (#{clients}-{i})" if fresh_prompts else "")
                 request = router_pb2.CompleteRequest(
                     tenant="bench",
-                    workload="overhead",
+                    workload=workload,
                     messages=[common_pb2.Message(role="user", content=text)],
                     params=common_pb2.GenerationParams(max_tokens=8),
                 )
@@ -199,6 +203,10 @@ def main() -> int:
         from tests.benchmarks.auth import bench_auth
 
         _write("auth.json", bench_auth())
+    if which in ("all", "shadow"):
+        from tests.benchmarks.shadow import bench_shadow
+
+        _write("shadow.json", bench_shadow())
     if which in ("all", "detectors"):
         from tests.benchmarks.detectors import bench_detectors
 

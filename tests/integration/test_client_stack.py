@@ -76,3 +76,24 @@ def test_a_viewer_reads_its_spend_and_errors_are_typed(stack: Stack) -> None:
     with client(stack) as tl, pytest.raises(InvalidRequest) as err:
         tl.complete(FRANCE, temperature=9.0)
     assert err.value.field == "params.temperature"
+
+
+def test_feedback_on_an_answer_reaches_the_quality_report_once(stack: Stack) -> None:
+    with client(stack) as tl:
+        answer = tl.complete(FRANCE, max_tokens=8)
+        first = tl.feedback(answer, "good", comment="right and short")
+        assert tl.feedback(answer.request_id, "good", comment="right and short") == first  # a retry: the same event
+        with pytest.raises(ValueError, match="rating"):
+            tl.feedback(answer, "great")
+        with pytest.raises(InvalidRequest) as err:
+            tl.feedback("", "bad")
+        assert err.value.field == "request_id"
+    with stack.channel("ledger") as channel:
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        for _ in range(100):
+            lines = ledger.GetQuality(ledger_pb2.QualityQuery(workload="client"), timeout=10).lines
+            if any(line.feedback for line in lines):
+                break
+            time.sleep(0.1)
+    [line] = [line for line in lines if line.feedback]
+    assert (line.model, line.feedback, line.feedback_score) == (answer.model, 1, 1.0)

@@ -20,6 +20,7 @@ from tierlift.core.grpc_server import UndecodableIsInvalidArgument
 from tierlift.core.identity import Authenticate, KeyBook, key_interceptors
 from tierlift.ledger import BudgetWatcher, LedgerStore, make_engine
 from tierlift.ledger._keys import KeyKeeper, KeyStore, key_row
+from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger.main import LEDGER_ROLES
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
@@ -50,7 +51,8 @@ async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Ledg
     await keys.publish_all()
     auth = Authenticate(keys.book, LEDGER_ROLES)
     server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument(), auth])
-    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, BudgetWatcher(bus, store), keys), server)
+    servicer = LedgerServicer(store, BudgetWatcher(bus, store), keys, QualityStore(store.engine))
+    ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}", interceptors=key_interceptors(admin_key))

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -65,6 +66,8 @@ class WireServer:
     served_models: list[str] = field(default_factory=lambda: ["wire-model"])
     key: str = ""
     log: list[Recorded] = field(default_factory=list)
+    # non-streamed OpenAI answers: the text for a request body (a test's scripted model), else the fixed one
+    answer: Callable[[dict[str, Any]], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, port: int = 0) -> str:
@@ -151,7 +154,10 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
                 return self._error(400, "The prompt is longer than the model's context window.")
             if body.get("stream"):
                 return self._sse(wire.stream_events(body))
-            return self._json(200, wire.completion(body))
+            payload = wire.completion(body)
+            if server.answer is not None and server.protocol == "openai":
+                payload["choices"][0]["message"]["content"] = server.answer(body)
+            return self._json(200, payload)
 
         def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()

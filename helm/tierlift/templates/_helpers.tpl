@@ -82,7 +82,7 @@ env (list, may be empty), volumes, volumeMounts (lists, may be empty).
 */}}
 {{- define "tierlift.deployment" -}}
 {{- $root := .root -}}
-{{- $natsUser := and $root.Values.nats.auth.enabled (has .component (list "router" "ledger")) -}}
+{{- $natsUser := and $root.Values.nats.auth.enabled (has .component (list "router" "ledger" "assessor")) -}}
 {{- $tls := $root.Values.tls.enabled -}}
 apiVersion: apps/v1
 kind: Deployment
@@ -164,7 +164,7 @@ spec:
             - name: TIERLIFT_SECRETS_DIR
               value: {{ include "tierlift.secretsRoot" $root }}/provider-keys
             {{- end }}
-            {{- if not (has .component (list "ledger" "gateway")) }}
+            {{- if not (has .component (list "ledger" "gateway" "assessor")) }}
             # the router presents this key; the classifier and the adapters accept only it
             - name: TIERLIFT_ROUTER_KEY_FILE
               value: {{ include "tierlift.secretsRoot" $root }}/router-key/ROUTER_KEY
@@ -175,7 +175,11 @@ spec:
               value: {{ include "tierlift.secretsRoot" $root }}/nats-user/seed
             {{- end }}
             {{- if and $root.Values.nats.auth.enabled (eq .component "ledger") }}
-            # events no router signed are dead-lettered
+            # events no router (or, for scores and alerts, no assessor) signed are dead-lettered
+            - name: TIERLIFT_TRUSTED_PRODUCERS
+              value: {{ compact (list $root.Values.nats.auth.routerNkey $root.Values.nats.auth.assessorNkey) | join "," | quote }}
+            {{- end }}
+            {{- if and $root.Values.nats.auth.enabled (eq .component "assessor") }}
             - name: TIERLIFT_TRUSTED_PRODUCERS
               value: {{ $root.Values.nats.auth.routerNkey | quote }}
             {{- end }}
@@ -215,7 +219,7 @@ spec:
               mountPath: {{ include "tierlift.secretsRoot" $root }}/provider-keys
               readOnly: true
             {{- end }}
-            {{- if not (has .component (list "ledger" "gateway")) }}
+            {{- if not (has .component (list "ledger" "gateway" "assessor")) }}
             - name: router-key
               mountPath: {{ include "tierlift.secretsRoot" $root }}/router-key
               readOnly: true
@@ -242,7 +246,7 @@ spec:
             secretName: {{ include "tierlift.keysSecret" $root }}
             defaultMode: 0400
         {{- end }}
-        {{- if not (has .component (list "ledger" "gateway")) }}
+        {{- if not (has .component (list "ledger" "gateway" "assessor")) }}
         - name: router-key
           secret:
             secretName: {{ include "tierlift.routerKeySecret" $root }}

@@ -59,6 +59,21 @@ def _messages(messages: Messages) -> list[common_pb2.Message]:
             for m in messages]  # fmt: skip
 
 
+_RATINGS = {"good": 1, "bad": -1, "none": 0, 1: 1, -1: -1, 0: 0}
+
+
+def feedback_request(
+    answer: Completion | str, rating: int | str, regenerated: bool, comment: str
+) -> router_pb2.FeedbackRequest:
+    """`answer`: the Completion rated, or its request id; `rating`: "good"/1, "bad"/-1, "none"/0."""
+    if rating not in _RATINGS:
+        raise ValueError(f"rating: {rating!r} is not 'good', 'bad', 'none', 1, -1 or 0")
+    request_id = answer.request_id if isinstance(answer, Completion) else answer
+    return router_pb2.FeedbackRequest(
+        request_id=request_id, rating=_RATINGS[rating], regenerated=regenerated, comment=comment
+    )
+
+
 def _trace_metadata() -> list[tuple[str, str]]:
     try:
         from opentelemetry import propagate
@@ -179,6 +194,24 @@ class Tierlift:
             lambda left: self._router.Plan(request, timeout=left, metadata=self._metadata()), timeout_s
         )
 
+    def feedback(
+        self,
+        answer: Completion | str,
+        rating: int | str = 0,
+        *,
+        regenerated: bool = False,
+        comment: str = "",
+        timeout_s: float | None = None,
+    ) -> str:
+        """Rate an answer (its Completion, or request id): stored against the model path that
+        gave it, and shown by `tierlift quality`. Returns the feedback's event id; a retry of the
+        same verdict is stored once."""
+        request = feedback_request(answer, rating, regenerated, comment)
+        ack = self._retrying(
+            lambda left: self._router.Feedback(request, timeout=left, metadata=self._metadata()), timeout_s
+        )
+        return str(ack.event_id)
+
     def spend(self, tenant: str = "", since: str = "") -> ledger_pb2.SpendReport:
         query = ledger_pb2.SpendQuery(tenant=tenant, since=since)
         return self._retrying(
@@ -272,6 +305,20 @@ class AsyncTierlift:
         request = self._sync.request(messages, **constraints)
         metadata = self._sync._metadata()
         return await self._retrying(lambda s: self._router.Plan(request, timeout=s, metadata=metadata), timeout_s)
+
+    async def feedback(
+        self,
+        answer: Completion | str,
+        rating: int | str = 0,
+        *,
+        regenerated: bool = False,
+        comment: str = "",
+        timeout_s: float | None = None,
+    ) -> str:
+        request = feedback_request(answer, rating, regenerated, comment)
+        metadata = self._sync._metadata()
+        ack = await self._retrying(lambda s: self._router.Feedback(request, timeout=s, metadata=metadata), timeout_s)
+        return str(ack.event_id)
 
     async def _retrying(self, call: Callable[[float], Awaitable[T]], timeout_s: float | None) -> T:
         deadline = time.monotonic() + (timeout_s or self._sync.timeout_s)

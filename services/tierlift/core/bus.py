@@ -32,7 +32,10 @@ STREAM = "TIERLIFT"
 SUBJECT_ROUTED = "tierlift.request.routed"
 SUBJECT_ATTEMPT = "tierlift.attempt.finished"
 SUBJECT_COMPLETED = "tierlift.request.completed"
-SUBJECT_SHADOW = "tierlift.shadow.finished"
+SUBJECT_SHADOW = "tierlift.shadow.finished"  # a shadow model's answer, for the assessor
+SUBJECT_FEEDBACK = "tierlift.feedback.given"
+SUBJECT_SCORED = "tierlift.quality.scored"  # the assessor's verdicts
+SUBJECT_ALERT = "tierlift.quality.alert"
 SUBJECT_BUDGET = "tierlift.budget.state"  # .<tenant>.<workload or _all>.<period>
 SUBJECT_KEYS_USED = "tierlift.keys.used"  # routers: when each API key was last presented
 SUBJECT_AUDIT = "tierlift.audit"  # .<action>: admin actions and policy changes, stored by the ledger
@@ -133,6 +136,16 @@ class EventBus:
             await self.js.add_stream(config)
         else:
             await self.js.update_stream(config)
+
+    async def wait_for_stream(self, timeout_s: float = 60.0) -> None:
+        """For services that may not create the stream (the ledger and the routers do)."""
+        for _ in range(int(timeout_s / 0.5)):
+            try:
+                await self.js.stream_info(STREAM)
+                return
+            except NotFoundError:
+                await asyncio.sleep(0.5)
+        raise StartupError(f"stream {STREAM} did not appear within {timeout_s:.0f}s: is the ledger running?")
 
     async def publish(self, subject: str, event: ProtoMessage, event_id: str, ttl_s: float | None = None) -> None:
         """Publish and wait for the stream's ack; raises if JetStream did not store it. With

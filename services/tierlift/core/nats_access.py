@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "tierlift.request.>",
             "tierlift.attempt.>",
             "tierlift.shadow.>",
+            "tierlift.feedback.>",
             "tierlift.audit.policy.>",
             "tierlift.keys.used",
             *_READ,
@@ -86,6 +87,11 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             *_DURABLE,
             *_STREAM_ADMIN,
         ],
+        "subscribe": ["_INBOX.>"],
+    },
+    # judges shadow runs: reads them (a durable consumer), publishes scores and alerts
+    "assessor": {
+        "publish": ["tierlift.quality.>", "tierlift.deadletter.tierlift.shadow.>", *_READ, *_DURABLE],
         "subscribe": ["_INBOX.>"],
     },
     # dashboards, a debugging session, a future consumer: reads events, publishes none

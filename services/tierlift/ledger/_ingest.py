@@ -54,6 +54,8 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     for name, tokens in (("input_tokens", a.usage.input_tokens), ("output_tokens", a.usage.output_tokens)):
         if tokens > MAX_TOKENS:
             raise PoisonEvent(f"attempt.usage.{name}: {tokens} is over {MAX_TOKENS:,}, more than any model takes")
+    if event.kind not in ("", "shadow"):
+        raise PoisonEvent(f"kind: {event.kind[:32]!r} is not '' (live) or 'shadow'")
     cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
     if cost > MAX_ROW_USD:
         raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")
@@ -77,6 +79,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "confidence": a.confidence,
         "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
         "recorded_at": datetime.now(UTC),
+        "kind": event.kind or "live",
     }
 
 
@@ -100,6 +103,8 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "total_cost_usd": total,
         "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
         "error": event.error[:1024],
+        "prompt_sha256": event.prompt_sha256[:64],
+        "regenerated": False,
     }
 
 

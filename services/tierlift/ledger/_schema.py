@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -99,6 +100,8 @@ attempts = Table(
     Column("confidence", Float, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # "live", or "shadow" (a shadow run: priced, reported apart, kept out of budgets' spend)
+    Column("kind", String(8), nullable=False, server_default="live"),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )
 
@@ -118,7 +121,11 @@ requests = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     # why it ended without an answer: the router's story, "caller gave up", or no outcome reported
     Column("error", String(1024), nullable=False, server_default=""),
+    # the normalised prompt's digest; `regenerated`: the same prompt came again soon after
+    Column("prompt_sha256", String(64), nullable=False, server_default=""),
+    Column("regenerated", Boolean, nullable=False, server_default=false()),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
+    Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256"),
 )
 
 daily_spend = Table(
@@ -182,4 +189,45 @@ audit = Table(
     Column("target", String(256), nullable=False),
     Column("detail", String(1024), nullable=False),
     Index("ix_audit_occurred_at", "occurred_at"),
+)
+
+quality_scores = Table(
+    "quality_scores",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("request_id", String(64), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("workload", String(64), nullable=False),
+    Column("model", String(128), nullable=False),  # the live model path judged
+    Column("reference_model", String(128), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("score", Float, nullable=False),  # 0..1 agreement with the reference
+    Column("source", String(8), nullable=False),  # "shadow" or "suite"
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Index("ix_quality_scores_path", "workload", "model", "occurred_at"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("tenant", String(64), nullable=False),
+    Column("rating", Integer, nullable=False),
+    Column("regenerated", Boolean, nullable=False),
+    Column("comment", String(1000), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+quality_alerts = Table(
+    "quality_alerts",
+    metadata,
+    Column("event_id", String(128), primary_key=True),
+    Column("workload", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("reason", String(512), nullable=False),
+    Column("observed", Float, nullable=False),
+    Column("baseline", Float, nullable=False),
+    Column("window", Integer, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
 )

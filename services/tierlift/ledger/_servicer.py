@@ -5,7 +5,7 @@ Every read is scoped by the caller: a viewer sees its own tenant, finance and ad
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from tierlift.core.identity import current_principal
 from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
 from tierlift.ledger._keys import KeyKeeper, as_api_key
+from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -44,10 +45,26 @@ async def _scoped(context: grpc.aio.ServicerContext, tenant: str) -> str:
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
-    def __init__(self, store: LedgerStore, budgets: BudgetWatcher, keys: KeyKeeper) -> None:
+    def __init__(self, store: LedgerStore, budgets: BudgetWatcher, keys: KeyKeeper, quality: QualityStore) -> None:
         self.store = store
         self.budgets = budgets
         self.keys = keys
+        self.quality = quality
+
+    async def GetQuality(
+        self, request: ledger_pb2.QualityQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.QualityReport:
+        try:
+            since, until = _timestamp("since", request.since), _timestamp("until", request.until)
+            if request.workload and not is_slug(request.workload):
+                raise ValueError(f"workload: {shown(request.workload)} is not a lowercase slug")
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        tenant = await _scoped(context, request.tenant)
+        until = until or datetime.now(UTC)
+        since = since or until - timedelta(days=7)
+        return await asyncio.to_thread(self.quality.report, tenant, request.workload, since, until)
 
     async def GetSpend(
         self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext

@@ -5,11 +5,11 @@ an insert really added, in the same transaction, so a replayed event changes not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Engine, create_engine, event, func, select, type_coerce
+from sqlalchemy import BigInteger, Connection, Engine, create_engine, event, func, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tierlift.core import money
@@ -36,8 +36,9 @@ def make_engine(url: str) -> Engine:
 
 
 class LedgerStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, regeneration_window_s: float = 600.0) -> None:
         self.engine = engine
+        self.regeneration_window_s = regeneration_window_s
         dialects = {"sqlite": sqlite, "postgresql": postgresql}
         if engine.dialect.name not in dialects:
             raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
@@ -53,7 +54,8 @@ class LedgerStore:
         stmt = self._insert(attempts).on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
         with self.engine.begin() as conn:
             added = {r.event_id for r in conn.execute(stmt, list(rows))}
-            new_rows = [r for r in rows if r["event_id"] in added]
+            # shadow runs are priced and stored, but are not the tenant's live spend
+            new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
             self._add_to_rollups(conn, new_rows)
         return {(r["tenant"], r["workload"]) for r in new_rows}
 
@@ -93,6 +95,22 @@ class LedgerStore:
             )
             with self.engine.begin() as conn:
                 conn.execute(stmt, list(rows))
+                self._mark_regenerations(conn, rows)
+
+    def _mark_regenerations(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """A request whose prompt (same tenant and workload) came again within the window was
+        regenerated: the user did not take its answer. Either may arrive first."""
+        r = requests.c
+        for row in rows:
+            if not row.get("prompt_sha256"):
+                continue
+            at, window = row["occurred_at"], timedelta(seconds=self.regeneration_window_s)
+            same = (r.tenant == row["tenant"], r.workload == row["workload"], r.prompt_sha256 == row["prompt_sha256"])
+            earlier = update(requests).where(*same, r.occurred_at < at, r.occurred_at >= at - window)
+            conn.execute(earlier.values(regenerated=True))
+            later = select(func.count()).where(*same, r.occurred_at > at, r.occurred_at <= at + window)
+            if conn.execute(later).scalar_one():
+                conn.execute(update(requests).where(r.request_id == row["request_id"]).values(regenerated=True))
 
     def reconcile(self, older_than: datetime) -> int:
         """Every attempt joins a request that says how it ended: for attempts older than
@@ -103,7 +121,7 @@ class LedgerStore:
             select(a.request_id, a.tenant, a.workload, func.count().label("attempt_count"),
                    func.max(a.occurred_at).label("occurred_at"), *_usd_sum(a.cost_usd))
             .outerjoin(requests, r.request_id == a.request_id)
-            .where(r.request_id.is_(None), a.occurred_at < older_than)
+            .where(r.request_id.is_(None), a.occurred_at < older_than, a.kind == "live")
             .group_by(a.request_id, a.tenant, a.workload)
         )  # fmt: skip
         with self.engine.begin() as conn:
@@ -168,7 +186,7 @@ class LedgerStore:
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
         )  # fmt: skip
-        query = _filtered(query, a, tenant, workload)
+        query = _filtered(query, a, tenant, workload).where(a.kind == "live")  # shadow runs: GetQuality
         if since:
             query = query.where(a.occurred_at >= since)
         if until:
@@ -177,7 +195,8 @@ class LedgerStore:
             return [_with_usd_total(row) for row in conn.execute(query).mappings().all()]
 
     def attempts_for(self, request_id: str) -> list[dict[str, Any]]:
-        query = select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.attempt_index)
+        a = attempts.c
+        query = select(attempts).where(a.request_id == request_id, a.kind == "live").order_by(a.attempt_index)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 

@@ -20,6 +20,7 @@ from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
 from tierlift.ledger._ingest import attempt_ingest, request_ingest
 from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
+from tierlift.ledger._quality import QualityStore, quality_ingests
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
@@ -31,6 +32,7 @@ LEDGER_ROLES = {
     **{f"/tierlift.v1.Ledger/{m}": _READERS for m in ("GetSpend", "GetReport", "ListAttempts", "ListBudgets")},
     **{f"/tierlift.v1.Ledger/{m}": _ADMIN for m in ("SetBudget", "CreateKey", "ListKeys", "RevokeKey")},
     "/tierlift.v1.Ledger/ListAudit": frozenset({"finance", "admin"}),
+    "/tierlift.v1.Ledger/GetQuality": _READERS,
 }
 
 
@@ -42,6 +44,8 @@ class LedgerSettings(BusSettings):
     # attempts whose request reported no outcome this long get a placeholder request saying so
     reconcile_after_s: float = Field(default=600.0, gt=0)
     reconcile_every_s: float = Field(default=60.0, gt=0)
+    # the same prompt (tenant, workload) again within this many seconds marks the first regenerated
+    regeneration_window_s: float = Field(default=600.0, gt=0)
 
 
 async def reconcile_forever(store: LedgerStore, after_s: float, every_s: float) -> None:
@@ -75,7 +79,7 @@ async def run() -> None:
     database_url = secret("TIERLIFT_DATABASE_URL") or settings.database_url
     engine = make_engine(database_url)
     require_head(engine, database_url)
-    store = LedgerStore(engine)
+    store = LedgerStore(engine, settings.regeneration_window_s)
     store.record_prices(catalog)
 
     bus = await settings.connect_bus("tierlift-ledger")
@@ -96,6 +100,7 @@ async def run() -> None:
 
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
 
+    quality = QualityStore(engine)
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
     keys.book.trust_certificates(settings.tls_identities)
     key_consumers = [
@@ -103,6 +108,7 @@ async def run() -> None:
         for subject, suffix, ingest in (
             (f"{bus_module.SUBJECT_AUDIT}.>", "audit", audit_ingest(bus, keys.store)),
             (bus_module.SUBJECT_KEYS_USED, "keys-used", key_use_ingest(bus, keys.store)),
+            *((subject, suffix, ingest) for subject, (suffix, ingest) in quality_ingests(bus, quality).items()),
         )
     ]
     await keys.publish_all()  # every service learns every key's state (and revocation) from here
@@ -111,7 +117,7 @@ async def run() -> None:
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
         consumer.add_done_callback(lambda _task: server.request_stop())
-    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets, keys), server.server)
+    ledger_pb2_grpc.add_LedgerServicer_to_server(LedgerServicer(store, budgets, keys, quality), server.server)
     server.add_service(ledger_pb2.DESCRIPTOR.services_by_name["Ledger"].full_name)
 
     await server.start()

@@ -94,3 +94,7 @@ async def completed(
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model
     await _publish(publisher, bus.SUBJECT_COMPLETED, event, event_id)
+
+
+async def publish_feedback(publisher: Publisher, event: events_pb2.FeedbackGiven) -> None:
+    await _publish(publisher, bus.SUBJECT_FEEDBACK, event, event.event_id)

@@ -26,6 +26,7 @@ from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._confidence import score
 from tierlift.router._fair_share import FairShare, OverLimit
+from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
@@ -111,6 +112,25 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except RequestFailed as exc:
             await exc.abort(context)
             raise
+
+    async def Feedback(
+        self, request: router_pb2.FeedbackRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.FeedbackAck:
+        try:
+            _for_caller(request)
+            event = feedback_event(request)
+        except RequestFailed as exc:
+            await exc.abort(context)
+            raise
+        except InvalidRequest as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        try:
+            await events.publish_feedback(self.deps.publisher, event)
+        except events.EventsUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise
+        return router_pb2.FeedbackAck(event_id=event.event_id)
 
     async def Complete(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
@@ -526,7 +546,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         await self._abandoned(request, plan, attempts, None)
 
 
-def _for_caller(request: router_pb2.CompleteRequest) -> None:
+def _for_caller(request: router_pb2.CompleteRequest | router_pb2.FeedbackRequest) -> None:
     """The tenant comes from the credential: an app key acts for its own tenant (filled in when
     the request names none) and its own workloads; an admin key names the tenant it acts for."""
     principal = caller()
@@ -538,7 +558,11 @@ def _for_caller(request: router_pb2.CompleteRequest) -> None:
         raise RequestFailed(
             grpc.StatusCode.PERMISSION_DENIED, f"tenant: this key belongs to tenant {principal.tenant!r}"
         )
-    if principal.workloads and request.workload not in principal.workloads:
+    if (
+        isinstance(request, router_pb2.CompleteRequest)
+        and principal.workloads
+        and request.workload not in principal.workloads
+    ):
         raise RequestFailed(
             grpc.StatusCode.PERMISSION_DENIED, f"workload: this key may use {list(principal.workloads)} only"
         )

@@ -2,7 +2,8 @@
 messages go to each of the workload's shadow (reference) models, and the two answers go to the
 assessor to compare. Off the hot path (a background task the caller never waits for), under the
 same hard limits as live traffic (data class, region, licence, the request's own tier limits),
-priced as their own kind and stopped by a daily cap per workload that every router shares."""
+priced as their own kind and stopped by a daily cap per workload that every router shares (a run
+counts its most possible cost before it starts, so the cap holds with runs in flight)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tierlift.core.catalog import Catalog
 from tierlift.core.logging import get_logger
 from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
-from tierlift.router._policy import Policy, ShadowPolicy, shadow_exclusion
+from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
@@ -59,8 +60,7 @@ SPEND_BUCKET = "TIERLIFT_SHADOW_SPEND"
 
 class JetStreamSpend:
     """The daily shadow spend every router shares: one key per workload and day in a JetStream
-    key-value bucket, added to with compare-and-set. Routers check it before a shadow run and
-    add the run's cost after, so concurrent runs may overshoot the cap by their own cost."""
+    key-value bucket, added to with compare-and-set."""
 
     def __init__(self, kv: object) -> None:
         self.kv = kv
@@ -170,15 +170,20 @@ class Shadows:
         if await self.spend.spent(request.workload, day) >= shadow.max_usd_per_day:
             return self._skip(f"capped: {shadow.max_usd_per_day} USD/day reached", plan.request_id, model_id)
 
+        # the run's most it could cost is counted before the call, so runs in flight together
+        # cannot all pass the cap; the difference to the real cost is settled after
+        reserved = model.cost(tokens, request.params.max_tokens or DEFAULT_OUTPUT_TOKENS)
+        await self.spend.add(request.workload, day, reserved)
         generate = adapter_pb2.GenerateRequest(
             model=model_id, messages=request.messages, params=request.params, request_id=plan.request_id
         )
         try:
             result = await self.adapters[model.adapter].Generate(generate, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
+            await self.spend.add(request.workload, day, -reserved)
             return self._skip(f"fault: {exc.code().name}", plan.request_id, model_id)
         cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
-        await self.spend.add(request.workload, day, cost)
+        await self.spend.add(request.workload, day, cost - reserved)
         attempt = router_pb2.Attempt(
             index=0, tier=model.tier_value, model=model_id, adapter=model.adapter,
             outcome=router_pb2.OUTCOME_ANSWERED, usage=result.usage, cost_usd=money.to_wire(cost),

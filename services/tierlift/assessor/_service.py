@@ -1,0 +1,75 @@
+"""Consumes shadow runs, judges each against its live answer, and publishes the verdict
+(`tierlift.quality.scored`) and any drift alert (`tierlift.quality.alert`) for the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from opentelemetry import metrics
+
+from tierlift.assessor._drift import DriftWatch
+from tierlift.assessor._judges import Embed, judge
+from tierlift.core import bus as bus_module
+from tierlift.core.bus import EventBus, Received, consumer_span
+from tierlift.core.logging import get_logger
+from tierlift.v1 import events_pb2
+
+log = get_logger(__name__)
+_meter = metrics.get_meter("tierlift.assessor")
+judged = _meter.create_counter("tierlift.assessor.judged", description="Shadow runs judged, by method and verdict")
+alerts = _meter.create_counter("tierlift.quality.alerts", description="Quality alerts raised, by workload and model")
+
+
+class Assessor:
+    def __init__(self, bus: EventBus, drift: DriftWatch) -> None:
+        self.bus, self.drift = bus, drift
+        self._embedder: Any = None
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._embedder is None:  # MiniLM is loaded the first time a workload judges by embedding
+            from tierlift.classifier._embedder import Embedder
+
+            self._embedder = Embedder()
+        return self._embedder.embed_many(texts)
+
+    async def __call__(self, batch: Sequence[Received]) -> None:
+        for received in batch:
+            with consumer_span(received, f"{bus_module.SUBJECT_SHADOW} judge"):
+                await self._one(received)
+
+    async def _one(self, received: Received) -> None:
+        if problem := self.bus.producer_problem(received):
+            await self.bus.dead_letter(received, problem)
+            return
+        shadow = events_pb2.ShadowFinished()
+        try:
+            shadow.ParseFromString(received.msg.data)
+        except Exception as exc:
+            await self.bus.dead_letter(received, f"payload: cannot be parsed as ShadowFinished ({exc})")
+            return
+        embed: Embed | None = self._embed if shadow.judge.method == "embedding" else None
+        verdict = await asyncio.to_thread(judge, shadow.judge, shadow.answers, embed)
+        method = shadow.judge.method or "normalised"
+        if verdict.score is None:
+            log.info("not_judged", request_id=shadow.request_id, reason=verdict.detail)
+            judged.add(1, {"method": method, "verdict": "undecided"})
+            return
+        judged.add(1, {"method": method, "verdict": "agrees" if verdict.score >= 0.5 else "differs"})
+        scored = events_pb2.QualityScored(
+            event_id=f"{shadow.event_id}.scored", request_id=shadow.request_id, tenant=shadow.tenant,
+            workload=shadow.workload, model=shadow.live_model, reference_model=shadow.attempt.model,
+            method=method, score=verdict.score, source="shadow",
+        )  # fmt: skip
+        scored.occurred_at.GetCurrentTime()
+        await self.bus.publish(bus_module.SUBJECT_SCORED, scored, scored.event_id)
+        alert = self.drift.add(shadow.workload, shadow.live_model, verdict.score)
+        if alert is not None:
+            alert.event_id = f"quality.alert.{uuid.uuid4()}"
+            alert.occurred_at.GetCurrentTime()
+            await self.bus.publish(bus_module.SUBJECT_ALERT, alert, alert.event_id)
+            alerts.add(1, {"workload": alert.workload, "model": alert.model})
+            log.warning("quality_alert", workload=alert.workload, model=alert.model, reason=alert.reason)

@@ -1,0 +1,58 @@
+"""Assessor entry point: `python -m tierlift.assessor.main`. No RPCs of its own: it works from
+JetStream and serves gRPC health for its probes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import Field
+
+from tierlift.assessor._drift import DriftWatch
+from tierlift.assessor._service import Assessor
+from tierlift.core import bus as bus_module
+from tierlift.core.config import BusSettings, load_settings
+from tierlift.core.entry import run_service
+from tierlift.core.grpc_server import GrpcServer
+from tierlift.core.identity import Authenticate, KeyBook
+from tierlift.core.logging import configure_logging, get_logger
+from tierlift.core.telemetry import configure_telemetry
+
+log = get_logger(__name__)
+
+
+class AssessorSettings(BusSettings):
+    consumer_name: str = "assessor-shadows"
+    # drift: judged requests per rolling window, the agreement floor, the relative fall from baseline
+    drift_window: int = Field(default=50, ge=5, le=10_000)
+    agreement_floor: float = Field(default=0.6, ge=0, le=1)
+    max_drop: float = Field(default=0.05, gt=0, lt=1)
+
+
+async def run() -> None:
+    settings = load_settings(AssessorSettings)
+    configure_logging("assessor", settings.log_level)
+    telemetry = configure_telemetry("assessor", settings.otlp_endpoint)
+    bus = await settings.connect_bus("tierlift-assessor")
+    await bus.wait_for_stream()
+    if bus.producers is None:
+        log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
+    assessor = Assessor(bus, DriftWatch(settings.drift_window, settings.agreement_floor, settings.max_drop))
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(
+        bus.consume(bus_module.SUBJECT_SHADOW, settings.consumer_name, assessor, stop, batch=64)
+    )
+    # health only: nobody calls the assessor (Authenticate refuses any other method)
+    server = GrpcServer.for_settings("assessor", settings, Authenticate(KeyBook(), {}))
+    consumer.add_done_callback(lambda _task: server.request_stop())
+    await server.start()
+    server.stop_on_signals()
+
+    async def stop_consuming() -> None:
+        stop.set()
+        await consumer
+
+    await server.serve_until_stopped(cleanups=[stop_consuming, bus.drain, telemetry.shutdown])
+
+
+if __name__ == "__main__":
+    run_service(run)

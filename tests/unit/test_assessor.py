@@ -1,0 +1,73 @@
+"""The assessor's judges and drift watch, without a bus: what agrees, what cannot be judged
+when the texts were not kept, and when a model path's agreement raises an alert."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tierlift.assessor._drift import DriftWatch
+from tierlift.assessor._judges import judge
+from tierlift.core.text_match import normalise
+from tierlift.router._shadow import answers
+from tierlift.v1 import common_pb2, events_pb2, router_pb2
+
+REQUEST = router_pb2.CompleteRequest(messages=[common_pb2.Message(role="user", content="Sum?")])
+
+
+def spec(method: str, **fields: object) -> events_pb2.JudgeSpec:
+    return events_pb2.JudgeSpec(method=method, **fields)  # type: ignore[arg-type]
+
+
+def test_exact_and_normalised_matches_are_judged_from_digests_even_without_text() -> None:
+    for kept in (True, False):
+        same_words = answers(REQUEST, " The total is 1,000.50. ", "the total is 1000.5", kept)
+        assert judge(spec("normalised"), same_words, None).score == 1.0
+        assert judge(spec("exact"), same_words, None).score == 0.0
+        assert judge(spec("exact"), answers(REQUEST, "42", "42", kept), None).score == 1.0
+        assert judge(spec("normalised"), answers(REQUEST, "42", "43", kept), None).score == 0.0
+    assert normalise(" The total is 1,000.50. ") == "the total is 1000.5"
+
+
+def test_text_judges_decline_when_the_text_was_not_kept() -> None:
+    digests_only = answers(REQUEST, '{"a": 1}', '{"a": 1}', text_kept=False)
+    verdict = judge(spec("json_schema", json_schema="{}"), digests_only, None)
+    assert verdict.score is None and "does not keep" in verdict.detail
+
+
+def test_json_schema_validity_of_the_live_answer() -> None:
+    schema = json.dumps({"type": "object", "required": ["total"], "properties": {"total": {"type": "number"}}})
+    assert (
+        judge(spec("json_schema", json_schema=schema), answers(REQUEST, '{"total": 3}', "x", True), None).score == 1.0
+    )
+    missing = judge(spec("json_schema", json_schema=schema), answers(REQUEST, '{"sum": 3}', "x", True), None)
+    assert missing.score == 0.0 and "total" in missing.detail
+    assert judge(spec("json_schema", json_schema=schema), answers(REQUEST, "three", "x", True), None).score == 0.0
+
+
+def test_embedding_similarity_agrees_at_the_threshold() -> None:
+    vectors = {"Paris.": np.array([1.0, 0.0]), "It is Paris": np.array([0.9, 0.43589]), "Berlin": np.array([0, 1.0])}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.stack([vectors[t] for t in texts])
+
+    close = judge(spec("embedding", agree_at=0.85), answers(REQUEST, "Paris.", "It is Paris", True), embed)
+    assert close.score == 1.0 and "cosine 0.900" in close.detail
+    assert judge(spec("embedding", agree_at=0.85), answers(REQUEST, "Paris.", "Berlin", True), embed).score == 0.0
+
+
+def test_drift_alerts_on_a_fall_from_baseline_or_below_the_floor_once_per_episode() -> None:
+    watch = DriftWatch(window=10, floor=0.6, max_drop=0.05)
+    assert all(watch.add("qa", "candidate", 1.0) is None for _ in range(10))  # baseline 100%
+    alert = watch.add("qa", "candidate", 0.0)
+    assert alert is not None and (alert.observed, alert.baseline, alert.window) == (0.9, 1.0, 10)
+    assert "fell from 100.0% to 90.0%" in alert.reason
+    assert watch.add("qa", "candidate", 0.0) is None  # the same episode: no second alert
+    for _ in range(10):
+        watch.add("qa", "candidate", 1.0)  # recovered: the next fall alerts again
+    assert watch.add("qa", "candidate", 0.0) is not None
+    # another path with a poor baseline: the floor still applies
+    low = DriftWatch(window=5, floor=0.6)
+    alerts = [low.add("qa", "weak", score) for score in (1.0, 0.0, 0.0, 1.0, 0.0)]
+    assert alerts[-1] is not None and "below the floor of 60%" in alerts[-1].reason
