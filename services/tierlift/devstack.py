@@ -115,7 +115,7 @@ class Stack:
     @property
     def services(self) -> list[str]:
         """Start order (each needs the ones before); stopped in reverse."""
-        return ["ledger", "assessor", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "gateway"]
+        return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "assessor", "gateway"]
 
     @property
     def nats_url(self) -> str:
@@ -183,6 +183,10 @@ class Stack:
             env["TIERLIFT_TRUSTED_PRODUCERS"] = ",".join(trusted)
         if name == "assessor":
             env["TIERLIFT_TRUSTED_PRODUCERS"] = public_key(self.nats_seeds["router"])
+            env["TIERLIFT_SERVICE_KEY"] = self.keys["assessor"]  # its LLM judge calls the router
+            env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
+        if name == "router":
+            env["TIERLIFT_TRUSTED_ASSESSOR_KEYS"] = digest(self.keys["assessor"])
         if name == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url
         if name == "router":
@@ -283,10 +287,10 @@ def bootstrap_keys(state_dir: Path, database_url: str) -> dict[str, str]:
                 store.create(row)
     finally:
         engine.dispose()
-    keys["router"] = new_key()[1]
+    keys["router"], keys["assessor"] = new_key()[1], new_key()[1]  # service keys: fresh on every start
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_text(json.dumps({k: v for k, v in keys.items() if k != "router"}, indent=2))
+    path.write_text(json.dumps({k: v for k, v in keys.items() if k not in ("router", "assessor")}, indent=2))
     return keys
 
 

@@ -41,12 +41,26 @@ class Models:
     def __call__(self, body: dict[str, Any]) -> str:
         question = body["messages"][-1]["content"]
         right = QUESTIONS.get(question, "I do not know.")
+        if body["model"] == "judge":
+            return self.verdict(question)
         if body["model"] == "reference":
             time.sleep(0.3)  # the shadow is slow: the caller must not wait for it
             with self.lock:
                 self.reference_done.add(question)
             return right
         return f"{int(right) + 1}" if (question in WRONG or self.degraded) and right.isdigit() else right
+
+    @staticmethod
+    def verdict(prompt: str) -> str:
+        """The judge model: reads the request and both answers out of the judge prompt and
+        prefers the right sum (TIE when both are right)."""
+        request = prompt.split("Request:\n", 1)[1].split("\n\nAnswer A:", 1)[0].removeprefix("user: ")
+        first = prompt.split("Answer A:\n", 1)[1].split("\n\nAnswer B:", 1)[0]
+        second = prompt.split("Answer B:\n", 1)[1].split("\n\nReply with", 1)[0]
+        right = QUESTIONS[request]
+        if (first == right) == (second == right):
+            return "TIE"
+        return "A" if first == right else "B"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +70,7 @@ def models() -> Models:
 
 @pytest.fixture(scope="module")
 def stack(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = WireServer(served_models=["candidate", "reference"], answer=models)
+    server = WireServer(served_models=["candidate", "reference", "judge"], answer=models)
     server.start()
     state = Path(tmp_path_factory.mktemp("quality"))
     shadow = {"sample": 1.0, "models": ["reference"], "judge": {"method": "normalised"}}
@@ -64,12 +78,14 @@ def stack(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     policy["workloads"] = {
         "qa": {"shadow": {**shadow, "max_usd_per_day": "100"}},
         "drift": {"shadow": {**shadow, "max_usd_per_day": "100"}},
+        "judged": {"shadow": {**shadow, "max_usd_per_day": "100", "judge": {"method": "llm", "model": "judge"}}},
         # one run may cost up to 10 USD/M x (prompt + 256 tokens): the first run uses up this cap
         "capped": {"shadow": {**shadow, "max_usd_per_day": "0.0001"}},
     }
     (state / "policy.yaml").write_text(yaml.safe_dump(policy))
     models_ = [wire_model("candidate", "CLOSED", server.endpoint, "1.00"),
-               wire_model("reference", "FRONTIER", server.endpoint, "10.00")]  # fmt: skip
+               wire_model("reference", "FRONTIER", server.endpoint, "10.00"),
+               wire_model("judge", "CLOSED", server.endpoint, "2.00")]  # fmt: skip
     running = start_provider_stack(
         state, models_, TIERLIFT_POLICY=str(state / "policy.yaml"), TIERLIFT_DRIFT_WINDOW=str(DRIFT_WINDOW)
     )
@@ -166,3 +182,19 @@ def test_feedback_and_regenerations_land_on_the_model_path(stack: Stack, capsys:
     line = wait_for(lambda: [q for q in quality(stack, "feedback").lines if q.feedback], "the feedback")[0]
     assert line.model == "candidate" and line.feedback == 1 and line.feedback_score == -1.0
     assert line.regeneration_rate == 0.5  # the first of the two was regenerated
+
+
+def test_an_llm_judge_compares_both_orders_through_the_router(stack: Stack) -> None:
+    questions = list(QUESTIONS)[:10]  # 3 of them in WRONG: the candidate is worse than the reference on 3
+    for question in questions:
+        ask(stack, "judged", question)
+    line = wait_for(lambda: [q for q in quality(stack, "judged").lines if q.scored >= 10], "10 LLM verdicts")[0]
+    wrong = sum(q in WRONG for q in questions)
+    assert line.agreement == (10 - wrong) / 10  # not worse than the reference in both orders, or in neither
+    report = quality(stack, "judged")
+    # two judge calls per shadow run, priced apart from live spend, and no request rows of their own
+    assert Decimal(report.judge_cost_usd) > 0
+    assert [q.model for q in report.lines] == ["candidate"]
+    with stack.channel("ledger") as channel:
+        spend = ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(workload="judged"), timeout=10)
+    assert {line.model for line in spend.lines} == {"candidate"}

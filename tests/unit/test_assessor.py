@@ -9,6 +9,7 @@ import numpy as np
 
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._judges import judge
+from tierlift.assessor._llm_judge import judge_prompt, parse_verdict
 from tierlift.core.text_match import normalise
 from tierlift.router._shadow import answers
 from tierlift.v1 import common_pb2, events_pb2, router_pb2
@@ -71,3 +72,10 @@ def test_drift_alerts_on_a_fall_from_baseline_or_below_the_floor_once_per_episod
     low = DriftWatch(window=5, floor=0.6)
     alerts = [low.add("qa", "weak", score) for score in (1.0, 0.0, 0.0, 1.0, 0.0)]
     assert alerts[-1] is not None and "below the floor of 60%" in alerts[-1].reason
+
+
+def test_the_llm_judges_verdict_is_read_from_its_reply() -> None:
+    assert parse_verdict("A") == "A" and parse_verdict("tie.") == "TIE" and parse_verdict("Answer B is better") == "B"
+    assert parse_verdict("Both are fine") is None
+    prompt = judge_prompt("Correct sums win.", "user: 2+2?", "4", "5")
+    assert "Rubric: Correct sums win." in prompt and "Answer A:\n4" in prompt and "Answer B:\n5" in prompt

@@ -95,10 +95,12 @@ def test_network_policies_deny_by_default_and_open_only_what_each_component_need
     backends = policies["from-router"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][1]["values"]
     assert backends == ["router"]
     apps = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/client": "true"}}}
-    gateway = {"podSelector": {"matchExpressions": [
+    gateway_and_assessor = {"podSelector": {"matchExpressions": [
         {"key": "app.kubernetes.io/instance", "operator": "In", "values": ["sy"]},
-        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway"]}]}}  # fmt: skip
-    assert policies["router"]["ingress"][0]["from"] == [apps, gateway]
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway", "assessor"]}]}}  # fmt: skip
+    assert policies["router"]["ingress"][0]["from"] == [apps, gateway_and_assessor]
+    assessor = policies["assessor"]
+    assert assessor["ingress"] == [] and [rule["ports"][0]["port"] for rule in assessor["egress"]] == [4222, 50051]
     assert policies["gateway"]["ingress"][0]["from"] == [apps]
     assert policies["gateway"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 50051}]
 

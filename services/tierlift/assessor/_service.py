@@ -12,7 +12,8 @@ import numpy as np
 from opentelemetry import metrics
 
 from tierlift.assessor._drift import DriftWatch
-from tierlift.assessor._judges import Embed, judge
+from tierlift.assessor._judges import Embed, Verdict, judge
+from tierlift.assessor._llm_judge import LlmJudge
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, Received, consumer_span
 from tierlift.core.logging import get_logger
@@ -25,8 +26,8 @@ alerts = _meter.create_counter("tierlift.quality.alerts", description="Quality a
 
 
 class Assessor:
-    def __init__(self, bus: EventBus, drift: DriftWatch) -> None:
-        self.bus, self.drift = bus, drift
+    def __init__(self, bus: EventBus, drift: DriftWatch, llm: LlmJudge | None = None) -> None:
+        self.bus, self.drift, self.llm = bus, drift, llm
         self._embedder: Any = None
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -51,9 +52,12 @@ class Assessor:
         except Exception as exc:
             await self.bus.dead_letter(received, f"payload: cannot be parsed as ShadowFinished ({exc})")
             return
-        embed: Embed | None = self._embed if shadow.judge.method == "embedding" else None
-        verdict = await asyncio.to_thread(judge, shadow.judge, shadow.answers, embed)
         method = shadow.judge.method or "normalised"
+        if method == "llm":
+            verdict = await self.llm.judge(shadow) if self.llm else Verdict(None, "no router to judge through")
+        else:
+            embed: Embed | None = self._embed if method == "embedding" else None
+            verdict = await asyncio.to_thread(judge, shadow.judge, shadow.answers, embed)
         if verdict.score is None:
             log.info("not_judged", request_id=shadow.request_id, reason=verdict.detail)
             judged.add(1, {"method": method, "verdict": "undecided"})

@@ -32,6 +32,7 @@ from tierlift.v1 import events_pb2
 
 ROLES = ("app", "viewer", "finance", "admin")
 ROUTER = "router"  # a router presenting its service key
+ASSESSOR = "assessor"  # the assessor's LLM-judge calls to the router (attempts billed as kind "judge")
 KEY_SUBJECT = "tierlift.keys.state"
 _PREFIX = "tl_"
 _EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")

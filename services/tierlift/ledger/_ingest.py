@@ -54,8 +54,8 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     for name, tokens in (("input_tokens", a.usage.input_tokens), ("output_tokens", a.usage.output_tokens)):
         if tokens > MAX_TOKENS:
             raise PoisonEvent(f"attempt.usage.{name}: {tokens} is over {MAX_TOKENS:,}, more than any model takes")
-    if event.kind not in ("", "shadow"):
-        raise PoisonEvent(f"kind: {event.kind[:32]!r} is not '' (live) or 'shadow'")
+    if event.kind not in ("", "shadow", "judge"):
+        raise PoisonEvent(f"kind: {event.kind[:32]!r} is not '' (live), 'shadow' or 'judge'")
     cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
     if cost > MAX_ROW_USD:
         raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")

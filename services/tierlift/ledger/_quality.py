@@ -91,16 +91,20 @@ class QualityStore:
                 .where(*where)
                 .group_by(r.workload, r.final_model)
             ).all()
-            shadow_where = [a.kind == "shadow", a.occurred_at >= since, a.occurred_at < until]
-            shadow_where += [a.tenant == tenant] if tenant else []
-            shadow_where += [a.workload == workload] if workload else []
-            shadow_cost = sum((row[0] for row in conn.execute(select(a.cost_usd).where(*shadow_where))), Decimal(0))
+            apart = [a.kind != "live", a.occurred_at >= since, a.occurred_at < until]
+            apart += [a.tenant == tenant] if tenant else []
+            apart += [a.workload == workload] if workload else []
+            costs: dict[str, Decimal] = defaultdict(Decimal)
+            for kind, cost in conn.execute(select(a.kind, a.cost_usd).where(*apart)):
+                costs[kind] += cost
             alerts = conn.execute(
                 select(quality_alerts).where(quality_alerts.c.occurred_at >= since,
                                              *([quality_alerts.c.workload == workload] if workload else []))
                 .order_by(quality_alerts.c.occurred_at.desc()).limit(50)
             ).mappings().all()  # fmt: skip
-        return _report(served, latency, scores, ratings, shadow_cost, alerts)
+        report = _report(served, latency, scores, ratings, costs["shadow"], alerts)
+        report.judge_cost_usd = money.to_wire(costs["judge"])
+        return report
 
 
 def _percentile(values: list[float], share: float) -> float:

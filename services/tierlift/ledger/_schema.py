@@ -100,7 +100,8 @@ attempts = Table(
     Column("confidence", Float, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    # "live", or "shadow" (a shadow run: priced, reported apart, kept out of budgets' spend)
+    # "live", "shadow" (a shadow run) or "judge" (an LLM-judge call): the last two are priced,
+    # reported apart (GetQuality) and kept out of live spend and budgets
     Column("kind", String(8), nullable=False, server_default="live"),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )

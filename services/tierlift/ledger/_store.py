@@ -106,10 +106,13 @@ class LedgerStore:
                 continue
             at, window = row["occurred_at"], timedelta(seconds=self.regeneration_window_s)
             same = (r.tenant == row["tenant"], r.workload == row["workload"], r.prompt_sha256 == row["prompt_sha256"])
-            earlier = update(requests).where(*same, r.occurred_at < at, r.occurred_at >= at - window)
+            # each earlier row is marked once: a prompt asked 1,000 times costs 1,000 updates, not 1,000²
+            earlier = update(requests).where(
+                *same, r.regenerated.is_(False), r.occurred_at < at, r.occurred_at >= at - window
+            )
             conn.execute(earlier.values(regenerated=True))
-            later = select(func.count()).where(*same, r.occurred_at > at, r.occurred_at <= at + window)
-            if conn.execute(later).scalar_one():
+            later = select(r.request_id).where(*same, r.occurred_at > at, r.occurred_at <= at + window).limit(1)
+            if conn.execute(later).first() is not None:
                 conn.execute(update(requests).where(r.request_id == row["request_id"]).values(regenerated=True))
 
     def reconcile(self, older_than: datetime) -> int:

@@ -11,6 +11,7 @@ from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tierlift.core import bus
+from tierlift.core.identity import ASSESSOR, caller
 from tierlift.core.logging import get_logger
 from tierlift.core.text_match import prompt_digest
 from tierlift.v1 import events_pb2, router_pb2
@@ -53,6 +54,13 @@ async def routed(publisher: Publisher, request: router_pb2.CompleteRequest, plan
     await _publish(publisher, bus.SUBJECT_ROUTED, event, event_id)
 
 
+def _judging() -> bool:
+    """The request is the assessor's LLM judge at work: its attempts are priced as kind "judge"
+    (apart from the tenant's live spend) and it is no request of the tenant's own."""
+    principal = caller()
+    return principal is not None and principal.role == ASSESSOR
+
+
 async def attempt_finished(
     publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
 ) -> None:
@@ -64,6 +72,7 @@ async def attempt_finished(
         tenant=request.tenant,
         workload=request.workload,
         attempt=attempt,
+        kind="judge" if _judging() else "",
     )
     await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event_id)
 
@@ -77,6 +86,8 @@ async def completed(
     answer: router_pb2.Attempt | None,
     error: str = "",
 ) -> None:
+    if _judging():
+        return
     event_id = f"{request_id}.completed"
     event = events_pb2.RequestCompleted(
         event_id=event_id,

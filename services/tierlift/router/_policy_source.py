@@ -38,14 +38,18 @@ class _Strict(BaseModel):
 
 
 class JudgeFile(_Strict):
-    method: Literal["exact", "normalised", "json_schema", "embedding"] = "normalised"
+    method: Literal["exact", "normalised", "json_schema", "embedding", "llm"] = "normalised"
     json_schema: dict[str, object] | None = None  # for json_schema
     agree_at: float = Field(default=0.85, ge=0, le=1)  # for embedding: cosine counted as agreement
+    model: str = ""  # for llm: the judging catalog model
+    rubric: str = Field(default="Which answer is more correct and more useful to the user?", max_length=2000)
 
     @model_validator(mode="after")
-    def _schema_given(self) -> JudgeFile:
+    def _needs(self) -> JudgeFile:
         if self.method == "json_schema" and not self.json_schema:
             raise ValueError("method json_schema needs json_schema")
+        if self.method == "llm" and not self.model:
+            raise ValueError("method llm needs model (a catalog model to judge with)")
         return self
 
 
@@ -108,7 +112,9 @@ def _shadow(raw: ShadowFile) -> ShadowPolicy:
         sample=raw.sample,
         models=tuple(raw.models),
         max_usd_per_day=Decimal(raw.max_usd_per_day),
-        judge=events_pb2.JudgeSpec(method=judge.method, json_schema=schema, agree_at=judge.agree_at),
+        judge=events_pb2.JudgeSpec(
+            method=judge.method, json_schema=schema, agree_at=judge.agree_at, model=judge.model, rubric=judge.rubric
+        ),
         keep_regulated_text=raw.keep_regulated_text,
     )
 

@@ -16,7 +16,7 @@ import grpc
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, tier_name
-from tierlift.core.identity import caller
+from tierlift.core.identity import ASSESSOR, caller
 from tierlift.core.logging import get_logger
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _events as events
@@ -229,8 +229,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> None:
         """A sampled request runs again on the workload's shadow models after the caller has its
         answer (router/_shadow.py); nothing here waits for them."""
-        if self.deps.shadows is None:
-            return
+        principal = caller()
+        if self.deps.shadows is None or (principal is not None and principal.role == ASSESSOR):
+            return  # the assessor's judge calls are never shadowed (they would judge themselves)
         work = self.deps.shadows.maybe_run(self.deps.policy.current, request, plan, reply)
         if work is not None:
             self._in_background(work)

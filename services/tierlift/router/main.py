@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import socket
 import uuid
@@ -15,7 +16,7 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import GrpcServer, client_channel
-from tierlift.core.identity import Authenticate, KeyBook
+from tierlift.core.identity import ASSESSOR, Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
@@ -46,6 +47,15 @@ class RouterSettings(BusSettings):
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
     # how long an idempotency key's answer is kept for replay
     idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
+    # SHA-256 (hex, comma-separated) of the assessor service keys allowed to call as the assessor
+    trusted_assessor_keys: str = ""
+
+    def trusted_assessor_hashes(self) -> list[str]:
+        hashes = [h.strip().lower() for h in self.trusted_assessor_keys.split(",") if h.strip()]
+        if key := secret("TIERLIFT_ASSESSOR_KEY"):  # the chart mounts the key itself
+            hashes.append(hashlib.sha256(key.encode()).hexdigest())
+        return hashes
+
     # how often the keys used since the last report are sent to the ledger (last_used_at)
     key_use_report_s: float = Field(default=30.0, gt=0)
 
@@ -95,6 +105,8 @@ async def run() -> None:
     channels |= {name: client_channel(addr, service_key, tls) for name, addr in settings.adapter_addresses().items()}
     keys = KeyBook()
     keys.trust_certificates(settings.tls_identities)
+    for sha256 in settings.trusted_assessor_hashes():  # the assessor's LLM-judge calls
+        keys.trust_service(sha256, ASSESSOR)
     await keys.follow(bus)  # every API key's state, from the ledger, before the first call
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
@@ -121,7 +133,9 @@ async def run() -> None:
         ),
     )
 
-    server = GrpcServer.for_settings("router", settings, Authenticate(keys, {"*": frozenset({"app", "admin"})}))
+    server = GrpcServer.for_settings(
+        "router", settings, Authenticate(keys, {"*": frozenset({"app", "admin", ASSESSOR})})
+    )
     router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
     server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
 

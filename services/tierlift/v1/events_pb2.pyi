@@ -74,14 +74,18 @@ class RequestCompleted(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ...) -> None: ...
 
 class JudgeSpec(_message.Message):
-    __slots__ = ("method", "json_schema", "agree_at")
+    __slots__ = ("method", "json_schema", "agree_at", "model", "rubric")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     AGREE_AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    RUBRIC_FIELD_NUMBER: _ClassVar[int]
     method: str
     json_schema: str
     agree_at: float
-    def __init__(self, method: _Optional[str] = ..., json_schema: _Optional[str] = ..., agree_at: _Optional[float] = ...) -> None: ...
+    model: str
+    rubric: str
+    def __init__(self, method: _Optional[str] = ..., json_schema: _Optional[str] = ..., agree_at: _Optional[float] = ..., model: _Optional[str] = ..., rubric: _Optional[str] = ...) -> None: ...
 
 class Answers(_message.Message):
     __slots__ = ("messages", "live_text", "shadow_text", "live_sha256", "shadow_sha256", "live_normalised_sha256", "shadow_normalised_sha256", "text_kept")

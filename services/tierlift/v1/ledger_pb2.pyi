@@ -303,14 +303,16 @@ class QualityLine(_message.Message):
     def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[str] = ..., requests: _Optional[int] = ..., share: _Optional[float] = ..., scored: _Optional[int] = ..., agreement: _Optional[float] = ..., feedback: _Optional[int] = ..., feedback_score: _Optional[float] = ..., regeneration_rate: _Optional[float] = ..., escalation_rate: _Optional[float] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., cost_usd: _Optional[str] = ..., cost_per_quality_point: _Optional[str] = ...) -> None: ...
 
 class QualityReport(_message.Message):
-    __slots__ = ("lines", "shadow_cost_usd", "alerts")
+    __slots__ = ("lines", "shadow_cost_usd", "alerts", "judge_cost_usd")
     LINES_FIELD_NUMBER: _ClassVar[int]
     SHADOW_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ALERTS_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_COST_USD_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[QualityLine]
     shadow_cost_usd: str
     alerts: _containers.RepeatedCompositeFieldContainer[QualityAlertEntry]
-    def __init__(self, lines: _Optional[_Iterable[_Union[QualityLine, _Mapping]]] = ..., shadow_cost_usd: _Optional[str] = ..., alerts: _Optional[_Iterable[_Union[QualityAlertEntry, _Mapping]]] = ...) -> None: ...
+    judge_cost_usd: str
+    def __init__(self, lines: _Optional[_Iterable[_Union[QualityLine, _Mapping]]] = ..., shadow_cost_usd: _Optional[str] = ..., alerts: _Optional[_Iterable[_Union[QualityAlertEntry, _Mapping]]] = ..., judge_cost_usd: _Optional[str] = ...) -> None: ...
 
 class QualityAlertEntry(_message.Message):
     __slots__ = ("occurred_at", "workload", "model", "reason", "observed", "baseline", "window")
