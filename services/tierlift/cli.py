@@ -37,7 +37,7 @@ from tierlift.deployment import Deployment, probe_provider
 from tierlift.devstack import StackError, read_keys, read_state, stack_from_environment
 from tierlift.evaluation import commands as evaluation_commands
 from tierlift.router._policy_source import PolicyError, load_policy
-from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
+from tierlift.v1 import assessor_pb2_grpc, common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 STATE_DIR = Path(os.environ.get("TIERLIFT_STATE_DIR", ".tierlift"))
 KEY_HELP = "API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)"
@@ -399,7 +399,13 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--key", help=KEY_HELP)
     audit.set_defaults(func=cmd_audit)
     advise.register(sub, _ledger, ledger_help)
-    quality.register(sub, _ledger, lambda args: router_pb2_grpc.RouterStub(_channel(args, "router")), KEY_HELP)
+    quality.register(
+        sub,
+        _ledger,
+        lambda args: router_pb2_grpc.RouterStub(_channel(args, "router")),
+        lambda args: assessor_pb2_grpc.AssessorStub(_channel(args, "assessor")),
+        KEY_HELP,
+    )
     nats_users = sub.add_parser("nats-users", help="make NATS user seeds and their permissions for a deployment")
     nats_users.add_argument("--secret", default="tierlift-nats-users", help="the Secret's name")
     nats_users.set_defaults(func=cmd_nats_users)

@@ -1,4 +1,5 @@
-"""`tierlift quality` and `tierlift feedback`: the quality loop from the command line. The table
+"""`tierlift quality`, `tierlift feedback` and `tierlift suite run`: the quality loop from the
+command line. The table
 is per workload and model path, from the ledger's GetQuality; CSV and an HTML chart like
 `report`'s."""
 
@@ -12,21 +13,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tierlift.v1 import ledger_pb2, router_pb2
+from tierlift.v1 import assessor_pb2, ledger_pb2, router_pb2
 
 COLUMNS = ["workload", "model", "tier", "requests", "share", "scored", "agreement", "feedback", "feedback_score",
            "regeneration_rate", "escalation_rate", "p50_latency_ms", "p95_latency_ms", "cost_usd",
-           "cost_per_quality_point"]  # fmt: skip
+           "cost_per_quality_point", "suite_score"]  # fmt: skip
+
+
+def _share(value: float) -> str:
+    return "-" if value < 0 else f"{value:.1%}"
 
 
 def _agreement(line: ledger_pb2.QualityLine) -> str:
-    return "-" if line.agreement < 0 else f"{line.agreement:.1%}"
+    return _share(line.agreement)
 
 
 def table(report: ledger_pb2.QualityReport) -> str:
     head = (f"{'workload':<14} {'model':<28} {'tier':<11} {'requests':>8} {'share':>6} {'scored':>6} "
             f"{'agree':>6} {'fb':>4} {'fb avg':>6} {'regen':>6} {'escal':>6} {'p50 ms':>7} {'p95 ms':>7} "
-            f"{'cost USD':>14} {'USD/quality pt':>14}")  # fmt: skip
+            f"{'cost USD':>14} {'USD/quality pt':>14} {'suite':>6}")  # fmt: skip
     rows = [head]
     for q in report.lines:
         per_point = f"{Decimal(q.cost_per_quality_point):.6f}" if q.cost_per_quality_point else "-"
@@ -34,9 +39,12 @@ def table(report: ledger_pb2.QualityReport) -> str:
             f"{q.workload:<14} {q.model:<28} {q.tier:<11} {q.requests:>8} {q.share:>6.0%} {q.scored:>6} "
             f"{_agreement(q):>6} {q.feedback:>4} {q.feedback_score:>+6.2f} {q.regeneration_rate:>6.1%} "
             f"{q.escalation_rate:>6.1%} {q.p50_latency_ms:>7.0f} {q.p95_latency_ms:>7.0f} "
-            f"{Decimal(q.cost_usd):>14.6f} {per_point:>14}"
+            f"{Decimal(q.cost_usd):>14.6f} {per_point:>14} {_share(q.suite_score):>6}"
         )
-    rows.append(f"shadow runs: {report.shadow_cost_usd} USD (apart from live spend)")
+    rows.append(
+        f"shadow runs: {report.shadow_cost_usd} USD, judge and golden-set calls: {report.judge_cost_usd} USD "
+        "(apart from live spend)"
+    )
     for a in report.alerts:
         rows.append(f"ALERT {a.occurred_at[:19]} {a.workload}/{a.model}: {a.reason}")
     return "\n".join(rows)
@@ -93,10 +101,23 @@ def cmd_feedback(args: argparse.Namespace, router: Callable[[argparse.Namespace]
     return 0
 
 
+def cmd_suite(args: argparse.Namespace, assessor: Callable[[argparse.Namespace], Any]) -> int:
+    models = [m for m in (args.models or "").split(",") if m]
+    report = assessor(args).RunSuite(assessor_pb2.SuiteRequest(workload=args.workload, models=models), timeout=600)
+    for p in report.paths:
+        baseline = "sets the baseline" if p.baseline < 0 else f"baseline {p.baseline:.1%}"
+        flag = "  REGRESSED: alert published" if p.regressed else ""
+        print(f"{report.workload}  {p.model:<28} {p.passed}/{p.items} passed ({p.score:.1%}), {baseline}{flag}")
+        for failure in p.failures:
+            print(f"    {failure}")
+    return 0
+
+
 def register(
     sub: Any,
     ledger: Callable[[argparse.Namespace], Any],
     router: Callable[[argparse.Namespace], Any],
+    assessor: Callable[[argparse.Namespace], Any],
     key_help: str,
 ) -> None:
     q = sub.add_parser(
@@ -119,3 +140,10 @@ def register(
     fb.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
     fb.add_argument("--key", help=key_help)
     fb.set_defaults(func=lambda args: cmd_feedback(args, router))
+    suite = sub.add_parser("suite", help="run a workload's golden set on model paths now (admin)")
+    suite.add_argument("suite_command", choices=["run"])
+    suite.add_argument("--workload", required=True)
+    suite.add_argument("--models", help="model paths, comma-separated (default: the assessor's TIERLIFT_SUITE_MODELS)")
+    suite.add_argument("--assessor", help="assessor address (default: TIERLIFT_ASSESSOR_ADDR or the running stack)")
+    suite.add_argument("--key", help=key_help)
+    suite.set_defaults(func=lambda args: cmd_suite(args, assessor))

@@ -6,6 +6,7 @@ feedback and regenerations land on the model path that answered."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -86,9 +87,13 @@ def stack(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     models_ = [wire_model("candidate", "CLOSED", server.endpoint, "1.00"),
                wire_model("reference", "FRONTIER", server.endpoint, "10.00"),
                wire_model("judge", "CLOSED", server.endpoint, "2.00")]  # fmt: skip
+    (state / "suites").mkdir()
+    golden = [json.dumps({"prompt": q, "reference": QUESTIONS[q], "check": "normalised"}) for q in list(QUESTIONS)[:10]]
+    (state / "suites" / "sums.jsonl").write_text("\n".join(golden) + "\n")
     running = start_provider_stack(
-        state, models_, TIERLIFT_POLICY=str(state / "policy.yaml"), TIERLIFT_DRIFT_WINDOW=str(DRIFT_WINDOW)
-    )
+        state, models_, TIERLIFT_POLICY=str(state / "policy.yaml"), TIERLIFT_DRIFT_WINDOW=str(DRIFT_WINDOW),
+        TIERLIFT_SUITES_DIR=str(state / "suites"), TIERLIFT_SUITE_MODELS="candidate,reference",
+    )  # fmt: skip
     try:
         yield running
     finally:
@@ -198,3 +203,30 @@ def test_an_llm_judge_compares_both_orders_through_the_router(stack: Stack) -> N
     with stack.channel("ledger") as channel:
         spend = ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(workload="judged"), timeout=10)
     assert {line.model for line in spend.lines} == {"candidate"}
+
+
+def test_a_golden_set_sets_each_paths_baseline_and_a_regression_alerts(
+    stack: Stack, models: Models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["suite", "run", "--workload", "sums", "--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]]
+    capsys.readouterr()
+    assert main(run) == 0
+    first = capsys.readouterr().out
+    assert "candidate                    7/10 passed (70.0%), sets the baseline" in first
+    assert "reference                    10/10 passed (100.0%), sets the baseline" in first
+    models.degraded = True
+    try:
+        assert main(run) == 0
+    finally:
+        models.degraded = False
+    second = capsys.readouterr().out
+    assert "candidate                    0/10 passed (0.0%), baseline 70.0%  REGRESSED: alert published" in second
+    assert "reference                    10/10 passed (100.0%), baseline 100.0%" in second
+    alert = wait_for(lambda: [a for a in quality(stack, "sums").alerts if a.model == "candidate"], "the alert")[0]
+    assert "golden set: 0.0% passed, down from the baseline 70.0%" in alert.reason and alert.window == 10
+    lines = wait_for(lambda: [q for q in quality(stack, "sums").lines if q.suite_score >= 0], "suite scores")
+    assert {q.model: q.suite_score for q in lines} == {"candidate": 0.35, "reference": 1.0}  # both runs
+    # golden-set calls are the assessor's: priced apart, no live spend for the workload
+    with stack.channel("ledger") as channel:
+        spend = ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(workload="sums"), timeout=10)
+    assert spend.total_attempts == 0

@@ -4,12 +4,15 @@ when the texts were not kept, and when a model path's agreement raises an alert.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._judges import judge
 from tierlift.assessor._llm_judge import judge_prompt, parse_verdict
+from tierlift.assessor._suite import Item, SuiteError, SuiteMissing, load_suite, passes
 from tierlift.core.text_match import normalise
 from tierlift.router._shadow import answers
 from tierlift.v1 import common_pb2, events_pb2, router_pb2
@@ -79,3 +82,31 @@ def test_the_llm_judges_verdict_is_read_from_its_reply() -> None:
     assert parse_verdict("Both are fine") is None
     prompt = judge_prompt("Correct sums win.", "user: 2+2?", "4", "5")
     assert "Rubric: Correct sums win." in prompt and "Answer A:\n4" in prompt and "Answer B:\n5" in prompt
+
+
+def test_golden_sets_load_with_clear_errors_and_each_check_decides(tmp_path: Path) -> None:
+    good = tmp_path / "faq.jsonl"
+    good.write_text(
+        '{"prompt": "2+2?", "reference": "4"}\n\n'
+        '{"messages": [{"role": "user", "content": "Give JSON"}], "reference": {"type": "object"}, '
+        '"check": "json_schema"}\n'
+    )
+    plain, schema = load_suite(good)
+    assert plain.check == "normalised" and plain.messages[0].content == "2+2?"
+    assert passes(plain, " 4. ")[0] and not passes(plain, "5")[0]
+    assert passes(schema, '{"a": 1}')[0] and not passes(schema, "[1]")[0]
+    assert passes(Item([], "Paris", "contains"), "It is PARIS.")[0]
+    assert passes(Item([], r"\b4\d\b", "regex"), "about 42")[0]
+    why = passes(Item([], "4", "exact"), "four")[1]
+    assert why == "exact: expected '4', got 'four'"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x", "reference": "y", "check": "vibes"}\n')
+    with pytest.raises(SuiteError, match=r"bad.jsonl:1: check 'vibes' is not one of"):
+        load_suite(bad)
+    bad.write_text('{"prompt": "no reference"}\n')
+    with pytest.raises(SuiteError, match=r"bad.jsonl:1: not an item"):
+        load_suite(bad)
+    with pytest.raises(SuiteMissing):
+        load_suite(tmp_path / "none.jsonl")
+    packaged = Path(__file__).parents[2] / "services/tierlift/suites/cli.jsonl"
+    assert len(load_suite(packaged)) == 5

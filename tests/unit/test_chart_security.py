@@ -100,7 +100,10 @@ def test_network_policies_deny_by_default_and_open_only_what_each_component_need
         {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway", "assessor"]}]}}  # fmt: skip
     assert policies["router"]["ingress"][0]["from"] == [apps, gateway_and_assessor]
     assessor = policies["assessor"]
-    assert assessor["ingress"] == [] and [rule["ports"][0]["port"] for rule in assessor["egress"]] == [4222, 50051]
+    assert assessor["ingress"][0]["from"] == [
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/admin": "true"}}}
+    ]
+    assert [rule["ports"][0]["port"] for rule in assessor["egress"]] == [4222, 50051]
     assert policies["gateway"]["ingress"][0]["from"] == [apps]
     assert policies["gateway"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 50051}]
 

@@ -3,6 +3,7 @@ against the Kubernetes API schemas (offline, strict: unknown fields fail)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,17 @@ def test_prod_policy_reaches_the_routers_and_parses() -> None:
     router = of_kind(docs, "Deployment")["sy-tierlift-router"]
     env = {e["name"]: e.get("value") for e in router["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["TIERLIFT_POLICY"] == "/etc/tierlift/policy.yaml"
+
+
+def test_golden_sets_in_values_reach_the_assessor_as_jsonl() -> None:
+    item = {"prompt": "What is 2 + 2?", "reference": "4", "check": "normalised"}
+    values = {
+        "assessor": {"enabled": True, "suites": {"faq": [item]}, "suiteModels": ["gpt-5-mini"], "suiteEveryHours": 6}
+    }
+    docs = render(values)
+    suites = of_kind(docs, "ConfigMap")["sy-tierlift-suites"]["data"]["faq.jsonl"]
+    assert [json.loads(line) for line in suites.splitlines() if line.strip()] == [item]
+    assessor = of_kind(docs, "Deployment")["sy-tierlift-assessor"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in assessor["env"]}
+    assert env["TIERLIFT_SUITES_DIR"] == "/etc/tierlift-suites" and env["TIERLIFT_SUITE_MODELS"] == "gpt-5-mini"
+    assert env["TIERLIFT_SUITE_EVERY_S"] == "21600"

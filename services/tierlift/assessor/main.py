@@ -4,12 +4,15 @@ JetStream and serves gRPC health for its probes."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from pydantic import Field
 
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._llm_judge import LlmJudge
 from tierlift.assessor._service import Assessor
+from tierlift.assessor._servicer import AssessorServicer
+from tierlift.assessor._suite import JetStreamBaselines, SuiteRunner
 from tierlift.core import bus as bus_module
 from tierlift.core.config import BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
@@ -17,9 +20,10 @@ from tierlift.core.grpc_server import GrpcServer, client_channel
 from tierlift.core.identity import Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
-from tierlift.v1 import router_pb2_grpc
+from tierlift.v1 import assessor_pb2, assessor_pb2_grpc, router_pb2_grpc
 
 log = get_logger(__name__)
+DEFAULT_SUITES = Path(__file__).resolve().parent.parent / "suites"
 
 
 class AssessorSettings(BusSettings):
@@ -31,6 +35,23 @@ class AssessorSettings(BusSettings):
     # the router the LLM judge calls ("" = no LLM judging)
     router_addr: str = ""
     judge_timeout_s: float = Field(default=60.0, gt=0)
+    # golden sets: <suites_dir>/<workload>.jsonl, run on these model paths every suite_every_s (0 = on demand)
+    suites_dir: Path = DEFAULT_SUITES
+    suite_models: str = ""
+    suite_every_s: float = Field(default=0.0, ge=0)
+    suite_tenant: str = Field(default="tierlift-quality", pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+async def run_suites_forever(runner: SuiteRunner, models: list[str], every_s: float) -> None:
+    """Every golden set in the folder, on every configured path, every `every_s` seconds."""
+    while True:
+        await asyncio.sleep(every_s)
+        for path in sorted(runner.suites_dir.glob("*.jsonl")):
+            try:
+                report = await runner.run(path.stem, models)
+                log.info("suite_run", workload=path.stem, scores={p.model: round(p.score, 3) for p in report.paths})
+            except Exception:
+                log.exception("suite_run_failed", workload=path.stem)
 
 
 async def run() -> None:
@@ -41,22 +62,36 @@ async def run() -> None:
     await bus.wait_for_stream()
     if bus.producers is None:
         log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
-    # LLM judges call the router with this service's key (policy judge method "llm")
+    # LLM judges and golden sets call the router with this service's key
     key = secret("TIERLIFT_SERVICE_KEY") or secret("TIERLIFT_ASSESSOR_KEY")
     channel = client_channel(settings.router_addr, key, settings.tls()) if settings.router_addr else None
-    llm = LlmJudge(router_pb2_grpc.RouterStub(channel), settings.judge_timeout_s) if channel else None
+    router = router_pb2_grpc.RouterStub(channel) if channel else None
+    llm = LlmJudge(router, settings.judge_timeout_s) if router else None
     assessor = Assessor(bus, DriftWatch(settings.drift_window, settings.agreement_floor, settings.max_drop), llm)
+    keys = KeyBook()
+    await keys.follow(bus)  # admins run golden sets on demand (tierlift suite run)
+    baselines = await JetStreamBaselines.open(bus.js, settings.stream_replicas)
     stop = asyncio.Event()
     consumer = asyncio.create_task(
         bus.consume(bus_module.SUBJECT_SHADOW, settings.consumer_name, assessor, stop, batch=64)
     )
-    # health only: nobody calls the assessor (Authenticate refuses any other method)
-    server = GrpcServer.for_settings("assessor", settings, Authenticate(KeyBook(), {}))
+    server = GrpcServer.for_settings("assessor", settings, Authenticate(keys, {"*": frozenset({"admin"})}))
     consumer.add_done_callback(lambda _task: server.request_stop())
+    models = [m.strip() for m in settings.suite_models.split(",") if m.strip()]
+    scheduled: asyncio.Task[None] | None = None
+    if router is not None:
+        runner = SuiteRunner(router, bus.publish, baselines, settings.suites_dir, settings.suite_tenant,
+                             settings.max_drop, settings.judge_timeout_s)  # fmt: skip
+        assessor_pb2_grpc.add_AssessorServicer_to_server(AssessorServicer(runner, models), server.server)
+        server.add_service(assessor_pb2.DESCRIPTOR.services_by_name["Assessor"].full_name)
+        if settings.suite_every_s and models:
+            scheduled = asyncio.create_task(run_suites_forever(runner, models, settings.suite_every_s))
     await server.start()
     server.stop_on_signals()
 
     async def stop_consuming() -> None:
+        if scheduled is not None:
+            scheduled.cancel()
         stop.set()
         await consumer
 

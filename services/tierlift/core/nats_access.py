@@ -46,6 +46,16 @@ _KV = "TIERLIFT_IDEMPOTENCY"
 _SPEND = "TIERLIFT_SHADOW_SPEND"
 _STREAM_ADMIN = ["$JS.API.STREAM.CREATE.TIERLIFT", "$JS.API.STREAM.UPDATE.TIERLIFT"]
 
+
+def _kv(bucket: str) -> list[str]:
+    """What a user needs to create, read and write one key-value bucket."""
+    return [
+        f"$JS.API.STREAM.INFO.KV_{bucket}", f"$JS.API.STREAM.CREATE.KV_{bucket}",
+        f"$JS.API.STREAM.UPDATE.KV_{bucket}", f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
+        f"$JS.API.DIRECT.GET.KV_{bucket}.>", f"$KV.{bucket}.>",
+    ]  # fmt: skip
+
+
 PERMISSIONS: dict[str, dict[str, list[str]]] = {
     "router": {
         "publish": [
@@ -57,23 +67,8 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
             "tierlift.keys.used",
             *_READ,
             *_STREAM_ADMIN,
-            f"$JS.API.STREAM.INFO.KV_{_KV}",
-            f"$JS.API.STREAM.CREATE.KV_{_KV}",
-            f"$JS.API.STREAM.UPDATE.KV_{_KV}",
-            f"$JS.API.STREAM.MSG.GET.KV_{_KV}",
-            f"$JS.API.DIRECT.GET.KV_{_KV}.>",
-            f"$KV.{_KV}.>",
-            *(
-                f"{api}{_SPEND}{tail}"
-                for api, tail in (
-                    ("$JS.API.STREAM.INFO.KV_", ""),
-                    ("$JS.API.STREAM.CREATE.KV_", ""),
-                    ("$JS.API.STREAM.UPDATE.KV_", ""),
-                    ("$JS.API.STREAM.MSG.GET.KV_", ""),
-                    ("$JS.API.DIRECT.GET.KV_", ".>"),
-                    ("$KV.", ".>"),
-                )
-            ),
+            *_kv(_KV),
+            *_kv(_SPEND),
         ],
         "subscribe": ["_INBOX.>"],
     },
@@ -91,7 +86,13 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
     },
     # judges shadow runs: reads them (a durable consumer), publishes scores and alerts
     "assessor": {
-        "publish": ["tierlift.quality.>", "tierlift.deadletter.tierlift.shadow.>", *_READ, *_DURABLE],
+        "publish": [
+            "tierlift.quality.>",
+            "tierlift.deadletter.tierlift.shadow.>",
+            *_READ,
+            *_DURABLE,
+            *_kv("TIERLIFT_SUITE_BASELINES"),  # each model path's first golden-set score
+        ],
         "subscribe": ["_INBOX.>"],
     },
     # dashboards, a debugging session, a future consumer: reads events, publishes none

@@ -80,10 +80,11 @@ class QualityStore:
                 .where(*where, a.kind == "live", a.outcome == "ANSWERED")
             ).all()
             scores = conn.execute(
-                select(q.workload, q.model, func.count(), func.avg(q.score))
-                .where(q.occurred_at >= since, q.occurred_at < until, *([q.tenant == tenant] if tenant else []),
-                       *([q.workload == workload] if workload else []))
-                .group_by(q.workload, q.model)
+                select(q.source, q.workload, q.model, func.count(), func.avg(q.score))
+                .where(q.occurred_at >= since, q.occurred_at < until, *([q.workload == workload] if workload else []),
+                       # golden sets run under the assessor's own tenant: every reader of the workload sees them
+                       *([(q.tenant == tenant) | (q.source == "suite")] if tenant else []))
+                .group_by(q.source, q.workload, q.model)
             ).all()  # fmt: skip
             ratings = conn.execute(
                 select(r.workload, r.final_model, func.count(), func.avg(f.rating))
@@ -131,16 +132,20 @@ def _report(
     latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
     for workload, model, ms in latency:
         latencies[workload, model].append(ms)
-    scored = {(w, m): (n, mean) for w, m, n, mean in scores}
+    scored = {(w, m): (n, mean) for source, w, m, n, mean in scores if source == "shadow"}
+    suites = {(w, m): float(mean) for source, w, m, _, mean in scores if source == "suite"}
+    for key in suites.keys() - paths.keys():  # a path only the golden set has tried yet
+        paths[key] = []
     rated = {(w, m): (n, mean) for w, m, n, mean in ratings}
     report = ledger_pb2.QualityReport(shadow_cost_usd=money.to_wire(shadow_cost))
     for (workload, model), rows in sorted(paths.items()):
-        n = len(rows)
+        n = len(rows) or 1  # rates of a path without live traffic are 0
         cost = sum((row.total_cost_usd for row in rows), Decimal(0))
         count, agreement = scored.get((workload, model), (0, None))
         feedback_count, feedback_mean = rated.get((workload, model), (0, None))
         line = ledger_pb2.QualityLine(
-            workload=workload, model=model, tier=rows[0].final_tier, requests=n, share=n / per_workload[workload],
+            workload=workload, model=model, tier=rows[0].final_tier if rows else "", requests=len(rows),
+            share=len(rows) / per_workload[workload] if rows else 0.0, suite_score=suites.get((workload, model), -1.0),
             scored=count, agreement=-1.0 if agreement is None else float(agreement), feedback=feedback_count,
             feedback_score=float(feedback_mean or 0.0),
             regeneration_rate=sum(row.regenerated for row in rows) / n,

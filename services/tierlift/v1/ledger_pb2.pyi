@@ -269,7 +269,7 @@ class QualityQuery(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class QualityLine(_message.Message):
-    __slots__ = ("workload", "model", "tier", "requests", "share", "scored", "agreement", "feedback", "feedback_score", "regeneration_rate", "escalation_rate", "p50_latency_ms", "p95_latency_ms", "cost_usd", "cost_per_quality_point")
+    __slots__ = ("workload", "model", "tier", "requests", "share", "scored", "agreement", "feedback", "feedback_score", "regeneration_rate", "escalation_rate", "p50_latency_ms", "p95_latency_ms", "cost_usd", "cost_per_quality_point", "suite_score")
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +285,7 @@ class QualityLine(_message.Message):
     P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     COST_PER_QUALITY_POINT_FIELD_NUMBER: _ClassVar[int]
+    SUITE_SCORE_FIELD_NUMBER: _ClassVar[int]
     workload: str
     model: str
     tier: str
@@ -300,7 +301,8 @@ class QualityLine(_message.Message):
     p95_latency_ms: float
     cost_usd: str
     cost_per_quality_point: str
-    def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[str] = ..., requests: _Optional[int] = ..., share: _Optional[float] = ..., scored: _Optional[int] = ..., agreement: _Optional[float] = ..., feedback: _Optional[int] = ..., feedback_score: _Optional[float] = ..., regeneration_rate: _Optional[float] = ..., escalation_rate: _Optional[float] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., cost_usd: _Optional[str] = ..., cost_per_quality_point: _Optional[str] = ...) -> None: ...
+    suite_score: float
+    def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[str] = ..., requests: _Optional[int] = ..., share: _Optional[float] = ..., scored: _Optional[int] = ..., agreement: _Optional[float] = ..., feedback: _Optional[int] = ..., feedback_score: _Optional[float] = ..., regeneration_rate: _Optional[float] = ..., escalation_rate: _Optional[float] = ..., p50_latency_ms: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., cost_usd: _Optional[str] = ..., cost_per_quality_point: _Optional[str] = ..., suite_score: _Optional[float] = ...) -> None: ...
 
 class QualityReport(_message.Message):
     __slots__ = ("lines", "shadow_cost_usd", "alerts", "judge_cost_usd")
