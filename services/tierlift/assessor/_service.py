@@ -9,20 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from opentelemetry import metrics
 
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._judges import Embed, Verdict, judge
 from tierlift.assessor._llm_judge import LlmJudge
+from tierlift.assessor._metrics import alerts, judged
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, Received, consumer_span
 from tierlift.core.logging import get_logger
 from tierlift.v1 import events_pb2
 
 log = get_logger(__name__)
-_meter = metrics.get_meter("tierlift.assessor")
-judged = _meter.create_counter("tierlift.assessor.judged", description="Shadow runs judged, by method and verdict")
-alerts = _meter.create_counter("tierlift.quality.alerts", description="Quality alerts raised, by workload and model")
 
 
 class Assessor:

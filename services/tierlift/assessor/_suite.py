@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import grpc
 import jsonschema
 
+from tierlift.assessor._metrics import alerts
 from tierlift.core import bus as bus_module
 from tierlift.core.ids import is_slug
 from tierlift.core.text_match import normalise
@@ -207,4 +208,5 @@ class SuiteRunner:
             )  # fmt: skip
             alert.occurred_at.GetCurrentTime()
             await self.publish(bus_module.SUBJECT_ALERT, alert, alert.event_id)
+            alerts.add(1, {"workload": workload, "model": model})
         return result
