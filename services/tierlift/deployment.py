@@ -14,9 +14,11 @@ server lists, and the banner says so (attempts are still priced as the catalog's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from tierlift.adapters.openai_compat import AZURE_API_VERSION
 from tierlift.core.catalog import Catalog, Model
 from tierlift.core.config import secret
 
@@ -59,10 +61,13 @@ class ProbeResult:
 Probe = Callable[[str, str, str], ProbeResult]  # (backend family, endpoint, key) -> result
 
 
+SELF_HOSTED = ("llamacpp", "sglang", "tgi", "ollama")  # adapter-name prefixes; anything else self-hosted is vLLM
+
+
 def backend_family(model: Model) -> str:
     if model.price.self_hosted is not None:
-        return "llamacpp" if model.adapter.startswith("llamacpp") else "vllm"
-    return "anthropic" if model.provider == "anthropic" else "openai"
+        return next((family for family in SELF_HOSTED if model.adapter.startswith(family)), "vllm")
+    return {"anthropic": "anthropic", "azure": "azure"}.get(model.provider, "openai")
 
 
 def _region_problem(model: Model, region: str) -> str:
@@ -83,8 +88,8 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
         endpoint = model.resolved_endpoint(env)
         key = secret(model.api_key_env, env) if model.api_key_env else ""
         problem = _region_problem(model, region)
-        if not problem and family == "vllm" and not endpoint:
-            problem = "a vLLM pod with no endpoint in the catalog (give one with --catalog)"
+        if not problem and family in ("vllm", "sglang", "tgi", "ollama") and not endpoint:
+            problem = f"a {family} server with no endpoint in the catalog (give one with --catalog)"
         if not problem and model.api_key_env and not key:
             problem = f"no key: set {model.api_key_env}"
         note = ""
@@ -127,8 +132,16 @@ def probe_provider(family: str, endpoint: str, key: str, timeout_s: float = 5.0)
         if family == "anthropic":
             with anthropic.Anthropic(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=0) as a:
                 return ProbeResult(served=tuple(m.id for m in a.models.list(limit=1000).data))
-        with openai.OpenAI(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=0) as o:
-            return ProbeResult(served=tuple(m.id for m in o.models.list().data))
+        if family == "azure":
+            version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
+            client: openai.OpenAI = openai.AzureOpenAI(
+                azure_endpoint=endpoint, api_key=key, api_version=version, timeout=timeout_s, max_retries=0
+            )
+        else:
+            client = openai.OpenAI(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=0)
+        with client as o:
+            # Azure lists the resource's base models, not its deployments: nothing to match on
+            return ProbeResult(served=None if family == "azure" else tuple(m.id for m in o.models.list().data))
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         return ProbeResult(problem=f"key rejected by {endpoint} (HTTP {exc.status_code})")
     except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:

@@ -1,5 +1,6 @@
-"""Provider adapters through the official SDKs (openai, anthropic) against local servers that
-speak each provider's wire format: text, usage, logprobs, streaming, and every fault mapped."""
+"""Provider adapters through the official SDKs (openai, its Azure client, anthropic) against local
+servers that speak each provider's wire format (Azure: deployment paths, api-version, api-key):
+text, usage, logprobs, streaming, and every fault mapped."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import pytest
 from tests.wire.server import ANSWER_TOKENS, TOKEN_LOGPROB, WireServer
 from tierlift.adapters import BackendError
 from tierlift.adapters.anthropic_messages import AnthropicBackend
-from tierlift.adapters.openai_compat import OpenAICompatBackend
+from tierlift.adapters.openai_compat import AzureOpenAIBackend, OpenAICompatBackend
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
 
-BACKENDS: dict[str, Any] = {"openai": OpenAICompatBackend, "anthropic": AnthropicBackend}
+BACKENDS: dict[str, Any] = {"openai": OpenAICompatBackend, "anthropic": AnthropicBackend, "azure": AzureOpenAIBackend}
 
 
 def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KEY") -> Model:
@@ -38,7 +39,7 @@ def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KE
     )
 
 
-@pytest.fixture(params=["openai", "anthropic"])
+@pytest.fixture(params=["openai", "anthropic", "azure"])
 def wire(request: pytest.FixtureRequest) -> Iterator[WireServer]:
     server = WireServer(protocol=request.param)
     server.start()
@@ -81,7 +82,7 @@ async def test_answer_and_usage_come_from_the_wire(wire: WireServer, backend: An
 
 async def test_logprobs_where_the_provider_gives_them(wire: WireServer, backend: Any) -> None:
     reply = await backend.generate(request())
-    if wire.protocol == "openai":
+    if wire.protocol in ("openai", "azure"):
         assert wire.log[0].body["logprobs"] is True
         assert reply.confidence.has_logprobs and reply.confidence.token_count == len(ANSWER_TOKENS)
         assert reply.confidence.mean_logprob == pytest.approx(TOKEN_LOGPROB)

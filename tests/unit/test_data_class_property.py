@@ -1,5 +1,6 @@
 """Property: whatever the request and whatever the policy, no attempt of a request is ever made
-on a tier its effective data class forbids, faults, escalation and shadow runs included.
+on a tier its effective data class forbids, nor on a model whose licence or regions exclude the
+request's region (an EU tenant never reaches Llama 4), faults, escalation and shadow runs included.
 
 Every adapter of the dev catalog runs in process with a scripted backend whose failures and
 confidence Hypothesis chooses; the real classifier labels the prompts. The backends' own call
@@ -113,6 +114,12 @@ async def scenario(
             break
         await asyncio.sleep(0.01)
     called = {TIER_OF_MODEL[m] for b in running.backends for m in b.calls}
+    region = request.constraints.region
+    for model_id in {m for b in running.backends for m in b.calls}:  # region and licence limits too
+        model = CATALOG.get(model_id)
+        assert model is not None
+        assert not region or region not in model.licence.excluded_regions, f"{model_id}'s licence excludes {region}"
+        assert not region or "any" in model.regions or region in model.regions, f"{model_id} does not run in {region}"
     if effective is None:  # refused before planning: nothing may have been called
         assert not called
         return

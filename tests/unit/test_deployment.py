@@ -103,3 +103,19 @@ def test_bad_tiers_and_bad_policy_are_one_line_errors(tmp_path: Path, capsys: py
     assert main(["up", "--policy", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"tierlift: {bad}") and len(err.strip().splitlines()) == 1
+
+
+def test_azure_openai_is_picked_up_from_its_variables_and_an_eu_stack_leaves_llama_4_out() -> None:
+    probed: list[tuple[str, str, str]] = []
+
+    def probe(family: str, endpoint: str, key: str) -> ProbeResult:
+        probed.append((family, endpoint, key))
+        return ProbeResult(served=None)  # Azure lists base models, not deployments
+
+    env = {"AZURE_OPENAI_API_KEY": "az-key", "AZURE_OPENAI_ENDPOINT": "https://acme.openai.azure.com",
+           "TOGETHER_API_KEY": "tg-key"}  # fmt: skip
+    d = plan_deployment(CATALOG, env, "eu", probe)
+    assert d.adapters["azure-openai"] == "azure"
+    assert ("azure", "https://acme.openai.azure.com", "az-key") in probed
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert "llama-4-maverick-together" in reasons and "eu" in reasons["llama-4-maverick-together"]

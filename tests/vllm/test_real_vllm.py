@@ -21,7 +21,7 @@ import pytest
 from tests.benchmarks.run import RESULTS
 from tests.stack_keys import tenant_router
 from tests.wire.stack import start_provider_stack
-from tierlift.adapters.vllm import VllmBackend
+from tierlift.adapters.self_hosted import SelfHostedBackend
 from tierlift.core.catalog import Model
 from tierlift.devstack import free_port
 from tierlift.results import write_result
@@ -93,7 +93,7 @@ def request(question: str = "What is the capital of France?", max_tokens: int = 
 
 
 async def test_real_vllm_answers_with_usage_logprobs_and_stream(vllm_url: str) -> None:
-    backend = VllmBackend("vllm-local", [Model.model_validate(catalog_entry(vllm_url))], 120.0, 0, 16, 0.98)
+    backend = SelfHostedBackend("vllm-local", [Model.model_validate(catalog_entry(vllm_url))], 120.0, 0, 16, 0.98)
     try:
         await backend.poll_once()
         load = backend.load[vllm_url]

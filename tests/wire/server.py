@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from tests.wire import anthropic_format, openai_format
+from tests.wire import anthropic_format, azure_format, openai_format
 from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
 
 __all__ = ["ANSWER_TOKENS", "TOKEN_LOGPROB", "WireServer"]
@@ -37,7 +38,7 @@ class WireFormat(Protocol):
     STREAM_END: bytes
 
 
-FORMATS: dict[str, Any] = {"openai": openai_format, "anthropic": anthropic_format}
+FORMATS: dict[str, Any] = {"openai": openai_format, "anthropic": anthropic_format, "azure": azure_format}
 
 
 @dataclass
@@ -107,17 +108,23 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
         def _key_rejected(self) -> bool:
             if not server.key:
                 return False
-            given = self.headers.get("x-api-key") or self.headers.get("Authorization", "").removeprefix("Bearer ")
+            given = (
+                self.headers.get("x-api-key")
+                or self.headers.get("api-key")  # Azure OpenAI
+                or self.headers.get("Authorization", "").removeprefix("Bearer ")
+            )
             if given == server.key:
                 return False
             self._error(401, f"Incorrect API key provided: {given}. You can find your API key at the dashboard.")
             return True
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/v1/models":
+            if self.path.split("?")[0] in ("/v1/models", getattr(wire, "MODELS_PATH", "/v1/models")):
                 if not self._key_rejected():
                     self._json(200, wire.models_body(server.served_models))
                 return None
+            if self.path == "/":  # Ollama's health check: "Ollama is running"
+                return self._plain(200 if server.healthy else 503, "Ollama is running")
             if self.path == "/health":
                 return self._plain(200 if server.healthy else 503, "")
             if self.path == "/metrics":
@@ -137,8 +144,14 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             behaviour = server.next_behaviour(Recorded(self.path, body, self.headers.get("Authorization", "")))
             if self._key_rejected():
                 return None
-            if self.path != wire.PATH:
+            route, _, query = self.path.partition("?")
+            matched = re.fullmatch(wire.PATH, route)
+            if matched is None:
                 return self._error(404, f"no route {self.path}")
+            if server.protocol == "azure":  # the deployment is in the path; the API version is required
+                if "api-version=" not in query:
+                    return self._error(404, "Resource not found")
+                body.setdefault("model", matched.group("deployment"))
             kind, _, arg = behaviour.partition(":")
             if kind == "drop":
                 self.close_connection = True
@@ -155,7 +168,7 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if body.get("stream"):
                 return self._sse(wire.stream_events(body))
             payload = wire.completion(body)
-            if server.answer is not None and server.protocol == "openai":
+            if server.answer is not None and server.protocol in ("openai", "azure"):
                 payload["choices"][0]["message"]["content"] = server.answer(body)
             return self._json(200, payload)
 

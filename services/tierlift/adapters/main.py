@@ -25,7 +25,7 @@ from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
 
 class AdapterSettings(ServiceSettings):
     adapter_name: str = "llamacpp-local"
-    adapter_backend: Literal["llamacpp", "openai", "anthropic", "vllm"] = "llamacpp"
+    adapter_backend: Literal["llamacpp", "openai", "azure", "anthropic", "vllm", "sglang", "tgi", "ollama"] = "llamacpp"
     catalog: Path = DEFAULT_CATALOG
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
@@ -39,6 +39,7 @@ class AdapterSettings(ServiceSettings):
     # OpenAI-compatible server standing in for a provider; attempts are still priced as the catalog model)
     upstream_model: str = ""
     # vllm: refuse (so the router moves on) when a pod is this loaded
+    # self-hosted servers (vLLM, SGLang, TGI): refuse at once past this queue depth or KV-cache use
     vllm_max_waiting: int = Field(default=16, ge=0)
     vllm_max_kv_cache: float = Field(default=0.98, gt=0, le=1)
 
@@ -59,16 +60,23 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
             settings.upstream_max_retries,
             settings.upstream_model,
         )
-    if settings.adapter_backend == "vllm":
-        from tierlift.adapters.vllm import VllmBackend
+    if settings.adapter_backend in ("vllm", "sglang", "tgi", "ollama"):
+        from tierlift.adapters.self_hosted import SelfHostedBackend
 
-        return VllmBackend(
+        return SelfHostedBackend(
             settings.adapter_name,
             models,
             settings.upstream_timeout_s,
             settings.upstream_max_retries,
             settings.vllm_max_waiting,
             settings.vllm_max_kv_cache,
+            family=settings.adapter_backend,
+        )
+    if settings.adapter_backend == "azure":
+        from tierlift.adapters.openai_compat import AzureOpenAIBackend
+
+        return AzureOpenAIBackend(
+            settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
         )
     if settings.adapter_backend == "anthropic":
         from tierlift.adapters.anthropic_messages import AnthropicBackend

@@ -1,5 +1,5 @@
-"""OpenAI-compatible backends through the official `openai` SDK: OpenAI itself, Together,
-Fireworks, Groq, OpenRouter, and vLLM's OpenAI server. One client per endpoint (the catalog's
+"""OpenAI-compatible backends through the official `openai` SDK: OpenAI itself, Azure OpenAI,
+Together, Fireworks, Groq, OpenRouter, and the self-hosted servers' OpenAI APIs. One client per endpoint (the catalog's
 `endpoint`, or the variable its `endpoint_env` names when set), the key from the model's `api_key_env`.
 
 Retries are the SDK's own: bounded, exponential backoff with jitter, honouring `Retry-After`
@@ -9,13 +9,14 @@ status the router falls back on.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
 import openai
-from openai import AsyncOpenAI
+from openai import AsyncAzureOpenAI, AsyncOpenAI
 
 from tierlift.adapters._backend import clients_by_model, map_error, signals_from_logprobs
 from tierlift.core.catalog import Model
@@ -47,12 +48,12 @@ class OpenAICompatBackend:
         # Every request goes to this upstream model when set: a local server standing in for a provider.
         self.upstream_model = upstream_model
         self._client_of = clients_by_model(
-            adapter,
-            models,
-            lambda endpoint, key: AsyncOpenAI(
-                base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries
-            ),
+            adapter, models, lambda endpoint, key: self._client(endpoint, key, timeout_s, max_retries)
         )
+
+    @staticmethod
+    def _client(endpoint: str, key: str, timeout_s: float, max_retries: int) -> AsyncOpenAI:
+        return AsyncOpenAI(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries)
 
     def describe(self) -> adapter_pb2.AdapterDescription:
         return adapter_pb2.AdapterDescription(
@@ -148,3 +149,21 @@ def _usage(usage: Any) -> common_pb2.Usage:
     if usage is None:
         return common_pb2.Usage()
     return common_pb2.Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+
+
+AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version; AZURE_OPENAI_API_VERSION overrides
+
+
+class AzureOpenAIBackend(OpenAICompatBackend):
+    """Azure OpenAI through the SDK's Azure client: the catalog's `endpoint` (or
+    AZURE_OPENAI_ENDPOINT) is the resource, `upstream_model` the deployment name; requests go to
+    /openai/deployments/<deployment>/chat/completions?api-version=... with an `api-key` header."""
+
+    family = "azure"
+
+    @staticmethod
+    def _client(endpoint: str, key: str, timeout_s: float, max_retries: int) -> AsyncOpenAI:
+        version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
+        return AsyncAzureOpenAI(
+            azure_endpoint=endpoint, api_key=key, api_version=version, timeout=timeout_s, max_retries=max_retries
+        )

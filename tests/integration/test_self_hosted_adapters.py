@@ -1,5 +1,6 @@
-"""The vllm adapter against a server speaking vLLM's OpenAI API, /health and /metrics:
-answers while the pod is fine, refuses at once when it is down or saturated."""
+"""The self-hosted adapters (vLLM, SGLang, TGI, Ollama) against a server speaking their OpenAI API,
+health and metrics endpoints: answers while the server is fine, refuses at once when it is down or
+saturated, each family by the signals it exports."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.wire.server import WireServer
 from tierlift.adapters import BackendError
-from tierlift.adapters.vllm import VllmBackend, parse_metrics
+from tierlift.adapters.self_hosted import SelfHostedBackend, parse_metrics
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -46,10 +47,10 @@ def vllm_model(endpoint: str) -> Model:
 
 
 @pytest.fixture
-async def pod() -> AsyncIterator[tuple[WireServer, VllmBackend]]:
+async def pod() -> AsyncIterator[tuple[WireServer, SelfHostedBackend]]:
     server = WireServer(metrics_text=IDLE_METRICS)
     server.start()
-    backend = VllmBackend("vllm-local", [vllm_model(server.endpoint)], 2.0, 0, max_waiting=16, max_kv_cache=0.95)
+    backend = SelfHostedBackend("vllm-local", [vllm_model(server.endpoint)], 2.0, 0, max_waiting=16, max_kv_cache=0.95)
     try:
         yield server, backend
     finally:
@@ -72,14 +73,14 @@ def test_metrics_parse_queue_depth_and_kv_cache_of_either_vllm_generation() -> N
     assert old.kv_cache == 0.99
 
 
-async def test_idle_pod_answers_with_logprobs(pod: tuple[WireServer, VllmBackend]) -> None:
+async def test_idle_pod_answers_with_logprobs(pod: tuple[WireServer, SelfHostedBackend]) -> None:
     _server, backend = pod
     await backend.poll_once()
     reply = await backend.generate(request())
     assert reply.text and reply.confidence.has_logprobs
 
 
-async def test_saturated_pod_is_refused_without_a_call(pod: tuple[WireServer, VllmBackend]) -> None:
+async def test_saturated_pod_is_refused_without_a_call(pod: tuple[WireServer, SelfHostedBackend]) -> None:
     server, backend = pod
     server.metrics_text = BUSY_METRICS
     await backend.poll_once()
@@ -90,10 +91,52 @@ async def test_saturated_pod_is_refused_without_a_call(pod: tuple[WireServer, Vl
     assert not [r for r in server.log if r.path.endswith("/chat/completions")]
 
 
-async def test_unhealthy_pod_is_unavailable(pod: tuple[WireServer, VllmBackend]) -> None:
+async def test_unhealthy_pod_is_unavailable(pod: tuple[WireServer, SelfHostedBackend]) -> None:
     server, backend = pod
     server.healthy = False
     await backend.poll_once()
     with pytest.raises(BackendError) as err:
         await backend.generate(request())
     assert err.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+SGLANG_BUSY = """# TYPE sglang:num_queue_reqs gauge
+sglang:num_queue_reqs{model_name="meta-llama/Llama-3.1-8B-Instruct"} 3.0
+# TYPE sglang:token_usage gauge
+sglang:token_usage{model_name="meta-llama/Llama-3.1-8B-Instruct"} 0.97
+"""
+TGI_BUSY = "# TYPE tgi_queue_size gauge\ntgi_queue_size 25\n"
+
+
+@pytest.mark.parametrize(
+    ("family", "busy", "why"),
+    [
+        ("sglang", SGLANG_BUSY, "KV cache 97%"),  # a full KV cache, short queue
+        ("tgi", TGI_BUSY, "25 requests waiting"),  # TGI exports its queue, not its KV cache
+        ("ollama", "", ""),  # health only (GET /): no load signal to act on
+    ],
+)
+async def test_each_server_family_reads_its_own_health_and_load_signals(family: str, busy: str, why: str) -> None:
+    server = WireServer(metrics_text="")
+    server.start()
+    backend = SelfHostedBackend(f"{family}-local", [vllm_model(server.endpoint)], 2.0, 0, max_waiting=16,
+                                max_kv_cache=0.95, family=family)  # fmt: skip
+    try:
+        await backend.poll_once()
+        assert (await backend.generate(request())).text  # idle (or no metrics): served
+        server.metrics_text = busy
+        await backend.poll_once()
+        if why:
+            with pytest.raises(BackendError) as err:
+                await backend.generate(request())
+            assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and why in err.value.message
+        else:
+            assert (await backend.generate(request())).text
+        server.healthy = False
+        await backend.poll_once()
+        with pytest.raises(BackendError) as down:
+            await backend.generate(request())
+        assert down.value.code == grpc.StatusCode.UNAVAILABLE and f"{family} server" in down.value.message
+    finally:
+        await backend.close()
+        server.stop()

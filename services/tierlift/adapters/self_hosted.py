@@ -1,9 +1,17 @@
-"""vLLM pods: the OpenAI-compatible backend plus load awareness.
+"""Self-hosted model servers (vLLM, SGLang, Text Generation Inference, Ollama): each speaks
+the OpenAI chat-completions API, so they share the OpenAI-compatible backend, plus load awareness.
 
-A poller reads each pod's `/health` and Prometheus `/metrics` (queue depth and KV-cache use).
-A pod that is down, or saturated past the configured limits, is refused at once with
-UNAVAILABLE or RESOURCE_EXHAUSTED, so the router moves to the next rung instead of queueing
-behind a full GPU.
+A poller reads each server's health endpoint and, where the server exports them, its Prometheus
+metrics (queue depth and KV-cache use). A server that is down, or saturated past the configured
+limits, is refused at once with UNAVAILABLE or RESOURCE_EXHAUSTED, so the router moves to the
+next rung instead of queueing behind a full GPU.
+
+| server | health | queue depth | KV-cache use |
+| --- | --- | --- | --- |
+| vLLM | `/health` | `vllm:num_requests_waiting` | `vllm:kv_cache_usage_perc` (older: `gpu_cache_usage_perc`) |
+| SGLang (`--enable-metrics`) | `/health` | `sglang:num_queue_reqs` | `sglang:token_usage` |
+| TGI | `/health` | `tgi_queue_size` | not exported |
+| Ollama (development) | `/` | not exported | not exported |
 """
 
 from __future__ import annotations
@@ -25,9 +33,24 @@ from tierlift.core.logging import get_logger
 from tierlift.v1 import adapter_pb2
 
 log = get_logger(__name__)
-# vLLM v1 reports kv_cache_usage_perc; older releases gpu_cache_usage_perc.
-_KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
-_WAITING = "vllm:num_requests_waiting"
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    health_path: str
+    metrics_path: str  # "" when the server exports no Prometheus metrics
+    waiting: tuple[str, ...] = ()  # gauges of requests queued
+    kv_cache: tuple[str, ...] = ()  # gauges of KV-cache use, 0..1
+
+
+KINDS = {
+    # vLLM v1 reports kv_cache_usage_perc; older releases gpu_cache_usage_perc
+    "vllm": ServerKind("/health", "/metrics", ("vllm:num_requests_waiting",),
+                       ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")),
+    "sglang": ServerKind("/health", "/metrics", ("sglang:num_queue_reqs",), ("sglang:token_usage",)),
+    "tgi": ServerKind("/health", "/metrics", ("tgi_queue_size",)),
+    "ollama": ServerKind("/", ""),
+}  # fmt: skip
 
 
 @dataclass
@@ -38,13 +61,13 @@ class PodLoad:
     error: str = ""
 
 
-def parse_metrics(text: str) -> PodLoad:
+def parse_metrics(text: str, kind: ServerKind = KINDS["vllm"]) -> PodLoad:
     load = PodLoad()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == _WAITING:
+            if sample.name in kind.waiting:
                 load.waiting += sample.value
-            elif sample.name in _KV_CACHE:
+            elif sample.name in kind.kv_cache:
                 load.kv_cache = max(load.kv_cache, sample.value)
     return load
 
@@ -55,9 +78,7 @@ def _get(url: str, timeout_s: float) -> str:
         return body.decode()
 
 
-class VllmBackend(OpenAICompatBackend):
-    family = "vllm"
-
+class SelfHostedBackend(OpenAICompatBackend):
     def __init__(
         self,
         adapter: str,
@@ -67,8 +88,10 @@ class VllmBackend(OpenAICompatBackend):
         max_waiting: int,
         max_kv_cache: float,
         poll_s: float = 1.0,
+        family: str = "vllm",
     ) -> None:
         super().__init__(adapter, models, timeout_s, max_retries)
+        self.family, self.kind = family, KINDS[family]
         self.max_waiting, self.max_kv_cache, self.poll_s = max_waiting, max_kv_cache, poll_s
         self.roots = {m.id: m.resolved_endpoint(os.environ).rstrip("/").removesuffix("/v1") for m in models}
         self.load = {root: PodLoad() for root in self.roots.values()}
@@ -77,12 +100,17 @@ class VllmBackend(OpenAICompatBackend):
     async def poll_once(self) -> None:
         for root in self.load:
             try:
-                await asyncio.to_thread(_get, f"{root}/health", 2.0)
-                load = parse_metrics(await asyncio.to_thread(_get, f"{root}/metrics", 2.0))
+                await asyncio.to_thread(_get, f"{root}{self.kind.health_path}", 2.0)
+                load = PodLoad()
+                if self.kind.metrics_path:
+                    load = parse_metrics(
+                        await asyncio.to_thread(_get, f"{root}{self.kind.metrics_path}", 2.0), self.kind
+                    )
             except Exception as exc:
                 load = PodLoad(healthy=False, error=f"{exc.__class__.__name__}: {exc}")
             if load.healthy != self.load[root].healthy:
-                log.warning("vllm_pod_health_changed", pod=root, healthy=load.healthy, error=load.error)
+                log.warning("model_server_health_changed", server=root, family=self.family, healthy=load.healthy,
+                            error=load.error)  # fmt: skip
             self.load[root] = load
 
     async def _poll_forever(self) -> None:
@@ -96,11 +124,12 @@ class VllmBackend(OpenAICompatBackend):
         root = self.roots[model_id]
         load = self.load[root]
         if not load.healthy:
-            raise BackendError(grpc.StatusCode.UNAVAILABLE, f"vllm pod {root} is not healthy: {load.error}")
+            raise BackendError(grpc.StatusCode.UNAVAILABLE, f"{self.family} server {root} is not healthy: {load.error}")
         if load.waiting > self.max_waiting or load.kv_cache >= self.max_kv_cache:
             raise BackendError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"vllm pod {root} is saturated: {load.waiting:.0f} requests waiting (limit {self.max_waiting}), "
+                f"{self.family} server {root} is saturated: {load.waiting:.0f} requests waiting "
+                f"(limit {self.max_waiting}), "
                 f"KV cache {load.kv_cache:.0%} (limit {self.max_kv_cache:.0%})",
             )
 
