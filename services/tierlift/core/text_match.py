@@ -30,6 +30,8 @@ def sha256(text: str) -> str:
 
 
 def prompt_digest(workload: str, messages: list[tuple[str, str]]) -> str:
-    """Identifies "the same prompt again" (a regeneration) across requests of a workload."""
-    joined = "\x1e".join(f"{role}\x1f{normalise(content)}" for role, content in messages)
+    """Identifies "the same prompt again" (a regeneration) across requests of a workload. It is
+    computed for every request, on its path, so only case and whitespace are evened out (C-speed
+    str methods: ~1 ms at 128K characters, where `normalise` takes ~40 ms)."""
+    joined = "\x1e".join(f"{role}\x1f{' '.join(content.split()).casefold()}" for role, content in messages)
     return sha256(f"{workload}\x1d{joined}")

@@ -5,7 +5,6 @@ quality point (cost ÷ agreement)."""
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,14 +12,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, Table, and_, func, select
 
 from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.ledger._ingest import EventIngest, parse
 from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
+from tierlift.ledger._store import dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
 
 
@@ -57,12 +56,13 @@ def alert_row(data: bytes) -> dict[str, Any]:
 class QualityStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._insert = dialect_insert(engine)
 
     def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """Once per event id (a redelivered event changes nothing)."""
-        for row in rows:
-            with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
-                conn.execute(insert(table), row)
+        """A batch in one transaction, once per event id (a redelivered event changes nothing)."""
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=["event_id"]), list(rows))
 
     def report(self, tenant: str, workload: str, since: datetime, until: datetime) -> ledger_pb2.QualityReport:
         r, a, q, f = requests.c, attempts.c, quality_scores.c, feedback.c

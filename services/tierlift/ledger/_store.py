@@ -35,14 +35,19 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def dialect_insert(engine: Engine) -> Any:
+    """The database's own INSERT (with ON CONFLICT), SQLite or PostgreSQL."""
+    dialects = {"sqlite": sqlite, "postgresql": postgresql}
+    if engine.dialect.name not in dialects:
+        raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
+    return dialects[engine.dialect.name].insert
+
+
 class LedgerStore:
     def __init__(self, engine: Engine, regeneration_window_s: float = 600.0) -> None:
         self.engine = engine
         self.regeneration_window_s = regeneration_window_s
-        dialects = {"sqlite": sqlite, "postgresql": postgresql}
-        if engine.dialect.name not in dialects:
-            raise ValueError(f"unsupported database {engine.dialect.name}; use SQLite or PostgreSQL")
-        self._insert = dialects[engine.dialect.name].insert
+        self._insert = dialect_insert(engine)
 
     # --- writes ---------------------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -168,7 +169,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await self.deps.idempotency.release(claim)
             raise
         await self.deps.idempotency.finish(claim, reply)
-        self._maybe_shadow(request, plan, reply)
+        self._maybe_shadow(request, plan, lambda: reply)
         return reply, "answered"
 
     async def CompleteStream(
@@ -202,10 +203,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 if chunk.HasField("final"):
                     await self.deps.idempotency.finish(claim, chunk.final)
                     finished = True
-                    answered = router_pb2.CompleteResponse()
-                    answered.CopyFrom(chunk.final)
-                    answered.text = answered.text or "".join(text)
-                    self._maybe_shadow(request, plan, answered)
+                    self._maybe_shadow(request, plan, functools.partial(_with_text, chunk.final, text))
                 yield chunk
         except BaseException:
             if not finished:
@@ -225,16 +223,21 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     # --- steps ------------------------------------------------------------------------------
 
     def _maybe_shadow(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, reply: router_pb2.CompleteResponse
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        reply: Callable[[], router_pb2.CompleteResponse],
     ) -> None:
         """A sampled request runs again on the workload's shadow models after the caller has its
-        answer (router/_shadow.py); nothing here waits for them."""
+        answer (router/_shadow.py); nothing here waits for them. `reply` builds the answer only
+        for a sampled request (a streamed one is assembled from its chunks)."""
         principal = caller()
         if self.deps.shadows is None or (principal is not None and principal.role == ASSESSOR):
             return  # the assessor's judge calls are never shadowed (they would judge themselves)
-        work = self.deps.shadows.maybe_run(self.deps.policy.current, request, plan, reply)
-        if work is not None:
-            self._in_background(work)
+        policy = self.deps.policy.current
+        shadow = self.deps.shadows.sampled(policy, request.workload)
+        if shadow is not None:
+            self._in_background(self.deps.shadows.run(shadow, policy, request, plan, reply()))
 
     @contextlib.asynccontextmanager
     async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
@@ -567,3 +570,11 @@ def _for_caller(request: router_pb2.CompleteRequest | router_pb2.FeedbackRequest
         raise RequestFailed(
             grpc.StatusCode.PERMISSION_DENIED, f"workload: this key may use {list(principal.workloads)} only"
         )
+
+
+def _with_text(final: router_pb2.CompleteResponse, chunks: list[str]) -> router_pb2.CompleteResponse:
+    """A streamed answer's final message with the text its chunks carried."""
+    answered = router_pb2.CompleteResponse()
+    answered.CopyFrom(final)
+    answered.text = answered.text or "".join(chunks)
+    return answered

@@ -111,18 +111,20 @@ class Shadows:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count, for tests and logs
     pending: int = 0  # sampled requests whose shadow runs have not finished
 
-    def maybe_run(
+    def sampled(self, policy: Policy, workload: str) -> ShadowPolicy | None:
+        """The workload's shadow policy if this request is drawn for a shadow run, else None."""
+        shadow = policy.shadows.get(workload)
+        return shadow if shadow is not None and self.draw() < shadow.sample else None
+
+    def run(
         self,
+        shadow: ShadowPolicy,
         policy: Policy,
         request: router_pb2.CompleteRequest,
         plan: router_pb2.RoutingPlan,
         live: router_pb2.CompleteResponse,
-    ) -> Coroutine[Any, Any, None] | None:
-        """The shadow work for this request if it is sampled (for the caller to run in the
-        background), else None."""
-        shadow = policy.shadows.get(request.workload)
-        if shadow is None or self.draw() >= shadow.sample:
-            return None
+    ) -> Coroutine[Any, Any, None]:
+        """The shadow work for a sampled request, for the caller to run in the background."""
         self.pending += 1
         return self._run(shadow, policy, request, plan, live)
 
