@@ -6,6 +6,7 @@ tierlift plan "question"         show the ladder without calling a model
 tierlift spend                   spend by tenant, workload, tier and model
 tierlift keys create|list|revoke  manage API keys (admin)
 tierlift audit                   admin actions: keys and budgets
+tierlift rollout start|status|pause|resume|promote|abort   move a workload between models safely
 tierlift migrate                 apply the ledger migrations
 tierlift eval-classifier         task type and data class accuracy on labelled rows
 tierlift eval-routing            the learned router's cost/quality curve
@@ -27,7 +28,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from tierlift import advise, quality, reports
+from tierlift import advise, quality, reports, rollout
 from tierlift.client import Completion, Tierlift, TierliftError
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
@@ -406,6 +407,7 @@ def _parser() -> argparse.ArgumentParser:
         lambda args: assessor_pb2_grpc.AssessorStub(_channel(args, "assessor")),
         KEY_HELP,
     )
+    rollout.register(sub, lambda args: assessor_pb2_grpc.AssessorStub(_channel(args, "assessor")), KEY_HELP)
     nats_users = sub.add_parser("nats-users", help="make NATS user seeds and their permissions for a deployment")
     nats_users.add_argument("--secret", default="tierlift-nats-users", help="the Secret's name")
     nats_users.set_defaults(func=cmd_nats_users)

@@ -167,6 +167,7 @@ class Stack:
         self.addrs["nats"] = f"{'nats' if self.tls is None else 'tls'}://127.0.0.1:{port}"
 
     def service_env(self, name: str, port: int) -> dict[str, str]:
+        role = "router" if name.startswith("router") else name  # "router-2": a second replica
         env = {
             **os.environ,
             "TIERLIFT_LISTEN": f"127.0.0.1:{port}",
@@ -176,20 +177,22 @@ class Stack:
         if self.tls is not None:
             env |= {"TIERLIFT_TLS_CERT_FILE": str(self.tls.cert), "TIERLIFT_TLS_KEY_FILE": str(self.tls.key),
                     "TIERLIFT_TLS_CA_FILE": str(self.tls.ca)}  # fmt: skip
-        if name in ("router", "ledger", "assessor"):
-            env["TIERLIFT_NATS_SEED"] = self.nats_seeds[name]
+        if role in ("router", "ledger", "assessor"):
+            env["TIERLIFT_NATS_SEED"] = self.nats_seeds[role]
         if name == "ledger":  # attempts, requests and feedback from routers; scores and alerts from the assessor
-            trusted = [public_key(self.nats_seeds[role]) for role in ("router", "assessor")]
+            trusted = [public_key(self.nats_seeds[producer]) for producer in ("router", "assessor")]
             env["TIERLIFT_TRUSTED_PRODUCERS"] = ",".join(trusted)
         if name == "assessor":
             env["TIERLIFT_TRUSTED_PRODUCERS"] = public_key(self.nats_seeds["router"])
             env["TIERLIFT_SERVICE_KEY"] = self.keys["assessor"]  # its LLM judge calls the router
             env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
-        if name == "router":
+            env["TIERLIFT_LEDGER_ADDR"] = self.addrs["ledger"]  # the rollout controller's evidence
+        if role == "router":
             env["TIERLIFT_TRUSTED_ASSESSOR_KEYS"] = digest(self.keys["assessor"])
         if name == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url
-        if name == "router":
+            env["TIERLIFT_TRUSTED_ASSESSOR_KEYS"] = digest(self.keys["assessor"])  # rollout evidence
+        if role == "router":
             env["TIERLIFT_SERVICE_KEY"] = self.keys["router"]
         if name == "gateway":  # HTTP, the OpenAI-compatible edge in front of the router
             env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
@@ -199,7 +202,7 @@ class Stack:
         if name.startswith("adapter-"):
             env["TIERLIFT_ADAPTER_NAME"] = name.removeprefix("adapter-")
             env["TIERLIFT_ADAPTER_BACKEND"] = self.adapters[name.removeprefix("adapter-")]
-        if name == "router":
+        if role == "router":
             env["TIERLIFT_CLASSIFIER_ADDR"] = self.addrs["classifier"]
             env["TIERLIFT_ADAPTERS"] = ",".join(
                 f"{n.removeprefix('adapter-')}={a}" for n, a in self.addrs.items() if n.startswith("adapter-")
@@ -260,7 +263,8 @@ class Stack:
         return proc.returncode
 
     def stop(self) -> dict[str, int]:
-        codes = {name: self.stop_service(name) for name in [*reversed(self.services), "nats"]}
+        extra = [name for name in self.procs if name not in (*self.services, "nats")]  # e.g. "router-2"
+        codes = {name: self.stop_service(name) for name in [*extra, *reversed(self.services), "nats"]}
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return codes
 

@@ -1,6 +1,7 @@
-"""Property: whatever the request and whatever the policy, no attempt of a request is ever made
-on a tier its effective data class forbids, nor on a model whose licence or regions exclude the
-request's region (an EU tenant never reaches Llama 4), faults, escalation and shadow runs included.
+"""Property: whatever the request, the policy and the rollout under way, no attempt of a request is
+ever made on a tier its effective data class forbids, nor on a model whose licence or regions
+exclude the request's region (an EU tenant never reaches Llama 4), faults, escalation, shadow runs,
+rollout cohorts and rollout comparisons included; and a rollout's candidate serves only its own arm.
 
 Every adapter of the dev catalog runs in process with a scripted backend whose failures and
 confidence Hypothesis chooses; the real classifier labels the prompts. The backends' own call
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import grpc
@@ -21,9 +22,10 @@ from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBacke
 from tierlift.router import Policy
 from tierlift.router._policy import ShadowPolicy
 from tierlift.router._policy_source import PolicySource
+from tierlift.router._rollouts import CANDIDATE, RolloutBook
 from tierlift.router._shadow import Shadows
 from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
-from tierlift.v1.events_pb2 import JudgeSpec, ShadowFinished
+from tierlift.v1.events_pb2 import Guardrails, JudgeSpec, RolloutState, ShadowFinished
 
 T = common_pb2
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
@@ -48,6 +50,8 @@ class Running:
     backends: list[ScriptedBackend]
     policy: PolicySource
     shadows: Shadows
+    rollouts: RolloutBook
+    arms: dict[str, int] = field(default_factory=dict)  # plans per rollout arm, to show the split was tried
 
 
 tier_sets = st.frozensets(st.sampled_from(TIERS))
@@ -62,12 +66,13 @@ policies = st.builds(
     st.lists(st.sampled_from(sorted(TIER_OF_MODEL)), min_size=1, max_size=3, unique=True),
 )
 requests = st.builds(
-    lambda prompt, declared, allowed_tiers, region, stream: (
+    lambda prompt, declared, allowed_tiers, region, stream, cohort: (
         router_pb2.CompleteRequest(
             tenant="acme",
             workload="prop",
             messages=[T.Message(role="user", content=prompt)],
             constraints=router_pb2.Constraints(data_class=declared, allowed_tiers=sorted(allowed_tiers), region=region),
+            cohort_key=cohort,
         ),
         stream,
     ),
@@ -76,7 +81,29 @@ requests = st.builds(
     tier_sets,
     st.sampled_from(["", "us", "eu"]),
     st.booleans(),
+    st.text(max_size=12),
 )
+MODEL_IDS = sorted(TIER_OF_MODEL)
+# a rollout on every example (ended ones split too); the control is often the local model, which most
+# ladders hold, so both arms come up often enough to show the property is not vacuous
+rollouts = st.builds(
+    lambda control, candidate, stage, status: RolloutState(
+        rollout_id="prop-1",
+        workload="prop",
+        from_model=control,
+        to_model=candidate,
+        stages=[0, 5, 25, 50, 75, 100],
+        stage_index=stage,
+        status=status,
+        guardrails=Guardrails(shadow_sample=1.0),
+        judge=JudgeSpec(method="exact"),
+        revision=1,
+    ),
+    st.one_of(st.just("gemma-3-270m-cpu"), st.sampled_from(MODEL_IDS)),
+    st.sampled_from(MODEL_IDS),
+    st.integers(0, 5),
+    st.sampled_from(["running", "paused", "completed", "completed", "rolled_back", "aborted"]),
+).filter(lambda r: r.from_model != r.to_model)
 # one behaviour per adapter, so every backend's call log is reset between examples
 behaviours = st.lists(
     st.tuples(st.sampled_from(FAULTS), st.floats(0.05, 0.99)), min_size=len(ADAPTERS), max_size=len(ADAPTERS)
@@ -89,14 +116,21 @@ async def scenario(
     request: router_pb2.CompleteRequest,
     stream: bool,
     behaviour: list[tuple[grpc.StatusCode | None, float]],
+    rollout: RolloutState | None = None,
 ) -> None:
     running.policy.current = policy
+    running.rollouts.by_workload.clear()
+    if rollout is not None:
+        running.rollouts.apply(rollout)
     for backend, (fault, prob) in zip(running.backends, behaviour, strict=True):
         backend.fail_with, backend.token_prob, backend.calls = fault, prob, []
     effective = None
     try:
         plan = await running.router.Plan(request)
         effective = plan.classification.data_class
+        running.arms[plan.arm] = running.arms.get(plan.arm, 0) + 1
+        if rollout is not None and plan.arm != CANDIDATE:  # the candidate serves only its own arm
+            assert rollout.to_model not in [r.model for r in plan.ladder], plan.reasons
         if stream:
             async for _ in running.router.CompleteStream(request):
                 pass
@@ -133,6 +167,7 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
     policy = PolicySource(Policy())
     publisher = RecordingPublisher()
     shadows = Shadows(CATALOG, {}, publisher, draw=lambda: 0.0)  # every answered request is shadowed
+    book = RolloutBook()
     loop = asyncio.new_event_loop()
     servers = AsyncExitStack()
     router = loop.run_until_complete(
@@ -144,25 +179,29 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
                 policy=policy,
                 attempt_timeout_s=5,
                 circuit_threshold=1000,  # keep every rung callable: the property must hold when they are tried
+                rollouts=book,
             )
         )
     )
-    running = Running(router, backends, policy, shadows)
+    running = Running(router, backends, policy, shadows, book)
     try:
 
-        @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(policy=policies, request=requests, behaviour=behaviours)
+        @settings(max_examples=160, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        @given(policy=policies, request=requests, behaviour=behaviours, rollout=rollouts)
         def check(
             policy: Policy,
             request: tuple[router_pb2.CompleteRequest, bool],
             behaviour: list[tuple[grpc.StatusCode | None, float]],
+            rollout: RolloutState,
         ) -> None:
-            loop.run_until_complete(scenario(running, policy, request[0], request[1], behaviour))
+            loop.run_until_complete(scenario(running, policy, request[0], request[1], behaviour, rollout))
 
         check()
         # not vacuous: shadows ran, and some were held back by the data class
         assert any(isinstance(e, ShadowFinished) for _, e, _ in publisher.events)
         assert shadows.skipped.get("excluded", 0) > 0
+        # and rollouts split traffic: some plans fell in each arm
+        assert running.arms.get(CANDIDATE, 0) > 0 and running.arms.get("control", 0) > 0, running.arms
     finally:
         loop.run_until_complete(servers.aclose())
         loop.close()

@@ -49,6 +49,8 @@ class Assessor:
         except Exception as exc:
             await self.bus.dead_letter(received, f"payload: cannot be parsed as ShadowFinished ({exc})")
             return
+        if shadow.rollout_id and not shadow.candidate_is_live:
+            _candidate_first(shadow)  # a rollout's verdict is always the candidate's, against the control
         method = shadow.judge.method or "normalised"
         if method == "llm":
             verdict = await self.llm.judge(shadow) if self.llm else Verdict(None, "no router to judge through")
@@ -63,10 +65,13 @@ class Assessor:
         scored = events_pb2.QualityScored(
             event_id=f"{shadow.event_id}.scored", request_id=shadow.request_id, tenant=shadow.tenant,
             workload=shadow.workload, model=shadow.live_model, reference_model=shadow.attempt.model,
-            method=method, score=verdict.score, source="shadow",
+            method=method, score=verdict.score, source="rollout" if shadow.rollout_id else "shadow",
+            rollout_id=shadow.rollout_id,
         )  # fmt: skip
         scored.occurred_at.GetCurrentTime()
         await self.bus.publish(bus_module.SUBJECT_SCORED, scored, scored.event_id)
+        if shadow.rollout_id:
+            return  # the rollout controller judges these; a path's drift is judged on its own shadows
         alert = self.drift.add(shadow.workload, shadow.live_model, verdict.score)
         if alert is not None:
             alert.event_id = f"quality.alert.{uuid.uuid4()}"
@@ -74,3 +79,15 @@ class Assessor:
             await self.bus.publish(bus_module.SUBJECT_ALERT, alert, alert.event_id)
             alerts.add(1, {"workload": alert.workload, "model": alert.model})
             log.warning("quality_alert", workload=alert.workload, model=alert.model, reason=alert.reason)
+
+
+def _candidate_first(shadow: events_pb2.ShadowFinished) -> None:
+    """At a rollout's stage 0 the control answered live and the candidate ran as the shadow: swap
+    them, so the judge scores the candidate (as "live") against the control (as the reference)."""
+    a = shadow.answers
+    a.live_text, a.shadow_text = a.shadow_text, a.live_text
+    a.live_sha256, a.shadow_sha256 = a.shadow_sha256, a.live_sha256
+    a.live_normalised_sha256, a.shadow_normalised_sha256 = a.shadow_normalised_sha256, a.live_normalised_sha256
+    control = shadow.live_model
+    shadow.live_model = shadow.attempt.model
+    shadow.attempt.model = control

@@ -10,17 +10,19 @@ from pydantic import Field
 
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._llm_judge import LlmJudge
+from tierlift.assessor._rollouts import RolloutController
 from tierlift.assessor._service import Assessor
 from tierlift.assessor._servicer import AssessorServicer
 from tierlift.assessor._suite import JetStreamBaselines, SuiteRunner
 from tierlift.core import bus as bus_module
-from tierlift.core.config import BusSettings, load_settings, secret
+from tierlift.core.catalog import load_catalog
+from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer, client_channel
 from tierlift.core.identity import Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
-from tierlift.v1 import assessor_pb2, assessor_pb2_grpc, router_pb2_grpc
+from tierlift.v1 import assessor_pb2, assessor_pb2_grpc, ledger_pb2_grpc, router_pb2_grpc
 
 log = get_logger(__name__)
 DEFAULT_SUITES = Path(__file__).resolve().parent.parent / "suites"
@@ -40,6 +42,11 @@ class AssessorSettings(BusSettings):
     suite_models: str = ""
     suite_every_s: float = Field(default=0.0, ge=0)
     suite_tenant: str = Field(default="tierlift-quality", pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    # rollouts: the ledger the controller reads each arm's evidence from ("" = no rollouts), how
+    # often it judges each running rollout, and the catalog that names valid models
+    ledger_addr: str = ""
+    rollout_check_s: float = Field(default=10.0, gt=0)
+    catalog: Path = DEFAULT_CATALOG
 
 
 async def run_suites_forever(runner: SuiteRunner, models: list[str], every_s: float) -> None:
@@ -78,24 +85,33 @@ async def run() -> None:
     server = GrpcServer.for_settings("assessor", settings, Authenticate(keys, {"*": frozenset({"admin"})}))
     consumer.add_done_callback(lambda _task: server.request_stop())
     models = [m.strip() for m in settings.suite_models.split(",") if m.strip()]
-    scheduled: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
+    runner = None
     if router is not None:
         runner = SuiteRunner(router, bus.publish, baselines, settings.suites_dir, settings.suite_tenant,
                              settings.max_drop, settings.judge_timeout_s)  # fmt: skip
-        assessor_pb2_grpc.add_AssessorServicer_to_server(AssessorServicer(runner, models), server.server)
-        server.add_service(assessor_pb2.DESCRIPTOR.services_by_name["Assessor"].full_name)
         if settings.suite_every_s and models:
-            scheduled = asyncio.create_task(run_suites_forever(runner, models, settings.suite_every_s))
+            background.append(asyncio.create_task(run_suites_forever(runner, models, settings.suite_every_s)))
+    rollouts, ledger_channel = None, None
+    if settings.ledger_addr:
+        ledger_channel = client_channel(settings.ledger_addr, key, settings.tls())
+        rollouts = RolloutController(bus, ledger_pb2_grpc.LedgerStub(ledger_channel), load_catalog(settings.catalog))
+        await rollouts.follow()  # every rollout's state, before the first admin call or tick
+        background.append(asyncio.create_task(rollouts.run_forever(settings.rollout_check_s)))
+    if runner is not None or rollouts is not None:
+        assessor_pb2_grpc.add_AssessorServicer_to_server(AssessorServicer(runner, models, rollouts), server.server)
+        server.add_service(assessor_pb2.DESCRIPTOR.services_by_name["Assessor"].full_name)
     await server.start()
     server.stop_on_signals()
 
     async def stop_consuming() -> None:
-        if scheduled is not None:
-            scheduled.cancel()
+        for task in background:
+            task.cancel()
         stop.set()
         await consumer
 
-    cleanups = [stop_consuming, *([channel.close] if channel else []), bus.drain, telemetry.shutdown]
+    channels = [c.close for c in (channel, ledger_channel) if c is not None]
+    cleanups = [stop_consuming, *channels, bus.drain, telemetry.shutdown]
     await server.serve_until_stopped(cleanups=cleanups)
 
 

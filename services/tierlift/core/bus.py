@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
+from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -37,6 +38,7 @@ SUBJECT_FEEDBACK = "tierlift.feedback.given"
 SUBJECT_SCORED = "tierlift.quality.scored"  # the assessor's verdicts
 SUBJECT_ALERT = "tierlift.quality.alert"
 SUBJECT_BUDGET = "tierlift.budget.state"  # .<tenant>.<workload or _all>.<period>
+SUBJECT_ROLLOUT = "tierlift.rollout.state"  # .<rollout id>: published only by the assessor
 SUBJECT_KEYS_USED = "tierlift.keys.used"  # routers: when each API key was last presented
 SUBJECT_AUDIT = "tierlift.audit"  # .<action>: admin actions and policy changes, stored by the ledger
 DEAD_LETTER_PREFIX = "tierlift.deadletter."
@@ -47,6 +49,21 @@ DUPLICATE_WINDOW_S = 600.0
 def budget_subject(tenant: str, workload: str, period: str) -> str:
     """One subject per budget, so a stream reader can ask for the latest state of each."""
     return f"{SUBJECT_BUDGET}.{tenant}.{workload or '_all'}.{period}"
+
+
+State = TypeVar("State", bound=ProtoMessage)
+
+
+def parse_state(msg: Msg, cls: type[State]) -> State | None:
+    """A state from `watch_latest` (a budget, a rollout), or None, logged, when it cannot be read:
+    one unreadable state must not stop a service from following the others."""
+    state = cls()
+    try:
+        state.ParseFromString(msg.data)
+    except DecodeError:
+        log.warning("state_unreadable", subject=msg.subject, kind=cls.__name__)
+        return None
+    return state
 
 
 class PoisonEvent(Exception):

@@ -64,6 +64,16 @@ class ServiceSettings(BaseSettings):
             hashes.append(hashlib.sha256(key.encode()).hexdigest())
         return hashes
 
+    # SHA-256 (hex, comma-separated) of the assessor service keys allowed to call as the assessor
+    # (the router: LLM judges and golden sets; the ledger: rollout evidence)
+    trusted_assessor_keys: str = ""
+
+    def trusted_assessor_hashes(self) -> list[str]:
+        hashes = [h.strip().lower() for h in self.trusted_assessor_keys.split(",") if h.strip()]
+        if key := secret("TIERLIFT_ASSESSOR_KEY"):  # the chart mounts the key itself
+            hashes.append(hashlib.sha256(key.encode()).hexdigest())
+        return hashes
+
 
 class BusSettings(ServiceSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222", pattern=r"^(nats|tls)://")

@@ -84,10 +84,12 @@ PERMISSIONS: dict[str, dict[str, list[str]]] = {
         ],
         "subscribe": ["_INBOX.>"],
     },
-    # judges shadow runs: reads them (a durable consumer), publishes scores and alerts
+    # judges shadow runs: reads them (a durable consumer), publishes scores and alerts; owns rollouts
     "assessor": {
         "publish": [
             "tierlift.quality.>",
+            "tierlift.rollout.state.>",
+            "tierlift.audit.rollout.>",
             "tierlift.deadletter.tierlift.shadow.>",
             *_READ,
             *_DURABLE,

@@ -105,6 +105,8 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "error": event.error[:1024],
         "prompt_sha256": event.prompt_sha256[:64],
         "regenerated": False,
+        "rollout_id": event.rollout_id[:64],
+        "arm": event.arm[:16],
     }
 
 

@@ -34,7 +34,8 @@ def score_row(data: bytes) -> dict[str, Any]:
         raise PoisonEvent(f"score: {e.score} is outside 0..1")
     return {"event_id": e.event_id[:128], "request_id": e.request_id[:64], "tenant": e.tenant[:64],
             "workload": e.workload[:64], "model": e.model[:128], "reference_model": e.reference_model[:128],
-            "method": e.method[:16], "score": e.score, "source": e.source[:8], "occurred_at": _when(e)}  # fmt: skip
+            "method": e.method[:16], "score": e.score, "source": e.source[:8], "occurred_at": _when(e),
+            "rollout_id": e.rollout_id[:64]}  # fmt: skip
 
 
 def feedback_row(data: bytes) -> dict[str, Any]:

@@ -125,8 +125,12 @@ requests = Table(
     # the normalised prompt's digest; `regenerated`: the same prompt came again soon after
     Column("prompt_sha256", String(64), nullable=False, server_default=""),
     Column("regenerated", Boolean, nullable=False, server_default=false()),
+    # the rollout that split this request and the arm it fell in ("" = none)
+    Column("rollout_id", String(64), nullable=False, server_default=""),
+    Column("arm", String(16), nullable=False, server_default=""),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
     Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256"),
+    Index("ix_requests_rollout", "rollout_id", "occurred_at"),
 )
 
 daily_spend = Table(
@@ -203,9 +207,12 @@ quality_scores = Table(
     Column("reference_model", String(128), nullable=False),
     Column("method", String(16), nullable=False),
     Column("score", Float, nullable=False),  # 0..1 agreement with the reference
-    Column("source", String(8), nullable=False),  # "shadow" or "suite"
+    Column("source", String(8), nullable=False),  # "shadow", "suite" or "rollout"
     Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # source "rollout": the rollout whose candidate (model) was judged against its control
+    Column("rollout_id", String(64), nullable=False, server_default=""),
     Index("ix_quality_scores_path", "workload", "model", "occurred_at"),
+    Index("ix_quality_scores_rollout", "rollout_id", "occurred_at"),
 )
 
 feedback = Table(

@@ -18,6 +18,7 @@ from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
 from tierlift.ledger._keys import KeyKeeper, as_api_key
 from tierlift.ledger._quality import QualityStore
+from tierlift.ledger._rollouts import rollout_evidence
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -65,6 +66,23 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         until = until or datetime.now(UTC)
         since = since or until - timedelta(days=7)
         return await asyncio.to_thread(self.quality.report, tenant, request.workload, since, until)
+
+    async def GetRolloutEvidence(
+        self, request: ledger_pb2.EvidenceQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.RolloutEvidence:
+        try:
+            since = _timestamp("since", request.since)
+            if not request.rollout_id or len(request.rollout_id) > 64:
+                raise ValueError("rollout_id: required, at most 64 characters")
+            if not request.control_model or not request.candidate_model:
+                raise ValueError("control_model, candidate_model: both required")
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        return await asyncio.to_thread(
+            rollout_evidence, self.quality.engine, request.rollout_id, since or datetime.fromtimestamp(0, UTC),
+            request.control_model, request.candidate_model,
+        )  # fmt: skip
 
     async def GetSpend(
         self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext

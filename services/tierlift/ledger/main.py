@@ -13,7 +13,7 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
-from tierlift.core.identity import Authenticate, KeyBook
+from tierlift.core.identity import ASSESSOR, Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
@@ -33,6 +33,8 @@ LEDGER_ROLES = {
     **{f"/tierlift.v1.Ledger/{m}": _ADMIN for m in ("SetBudget", "CreateKey", "ListKeys", "RevokeKey")},
     "/tierlift.v1.Ledger/ListAudit": frozenset({"finance", "admin"}),
     "/tierlift.v1.Ledger/GetQuality": _READERS,
+    # the assessor's rollout controller (with its service key), and admins looking on
+    "/tierlift.v1.Ledger/GetRolloutEvidence": frozenset({ASSESSOR, "admin"}),
 }
 
 
@@ -103,6 +105,8 @@ async def run() -> None:
     quality = QualityStore(engine)
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
     keys.book.trust_certificates(settings.tls_identities)
+    for sha256 in settings.trusted_assessor_hashes():  # the rollout controller reads evidence
+        keys.book.trust_service(sha256, ASSESSOR)
     key_consumers = [
         asyncio.create_task(bus.consume(subject, f"{settings.consumer_name}-{suffix}", ingest, stop_ingest))
         for subject, suffix, ingest in (

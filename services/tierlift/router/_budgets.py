@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 
-from tierlift.core.logging import get_logger
+from tierlift.core.bus import parse_state
 from tierlift.v1 import events_pb2
-
-log = get_logger(__name__)
 
 
 @dataclass
@@ -22,13 +19,8 @@ class BudgetBook:
         self.states[(state.tenant, state.workload, state.period)] = state
 
     async def on_message(self, msg: Msg) -> None:
-        state = events_pb2.BudgetState()
-        try:
-            state.ParseFromString(msg.data)
-        except DecodeError:
-            log.warning("budget_state_unreadable", subject=msg.subject)
-            return
-        self.apply(state)
+        if (state := parse_state(msg, events_pb2.BudgetState)) is not None:
+            self.apply(state)
 
     def exhausted(self, tenant: str, workload: str) -> list[events_pb2.BudgetState]:
         """Budgets at their hard limit that cover this tenant and workload."""

@@ -80,7 +80,7 @@ async def attempt_finished(
 async def completed(
     publisher: Publisher,
     request: router_pb2.CompleteRequest,
-    request_id: str,
+    plan: router_pb2.RoutingPlan,
     attempts: list[router_pb2.Attempt],
     total_cost: str,
     answer: router_pb2.Attempt | None,
@@ -88,11 +88,11 @@ async def completed(
 ) -> None:
     if _judging():
         return
-    event_id = f"{request_id}.completed"
+    event_id = f"{plan.request_id}.completed"
     event = events_pb2.RequestCompleted(
         event_id=event_id,
         occurred_at=_now(),
-        request_id=request_id,
+        request_id=plan.request_id,
         tenant=request.tenant,
         workload=request.workload,
         answered=answer is not None,
@@ -101,6 +101,8 @@ async def completed(
         total_cost_usd=total_cost,
         error=error,
         prompt_sha256=prompt_digest(request.workload, [(m.role, m.content) for m in request.messages]),
+        rollout_id=plan.rollout_id,
+        arm=plan.arm,
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model

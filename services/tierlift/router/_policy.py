@@ -44,6 +44,11 @@ class ShadowPolicy:
     max_usd_per_day: Decimal
     judge: events_pb2.JudgeSpec
     keep_regulated_text: bool = False
+    # a rollout's comparison of its candidate with its control (router/_rollouts.py)
+    rollout_id: str = ""
+    candidate_is_live: bool = False
+    live_model: str = ""  # compare only answers this model gave ("" = any)
+    spend_key: str = ""  # whose daily cap the runs count against ("" = the workload's)
 
 
 @dataclass(frozen=True)

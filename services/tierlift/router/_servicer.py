@@ -31,6 +31,7 @@ from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
+from tierlift.router._rollouts import RolloutBook, comparison, split
 from tierlift.router._shadow import Shadows
 from tierlift.router._validation import InvalidRequest, validate
 from tierlift.v1 import (
@@ -80,6 +81,8 @@ class RouterDeps:
     idempotency: SingleFlight = field(default_factory=lambda: SingleFlight(MemoryKeys()))
     # shadow runs for the workloads whose policy asks for them; None = never
     shadows: Shadows | None = None
+    # the rollouts the assessor publishes: each workload's split between control and candidate
+    rollouts: RolloutBook = field(default_factory=RolloutBook)
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -235,9 +238,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if self.deps.shadows is None or (principal is not None and principal.role == ASSESSOR):
             return  # the assessor's judge calls are never shadowed (they would judge themselves)
         policy = self.deps.policy.current
-        shadow = self.deps.shadows.sampled(policy, request.workload)
-        if shadow is not None:
-            self._in_background(self.deps.shadows.run(shadow, policy, request, plan, reply()))
+        shadows = self.deps.shadows
+        runs = [shadows.sampled(policy, request.workload)]
+        if plan.rollout_id and (state := self.deps.rollouts.for_workload(request.workload)) is not None:
+            rollout = comparison(state, plan.arm)
+            runs.append(rollout if rollout is not None and shadows.draw() < rollout.sample else None)
+        answer = None
+        for shadow in filter(None, runs):
+            answer = answer or reply()
+            self._in_background(shadows.run(shadow, policy, request, plan, answer))
 
     @contextlib.asynccontextmanager
     async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
@@ -280,6 +289,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             budget_block,
         )
         plan.request_id = request_id_for(request)
+        if plan.ladder and (rollout := self.deps.rollouts.for_workload(request.workload)) is not None:
+            split(plan, request, rollout, self.deps.catalog)
         if not plan.ladder:
             reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
             raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no model may serve this request ({reasons})")
@@ -409,7 +420,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
             story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
-            await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, None, story)
+            await events.completed(self.deps.publisher, request, plan, attempts, total, None, story)
             log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
         except Exception:
             # the ledger's reconciliation writes the request's row if this one is lost
@@ -424,7 +435,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> router_pb2.CompleteResponse:
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, answer)
+        await events.completed(self.deps.publisher, request, plan, attempts, total, answer)
         log.info(
             "request_answered",
             request_id=plan.request_id,
@@ -455,7 +466,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         """Every rung faulted: publish the outcome and raise the clearest status."""
         story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        await events.completed(self.deps.publisher, request, plan.request_id, attempts, total, None, story)
+        await events.completed(self.deps.publisher, request, plan, attempts, total, None, story)
         codes = {a.error.split(":", 1)[0] for a in attempts}
         data_class = plan.classification.data_class
         if data_class == common_pb2.DATA_CLASS_REGULATED:

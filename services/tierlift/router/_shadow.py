@@ -164,28 +164,31 @@ class Shadows:
             return self._skip(f"unknown: {model_id} is not in the catalog", plan.request_id, model_id)
         if model_id == live.model:
             return self._skip("same: the live answer came from this model", plan.request_id, model_id)
+        if shadow.live_model and live.model != shadow.live_model:
+            return self._skip(f"other: {live.model} answered, not {shadow.live_model}", plan.request_id, model_id)
         data_class = plan.classification.data_class
         tokens = estimate_tokens("".join(m.content for m in request.messages))
         if why := shadow_exclusion(model, policy, request, self.adapters.keys(), data_class, tokens):
             return self._skip(f"excluded: {why}", plan.request_id, model_id)
         day = datetime.now(UTC).date().isoformat()
-        if await self.spend.spent(request.workload, day) >= shadow.max_usd_per_day:
+        spend_key = shadow.spend_key or request.workload
+        if await self.spend.spent(spend_key, day) >= shadow.max_usd_per_day:
             return self._skip(f"capped: {shadow.max_usd_per_day} USD/day reached", plan.request_id, model_id)
 
         # the run's most it could cost is counted before the call, so runs in flight together
         # cannot all pass the cap; the difference to the real cost is settled after
         reserved = model.cost(tokens, request.params.max_tokens or DEFAULT_OUTPUT_TOKENS)
-        await self.spend.add(request.workload, day, reserved)
+        await self.spend.add(spend_key, day, reserved)
         generate = adapter_pb2.GenerateRequest(
             model=model_id, messages=request.messages, params=request.params, request_id=plan.request_id
         )
         try:
             result = await self.adapters[model.adapter].Generate(generate, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            await self.spend.add(request.workload, day, -reserved)
+            await self.spend.add(spend_key, day, -reserved)
             return self._skip(f"fault: {exc.code().name}", plan.request_id, model_id)
         cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
-        await self.spend.add(request.workload, day, cost - reserved)
+        await self.spend.add(spend_key, day, cost - reserved)
         attempt = router_pb2.Attempt(
             index=0, tier=model.tier_value, model=model_id, adapter=model.adapter,
             outcome=router_pb2.OUTCOME_ANSWERED, usage=result.usage, cost_usd=money.to_wire(cost),
@@ -202,6 +205,7 @@ class Shadows:
             event_id=f"{event_id}.finished", request_id=plan.request_id, attempt=attempt, tenant=request.tenant,
             workload=request.workload, live_model=live.model, live_tier=live.tier, data_class=data_class,
             judge=shadow.judge, answers=answers(request, live.text, result.text, keep_text(shadow, data_class)),
+            rollout_id=shadow.rollout_id, candidate_is_live=shadow.candidate_is_live,
         )  # fmt: skip
         finished.occurred_at.GetCurrentTime()
         await self.publisher.publish(bus.SUBJECT_SHADOW, finished, finished.event_id, ttl_s=policy.text_retention_s)

@@ -32,6 +32,8 @@ def validate(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> Non
     _check_constraints(request.constraints)
     if len(request.idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest("idempotency_key", f"longer than {MAX_IDEMPOTENCY_KEY} characters")
+    if len(request.cohort_key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidRequest("cohort_key", f"longer than {MAX_IDEMPOTENCY_KEY} characters")
 
 
 def _check_slug(field: str, value: str) -> None:

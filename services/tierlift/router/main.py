@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
 import socket
 import uuid
@@ -22,6 +21,7 @@ from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
 from tierlift.router._idempotency import JetStreamKeys, SingleFlight
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
+from tierlift.router._rollouts import RolloutBook
 from tierlift.router._servicer import RouterDeps, RouterServicer
 from tierlift.router._shadow import JetStreamSpend, Shadows
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, events_pb2, router_pb2, router_pb2_grpc
@@ -47,15 +47,6 @@ class RouterSettings(BusSettings):
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
     # how long an idempotency key's answer is kept for replay
     idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
-    # SHA-256 (hex, comma-separated) of the assessor service keys allowed to call as the assessor
-    trusted_assessor_keys: str = ""
-
-    def trusted_assessor_hashes(self) -> list[str]:
-        hashes = [h.strip().lower() for h in self.trusted_assessor_keys.split(",") if h.strip()]
-        if key := secret("TIERLIFT_ASSESSOR_KEY"):  # the chart mounts the key itself
-            hashes.append(hashlib.sha256(key.encode()).hexdigest())
-        return hashes
-
     # how often the keys used since the last report are sent to the ledger (last_used_at)
     key_use_report_s: float = Field(default=30.0, gt=0)
 
@@ -110,6 +101,8 @@ async def run() -> None:
     await keys.follow(bus)  # every API key's state, from the ledger, before the first call
     budgets = BudgetBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
+    rollouts = RolloutBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_ROLLOUT}.>", rollouts.on_message)
     idempotency_keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
     adapters = {n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()}
     deps = RouterDeps(
@@ -119,6 +112,7 @@ async def run() -> None:
         publisher=bus,
         policy=policy,
         budgets=budgets,
+        rollouts=rollouts,
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
         circuit_threshold=settings.circuit_threshold,

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from tierlift.v1 import assessor_pb2 as tierlift_dot_v1_dot_assessor__pb2
+from tierlift.v1 import events_pb2 as tierlift_dot_v1_dot_events__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -40,6 +41,21 @@ class AssessorStub:
                 request_serializer=tierlift_dot_v1_dot_assessor__pb2.SuiteRequest.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_assessor__pb2.SuiteReport.FromString,
                 _registered_method=True)
+        self.StartRollout = channel.unary_unary(
+                '/tierlift.v1.Assessor/StartRollout',
+                request_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutSpec.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_events__pb2.RolloutState.FromString,
+                _registered_method=True)
+        self.ChangeRollout = channel.unary_unary(
+                '/tierlift.v1.Assessor/ChangeRollout',
+                request_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutChange.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_events__pb2.RolloutState.FromString,
+                _registered_method=True)
+        self.GetRollout = channel.unary_unary(
+                '/tierlift.v1.Assessor/GetRollout',
+                request_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutReport.FromString,
+                _registered_method=True)
 
 
 class AssessorServicer:
@@ -52,6 +68,25 @@ class AssessorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRollout(self, request, context):
+        """Rollouts (admin): the assessor owns their state and its controller moves them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangeRollout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRollout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssessorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +94,21 @@ def add_AssessorServicer_to_server(servicer, server):
                     servicer.RunSuite,
                     request_deserializer=tierlift_dot_v1_dot_assessor__pb2.SuiteRequest.FromString,
                     response_serializer=tierlift_dot_v1_dot_assessor__pb2.SuiteReport.SerializeToString,
+            ),
+            'StartRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRollout,
+                    request_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutSpec.FromString,
+                    response_serializer=tierlift_dot_v1_dot_events__pb2.RolloutState.SerializeToString,
+            ),
+            'ChangeRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangeRollout,
+                    request_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutChange.FromString,
+                    response_serializer=tierlift_dot_v1_dot_events__pb2.RolloutState.SerializeToString,
+            ),
+            'GetRollout': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRollout,
+                    request_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +139,87 @@ class Assessor:
             '/tierlift.v1.Assessor/RunSuite',
             tierlift_dot_v1_dot_assessor__pb2.SuiteRequest.SerializeToString,
             tierlift_dot_v1_dot_assessor__pb2.SuiteReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Assessor/StartRollout',
+            tierlift_dot_v1_dot_assessor__pb2.RolloutSpec.SerializeToString,
+            tierlift_dot_v1_dot_events__pb2.RolloutState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangeRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Assessor/ChangeRollout',
+            tierlift_dot_v1_dot_assessor__pb2.RolloutChange.SerializeToString,
+            tierlift_dot_v1_dot_events__pb2.RolloutState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRollout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Assessor/GetRollout',
+            tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.SerializeToString,
+            tierlift_dot_v1_dot_assessor__pb2.RolloutReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,7 +44,7 @@ class AttemptFinished(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class RequestCompleted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,8 @@ class RequestCompleted(_message.Message):
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -71,7 +73,9 @@ class RequestCompleted(_message.Message):
     total_cost_usd: str
     error: str
     prompt_sha256: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ...) -> None: ...
+    rollout_id: str
+    arm: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class JudgeSpec(_message.Message):
     __slots__ = ("method", "json_schema", "agree_at", "model", "rubric")
@@ -108,7 +112,7 @@ class Answers(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., live_text: _Optional[str] = ..., shadow_text: _Optional[str] = ..., live_sha256: _Optional[str] = ..., shadow_sha256: _Optional[str] = ..., live_normalised_sha256: _Optional[str] = ..., shadow_normalised_sha256: _Optional[str] = ..., text_kept: _Optional[bool] = ...) -> None: ...
 
 class ShadowFinished(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "attempt", "tenant", "workload", "live_model", "live_tier", "data_class", "judge", "answers")
+    __slots__ = ("event_id", "occurred_at", "request_id", "attempt", "tenant", "workload", "live_model", "live_tier", "data_class", "judge", "answers", "rollout_id", "candidate_is_live")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +124,8 @@ class ShadowFinished(_message.Message):
     DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
     ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_IS_LIVE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -131,10 +137,12 @@ class ShadowFinished(_message.Message):
     data_class: _common_pb2.DataClass
     judge: JudgeSpec
     answers: Answers
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., live_model: _Optional[str] = ..., live_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., answers: _Optional[_Union[Answers, _Mapping]] = ...) -> None: ...
+    rollout_id: str
+    candidate_is_live: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., live_model: _Optional[str] = ..., live_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., answers: _Optional[_Union[Answers, _Mapping]] = ..., rollout_id: _Optional[str] = ..., candidate_is_live: _Optional[bool] = ...) -> None: ...
 
 class QualityScored(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "model", "reference_model", "method", "score", "source")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "model", "reference_model", "method", "score", "source", "rollout_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +153,7 @@ class QualityScored(_message.Message):
     METHOD_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -155,7 +164,8 @@ class QualityScored(_message.Message):
     method: str
     score: float
     source: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reference_model: _Optional[str] = ..., method: _Optional[str] = ..., score: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+    rollout_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reference_model: _Optional[str] = ..., method: _Optional[str] = ..., score: _Optional[float] = ..., source: _Optional[str] = ..., rollout_id: _Optional[str] = ...) -> None: ...
 
 class QualityAlert(_message.Message):
     __slots__ = ("event_id", "occurred_at", "workload", "model", "reason", "observed", "baseline", "window")
@@ -255,6 +265,62 @@ class KeysUsed(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     last_used: _containers.MessageMap[str, _timestamp_pb2.Timestamp]
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used: _Optional[_Mapping[str, _timestamp_pb2.Timestamp]] = ...) -> None: ...
+
+class Guardrails(_message.Message):
+    __slots__ = ("min_samples", "min_duration_s", "max_quality_drop", "max_p95_ms", "max_error_rate", "max_cost_per_quality_usd", "shadow_sample")
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    MIN_DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUALITY_DROP_FIELD_NUMBER: _ClassVar[int]
+    MAX_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_PER_QUALITY_USD_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    min_samples: int
+    min_duration_s: float
+    max_quality_drop: float
+    max_p95_ms: float
+    max_error_rate: float
+    max_cost_per_quality_usd: str
+    shadow_sample: float
+    def __init__(self, min_samples: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_quality_drop: _Optional[float] = ..., max_p95_ms: _Optional[float] = ..., max_error_rate: _Optional[float] = ..., max_cost_per_quality_usd: _Optional[str] = ..., shadow_sample: _Optional[float] = ...) -> None: ...
+
+class RolloutState(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "rollout_id", "workload", "from_model", "to_model", "stages", "stage_index", "status", "guardrails", "started_at", "stage_started_at", "reason", "actor", "revision", "judge", "max_shadow_usd_per_day")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    FROM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    TO_MODEL_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    STAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STAGE_STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_SHADOW_USD_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    rollout_id: str
+    workload: str
+    from_model: str
+    to_model: str
+    stages: _containers.RepeatedScalarFieldContainer[int]
+    stage_index: int
+    status: str
+    guardrails: Guardrails
+    started_at: _timestamp_pb2.Timestamp
+    stage_started_at: _timestamp_pb2.Timestamp
+    reason: str
+    actor: str
+    revision: int
+    judge: JudgeSpec
+    max_shadow_usd_per_day: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollout_id: _Optional[str] = ..., workload: _Optional[str] = ..., from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., stages: _Optional[_Iterable[int]] = ..., stage_index: _Optional[int] = ..., status: _Optional[str] = ..., guardrails: _Optional[_Union[Guardrails, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stage_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., revision: _Optional[int] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., max_shadow_usd_per_day: _Optional[str] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
     __slots__ = ("event_id", "occurred_at", "actor", "action", "target", "detail")

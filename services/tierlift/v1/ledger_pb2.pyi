@@ -333,3 +333,45 @@ class QualityAlertEntry(_message.Message):
     baseline: float
     window: int
     def __init__(self, occurred_at: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., reason: _Optional[str] = ..., observed: _Optional[float] = ..., baseline: _Optional[float] = ..., window: _Optional[int] = ...) -> None: ...
+
+class EvidenceQuery(_message.Message):
+    __slots__ = ("rollout_id", "since", "control_model", "candidate_model")
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    rollout_id: str
+    since: str
+    control_model: str
+    candidate_model: str
+    def __init__(self, rollout_id: _Optional[str] = ..., since: _Optional[str] = ..., control_model: _Optional[str] = ..., candidate_model: _Optional[str] = ...) -> None: ...
+
+class ArmEvidence(_message.Message):
+    __slots__ = ("arm", "requests", "faults", "fallbacks", "latency_ms", "cost_usd", "judged", "judged_score", "feedback_good", "feedback_bad")
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    FAULTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACKS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_SCORE_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_GOOD_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_BAD_FIELD_NUMBER: _ClassVar[int]
+    arm: str
+    requests: int
+    faults: int
+    fallbacks: int
+    latency_ms: _containers.RepeatedScalarFieldContainer[float]
+    cost_usd: str
+    judged: int
+    judged_score: float
+    feedback_good: int
+    feedback_bad: int
+    def __init__(self, arm: _Optional[str] = ..., requests: _Optional[int] = ..., faults: _Optional[int] = ..., fallbacks: _Optional[int] = ..., latency_ms: _Optional[_Iterable[float]] = ..., cost_usd: _Optional[str] = ..., judged: _Optional[int] = ..., judged_score: _Optional[float] = ..., feedback_good: _Optional[int] = ..., feedback_bad: _Optional[int] = ...) -> None: ...
+
+class RolloutEvidence(_message.Message):
+    __slots__ = ("arms",)
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    arms: _containers.RepeatedCompositeFieldContainer[ArmEvidence]
+    def __init__(self, arms: _Optional[_Iterable[_Union[ArmEvidence, _Mapping]]] = ...) -> None: ...

@@ -84,6 +84,11 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.QualityQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.QualityReport.FromString,
                 _registered_method=True)
+        self.GetRolloutEvidence = channel.unary_unary(
+                '/tierlift.v1.Ledger/GetRolloutEvidence',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -153,6 +158,13 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRolloutEvidence(self, request, context):
+        """A rollout's arms since a stage began: what the assessor's controller decides from (assessor, admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +217,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.GetQuality,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.QualityQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.QualityReport.SerializeToString,
+            ),
+            'GetRolloutEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRolloutEvidence,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -477,6 +494,33 @@ class Ledger:
             '/tierlift.v1.Ledger/GetQuality',
             tierlift_dot_v1_dot_ledger__pb2.QualityQuery.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.QualityReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRolloutEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/GetRolloutEvidence',
+            tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,20 +59,22 @@ class Constraints(_message.Message):
     def __init__(self, data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., region: _Optional[str] = ..., max_latency_ms: _Optional[int] = ..., max_cost_usd: _Optional[str] = ..., quality_bar: _Optional[float] = ..., allowed_tiers: _Optional[_Iterable[_Union[_common_pb2.Tier, str]]] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompleteRequest(_message.Message):
-    __slots__ = ("tenant", "workload", "messages", "params", "constraints", "idempotency_key")
+    __slots__ = ("tenant", "workload", "messages", "params", "constraints", "idempotency_key", "cohort_key")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    COHORT_KEY_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     params: _common_pb2.GenerationParams
     constraints: Constraints
     idempotency_key: str
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., params: _Optional[_Union[_common_pb2.GenerationParams, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    cohort_key: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., params: _Optional[_Union[_common_pb2.GenerationParams, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., cohort_key: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
     __slots__ = ("index", "tier", "model", "adapter", "outcome", "confidence", "usage", "cost_usd", "latency_ms", "error", "reason")
@@ -121,20 +123,24 @@ class Exclusion(_message.Message):
     def __init__(self, model: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RoutingPlan(_message.Message):
-    __slots__ = ("request_id", "classification", "ladder", "excluded", "confidence_threshold", "reasons")
+    __slots__ = ("request_id", "classification", "ladder", "excluded", "confidence_threshold", "reasons", "rollout_id", "arm")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     LADDER_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     classification: _classifier_pb2.Classification
     ladder: _containers.RepeatedCompositeFieldContainer[Rung]
     excluded: _containers.RepeatedCompositeFieldContainer[Exclusion]
     confidence_threshold: float
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, request_id: _Optional[str] = ..., classification: _Optional[_Union[_classifier_pb2.Classification, _Mapping]] = ..., ladder: _Optional[_Iterable[_Union[Rung, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    rollout_id: str
+    arm: str
+    def __init__(self, request_id: _Optional[str] = ..., classification: _Optional[_Union[_classifier_pb2.Classification, _Mapping]] = ..., ladder: _Optional[_Iterable[_Union[Rung, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("request_id", "text", "tier", "model", "confidence", "usage", "total_cost_usd", "attempts", "plan")

@@ -1,0 +1,298 @@
+"""Rollouts: the assessor owns their state and is the only publisher of it
+(`tierlift.rollout.state.<id>`, last value per rollout, kept by JetStream, so every router and a
+restarted assessor pick it up). Admins start, pause, resume, promote and abort them; the
+controller reads each running rollout's evidence from the ledger every few seconds and advances
+it, completes it, or rolls it back (assessor/_rollout_stats.py decides). Every transition is an
+audit event with its reason and numbers; a rollback is also a quality alert."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.message import DecodeError
+from nats.aio.msg import Msg
+from nats.js import api
+
+from tierlift.assessor._metrics import alerts
+from tierlift.assessor._rollout_stats import Decision, decide
+from tierlift.core import bus as bus_module
+from tierlift.core import money
+from tierlift.core.bus import EventBus
+from tierlift.core.catalog import Catalog
+from tierlift.core.ids import is_slug, shown
+from tierlift.core.logging import get_logger
+from tierlift.v1 import assessor_pb2, events_pb2, ledger_pb2, ledger_pb2_grpc
+
+log = get_logger(__name__)
+DEFAULT_STAGES = (0, 5, 25, 50, 75, 100)
+DEFAULTS = events_pb2.Guardrails(
+    min_samples=100, min_duration_s=3600.0, max_quality_drop=0.05, max_error_rate=0.05, shadow_sample=0.1
+)
+MOVING, ENDED = ("running", "paused"), ("completed", "rolled_back", "aborted")
+ACTIONS = ("pause", "resume", "promote", "abort")
+
+
+class RolloutError(ValueError):
+    """A request the controller refuses; the message names the field."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class RolloutNotFound(RolloutError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class RolloutConflict(RolloutError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _guardrails(given: events_pb2.Guardrails) -> events_pb2.Guardrails:
+    rails = events_pb2.Guardrails()
+    rails.CopyFrom(DEFAULTS)
+    for name in ("min_duration_s", "max_error_rate"):  # unset: the default; 0 is a choice
+        if given.HasField(name):
+            setattr(rails, name, getattr(given, name))
+    for name in ("min_samples", "max_quality_drop", "max_p95_ms", "shadow_sample"):  # 0: the default
+        if getattr(given, name):
+            setattr(rails, name, getattr(given, name))
+    rails.max_cost_per_quality_usd = given.max_cost_per_quality_usd
+    if not 0 < rails.max_quality_drop < 1:
+        raise RolloutError(f"max_quality_drop: {rails.max_quality_drop} is not between 0 and 1")
+    if not 0 <= rails.max_error_rate < 1:
+        raise RolloutError(f"max_error_rate: {rails.max_error_rate} is not between 0 and 1")
+    if not 0 < rails.shadow_sample <= 1:
+        raise RolloutError(f"shadow_sample: {rails.shadow_sample} is not in (0, 1]")
+    if rails.min_duration_s < 0 or rails.max_p95_ms < 0:
+        raise RolloutError("min_duration_s, max_p95_ms: may not be negative")
+    if rails.max_cost_per_quality_usd:
+        try:
+            if money.usd(rails.max_cost_per_quality_usd) <= 0:
+                raise ValueError
+        except ValueError:
+            raise RolloutError(
+                f"max_cost_per_quality_usd: {shown(rails.max_cost_per_quality_usd)} is not a positive amount"
+            ) from None
+    return rails
+
+
+def _stages(given: list[int]) -> list[int]:
+    stages = list(given) or list(DEFAULT_STAGES)
+    if any(b <= a for a, b in itertools.pairwise(stages)) or stages[-1] != 100 or stages[0] < 0:
+        raise RolloutError(f"stages: {stages} must rise strictly from 0 or more to 100")
+    return stages
+
+
+class RolloutController:
+    def __init__(
+        self, bus: EventBus, ledger: ledger_pb2_grpc.LedgerStub, catalog: Catalog, timeout_s: float = 10.0
+    ) -> None:
+        self.bus, self.ledger, self.catalog, self.timeout_s = bus, ledger, catalog, timeout_s
+        self.states: dict[str, events_pb2.RolloutState] = {}
+        self._lock = asyncio.Lock()  # one transition at a time: the controller and admins share it
+
+    async def follow(self) -> None:
+        """Every rollout's latest state, now and as it changes (its own transitions included)."""
+        await self.bus.watch_latest(f"{bus_module.SUBJECT_ROLLOUT}.>", self.on_message)
+
+    async def on_message(self, msg: Msg) -> None:
+        if (state := bus_module.parse_state(msg, events_pb2.RolloutState)) is not None:
+            self._apply(state)
+
+    def _apply(self, state: events_pb2.RolloutState) -> None:
+        known = self.states.get(state.rollout_id)
+        if known is None or state.revision > known.revision:
+            self.states[state.rollout_id] = state
+
+    # --- admin actions ------------------------------------------------------------------------
+
+    async def start(self, spec: assessor_pb2.RolloutSpec, actor: str) -> events_pb2.RolloutState:
+        if not is_slug(spec.workload):
+            raise RolloutError(f"workload: {shown(spec.workload)} is not a lowercase slug")
+        for name in ("from_model", "to_model"):
+            model = getattr(spec, name)
+            if self.catalog.get(model) is None:
+                raise RolloutError(f"{name}: {shown(model)} is not in the catalog")
+        if spec.from_model == spec.to_model:
+            raise RolloutError("to_model: the candidate is the control")
+        if spec.judge.method == "llm" and self.catalog.get(spec.judge.model) is None:
+            raise RolloutError(f"judge.model: {shown(spec.judge.model)} is not in the catalog")
+        cap = spec.max_shadow_usd_per_day or "10"
+        try:
+            if money.usd(cap) < 0:
+                raise ValueError
+        except ValueError:
+            raise RolloutError(f"max_shadow_usd_per_day: {shown(cap)} is not an amount") from None
+        stages, rails = _stages(list(spec.stages)), _guardrails(spec.guardrails)
+        judge = spec.judge if spec.judge.method else events_pb2.JudgeSpec(method="normalised")
+        async with self._lock:
+            for known in self.states.values():
+                if known.workload == spec.workload and known.status in MOVING:
+                    raise RolloutConflict(
+                        f"workload: {spec.workload} already has rollout {known.rollout_id} ({known.status})"
+                    )
+            state = events_pb2.RolloutState(
+                rollout_id=f"{spec.workload}-{uuid.uuid4().hex[:8]}", workload=spec.workload,
+                from_model=spec.from_model, to_model=spec.to_model, stages=stages, stage_index=0, status="running",
+                guardrails=rails, actor=actor, judge=judge,
+                max_shadow_usd_per_day=money.to_wire(money.usd(cap)),
+                reason=f"started: {spec.from_model} -> {spec.to_model} through {stages}%",
+            )  # fmt: skip
+            state.started_at.GetCurrentTime()
+            state.stage_started_at.CopyFrom(state.started_at)
+            await self._publish(state, "started")
+        return state
+
+    async def change(self, change: assessor_pb2.RolloutChange, actor: str) -> events_pb2.RolloutState:
+        if change.action not in ACTIONS:
+            raise RolloutError(f"action: {shown(change.action)} is not one of {', '.join(ACTIONS)}")
+        async with self._lock:
+            state = self._known(change.rollout_id)
+            if state.status in ENDED:
+                raise RolloutConflict(f"rollout_id: {state.rollout_id} has ended ({state.status})")
+            why = f" ({change.reason[:200]})" if change.reason else ""
+            new = _next(state, actor)
+            if change.action == "pause":
+                new.status, new.reason = "paused", f"paused by {actor}{why}"
+            elif change.action == "resume":
+                new.status, new.reason = "running", f"resumed by {actor}{why}"
+            elif change.action == "abort":
+                new.status, new.reason = "aborted", f"aborted by {actor}{why}: the control serves everyone"
+            elif state.stage_index == len(state.stages) - 1:
+                new.status, new.reason = "completed", f"promoted to completion by {actor}{why}"
+            else:
+                new.stage_index += 1
+                new.stage_started_at.GetCurrentTime()
+                new.reason = f"promoted by {actor}{why} to {new.stages[new.stage_index]}%"
+            await self._publish(new, change.action)
+            return new
+
+    def _known(self, rollout_id: str) -> events_pb2.RolloutState:
+        state = self.states.get(rollout_id)
+        if state is None:
+            raise RolloutNotFound(f"rollout_id: no rollout {shown(rollout_id)}")
+        return state
+
+    async def report(self, query: assessor_pb2.RolloutQuery) -> assessor_pb2.RolloutReport:
+        if query.rollout_id:
+            state = self._known(query.rollout_id)
+        else:
+            mine = [s for s in self.states.values() if s.workload == query.workload]
+            if not mine:
+                raise RolloutNotFound(f"workload: no rollout for {shown(query.workload)}")
+            state = max(mine, key=lambda s: s.started_at.ToNanoseconds())
+        evidence = await self._evidence(state)
+        report = assessor_pb2.RolloutReport(
+            state=state, evidence=evidence, history=await self._history(state.rollout_id)
+        )
+        if state.stage_index < len(state.stages):
+            report.checks.extend(decide(state, evidence, _now()).checks)
+        return report
+
+    # --- the controller -----------------------------------------------------------------------
+
+    async def run_forever(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("rollout_tick_failed")
+
+    async def tick(self) -> None:
+        for rollout_id in [i for i, s in self.states.items() if s.status in MOVING]:
+            state = self.states[rollout_id]
+            try:
+                evidence = await self._evidence(state)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("rollout_evidence_unavailable", rollout_id=rollout_id, error=exc.code().name)
+                continue
+            async with self._lock:
+                if self.states[rollout_id].revision != state.revision:
+                    continue  # an admin moved it meanwhile: judge the new stage next time
+                await self._act(state, decide(state, evidence, _now()))
+
+    async def _act(self, state: events_pb2.RolloutState, decision: Decision) -> None:
+        if decision.action == "hold":
+            return
+        new = _next(state, "controller")
+        new.reason = decision.reason
+        if decision.action == "rollback":
+            new.status = "rolled_back"
+        elif decision.action == "complete":
+            new.status = "completed"
+        else:
+            new.stage_index += 1
+            new.stage_started_at.GetCurrentTime()
+            new.reason = f"advanced to {new.stages[new.stage_index]}%: {decision.reason}"
+        await self._publish(new, new.status if decision.action != "advance" else "advanced")
+        if decision.alert is not None:
+            alert = decision.alert
+            alert.event_id = f"quality.alert.{new.event_id}"
+            alert.occurred_at.GetCurrentTime()
+            await self.bus.publish(bus_module.SUBJECT_ALERT, alert, alert.event_id)
+            alerts.add(1, {"workload": alert.workload, "model": alert.model})
+        log.info("rollout_transition", rollout_id=new.rollout_id, status=new.status,
+                 percent=new.stages[new.stage_index], reason=new.reason)  # fmt: skip
+
+    async def _evidence(self, state: events_pb2.RolloutState) -> ledger_pb2.RolloutEvidence:
+        since = state.stage_started_at.ToDatetime(tzinfo=UTC).isoformat()
+        query = ledger_pb2.EvidenceQuery(
+            rollout_id=state.rollout_id, since=since, control_model=state.from_model, candidate_model=state.to_model
+        )
+        return await self.ledger.GetRolloutEvidence(query, timeout=self.timeout_s)
+
+    async def _publish(self, state: events_pb2.RolloutState, action: str) -> None:
+        state.event_id = f"rollout.{state.rollout_id}.{state.revision}"
+        state.occurred_at.GetCurrentTime()
+        await self.bus.publish(f"{bus_module.SUBJECT_ROLLOUT}.{state.rollout_id}", state, state.event_id)
+        self._apply(state)  # before the echo arrives, so the next tick sees it
+        audit = events_pb2.AuditEvent(
+            event_id=f"audit.{state.event_id}", actor=state.actor[:64], action=f"rollout.{action}"[:32],
+            target=state.rollout_id, detail=state.reason[:1024],
+        )  # fmt: skip
+        audit.occurred_at.CopyFrom(state.occurred_at)
+        await self.bus.publish(f"{bus_module.SUBJECT_AUDIT}.rollout.{action}", audit, audit.event_id)
+
+    async def _history(self, rollout_id: str) -> list[events_pb2.RolloutState]:
+        """Every state the rollout went through, from the stream (oldest first)."""
+        states: list[events_pb2.RolloutState] = []
+        done = asyncio.Event()
+
+        async def collect(msg: Msg) -> None:
+            state = events_pb2.RolloutState()
+            try:
+                state.ParseFromString(msg.data)
+                states.append(state)
+            except DecodeError:
+                pass
+            if msg.metadata.num_pending == 0:
+                done.set()
+
+        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+        sub = await self.bus.js.subscribe(
+            f"{bus_module.SUBJECT_ROLLOUT}.{rollout_id}", stream=bus_module.STREAM, cb=collect,
+            ordered_consumer=True, config=config,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(done.wait(), self.timeout_s)
+        except TimeoutError:
+            log.warning("rollout_history_incomplete", rollout_id=rollout_id, states=len(states))
+        finally:
+            await sub.unsubscribe()
+        return states
+
+
+def _next(state: events_pb2.RolloutState, actor: str) -> events_pb2.RolloutState:
+    new = events_pb2.RolloutState()
+    new.CopyFrom(state)
+    new.revision += 1
+    new.actor = actor
+    return new

@@ -1,0 +1,234 @@
+"""Rollouts on the real stack (two routers, the ledger, the assessor's controller, wire-server
+models through the official openai SDK), with stage durations shortened by configuration:
+
+- a good candidate goes shadow -> 5% -> 25% -> 50% -> 75% -> 100% and completes, and every cohort
+  then reaches it first with the control as its fallback;
+- a candidate that turns bad at the 25% stage is rolled back by the controller within a stated
+  number of requests; both routers send its cohorts back to the control within seconds; the
+  ledger (evidence, audit, alert) and `tierlift rollout status` tell the story;
+- admins pause, resume and abort; bad rollouts are refused naming the field."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.wire.server import WireServer
+from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.cli import main
+from tierlift.devstack import Stack
+from tierlift.v1 import (
+    assessor_pb2,
+    assessor_pb2_grpc,
+    common_pb2,
+    ledger_pb2,
+    ledger_pb2_grpc,
+    router_pb2,
+    router_pb2_grpc,
+)
+
+QUESTIONS = [f"What is {a} + {a + 7}? Answer with the number only." for a in range(60)]
+ROUTERS = ("router", "router-2")
+# one judged pair the candidate loses is already past a 25% limit (Wilson lower bound 27%): the
+# controller needs one bad comparison; ingest, judging and the controller's 0.3 s tick add the rest
+ROLLBACK_WITHIN_REQUESTS = 80
+RULES = ["--min-samples", "10", "--min-duration", "0s", "--max-quality-drop", "0.25", "--max-error-rate", "0.25",
+         "--max-p95-ms", "5000", "--shadow-sample", "1", "--judge", "normalised"]  # fmt: skip
+
+
+class Models:
+    """Every model sums right, except `flaky` once `flaky_bad` is set."""
+
+    def __init__(self) -> None:
+        self.flaky_bad = False
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        question = body["messages"][-1]["content"]
+        a = int(question.split()[2])
+        right = str(a + a + 7)
+        return str(int(right) + 1) if body["model"] == "flaky" and self.flaky_bad else right
+
+
+@pytest.fixture(scope="module")
+def models() -> Models:
+    return Models()
+
+
+@pytest.fixture(scope="module")
+def stack(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    server = WireServer(served_models=["incumbent", "newcomer", "flaky"], answer=models)
+    server.start()
+    state = Path(tmp_path_factory.mktemp("rollouts"))
+    catalog = [wire_model("incumbent", "CLOSED", server.endpoint, "2.00"),
+               wire_model("newcomer", "HOSTED_OPEN", server.endpoint, "0.50"),
+               wire_model("flaky", "HOSTED_OPEN", server.endpoint, "0.40")]  # fmt: skip
+    running = start_provider_stack(state, catalog, TIERLIFT_ROLLOUT_CHECK_S="0.3")
+    try:
+        running.start_service("router-2")  # a second replica: every router must obey
+        yield running
+    finally:
+        running.stop()
+        server.stop()
+
+
+def request(workload: str, models: list[str], cohort: str, question: str) -> router_pb2.CompleteRequest:
+    # the app pins the two models in play, as a workload moving between two paths would
+    return router_pb2.CompleteRequest(
+        tenant="dev", workload=workload, messages=[common_pb2.Message(role="user", content=question)],
+        constraints=router_pb2.Constraints(models=models), cohort_key=cohort,
+    )  # fmt: skip
+
+
+def plan(stack: Stack, router: str, workload: str, models: list[str], cohort: str) -> router_pb2.RoutingPlan:
+    with stack.channel(router, stack.keys["app"]) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        return stub.Plan(request(workload, models, cohort, QUESTIONS[0]), timeout=10)  # type: ignore[no-any-return]
+
+
+def report(stack: Stack, rollout_id: str) -> assessor_pb2.RolloutReport:
+    with stack.channel("assessor", stack.keys["admin"]) as channel:
+        query = assessor_pb2.RolloutQuery(rollout_id=rollout_id)
+        return assessor_pb2_grpc.AssessorStub(channel).GetRollout(query, timeout=30)  # type: ignore[no-any-return]
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+def start(stack: Stack, capsys: pytest.CaptureFixture[str], workload: str, control: str, candidate: str) -> str:
+    capsys.readouterr()
+    args = ["rollout", "start", "--workload", workload, "--from", control, "--to", candidate, *RULES]
+    assert cli(*args, "--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("started ")
+    return out.split()[1].rstrip(":")
+
+
+class Traffic:
+    """Requests from rotating users over both routers, four at a time."""
+
+    def __init__(self, stack: Stack, workload: str, models: list[str]) -> None:
+        self.stack, self.workload, self.models = stack, workload, models
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.channels = {r: stack.channel(r, stack.keys["app"]) for r in ROUTERS}
+
+    def one(self, i: int) -> router_pb2.CompleteResponse:
+        stub = router_pb2_grpc.RouterStub(self.channels[ROUTERS[i % 2]])
+        reply = stub.Complete(request(self.workload, self.models, f"user-{i % 400}", QUESTIONS[i % 60]), timeout=30)
+        with self.lock:
+            self.sent += 1
+        return reply  # type: ignore[no-any-return]
+
+    def until(self, done: Callable[[], bool], limit: int, batch: int = 24) -> None:
+        with ThreadPoolExecutor(4) as pool:
+            while not done():
+                assert self.sent < limit, f"{self.sent} requests sent and not there yet"
+                list(pool.map(self.one, range(self.sent, self.sent + batch)))
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            channel.close()
+
+
+def test_a_good_candidate_promotes_through_every_stage(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    rollout_id = start(stack, capsys, "moving", "incumbent", "newcomer")
+    traffic = Traffic(stack, "moving", ["incumbent", "newcomer"])
+    try:
+        traffic.until(lambda: report(stack, rollout_id).state.status != "running", limit=3000)
+    finally:
+        traffic.close()
+    story = report(stack, rollout_id)
+    assert story.state.status == "completed", story.state.reason
+    assert [(h.status, h.stages[h.stage_index]) for h in story.history] == [
+        ("running", 0), ("running", 5), ("running", 25), ("running", 50), ("running", 75), ("running", 100),
+        ("completed", 100),
+    ]  # fmt: skip
+    assert all("quality" in h.reason and "passed" in h.reason for h in story.history[1:])
+    for router in ROUTERS:  # every cohort reaches the candidate first, the control stays as its fallback
+        for cohort in ("user-1", "someone-new"):
+            p = plan(stack, router, "moving", ["incumbent", "newcomer"], cohort)
+            assert [r.model for r in p.ladder] == ["newcomer", "incumbent"] and p.arm == "candidate"
+    with capsys.disabled():
+        print(f"\npromoted to 100% after {traffic.sent} requests")
+
+
+def test_a_candidate_that_turns_bad_at_25_percent_is_rolled_back(
+    stack: Stack, models: Models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rollout_id = start(stack, capsys, "turning", "incumbent", "flaky")
+    pinned = ["incumbent", "flaky"]
+    traffic = Traffic(stack, "turning", pinned)
+    try:
+        traffic.until(lambda: report(stack, rollout_id).state.stage_index >= 2, limit=3000)
+        assert report(stack, rollout_id).state.stages[2] == 25
+        models.flaky_bad = True
+        went_bad = traffic.sent
+        traffic.until(lambda: report(stack, rollout_id).state.status == "rolled_back", limit=went_bad + 400, batch=8)
+        after = traffic.sent - went_bad
+    finally:
+        models.flaky_bad = False
+        traffic.close()
+    story = report(stack, rollout_id)
+    assert story.state.stages[story.state.stage_index] == 25 and story.state.actor == "controller"
+    assert "quality breached" in story.state.reason
+    assert after <= ROLLBACK_WITHIN_REQUESTS, f"rolled back {after} requests after the candidate turned bad"
+    with capsys.disabled():
+        print(f"\nrolled back {after} requests after the candidate turned bad: {story.state.reason}")
+
+    # every router sends the candidate's cohorts back to the control within seconds
+    rolled_back_at = story.state.occurred_at.ToDatetime().timestamp()
+    cohorts = [f"user-{i}" for i in range(400)]
+    for router in ROUTERS:
+        deadline = time.time() + 10
+        while any("flaky" in [r.model for r in plan(stack, router, "turning", pinned, c).ladder] for c in cohorts[:60]):
+            assert time.time() < deadline, f"{router} still sends cohorts to the candidate"
+            time.sleep(0.1)
+        assert time.time() - rolled_back_at < 5
+        assert plan(stack, router, "turning", pinned, "user-7").arm == "control"
+
+    # the ledger tells the story: the alert, the audit trail, the arms' evidence
+    with stack.channel("ledger", stack.keys["admin"]) as channel:
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        alerts = ledger.GetQuality(ledger_pb2.QualityQuery(workload="turning"), timeout=10).alerts
+        assert any(rollout_id in a.reason and a.model == "flaky" for a in alerts)
+        entries = ledger.ListAudit(ledger_pb2.AuditQuery(), timeout=10).entries
+        actions = [e.action for e in entries if e.target == rollout_id]
+        assert {"rollout.started", "rollout.advanced", "rollout.rolled_back"} <= set(actions)
+    capsys.readouterr()
+    admin = ["--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]]
+    assert cli("rollout", "status", rollout_id, *admin) == 0
+    shown = capsys.readouterr().out
+    print(shown)
+    assert "status rolled_back" in shown and "quality" in shown and "history:" in shown
+    assert shown.count("\n  20") == len(story.history)  # one line per transition
+
+
+def test_admins_pause_resume_and_abort_and_bad_rollouts_are_refused(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rollout_id = start(stack, capsys, "held", "incumbent", "newcomer")
+    admin = ["--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]]
+    assert cli("rollout", "start", "--workload", "held", "--from", "incumbent", "--to", "flaky", *admin) == 1
+    assert "FAILED_PRECONDITION: workload: held already has rollout" in capsys.readouterr().err
+    assert cli("rollout", "start", "--workload", "held2", "--from", "incumbent", "--to", "gpt-9", *admin) == 1
+    assert "INVALID_ARGUMENT: to_model: 'gpt-9' is not in the catalog" in capsys.readouterr().err
+    assert cli("rollout", "promote", rollout_id, "--reason", "shadow looked fine", *admin) == 0
+    assert "running       5%" in capsys.readouterr().out
+    assert cli("rollout", "pause", rollout_id, *admin) == 0
+    assert "paused" in capsys.readouterr().out
+    assert cli("rollout", "abort", rollout_id, "--reason", "vendor outage", *admin) == 0
+    assert "aborted" in capsys.readouterr().out
+    deadline = time.time() + 10
+    while "newcomer" in [r.model for r in plan(stack, "router", "held", ["incumbent", "newcomer"], "user-1").ladder]:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    # an app key may not drive rollouts
+    assert cli("rollout", "abort", rollout_id, "--assessor", stack.addrs["assessor"], "--key", stack.keys["app"]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err

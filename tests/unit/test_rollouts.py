@@ -1,0 +1,330 @@
+"""Rollouts in pieces: the router's split (cohorts, arms, ladders), the controller's statistics
+and decisions, and the controller's refusals and transitions against a recording bus."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.protobuf.message import Message as ProtoMessage
+
+from tests.unit.router_harness import CATALOG
+from tierlift.assessor._rollout_stats import HOLDS, WAITING, decide, quantile_bounds, wilson
+from tierlift.assessor._rollouts import RolloutConflict, RolloutController, RolloutError, RolloutNotFound
+from tierlift.core import bus as bus_module
+from tierlift.router._policy import Policy, build_plan
+from tierlift.router._rollouts import (
+    CANDIDATE,
+    CONTROL,
+    RolloutBook,
+    candidate_percent,
+    cohort_point,
+    comparison,
+    split,
+)
+from tierlift.v1 import assessor_pb2, classifier_pb2, common_pb2, events_pb2, ledger_pb2, router_pb2
+
+T = common_pb2
+DEPLOYED = {m.adapter for m in CATALOG.models}
+CONTROL_MODEL, CANDIDATE_MODEL = "gpt-5-mini", "llama-3.3-70b-instruct-together"
+
+
+def state(percent_index: int = 1, status: str = "running", **rails: Any) -> events_pb2.RolloutState:
+    s = events_pb2.RolloutState(
+        rollout_id="qa-1", workload="qa", from_model=CONTROL_MODEL, to_model=CANDIDATE_MODEL,
+        stages=[0, 5, 25, 50, 75, 100], stage_index=percent_index, status=status,
+        guardrails=events_pb2.Guardrails(min_samples=10, max_quality_drop=0.2, max_error_rate=0.2, shadow_sample=1.0,
+                                         **rails),
+        judge=events_pb2.JudgeSpec(method="normalised"), revision=1,
+    )  # fmt: skip
+    s.started_at.FromSeconds(1_000)
+    s.stage_started_at.FromDatetime(datetime.now(UTC) - timedelta(hours=1))
+    return s
+
+
+def planned(data_class: int = T.DATA_CLASS_PUBLIC, cohort: str = "user-1", region: str = "") -> router_pb2.RoutingPlan:
+    request = router_pb2.CompleteRequest(
+        tenant="acme", workload="qa", messages=[T.Message(role="user", content="hi")], cohort_key=cohort,
+        constraints=router_pb2.Constraints(region=region),
+    )  # fmt: skip
+    classification = classifier_pb2.Classification(data_class=data_class, token_estimate=10)
+    # from the closed tier up: the control is the ladder's first rung, as when a workload moves off an API
+    request.constraints.allowed_tiers.extend([T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER])
+    plan = build_plan(request, classification, CATALOG, DEPLOYED, Policy())
+    plan.request_id = "r-1"
+    return plan, request  # type: ignore[return-value]
+
+
+def ladder(plan: router_pb2.RoutingPlan) -> list[str]:
+    return [r.model for r in plan.ladder]
+
+
+def arm_of(key: str, s: events_pb2.RolloutState) -> str:
+    plan, request = planned(cohort=key)  # type: ignore[misc]
+    split(plan, request, s, CATALOG)
+    return plan.arm
+
+
+def test_a_cohort_key_keeps_its_arm_as_the_rollout_widens() -> None:
+    keys = [f"user-{i}" for i in range(400)]
+    at = {i: {k for k in keys if arm_of(k, state(i)) == CANDIDATE} for i in range(6)}
+    assert not at[0] and at[5] == set(keys)
+    for narrower, wider in zip(range(5), range(1, 6), strict=True):
+        assert at[narrower] <= at[wider]  # nobody moves back to the control as the share grows
+
+
+def test_the_candidate_share_follows_the_stage() -> None:
+    points = [cohort_point("acme", "qa", f"user-{i}") for i in range(20_000)]
+    for percent in (5, 25, 50, 75):
+        share = sum(p < percent for p in points) / len(points)
+        assert abs(share - percent / 100) < 0.01
+
+
+def test_the_candidate_arm_puts_the_candidate_where_the_control_stood_with_the_control_as_fallback() -> None:
+    s = state(5)
+    plan, request = planned()  # type: ignore[misc]
+    before = ladder(plan)
+    split(plan, request, s, CATALOG)
+    assert plan.arm == CANDIDATE and plan.rollout_id == "qa-1"
+    rungs = ladder(plan)
+    assert rungs[rungs.index(CANDIDATE_MODEL) + 1] == CONTROL_MODEL
+    assert sorted(rungs) == sorted(before)  # nothing added that the plan had not allowed
+
+
+def test_the_control_arm_never_reaches_the_candidate() -> None:
+    plan, request = planned()  # type: ignore[misc]
+    split(plan, request, state(0), CATALOG)
+    assert plan.arm == CONTROL and CANDIDATE_MODEL not in ladder(plan)
+    assert any("control arm" in e.reason for e in plan.excluded if e.model == CANDIDATE_MODEL)
+
+
+def test_a_candidate_the_data_class_forbids_leaves_the_request_to_the_control() -> None:
+    plan, request = planned(T.DATA_CLASS_CONFIDENTIAL)  # type: ignore[misc]
+    split(plan, request, state(5), CATALOG)  # 100%: every cohort is the candidate's
+    assert plan.arm == CONTROL and CANDIDATE_MODEL not in ladder(plan)
+    assert any("may not serve it" in r and "CONFIDENTIAL" in r for r in plan.reasons)
+
+
+def test_a_candidate_the_region_excludes_leaves_the_request_to_the_control() -> None:
+    plan, request = planned(region="eu")  # type: ignore[misc]
+    split(plan, request, state(5), CATALOG)
+    assert plan.arm == CONTROL and CANDIDATE_MODEL not in ladder(plan)
+
+
+def test_a_request_without_the_control_on_its_ladder_is_not_split() -> None:
+    plan, request = planned(T.DATA_CLASS_REGULATED)  # type: ignore[misc]  # LOCAL only: no control either
+    request.constraints.ClearField("allowed_tiers")
+    plan = build_plan(request, classifier_pb2.Classification(data_class=T.DATA_CLASS_REGULATED, token_estimate=10),
+                      CATALOG, DEPLOYED, Policy())  # fmt: skip
+    split(plan, request, state(5), CATALOG)
+    assert plan.arm == "" and plan.rollout_id == ""
+    assert all(r.tier == T.TIER_LOCAL for r in plan.ladder)
+
+
+def test_ended_rollouts_split_as_their_end_says() -> None:
+    assert candidate_percent(state(2, "completed")) == 100
+    assert candidate_percent(state(2, "rolled_back")) == 0
+    assert candidate_percent(state(2, "aborted")) == 0
+    assert candidate_percent(state(2, "paused")) == 25
+    assert comparison(state(2, "rolled_back"), CANDIDATE) is None  # nothing left to judge
+
+
+def test_comparisons_pair_the_candidate_with_the_control() -> None:
+    stage0 = comparison(state(0), CONTROL)
+    assert stage0 is not None and stage0.models == (CANDIDATE_MODEL,) and not stage0.candidate_is_live
+    assert stage0.live_model == CONTROL_MODEL
+    later = comparison(state(2), CANDIDATE)
+    assert later is not None and later.models == (CONTROL_MODEL,) and later.candidate_is_live
+    assert comparison(state(2), CONTROL) is None  # past stage 0 only the candidate arm is compared
+
+
+def test_the_book_keeps_the_newest_rollout_and_revision_per_workload() -> None:
+    book = RolloutBook()
+    first = state(1)
+    book.apply(first)
+    stale = state(0)
+    stale.revision = 0
+    book.apply(stale)
+    assert book.for_workload("qa") is first
+    newer = state(0)
+    newer.rollout_id, newer.revision = "qa-2", 0
+    newer.started_at.FromSeconds(2_000)
+    book.apply(newer)
+    assert book.for_workload("qa") is newer
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def test_wilson_bounds() -> None:
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(2.7055 / 12.7055, rel=1e-3)
+    lo, hi = wilson(1, 1)
+    assert lo > 0.25  # one lost pair is already evidence against a 25% limit
+
+
+def test_quantile_bounds_need_59_samples_for_an_upper_bound_on_p95() -> None:
+    assert quantile_bounds([float(i) for i in range(58)])[1] is None
+    lo, hi = quantile_bounds([float(i) for i in range(59)])
+    assert hi == 58.0 and lo is not None and lo < 56
+
+
+def evidence(judged: int = 0, score: float = 0.0, requests: int = 0, faults: int = 0, **more: Any) -> Any:
+    return ledger_pb2.RolloutEvidence(
+        arms=[
+            ledger_pb2.ArmEvidence(arm="control", requests=100),
+            ledger_pb2.ArmEvidence(arm="candidate", requests=requests, faults=faults, judged=judged,
+                                   judged_score=score, cost_usd="0.01", **more),
+        ]
+    )  # fmt: skip
+
+
+def test_a_stage_advances_when_every_guardrail_holds() -> None:
+    decision = decide(state(1), evidence(judged=20, score=20, requests=20), datetime.now(UTC))
+    assert decision.action == "advance" and {c.verdict for c in decision.checks} <= {HOLDS, "n/a"}
+
+
+def test_the_last_stage_completes() -> None:
+    assert decide(state(5), evidence(judged=20, score=20, requests=20), datetime.now(UTC)).action == "complete"
+
+
+def test_a_quality_breach_rolls_back_with_the_numbers() -> None:
+    decision = decide(state(2), evidence(judged=4, score=0, requests=4), datetime.now(UTC))
+    assert decision.action == "rollback"
+    assert "quality breached: 4 of 4" in decision.reason
+    assert decision.alert is not None and decision.alert.model == CANDIDATE_MODEL
+
+
+def test_an_error_breach_rolls_back_and_a_paused_rollout_still_rolls_back() -> None:
+    decision = decide(state(2, "paused"), evidence(judged=20, score=20, requests=10, faults=8), datetime.now(UTC))
+    assert decision.action == "rollback" and "error_rate breached" in decision.reason
+
+
+def test_a_latency_breach_rolls_back() -> None:
+    slow = evidence(judged=20, score=20, requests=60, latency_ms=[900.0] * 60)
+    decision = decide(state(2, max_p95_ms=500), slow, datetime.now(UTC))
+    assert decision.action == "rollback" and "p95_latency breached" in decision.reason
+
+
+def test_too_little_evidence_holds() -> None:
+    decision = decide(state(1), evidence(judged=3, score=3, requests=3), datetime.now(UTC))
+    assert decision.action == "hold"
+    assert any(c.verdict == WAITING for c in decision.checks)
+
+
+def test_a_stage_waits_out_its_minimum_duration() -> None:
+    s = state(1, min_duration_s=3600)
+    s.stage_started_at.FromDatetime(datetime.now(UTC) - timedelta(minutes=5))
+    decision = decide(s, evidence(judged=50, score=50, requests=50), datetime.now(UTC))
+    assert decision.action == "hold" and "of 3600 s" in decision.reason
+
+
+def test_feedback_gates_only_by_breaching() -> None:
+    bad = evidence(judged=20, score=20, requests=20, feedback_bad=9, feedback_good=1)
+    bad.arms[0].feedback_good = 10
+    decision = decide(state(2), bad, datetime.now(UTC))
+    assert decision.action == "rollback" and "feedback breached" in decision.reason
+    few = evidence(judged=20, score=20, requests=20, feedback_bad=2)
+    assert decide(state(2), few, datetime.now(UTC)).action == "advance"
+
+
+# --- the controller ------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeBus:
+    published: list[tuple[str, ProtoMessage]] = field(default_factory=list)
+
+    async def publish(self, subject: str, event: ProtoMessage, event_id: str, ttl_s: float | None = None) -> None:
+        self.published.append((subject, event))
+
+
+@dataclass
+class FakeLedger:
+    evidence: ledger_pb2.RolloutEvidence = field(default_factory=ledger_pb2.RolloutEvidence)
+
+    async def GetRolloutEvidence(self, query: ledger_pb2.EvidenceQuery, **_: Any) -> Any:
+        return self.evidence
+
+
+def controller() -> tuple[RolloutController, FakeBus, FakeLedger]:
+    bus, ledger = FakeBus(), FakeLedger()
+    return RolloutController(bus, ledger, CATALOG), bus, ledger  # type: ignore[arg-type]
+
+
+def spec(**overrides: Any) -> assessor_pb2.RolloutSpec:
+    fields: dict[str, Any] = {"workload": "qa", "from_model": CONTROL_MODEL, "to_model": CANDIDATE_MODEL}
+    return assessor_pb2.RolloutSpec(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field_named"),
+    [
+        ({"to_model": "gpt-9"}, "to_model"),
+        ({"workload": "Q A"}, "workload"),
+        ({"stages": [0, 50, 25, 100]}, "stages"),
+        ({"stages": [0, 50]}, "stages"),
+        ({"to_model": CONTROL_MODEL}, "to_model"),
+        ({"guardrails": events_pb2.Guardrails(max_quality_drop=1.5)}, "max_quality_drop"),
+        ({"max_shadow_usd_per_day": "lots"}, "max_shadow_usd_per_day"),
+    ],
+)
+def test_a_bad_rollout_is_refused_naming_the_field(overrides: dict[str, Any], field_named: str) -> None:
+    rollouts, bus, _ = controller()
+    with pytest.raises(RolloutError, match=field_named):
+        asyncio.run(rollouts.start(spec(**overrides), "admin:k1"))
+    assert not bus.published
+
+
+def test_one_moving_rollout_per_workload_and_unknown_ids_are_not_found() -> None:
+    rollouts, _, _ = controller()
+
+    async def run() -> None:
+        await rollouts.start(spec(), "admin:k1")
+        with pytest.raises(RolloutConflict):
+            await rollouts.start(spec(), "admin:k1")
+        with pytest.raises(RolloutNotFound):
+            await rollouts.change(assessor_pb2.RolloutChange(rollout_id="nope", action="pause"), "admin:k1")
+
+    asyncio.run(run())
+
+
+def test_the_controller_rolls_back_on_a_breach_and_says_so_three_ways() -> None:
+    rollouts, bus, ledger = controller()
+
+    async def run() -> events_pb2.RolloutState:
+        rails = events_pb2.Guardrails(min_samples=5, min_duration_s=0, max_quality_drop=0.4)
+        started = await rollouts.start(spec(guardrails=rails), "admin")
+        ledger.evidence = evidence(judged=5, score=5, requests=0)
+        await rollouts.tick()  # stage 0 passes: to 5%
+        assert rollouts.states[started.rollout_id].stage_index == 1
+        ledger.evidence = evidence(judged=3, score=0, requests=3)
+        await rollouts.tick()
+        return rollouts.states[started.rollout_id]
+
+    final = asyncio.run(run())
+    assert final.status == "rolled_back" and final.revision == 2 and "quality breached" in final.reason
+    subjects = [subject for subject, _ in bus.published]
+    assert subjects.count(f"{bus_module.SUBJECT_ROLLOUT}.{final.rollout_id}") == 3  # started, advanced, rolled back
+    assert f"{bus_module.SUBJECT_AUDIT}.rollout.rolled_back" in subjects
+    assert bus_module.SUBJECT_ALERT in subjects
+
+
+def test_admins_pause_resume_promote_and_abort() -> None:
+    rollouts, _, _ = controller()
+
+    async def run() -> list[str]:
+        started = await rollouts.start(spec(), "admin")
+        seen = []
+        for action in ("pause", "resume", "promote", "abort"):
+            change = assessor_pb2.RolloutChange(rollout_id=started.rollout_id, action=action, reason="on call")
+            new = await rollouts.change(change, "admin:k1")
+            seen.append(f"{new.status}@{new.stages[new.stage_index]}")
+        with pytest.raises(RolloutConflict):  # an ended rollout stays ended
+            await rollouts.change(assessor_pb2.RolloutChange(rollout_id=started.rollout_id, action="resume"), "a")
+        return seen
+
+    assert asyncio.run(run()) == ["paused@0", "running@0", "running@5", "aborted@5"]
