@@ -1,4 +1,5 @@
-"""Rollouts: the rollout and arm of each request, and which rollout a quality score judged
+"""Rollouts and calibration from the ledger: the rollout and arm of each request, which rollout a
+quality score judged, and the confidence signals each attempt was scored from
 
 Revision ID: 0009
 Revises: 0008
@@ -13,7 +14,20 @@ branch_labels = None
 depends_on = None
 
 
+_SIGNALS = (
+    sa.Column("has_logprobs", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("mean_logprob", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("min_logprob", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("low_prob_share", sa.Float(), nullable=False, server_default="0"),
+    sa.Column("signal_tokens", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("prior", sa.Float(), nullable=False, server_default="0"),
+)
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("attempts") as batch:
+        for column in _SIGNALS:
+            batch.add_column(column)
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("rollout_id", sa.String(64), nullable=False, server_default=""))
         batch.add_column(sa.Column("arm", sa.String(16), nullable=False, server_default=""))
@@ -31,3 +45,6 @@ def downgrade() -> None:
     with op.batch_alter_table("requests") as batch:
         batch.drop_column("arm")
         batch.drop_column("rollout_id")
+    with op.batch_alter_table("attempts") as batch:
+        for column in _SIGNALS:
+            batch.drop_column(column.name)

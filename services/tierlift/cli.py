@@ -414,7 +414,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)
-    evaluation_commands.register(sub)
+    evaluation_commands.register(sub, _ledger)
     return parser
 
 

@@ -123,3 +123,18 @@ def test_golden_sets_in_values_reach_the_assessor_as_jsonl() -> None:
     env = {e["name"]: e.get("value") for e in assessor["env"]}
     assert env["TIERLIFT_SUITES_DIR"] == "/etc/tierlift-suites" and env["TIERLIFT_SUITE_MODELS"] == "gpt-5-mini"
     assert env["TIERLIFT_SUITE_EVERY_S"] == "21600"
+
+
+def test_the_rollout_controller_reaches_the_ledger_with_the_assessor_key() -> None:
+    docs = render({"assessor": {"enabled": True}})
+    deployments = of_kind(docs, "Deployment")
+    assessor = deployments["sy-tierlift-assessor"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in assessor["env"]}["TIERLIFT_LEDGER_ADDR"] == "sy-tierlift-ledger:50051"
+    ledger = deployments["sy-tierlift-ledger"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in ledger["containers"][0]["env"]}
+    assert env["TIERLIFT_ASSESSOR_KEY_FILE"].endswith("/assessor-key/ASSESSOR_KEY")
+    assert any(v.get("secret", {}).get("secretName") == "sy-tierlift-assessor-key" for v in ledger["volumes"])
+    policies = of_kind(docs, "NetworkPolicy")
+    ledger_from = str(policies["sy-tierlift-ledger"]["spec"]["ingress"])
+    assessor_to = str(policies["sy-tierlift-assessor"]["spec"]["egress"])
+    assert "'assessor'" in ledger_from and "'ledger'" in assessor_to

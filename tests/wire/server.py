@@ -67,8 +67,9 @@ class WireServer:
     served_models: list[str] = field(default_factory=lambda: ["wire-model"])
     key: str = ""
     log: list[Recorded] = field(default_factory=list)
-    # non-streamed OpenAI answers: the text for a request body (a test's scripted model), else the fixed one
-    answer: Callable[[dict[str, Any]], str] | None = None
+    # non-streamed OpenAI answers: the text for a request body (a test's scripted model), else the
+    # fixed one; a (text, logprob) pair also sets every token's logprob
+    answer: Callable[[dict[str, Any]], str | tuple[str, float]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, port: int = 0) -> str:
@@ -169,7 +170,14 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
                 return self._sse(wire.stream_events(body))
             payload = wire.completion(body)
             if server.answer is not None and server.protocol in ("openai", "azure"):
-                payload["choices"][0]["message"]["content"] = server.answer(body)
+                answered = server.answer(body)
+                text, logprob = answered if isinstance(answered, tuple) else (answered, None)
+                choice = payload["choices"][0]
+                choice["message"]["content"] = text
+                if logprob is not None and choice.get("logprobs"):  # a scripted model's certainty
+                    tokens = [{"token": t, "logprob": logprob, "bytes": list(t.encode()), "top_logprobs": []}
+                              for t in text.split()]  # fmt: skip
+                    choice["logprobs"] = {"content": tokens}
             return self._json(200, payload)
 
         def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:

@@ -1,19 +1,27 @@
 """`tierlift calibrate`: fits the router's confidence model (logistic regression over the
-answer's logprob features and the learned prior) on graded answers from `tierlift eval`, picks
-a workload's escalation threshold for a target, and writes both into a policy file, which the
-routers then reload."""
+answer's logprob features and the learned prior) on graded answers, picks a workload's escalation
+threshold for a target, and writes both into a policy file, which the routers then reload.
+
+The graded answers come from `tierlift eval` on a public benchmark, or (`--from-ledger`) from the
+organisation's own traffic: the workload's answers that a shadow judge compared with its
+reference. The ledger's answers are mostly those the router kept (it shadows the answer it
+returns), so a fit from the ledger learns the region above today's threshold best."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 from sklearn.linear_model import LogisticRegression
 
-from tierlift.router._confidence import ConfidenceModel, Features
+from tierlift.router._confidence import ConfidenceModel, Features, score
 from tierlift.router._policy_source import parse_policy
+from tierlift.v1 import ledger_pb2
 
 
 def _graded(eval_path: Path) -> tuple[str, list[Features], list[bool]]:
@@ -89,3 +97,86 @@ def calibrate(
         f"{policy_path}: workload {workload} threshold {threshold:.4f} ({how}); "
         f"escalates {escalated:.1%}, kept answers {kept_accuracy:.1%} accurate\n{model.describe()}"
     )
+
+
+def held_back(request_id: str, share: float) -> bool:
+    """Whether a judged answer is in the held-back sample: by its request id, so a rerun on the same
+    ledger holds back the same answers."""
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) / 2**32 < share
+
+
+def _decisions(keep: list[bool], correct: list[bool]) -> dict[str, Any]:
+    """How good a set of keep-or-escalate decisions is against the judged outcomes: a decision is
+    right when it keeps a right answer or escalates a wrong one."""
+    n = len(keep)
+    kept = [c for k, c in zip(keep, correct, strict=True) if k]
+    return {
+        "decision_accuracy": round(sum(k == c for k, c in zip(keep, correct, strict=True)) / n, 4),
+        "escalated_share": round(1 - len(kept) / n, 4),
+        "kept_accuracy": round(sum(kept) / len(kept), 4) if kept else None,
+        "wrong_answers_kept": sum(1 for c in kept if not c),
+    }
+
+
+def calibrate_from_ledger(
+    judged: ledger_pb2.OutcomeList,
+    policy_path: Path,
+    out_path: Path,
+    workload: str,
+    max_escalation: float | None,
+    keep_accuracy: float | None,
+    held_share: float = 0.3,
+) -> dict[str, Any]:
+    """Refit the confidence model and the workload's threshold on the workload's own judged answers
+    (the shadow judge's verdict as the label), write the result as a new policy version, and compare
+    its decisions with the packaged policy's on the held-back answers."""
+    model_id = judged.model
+    rows = [a for a in judged.answers if a.signals.has_logprobs]
+    if not rows:
+        raise ValueError(
+            f"workload {workload}: no judged answers with logprobs in the ledger for {model_id or 'any model'}"
+        )
+    correct = {a.request_id: a.score >= 0.5 for a in rows}
+    train = [a for a in rows if not held_back(a.request_id, held_share)]
+    test = [a for a in rows if held_back(a.request_id, held_share)]
+    if len(test) < 10 or len(train) < 20:
+        raise ValueError(f"workload {workload}: {len(rows)} judged answers are too few (needs 30 or more)")
+    features = {a.request_id: Features.from_signals(a.signals, a.prior) for a in rows}
+    since = min(a.occurred_at for a in rows)[:10]
+    model = fit([features[a.request_id] for a in train], [correct[a.request_id] for a in train], model_id,
+                fitted_on=f"ledger: {len(train)} judged answers of workload {workload} since {since}")  # fmt: skip
+    train_p = [model.probability(features[a.request_id]) for a in train]
+    if max_escalation is not None:
+        threshold, how = threshold_for_escalation(train_p, max_escalation), f"at most {max_escalation:.0%} escalations"
+    else:
+        assert keep_accuracy is not None
+        train_ok = [correct[a.request_id] for a in train]
+        threshold = threshold_for_accuracy(train_p, train_ok, keep_accuracy)
+        how = f"answers kept >= {keep_accuracy:.0%} accurate"
+
+    packaged = parse_policy(policy_path.read_text(), str(policy_path))
+    packaged_threshold = packaged.threshold_for(workload)
+    outcome = [correct[a.request_id] for a in test]
+    before = [score(a.signals, a.prior, model_id, packaged.confidence_model) >= packaged_threshold for a in test]
+    after = [model.probability(features[a.request_id]) >= threshold for a in test]
+
+    document = yaml.safe_load(policy_path.read_text())
+    version = f"{document['version']}+{workload}-{datetime.now(UTC).strftime('%Y%m%d%H%M')}"
+    document["version"] = version
+    document["confidence_model"] = {"weights": list(model.weights), "bias": model.bias, "models": [model_id],
+                                    "fitted_on": model.fitted_on}  # fmt: skip
+    document.setdefault("workloads", {}).setdefault(workload, {})
+    document["workloads"][workload] |= {
+        "confidence_threshold": round(threshold, 4),
+        "calibrated": f"from the ledger, {how} on {len(train)} judged answers",
+    }
+    text = yaml.safe_dump(document, sort_keys=False)
+    parse_policy(text, str(out_path))  # never write a policy the routers would refuse
+    out_path.write_text(text)
+    return {
+        "workload": workload, "model": model_id, "policy": str(out_path), "version": version,
+        "judged_answers": len(rows), "trained_on": len(train), "held_back": len(test),
+        "threshold": round(threshold, 4), "packaged_threshold": packaged_threshold,
+        "confidence_model": model.describe(),
+        "held_back_packaged": _decisions(before, outcome), "held_back_calibrated": _decisions(after, outcome),
+    }  # fmt: skip

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +153,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from tierlift.evaluation.calibration import calibrate
+def cmd_calibrate(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], Any]) -> int:
+    from tierlift.evaluation.calibration import calibrate, calibrate_from_ledger
 
-    report = calibrate(args.eval, args.policy, args.workload, args.max_escalation, args.keep_accuracy)
-    print(report)
+    if not args.from_ledger:
+        if args.eval is None:
+            raise ValueError("calibrate: give --eval FILE, or --from-ledger")
+        print(calibrate(args.eval, args.policy, args.workload, args.max_escalation, args.keep_accuracy))
+        return 0
+    from tierlift.v1 import ledger_pb2
+
+    query = ledger_pb2.OutcomeQuery(workload=args.workload, model=args.model or "", since=args.since or "")
+    judged = ledger(args).ListOutcomes(query, timeout=60)
+    out = args.out or args.policy.with_name(f"{args.policy.stem}.{args.workload}.calibrated.yaml")
+    result = calibrate_from_ledger(judged, args.policy, out, args.workload, args.max_escalation, args.keep_accuracy)
+    before, after = result["held_back_packaged"], result["held_back_calibrated"]
+    print(f"{out}: policy {result['version']}, workload {args.workload} on {result['model']}: threshold "
+          f"{result['packaged_threshold']:.4f} -> {result['threshold']:.4f}, fitted on {result['trained_on']} judged "
+          f"answers\n{result['confidence_model']}")  # fmt: skip
+    for name, d in (("packaged", before), ("calibrated", after)):
+        print(f"held back ({result['held_back']} answers), {name:<10}: decisions right {d['decision_accuracy']:.1%}, "
+              f"escalated {d['escalated_share']:.1%}, kept answers {d['kept_accuracy'] or 0:.1%} right, "
+              f"{d['wrong_answers_kept']} wrong answers kept")  # fmt: skip
+    if args.report:
+        _write(args.report, result)
     return 0
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], ledger: Callable[[argparse.Namespace], Any]
+) -> None:
     p = sub.add_parser("eval-classifier", help="task type and data class accuracy on labelled rows")
     p.add_argument("--data", type=Path, default=Path("data/classifier/labelled.jsonl"), help="JSONL file or folder")
     p.add_argument(
@@ -203,12 +225,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("calibrate", help="fit the confidence model and a workload's threshold into a policy file")
-    p.add_argument("--eval", type=Path, required=True, help="output of `tierlift eval` (on the train part)")
-    p.add_argument("--policy", type=Path, required=True, help="policy YAML to update")
+    p.add_argument("--eval", type=Path, help="output of `tierlift eval` (on the train part)")
+    p.add_argument("--policy", type=Path, required=True, help="policy YAML to update (--from-ledger: to start from)")
     p.add_argument("--workload", required=True)
+    p.add_argument("--from-ledger", action="store_true", help="fit on the workload's shadow-judged answers instead")
+    p.add_argument("--model", help="--from-ledger: the model path (default: the workload's busiest LOCAL model)")
+    p.add_argument("--since", help="--from-ledger: RFC 3339 (default: 30 days ago)")
+    p.add_argument("--out", type=Path, help="--from-ledger: the new policy file (default: beside --policy)")
+    p.add_argument("--report", type=Path, help="--from-ledger: also write the before/after as JSON")
+    p.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    p.add_argument("--key", help="admin API key (default: TIERLIFT_API_KEY or the running stack's)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--max-escalation", type=float, help="e.g. 0.3: escalate at most 30%% of answers")
     target.add_argument(
         "--keep-accuracy", type=float, help="e.g. 0.95: the answers kept locally must be at least this accurate"
     )
-    p.set_defaults(func=cmd_calibrate)
+    p.set_defaults(func=lambda args: cmd_calibrate(args, ledger))

@@ -8,6 +8,7 @@ router's cost is only a preview."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -80,7 +81,21 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
+        **_signals(a),
     }
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def _signals(a: router_pb2.Attempt) -> dict[str, Any]:
+    """The confidence inputs, kept for calibration; a value that is not a finite number (a
+    hostile or broken producer) is stored as 0, never allowed to fail the batch."""
+    s = a.signals
+    return {"has_logprobs": s.has_logprobs and math.isfinite(s.mean_logprob), "mean_logprob": _finite(s.mean_logprob),
+            "min_logprob": _finite(s.min_logprob), "low_prob_share": _finite(s.low_prob_token_share),
+            "signal_tokens": min(s.token_count, 2**31 - 1), "prior": _finite(a.prior)}  # fmt: skip
 
 
 def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:

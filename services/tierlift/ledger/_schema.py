@@ -103,6 +103,13 @@ attempts = Table(
     # "live", "shadow" (a shadow run) or "judge" (an LLM-judge call): the last two are priced,
     # reported apart (GetQuality) and kept out of live spend and budgets
     Column("kind", String(8), nullable=False, server_default="live"),
+    # what `confidence` was scored from: `tierlift calibrate --from-ledger` refits on these
+    Column("has_logprobs", Boolean, nullable=False, server_default=false()),
+    Column("mean_logprob", Float, nullable=False, server_default="0"),
+    Column("min_logprob", Float, nullable=False, server_default="0"),
+    Column("low_prob_share", Float, nullable=False, server_default="0"),
+    Column("signal_tokens", Integer, nullable=False, server_default="0"),
+    Column("prior", Float, nullable=False, server_default="0"),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )
 

@@ -16,9 +16,9 @@ from tierlift.core.catalog import TIERS
 from tierlift.core.identity import current_principal
 from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
+from tierlift.ledger._evidence import judged_answers, rollout_evidence
 from tierlift.ledger._keys import KeyKeeper, as_api_key
 from tierlift.ledger._quality import QualityStore
-from tierlift.ledger._rollouts import rollout_evidence
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
@@ -83,6 +83,23 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             rollout_evidence, self.quality.engine, request.rollout_id, since or datetime.fromtimestamp(0, UTC),
             request.control_model, request.candidate_model,
         )  # fmt: skip
+
+    async def ListOutcomes(
+        self, request: ledger_pb2.OutcomeQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.OutcomeList:
+        try:
+            since = _timestamp("since", request.since)
+            if not is_slug(request.workload):
+                raise ValueError(f"workload: {shown(request.workload)} is not a lowercase slug")
+            if len(request.model) > 128:
+                raise ValueError("model: longer than 128 characters")
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise
+        since = since or datetime.now(UTC) - timedelta(days=30)
+        return await asyncio.to_thread(
+            judged_answers, self.quality.engine, request.workload, request.model, since, request.limit
+        )
 
     async def GetSpend(
         self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext

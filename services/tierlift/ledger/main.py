@@ -35,6 +35,7 @@ LEDGER_ROLES = {
     "/tierlift.v1.Ledger/GetQuality": _READERS,
     # the assessor's rollout controller (with its service key), and admins looking on
     "/tierlift.v1.Ledger/GetRolloutEvidence": frozenset({ASSESSOR, "admin"}),
+    "/tierlift.v1.Ledger/ListOutcomes": _ADMIN,
 }
 
 

@@ -331,6 +331,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             model=rung.model,
             adapter=rung.adapter,
             confidence=score(result.confidence, prior, rung.model, policy.confidence_model),
+            signals=result.confidence,
+            prior=prior,
             usage=result.usage,
             cost_usd=money.to_wire(cost),
             latency_ms=result.latency_ms,

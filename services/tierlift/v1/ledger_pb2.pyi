@@ -375,3 +375,43 @@ class RolloutEvidence(_message.Message):
     ARMS_FIELD_NUMBER: _ClassVar[int]
     arms: _containers.RepeatedCompositeFieldContainer[ArmEvidence]
     def __init__(self, arms: _Optional[_Iterable[_Union[ArmEvidence, _Mapping]]] = ...) -> None: ...
+
+class OutcomeQuery(_message.Message):
+    __slots__ = ("workload", "model", "since", "limit")
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workload: str
+    model: str
+    since: str
+    limit: int
+    def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., since: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class JudgedAnswer(_message.Message):
+    __slots__ = ("request_id", "occurred_at", "signals", "prior", "confidence", "outcome", "score", "reference_model")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    occurred_at: str
+    signals: _common_pb2.ConfidenceSignals
+    prior: float
+    confidence: float
+    outcome: str
+    score: float
+    reference_model: str
+    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., signals: _Optional[_Union[_common_pb2.ConfidenceSignals, _Mapping]] = ..., prior: _Optional[float] = ..., confidence: _Optional[float] = ..., outcome: _Optional[str] = ..., score: _Optional[float] = ..., reference_model: _Optional[str] = ...) -> None: ...
+
+class OutcomeList(_message.Message):
+    __slots__ = ("model", "answers")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    answers: _containers.RepeatedCompositeFieldContainer[JudgedAnswer]
+    def __init__(self, model: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[JudgedAnswer, _Mapping]]] = ...) -> None: ...

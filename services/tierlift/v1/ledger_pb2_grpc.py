@@ -89,6 +89,11 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.FromString,
                 _registered_method=True)
+        self.ListOutcomes = channel.unary_unary(
+                '/tierlift.v1.Ledger/ListOutcomes',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeList.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -165,6 +170,14 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOutcomes(self, request, context):
+        """A model path's answers with their confidence signals and the shadow judge's verdict, for
+        `tierlift calibrate --from-ledger` (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +235,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.GetRolloutEvidence,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.SerializeToString,
+            ),
+            'ListOutcomes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOutcomes,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -521,6 +539,33 @@ class Ledger:
             '/tierlift.v1.Ledger/GetRolloutEvidence',
             tierlift_dot_v1_dot_ledger__pb2.EvidenceQuery.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.RolloutEvidence.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOutcomes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/ListOutcomes',
+            tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.OutcomeList.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,9 @@
-"""A rollout's evidence, per arm, since its stage began: the requests each arm served, how many
-faulted or fell back, the arm model's answering latencies, live cost, the candidate-vs-control
-judgements and the feedback. The assessor's controller decides from this (assessor/_rollouts.py);
-the ledger only counts."""
+"""Evidence the ledger serves for decisions made elsewhere:
+- a rollout's arms since its stage began (the assessor's controller, assessor/_rollouts.py): the
+  requests each arm served, how many faulted or fell back, the arm model's answering latencies,
+  live cost, the candidate-vs-control judgements and the feedback;
+- a model path's judged answers with their confidence signals (`tierlift calibrate --from-ledger`).
+The ledger only counts; it decides nothing."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from tierlift.core import money
 from tierlift.ledger._schema import attempts, feedback, quality_scores, requests
-from tierlift.v1 import ledger_pb2
+from tierlift.v1 import common_pb2, ledger_pb2
 
 ARMS = ("control", "candidate")
 MAX_LATENCIES = 5_000  # the latest per arm: enough for a p95 bound, bounded in size
@@ -71,3 +73,43 @@ def rollout_evidence(
                 else:
                     arms[arm].feedback_bad += n
     return ledger_pb2.RolloutEvidence(arms=[arms[arm] for arm in ARMS])
+
+
+MAX_OUTCOMES = 20_000
+
+
+def judged_answers(engine: Engine, workload: str, model: str, since: datetime, limit: int) -> ledger_pb2.OutcomeList:
+    """A model path's live answers that a shadow judged, with the signals their confidence came
+    from (for `tierlift calibrate --from-ledger`). Escalated answers are in only where a judge saw
+    them; the router shadows the answer it kept, so most of these were kept."""
+    a, q = attempts.c, quality_scores.c
+    answering = [a.workload == workload, a.kind == "live", a.occurred_at >= since,
+                 a.outcome.in_(("ANSWERED", "LOW_CONFIDENCE"))]  # fmt: skip
+    with engine.connect() as conn:
+        if not model:
+            model = (
+                conn.execute(
+                    select(a.model).where(*answering, a.tier == "LOCAL").group_by(a.model).order_by(func.count().desc())
+                ).scalar()
+                or ""
+            )
+        rows = conn.execute(
+            select(a.request_id, a.occurred_at, a.has_logprobs, a.mean_logprob, a.min_logprob, a.low_prob_share,
+                   a.signal_tokens, a.prior, a.confidence, a.outcome, q.score, q.reference_model)
+            .join(quality_scores, and_(q.request_id == a.request_id, q.model == a.model, q.source == "shadow"))
+            .where(*answering, a.model == model)
+            .order_by(a.occurred_at.desc())
+            .limit(min(limit or MAX_OUTCOMES, MAX_OUTCOMES))
+        ).all()  # fmt: skip
+    result = ledger_pb2.OutcomeList(model=model)
+    for row in rows:
+        result.answers.add(
+            request_id=row.request_id, occurred_at=row.occurred_at.isoformat(),
+            signals=common_pb2.ConfidenceSignals(
+                has_logprobs=row.has_logprobs, mean_logprob=row.mean_logprob, min_logprob=row.min_logprob,
+                low_prob_token_share=row.low_prob_share, token_count=row.signal_tokens,
+            ),
+            prior=row.prior, confidence=row.confidence, outcome=row.outcome, score=row.score,
+            reference_model=row.reference_model,
+        )  # fmt: skip
+    return result
