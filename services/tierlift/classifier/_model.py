@@ -1,11 +1,14 @@
-"""The learned part of the classifier: linear heads over MiniLM sentence embeddings.
+"""The learned part of the classifier: linear heads.
 
 - task head: softmax over the nine task types;
 - data head: softmax over the four data classes, a second opinion beside the detectors for
   sensitive data that has no fixed format ("my chemo starts Monday");
 - routing head: P(a small model's answer is as good as a strong model's), trained on
-  per-prompt outcomes of a weak and a strong model (../shared/data/routing). This is the
-  prior that places a request on the ladder; complexity = 1 - that probability.
+  per-prompt outcomes of a weak and a strong model (../shared/data/routing), over the prompt's
+  form (classifier/_prompt_form.py), not its embedding: it must hold on subjects it never saw.
+  This is the prior that places a request on the ladder; complexity = 1 - that probability.
+
+The task and data heads read MiniLM sentence embeddings (plus length and digits).
 
 The heads are plain arrays in `model/heads.npz`, written by `tools/train_classifier.py`, so
 serving needs numpy and the embedding model, not the training library.

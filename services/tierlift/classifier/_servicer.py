@@ -21,6 +21,7 @@ from tierlift.classifier._detectors import detect_sensitive_data
 from tierlift.classifier._embedder import Embedder
 from tierlift.classifier._model import LinearHead, features, load_heads
 from tierlift.classifier._ner import EntityFinder
+from tierlift.classifier._prompt_form import prompt_forms
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
@@ -75,7 +76,7 @@ class Classifier:
 
     def small_model_ok_many(self, texts: list[str]) -> list[float]:
         """The routing head's P(a small model suffices) for many prompts at once (evaluation)."""
-        return [float(p[1]) for p in self.heads["routing"].probabilities(self._features(texts))]
+        return [float(p[1]) for p in self.heads["routing"].probabilities(prompt_forms(texts))]
 
     def _features(self, texts: list[str]) -> NDArray[np.float32]:
         vectors = self.embedder.embed_many(texts)
@@ -89,7 +90,7 @@ class Classifier:
         ]
         x = self._features(user_texts)
         tasks = self.heads["task"].probabilities(x)
-        small_model_ok = self.heads["routing"].probabilities(x)[:, 1]
+        small_model_ok = self.heads["routing"].probabilities(prompt_forms(user_texts))[:, 1]
         data = self.heads["data"].probabilities(x)
         detected = [detect_sensitive_data(t) for t in texts]
         for found, entities in zip(detected, self.entities.findings_many(texts, detected), strict=True):

@@ -57,6 +57,8 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     from tierlift.evaluation.routing import evaluate_routing
 
     outcomes = data.load_outcomes(args.outcomes)
+    if args.grouped:
+        return _eval_routing_grouped(args, outcomes)
     fresh = [o for o, ok in zip(outcomes, data.held_out(o.prompt for o in outcomes), strict=True) if ok]
     print(f"{len(fresh)} outcomes ({len(outcomes) - len(fresh)} skipped: the router was trained on them)")
     scores = load_classifier().small_model_ok_many([o.prompt for o in fresh])
@@ -94,6 +96,26 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
             f"random {result['strong_share_needed_random_routing']:.1%}",
         ],
     )
+    return 0
+
+
+def _eval_routing_grouped(args: argparse.Namespace, outcomes: list[data.Outcome]) -> int:
+    from tierlift.evaluation.embeddings import CachedEmbedder
+    from tierlift.evaluation.grouped_routing import grouped_evaluation
+
+    embeddings = CachedEmbedder().embed([o.prompt for o in outcomes])
+    result = grouped_evaluation(outcomes, embeddings)
+    print(f"{result['rows']} prompts, {result['subjects']} MMLU subjects; strong share needed for 95% of the strong "
+          "model's accuracy (lower is better), AUROC")  # fmt: skip
+    tables = [
+        ("random rows, 5-fold", result["random_rows"]),
+        ("held-out subjects, 5-fold", result["held_out_subjects"]),
+    ]
+    tables += [(f"held-out source {source}", rows) for source, rows in result["held_out_sources"].items()]
+    for title, rows in tables:
+        line = ", ".join(f"{r['method']} {r['strong_share_needed']:.1%} ({r['auroc']})" for r in rows)
+        print(f"  {title:<40} {line}; random {rows[0]['strong_share_needed_random_routing']:.1%}")
+    _write(args.out, result)
     return 0
 
 
@@ -205,6 +227,10 @@ def register(
         "--outcomes", type=Path, required=True, help="CSV file or folder (prompt, weak_correct, strong_correct)"
     )
     p.add_argument("--out", type=Path, required=True, help="JSON result; the chart is written beside it as .html")
+    p.add_argument(
+        "--grouped", action="store_true",
+        help="cross-validate routers with whole MMLU subjects and sources held out (minutes: embeds every prompt)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_eval_routing)
 
     p = sub.add_parser("eval", help="the local tier's accuracy and how well its confidence predicts correctness")

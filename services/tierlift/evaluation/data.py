@@ -59,6 +59,7 @@ class Outcome:
     weak_correct: bool
     strong_correct: bool
     source: str
+    group: str = ""  # the subject where the file names one (MMLU), else the source: for grouped evaluation
 
 
 def _bool(value: str, where: str) -> bool:
@@ -80,11 +81,8 @@ def load_outcomes(path: Path) -> list[Outcome]:
                 raise ValueError(f"{file}: missing columns {sorted(missing)}")
             for n, row in enumerate(reader, start=2):
                 where = f"{file}:{n}"
-                rows.append(
-                    Outcome(
-                        row["prompt"], _bool(row["weak_correct"], where), _bool(row["strong_correct"], where), file.stem
-                    )
-                )
+                weak, strong = _bool(row["weak_correct"], where), _bool(row["strong_correct"], where)
+                rows.append(Outcome(row["prompt"], weak, strong, file.stem, row.get("subject") or file.stem))
     return rows
 
 

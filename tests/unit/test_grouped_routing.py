@@ -1,0 +1,46 @@
+"""The grouped evaluation on synthetic outcomes whose difficulty lies in the prompt's form (many
+numbers: the weak model fails) while each subject has its own embedding: a router of form
+transfers to held-out subjects, one that learned subjects' embeddings cannot."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from tierlift.classifier._prompt_form import NAMES, prompt_form
+from tierlift.evaluation.data import Outcome
+from tierlift.evaluation.grouped_routing import grouped_evaluation
+
+
+def synthetic(n_subjects: int = 10, per_subject: int = 60) -> tuple[list[Outcome], np.ndarray]:
+    draw = random.Random(3)
+    rows, vectors = [], []
+    for s in range(n_subjects):
+        centre = np.random.default_rng(s).normal(size=16)
+        for i in range(per_subject):
+            numeric = draw.random() < 0.4
+            prompt = (f"Compute {' + '.join(str(draw.randint(10, 999)) for _ in range(6))} for case {i}."
+                      if numeric else f"Which statement about topic {s} is best supported, case {i}?")  # fmt: skip
+            weak = not numeric if draw.random() < 0.9 else numeric
+            rows.append(Outcome(prompt, weak, True, "mmlu_outcomes" if s < n_subjects - 2 else "other", f"subject-{s}"))
+            v = centre + np.random.default_rng(1000 * s + i).normal(scale=0.3, size=16)
+            vectors.append(v / np.linalg.norm(v))
+    return rows, np.array(vectors, dtype=np.float32)
+
+
+def test_a_router_of_form_beats_random_on_subjects_it_never_saw() -> None:
+    rows, embeddings = synthetic()
+    report = grouped_evaluation(rows, embeddings)
+    assert report["subjects"] == 8 and set(report["held_out_sources"]) == {"mmlu_outcomes", "other"}
+    by_method = {r["method"]: r for r in report["held_out_subjects"]}
+    form = by_method["form"]
+    assert form["strong_share_needed"] < form["strong_share_needed_random_routing"] - 0.1
+    assert form["auroc"] > 0.8
+    assert by_method["embedding"]["auroc"] < 0.7  # subjects' embeddings say nothing about a new subject
+
+
+def test_prompt_form_is_a_fixed_length_vector_on_a_small_scale() -> None:
+    for text in ("", "hi", "What is 2.5 + 3?\nA. 5\nB. 5.5\nC. 6\nD. 7", "x" * 100_000, "Statement 1 | I. a\nII. b"):
+        vector = prompt_form(text)
+        assert vector.shape == (len(NAMES),) and np.all(np.isfinite(vector)) and np.abs(vector).max() < 20
