@@ -7,6 +7,7 @@ import argparse
 import re
 from collections.abc import Callable
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from tierlift.v1 import assessor_pb2, events_pb2
@@ -35,7 +36,8 @@ def describe(state: events_pb2.RolloutState) -> str:
     if state.status in ("rolled_back", "aborted"):
         percent = 0
     at = state.occurred_at.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{at}  {state.status:<11} {percent:>3}% on {state.to_model}  ({state.actor}) {state.reason}"
+    candidate = f"policy {state.candidate_policy_version}" if state.candidate_policy else state.to_model
+    return f"{at}  {state.status:<11} {percent:>3}% on {candidate}  ({state.actor}) {state.reason}"
 
 
 def show(report: assessor_pb2.RolloutReport) -> str:
@@ -50,7 +52,10 @@ def show(report: assessor_pb2.RolloutReport) -> str:
              + (f"; cost/quality <= {r.max_cost_per_quality_usd} USD" if r.max_cost_per_quality_usd else "")
              + f"; {r.shadow_sample:.0%} compared ({s.judge.method} judge)")  # fmt: skip
     lines = [
-        f"rollout {s.rollout_id}: workload {s.workload}, {s.from_model} -> {s.to_model}",
+        f"rollout {s.rollout_id}: workload {s.workload}, "
+        + (
+            f"policy {s.candidate_policy_version} (canary)" if s.candidate_policy else f"{s.from_model} -> {s.to_model}"
+        ),
         f"status {s.status}, stages {stages}",
         f"guardrails: {rails}",
         "this stage:",
@@ -78,8 +83,12 @@ def cmd_start(args: argparse.Namespace, assessor: Callable[[argparse.Namespace],
     if args.max_error_rate is not None:
         rails.max_error_rate = args.max_error_rate
     judge = events_pb2.JudgeSpec(method=args.judge or "", model=args.judge_model or "", rubric=args.rubric or "")
+    if bool(args.policy) == bool(getattr(args, "from") or args.to):
+        raise ValueError("rollout start: give --from and --to (a model rollout), or --policy (a policy rollout)")
+    candidate_policy = Path(args.policy).read_text() if args.policy else ""
     spec = assessor_pb2.RolloutSpec(
-        workload=args.workload, from_model=getattr(args, "from"), to_model=args.to,
+        workload=args.workload, from_model=getattr(args, "from") or "", to_model=args.to or "",
+        candidate_policy=candidate_policy,
         stages=stages(args.stages) if args.stages else [], guardrails=rails, judge=judge,
         max_shadow_usd_per_day=args.max_shadow_usd_per_day or "",
     )  # fmt: skip
@@ -112,8 +121,9 @@ def register(sub: Any, assessor: Callable[[argparse.Namespace], Any], key_help: 
     common.add_argument("--key", help=key_help)
     start = commands.add_parser("start", parents=[common], help="start a rollout at its first stage")
     start.add_argument("--workload", required=True)
-    start.add_argument("--from", required=True, help="the control: the model the workload uses today")
-    start.add_argument("--to", required=True, help="the candidate")
+    start.add_argument("--from", help="the control: the model the workload uses today")
+    start.add_argument("--to", help="the candidate")
+    start.add_argument("--policy", help="instead: a policy file to canary against the one in force (stages from 5%%)")
     start.add_argument("--stages", help="percents, e.g. 0,5,25,50,75,100 (the default); 0 = shadow only")
     start.add_argument("--min-samples", type=int, help="per stage (default 100)")
     start.add_argument("--min-duration", help="per stage: 30s, 15m, 2h, 7d (default 1h)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
@@ -43,16 +44,19 @@ RULES = ["--min-samples", "10", "--min-duration", "0s", "--max-quality-drop", "0
 
 
 class Models:
-    """Every model sums right, except `flaky` once `flaky_bad` is set."""
+    """Every model sums right, except `flaky` once `flaky_bad` is set; `flaky` is less sure of
+    itself (token logprob -0.9: confidence ~0.41) than the others (-0.05: ~0.95)."""
 
     def __init__(self) -> None:
         self.flaky_bad = False
 
-    def __call__(self, body: dict[str, Any]) -> str:
+    def __call__(self, body: dict[str, Any]) -> tuple[str, float]:
         question = body["messages"][-1]["content"]
         a = int(question.split()[2])
         right = str(a + a + 7)
-        return str(int(right) + 1) if body["model"] == "flaky" and self.flaky_bad else right
+        if body["model"] == "flaky":
+            return (str(int(right) + 1) if self.flaky_bad else right), -0.9
+        return right, -0.05
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +66,31 @@ def models() -> Models:
 
 @pytest.fixture(scope="module")
 def stack(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    server = WireServer(served_models=["incumbent", "newcomer", "flaky"], answer=models)
+    server = WireServer(served_models=["incumbent", "newcomer", "flaky", "reference"], answer=models)
     server.start()
     state = Path(tmp_path_factory.mktemp("rollouts"))
     catalog = [wire_model("incumbent", "CLOSED", server.endpoint, "2.00"),
                wire_model("newcomer", "HOSTED_OPEN", server.endpoint, "0.50"),
-               wire_model("flaky", "HOSTED_OPEN", server.endpoint, "0.40")]  # fmt: skip
-    running = start_provider_stack(state, catalog, TIERLIFT_ROLLOUT_CHECK_S="0.3")
+               wire_model("flaky", "HOSTED_OPEN", server.endpoint, "0.40"),
+               wire_model("reference", "FRONTIER", server.endpoint, "10.00")]  # fmt: skip
+    (state / "policy.yaml").write_text(yaml.safe_dump(canary_policy("dev-1", threshold=0.5)))
+    running = start_provider_stack(state, catalog, TIERLIFT_ROLLOUT_CHECK_S="0.3",
+                                   TIERLIFT_POLICY=str(state / "policy.yaml"))  # fmt: skip
     try:
         running.start_service("router-2")  # a second replica: every router must obey
         yield running
     finally:
         running.stop()
         server.stop()
+
+
+def canary_policy(version: str, threshold: float) -> dict[str, Any]:
+    """The dev policy, with workload `canary` shadowed by `reference` and escalating below `threshold`."""
+    policy = yaml.safe_load((Path(__file__).parents[2] / "services/tierlift/policy/dev.yaml").read_text())
+    policy["version"], policy["open_tiers_min_prior"] = version, 0
+    shadow = {"sample": 1.0, "models": ["reference"], "max_usd_per_day": "100", "judge": {"method": "normalised"}}
+    policy["workloads"] = {"canary": {"confidence_threshold": threshold, "shadow": shadow}}
+    return policy  # type: ignore[no-any-return]
 
 
 def request(workload: str, models: list[str], cohort: str, question: str) -> router_pb2.CompleteRequest:
@@ -232,3 +248,51 @@ def test_admins_pause_resume_and_abort_and_bad_rollouts_are_refused(
     # an app key may not drive rollouts
     assert cli("rollout", "abort", rollout_id, "--assessor", stack.addrs["assessor"], "--key", stack.keys["app"]) == 1
     assert "PERMISSION_DENIED" in capsys.readouterr().err
+
+
+def test_a_policy_canary_is_held_to_the_hard_limits_and_rolled_back_when_quality_falls(
+    stack: Stack, models: Models, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the candidate keeps flaky's unsure answers (threshold 0.2 < 0.41) and tries to widen where
+    # CONFIDENTIAL data may go; the policy in force escalates them to incumbent (threshold 0.5)
+    candidate = canary_policy("canary-2", threshold=0.2)
+    candidate["data_classes"]["CONFIDENTIAL"] = ["LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"]
+    (tmp_path / "candidate.yaml").write_text(yaml.safe_dump(candidate))
+    admin = ["--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]]
+    capsys.readouterr()
+    assert cli("rollout", "start", "--workload", "canary", "--policy", str(tmp_path / "candidate.yaml"),
+               "--stages", "50,100", *RULES, *admin) == 0  # fmt: skip
+    rollout_id = capsys.readouterr().out.split()[1].rstrip(":")
+    pinned = ["flaky", "incumbent", "reference"]
+
+    deadline = time.time() + 10
+    while not plan(stack, "router", "canary", pinned, "user-1").rollout_id:  # the routers have the rollout
+        assert time.time() < deadline
+        time.sleep(0.1)
+    arms = {c: plan(stack, "router", "canary", pinned, c) for c in (f"user-{i}" for i in range(20))}
+    on_candidate = [c for c, p in arms.items() if p.arm == "candidate"]
+    assert on_candidate and len(on_candidate) < 20
+    assert "policy canary-2" in arms[on_candidate[0]].reasons[0]  # the candidate arm is planned by the candidate
+    with stack.channel("router", stack.keys["app"]) as channel:
+        confidential = request("canary", pinned, on_candidate[0], QUESTIONS[0])
+        confidential.constraints.data_class = common_pb2.DATA_CLASS_CONFIDENTIAL
+        ladder = [r.model for r in router_pb2_grpc.RouterStub(channel).Plan(confidential, timeout=10).ladder]
+    assert "flaky" not in ladder  # the canary may change preferences, never where data may go
+
+    models.flaky_bad = True
+    traffic = Traffic(stack, "canary", pinned)
+    try:
+        traffic.until(lambda: report(stack, rollout_id).state.status != "running", limit=600, batch=8)
+    finally:
+        models.flaky_bad = False
+        traffic.close()
+    story = report(stack, rollout_id)
+    assert story.state.status == "rolled_back" and "quality breached" in story.state.reason, story.state.reason
+    assert story.state.candidate_policy_version == "canary-2"
+    for router in ROUTERS:  # the policy file serves everyone again
+        deadline = time.time() + 10
+        while plan(stack, router, "canary", pinned, on_candidate[0]).rollout_id:
+            assert time.time() < deadline
+            time.sleep(0.1)
+    with capsys.disabled():
+        print(f"\npolicy canary rolled back after {traffic.sent} requests: {story.state.reason}")

@@ -13,8 +13,10 @@ import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +30,7 @@ from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
 from tierlift.v1.events_pb2 import Guardrails, JudgeSpec, RolloutState, ShadowFinished
 
 T = common_pb2
+DEV_POLICY = Path(__file__).parents[2] / "services/tierlift/policy/dev.yaml"
 TIERS = [T.TIER_LOCAL, T.TIER_HOSTED_OPEN, T.TIER_CLOSED, T.TIER_FRONTIER]
 DATA_CLASSES = [T.DATA_CLASS_PUBLIC, T.DATA_CLASS_INTERNAL, T.DATA_CLASS_CONFIDENTIAL, T.DATA_CLASS_REGULATED]
 TIER_OF_MODEL = {m.id: m.tier_value for m in CATALOG.models}
@@ -104,6 +107,28 @@ rollouts = st.builds(
     st.integers(0, 5),
     st.sampled_from(["running", "paused", "completed", "completed", "rolled_back", "aborted"]),
 ).filter(lambda r: r.from_model != r.to_model)
+# a policy canary whose candidate tries to send every data class to every tier: the limits in
+# force must still hold on its arm
+WIDENED = yaml.safe_dump(
+    yaml.safe_load(DEV_POLICY.read_text())
+    | {"version": "widened", "data_classes": {dc: ["LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"]
+                                              for dc in ("PUBLIC", "INTERNAL", "CONFIDENTIAL", "REGULATED")}}
+)  # fmt: skip
+policy_rollouts = st.builds(
+    lambda percent: RolloutState(
+        rollout_id="prop-policy",
+        workload="prop",
+        stages=[percent, 100],
+        stage_index=0,
+        status="running",
+        guardrails=Guardrails(shadow_sample=1.0),
+        candidate_policy=WIDENED,
+        candidate_policy_version="widened",
+        revision=1,
+    ),
+    st.sampled_from([5, 50, 99]),
+)
+rollouts = st.one_of(rollouts, policy_rollouts)
 # one behaviour per adapter, so every backend's call log is reset between examples
 behaviours = st.lists(
     st.tuples(st.sampled_from(FAULTS), st.floats(0.05, 0.99)), min_size=len(ADAPTERS), max_size=len(ADAPTERS)
@@ -129,7 +154,7 @@ async def scenario(
         plan = await running.router.Plan(request)
         effective = plan.classification.data_class
         running.arms[plan.arm] = running.arms.get(plan.arm, 0) + 1
-        if rollout is not None and plan.arm != CANDIDATE:  # the candidate serves only its own arm
+        if rollout is not None and not rollout.candidate_policy and plan.arm != CANDIDATE:  # candidate: its arm only
             assert rollout.to_model not in [r.model for r in plan.ladder], plan.reasons
         if stream:
             async for _ in running.router.CompleteStream(request):

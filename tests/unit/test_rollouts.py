@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tierlift.router._rollouts import (
     candidate_percent,
     cohort_point,
     comparison,
+    policy_in_play,
     split,
 )
 from tierlift.v1 import assessor_pb2, classifier_pb2, common_pb2, events_pb2, ledger_pb2, router_pb2
@@ -328,3 +330,62 @@ def test_admins_pause_resume_promote_and_abort() -> None:
         return seen
 
     assert asyncio.run(run()) == ["paused@0", "running@0", "running@5", "aborted@5"]
+
+
+# --- policy rollouts -----------------------------------------------------------------------------
+
+POLICY_YAML = (Path(__file__).parents[2] / "services/tierlift/policy/dev.yaml").read_text()
+
+
+def test_a_policy_rollout_is_refused_naming_what_is_wrong() -> None:
+    rollouts, bus, _ = controller()
+    good = POLICY_YAML.replace("version: dev-1", "version: dev-2")
+    cases = [
+        (assessor_pb2.RolloutSpec(workload="qa", candidate_policy=good, stages=[0, 50, 100]), "no shadow stage"),
+        (assessor_pb2.RolloutSpec(workload="qa", candidate_policy="version: [", stages=[50, 100]), "candidate_policy"),
+        (assessor_pb2.RolloutSpec(workload="qa", candidate_policy=good, to_model=CANDIDATE_MODEL), "names no models"),
+    ]
+    for bad, why in cases:
+        with pytest.raises(RolloutError, match=why):
+            asyncio.run(rollouts.start(bad, "admin"))
+    started = asyncio.run(rollouts.start(assessor_pb2.RolloutSpec(workload="qa", candidate_policy=good), "admin"))
+    assert started.candidate_policy_version == "dev-2" and list(started.stages) == [5, 25, 50, 75, 100]
+    assert len(bus.published) == 2  # the state and its audit event
+
+
+def test_a_candidate_policy_keeps_the_hard_limits_in_force() -> None:
+    widened = POLICY_YAML.replace("version: dev-1", "version: dev-2").replace(
+        "CONFIDENTIAL: [LOCAL, CLOSED, FRONTIER]", "CONFIDENTIAL: [LOCAL, HOSTED_OPEN, CLOSED, FRONTIER]"
+    )
+    s = state(1)
+    s.from_model, s.to_model, s.candidate_policy, s.candidate_policy_version = "", "", widened, "dev-2"
+    candidate = RolloutBook().candidate_policy(s, Policy())
+    assert candidate is not None and candidate.version == "dev-2"
+    assert T.TIER_HOSTED_OPEN not in candidate.tiers_for_data_class[T.DATA_CLASS_CONFIDENTIAL]
+    broken = RolloutBook().candidate_policy(events_pb2.RolloutState(rollout_id="x", candidate_policy="nope"), Policy())
+    assert broken is None  # a candidate the router cannot read: the control serves
+
+
+def test_a_policy_rollout_is_in_play_while_it_moves_and_until_its_version_is_deployed() -> None:
+    s = events_pb2.RolloutState(candidate_policy="...", candidate_policy_version="dev-2", status="running")
+    assert policy_in_play(s, "dev-1")
+    s.status = "completed"
+    assert policy_in_play(s, "dev-1") and not policy_in_play(s, "dev-2")
+    s.status = "rolled_back"
+    assert not policy_in_play(s, "dev-1")
+
+
+def test_a_policy_canary_rolls_back_when_its_arm_agrees_less_with_the_reference() -> None:
+    s = state(1)
+    s.candidate_policy, s.candidate_policy_version = "...", "dev-2"
+    worse = ledger_pb2.RolloutEvidence(arms=[
+        ledger_pb2.ArmEvidence(arm="control", requests=40, judged=40, judged_score=38),
+        ledger_pb2.ArmEvidence(arm="candidate", requests=20, judged=20, judged_score=8),
+    ])  # fmt: skip
+    decision = decide(s, worse, datetime.now(UTC))
+    assert decision.action == "rollback" and "agreement with the reference 40.0% (candidate, 20)" in decision.reason
+    same = ledger_pb2.RolloutEvidence(arms=[
+        ledger_pb2.ArmEvidence(arm="control", requests=200, judged=200, judged_score=190),
+        ledger_pb2.ArmEvidence(arm="candidate", requests=200, judged=200, judged_score=191),
+    ])  # fmt: skip
+    assert decide(s, same, datetime.now(UTC)).action == "advance"

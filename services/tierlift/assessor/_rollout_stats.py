@@ -8,7 +8,9 @@ neither rolls a rollout back nor lets it advance:
 
 Tests, per guardrail:
 - quality: the share of judged candidate-vs-control pairs the candidate lost or disagreed on
-  (1 - mean judge score), Wilson score bounds, against max_quality_drop;
+  (1 - mean judge score), Wilson score bounds, against max_quality_drop; for a policy rollout,
+  the fall in agreement with the workload's shadow reference from the control arm to the
+  candidate arm, Agresti-Caffo bounds on the difference;
 - p95_latency: the candidate's answering latency; distribution-free order-statistic bounds on
   the 95th percentile (binomial; the upper bound needs 59 or more samples);
 - error_rate: candidate-arm requests that faulted or fell back to the control, Wilson bounds;
@@ -129,14 +131,40 @@ def _feedback(
     return _check("feedback", BREACHED if lower > limit else HOLDS, seen)
 
 
+def _agreement_drop(
+    control: ledger_pb2.ArmEvidence, candidate: ledger_pb2.ArmEvidence, limit: float, min_samples: int
+) -> assessor_pb2.GuardrailCheck:
+    """A policy rollout's quality: control's agreement with the reference minus the candidate's,
+    with Agresti-Caffo bounds (one success and one failure added to each arm, so that two arms
+    that agree every time still get an interval)."""
+    n_con, n_can = control.judged, candidate.judged
+    if min(n_con, n_can) == 0:
+        return _check("quality", WAITING, f"{n_can} candidate and {n_con} control answers judged")
+    p_con, p_can = (control.judged_score + 1) / (n_con + 2), (candidate.judged_score + 1) / (n_can + 2)
+    drop = p_con - p_can
+    se = math.sqrt(p_con * (1 - p_con) / (n_con + 2) + p_can * (1 - p_can) / (n_can + 2))
+    lo, hi = max(-1.0, drop - Z * se), min(1.0, drop + Z * se)
+    seen = (f"agreement with the reference {candidate.judged_score / n_can:.1%} (candidate, {n_can}) vs "
+            f"{control.judged_score / n_con:.1%} (control, {n_con}); drop 95% bounds {lo:.1%}..{hi:.1%}, "
+            f"limit {limit:.1%}")  # fmt: skip
+    if lo > limit:
+        return _check("quality", BREACHED, seen)
+    if min(n_con, n_can) >= min_samples and hi <= limit:
+        return _check("quality", HOLDS, seen)
+    return _check("quality", WAITING, seen)
+
+
 def decide(state: events_pb2.RolloutState, evidence: ledger_pb2.RolloutEvidence, now: datetime) -> Decision:
     rails = state.guardrails
     arms = {arm.arm: arm for arm in evidence.arms}
     control, candidate = arms.get("control", ledger_pb2.ArmEvidence()), arms.get("candidate", ledger_pb2.ArmEvidence())
     percent = state.stages[state.stage_index]
     losses = candidate.judged - candidate.judged_score
-    checks = [_proportion("quality", "judged pairs lost or disagreed on", losses, candidate.judged,
-                          rails.max_quality_drop, rails.min_samples)]  # fmt: skip
+    if state.candidate_policy:  # each arm against the workload's shadow reference
+        checks = [_agreement_drop(control, candidate, rails.max_quality_drop, rails.min_samples)]
+    else:  # the candidate's answers against the control's
+        checks = [_proportion("quality", "judged pairs lost or disagreed on", losses, candidate.judged,
+                              rails.max_quality_drop, rails.min_samples)]  # fmt: skip
     if percent == 0:
         checks.append(_check("live", NOT_GATING, "stage 0 is shadow only: no live candidate traffic to measure"))
     else:

@@ -83,11 +83,25 @@ def _guardrails(given: events_pb2.Guardrails) -> events_pb2.Guardrails:
     return rails
 
 
-def _stages(given: list[int]) -> list[int]:
-    stages = list(given) or list(DEFAULT_STAGES)
+def _stages(given: list[int], policy: bool = False) -> list[int]:
+    stages = list(given) or [p for p in DEFAULT_STAGES if p or not policy]
     if any(b <= a for a, b in itertools.pairwise(stages)) or stages[-1] != 100 or stages[0] < 0:
         raise RolloutError(f"stages: {stages} must rise strictly from 0 or more to 100")
+    if policy and stages[0] == 0:
+        raise RolloutError("stages: a policy rollout has no shadow stage (its arms are compared live): start above 0")
     return stages
+
+
+def _candidate_policy_version(spec: assessor_pb2.RolloutSpec) -> str:
+    """A policy rollout's candidate must be a policy the routers would take."""
+    from tierlift.router._policy_source import PolicyError, parse_policy  # the routers' own parser
+
+    if spec.from_model or spec.to_model:
+        raise RolloutError("from_model, to_model: a policy rollout names no models (the policy chooses them)")
+    try:
+        return parse_policy(spec.candidate_policy, "candidate_policy").version
+    except PolicyError as exc:
+        raise RolloutError(str(exc)[:1000]) from None
 
 
 class RolloutController:
@@ -116,11 +130,12 @@ class RolloutController:
     async def start(self, spec: assessor_pb2.RolloutSpec, actor: str) -> events_pb2.RolloutState:
         if not is_slug(spec.workload):
             raise RolloutError(f"workload: {shown(spec.workload)} is not a lowercase slug")
-        for name in ("from_model", "to_model"):
+        policy_version = _candidate_policy_version(spec) if spec.candidate_policy else ""
+        for name in () if policy_version else ("from_model", "to_model"):
             model = getattr(spec, name)
             if self.catalog.get(model) is None:
                 raise RolloutError(f"{name}: {shown(model)} is not in the catalog")
-        if spec.from_model == spec.to_model:
+        if spec.from_model == spec.to_model and not policy_version:
             raise RolloutError("to_model: the candidate is the control")
         if spec.judge.method == "llm" and self.catalog.get(spec.judge.model) is None:
             raise RolloutError(f"judge.model: {shown(spec.judge.model)} is not in the catalog")
@@ -130,7 +145,7 @@ class RolloutController:
                 raise ValueError
         except ValueError:
             raise RolloutError(f"max_shadow_usd_per_day: {shown(cap)} is not an amount") from None
-        stages, rails = _stages(list(spec.stages)), _guardrails(spec.guardrails)
+        stages, rails = _stages(list(spec.stages), policy=bool(policy_version)), _guardrails(spec.guardrails)
         judge = spec.judge if spec.judge.method else events_pb2.JudgeSpec(method="normalised")
         async with self._lock:
             for known in self.states.values():
@@ -144,7 +159,10 @@ class RolloutController:
                 guardrails=rails, actor=actor, judge=judge,
                 max_shadow_usd_per_day=money.to_wire(money.usd(cap)),
                 reason=f"started: {spec.from_model} -> {spec.to_model} through {stages}%",
+                candidate_policy=spec.candidate_policy, candidate_policy_version=policy_version,
             )  # fmt: skip
+            if policy_version:
+                state.reason = f"started: policy {policy_version} for workload {spec.workload} through {stages}%"
             state.started_at.GetCurrentTime()
             state.stage_started_at.CopyFrom(state.started_at)
             await self._publish(state, "started")
@@ -228,6 +246,8 @@ class RolloutController:
             new.status = "rolled_back"
         elif decision.action == "complete":
             new.status = "completed"
+            if new.candidate_policy:
+                new.reason += f"; deploy policy {new.candidate_policy_version} as the routers' policy file"
         else:
             new.stage_index += 1
             new.stage_started_at.GetCurrentTime()

@@ -26,6 +26,7 @@ def rollout_evidence(
 ) -> ledger_pb2.RolloutEvidence:
     r, a, q, f = requests.c, attempts.c, quality_scores.c, feedback.c
     arm_model = {"control": control_model, "candidate": candidate_model}
+    by_policy = not (control_model or candidate_model)  # a policy rollout: no model of its own per arm
     mine = [r.rollout_id == rollout_id, r.occurred_at >= since]
     arms = {arm: ledger_pb2.ArmEvidence(arm=arm) for arm in ARMS}
     with engine.connect() as conn:
@@ -37,7 +38,7 @@ def rollout_evidence(
             evidence.requests += n
             if not answered:
                 evidence.faults += n
-            elif final_model != arm_model[arm]:
+            elif not by_policy and final_model != arm_model[arm]:
                 evidence.fallbacks += n
         costs: dict[str, Decimal] = defaultdict(Decimal)
         for arm, cost in conn.execute(
@@ -49,18 +50,29 @@ def rollout_evidence(
             latencies = conn.execute(
                 select(a.latency_ms)
                 .join(requests, r.request_id == a.request_id)
-                .where(*mine, r.arm == arm, a.kind == "live", a.model == arm_model[arm],
-                       a.outcome.in_(("ANSWERED", "LOW_CONFIDENCE")))
+                .where(*mine, r.arm == arm, a.kind == "live",
+                       a.model == (r.final_model if by_policy else arm_model[arm]),
+                       a.outcome.in_(("ANSWERED",) if by_policy else ("ANSWERED", "LOW_CONFIDENCE")))
                 .order_by(a.occurred_at.desc())
                 .limit(MAX_LATENCIES)
             ).scalars().all()  # fmt: skip
             arms[arm].latency_ms.extend(latencies)
-        judged, total = conn.execute(
-            select(func.count(), func.coalesce(func.sum(q.score), 0.0)).where(
-                q.rollout_id == rollout_id, q.source == "rollout", q.occurred_at >= since
-            )
-        ).one()
-        arms["candidate"].judged, arms["candidate"].judged_score = judged, float(total)
+        if by_policy:  # each arm's answers against the workload's shadow reference
+            for arm, judged, total in conn.execute(
+                select(r.arm, func.count(), func.sum(q.score))
+                .join(requests, and_(r.request_id == q.request_id, r.final_model == q.model))
+                .where(*mine, q.source == "shadow")
+                .group_by(r.arm)
+            ):
+                if arm in arms:
+                    arms[arm].judged, arms[arm].judged_score = judged, float(total or 0.0)
+        else:  # the candidate's answers against the control's
+            judged, total = conn.execute(
+                select(func.count(), func.coalesce(func.sum(q.score), 0.0)).where(
+                    q.rollout_id == rollout_id, q.source == "rollout", q.occurred_at >= since
+                )
+            ).one()
+            arms["candidate"].judged, arms["candidate"].judged_score = judged, float(total)
         for arm, rating, n in conn.execute(
             select(r.arm, f.rating, func.count())
             .join(requests, and_(r.request_id == f.request_id, r.tenant == f.tenant))

@@ -74,8 +74,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             since = _timestamp("since", request.since)
             if not request.rollout_id or len(request.rollout_id) > 64:
                 raise ValueError("rollout_id: required, at most 64 characters")
-            if not request.control_model or not request.candidate_model:
-                raise ValueError("control_model, candidate_model: both required")
+            if bool(request.control_model) != bool(request.candidate_model):
+                raise ValueError("control_model, candidate_model: both (a model rollout) or neither (a policy rollout)")
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise

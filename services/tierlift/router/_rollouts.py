@@ -1,6 +1,7 @@
 """Rollouts as a router applies them: the latest state of each rollout (published only by the
 assessor, which decides every transition), the sticky cohort a request falls in, and each arm's
-ladder. Pure apart from `RolloutBook.on_message`, so every split is testable.
+ladder, or for a policy rollout each arm's policy. Pure apart from `RolloutBook.on_message`, so
+every split is testable.
 
 While a workload has a rollout, its candidate serves only the candidate arm: the control arm's
 ladder leaves it out, and the candidate arm's ladder puts it where the control stood, with the
@@ -11,7 +12,7 @@ put back, and the control serves the request."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nats.aio.msg import Msg
 
@@ -19,7 +20,8 @@ from tierlift.core import money
 from tierlift.core.bus import parse_state
 from tierlift.core.catalog import Catalog
 from tierlift.core.logging import get_logger
-from tierlift.router._policy import ShadowPolicy
+from tierlift.router._policy import Policy, ShadowPolicy
+from tierlift.router._policy_source import PolicyError, parse_policy
 from tierlift.v1 import events_pb2, router_pb2
 
 log = get_logger(__name__)
@@ -46,9 +48,38 @@ def cohort_point(tenant: str, workload: str, key: str) -> float:
 
 @dataclass
 class RolloutBook:
-    """The newest rollout per workload, as the assessor last published it."""
+    """The newest rollout per workload, as the assessor last published it, and the candidate
+    policy of each policy rollout, parsed once."""
 
     by_workload: dict[str, events_pb2.RolloutState] = field(default_factory=dict)
+    _policies: dict[str, Policy | None] = field(default_factory=dict)  # rollout id -> its candidate policy
+
+    def candidate_policy(self, state: events_pb2.RolloutState, current: Policy) -> Policy | None:
+        """A policy rollout's candidate, under the hard limits of the policy in force (a canary
+        may change preferences, never widen where data may go); None if it does not parse."""
+        if state.rollout_id not in self._policies:
+            try:
+                candidate: Policy | None = parse_policy(state.candidate_policy, f"rollout {state.rollout_id}")
+            except PolicyError as exc:
+                log.error("rollout_policy_refused", rollout_id=state.rollout_id, error=str(exc))
+                candidate = None
+            self._policies[state.rollout_id] = candidate
+        candidate = self._policies[state.rollout_id]
+        if candidate is None:
+            return None
+        tiers = {
+            dc: allowed & current.tiers_for_data_class[dc] for dc, allowed in candidate.tiers_for_data_class.items()
+        }
+        return replace(candidate, tiers_for_data_class=tiers, default_limits=current.default_limits,
+                       tenant_limits=current.tenant_limits, key_limits=current.key_limits, shadows=current.shadows,
+                       text_retention_s=current.text_retention_s)  # fmt: skip
+
+    def policy_for(self, plan: router_pb2.RoutingPlan, current: Policy) -> Policy:
+        """The policy a planned request is priced and scored under: its arm's."""
+        if plan.arm != CANDIDATE or not plan.rollout_id:
+            return current
+        return next((self.candidate_policy(s, current) or current for s in self.by_workload.values()
+                     if s.rollout_id == plan.rollout_id and s.candidate_policy), current)  # fmt: skip
 
     def apply(self, state: events_pb2.RolloutState) -> None:
         known = self.by_workload.get(state.workload)
@@ -68,6 +99,23 @@ class RolloutBook:
 
     def for_workload(self, workload: str) -> events_pb2.RolloutState | None:
         return self.by_workload.get(workload)
+
+
+def policy_in_play(state: events_pb2.RolloutState, current_version: str) -> bool:
+    """Whether a policy rollout still splits its workload: while it moves, and once completed
+    until the routers' own policy file is the candidate's version (deploying it ends the rollout's
+    part). Rolled back or aborted: the policy file serves everyone."""
+    if not state.candidate_policy:
+        return False
+    if state.status == "completed":
+        return current_version != state.candidate_policy_version
+    return state.status in MOVING
+
+
+def policy_arm(request: router_pb2.CompleteRequest, state: events_pb2.RolloutState, request_id: str) -> str:
+    """A policy rollout's arm for a request: every request of the workload is in one."""
+    point = cohort_point(request.tenant, request.workload, request.cohort_key or request_id)
+    return CANDIDATE if point < candidate_percent(state) else CONTROL
 
 
 def split(
@@ -130,7 +178,7 @@ def comparison(state: events_pb2.RolloutState, arm: str) -> ShadowPolicy | None:
     """The shadow run that compares this request's candidate answer with its control's, while the
     controller still judges the rollout: at stage 0 the candidate shadows the control's answers;
     later the control shadows the candidate arm's."""
-    if state.status not in MOVING:
+    if state.status not in MOVING or state.candidate_policy:  # a policy's arms are judged by the workload's shadows
         return None
     if arm == CANDIDATE:
         other, live, candidate_is_live = state.from_model, state.to_model, True

@@ -31,7 +31,15 @@ from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._policy import build_plan, data_class_name
 from tierlift.router._policy_source import PolicySource
-from tierlift.router._rollouts import RolloutBook, comparison, split
+from tierlift.router._rollouts import (
+    CANDIDATE,
+    CONTROL,
+    RolloutBook,
+    comparison,
+    policy_arm,
+    policy_in_play,
+    split,
+)
 from tierlift.router._shadow import Shadows
 from tierlift.router._validation import InvalidRequest, validate
 from tierlift.v1 import (
@@ -280,16 +288,19 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
         budget_block = describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
         classification = await self._classify(request)
-        plan = build_plan(
-            request,
-            classification,
-            self.deps.catalog,
-            self.deps.adapters.keys(),
-            self.deps.policy.current,
-            budget_block,
-        )
-        plan.request_id = request_id_for(request)
-        if plan.ladder and (rollout := self.deps.rollouts.for_workload(request.workload)) is not None:
+        request_id = request_id_for(request)
+        policy, arm = self.deps.policy.current, ""
+        rollout = self.deps.rollouts.for_workload(request.workload)
+        if rollout is not None and policy_in_play(rollout, policy.version):  # a policy canary: the arm picks it
+            arm = policy_arm(request, rollout, request_id)
+            candidate = self.deps.rollouts.candidate_policy(rollout, policy) if arm == CANDIDATE else None
+            arm, policy = (CANDIDATE, candidate) if candidate is not None else (CONTROL, policy)
+        plan = build_plan(request, classification, self.deps.catalog, self.deps.adapters.keys(), policy, budget_block)
+        plan.request_id = request_id
+        if rollout is not None and arm:
+            plan.rollout_id, plan.arm = rollout.rollout_id, arm
+            plan.reasons.append(f"rollout {plan.rollout_id}: {arm} arm (policy {policy.version})")
+        elif plan.ladder and rollout is not None and not rollout.candidate_policy:
             split(plan, request, rollout, self.deps.catalog)
         if not plan.ladder:
             reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
@@ -323,7 +334,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         model = self.deps.catalog.get(rung.model)
         assert model is not None  # the plan only holds catalog models
         cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
-        policy = self.deps.policy.current
+        policy = self.deps.rollouts.policy_for(plan, self.deps.policy.current)  # a policy canary's own scoring
         prior = policy.prior(rung.tier, plan.classification)
         return router_pb2.Attempt(
             index=index,

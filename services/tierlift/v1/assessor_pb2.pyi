@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RolloutSpec(_message.Message):
-    __slots__ = ("workload", "from_model", "to_model", "stages", "guardrails", "judge", "max_shadow_usd_per_day")
+    __slots__ = ("workload", "from_model", "to_model", "stages", "guardrails", "judge", "max_shadow_usd_per_day", "candidate_policy")
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     FROM_MODEL_FIELD_NUMBER: _ClassVar[int]
     TO_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class RolloutSpec(_message.Message):
     GUARDRAILS_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
     MAX_SHADOW_USD_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_POLICY_FIELD_NUMBER: _ClassVar[int]
     workload: str
     from_model: str
     to_model: str
@@ -24,7 +25,8 @@ class RolloutSpec(_message.Message):
     guardrails: _events_pb2.Guardrails
     judge: _events_pb2.JudgeSpec
     max_shadow_usd_per_day: str
-    def __init__(self, workload: _Optional[str] = ..., from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., stages: _Optional[_Iterable[int]] = ..., guardrails: _Optional[_Union[_events_pb2.Guardrails, _Mapping]] = ..., judge: _Optional[_Union[_events_pb2.JudgeSpec, _Mapping]] = ..., max_shadow_usd_per_day: _Optional[str] = ...) -> None: ...
+    candidate_policy: str
+    def __init__(self, workload: _Optional[str] = ..., from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., stages: _Optional[_Iterable[int]] = ..., guardrails: _Optional[_Union[_events_pb2.Guardrails, _Mapping]] = ..., judge: _Optional[_Union[_events_pb2.JudgeSpec, _Mapping]] = ..., max_shadow_usd_per_day: _Optional[str] = ..., candidate_policy: _Optional[str] = ...) -> None: ...
 
 class RolloutChange(_message.Message):
     __slots__ = ("rollout_id", "action", "reason")

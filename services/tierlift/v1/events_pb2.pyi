@@ -285,7 +285,7 @@ class Guardrails(_message.Message):
     def __init__(self, min_samples: _Optional[int] = ..., min_duration_s: _Optional[float] = ..., max_quality_drop: _Optional[float] = ..., max_p95_ms: _Optional[float] = ..., max_error_rate: _Optional[float] = ..., max_cost_per_quality_usd: _Optional[str] = ..., shadow_sample: _Optional[float] = ...) -> None: ...
 
 class RolloutState(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "rollout_id", "workload", "from_model", "to_model", "stages", "stage_index", "status", "guardrails", "started_at", "stage_started_at", "reason", "actor", "revision", "judge", "max_shadow_usd_per_day")
+    __slots__ = ("event_id", "occurred_at", "rollout_id", "workload", "from_model", "to_model", "stages", "stage_index", "status", "guardrails", "started_at", "stage_started_at", "reason", "actor", "revision", "judge", "max_shadow_usd_per_day", "candidate_policy", "candidate_policy_version")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +303,8 @@ class RolloutState(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
     MAX_SHADOW_USD_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATE_POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     rollout_id: str
@@ -320,7 +322,9 @@ class RolloutState(_message.Message):
     revision: int
     judge: JudgeSpec
     max_shadow_usd_per_day: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollout_id: _Optional[str] = ..., workload: _Optional[str] = ..., from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., stages: _Optional[_Iterable[int]] = ..., stage_index: _Optional[int] = ..., status: _Optional[str] = ..., guardrails: _Optional[_Union[Guardrails, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stage_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., revision: _Optional[int] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., max_shadow_usd_per_day: _Optional[str] = ...) -> None: ...
+    candidate_policy: str
+    candidate_policy_version: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rollout_id: _Optional[str] = ..., workload: _Optional[str] = ..., from_model: _Optional[str] = ..., to_model: _Optional[str] = ..., stages: _Optional[_Iterable[int]] = ..., stage_index: _Optional[int] = ..., status: _Optional[str] = ..., guardrails: _Optional[_Union[Guardrails, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stage_started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., revision: _Optional[int] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., max_shadow_usd_per_day: _Optional[str] = ..., candidate_policy: _Optional[str] = ..., candidate_policy_version: _Optional[str] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
     __slots__ = ("event_id", "occurred_at", "actor", "action", "target", "detail")
