@@ -1,5 +1,5 @@
 """Rollouts and calibration from the ledger: the rollout and arm of each request, which rollout a
-quality score judged, and the confidence signals each attempt was scored from
+quality score judged, the confidence signals each attempt was scored from, and each prompt's form
 
 Revision ID: 0009
 Revises: 0008
@@ -31,6 +31,7 @@ def upgrade() -> None:
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("rollout_id", sa.String(64), nullable=False, server_default=""))
         batch.add_column(sa.Column("arm", sa.String(16), nullable=False, server_default=""))
+        batch.add_column(sa.Column("prompt_form", sa.String(1024), nullable=False, server_default=""))
     op.create_index("ix_requests_rollout", "requests", ["rollout_id", "occurred_at"])
     with op.batch_alter_table("quality_scores") as batch:
         batch.add_column(sa.Column("rollout_id", sa.String(64), nullable=False, server_default=""))
@@ -43,6 +44,7 @@ def downgrade() -> None:
         batch.drop_column("rollout_id")
     op.drop_index("ix_requests_rollout", table_name="requests")
     with op.batch_alter_table("requests") as batch:
+        batch.drop_column("prompt_form")
         batch.drop_column("arm")
         batch.drop_column("rollout_id")
     with op.batch_alter_table("attempts") as batch:

@@ -28,11 +28,13 @@ QUESTIONS = [f"What is {a} + {2 * a + 1}? Answer with the number only." for a in
 
 
 class Small:
-    """Wrong on ~1/3 of the questions; token logprobs drawn from overlapping ranges, lower when wrong."""
+    """Wrong on most sums with a three-digit number and on few others (~1/3 in all): something the
+    prompt's form shows, which the packaged routing head never learned for this model. Token
+    logprobs drawn from overlapping ranges, lower when wrong."""
 
     def __init__(self) -> None:
         draw = random.Random(11)
-        self.wrong = {q for q in QUESTIONS if draw.random() < 0.33}
+        self.wrong = {q for q in QUESTIONS if (int(q.split()[4].rstrip("?")) >= 200) != (draw.random() < 0.1)}
         self.logprob = {
             q: draw.uniform(-1.5, -0.35) if q in self.wrong else draw.uniform(-0.7, -0.03) for q in QUESTIONS
         }
@@ -112,11 +114,18 @@ def test_calibrating_from_the_ledger_decides_at_least_as_well_as_the_packaged_po
     assert policy.version == result["version"] and policy.version.startswith("dev-1+sums-")
     assert policy.confidence_model is not None and policy.confidence_model.models == ("small",)
     assert policy.threshold_for("sums") == result["threshold"]
+    # and the workload's own routing head, which knows this model's weakness the general one cannot
+    head = result["routing_head"]
+    assert head["fitted"] and head["held_back_auroc_calibrated"] > max(0.75, head["held_back_auroc_packaged"])
+    assert "sums" in policy.routing_heads
 
     policy_path.write_text(out.read_text())  # deployed: the routers reload it within seconds
     with running.channel("router", running.keys["app"]) as channel:
         request = router_pb2.CompleteRequest(workload="sums", messages=[common_pb2.Message(role="user", content="hi")])
         deadline = time.monotonic() + 20
-        while policy.version not in router_pb2_grpc.RouterStub(channel).Plan(request, timeout=10).reasons[0]:
+        while (
+            policy.version not in (reasons := router_pb2_grpc.RouterStub(channel).Plan(request, timeout=10).reasons)[0]
+        ):
             assert time.monotonic() < deadline, "the router did not load the calibrated policy"
             time.sleep(0.3)
+    assert any("sums's own routing head" in r for r in reasons)

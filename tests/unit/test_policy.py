@@ -1,6 +1,7 @@
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.router import Policy, build_plan
+from tierlift.router._policy import RoutingHead
 from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
@@ -108,3 +109,20 @@ def test_an_impossible_slo_keeps_the_fastest_model() -> None:
     # 256 output tokens by default: Groq 200 ms + 256 / 275 tok/s = ~1.1 s; haiku 600 ms + 256 / 110 tok/s
     # = ~2.9 s; Gemma on 2 CPU cores ~4.5 s
     assert [r.model for r in plan.ladder] == ["llama-3.3-70b-groq"]
+
+
+def test_a_workloads_own_routing_head_replaces_the_general_prior_and_floor() -> None:
+    head = RoutingHead(weights=(-4.0, 0.0), bias=1.0, min_prior=0.5, fitted_on="test")
+    policy = Policy(open_tiers_min_prior=0.15, routing_heads={"w1": head})
+    general_says_easy = classifier_pb2.Classification(
+        data_class=T.DATA_CLASS_PUBLIC, token_estimate=10, small_model_ok=0.9, prompt_form=[1.0, 0.0]
+    )
+    plan = build_plan(request(), general_says_easy, CATALOG, EVERY_ADAPTER, policy)
+    assert plan.classification.small_model_ok == round(1 / (1 + 2.718281828459045**3), 4)  # sigmoid(1 - 4)
+    assert {r.tier for r in plan.ladder} == {T.TIER_CLOSED, T.TIER_FRONTIER}  # 0.047 < its floor 0.5
+    assert any("w1's own routing head (test)" in r for r in plan.reasons)
+    other_classifier = classifier_pb2.Classification(
+        data_class=T.DATA_CLASS_PUBLIC, token_estimate=10, small_model_ok=0.9, prompt_form=[1.0, 0.0, 3.0]
+    )
+    plan = build_plan(request(), other_classifier, CATALOG, EVERY_ADAPTER, policy)
+    assert plan.classification.small_model_ok == 0.9 and plan.ladder[0].tier == T.TIER_LOCAL  # forms of another length

@@ -90,17 +90,18 @@ class Classifier:
         ]
         x = self._features(user_texts)
         tasks = self.heads["task"].probabilities(x)
-        small_model_ok = self.heads["routing"].probabilities(prompt_forms(user_texts))[:, 1]
+        forms = prompt_forms(user_texts)
+        small_model_ok = self.heads["routing"].probabilities(forms)[:, 1]
         data = self.heads["data"].probabilities(x)
         detected = [detect_sensitive_data(t) for t in texts]
         for found, entities in zip(detected, self.entities.findings_many(texts, detected), strict=True):
             found.update(entities)
         return [
             self._labels(
-                request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p, found
+                request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p, found, form
             )
-            for request, text, user_text, task, ok, data_p, found in zip(
-                requests, texts, user_texts, tasks, small_model_ok, data, detected, strict=True
+            for request, text, user_text, task, ok, data_p, found, form in zip(
+                requests, texts, user_texts, tasks, small_model_ok, data, detected, forms, strict=True
             )
         ]
 
@@ -113,6 +114,7 @@ class Classifier:
         small_model_ok: float,
         data_probabilities: NDArray[np.float64],
         findings: dict[str, common_pb2.DataClass],
+        form: NDArray[np.float32],
     ) -> classifier_pb2.Classification:
         best = int(data_probabilities.argmax())
         data_label = self.heads["data"].labels[best]
@@ -130,6 +132,7 @@ class Classifier:
             language=_language(user_text),
             token_estimate=estimate_tokens(text),
             classifier_version=VERSION,
+            prompt_form=[round(float(v), 4) for v in form],
         )
 
 

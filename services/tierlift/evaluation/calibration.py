@@ -18,8 +18,12 @@ from typing import Any
 import numpy as np
 import yaml
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
 
+from tierlift.classifier._model import load_heads
 from tierlift.router._confidence import ConfidenceModel, Features, score
+from tierlift.router._policy import RoutingHead
 from tierlift.router._policy_source import parse_policy
 from tierlift.v1 import ledger_pb2
 
@@ -141,8 +145,13 @@ def calibrate_from_ledger(
     test = [a for a in rows if held_back(a.request_id, held_share)]
     if len(test) < 10 or len(train) < 20:
         raise ValueError(f"workload {workload}: {len(rows)} judged answers are too few (needs 30 or more)")
-    features = {a.request_id: Features.from_signals(a.signals, a.prior) for a in rows}
     since = min(a.occurred_at for a in rows)[:10]
+    head, head_report = fit_routing_head(train, test, correct, f"ledger: workload {workload} since {since}")
+    # the confidence model reads the prior: on the open tiers the new head's, where it applies
+    priors = {a.request_id: a.prior for a in rows}
+    if head is not None:
+        priors |= {a.request_id: p for a in rows if a.tier in OPEN_TIERS and (p := head.probability(a.prompt_form))}
+    features = {a.request_id: Features.from_signals(a.signals, priors[a.request_id]) for a in rows}
     model = fit([features[a.request_id] for a in train], [correct[a.request_id] for a in train], model_id,
                 fitted_on=f"ledger: {len(train)} judged answers of workload {workload} since {since}")  # fmt: skip
     train_p = [model.probability(features[a.request_id]) for a in train]
@@ -170,6 +179,10 @@ def calibrate_from_ledger(
         "confidence_threshold": round(threshold, 4),
         "calibrated": f"from the ledger, {how} on {len(train)} judged answers",
     }
+    if head is not None:
+        document["workloads"][workload]["routing_head"] = {
+            "weights": list(head.weights), "bias": head.bias, "min_prior": head.min_prior, "fitted_on": head.fitted_on,
+        }  # fmt: skip
     text = yaml.safe_dump(document, sort_keys=False)
     parse_policy(text, str(out_path))  # never write a policy the routers would refuse
     out_path.write_text(text)
@@ -179,4 +192,50 @@ def calibrate_from_ledger(
         "threshold": round(threshold, 4), "packaged_threshold": packaged_threshold,
         "confidence_model": model.describe(),
         "held_back_packaged": _decisions(before, outcome), "held_back_calibrated": _decisions(after, outcome),
+        "routing_head": head_report,
     }  # fmt: skip
+
+
+OPEN_TIERS = ("LOCAL", "HOSTED_OPEN")  # where the prior is the learned router's
+
+
+def fit_routing_head(
+    train: list[ledger_pb2.JudgedAnswer], test: list[ledger_pb2.JudgedAnswer], correct: dict[str, bool], fitted_on: str
+) -> tuple[RoutingHead | None, dict[str, Any]]:
+    """The workload's own routing head: logistic regression over the prompts' form on whether the
+    small model's answer agreed with the reference; its floor keeps the hardest 10% (of the
+    training prompts) off the open tiers, as the packaged policy's does. Compared with the packaged
+    head by AUROC on the held-back answers."""
+    train = [a for a in train if a.prompt_form]
+    test = [a for a in test if a.prompt_form]
+    y = np.array([correct[a.request_id] for a in train])
+    if len(train) < 20 or len(test) < 10 or y.all() or not y.any():
+        return None, {
+            "fitted": False,
+            "why": "needs 20 training and 10 held-back answers with prompt forms, both verdicts",
+        }
+    x = np.array([list(a.prompt_form) for a in train])
+    scaler = StandardScaler().fit(x)
+    fitted = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x), y)
+    weights = fitted.coef_[0] / scaler.scale_
+    bias = float(fitted.intercept_[0] - (scaler.mean_ / scaler.scale_) @ fitted.coef_[0])
+    head = RoutingHead(tuple(float(w) for w in weights), bias, 0.0, f"{fitted_on} ({len(train)} judged prompts)")
+    train_p = [head.probability(a.prompt_form) or 0.0 for a in train]
+    head = RoutingHead(head.weights, head.bias, round(float(np.percentile(train_p, 10)), 4), head.fitted_on)
+    outcome = [correct[a.request_id] for a in test]
+    report: dict[str, Any] = {
+        "fitted": True,
+        "trained_on": len(train),
+        "held_back": len(test),
+        "min_prior": head.min_prior,
+    }
+    if len(set(outcome)) == 2:
+        forms = np.array([list(a.prompt_form) for a in test])
+        report["held_back_auroc_calibrated"] = round(
+            float(roc_auc_score(outcome, [head.probability(f) for f in forms])), 4
+        )
+        packaged = load_heads()["routing"]
+        if packaged.weights.shape[0] == forms.shape[1]:
+            general = packaged.probabilities(forms.astype(np.float32))[:, 1]
+            report["held_back_auroc_packaged"] = round(float(roc_auc_score(outcome, general)), 4)
+    return head, report

@@ -197,6 +197,13 @@ def cmd_calibrate(args: argparse.Namespace, ledger: Callable[[argparse.Namespace
         print(f"held back ({result['held_back']} answers), {name:<10}: decisions right {d['decision_accuracy']:.1%}, "
               f"escalated {d['escalated_share']:.1%}, kept answers {d['kept_accuracy'] or 0:.1%} right, "
               f"{d['wrong_answers_kept']} wrong answers kept")  # fmt: skip
+    head = result["routing_head"]
+    if head["fitted"]:
+        print(f"routing head for {args.workload}: fitted on {head['trained_on']} judged prompts, floor "
+              f"{head['min_prior']}; held-back AUROC {head.get('held_back_auroc_calibrated', '-')} "
+              f"(packaged head {head.get('held_back_auroc_packaged', '-')})")  # fmt: skip
+    else:
+        print(f"routing head for {args.workload}: not fitted ({head['why']})")
     if args.report:
         _write(args.report, result)
     return 0

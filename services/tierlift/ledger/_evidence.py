@@ -7,6 +7,7 @@ The ledger only counts; it decides nothing."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
@@ -107,8 +108,10 @@ def judged_answers(engine: Engine, workload: str, model: str, since: datetime, l
             )
         rows = conn.execute(
             select(a.request_id, a.occurred_at, a.has_logprobs, a.mean_logprob, a.min_logprob, a.low_prob_share,
-                   a.signal_tokens, a.prior, a.confidence, a.outcome, q.score, q.reference_model)
+                   a.signal_tokens, a.prior, a.confidence, a.outcome, q.score, q.reference_model,
+                   requests.c.prompt_form, a.tier)
             .join(quality_scores, and_(q.request_id == a.request_id, q.model == a.model, q.source == "shadow"))
+            .outerjoin(requests, requests.c.request_id == a.request_id)
             .where(*answering, a.model == model)
             .order_by(a.occurred_at.desc())
             .limit(min(limit or MAX_OUTCOMES, MAX_OUTCOMES))
@@ -122,6 +125,7 @@ def judged_answers(engine: Engine, workload: str, model: str, since: datetime, l
                 low_prob_token_share=row.low_prob_share, token_count=row.signal_tokens,
             ),
             prior=row.prior, confidence=row.confidence, outcome=row.outcome, score=row.score,
-            reference_model=row.reference_model,
+            reference_model=row.reference_model, prompt_form=json.loads(row.prompt_form) if row.prompt_form else [],
+            tier=row.tier,
         )  # fmt: skip
     return result

@@ -8,6 +8,7 @@ router's cost is only a preview."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -122,7 +123,19 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "regenerated": False,
         "rollout_id": event.rollout_id[:64],
         "arm": event.arm[:16],
+        "prompt_form": _form(event.prompt_form),
     }
+
+
+MAX_FORM = 64  # features kept per request
+
+
+def _form(values: Sequence[float]) -> str:
+    """The prompt's form features as JSON; "" when absent, too many, or not finite numbers (a
+    broken producer must not fail the batch: the request row matters more than its features)."""
+    if not values or len(values) > MAX_FORM or not all(math.isfinite(v) for v in values):
+        return ""
+    return json.dumps([round(v, 4) for v in values], separators=(",", ":"))
 
 
 class EventIngest:

@@ -103,6 +103,7 @@ async def completed(
         prompt_sha256=prompt_digest(request.workload, [(m.role, m.content) for m in request.messages]),
         rollout_id=plan.rollout_id,
         arm=plan.arm,
+        prompt_form=plan.classification.prompt_form,
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model

@@ -5,7 +5,8 @@ testable and explainable."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import math
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -52,6 +53,26 @@ class ShadowPolicy:
 
 
 @dataclass(frozen=True)
+class RoutingHead:
+    """A workload's own learned router: logistic regression over the prompt's form (the
+    classifier's `prompt_form`), fitted by `tierlift calibrate --from-ledger` on whether the
+    workload's small model agreed with its shadow reference. For that workload it replaces the
+    classifier's general `small_model_ok`, and `min_prior` its placement floor."""
+
+    weights: tuple[float, ...]
+    bias: float
+    min_prior: float = 0.0
+    fitted_on: str = ""
+
+    def probability(self, form: Sequence[float]) -> float | None:
+        """None when the form has another length (a classifier of another version)."""
+        if len(form) != len(self.weights):
+            return None
+        z = self.bias + sum(w * x for w, x in zip(self.weights, form, strict=True))
+        return 1 / (1 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@dataclass(frozen=True)
 class Policy:
     """See policy/dev.yaml for what each field means; `_policy_source` loads it from there."""
 
@@ -68,6 +89,7 @@ class Policy:
     key_limits: dict[str, TenantLimits] = field(default_factory=dict)
     shadows: dict[str, ShadowPolicy] = field(default_factory=dict)
     text_retention_s: float = 7 * 86_400.0
+    routing_heads: dict[str, RoutingHead] = field(default_factory=dict)
 
     def threshold_for(self, workload: str) -> float:
         return self.workload_thresholds.get(workload, self.confidence_threshold)
@@ -152,8 +174,15 @@ def build_plan(
     data_class = classification.data_class
     allowed = policy.tiers_for_data_class[data_class]
     threshold = policy.threshold_for(request.workload)
+    floor = policy.open_tiers_min_prior
+    head = policy.routing_heads.get(request.workload)
+    own = head.probability(classification.prompt_form) if head is not None else None
+    if head is not None and own is not None:  # the workload's own learned router
+        classification, floor = _with_prior(classification, own), head.min_prior
     plan = router_pb2.RoutingPlan(classification=classification, confidence_threshold=threshold)
     plan.reasons.append(f"policy {policy.version}; escalate below confidence {threshold:.2f}")
+    if head is not None and own is not None:
+        plan.reasons.append(f"workload {request.workload}'s own routing head ({head.fitted_on})")
     plan.reasons.append(
         f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
     )
@@ -169,7 +198,7 @@ def build_plan(
             eligible.append(model)
     eligible.sort(key=lambda m: (m.tier_value, _blended_price(m)))
     eligible = _apply_quality_bar(eligible, request.constraints.quality_bar, policy, plan)
-    eligible = _apply_prior(eligible, classification, policy, plan)
+    eligible = _apply_prior(eligible, classification, floor, plan)
     eligible = _apply_latency_slo(eligible, request, plan)
     for model in eligible:
         plan.ladder.add(
@@ -180,6 +209,13 @@ def build_plan(
             f"{_blended_price(model):.4f} USD per 1M in+out tokens",
         )
     return plan
+
+
+def _with_prior(classification: classifier_pb2.Classification, small_model_ok: float) -> classifier_pb2.Classification:
+    adjusted = classifier_pb2.Classification()
+    adjusted.CopyFrom(classification)
+    adjusted.small_model_ok, adjusted.complexity = round(small_model_ok, 4), round(1 - small_model_ok, 4)
+    return adjusted
 
 
 def _prefer(
@@ -218,12 +254,11 @@ def _apply_quality_bar(eligible: list[Model], bar: float, policy: Policy, plan: 
 
 
 def _apply_prior(
-    eligible: list[Model], classification: classifier_pb2.Classification, policy: Policy, plan: router_pb2.RoutingPlan
+    eligible: list[Model], classification: classifier_pb2.Classification, floor: float, plan: router_pb2.RoutingPlan
 ) -> list[Model]:
     """Start above the open tiers when the learned router expects a small model to fail, if a
     stronger rung is left: a preference, never a reason to leave the request with no rung."""
     p = classification.small_model_ok
-    floor = policy.open_tiers_min_prior
     if not p:
         return eligible
     if not floor or p >= floor:

@@ -19,7 +19,7 @@ from tierlift.core.logging import get_logger
 from tierlift.router import _metrics as metrics
 from tierlift.router._confidence import ConfidenceModel
 from tierlift.router._fair_share import TenantLimits
-from tierlift.router._policy import Policy, ShadowPolicy
+from tierlift.router._policy import Policy, RoutingHead, ShadowPolicy
 from tierlift.v1 import common_pb2, events_pb2
 
 log = get_logger(__name__)
@@ -63,10 +63,19 @@ class ShadowFile(_Strict):
     keep_regulated_text: bool = False
 
 
+class RoutingHeadFile(_Strict):
+    weights: list[float] = Field(min_length=1, max_length=64)
+    bias: float
+    min_prior: float = Field(default=0.0, ge=0, le=1)
+    fitted_on: str = ""
+
+
 class WorkloadFile(_Strict):
     confidence_threshold: float | None = Field(default=None, ge=0, le=1)
     calibrated: str = ""  # how the threshold was chosen, written by `tierlift calibrate`
     shadow: ShadowFile | None = None
+    # the workload's own learned router, written by `tierlift calibrate --from-ledger`
+    routing_head: RoutingHeadFile | None = None
 
 
 class ConfidenceModelFile(_Strict):
@@ -150,6 +159,11 @@ def parse_policy(text: str, source: str) -> Policy:
             name: w.confidence_threshold for name, w in raw.workloads.items() if w.confidence_threshold is not None
         },
         shadows={name: _shadow(w.shadow) for name, w in raw.workloads.items() if w.shadow is not None},
+        routing_heads={
+            name: RoutingHead(tuple(h.weights), h.bias, h.min_prior, h.fitted_on)
+            for name, w in raw.workloads.items()
+            if (h := w.routing_head) is not None
+        },
         text_retention_s=raw.text_retention_days * 86_400,
         open_tiers_min_prior=raw.open_tiers_min_prior,
         confidence_model=model,

@@ -44,7 +44,7 @@ class AttemptFinished(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class RequestCompleted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm", "prompt_form")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class RequestCompleted(_message.Message):
     PROMPT_SHA256_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FORM_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -75,7 +76,8 @@ class RequestCompleted(_message.Message):
     prompt_sha256: str
     rollout_id: str
     arm: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+    prompt_form: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., prompt_form: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class JudgeSpec(_message.Message):
     __slots__ = ("method", "json_schema", "agree_at", "model", "rubric")

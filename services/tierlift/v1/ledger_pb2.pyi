@@ -389,7 +389,7 @@ class OutcomeQuery(_message.Message):
     def __init__(self, workload: _Optional[str] = ..., model: _Optional[str] = ..., since: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class JudgedAnswer(_message.Message):
-    __slots__ = ("request_id", "occurred_at", "signals", "prior", "confidence", "outcome", "score", "reference_model")
+    __slots__ = ("request_id", "occurred_at", "signals", "prior", "confidence", "outcome", "score", "reference_model", "prompt_form", "tier")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +398,8 @@ class JudgedAnswer(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FORM_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     occurred_at: str
     signals: _common_pb2.ConfidenceSignals
@@ -406,7 +408,9 @@ class JudgedAnswer(_message.Message):
     outcome: str
     score: float
     reference_model: str
-    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., signals: _Optional[_Union[_common_pb2.ConfidenceSignals, _Mapping]] = ..., prior: _Optional[float] = ..., confidence: _Optional[float] = ..., outcome: _Optional[str] = ..., score: _Optional[float] = ..., reference_model: _Optional[str] = ...) -> None: ...
+    prompt_form: _containers.RepeatedScalarFieldContainer[float]
+    tier: str
+    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., signals: _Optional[_Union[_common_pb2.ConfidenceSignals, _Mapping]] = ..., prior: _Optional[float] = ..., confidence: _Optional[float] = ..., outcome: _Optional[str] = ..., score: _Optional[float] = ..., reference_model: _Optional[str] = ..., prompt_form: _Optional[_Iterable[float]] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class OutcomeList(_message.Message):
     __slots__ = ("model", "answers")
