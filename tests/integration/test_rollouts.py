@@ -296,3 +296,27 @@ def test_a_policy_canary_is_held_to_the_hard_limits_and_rolled_back_when_quality
             time.sleep(0.1)
     with capsys.disabled():
         print(f"\npolicy canary rolled back after {traffic.sent} requests: {story.state.reason}")
+
+
+def test_a_rollout_survives_restarts_of_the_assessor_and_a_router(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rollout_id = start(stack, capsys, "lasting", "incumbent", "newcomer")
+    admin = ["--assessor", stack.addrs["assessor"], "--key", stack.keys["admin"]]
+    assert cli("rollout", "promote", rollout_id, *admin) == 0  # to 5%
+    for name in ("assessor", "router-2"):  # on the same ports: clients and the stack keep their addresses
+        port = int(stack.addrs[name].rsplit(":", 1)[1])
+        assert stack.stop_service(name) == 0
+        stack.start_service(name, port=port)
+    state = report(stack, rollout_id).state  # the restarted assessor read it back from JetStream
+    assert (state.status, state.stages[state.stage_index], state.revision) == ("running", 5, 1)
+    deadline = time.time() + 10
+    while not plan(stack, "router-2", "lasting", ["incumbent", "newcomer"], "user-1").rollout_id:
+        assert time.time() < deadline, "the restarted router does not split the workload"
+        time.sleep(0.1)
+    traffic = Traffic(stack, "lasting", ["incumbent", "newcomer"])
+    try:  # and the restarted controller goes on judging it
+        traffic.until(lambda: report(stack, rollout_id).state.stage_index >= 2, limit=1500)
+    finally:
+        traffic.close()
+    assert cli("rollout", "abort", rollout_id, *admin) == 0
