@@ -117,3 +117,9 @@ def test_the_asyncio_client_retries_the_same_way(router: tuple[ScriptedRouter, s
     asyncio.run(run())
     assert len(servicer.seen) == 3
     assert servicer.seen[0].idempotency_key == servicer.seen[1].idempotency_key != servicer.seen[2].idempotency_key
+
+
+def test_a_cohort_key_keeps_one_user_in_one_rollout_arm() -> None:
+    with Tierlift("127.0.0.1:1", tenant="acme", workload="faq") as tl:  # building a request calls nothing
+        request = tl.request("hi", cohort_key="user-42")
+    assert request.cohort_key == "user-42" and request.idempotency_key

@@ -27,3 +27,18 @@ def test_parameters_map_faithfully_and_the_model_can_pin_or_restrict() -> None:
     assert list(request.constraints.allowed_tiers) == [1] and request.constraints.data_class == 2
     pinned, *_ = oai.to_request({"model": "gpt-5", "messages": [{"role": "user", "content": "x"}]}, {}, ["gpt-5"])
     assert list(pinned.constraints.models) == ["gpt-5"] and not stream and not usage and model == "tierlift/local-only"
+
+
+def test_the_openai_user_keeps_one_user_in_one_rollout_arm() -> None:
+    body = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "x"}], "user": "user-42"}
+    request, *_ = oai.to_request(body, {})
+    assert request.cohort_key == "user-42"
+    by_header, *_ = oai.to_request({**body, "user": None}, {"x-tierlift-cohort": "session-7"})
+    assert by_header.cohort_key == "session-7"
+    for bad in (42, "u" * 129):
+        try:
+            oai.to_request({**body, "user": bad}, {})
+        except oai.OpenAIError as exc:
+            assert exc.param == "user"
+        else:
+            raise AssertionError(f"user={bad!r} was taken")

@@ -138,11 +138,13 @@ class Tierlift:
     def request(self, messages: Messages, **constraints: Any) -> router_pb2.CompleteRequest:
         """The CompleteRequest these arguments make: max_tokens, temperature, top_p, stop, seed,
         data_class ("public" ... "regulated"), region, allowed_tiers (["local", "closed"]),
-        max_cost_usd, models, quality_bar, idempotency_key."""
+        max_cost_usd, models, quality_bar, idempotency_key, cohort_key (a user or session id: one
+        user sees one arm of a rollout)."""
         key = constraints.pop("idempotency_key", None) or str(uuid.uuid4())
         req = router_pb2.CompleteRequest(tenant=constraints.pop("tenant", self.tenant),
                                          workload=constraints.pop("workload", self.workload),
-                                         messages=_messages(messages), idempotency_key=key)  # fmt: skip
+                                         messages=_messages(messages), idempotency_key=key,
+                                         cohort_key=constraints.pop("cohort_key", "") or "")  # fmt: skip
         p, c = req.params, req.constraints
         for name in ("max_tokens", "temperature", "top_p", "seed"):
             if (value := constraints.pop(name, None)) is not None:

@@ -140,10 +140,20 @@ def to_request(
         messages=_messages(body.get("messages")),
         params=_params(body),
         idempotency_key=headers.get("idempotency-key") or _header_or(meta, headers, "idempotency-key"),
+        cohort_key=_cohort(body.get("user")) or _header_or(meta, headers, "cohort"),
     )
     _constraints(request.constraints, meta, headers, model)
     options = body.get("stream_options") or {}
     return request, model, bool(body.get("stream")), bool(isinstance(options, dict) and options.get("include_usage"))
+
+
+def _cohort(user: Any) -> str:
+    """OpenAI's `user` (an end-user id) keeps one user in one arm of a rollout."""
+    if user is None:
+        return ""
+    if not isinstance(user, str) or len(user) > 128:
+        raise invalid("user", "must be a string of at most 128 characters")
+    return user
 
 
 def _constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:
