@@ -184,7 +184,9 @@ def test_feedback_and_regenerations_land_on_the_model_path(stack: Stack, capsys:
     args = ["--router", stack.addrs["router"], "--key", stack.keys["app"]]
     assert main(["feedback", first.request_id, "bad", "--comment", "wrong sum", *args]) == 0
     assert "recorded feedback." in capsys.readouterr().out
-    line = wait_for(lambda: [q for q in quality(stack, "feedback").lines if q.feedback], "the feedback")[0]
+    # feedback and requests are ingested by separate consumers: wait for both requests too
+    landed = lambda: [q for q in quality(stack, "feedback").lines if q.feedback and q.requests == 2]  # noqa: E731
+    line = wait_for(landed, "the feedback and both requests")[0]
     assert line.model == "candidate" and line.feedback == 1 and line.feedback_score == -1.0
     assert line.regeneration_rate == 0.5  # the first of the two was regenerated
 

@@ -60,6 +60,10 @@ def _scored(name: str, scores: NDArray[np.float64], rows: Sequence[Outcome], y: 
         "strong_share_needed": result["strong_share_needed"],
         "strong_share_needed_random_routing": result["strong_share_needed_random_routing"],
         "auroc": round(float(roc_auc_score(y, scores)), 4) if 0 < y.sum() < len(y) else None,
+        # calibration: the mean squared gap between the score and what happened (a constant at the
+        # base rate scores base_rate x (1 - base_rate); lower is better)
+        "brier": round(float(np.mean((scores - y) ** 2)), 4),
+        "brier_base_rate": round(float(y.mean() * (1 - y.mean())), 4),
         "accuracy_at_half_strong": result["accuracy_at_half_strong"],
     }
 
