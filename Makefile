@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install run test test-unit test-integration test-vllm protos lint bench migrate clean
+.PHONY: install run test test-unit test-integration test-vllm protos lint bench bench-peers migrate clean
 
 install: $(STAMP)
 
@@ -61,6 +61,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m tests.benchmarks.run
+
+# Tierlift beside LiteLLM and Portkey (../shared/tools/gwbench): tests/benchmarks/results/peers.json
+bench-peers: install
+	bash tools/bench_peers.sh
 
 migrate: install
 	$(BIN)/tierlift migrate

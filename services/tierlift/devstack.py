@@ -98,6 +98,7 @@ def wait_healthy(
 class Stack:
     state_dir: Path
     router_port: int = 0
+    gateway_port: int = 0  # 0: a free port (benchmarks that others drive want a fixed one)
     # adapter name -> backend family; each becomes a process named adapter-<name>
     adapters: dict[str, str] = field(default_factory=lambda: {"llamacpp-local": "llamacpp"})
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -211,7 +212,7 @@ class Stack:
 
     def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
         """Start (or restart, on the same port) one service and wait until it is SERVING."""
-        port = port or (self.router_port if name == "router" else 0) or free_port()
+        port = port or {"router": self.router_port, "gateway": self.gateway_port}.get(name, 0) or free_port()
         log_path = self.log_path(name)
         proc = subprocess.Popen(
             [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
