@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -80,20 +79,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  export OPENAI_API_KEY={stack.keys['app']}")
     print(_banner(deployment))
     print("Ctrl-C stops everything.")
-    stopping = False
-
-    def on_signal(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    while not stopping:
-        died = [n for n, p in stack.procs.items() if p.poll() is not None]
-        if died:
-            print(f"{', '.join(died)} exited unexpectedly; stopping (see {STATE_DIR / 'logs'})", file=sys.stderr)
-            break
-        time.sleep(0.2)
+    died = stack.serve_until_signalled()
+    if died:
+        print(f"{', '.join(died)} exited unexpectedly; stopping (see {STATE_DIR / 'logs'})", file=sys.stderr)
     codes = stack.stop()
     print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
     return 0 if not died and all(c == 0 for c in codes.values()) else 1

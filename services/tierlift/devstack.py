@@ -263,6 +263,22 @@ class Stack:
                 proc.wait()
         return proc.returncode
 
+    def serve_until_signalled(self) -> list[str]:
+        """Wait for SIGINT or SIGTERM, or for a service to exit; return those that exited."""
+        stopping = False
+
+        def on_signal(_sig: int, _frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not stopping:
+            if died := [n for n, p in self.procs.items() if p.poll() is not None]:
+                return died
+            time.sleep(0.2)
+        return []
+
     def stop(self) -> dict[str, int]:
         extra = [name for name in self.procs if name not in (*self.services, "nats")]  # e.g. "router-2"
         codes = {name: self.stop_service(name) for name in [*extra, *reversed(self.services), "nats"]}

@@ -11,9 +11,7 @@ and machine, to tests/benchmarks/results/peers.json."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
 from pathlib import Path
 
 import yaml
@@ -51,17 +49,8 @@ def prepare(state: Path) -> None:
 def serve(state: Path) -> None:
     stack = _stack(state)
     stack.start()
-    stopping = False
-
-    def stop(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
-        while not stopping and all(p.poll() is None for p in stack.procs.values()):
-            time.sleep(0.2)
+        stack.serve_until_signalled()
     finally:
         stack.stop()
 
