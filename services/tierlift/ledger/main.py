@@ -44,6 +44,8 @@ class LedgerSettings(BusSettings):
     catalog: Path = DEFAULT_CATALOG
     consumer_name: str = "ledger-attempts"
     ingest_batch: int = 256
+    # a short batch waits this long once for more: fewer, larger transactions under steady load
+    ingest_linger_s: float = Field(default=0.05, ge=0, le=1)
     # attempts whose request reported no outcome this long get a placeholder request saying so
     reconcile_after_s: float = Field(default=600.0, gt=0)
     reconcile_every_s: float = Field(default=60.0, gt=0)
@@ -97,7 +99,11 @@ async def run() -> None:
         bus_module.SUBJECT_COMPLETED: (f"{settings.consumer_name}-requests", request_ingest(bus, store)),
     }
     consumers = [
-        asyncio.create_task(bus.consume(subject, durable, handler, stop_ingest, batch=settings.ingest_batch))
+        asyncio.create_task(
+            bus.consume(
+                subject, durable, handler, stop_ingest, settings.ingest_batch, linger_s=settings.ingest_linger_s
+            )
+        )
         for subject, (durable, handler) in ingests.items()
     ]
 
