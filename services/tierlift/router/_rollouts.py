@@ -27,7 +27,6 @@ from tierlift.v1 import events_pb2, router_pb2
 log = get_logger(__name__)
 CONTROL, CANDIDATE = "control", "candidate"
 MOVING = ("running", "paused")  # the controller still judges these; both arms are compared
-ENDED = ("completed", "rolled_back", "aborted")
 
 
 def candidate_percent(state: events_pb2.RolloutState) -> float:
