@@ -199,7 +199,7 @@ def test_a_candidate_that_turns_bad_at_25_percent_is_rolled_back(
         print(f"\nrolled back {after} requests after the candidate turned bad: {story.state.reason}")
 
     # every router sends the candidate's cohorts back to the control within seconds
-    rolled_back_at = story.state.occurred_at.ToDatetime().timestamp()
+    rolled_back_at = story.state.occurred_at.ToNanoseconds() / 1e9  # a naive ToDatetime() would read as local time
     cohorts = [f"user-{i}" for i in range(400)]
     for router in ROUTERS:
         deadline = time.time() + 10

@@ -42,3 +42,9 @@ def test_the_openai_user_keeps_one_user_in_one_rollout_arm() -> None:
             assert exc.param == "user"
         else:
             raise AssertionError(f"user={bad!r} was taken")
+    try:
+        oai.to_request({**body, "user": None}, {"x-tierlift-cohort": "s" * 129})
+    except oai.OpenAIError as exc:
+        assert exc.param == "x-tierlift-cohort" and exc.status == 400
+    else:
+        raise AssertionError("a 129-character cohort header was taken")

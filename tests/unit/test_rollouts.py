@@ -272,6 +272,13 @@ def spec(**overrides: Any) -> assessor_pb2.RolloutSpec:
         ({"to_model": CONTROL_MODEL}, "to_model"),
         ({"guardrails": events_pb2.Guardrails(max_quality_drop=1.5)}, "max_quality_drop"),
         ({"max_shadow_usd_per_day": "lots"}, "max_shadow_usd_per_day"),
+        ({"judge": events_pb2.JudgeSpec(method="vibes")}, "judge.method"),
+        ({"judge": events_pb2.JudgeSpec(method="llm", model="gpt-5", rubric="x" * 5000)}, "judge.rubric"),
+        ({"judge": events_pb2.JudgeSpec(method="llm", model="gpt-9")}, "judge.model"),
+        (
+            {"from_model": "", "to_model": "", "candidate_policy": "v" * 300_000, "stages": [50, 100]},
+            "candidate_policy",
+        ),
     ],
 )
 def test_a_bad_rollout_is_refused_naming_the_field(overrides: dict[str, Any], field_named: str) -> None:

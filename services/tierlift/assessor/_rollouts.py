@@ -34,6 +34,9 @@ DEFAULTS = events_pb2.Guardrails(
 )
 MOVING, ENDED = ("running", "paused"), ("completed", "rolled_back", "aborted")
 ACTIONS = ("pause", "resume", "promote", "abort")
+JUDGES = ("exact", "normalised", "json_schema", "embedding", "llm")
+# a state is one NATS message (1 MiB by default) and is sent on every transition
+MAX_POLICY, MAX_RUBRIC, MAX_JSON_SCHEMA = 256 * 1024, 2_000, 16 * 1024
 
 
 class RolloutError(ValueError):
@@ -92,12 +95,22 @@ def _stages(given: list[int], policy: bool = False) -> list[int]:
     return stages
 
 
+def _check_judge(judge: events_pb2.JudgeSpec) -> None:
+    """Every state carries the judge to every router: keep it to what the assessor can run, and small."""
+    if judge.method and judge.method not in JUDGES:
+        raise RolloutError(f"judge.method: {shown(judge.method)} is not one of {', '.join(JUDGES)}")
+    if len(judge.rubric) > MAX_RUBRIC or len(judge.json_schema) > MAX_JSON_SCHEMA:
+        raise RolloutError(f"judge.rubric, judge.json_schema: at most {MAX_RUBRIC} and {MAX_JSON_SCHEMA} characters")
+
+
 def _candidate_policy_version(spec: assessor_pb2.RolloutSpec) -> str:
     """A policy rollout's candidate must be a policy the routers would take."""
     from tierlift.router._policy_source import PolicyError, parse_policy  # the routers' own parser
 
     if spec.from_model or spec.to_model:
         raise RolloutError("from_model, to_model: a policy rollout names no models (the policy chooses them)")
+    if len(spec.candidate_policy) > MAX_POLICY:
+        raise RolloutError(f"candidate_policy: longer than {MAX_POLICY:,} characters (it rides in every state event)")
     try:
         return parse_policy(spec.candidate_policy, "candidate_policy").version
     except PolicyError as exc:
@@ -137,6 +150,7 @@ class RolloutController:
                 raise RolloutError(f"{name}: {shown(model)} is not in the catalog")
         if spec.from_model == spec.to_model and not policy_version:
             raise RolloutError("to_model: the candidate is the control")
+        _check_judge(spec.judge)
         if spec.judge.method == "llm" and self.catalog.get(spec.judge.model) is None:
             raise RolloutError(f"judge.model: {shown(spec.judge.model)} is not in the catalog")
         cap = spec.max_shadow_usd_per_day or "10"

@@ -3,12 +3,18 @@ change and report rollouts (`tierlift rollout ...`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import grpc
+import nats
 
 from tierlift.assessor._rollouts import RolloutController, RolloutError
 from tierlift.assessor._suite import SuiteError, SuiteMissing, SuiteRunner
 from tierlift.core.identity import caller
 from tierlift.v1 import assessor_pb2, assessor_pb2_grpc, events_pb2
+
+T = TypeVar("T")
 
 
 def _actor() -> str:
@@ -37,41 +43,33 @@ class AssessorServicer(assessor_pb2_grpc.AssessorServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
 
-    async def _controller(self, context: grpc.aio.ServicerContext) -> RolloutController:
+    async def _rollout(self, context: grpc.aio.ServicerContext, work: Callable[[RolloutController], Awaitable[T]]) -> T:
+        """One rollout RPC: a refused request gets its own code and the field; the ledger or the
+        event bus away is UNAVAILABLE (nothing was published: the caller may retry)."""
         if self.rollouts is None:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "rollouts need TIERLIFT_LEDGER_ADDR")
             raise AssertionError("unreachable")
-        return self.rollouts
+        try:
+            return await work(self.rollouts)
+        except RolloutError as exc:
+            await context.abort(exc.code, str(exc))
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"ledger: {exc.code().name}: {exc.details()}")
+        except (nats.errors.Error, TimeoutError) as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"event bus: {exc!r}")
+        raise AssertionError("unreachable")
 
     async def StartRollout(
         self, request: assessor_pb2.RolloutSpec, context: grpc.aio.ServicerContext
     ) -> events_pb2.RolloutState:
-        controller = await self._controller(context)
-        try:
-            return await controller.start(request, _actor())
-        except RolloutError as exc:
-            await context.abort(exc.code, str(exc))
-            raise
+        return await self._rollout(context, lambda controller: controller.start(request, _actor()))
 
     async def ChangeRollout(
         self, request: assessor_pb2.RolloutChange, context: grpc.aio.ServicerContext
     ) -> events_pb2.RolloutState:
-        controller = await self._controller(context)
-        try:
-            return await controller.change(request, _actor())
-        except RolloutError as exc:
-            await context.abort(exc.code, str(exc))
-            raise
+        return await self._rollout(context, lambda controller: controller.change(request, _actor()))
 
     async def GetRollout(
         self, request: assessor_pb2.RolloutQuery, context: grpc.aio.ServicerContext
     ) -> assessor_pb2.RolloutReport:
-        controller = await self._controller(context)
-        try:
-            return await controller.report(request)
-        except RolloutError as exc:
-            await context.abort(exc.code, str(exc))
-            raise
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"ledger: {exc.code().name}: {exc.details()}")
-            raise
+        return await self._rollout(context, lambda controller: controller.report(request))

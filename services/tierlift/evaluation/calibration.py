@@ -22,8 +22,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from tierlift.classifier._model import load_heads
+from tierlift.core.catalog import tier_name
 from tierlift.router._confidence import ConfidenceModel, Features, score
-from tierlift.router._policy import RoutingHead
+from tierlift.router._policy import OPEN_TIERS, RoutingHead
 from tierlift.router._policy_source import parse_policy
 from tierlift.v1 import ledger_pb2
 
@@ -150,7 +151,10 @@ def calibrate_from_ledger(
     # the confidence model reads the prior: on the open tiers the new head's, where it applies
     priors = {a.request_id: a.prior for a in rows}
     if head is not None:
-        priors |= {a.request_id: p for a in rows if a.tier in OPEN_TIERS and (p := head.probability(a.prompt_form))}
+        open_tiers = {tier_name(t) for t in OPEN_TIERS}  # where the router's prior is the learned router's
+        for a in rows:
+            if a.tier in open_tiers and (p := head.probability(a.prompt_form)) is not None:
+                priors[a.request_id] = p
     features = {a.request_id: Features.from_signals(a.signals, priors[a.request_id]) for a in rows}
     model = fit([features[a.request_id] for a in train], [correct[a.request_id] for a in train], model_id,
                 fitted_on=f"ledger: {len(train)} judged answers of workload {workload} since {since}")  # fmt: skip
@@ -194,9 +198,6 @@ def calibrate_from_ledger(
         "held_back_packaged": _decisions(before, outcome), "held_back_calibrated": _decisions(after, outcome),
         "routing_head": head_report,
     }  # fmt: skip
-
-
-OPEN_TIERS = ("LOCAL", "HOSTED_OPEN")  # where the prior is the learned router's
 
 
 def fit_routing_head(

@@ -140,20 +140,23 @@ def to_request(
         messages=_messages(body.get("messages")),
         params=_params(body),
         idempotency_key=headers.get("idempotency-key") or _header_or(meta, headers, "idempotency-key"),
-        cohort_key=_cohort(body.get("user")) or _header_or(meta, headers, "cohort"),
+        cohort_key=_cohort(body.get("user"), _header_or(meta, headers, "cohort")),
     )
     _constraints(request.constraints, meta, headers, model)
     options = body.get("stream_options") or {}
     return request, model, bool(body.get("stream")), bool(isinstance(options, dict) and options.get("include_usage"))
 
 
-def _cohort(user: Any) -> str:
-    """OpenAI's `user` (an end-user id) keeps one user in one arm of a rollout."""
-    if user is None:
-        return ""
-    if not isinstance(user, str) or len(user) > 128:
-        raise invalid("user", "must be a string of at most 128 characters")
-    return user
+def _cohort(user: Any, header: str) -> str:
+    """OpenAI's `user` (an end-user id), else x-tierlift-cohort: one user stays in one arm of a rollout."""
+    if user is not None and (not isinstance(user, str) or len(user) > MAX_COHORT):
+        raise invalid("user", f"must be a string of at most {MAX_COHORT} characters")
+    if len(header) > MAX_COHORT:
+        raise invalid("x-tierlift-cohort", f"at most {MAX_COHORT} characters")
+    return user or header
+
+
+MAX_COHORT = 128  # as the router's cohort_key
 
 
 def _constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:

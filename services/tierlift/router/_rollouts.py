@@ -48,37 +48,39 @@ def cohort_point(tenant: str, workload: str, key: str) -> float:
 @dataclass
 class RolloutBook:
     """The newest rollout per workload, as the assessor last published it, and the candidate
-    policy of each policy rollout, parsed once."""
+    policy of each policy rollout, parsed once and narrowed once per policy in force (not per
+    request: both are read on every request of the workload)."""
 
     by_workload: dict[str, events_pb2.RolloutState] = field(default_factory=dict)
-    _policies: dict[str, Policy | None] = field(default_factory=dict)  # rollout id -> its candidate policy
+    _parsed: dict[str, Policy | None] = field(default_factory=dict)  # rollout id -> its candidate policy
+    # rollout id -> (the policy in force, the candidate under that policy's hard limits)
+    _narrowed: dict[str, tuple[Policy, Policy | None]] = field(default_factory=dict)
 
     def candidate_policy(self, state: events_pb2.RolloutState, current: Policy) -> Policy | None:
         """A policy rollout's candidate, under the hard limits of the policy in force (a canary
         may change preferences, never widen where data may go); None if it does not parse."""
-        if state.rollout_id not in self._policies:
+        cached = self._narrowed.get(state.rollout_id)
+        if cached is not None and cached[0] is current:
+            return cached[1]
+        candidate = self._parse(state)
+        narrowed = None if candidate is None else _under_limits(candidate, current)
+        self._narrowed[state.rollout_id] = (current, narrowed)
+        return narrowed
+
+    def _parse(self, state: events_pb2.RolloutState) -> Policy | None:
+        if state.rollout_id not in self._parsed:
             try:
-                candidate: Policy | None = parse_policy(state.candidate_policy, f"rollout {state.rollout_id}")
+                self._parsed[state.rollout_id] = parse_policy(state.candidate_policy, f"rollout {state.rollout_id}")
             except PolicyError as exc:
                 log.error("rollout_policy_refused", rollout_id=state.rollout_id, error=str(exc))
-                candidate = None
-            self._policies[state.rollout_id] = candidate
-        candidate = self._policies[state.rollout_id]
-        if candidate is None:
-            return None
-        tiers = {
-            dc: allowed & current.tiers_for_data_class[dc] for dc, allowed in candidate.tiers_for_data_class.items()
-        }
-        return replace(candidate, tiers_for_data_class=tiers, default_limits=current.default_limits,
-                       tenant_limits=current.tenant_limits, key_limits=current.key_limits, shadows=current.shadows,
-                       text_retention_s=current.text_retention_s)  # fmt: skip
+                self._parsed[state.rollout_id] = None
+        return self._parsed[state.rollout_id]
 
     def policy_for(self, plan: router_pb2.RoutingPlan, current: Policy) -> Policy:
-        """The policy a planned request is priced and scored under: its arm's."""
-        if plan.arm != CANDIDATE or not plan.rollout_id:
-            return current
-        return next((self.candidate_policy(s, current) or current for s in self.by_workload.values()
-                     if s.rollout_id == plan.rollout_id and s.candidate_policy), current)  # fmt: skip
+        """The policy a planned request is priced and scored under: its arm's (the one it was
+        planned with, even if the policy file changed since)."""
+        cached = self._narrowed.get(plan.rollout_id) if plan.arm == CANDIDATE else None
+        return cached[1] if cached is not None and cached[1] is not None else current
 
     def apply(self, state: events_pb2.RolloutState) -> None:
         known = self.by_workload.get(state.workload)
@@ -98,6 +100,16 @@ class RolloutBook:
 
     def for_workload(self, workload: str) -> events_pb2.RolloutState | None:
         return self.by_workload.get(workload)
+
+
+def _under_limits(candidate: Policy, current: Policy) -> Policy:
+    """The candidate with the data-class tiers of both (the narrower wins) and the fair-share
+    limits, shadows and text retention of the policy in force."""
+    ours = current.tiers_for_data_class
+    tiers = {dc: allowed & ours[dc] for dc, allowed in candidate.tiers_for_data_class.items()}
+    return replace(candidate, tiers_for_data_class=tiers, default_limits=current.default_limits,
+                   tenant_limits=current.tenant_limits, key_limits=current.key_limits, shadows=current.shadows,
+                   text_retention_s=current.text_retention_s)  # fmt: skip
 
 
 def policy_in_play(state: events_pb2.RolloutState, current_version: str) -> bool:
