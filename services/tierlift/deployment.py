@@ -2,8 +2,13 @@
 
 From the catalog and the environment: the in-process llama.cpp tier always; a self-hosted pod
 (vLLM) when the catalog gives it an endpoint; an API model when the variable its `api_key_env`
-names is set and the provider accepts that key. A model outside the stack's region, or whose
-licence excludes it, is left out. Every model left out carries its reason, for the banner.
+names is set and the provider accepts that key. The regional clouds take the cloud's own
+credentials instead of a key: Bedrock models when AWS credentials are in the environment
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a web identity token), only those
+in AWS_REGION when it is set; Vertex AI models when GOOGLE_CLOUD_PROJECT and Application Default
+Credentials are there, only those in GOOGLE_CLOUD_LOCATION when it is set. A model outside the
+stack's region, or whose licence excludes it, is left out. Every model left out carries its
+reason, for the banner.
 
 A provider's endpoint can be replaced by the variable its `endpoint_env` names
 (`OPENAI_BASE_URL`, read as the OpenAI SDK reads it), so a local OpenAI-compatible server
@@ -64,10 +69,53 @@ Probe = Callable[[str, str, str], ProbeResult]  # (backend family, endpoint, key
 SELF_HOSTED = ("llamacpp", "sglang", "tgi", "ollama")  # adapter-name prefixes; anything else self-hosted is vLLM
 
 
+# provider -> the adapter family that speaks its API; every other provider speaks OpenAI's
+API_FAMILIES = {
+    "anthropic": "anthropic",
+    "azure": "azure",
+    "google": "gemini",
+    "vertex": "vertex",
+    "bedrock": "bedrock",
+}
+
+
 def backend_family(model: Model) -> str:
     if model.price.self_hosted is not None:
         return next((family for family in SELF_HOSTED if model.adapter.startswith(family)), "vllm")
-    return {"anthropic": "anthropic", "azure": "azure"}.get(model.provider, "openai")
+    return API_FAMILIES.get(model.provider, "openai")
+
+
+# What the regional clouds' SDKs read from the environment: passed on to their adapters.
+CLOUD_ENV_PREFIXES = {"bedrock": "AWS_", "vertex": "GOOGLE_"}
+
+
+def cloud_env(family: str, env: Mapping[str, str]) -> dict[str, str]:
+    prefix = CLOUD_ENV_PREFIXES.get(family)
+    return {k: v for k, v in env.items() if prefix and k.startswith(prefix)}
+
+
+def _cloud_problem(family: str, model: Model, env: Mapping[str, str]) -> str:
+    """Why a Bedrock or Vertex AI model cannot be deployed from this environment ("" if it can).
+    Read from the environment only: probing for credentials could wait on a metadata server."""
+    if family == "bedrock":
+        if not (
+            (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"))
+            or env.get("AWS_PROFILE")
+            or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
+        ):
+            return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        if region and region != model.cloud_region:
+            return f"in AWS region {model.cloud_region}; AWS_REGION is {region}"
+    if family == "vertex":
+        if not env.get("GOOGLE_CLOUD_PROJECT"):
+            return "no Google Cloud project: set GOOGLE_CLOUD_PROJECT (and GOOGLE_APPLICATION_CREDENTIALS)"
+        if not env.get("GOOGLE_APPLICATION_CREDENTIALS"):
+            return "no Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS"
+        location = env.get("GOOGLE_CLOUD_LOCATION")
+        if location and location != model.cloud_region:
+            return f"in Vertex AI location {model.cloud_region}; GOOGLE_CLOUD_LOCATION is {location}"
+    return ""
 
 
 def _region_problem(model: Model, region: str) -> str:
@@ -92,8 +140,10 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
             problem = f"a {family} server with no endpoint in the catalog (give one with --catalog)"
         if not problem and model.api_key_env and not key:
             problem = f"no key: set {model.api_key_env}"
+        if not problem and family in CLOUD_ENV_PREFIXES:
+            problem = _cloud_problem(family, model, env)
         note = ""
-        if not problem and model.price.api is not None:
+        if not problem and model.price.api is not None and family not in CLOUD_ENV_PREFIXES:
             if (family, endpoint, key) not in probed:
                 probed[(family, endpoint, key)] = probe(family, endpoint, key)
             result = probed[(family, endpoint, key)]
@@ -128,6 +178,8 @@ def probe_provider(family: str, endpoint: str, key: str, timeout_s: float = 5.0)
     import anthropic
     import openai
 
+    if family == "gemini":
+        return _probe_gemini(endpoint, key, timeout_s)
     try:
         if family == "anthropic":
             with anthropic.Anthropic(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=0) as a:
@@ -150,3 +202,23 @@ def probe_provider(family: str, endpoint: str, key: str, timeout_s: float = 5.0)
         return ProbeResult(problem=f"cannot reach {endpoint}: {exc.__class__.__name__}")
     except (openai.APIStatusError, anthropic.APIStatusError):
         return ProbeResult()  # no model list here (HTTP 404 and the like): assume nothing
+
+
+def _probe_gemini(endpoint: str, key: str, timeout_s: float) -> ProbeResult:
+    from google import genai
+    from google.genai import errors, types
+
+    options = types.HttpOptions(base_url=endpoint, timeout=int(timeout_s * 1000))
+    try:
+        client = genai.Client(api_key=key, http_options=options)
+        try:
+            return ProbeResult(served=tuple(m.name.removeprefix("models/") for m in client.models.list() if m.name))
+        finally:
+            client.close()
+    except errors.APIError as exc:
+        # the Gemini API answers a bad key with 400 API_KEY_INVALID
+        if exc.code in (401, 403) or "API_KEY_INVALID" in str(exc.details):
+            return ProbeResult(problem=f"key rejected by {endpoint} (HTTP {exc.code})")
+        return ProbeResult()
+    except Exception as exc:  # the transport's own errors: httpx, aiohttp, OS
+        return ProbeResult(problem=f"cannot reach {endpoint}: {exc.__class__.__name__}")

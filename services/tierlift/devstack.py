@@ -27,7 +27,7 @@ from tierlift.core.config import secret
 from tierlift.core.identity import digest, key_id_of, key_interceptors, new_key, with_key
 from tierlift.core.nats_access import new_seed, public_key, server_authorization
 from tierlift.core.tls import TlsFiles
-from tierlift.deployment import Deployment, Probe, plan_deployment
+from tierlift.deployment import Deployment, Probe, backend_family, cloud_env, plan_deployment
 from tierlift.v1 import ledger_pb2
 
 _MODULES = {
@@ -351,6 +351,7 @@ def stack_from_environment(
     per_service = {f"adapter-{name}": dict(settings) for name, settings in deployment.adapter_env.items()}
     for d in deployment.deployed:  # each adapter gets the key and endpoint variables of its models
         given = {var: secret(var, env) for var in (d.model.api_key_env, d.model.endpoint_env) if secret(var, env)}
+        given |= cloud_env(backend_family(d.model), env)  # AWS_*, GOOGLE_*: the regional clouds' credentials
         per_service.setdefault(f"adapter-{d.model.adapter}", {}).update(given)
     per_service["ledger"] = {"TIERLIFT_CATALOG": str(catalog_path.resolve())}
     stack = Stack(

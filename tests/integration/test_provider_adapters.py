@@ -1,10 +1,15 @@
-"""Provider adapters through the official SDKs (openai, its Azure client, anthropic) against local
-servers that speak each provider's wire format (Azure: deployment paths, api-version, api-key):
-text, usage, logprobs, streaming, and every fault mapped."""
+"""Provider adapters through the official SDKs (openai, its Azure client, anthropic, google-genai on
+the Gemini API and on Vertex AI, boto3's Bedrock Runtime) against local servers that speak each
+provider's wire format (Azure: deployment paths, api-version, api-key; Vertex: a service account's
+OAuth token; Bedrock: SigV4 and the binary event stream): text, usage, logprobs, streaming, and
+every fault mapped. The shared adapter contract: every test here runs for every protocol."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -13,15 +18,30 @@ import pytest
 from tests.wire.server import ANSWER_TOKENS, TOKEN_LOGPROB, WireServer
 from tierlift.adapters import BackendError
 from tierlift.adapters.anthropic_messages import AnthropicBackend
+from tierlift.adapters.bedrock import BedrockBackend
+from tierlift.adapters.gemini import GeminiBackend
 from tierlift.adapters.openai_compat import AzureOpenAIBackend, OpenAICompatBackend
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
 
-BACKENDS: dict[str, Any] = {"openai": OpenAICompatBackend, "anthropic": AnthropicBackend, "azure": AzureOpenAIBackend}
+PROTOCOLS = ["openai", "anthropic", "azure", "gemini", "vertex", "bedrock"]
+NO_LOGPROBS = ("anthropic", "bedrock")  # their APIs give none
+NO_SEED_OR_JSON = ("anthropic", "bedrock")  # refused before any call, never dropped silently
+# the regional clouds: the region each test model calls
+CLOUD_REGION = {"vertex": "europe-west4", "bedrock": "eu-central-1"}
 
 
-def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KEY") -> Model:
+def make_backend(protocol: str, model: Model, timeout_s: float, max_retries: int) -> Any:
+    if protocol in ("gemini", "vertex"):
+        return GeminiBackend("wire", [model], timeout_s, max_retries, vertex=protocol == "vertex")
+    backend = {"openai": OpenAICompatBackend, "anthropic": AnthropicBackend, "azure": AzureOpenAIBackend,
+               "bedrock": BedrockBackend}[protocol]  # fmt: skip
+    return backend("wire", [model], timeout_s, max_retries)
+
+
+def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KEY", protocol: str = "") -> Model:
+    keyed = protocol not in CLOUD_REGION  # Vertex and Bedrock take the cloud's own credentials
     return Model.model_validate(
         {
             "id": "wire-model",
@@ -30,16 +50,43 @@ def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KE
             "adapter": "wire",
             "upstream_model": "org/wire-model-8b",
             "endpoint": endpoint,
+            "cloud_region": CLOUD_REGION.get(protocol, ""),
             "licence": {"name": "test"},
             "context_window": 8192,
-            "capabilities": {"streaming": True, "logprobs": logprobs},
+            "capabilities": {"streaming": True, "logprobs": logprobs and protocol not in NO_LOGPROBS},
             "price": {"api": {"input_per_million": "0.10", "output_per_million": "0.20"}},
-            "api_key_env": key_env,
+            "api_key_env": key_env if keyed else "",
         }
     )
 
 
-@pytest.fixture(params=["openai", "anthropic", "azure"])
+def cloud_credentials(protocol: str, endpoint: str, key: str, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Vertex AI and Bedrock read from the environment in production, pointed at the wire
+    server: a service account whose token endpoint is the server; an AWS access key."""
+    if protocol == "vertex":
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        account = {"type": "service_account", "project_id": "wire-project", "private_key_id": "k1",
+                   "private_key": pem.decode(), "client_email": "router@wire-project.iam.gserviceaccount.com",
+                   "client_id": "1", "token_uri": f"{endpoint}/token"}  # fmt: skip
+        (tmp / "service-account.json").write_text(json.dumps(account))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp / "service-account.json"))
+        monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "wire-project")
+    if protocol == "bedrock":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wire-secret-access-key")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp / "no-aws-config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp / "no-aws-credentials"))
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_BEARER_TOKEN_BEDROCK"):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(params=PROTOCOLS)
 def wire(request: pytest.FixtureRequest) -> Iterator[WireServer]:
     server = WireServer(protocol=request.param)
     server.start()
@@ -50,10 +97,12 @@ def wire(request: pytest.FixtureRequest) -> Iterator[WireServer]:
 
 
 @pytest.fixture
-async def backend(wire: WireServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+async def backend(wire: WireServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Any]:
     monkeypatch.setenv("WIRE_API_KEY", "sk-wire-test")
+    cloud_credentials(wire.protocol, wire.endpoint, "AKIAWIRETEST", tmp_path, monkeypatch)
     # short timeout so the "slow" fault is quick to provoke
-    b = BACKENDS[wire.protocol]("wire", [wire_model(wire.endpoint)], timeout_s=1.0, max_retries=2)
+    model = wire_model(wire.endpoint, protocol=wire.protocol)
+    b = make_backend(wire.protocol, model, timeout_s=1.0, max_retries=2)
     try:
         yield b
     finally:
@@ -75,20 +124,23 @@ async def test_answer_and_usage_come_from_the_wire(wire: WireServer, backend: An
     reply = await backend.generate(request())
     assert reply.text == "".join(ANSWER_TOKENS)
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (7, len(ANSWER_TOKENS))
-    [sent] = wire.log
-    assert sent.body["model"] == "org/wire-model-8b"
-    assert sent.body["max_tokens"] == 16
+    assert len(wire.log) == 1
+    assert wire.sent(0)["model"] == "org/wire-model-8b"
+    assert wire.sent(0)["max_tokens"] == 16
+    assert wire.sent(0)["system"] == "Be brief."
+    if wire.protocol in CLOUD_REGION:  # the regional clouds: signed for, or addressed to, the model's region
+        where = wire.log[0].region if wire.protocol == "bedrock" else wire.log[0].path
+        assert CLOUD_REGION[wire.protocol] in where
 
 
 async def test_logprobs_where_the_provider_gives_them(wire: WireServer, backend: Any) -> None:
     reply = await backend.generate(request())
-    if wire.protocol in ("openai", "azure"):
-        assert wire.log[0].body["logprobs"] is True
+    if wire.protocol not in NO_LOGPROBS:
+        assert wire.sent(0)["logprobs"] is True
         assert reply.confidence.has_logprobs and reply.confidence.token_count == len(ANSWER_TOKENS)
         assert reply.confidence.mean_logprob == pytest.approx(TOKEN_LOGPROB)
-    else:  # Anthropic has none, and the signals say so
+    else:  # Anthropic and Bedrock have none, and the signals say so
         assert not reply.confidence.has_logprobs
-        assert wire.log[0].body["system"] == "Be brief."
 
 
 async def test_stream_yields_chunks_in_order_then_usage(backend: Any) -> None:
@@ -141,42 +193,83 @@ async def test_openai_model_without_logprobs_is_not_asked_for_them(monkeypatch: 
     assert "logprobs" not in server.log[0].body
 
 
-@pytest.mark.parametrize("backend_cls", [OpenAICompatBackend, AnthropicBackend])
-def test_missing_api_key_stops_the_adapter_naming_the_variable(
-    monkeypatch: pytest.MonkeyPatch, backend_cls: Any
-) -> None:
+@pytest.mark.parametrize("protocol", ["openai", "anthropic", "gemini"])
+def test_missing_api_key_stops_the_adapter_naming_the_variable(monkeypatch: pytest.MonkeyPatch, protocol: str) -> None:
     monkeypatch.delenv("WIRE_API_KEY", raising=False)
     with pytest.raises(StartupError, match="WIRE_API_KEY: not set"):
-        backend_cls("wire", [wire_model("http://127.0.0.1:9/v1")], 1.0, 0)
+        make_backend(protocol, wire_model("http://127.0.0.1:9/v1"), 1.0, 0)
+
+
+def test_the_regional_clouds_stop_at_start_without_their_region_project_or_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cloud_credentials("bedrock", "", "AKIAWIRETEST", tmp_path, monkeypatch)
+    regionless = wire_model("http://127.0.0.1:9").model_copy(update={"api_key_env": ""})
+    with pytest.raises(StartupError, match="model wire-model has no cloud_region"):
+        make_backend("bedrock", regionless, 1.0, 0)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(StartupError, match="AWS credentials: none found"):
+        make_backend("bedrock", wire_model("http://127.0.0.1:9", protocol="bedrock"), 1.0, 0)
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    with pytest.raises(StartupError, match="GOOGLE_CLOUD_PROJECT: not set"):
+        make_backend("vertex", wire_model("http://127.0.0.1:9", protocol="vertex"), 1.0, 0)
 
 
 async def test_a_providers_error_reaches_the_caller_sanitised_and_the_log_whole(
-    wire: WireServer, monkeypatch: pytest.MonkeyPatch
+    wire: WireServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    if wire.protocol == "vertex":
+        pytest.skip("Vertex AI takes OAuth tokens minted for the service account, not a key to refuse")
     wire.key = "sk-the-right-one"  # the provider refuses the key and echoes it back, as some do
     monkeypatch.setenv("WIRE_API_KEY", "sk-live-0123456789abcdefghijklmnop")
-    b = BACKENDS[wire.protocol]("wire", [wire_model(wire.endpoint)], timeout_s=1.0, max_retries=0)
+    # an AWS access key id is not secret, but the test's echo check works the same on it
+    cloud_credentials(wire.protocol, wire.endpoint, "sk-live-0123456789abcdefghijklmnop", tmp_path, monkeypatch)
+    b = make_backend(wire.protocol, wire_model(wire.endpoint, protocol=wire.protocol), timeout_s=1.0, max_retries=0)
     try:
         with pytest.raises(BackendError) as err:
             await b.generate(request())
     finally:
         await b.close()
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
-    assert "HTTP 401" in err.value.message and "[redacted]" in err.value.message
+    refused_with = {"gemini": 400, "bedrock": 403}.get(wire.protocol, 401)  # the Gemini API: 400 API_KEY_INVALID
+    assert f"HTTP {refused_with}" in err.value.message and "[redacted]" in err.value.message
     assert "0123456789abcdef" not in err.value.message and len(err.value.message) <= 240
     assert "0123456789abcdef" in err.value.detail  # the full answer stays in the adapter's log
 
 
-async def test_seed_and_json_mode_reach_openai_and_are_refused_by_anthropic(wire: WireServer, backend: Any) -> None:
+async def test_seed_and_json_mode_reach_the_provider_or_are_refused_before_any_call(
+    wire: WireServer, backend: Any
+) -> None:
     asked = request()
     asked.params.seed = 7
     asked.params.response_format = "json_object"
-    if wire.protocol == "anthropic":
+    if wire.protocol in NO_SEED_OR_JSON:
         with pytest.raises(BackendError) as err:
             await backend.generate(asked)
         assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and err.value.message.startswith("params.seed")
         assert wire.log == []  # refused before any call
         return
     await backend.generate(asked)
-    [sent] = wire.log
-    assert sent.body["seed"] == 7 and sent.body["response_format"] == {"type": "json_object"}
+    assert wire.sent(0)["seed"] == 7 and wire.sent(0)["json"]
+
+
+async def test_gemini_waits_the_delay_its_429_asks_for_and_not_a_longer_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = WireServer(protocol="gemini")
+    server.start()
+    monkeypatch.setenv("WIRE_API_KEY", "k")
+    b = GeminiBackend("wire", [wire_model(server.endpoint, protocol="gemini")], timeout_s=2.0, max_retries=2)
+    try:
+        server.script.append("429:0.4")  # RetryInfo.retryDelay "0.4s"
+        started = time.monotonic()
+        assert (await b.generate(request())).text
+        assert time.monotonic() - started >= 0.4 and len(server.log) == 2
+        server.script.append("429:30")  # longer than MAX_RETRY_WAIT_S: the router falls back instead
+        with pytest.raises(BackendError) as err:
+            await b.generate(request())
+        assert err.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and len(server.log) == 3
+    finally:
+        await b.close()
+        server.stop()

@@ -69,3 +69,15 @@ def models_body(ids: list[str]) -> dict[str, Any]:
     """GET /v1/models."""
     data = [{"id": i, "type": "model", "display_name": i, "created_at": "2026-01-01T00:00:00Z"} for i in ids]
     return {"data": data, "has_more": False, "first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+
+
+def sent(body: dict[str, Any]) -> dict[str, Any]:
+    """The request in the terms the contract tests compare."""
+    return {
+        "model": body["model"],
+        "max_tokens": body.get("max_tokens"),
+        "system": body.get("system", ""),
+        "logprobs": None,
+        "seed": body.get("seed"),
+        "json": False,
+    }

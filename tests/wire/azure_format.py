@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from tests.wire.openai_format import STREAM_END, completion, error_body, models_body, stream_events
+from tests.wire.openai_format import STREAM_END, completion, error_body, models_body, sent, stream_events
 
-__all__ = ["PATH", "STREAM_END", "completion", "error_body", "models_body", "stream_events"]
+__all__ = ["PATH", "STREAM_END", "completion", "error_body", "models_body", "sent", "stream_events"]
 
 PATH = r"/openai/deployments/(?P<deployment>[^/]+)/chat/completions"
 MODELS_PATH = "/openai/models"

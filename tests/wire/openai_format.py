@@ -73,3 +73,15 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 def models_body(ids: list[str]) -> dict[str, Any]:
     """GET /v1/models."""
     return {"object": "list", "data": [{"id": i, "object": "model", "created": 0, "owned_by": "wire"} for i in ids]}
+
+
+def sent(body: dict[str, Any]) -> dict[str, Any]:
+    """The request in the terms the contract tests compare."""
+    return {
+        "model": body["model"],
+        "max_tokens": body.get("max_tokens"),
+        "system": "".join(str(m["content"]) for m in body["messages"] if m["role"] == "system"),
+        "logprobs": body.get("logprobs"),
+        "seed": body.get("seed"),
+        "json": body.get("response_format") == {"type": "json_object"},
+    }

@@ -1,5 +1,6 @@
-"""A local HTTP server that speaks a provider's wire format (OpenAI chat completions or
-Anthropic messages: JSON, SSE streaming, usage, logprobs, error bodies), with scriptable
+"""A local HTTP server that speaks a provider's wire format (OpenAI chat completions, Azure
+OpenAI, Anthropic messages, Gemini on the Gemini API and Vertex AI, Bedrock Converse: JSON,
+SSE or AWS event-stream streaming, usage, logprobs, error bodies), with scriptable
 faults: 5xx, 429 with Retry-After, 400, slow answers and dropped connections. Tests drive it
 through the official SDKs. Every request is logged, so a test can prove a request never
 reached this provider.
@@ -12,13 +13,14 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from tests.wire import anthropic_format, azure_format, openai_format
+from tests.wire import anthropic_format, azure_format, bedrock_format, gemini_format, openai_format
 from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
 
 __all__ = ["ANSWER_TOKENS", "TOKEN_LOGPROB", "WireServer"]
@@ -35,10 +37,23 @@ class WireFormat(Protocol):
 
     def models_body(self, ids: list[str]) -> dict[str, Any]: ...
 
+    def sent(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
     STREAM_END: bytes
 
 
-FORMATS: dict[str, Any] = {"openai": openai_format, "anthropic": anthropic_format, "azure": azure_format}
+FORMATS: dict[str, Any] = {
+    "openai": openai_format,
+    "anthropic": anthropic_format,
+    "azure": azure_format,
+    "gemini": gemini_format,
+    "vertex": gemini_format,
+    "bedrock": bedrock_format,
+}
+# Vertex AI's callers get their Bearer token from Google's OAuth endpoint (a service account's
+# `token_uri`): this server answers POST /token with this one.
+VERTEX_TOKEN = "ya29.wire-access-token"
+_SIGV4_SCOPE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/bedrock/aws4_request")
 
 
 @dataclass
@@ -46,6 +61,12 @@ class Recorded:
     path: str
     body: dict[str, Any]
     authorization: str
+
+    @property
+    def region(self) -> str:
+        """The AWS region a SigV4-signed request was signed for ("" if not signed)."""
+        matched = _SIGV4_SCOPE.search(self.authorization)
+        return matched.group("region") if matched else ""
 
 
 @dataclass
@@ -85,6 +106,11 @@ class WireServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
+    def sent(self, index: int = 0) -> dict[str, Any]:
+        """Request `index` in the terms every format shares: model, max_tokens, system, logprobs,
+        seed, json."""
+        return FORMATS[self.protocol].sent(self.log[index].body)
+
     def next_behaviour(self, recorded: Recorded) -> str:
         with self._lock:
             self.log.append(recorded)
@@ -109,14 +135,22 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
         def _key_rejected(self) -> bool:
             if not server.key:
                 return False
+            authorization = self.headers.get("Authorization", "")
+            signed = _SIGV4_SCOPE.search(authorization)  # Bedrock: the access key id of the signature
             given = (
                 self.headers.get("x-api-key")
                 or self.headers.get("api-key")  # Azure OpenAI
-                or self.headers.get("Authorization", "").removeprefix("Bearer ")
+                or self.headers.get("x-goog-api-key")  # the Gemini API
+                or (signed.group("key") if signed else authorization.removeprefix("Bearer "))
             )
             if given == server.key:
                 return False
-            self._error(401, f"Incorrect API key provided: {given}. You can find your API key at the dashboard.")
+            message = f"Incorrect API key provided: {given}. You can find your API key at the dashboard."
+            if hasattr(wire, "key_rejected"):  # each provider refuses a key its own way
+                status, body = wire.key_rejected(server.protocol, message)
+                self._json(status, body, wire.error_headers(status) if hasattr(wire, "error_headers") else None)
+            else:
+                self._error(401, message)
             return True
 
         def do_GET(self) -> None:
@@ -141,7 +175,13 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             self.wfile.write(data)
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if self.path == "/token":  # Google's OAuth endpoint, for a service account's signed JWT
+                assertion = urllib.parse.parse_qs(raw.decode()).get("assertion", [""])[0]
+                if assertion.count(".") != 2:
+                    return self._json(400, {"error": "invalid_grant"})
+                return self._json(200, {"access_token": VERTEX_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
+            body = json.loads(raw or b"{}")
             behaviour = server.next_behaviour(Recorded(self.path, body, self.headers.get("Authorization", "")))
             if self._key_rejected():
                 return None
@@ -149,10 +189,14 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             matched = re.fullmatch(wire.PATH, route)
             if matched is None:
                 return self._error(404, f"no route {self.path}")
-            if server.protocol == "azure":  # the deployment is in the path; the API version is required
-                if "api-version=" not in query:
-                    return self._error(404, "Resource not found")
-                body.setdefault("model", matched.group("deployment"))
+            groups = {k: urllib.parse.unquote(v) for k, v in matched.groupdict().items() if v}
+            if server.protocol == "azure" and "api-version=" not in query:  # required by Azure
+                return self._error(404, "Resource not found")
+            if "model" in groups or "deployment" in groups:  # Azure, Gemini, Bedrock: the model is in the path
+                model = groups.get("model") or groups["deployment"]
+                if groups.get("publisher", "google") != "google":  # Vertex: another publisher's model
+                    model = f"{groups['publisher']}/{model}"
+                body.setdefault("model", model)
             kind, _, arg = behaviour.partition(":")
             if kind == "drop":
                 self.close_connection = True
@@ -163,10 +207,11 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if kind == "500":
                 return self._error(500, "The server had an error while processing your request.")
             if kind == "429":
-                return self._error(429, "Rate limit reached.", {"Retry-After": arg or "1"})
+                return self._error(429, "Rate limit reached.", {"Retry-After": arg or "1"}, retry_after=arg or "1")
             if kind == "400":
                 return self._error(400, "The prompt is longer than the model's context window.")
-            if body.get("stream"):
+            streamed = wire.is_stream(groups, body) if hasattr(wire, "is_stream") else body.get("stream")
+            if streamed:
                 return self._sse(wire.stream_events(body))
             payload = wire.completion(body)
             if server.answer is not None and server.protocol in ("openai", "azure"):
@@ -190,18 +235,29 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             self.end_headers()
             self.wfile.write(data)
 
-        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-            self._json(status, wire.error_body(status, message), headers)
+        def _error(
+            self, status: int, message: str, headers: dict[str, str] | None = None, retry_after: str = ""
+        ) -> None:
+            body = wire.error_body(status, message)
+            if retry_after and hasattr(wire, "retry_info"):  # Gemini: the delay rides in the body
+                body = wire.retry_info(body, retry_after)
+            if hasattr(wire, "error_headers"):  # Bedrock: the error's type rides in a header
+                headers = {**(headers or {}), **wire.error_headers(status)}
+            self._json(status, body, headers)
 
         def _sse(self, events: list[tuple[str | None, dict[str, Any]]]) -> None:
+            """Server-sent events, or AWS's binary event stream where the format encodes its own."""
             self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Type", getattr(wire, "STREAM_CONTENT_TYPE", "text/event-stream"))
             self.send_header("Cache-Control", "no-cache")
             self.close_connection = True
             self.end_headers()
             for name, data in events:
-                prefix = f"event: {name}\n" if name else ""
-                self.wfile.write(f"{prefix}data: {json.dumps(data)}\n\n".encode())
+                if hasattr(wire, "encode_event"):
+                    self.wfile.write(wire.encode_event(name, data))
+                else:
+                    prefix = f"event: {name}\n" if name else ""
+                    self.wfile.write(f"{prefix}data: {json.dumps(data)}\n\n".encode())
                 self.wfile.flush()
             self.wfile.write(wire.STREAM_END)
             self.wfile.flush()

@@ -82,6 +82,16 @@ def clients_by_model(adapter: str, models: Sequence[Model], make: Callable[[str,
     return by_model
 
 
+class ProviderFault(Exception):
+    """A provider's error in the shape `map_error` reads (`status_code`, `body`), for SDKs whose
+    exceptions have another (google-genai, botocore)."""
+
+    def __init__(self, status_code: int, kind: str, message: str, whole: str) -> None:
+        super().__init__(whole)
+        self.status_code = status_code
+        self.body = {"error": {"type": kind, "message": message}}
+
+
 MAX_ERROR_MESSAGE = 200
 # What a credential looks like in an error body: provider keys, bearer tokens, long opaque strings.
 _KEY_SHAPED = re2.compile(

@@ -25,7 +25,9 @@ from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
 
 class AdapterSettings(ServiceSettings):
     adapter_name: str = "llamacpp-local"
-    adapter_backend: Literal["llamacpp", "openai", "azure", "anthropic", "vllm", "sglang", "tgi", "ollama"] = "llamacpp"
+    adapter_backend: Literal[
+        "llamacpp", "openai", "azure", "anthropic", "gemini", "vertex", "bedrock", "vllm", "sglang", "tgi", "ollama"
+    ] = "llamacpp"
     catalog: Path = DEFAULT_CATALOG
     # llama.cpp: a GGUF file; empty = the packaged Gemma 3 270M
     llamacpp_gguf: str = ""
@@ -78,6 +80,20 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         return AzureOpenAIBackend(
             settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries
         )
+    if settings.adapter_backend in ("gemini", "vertex"):
+        from tierlift.adapters.gemini import GeminiBackend
+
+        return GeminiBackend(
+            settings.adapter_name,
+            models,
+            settings.upstream_timeout_s,
+            settings.upstream_max_retries,
+            vertex=settings.adapter_backend == "vertex",
+        )
+    if settings.adapter_backend == "bedrock":
+        from tierlift.adapters.bedrock import BedrockBackend
+
+        return BedrockBackend(settings.adapter_name, models, settings.upstream_timeout_s, settings.upstream_max_retries)
     if settings.adapter_backend == "anthropic":
         from tierlift.adapters.anthropic_messages import AnthropicBackend
 

@@ -116,6 +116,10 @@ class Model(_Strict):
     # how a local OpenAI-compatible server stands in for a provider.
     endpoint_env: str = ""
     regions: tuple[str, ...] = ("any",)  # where the model runs
+    # The cloud region the adapter calls, for regional clouds: an AWS region for Bedrock
+    # ("eu-central-1"), a Google Cloud location for Vertex AI ("europe-west4"). One catalog entry
+    # per region, so the request's region constraint picks the endpoint.
+    cloud_region: str = ""
     licence: Licence
     context_window: int = Field(gt=0)
     capabilities: Capabilities = Capabilities()

@@ -1,0 +1,205 @@
+"""Amazon Bedrock through the official `boto3` SDK: the Converse and ConverseStream APIs of
+Bedrock Runtime (one request shape for Anthropic, Meta, Mistral, Amazon and Qwen models; the
+stream in AWS's binary event-stream framing), usage from the provider. Bedrock gives no token
+logprobs: the signals say so, and the router falls back on the tier's prior.
+
+Bedrock is regional: each catalog entry names its AWS region (`cloud_region`, e.g.
+eu-central-1 with an `eu.` cross-region inference profile as its `upstream_model`), and the
+adapter keeps one client per region, so the request's region constraint, applied by the router
+to catalog entries, also picks the endpoint. Credentials come from the standard AWS chain
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an IAM role for the pod).
+
+boto3 is synchronous: calls run on the adapter's own thread pool, sized to the connection pool,
+so a slow region cannot starve the event loop. Retries are botocore's standard mode: bounded,
+exponential backoff with jitter on throttling (Bedrock's rate-limit signal is the
+ThrottlingException; it sends no Retry-After), 5xx and dropped connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import grpc
+
+from tierlift.adapters._backend import BackendError, ProviderFault, map_error, signals_from_logprobs
+from tierlift.core.catalog import Model
+from tierlift.core.entry import StartupError
+from tierlift.v1 import adapter_pb2, common_pb2
+
+DEFAULT_MAX_TOKENS = 512
+POOL = 32  # concurrent calls per adapter process: threads and HTTP connections per region
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_CODES = {
+    "ThrottlingException": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "ServiceQuotaExceededException": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "ValidationException": grpc.StatusCode.INVALID_ARGUMENT,
+    "AccessDeniedException": grpc.StatusCode.PERMISSION_DENIED,
+    "UnrecognizedClientException": grpc.StatusCode.UNAUTHENTICATED,
+    "InvalidSignatureException": grpc.StatusCode.UNAUTHENTICATED,
+    "ExpiredTokenException": grpc.StatusCode.UNAUTHENTICATED,
+    "ResourceNotFoundException": grpc.StatusCode.NOT_FOUND,
+    "ModelTimeoutException": grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+_HTTP_STATUS = {400: grpc.StatusCode.INVALID_ARGUMENT, 403: grpc.StatusCode.PERMISSION_DENIED}
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class BedrockBackend:
+    family = "bedrock"
+
+    def __init__(self, adapter: str, models: Sequence[Model], timeout_s: float, max_retries: int) -> None:
+        self.adapter = adapter
+        self.models = {m.id: m for m in models}
+        session = boto3.session.Session()
+        if session.get_credentials() is None:
+            raise StartupError(
+                f"AWS credentials: none found for adapter {adapter} (set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the pod an IAM role)"
+            )
+        config = botocore.config.Config(
+            retries={"mode": "standard", "total_max_attempts": max_retries + 1},
+            connect_timeout=min(timeout_s, 10.0),
+            read_timeout=timeout_s,
+            max_pool_connections=POOL,
+        )
+        made: dict[tuple[str, str], Any] = {}
+        self._client_of: dict[str, Any] = {}
+        for m in models:
+            if not m.cloud_region:
+                raise StartupError(f"catalog: model {m.id} has no cloud_region (the AWS region to call)")
+            endpoint = m.resolved_endpoint(os.environ)  # "" = the region's public endpoint
+            if (endpoint, m.cloud_region) not in made:
+                made[(endpoint, m.cloud_region)] = session.client(
+                    "bedrock-runtime", region_name=m.cloud_region, endpoint_url=endpoint or None, config=config
+                )
+            self._client_of[m.id] = made[(endpoint, m.cloud_region)]
+        self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix=f"bedrock-{adapter}")
+
+    def describe(self) -> adapter_pb2.AdapterDescription:
+        return adapter_pb2.AdapterDescription(
+            adapter=self.adapter, backend=self.family, models=list(self.models), logprobs=False, streaming=True
+        )
+
+    def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
+        model = self.models[request.model]
+        p = request.params
+        # never dropped silently: the router moves on to a rung that can honour them
+        if p.HasField("seed"):
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, "params.seed: Bedrock's Converse API takes no seed")
+        if p.response_format == "json_object":
+            raise BackendError(
+                grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: Bedrock's Converse API has no JSON mode"
+            )
+        inference: dict[str, Any] = {"maxTokens": p.max_tokens or DEFAULT_MAX_TOKENS, "temperature": p.temperature}
+        if p.top_p:
+            inference["topP"] = p.top_p
+        if p.stop:
+            inference["stopSequences"] = list(p.stop)
+        args: dict[str, Any] = {
+            "modelId": model.upstream_model or model.id,
+            "messages": [
+                {"role": m.role, "content": [{"text": m.content}]} for m in request.messages if m.role != "system"
+            ],
+            "inferenceConfig": inference,
+        }
+        system = [{"text": m.content} for m in request.messages if m.role == "system"]
+        if system:
+            args["system"] = system
+        return args
+
+    async def _call(self, model: Model, call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise _mapped(exc, model) from exc
+
+    async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
+        model = self.models[request.model]
+        args = self._args(request)
+        client = self._client_of[model.id]
+        started = time.perf_counter()
+        reply = await self._call(model, lambda: client.converse(**args))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        content = reply.get("output", {}).get("message", {}).get("content", [])
+        return adapter_pb2.GenerateResponse(
+            text="".join(block.get("text", "") for block in content),
+            finish_reason=_FINISH.get(reply.get("stopReason", ""), reply.get("stopReason") or "stop"),
+            usage=_usage(reply.get("usage")),
+            confidence=signals_from_logprobs([]),
+            latency_ms=elapsed_ms,
+            time_to_first_token_ms=elapsed_ms,
+        )
+
+    async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        model = self.models[request.model]
+        args = self._args(request)
+        client = self._client_of[model.id]
+        started = time.perf_counter()
+        pieces: list[str] = []
+        usage = common_pb2.Usage()
+        finish_reason, first_token_ms = "stop", 0.0
+        opened = await self._call(model, lambda: client.converse_stream(**args))
+        events: Iterator[dict[str, Any]] = iter(opened["stream"])
+        try:
+            while (event := await self._call(model, lambda: next(events, _DONE))) is not _DONE:
+                assert isinstance(event, dict)
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text", "")
+                    if text:
+                        first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
+                        pieces.append(text)
+                        yield adapter_pb2.GenerateChunk(text=text)
+                elif "messageStop" in event:
+                    stop = event["messageStop"].get("stopReason", "")
+                    finish_reason = _FINISH.get(stop, stop or finish_reason)
+                elif "metadata" in event:
+                    usage = _usage(event["metadata"].get("usage"))
+        finally:
+            opened["stream"].close()
+        yield adapter_pb2.GenerateChunk(
+            final=True,
+            summary=adapter_pb2.GenerateResponse(
+                text="".join(pieces),
+                finish_reason=finish_reason,
+                usage=usage,
+                confidence=signals_from_logprobs([]),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                time_to_first_token_ms=first_token_ms,
+            ),
+        )
+
+    async def close(self) -> None:
+        for client in set(self._client_of.values()):
+            client.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _usage(usage: dict[str, int] | None) -> common_pb2.Usage:
+    if not usage:
+        return common_pb2.Usage()
+    return common_pb2.Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0))
+
+
+def _mapped(exc: Exception, model: Model) -> BackendError:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        kind = str(error.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        code = _CODES.get(kind) or _HTTP_STATUS.get(status, grpc.StatusCode.UNAVAILABLE)
+        fault = ProviderFault(status, kind, str(error.get("Message", "")), str(exc))
+        return map_error(fault, [(ProviderFault, code)], model.provider)
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+        return map_error(exc, [(Exception, grpc.StatusCode.DEADLINE_EXCEEDED)], model.provider)
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return map_error(exc, [(Exception, grpc.StatusCode.UNAUTHENTICATED)], model.provider)
+    return map_error(exc, [(Exception, grpc.StatusCode.UNAVAILABLE)], model.provider)  # connection errors

@@ -1,0 +1,106 @@
+"""Amazon Bedrock Runtime's Converse API: POST /model/<modelId>/converse (JSON) and
+/model/<modelId>/converse-stream, whose answer is AWS's binary event-stream framing
+(application/vnd.amazon.eventstream: prelude, CRCs, typed headers); errors typed by the
+`x-amzn-ErrorType` header. Requests are signed with SigV4: the server reads the access key and
+the region from the credential scope."""
+
+from __future__ import annotations
+
+import binascii
+import json
+import struct
+from typing import Any
+
+from tests.wire.openai_format import ANSWER_TOKENS
+
+PATH = r"/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream)"
+STREAM_END = b""
+STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
+_ERROR_TYPES = {
+    400: "ValidationException",
+    403: "UnrecognizedClientException",
+    404: "ResourceNotFoundException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+
+
+def is_stream(groups: dict[str, str], body: dict[str, Any]) -> bool:
+    return groups["method"] == "converse-stream"
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    blocks = [*body.get("system", []), *(b for m in body.get("messages", []) for b in m.get("content", []))]
+    return sum(len(str(block.get("text", "")).split()) for block in blocks)
+
+
+def _usage(body: dict[str, Any]) -> dict[str, int]:
+    prompt = _prompt_tokens(body)
+    return {"inputTokens": prompt, "outputTokens": len(ANSWER_TOKENS), "totalTokens": prompt + len(ANSWER_TOKENS)}
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    message = {"role": "assistant", "content": [{"text": "".join(ANSWER_TOKENS)}]}
+    usage, metrics = _usage(body), {"latencyMs": 3}
+    return {"output": {"message": message}, "stopReason": "end_turn", "usage": usage, "metrics": metrics}
+
+
+def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    events: list[tuple[str | None, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    for token in ANSWER_TOKENS:
+        events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}}))
+    events += [
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "end_turn"}),
+        ("metadata", {"usage": _usage(body), "metrics": {"latencyMs": 3}}),
+    ]
+    return events
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    return struct.pack("B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
+
+
+def encode_event(name: str | None, data: dict[str, Any]) -> bytes:
+    """One event-stream message: total length, headers length, prelude CRC, headers, payload, CRC."""
+    headers = _header(":event-type", name or "") + _header(":content-type", "application/json")
+    headers += _header(":message-type", "event")
+    payload = json.dumps(data).encode()
+    total = 12 + len(headers) + len(payload) + 4
+    prelude = struct.pack(">II", total, len(headers))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + headers + payload
+    return message + struct.pack(">I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"message": message}
+
+
+def error_headers(status: int) -> dict[str, str]:
+    kind = _ERROR_TYPES.get(status, "InternalServerException")
+    return {"x-amzn-ErrorType": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+
+
+def models_body(ids: list[str]) -> dict[str, Any]:
+    return {"modelSummaries": [{"modelId": i} for i in ids]}
+
+
+def sent(body: dict[str, Any]) -> dict[str, Any]:
+    """The request in the terms the contract tests compare."""
+    config = body.get("inferenceConfig") or {}
+    return {
+        "model": body["model"],
+        "max_tokens": config.get("maxTokens"),
+        "system": "".join(block.get("text", "") for block in body.get("system", [])),
+        "logprobs": None,
+        "seed": None,
+        "json": False,
+    }
+
+
+def key_rejected(protocol: str, message: str) -> tuple[int, dict[str, Any]]:
+    """An unknown access key: 403 UnrecognizedClientException, as AWS answers."""
+    return 403, {"message": f"The security token included in the request is invalid. {message}"}

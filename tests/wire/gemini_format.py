@@ -1,0 +1,107 @@
+"""Gemini's REST payloads, for the Gemini API (/v1beta/models/<model>:generateContent, key in
+`x-goog-api-key`) and Vertex AI (/v1beta1/projects/<p>/locations/<l>/publishers/google/models/
+<model>:generateContent, a Bearer token from Google's OAuth token endpoint): responses with
+usage and `logprobsResult`, SSE streaming (`:streamGenerateContent?alt=sse`), google.rpc error
+bodies with RetryInfo on 429."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
+
+PATH = (
+    r"/(?:v1|v1beta|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
+    r"(?:publishers/(?P<publisher>[^/]+)/)?models/(?P<model>[^:]+):(?P<method>generateContent|streamGenerateContent)"
+)
+MODELS_PATH = "/v1beta/models"
+STREAM_END = b""
+_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+           429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+
+
+def is_stream(groups: dict[str, str], body: dict[str, Any]) -> bool:
+    return groups["method"] == "streamGenerateContent"
+
+
+def _texts(body: dict[str, Any]) -> list[str]:
+    contents = [*body.get("contents", []), body.get("systemInstruction") or {"parts": []}]
+    return [str(part.get("text", "")) for content in contents for part in content.get("parts", [])]
+
+
+def _usage(body: dict[str, Any], output_tokens: int) -> dict[str, int]:
+    prompt = sum(len(text.split()) for text in _texts(body))
+    total = prompt + output_tokens
+    return {"promptTokenCount": prompt, "candidatesTokenCount": output_tokens, "totalTokenCount": total}
+
+
+def _candidate(body: dict[str, Any], tokens: list[str], finished: bool) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": "".join(tokens)}]}, "index": 0}
+    if finished:
+        candidate["finishReason"] = "STOP"
+    if (body.get("generationConfig") or {}).get("responseLogprobs"):
+        chosen = [{"token": t, "logProbability": TOKEN_LOGPROB} for t in tokens]
+        candidate["logprobsResult"] = {"topCandidates": [], "chosenCandidates": chosen}
+        candidate["avgLogprobs"] = TOKEN_LOGPROB
+    return candidate
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "candidates": [_candidate(body, ANSWER_TOKENS, True)],
+        "usageMetadata": _usage(body, len(ANSWER_TOKENS)),
+        "modelVersion": body["model"],
+    }
+
+
+def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """One chunk per token; the last carries the finish reason and the whole usage."""
+    events: list[tuple[str | None, dict[str, Any]]] = []
+    for i, token in enumerate(ANSWER_TOKENS):
+        last = i == len(ANSWER_TOKENS) - 1
+        chunk = {"candidates": [_candidate(body, [token], last)], "modelVersion": body["model"]}
+        chunk["usageMetadata"] = _usage(body, i + 1 if last else 0)
+        events.append((None, chunk))
+    return events
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "INTERNAL")}}
+
+
+def retry_info(body: dict[str, Any], seconds: str) -> dict[str, Any]:
+    """A 429's body as Gemini sends it: the delay the client should wait, in RetryInfo."""
+    delay = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
+    body["error"]["details"] = [delay]
+    return body
+
+
+def models_body(ids: list[str]) -> dict[str, Any]:
+    """GET /v1beta/models."""
+    return {"models": [{"name": f"models/{i}", "displayName": i} for i in ids]}
+
+
+def sent(body: dict[str, Any]) -> dict[str, Any]:
+    """The request in the terms the contract tests compare."""
+    config = body.get("generationConfig") or {}
+    system = body.get("systemInstruction") or {"parts": []}
+    return {
+        "model": body["model"],
+        "max_tokens": config.get("maxOutputTokens"),
+        "system": "".join(part.get("text", "") for part in system["parts"]),
+        "logprobs": config.get("responseLogprobs"),
+        "seed": config.get("seed"),
+        "json": config.get("responseMimeType") == "application/json",
+    }
+
+
+def key_rejected(protocol: str, message: str) -> tuple[int, dict[str, Any]]:
+    """The Gemini API answers a bad key with 400 and the ErrorInfo reason API_KEY_INVALID;
+    Vertex AI a bad token with 401."""
+    if protocol == "vertex":
+        return 401, error_body(401, message)
+    body = error_body(400, message)
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com"}  # fmt: skip
+    body["error"]["details"] = [info]
+    return 400, body
