@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tierlift.core import money
-from tierlift.core.catalog import CatalogError, load_catalog
+from tierlift.core.catalog import CatalogError, cloud_geography, load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger._schema import Money
 
@@ -49,6 +49,22 @@ def test_price_needs_exactly_one_kind(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogError, match=r"exactly one of price\.api and price\.self_hosted"):
         load_catalog(bad)
+
+
+def test_a_regional_cloud_entry_must_run_where_its_cloud_region_is(tmp_path: Path) -> None:
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(
+        "version: x\nmodels:\n  - id: m\n    tier: CLOSED\n    provider: bedrock\n    adapter: bedrock\n"
+        "    cloud_region: us-east-1\n    regions: [us, eu]\n    licence: {name: l}\n    context_window: 10\n"
+        "    price: {api: {input_per_million: '1', output_per_million: '1'}}\n"
+    )
+    with pytest.raises(CatalogError, match=r"cloud_region us-east-1 is in us: regions must be \[us\]"):
+        load_catalog(bad)
+    assert [cloud_geography(r) for r in ("eu-central-1", "europe-west4", "us-east-1", "us-central1")] == [
+        "eu", "eu", "us", "us"
+    ]  # fmt: skip
+    regional = [m for m in load_catalog(DEFAULT_CATALOG).models if m.cloud_region]
+    assert {m.provider for m in regional} == {"bedrock", "vertex"}
 
 
 def test_money_refuses_floats_and_keeps_twelve_places() -> None:

@@ -1,7 +1,8 @@
 """Property: whatever the request, the policy and the rollout under way, no attempt of a request is
 ever made on a tier its effective data class forbids, nor on a model whose licence or regions
-exclude the request's region (an EU tenant never reaches Llama 4), faults, escalation, shadow runs,
-rollout cohorts and rollout comparisons included; and a rollout's candidate serves only its own arm.
+exclude the request's region (an EU tenant never reaches Llama 4, nor a US endpoint of Bedrock or
+Vertex AI), faults, escalation, shadow runs, rollout cohorts and rollout comparisons included; and
+a rollout's candidate serves only its own arm.
 
 Every adapter of the dev catalog runs in process with a scripted backend whose failures and
 confidence Hypothesis chooses; the real classifier labels the prompts. The backends' own call
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBackend, serve_router
+from tierlift.core.catalog import cloud_geography
 from tierlift.router import Policy
 from tierlift.router._policy import ShadowPolicy
 from tierlift.router._policy_source import PolicySource
@@ -55,6 +57,7 @@ class Running:
     shadows: Shadows
     rollouts: RolloutBook
     arms: dict[str, int] = field(default_factory=dict)  # plans per rollout arm, to show the split was tried
+    regional_calls: dict[str, int] = field(default_factory=dict)  # regional-cloud calls per request region
 
 
 tier_sets = st.frozensets(st.sampled_from(TIERS))
@@ -179,6 +182,9 @@ async def scenario(
         assert model is not None
         assert not region or region not in model.licence.excluded_regions, f"{model_id}'s licence excludes {region}"
         assert not region or "any" in model.regions or region in model.regions, f"{model_id} does not run in {region}"
+        if region and model.cloud_region:  # Bedrock, Vertex AI: the endpoint called is in the request's region
+            assert cloud_geography(model.cloud_region) == region, f"{model_id} calls {model.cloud_region}"
+            running.regional_calls[region] = running.regional_calls.get(region, 0) + 1
     if effective is None:  # refused before planning: nothing may have been called
         assert not called
         return
@@ -227,6 +233,10 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
         assert shadows.skipped.get("excluded", 0) > 0
         # and rollouts split traffic: some plans fell in each arm
         assert running.arms.get(CANDIDATE, 0) > 0 and running.arms.get("control", 0) > 0, running.arms
+        # and EU and US requests reached the regional clouds (Bedrock, Vertex AI) in their own region
+        assert running.regional_calls.get("eu", 0) > 0 and running.regional_calls.get("us", 0) > 0, (
+            running.regional_calls
+        )
     finally:
         loop.run_until_complete(servers.aclose())
         loop.close()

@@ -119,3 +119,37 @@ def test_azure_openai_is_picked_up_from_its_variables_and_an_eu_stack_leaves_lla
     assert ("azure", "https://acme.openai.azure.com", "az-key") in probed
     reasons = {s.model.id: s.reason for s in d.skipped}
     assert "llama-4-maverick-together" in reasons and "eu" in reasons["llama-4-maverick-together"]
+
+
+def test_gemini_bedrock_and_vertex_are_picked_up_from_their_variables() -> None:
+    probed: list[tuple[str, str, str]] = []
+
+    def probe(family: str, endpoint: str, key: str) -> ProbeResult:
+        probed.append((family, endpoint, key))
+        return ProbeResult(served=None)
+
+    env = {"GEMINI_API_KEY": "gm-key", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s",
+           "AWS_REGION": "us-east-1", "GOOGLE_CLOUD_PROJECT": "acme",
+           "GOOGLE_APPLICATION_CREDENTIALS": "/sa.json"}  # fmt: skip
+    d = plan_deployment(CATALOG, env, "", probe)
+    deployed = {x.model.id for x in d.deployed}
+    assert {"gemini-2.5-flash", "gemini-2.5-pro", "claude-sonnet-4-5-bedrock-us", "gemini-2.5-flash-vertex-eu",
+            "gemini-2.5-flash-vertex-us"} <= deployed  # fmt: skip
+    assert (d.adapters["gemini"], d.adapters["bedrock"], d.adapters["vertex-gemini"]) == ("gemini", "bedrock", "vertex")
+    # the regional clouds are never probed over the network: credentials are read from the environment
+    assert {family for family, _, _ in probed} == {"gemini"}
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["claude-sonnet-4-5-bedrock-eu"] == "in AWS region eu-central-1; AWS_REGION is us-east-1"
+
+    # an EU stack: the EU endpoints of Bedrock and Vertex AI, not the Gemini API (US only)
+    del env["AWS_REGION"]
+    d = plan_deployment(CATALOG, env, "eu", probe)
+    deployed = {x.model.id for x in d.deployed}
+    assert {"claude-sonnet-4-5-bedrock-eu", "gemini-2.5-flash-vertex-eu", "gemini-2.5-pro-vertex-eu"} <= deployed
+    assert not deployed & {"claude-sonnet-4-5-bedrock-us", "gemini-2.5-flash-vertex-us", "gemini-2.5-flash"}
+
+    # without credentials, each says what to set
+    reasons = {s.model.id: s.reason for s in plan_deployment(CATALOG, {}, "", probe).skipped}
+    assert reasons["claude-sonnet-4-5-bedrock-us"].startswith("no AWS credentials: set AWS_ACCESS_KEY_ID")
+    assert reasons["gemini-2.5-flash-vertex-us"].startswith("no Google Cloud project: set GOOGLE_CLOUD_PROJECT")
+    assert reasons["gemini-2.5-flash"] == "no key: set GEMINI_API_KEY"

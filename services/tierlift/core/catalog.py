@@ -105,6 +105,19 @@ class Speed(_Strict):
         return self.first_token_ms + int(Decimal(output_tokens) / self.output_tokens_per_s * 1000)
 
 
+# The geography (a request's `region`) of a cloud region, by the clouds' naming: AWS eu-central-1,
+# Google Cloud europe-west4 -> "eu"; us-east-1, us-central1 -> "us".
+_GEOGRAPHY_PREFIXES = {"eu": ("eu-", "europe-"), "us": ("us-",)}
+
+
+def cloud_geography(cloud_region: str) -> str:
+    """ "eu" for eu-central-1 and europe-west4, "us" for us-east-1; else the name's first part."""
+    for geography, prefixes in _GEOGRAPHY_PREFIXES.items():
+        if cloud_region.startswith(prefixes):
+            return geography
+    return cloud_region.split("-")[0]
+
+
 class Model(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
     tier: TierName
@@ -126,6 +139,17 @@ class Model(_Strict):
     price: Price
     api_key_env: str = ""
     speed: Speed | None = None
+
+    @model_validator(mode="after")
+    def _cloud_region_in_regions(self) -> Model:
+        """A regional cloud's entry runs where its cloud region is, and nowhere else: the region
+        limit then also decides which endpoint a request may reach."""
+        if self.cloud_region and tuple(self.regions) != (cloud_geography(self.cloud_region),):
+            raise ValueError(
+                f"cloud_region {self.cloud_region} is in {cloud_geography(self.cloud_region)}: "
+                f"regions must be [{cloud_geography(self.cloud_region)}], not {list(self.regions)}"
+            )
+        return self
 
     def resolved_endpoint(self, env: Mapping[str, str]) -> str:
         return (env.get(self.endpoint_env, "") if self.endpoint_env else "") or self.endpoint
