@@ -9,7 +9,10 @@ import yaml
 from tierlift.devstack import Stack
 
 
-def wire_model(model_id: str, tier: str, endpoint: str, price: str, adapter: str = "openai-wire") -> dict[str, object]:
+def wire_model(
+    model_id: str, tier: str, endpoint: str, price: str, adapter: str = "openai-wire", **extra: object
+) -> dict[str, object]:
+    """A catalog entry served by a wire server; `extra` adds or replaces fields (cloud_region, regions)."""
     return {
         "id": model_id,
         "tier": tier,
@@ -21,6 +24,18 @@ def wire_model(model_id: str, tier: str, endpoint: str, price: str, adapter: str
         "capabilities": {"streaming": True, "logprobs": True},
         "price": {"api": {"input_per_million": price, "output_per_million": price}},
         "api_key_env": "WIRE_API_KEY",
+    } | extra
+
+
+def aws_env(state: Path) -> dict[str, str]:
+    """AWS credentials for Bedrock adapters talking to a wire server, and nothing from this
+    machine's own AWS configuration (no profile, no metadata server)."""
+    return {
+        "AWS_ACCESS_KEY_ID": "AKIAWIRETEST",
+        "AWS_SECRET_ACCESS_KEY": "wire-secret-access-key",
+        "AWS_CONFIG_FILE": str(state / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(state / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
 
 
