@@ -74,6 +74,14 @@ def _policies(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def test_every_provider_api_adapter_may_reach_the_internet_and_self_hosted_ones_may_not() -> None:
+    values = overlay("values-prod.yaml")
+    extra = {"azure-openai": "azure", "gemini": "gemini", "vertex-gemini": "vertex", "bedrock": "bedrock"}
+    values["adapters"] |= {name: values["adapters"]["openai"] | {"backend": b} for name, b in extra.items()}
+    selected = _policies(values)["to-providers"]["podSelector"]["matchExpressions"][1]["values"]
+    assert selected == sorted(["adapter-anthropic", "adapter-openai", *(f"adapter-{name}" for name in extra)])
+
+
 def test_network_policies_deny_by_default_and_open_only_what_each_component_needs() -> None:
     policies = _policies(overlay("values-prod.yaml"))
     deny = policies["default-deny"]
