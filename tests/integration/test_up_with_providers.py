@@ -149,3 +149,18 @@ def test_probe_tells_a_rejected_key_from_an_unreachable_server(openai_server: Wi
     assert rejected.problem == f"key rejected by {openai_server.endpoint} (HTTP 401)"
     unreachable = probe_provider("openai", f"http://127.0.0.1:{free_port()}/v1", "sk-local", timeout_s=2)
     assert unreachable.problem.startswith("cannot reach")
+
+
+def test_the_gemini_probe_lists_models_and_tells_a_rejected_key_through_google_genai() -> None:
+    server = WireServer(protocol="gemini", served_models=["gemini-2.5-flash"], key="gm-right")
+    server.start()
+    try:
+        assert probe_provider("gemini", server.endpoint, "gm-right").served == ("gemini-2.5-flash",)
+        # the Gemini API refuses a bad key with 400 API_KEY_INVALID, not 401
+        assert probe_provider("gemini", server.endpoint, "gm-wrong").problem == (
+            f"key rejected by {server.endpoint} (HTTP 400)"
+        )
+    finally:
+        server.stop()
+    unreachable = probe_provider("gemini", f"http://127.0.0.1:{free_port()}", "gm-right", timeout_s=2)
+    assert unreachable.problem.startswith("cannot reach")
