@@ -51,6 +51,7 @@ def wire_model(endpoint: str, logprobs: bool = True, key_env: str = "WIRE_API_KE
             "upstream_model": "org/wire-model-8b",
             "endpoint": endpoint,
             "cloud_region": CLOUD_REGION.get(protocol, ""),
+            "regions": ["eu"] if protocol in CLOUD_REGION else ["any"],  # where those cloud regions are
             "licence": {"name": "test"},
             "context_window": 8192,
             "capabilities": {"streaming": True, "logprobs": logprobs and protocol not in NO_LOGPROBS},
