@@ -140,6 +140,9 @@ def test_gemini_bedrock_and_vertex_are_picked_up_from_their_variables() -> None:
     assert {family for family, _, _ in probed} == {"gemini"}
     reasons = {s.model.id: s.reason for s in d.skipped}
     assert reasons["claude-sonnet-4-5-bedrock-eu"] == "in AWS region eu-central-1; AWS_REGION is us-east-1"
+    endpoints = {x.model.id: x.endpoint for x in d.deployed}  # what the banner shows
+    assert endpoints["claude-sonnet-4-5-bedrock-us"] == "https://bedrock-runtime.us-east-1.amazonaws.com"
+    assert endpoints["gemini-2.5-flash-vertex-eu"] == "https://europe-west4-aiplatform.googleapis.com"
 
     # an EU stack: the EU endpoints of Bedrock and Vertex AI, not the Gemini API (US only)
     del env["AWS_REGION"]
