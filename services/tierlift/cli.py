@@ -90,7 +90,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _banner(deployment: Deployment) -> str:
     lines = ["deployed:"]
     for d in deployment.deployed:
-        where = d.endpoint or "in process (llama.cpp, CPU)"
+        where = d.endpoint or (
+            "in process (llama.cpp, CPU)"
+            if d.model.adapter.startswith("llamacpp")
+            else f"the SDK's default endpoint for {d.model.cloud_region or 'the provider'}"
+        )
         note = f"  {d.note}" if d.note else ""
         lines.append(f"  {d.model.tier:<12} {d.model.id:<34} adapter {d.model.adapter} -> {where}{note}")
     if deployment.skipped:

@@ -154,8 +154,6 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
             deployment.skipped.append(Skipped(model, problem))
             continue
         deployment.adapters[model.adapter] = family
-        if family == "bedrock" and not endpoint:  # the region's public endpoint, as boto3 derives it
-            endpoint = f"https://bedrock-runtime.{model.cloud_region}.amazonaws.com"
         deployment.deployed.append(Deployed(model, endpoint, note))
     return deployment
 

@@ -7,6 +7,7 @@ the region from the credential scope."""
 from __future__ import annotations
 
 import binascii
+import itertools
 import json
 import struct
 from typing import Any
@@ -28,6 +29,16 @@ _ERROR_TYPES = {
 
 def is_stream(groups: dict[str, str], body: dict[str, Any]) -> bool:
     return groups["method"] == "converse-stream"
+
+
+def refusal(body: dict[str, Any]) -> str:
+    """Converse's own checks on a conversation ("" when it passes), with AWS's messages."""
+    roles = [m.get("role") for m in body.get("messages", [])]
+    if not roles or roles[0] != "user":
+        return "A conversation must start with a user message."
+    if any(a == b for a, b in itertools.pairwise(roles)):
+        return "A conversation must alternate between user and assistant roles."
+    return ""
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:

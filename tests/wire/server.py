@@ -27,6 +27,12 @@ __all__ = ["ANSWER_TOKENS", "TOKEN_LOGPROB", "WireServer"]
 
 
 class WireFormat(Protocol):
+    """What every format module gives. Optional hooks, for the providers that need them:
+    `is_stream(groups, body)` (the path says so, not the body), `encode_event(name, data)` and
+    `STREAM_CONTENT_TYPE` (a stream that is not SSE), `error_headers(status)`, `retry_info(body,
+    seconds)` (a 429's delay in the body), `key_rejected(protocol, message)` (a provider's own
+    refusal of a key), `refusal(body)` (the provider's validation of a request)."""
+
     PATH: str
 
     def completion(self, body: dict[str, Any]) -> dict[str, Any]: ...
@@ -61,6 +67,7 @@ class Recorded:
     path: str
     body: dict[str, Any]
     authorization: str
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def region(self) -> str:
@@ -197,6 +204,9 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
                 if groups.get("publisher", "google") != "google":  # Vertex: another publisher's model
                     model = f"{groups['publisher']}/{model}"
                 body.setdefault("model", model)
+            refused = wire.refusal(body) if hasattr(wire, "refusal") else ""  # the provider's own validation
+            if refused:
+                return self._error(400, refused)
             kind, _, arg = behaviour.partition(":")
             if kind == "drop":
                 self.close_connection = True

@@ -27,11 +27,11 @@ def wire_model(
     } | extra
 
 
-def aws_env(state: Path) -> dict[str, str]:
+def aws_env(state: Path, access_key_id: str = "AKIAWIRETEST") -> dict[str, str]:
     """AWS credentials for Bedrock adapters talking to a wire server, and nothing from this
     machine's own AWS configuration (no profile, no metadata server)."""
     return {
-        "AWS_ACCESS_KEY_ID": "AKIAWIRETEST",
+        "AWS_ACCESS_KEY_ID": access_key_id,
         "AWS_SECRET_ACCESS_KEY": "wire-secret-access-key",
         "AWS_CONFIG_FILE": str(state / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(state / "no-aws-credentials"),

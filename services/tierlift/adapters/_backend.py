@@ -82,14 +82,23 @@ def clients_by_model(adapter: str, models: Sequence[Model], make: Callable[[str,
     return by_model
 
 
-class ProviderFault(Exception):
-    """A provider's error in the shape `map_error` reads (`status_code`, `body`), for SDKs whose
-    exceptions have another (google-genai, botocore)."""
-
-    def __init__(self, status_code: int, kind: str, message: str, whole: str) -> None:
-        super().__init__(whole)
-        self.status_code = status_code
-        self.body = {"error": {"type": kind, "message": message}}
+def clients_by_region(
+    adapter: str, models: Sequence[Model], make: Callable[[str, str], Client], region_kind: str
+) -> dict[str, Client]:
+    """The regional clouds (Bedrock, Vertex AI): one SDK client per (endpoint, cloud region),
+    shared by the models that use it; returns {model id: client}. The endpoint may be "" (the
+    region's public one, which the SDK derives); a model without `cloud_region` stops the adapter
+    at start. The cloud's own credentials come from the environment, not from an API key."""
+    made: dict[tuple[str, str], Client] = {}
+    by_model: dict[str, Client] = {}
+    for m in models:
+        if not m.cloud_region:
+            raise StartupError(f"catalog: model {m.id} has no cloud_region (the {region_kind} adapter {adapter} calls)")
+        where = (m.resolved_endpoint(os.environ), m.cloud_region)
+        if where not in made:
+            made[where] = make(*where)
+        by_model[m.id] = made[where]
+    return by_model
 
 
 MAX_ERROR_MESSAGE = 200
@@ -106,16 +115,22 @@ def sanitised(message: str) -> str:
     return cleaned if len(cleaned) <= MAX_ERROR_MESSAGE else cleaned[: MAX_ERROR_MESSAGE - 3] + "..."
 
 
-def map_error(exc: Exception, table: Sequence[tuple[type[Exception], grpc.StatusCode]], provider: str) -> BackendError:
-    """The first matching (exception class, status) in `table`; list subclasses first. The
-    caller gets the status, the provider's error type and its message, sanitised; the log
-    gets everything the SDK said."""
-    code = next((c for cls, c in table if isinstance(exc, cls)), grpc.StatusCode.UNKNOWN)
-    status = getattr(exc, "status_code", None)
+def provider_error(
+    code: grpc.StatusCode, provider: str, exc: Exception, status: int = 0, kind: str = "", message: str = ""
+) -> BackendError:
+    """What a provider's failure becomes: the caller gets the status, the provider's HTTP status,
+    its error type and its message, sanitised; the log gets everything the SDK said."""
     http = f" HTTP {status}" if status else ""
+    summary = f"{provider}{http}: {kind or exc.__class__.__name__}: {sanitised(message or str(exc))}"
+    return BackendError(code, summary, detail=f"{provider}{http}: {exc.__class__.__name__}: {exc}")
+
+
+def map_error(exc: Exception, table: Sequence[tuple[type[Exception], grpc.StatusCode]], provider: str) -> BackendError:
+    """For the SDKs whose errors carry `status_code` and a JSON `body` (openai, anthropic): the
+    first matching (exception class, status) in `table`; list subclasses first."""
+    code = next((c for cls, c in table if isinstance(exc, cls)), grpc.StatusCode.UNKNOWN)
     body = getattr(exc, "body", None)
     error = body.get("error", body) if isinstance(body, dict) else None
     kind = error.get("type") or error.get("code") if isinstance(error, dict) else None
     text = error.get("message") if isinstance(error, dict) and error.get("message") else getattr(exc, "message", "")
-    summary = f"{provider}{http}: {kind or exc.__class__.__name__}: {sanitised(str(text or exc))}"
-    return BackendError(code, summary, detail=f"{provider}{http}: {exc.__class__.__name__}: {exc}")
+    return provider_error(code, provider, exc, getattr(exc, "status_code", 0) or 0, kind or "", str(text or ""))

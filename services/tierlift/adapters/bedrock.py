@@ -18,7 +18,6 @@ ThrottlingException; it sends no Retry-After), 5xx and dropped connections.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ import botocore.config
 import botocore.exceptions
 import grpc
 
-from tierlift.adapters._backend import BackendError, ProviderFault, map_error, signals_from_logprobs
+from tierlift.adapters._backend import BackendError, clients_by_region, provider_error, signals_from_logprobs
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
@@ -72,17 +71,15 @@ class BedrockBackend:
             read_timeout=timeout_s,
             max_pool_connections=POOL,
         )
-        made: dict[tuple[str, str], Any] = {}
-        self._client_of: dict[str, Any] = {}
-        for m in models:
-            if not m.cloud_region:
-                raise StartupError(f"catalog: model {m.id} has no cloud_region (the AWS region to call)")
-            endpoint = m.resolved_endpoint(os.environ)  # "" = the region's public endpoint
-            if (endpoint, m.cloud_region) not in made:
-                made[(endpoint, m.cloud_region)] = session.client(
-                    "bedrock-runtime", region_name=m.cloud_region, endpoint_url=endpoint or None, config=config
-                )
-            self._client_of[m.id] = made[(endpoint, m.cloud_region)]
+        self._client_of: dict[str, Any] = clients_by_region(
+            adapter,
+            models,
+            # no endpoint: boto3 calls the region's own, https://bedrock-runtime.<region>.amazonaws.com
+            lambda endpoint, region: session.client(
+                "bedrock-runtime", region_name=region, endpoint_url=endpoint or None, config=config
+            ),
+            "AWS region",
+        )
         self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix=f"bedrock-{adapter}")
 
     def describe(self) -> adapter_pb2.AdapterDescription:
@@ -107,9 +104,7 @@ class BedrockBackend:
             inference["stopSequences"] = list(p.stop)
         args: dict[str, Any] = {
             "modelId": model.upstream_model or model.id,
-            "messages": [
-                {"role": m.role, "content": [{"text": m.content}]} for m in request.messages if m.role != "system"
-            ],
+            "messages": _turns(request.messages),
             "inferenceConfig": inference,
         }
         system = [{"text": m.content} for m in request.messages if m.role == "system"]
@@ -184,6 +179,21 @@ class BedrockBackend:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _turns(messages: Sequence[common_pb2.Message]) -> list[dict[str, Any]]:
+    """Converse's messages: consecutive messages of one role become one turn of several blocks,
+    since Converse refuses a conversation whose roles do not alternate (a caller's two user
+    messages in a row are common)."""
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if turns and turns[-1]["role"] == m.role:
+            turns[-1]["content"].append({"text": m.content})
+        else:
+            turns.append({"role": m.role, "content": [{"text": m.content}]})
+    return turns
+
+
 def _usage(usage: dict[str, int] | None) -> common_pb2.Usage:
     if not usage:
         return common_pb2.Usage()
@@ -196,10 +206,9 @@ def _mapped(exc: Exception, model: Model) -> BackendError:
         kind = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         code = _CODES.get(kind) or _HTTP_STATUS.get(status, grpc.StatusCode.UNAVAILABLE)
-        fault = ProviderFault(status, kind, str(error.get("Message", "")), str(exc))
-        return map_error(fault, [(ProviderFault, code)], model.provider)
+        return provider_error(code, model.provider, exc, status, kind, str(error.get("Message", "")))
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return map_error(exc, [(Exception, grpc.StatusCode.DEADLINE_EXCEEDED)], model.provider)
+        return provider_error(grpc.StatusCode.DEADLINE_EXCEEDED, model.provider, exc)
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return map_error(exc, [(Exception, grpc.StatusCode.UNAUTHENTICATED)], model.provider)
-    return map_error(exc, [(Exception, grpc.StatusCode.UNAVAILABLE)], model.provider)  # connection errors
+        return provider_error(grpc.StatusCode.UNAUTHENTICATED, model.provider, exc)
+    return provider_error(grpc.StatusCode.UNAVAILABLE, model.provider, exc)  # connection errors

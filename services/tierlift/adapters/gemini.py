@@ -14,6 +14,7 @@ for: the router falls back at once.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import time
@@ -29,9 +30,9 @@ from google.genai import types
 
 from tierlift.adapters._backend import (
     BackendError,
-    ProviderFault,
     clients_by_model,
-    map_error,
+    clients_by_region,
+    provider_error,
     signals_from_logprobs,
 )
 from tierlift.core.catalog import Model
@@ -71,7 +72,21 @@ class GeminiBackend:
         # the SDK retries nothing: the loop in _retrying does, honouring the provider's delay
         options = types.HttpOptions(timeout=int(timeout_s * 1000), retry_options=types.HttpRetryOptions(attempts=1))
         if vertex:
-            self._client_of = _vertex_clients(adapter, models, options)
+            project = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+            if not project:
+                raise StartupError(f"GOOGLE_CLOUD_PROJECT: not set (the Vertex AI project of adapter {adapter})")
+            self._client_of = clients_by_region(
+                adapter,
+                models,
+                lambda endpoint, location: genai.Client(
+                    vertexai=True,
+                    project=project,
+                    location=location,
+                    # no endpoint: the SDK calls the location's own, https://<location>-aiplatform.googleapis.com
+                    http_options=options.model_copy(update={"base_url": endpoint or None}),
+                ),
+                "Vertex AI location",
+            )
         else:
             self._client_of = clients_by_model(
                 adapter,
@@ -137,10 +152,11 @@ class GeminiBackend:
         logprobs: list[float] = []
         usage = common_pb2.Usage()
         finish_reason, first_token_ms = "stop", 0.0
-        # retried only until the stream opens: a stream that breaks after its first chunk is a fault
-        chunks = await self._retrying(model, lambda: client.aio.models.generate_content_stream(**args))
+        # retried until the first chunk arrives (the SDK sends the request then, not before); a
+        # stream that breaks after it is a fault
+        first, rest = await self._retrying(model, lambda: _open_stream(client, args))
         try:
-            async for chunk in chunks:
+            async for chunk in _chained(first, rest):
                 text, finish, chunk_logprobs = _read_candidate(chunk)
                 finish_reason = finish or finish_reason
                 logprobs += chunk_logprobs
@@ -182,25 +198,28 @@ class GeminiBackend:
             client.close()
 
 
-def _vertex_clients(adapter: str, models: Sequence[Model], options: types.HttpOptions) -> dict[str, genai.Client]:
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT", "")
-    if not project:
-        raise StartupError(f"GOOGLE_CLOUD_PROJECT: not set (the Vertex AI project of adapter {adapter})")
-    made: dict[tuple[str, str], genai.Client] = {}
-    by_model: dict[str, genai.Client] = {}
-    for m in models:
-        if not m.cloud_region:
-            raise StartupError(f"catalog: model {m.id} has no cloud_region (the Vertex AI location to call)")
-        endpoint = m.resolved_endpoint(os.environ) or f"https://{m.cloud_region}-aiplatform.googleapis.com"
-        if (endpoint, m.cloud_region) not in made:
-            made[(endpoint, m.cloud_region)] = genai.Client(
-                vertexai=True,
-                project=project,
-                location=m.cloud_region,
-                http_options=options.model_copy(update={"base_url": endpoint}),
-            )
-        by_model[m.id] = made[(endpoint, m.cloud_region)]
-    return by_model
+async def _open_stream(
+    client: genai.Client, args: dict[str, Any]
+) -> tuple[types.GenerateContentResponse | None, AsyncIterator[types.GenerateContentResponse]]:
+    """The stream's first chunk (None when it is empty) and the rest."""
+    chunks = aiter(await client.aio.models.generate_content_stream(**args))
+    return await anext(chunks, None), chunks
+
+
+async def _chained(
+    first: types.GenerateContentResponse | None, rest: AsyncIterator[types.GenerateContentResponse]
+) -> AsyncIterator[types.GenerateContentResponse]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _error_of(exc: genai_errors.APIError) -> dict[str, Any]:
+    """The google.rpc error object of an APIError: {"code", "status", "message", "details": [...]}."""
+    body = exc.details if isinstance(exc.details, dict) else {}
+    error = body.get("error", body)
+    return error if isinstance(error, dict) else {}
 
 
 def _read_candidate(reply: types.GenerateContentResponse) -> tuple[str, str, list[float]]:
@@ -225,39 +244,36 @@ def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> common_pb
 
 
 def _retry_delay(exc: Exception, attempt: int) -> float:
-    """What the provider asked for (RetryInfo.retryDelay such as "12s", else Retry-After), else
-    exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s, ... capped at 4 s."""
+    """What the provider asked for (RetryInfo.retryDelay such as "12s", else Retry-After in
+    seconds), else exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s, ... capped at 4 s."""
     if isinstance(exc, genai_errors.APIError):
-        details = exc.details if isinstance(exc.details, dict) else {}
-        error = details.get("error", details)
-        for detail in error.get("details", []) if isinstance(error, dict) else []:
-            delay = detail.get("retryDelay") if isinstance(detail, dict) else None
-            if isinstance(delay, str) and delay.endswith("s"):
-                try:
-                    return float(delay[:-1])
-                except ValueError:
-                    break
+        asked = [d.get("retryDelay") for d in _error_of(exc).get("details", []) if isinstance(d, dict)]
         headers = getattr(exc.response, "headers", None) or {}
-        retry_after = headers.get("retry-after") or headers.get("Retry-After")
-        if retry_after:
-            try:
-                return float(retry_after)
-            except ValueError:
-                pass  # an HTTP date: fall back on our own backoff
+        for given in [*(a.removesuffix("s") for a in asked if isinstance(a, str)), headers.get("retry-after")]:
+            if (seconds := _seconds(given)) is not None:
+                return seconds
     return random.uniform(0, min(4.0, 0.25 * 2**attempt))
+
+
+def _seconds(text: str | None) -> float | None:
+    """A provider's delay in seconds, or None when it is not a finite non-negative number (an
+    HTTP date, garbage, "nan", "-5")."""
+    try:
+        seconds = float(text or "")
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _mapped(exc: Exception, model: Model) -> BackendError:
     if isinstance(exc, genai_errors.APIError):
         code = _HTTP_STATUS.get(exc.code, grpc.StatusCode.UNAVAILABLE)  # 5xx and the rest
-        details = exc.details if isinstance(exc.details, dict) else {}
-        error = details.get("error", details) if isinstance(details.get("error", details), dict) else {}
+        error = _error_of(exc)
         kind = str(error.get("status") or "")
         reasons = {d.get("reason") for d in error.get("details", []) if isinstance(d, dict)}
         if "API_KEY_INVALID" in reasons:  # the Gemini API refuses a bad key with 400, not 401
             code, kind = grpc.StatusCode.UNAUTHENTICATED, "API_KEY_INVALID"
-        fault = ProviderFault(exc.code, kind, exc.message or str(exc), str(exc))
-        return map_error(fault, [(ProviderFault, code)], model.provider)
+        return provider_error(code, model.provider, exc, exc.code, kind, exc.message or "")
     if isinstance(exc, asyncio.TimeoutError):
-        return map_error(exc, [(asyncio.TimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED)], model.provider)
-    return map_error(exc, [(Exception, grpc.StatusCode.UNAVAILABLE)], model.provider)
+        return provider_error(grpc.StatusCode.DEADLINE_EXCEEDED, model.provider, exc)
+    return provider_error(grpc.StatusCode.UNAVAILABLE, model.provider, exc)  # connection errors
