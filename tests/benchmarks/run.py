@@ -12,10 +12,13 @@ commit and machine that produced them. Speed is measured here, never asserted in
     detectors.json        data-class detection time at 4K, 32K and 128K characters
     auth.json             what authenticating a call adds (the interceptor, 10,000 keys)
     gateway.json          what the OpenAI-compatible edge adds over calling the router directly
+    cpu_profile.json      CPU per routed request by process over the OpenAI-compatible edge at 16
+                          clients, with py-spy flame graphs under results/flames/
     shadow.json           live latency and throughput of a workload shadowing 5% of its requests,
                           against one that shadows none, in alternating rounds
 
-BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth, BENCH=gateway or BENCH=shadow runs one.
+BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth, BENCH=gateway, BENCH=shadow or
+BENCH=profile runs one.
 """
 
 from __future__ import annotations
@@ -211,6 +214,10 @@ def main() -> int:
         from tests.benchmarks.detectors import bench_detectors
 
         _write("detectors.json", bench_detectors())
+    if which in ("all", "profile"):
+        from tests.benchmarks.cpu_profile import bench_cpu_profile
+
+        _write("cpu_profile.json", bench_cpu_profile())
     return 0
 
 

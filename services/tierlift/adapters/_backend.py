@@ -20,6 +20,23 @@ LOW_PROB = 0.2
 _LOW_LOGPROB = math.log(LOW_PROB)
 
 
+# What a provider's HTTP status means for the router; 5xx and anything else: UNAVAILABLE.
+_GRPC_CODE_OF_HTTP = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    408: grpc.StatusCode.DEADLINE_EXCEEDED,
+    413: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def grpc_code_of_http(status: int) -> grpc.StatusCode:
+    return _GRPC_CODE_OF_HTTP.get(status, grpc.StatusCode.UNAVAILABLE)
+
+
 class BackendError(Exception):
     """A failed generation with the gRPC status it maps to (INVALID_ARGUMENT for a prompt
     the model cannot take, UNAVAILABLE for a backend that is down or overloaded, ...).

@@ -4,19 +4,16 @@ workload identity). JSON and SSE streaming, usage (thinking tokens counted as ou
 are billed), token logprobs where the model gives them (`response_logprobs`: asked only when
 the catalog says the model has them).
 
-Retries are ours, not the SDK's: its backoff ignores the `RetryInfo.retryDelay` that a Gemini
-429 carries. A 429 or 5xx, a timeout or a dropped connection is retried up to `max_retries`
-times, waiting what the provider asked (RetryInfo, else Retry-After), else an exponential
-backoff with jitter; a provider asking for a longer wait than `MAX_RETRY_WAIT_S` is not waited
-for: the router falls back at once.
+Retries are ours (`_retry.py`), not the SDK's: its backoff ignores the `RetryInfo.retryDelay`
+that a Gemini 429 carries. A 429 or 5xx, a timeout or a dropped connection is retried up to
+`max_retries` times, waiting what the provider asked (RetryInfo, else Retry-After), else an
+exponential backoff with jitter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -32,26 +29,18 @@ from tierlift.adapters._backend import (
     BackendError,
     clients_by_model,
     clients_by_region,
+    grpc_code_of_http,
     provider_error,
     signals_from_logprobs,
 )
+from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
-MAX_RETRY_WAIT_S = 10.0
-RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 _NETWORK_ERRORS = (aiohttp.ClientError, httpx.TransportError, asyncio.TimeoutError)
-_HTTP_STATUS = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    408: grpc.StatusCode.DEADLINE_EXCEEDED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
 T = TypeVar("T")
 
@@ -181,16 +170,8 @@ class GeminiBackend:
         )
 
     async def _retrying(self, model: Model, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(self.max_retries + 1):
-            try:
-                return await call()
-            except (genai_errors.APIError, *_NETWORK_ERRORS) as exc:
-                retryable = not isinstance(exc, genai_errors.APIError) or exc.code in RETRYABLE_HTTP
-                wait = _retry_delay(exc, attempt)
-                if not retryable or attempt == self.max_retries or wait > MAX_RETRY_WAIT_S:
-                    raise _mapped(exc, model) from exc
-                await asyncio.sleep(wait)
-        raise AssertionError("unreachable: the last attempt raises")
+        errors = (genai_errors.APIError, *_NETWORK_ERRORS)
+        return await retrying(call, self.max_retries, errors, _retry_in, lambda exc: _mapped(exc, model))
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):
@@ -243,31 +224,23 @@ def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> common_pb
     return common_pb2.Usage(input_tokens=meta.prompt_token_count or 0, output_tokens=output)
 
 
-def _retry_delay(exc: Exception, attempt: int) -> float:
-    """What the provider asked for (RetryInfo.retryDelay such as "12s", else Retry-After in
-    seconds), else exponential backoff with full jitter: 0.25 s, 0.5 s, 1 s, ... capped at 4 s."""
+def _retry_in(exc: Exception, attempt: int) -> float | None:
+    """None for an error not worth retrying; else what the provider asked for
+    (RetryInfo.retryDelay such as "12s", else Retry-After in seconds), else our backoff."""
     if isinstance(exc, genai_errors.APIError):
+        if exc.code not in RETRYABLE_HTTP:
+            return None
         asked = [d.get("retryDelay") for d in _error_of(exc).get("details", []) if isinstance(d, dict)]
         headers = getattr(exc.response, "headers", None) or {}
         for given in [*(a.removesuffix("s") for a in asked if isinstance(a, str)), headers.get("retry-after")]:
-            if (seconds := _seconds(given)) is not None:
-                return seconds
-    return random.uniform(0, min(4.0, 0.25 * 2**attempt))
-
-
-def _seconds(text: str | None) -> float | None:
-    """A provider's delay in seconds, or None when it is not a finite non-negative number (an
-    HTTP date, garbage, "nan", "-5")."""
-    try:
-        seconds = float(text or "")
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+            if (delay := seconds(given)) is not None:
+                return delay
+    return backoff(attempt)
 
 
 def _mapped(exc: Exception, model: Model) -> BackendError:
     if isinstance(exc, genai_errors.APIError):
-        code = _HTTP_STATUS.get(exc.code, grpc.StatusCode.UNAVAILABLE)  # 5xx and the rest
+        code = grpc_code_of_http(exc.code)
         error = _error_of(exc)
         kind = str(error.get("status") or "")
         reasons = {d.get("reason") for d in error.get("details", []) if isinstance(d, dict)}

@@ -1,40 +1,42 @@
-"""OpenAI-compatible backends through the official `openai` SDK: OpenAI itself, Azure OpenAI,
-Together, Fireworks, Groq, OpenRouter, and the self-hosted servers' OpenAI APIs. One client per endpoint (the catalog's
-`endpoint`, or the variable its `endpoint_env` names when set), the key from the model's `api_key_env`.
+"""OpenAI-compatible backends: OpenAI itself, Azure OpenAI, Together, Fireworks, Groq,
+OpenRouter, and the self-hosted servers' OpenAI APIs. One pooled HTTP client per endpoint (the
+catalog's `endpoint`, or the variable its `endpoint_env` names when set), the key from the
+model's `api_key_env`.
 
-Retries are the SDK's own: bounded, exponential backoff with jitter, honouring `Retry-After`
-on 429 and retrying 5xx and dropped connections. What still fails is mapped to the gRPC
-status the router falls back on.
+The wire protocol is spoken by `_openai_http.py` (the official SDK costs ten times its CPU on
+every request; tests prove the two send the same). Retries are `_retry.py`'s: 408, 409, 429,
+5xx, timeouts and dropped connections, up to `max_retries`, waiting what `retry-after-ms` or
+`Retry-After` asks, else backoff with jitter. What still fails is mapped to the gRPC status
+the router falls back on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import grpc
-import openai
-from openai import AsyncAzureOpenAI, AsyncOpenAI
 
-from tierlift.adapters._backend import clients_by_model, map_error, signals_from_logprobs
+from tierlift.adapters._backend import (
+    BackendError,
+    clients_by_model,
+    grpc_code_of_http,
+    provider_error,
+    signals_from_logprobs,
+)
+from tierlift.adapters._openai_http import ChatCompletionsHTTP, MalformedAnswer, ProviderHTTPError, events
+from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
-# Checked in order: subclasses before their bases.
-_ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
-    (openai.RateLimitError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (openai.APITimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (openai.APIConnectionError, grpc.StatusCode.UNAVAILABLE),
-    (openai.BadRequestError, grpc.StatusCode.INVALID_ARGUMENT),
-    (openai.UnprocessableEntityError, grpc.StatusCode.INVALID_ARGUMENT),
-    (openai.AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
-    (openai.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
-    (openai.NotFoundError, grpc.StatusCode.NOT_FOUND),
-    (openai.APIStatusError, grpc.StatusCode.UNAVAILABLE),  # 5xx and anything else
-]
+_ERRORS = (ProviderHTTPError, MalformedAnswer, aiohttp.ClientError, asyncio.TimeoutError)
 
 
 class OpenAICompatBackend:
@@ -45,15 +47,20 @@ class OpenAICompatBackend:
     ) -> None:
         self.adapter = adapter
         self.models = {m.id: m for m in models}
+        self.max_retries = max_retries
         # Every request goes to this upstream model when set: a local server standing in for a provider.
         self.upstream_model = upstream_model
+        self._endpoint_of = {m.id: m.resolved_endpoint(os.environ).rstrip("/") for m in models}
         self._client_of = clients_by_model(
-            adapter, models, lambda endpoint, key: self._client(endpoint, key, timeout_s, max_retries)
+            adapter, models, lambda endpoint, key: ChatCompletionsHTTP(self._auth(key), timeout_s)
         )
 
     @staticmethod
-    def _client(endpoint: str, key: str, timeout_s: float, max_retries: int) -> AsyncOpenAI:
-        return AsyncOpenAI(base_url=endpoint, api_key=key, timeout=timeout_s, max_retries=max_retries)
+    def _auth(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def _url(self, model: Model) -> str:
+        return f"{self._endpoint_of[model.id]}/chat/completions"
 
     def describe(self) -> adapter_pb2.AdapterDescription:
         return adapter_pb2.AdapterDescription(
@@ -64,41 +71,48 @@ class OpenAICompatBackend:
             streaming=True,
         )
 
-    def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
+    def _body(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
         p = request.params
-        args: dict[str, Any] = {
-            "model": self.upstream_model or model.upstream_model or model.id,
+        body: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "model": self.upstream_model or model.upstream_model or model.id,
             "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": p.temperature,
         }
         if p.top_p:
-            args["top_p"] = p.top_p
+            body["top_p"] = p.top_p
         if p.stop:
-            args["stop"] = list(p.stop)
+            body["stop"] = list(p.stop)
         if p.HasField("seed"):
-            args["seed"] = p.seed
+            body["seed"] = p.seed
         if p.response_format == "json_object":
-            args["response_format"] = {"type": "json_object"}
+            body["response_format"] = {"type": "json_object"}
         if model.capabilities.logprobs:
-            args["logprobs"] = True
-        return args
+            body["logprobs"] = True
+        return body
+
+    async def _retrying(self, model: Model, call: Any) -> Any:
+        return await retrying(call, self.max_retries, _ERRORS, _retry_in, lambda exc: _mapped(exc, model))
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
         model = self.models[request.model]
+        client, url, body = self._client_of[model.id], self._url(model), self._body(request)
         started = time.perf_counter()
+        reply = await self._retrying(model, lambda: client.create(url, body))
         try:
-            reply = await self._client_of[model.id].chat.completions.create(**self._args(request))
-        except openai.OpenAIError as exc:
-            raise map_error(exc, _ERRORS, model.provider) from exc
-        choice = reply.choices[0]
-        logprobs = [t.logprob for t in (choice.logprobs.content or [])] if choice.logprobs else []
+            choice = reply["choices"][0]
+            text = choice["message"].get("content") or ""
+            finish_reason = choice.get("finish_reason") or "stop"
+            logprobs = _logprobs(choice)
+            usage = _usage(reply.get("usage"))
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            raise _mapped(MalformedAnswer(f"not a chat completion ({exc!r})"), model) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         return adapter_pb2.GenerateResponse(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason or "stop",
-            usage=_usage(reply.usage),
+            text=text,
+            finish_reason=finish_reason,
+            usage=usage,
             confidence=signals_from_logprobs(logprobs),
             latency_ms=elapsed_ms,
             time_to_first_token_ms=elapsed_ms,  # not streamed: the whole answer arrives at once
@@ -106,28 +120,31 @@ class OpenAICompatBackend:
 
     async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
         model = self.models[request.model]
+        client, url = self._client_of[model.id], self._url(model)
+        body = {**self._body(request), "stream": True, "stream_options": {"include_usage": True}}
         started = time.perf_counter()
         pieces: list[str] = []
         logprobs: list[float] = []
         usage = common_pb2.Usage()
         finish_reason, first_token_ms = "stop", 0.0
+        # retried until the provider says yes; a stream that breaks after that is a fault
+        reply = await self._retrying(model, lambda: client.open_stream(url, body))
         try:
-            stream = await self._client_of[model.id].chat.completions.create(
-                **self._args(request), stream=True, stream_options={"include_usage": True}
-            )
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
-                for choice in chunk.choices:
-                    finish_reason = choice.finish_reason or finish_reason
-                    if choice.logprobs and choice.logprobs.content:
-                        logprobs += [t.logprob for t in choice.logprobs.content]
-                    if choice.delta.content:
+            async for chunk in events(reply):
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or []:
+                    finish_reason = choice.get("finish_reason") or finish_reason
+                    logprobs += _logprobs(choice)
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
                         first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
-                        pieces.append(choice.delta.content)
-                        yield adapter_pb2.GenerateChunk(text=choice.delta.content)
-        except openai.OpenAIError as exc:
-            raise map_error(exc, _ERRORS, model.provider) from exc
+                        pieces.append(content)
+                        yield adapter_pb2.GenerateChunk(text=content)
+        except _ERRORS as exc:
+            raise _mapped(exc, model) from exc
+        except (TypeError, AttributeError, ValueError) as exc:
+            raise _mapped(MalformedAnswer(f"not a chat completion chunk ({exc!r})"), model) from exc
         yield adapter_pb2.GenerateChunk(
             final=True,
             summary=adapter_pb2.GenerateResponse(
@@ -145,25 +162,64 @@ class OpenAICompatBackend:
             await client.close()
 
 
-def _usage(usage: Any) -> common_pb2.Usage:
-    if usage is None:
+def _logprobs(choice: dict[str, Any]) -> list[float]:
+    """The chosen tokens' logprobs of a choice (or a streamed choice's delta); finite ones only."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    values = [float(token["logprob"]) for token in content]
+    return [v for v in values if math.isfinite(v)]
+
+
+def _usage(usage: dict[str, Any] | None) -> common_pb2.Usage:
+    if not usage:
         return common_pb2.Usage()
-    return common_pb2.Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
+    return common_pb2.Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0), output_tokens=int(usage.get("completion_tokens") or 0)
+    )
+
+
+def _retry_in(exc: Exception, attempt: int) -> float | None:
+    """None for an answer not worth retrying; else what the provider asked for (`retry-after-ms`,
+    else `Retry-After` in seconds), else our backoff. `x-should-retry`, OpenAI's own hint, wins."""
+    if isinstance(exc, ProviderHTTPError):
+        hint = _header(exc.headers, "x-should-retry")
+        if hint == "false" or (exc.status not in RETRYABLE_HTTP and hint != "true"):
+            return None
+        if (ms := seconds(_header(exc.headers, "retry-after-ms"))) is not None:
+            return ms / 1000
+        if (delay := seconds(_header(exc.headers, "retry-after"))) is not None:
+            return delay
+    return backoff(attempt)
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
+def _mapped(exc: Exception, model: Model) -> BackendError:
+    if isinstance(exc, ProviderHTTPError):
+        code = grpc_code_of_http(exc.status)
+        return provider_error(code, model.provider, exc, exc.status, exc.kind, exc.message)
+    if isinstance(exc, asyncio.TimeoutError):
+        return provider_error(grpc.StatusCode.DEADLINE_EXCEEDED, model.provider, exc, message="no answer in time")
+    return provider_error(grpc.StatusCode.UNAVAILABLE, model.provider, exc)  # dropped connections, malformed answers
 
 
 AZURE_API_VERSION = "2024-10-21"  # the GA data-plane version; AZURE_OPENAI_API_VERSION overrides
 
 
 class AzureOpenAIBackend(OpenAICompatBackend):
-    """Azure OpenAI through the SDK's Azure client: the catalog's `endpoint` (or
-    AZURE_OPENAI_ENDPOINT) is the resource, `upstream_model` the deployment name; requests go to
-    /openai/deployments/<deployment>/chat/completions?api-version=... with an `api-key` header."""
+    """Azure OpenAI: the catalog's `endpoint` (or AZURE_OPENAI_ENDPOINT) is the resource,
+    `upstream_model` the deployment name; requests go to
+    /openai/deployments/<deployment>/chat/completions?api-version=... with an `api-key` header,
+    as the SDK's AsyncAzureOpenAI sends them."""
 
     family = "azure"
 
     @staticmethod
-    def _client(endpoint: str, key: str, timeout_s: float, max_retries: int) -> AsyncOpenAI:
+    def _auth(key: str) -> dict[str, str]:
+        return {"api-key": key}
+
+    def _url(self, model: Model) -> str:
         version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
-        return AsyncAzureOpenAI(
-            azure_endpoint=endpoint, api_key=key, api_version=version, timeout=timeout_s, max_retries=max_retries
-        )
+        deployment = quote(self.upstream_model or model.upstream_model or model.id, safe="")
+        return f"{self._endpoint_of[model.id]}/openai/deployments/{deployment}/chat/completions?api-version={version}"
