@@ -82,7 +82,7 @@ def bench_cpu_profile(total: int = 4000) -> dict[str, object]:
                         if name == "nats":
                             continue
                         out = FLAMES / f"{name}.{'svg' if flame_format == 'flamegraph' else 'txt'}"
-                        command = [spy, "record", "-p", str(pid), "-o", str(out), "-r", "50", "--nonblocking"]
+                        command = [spy, "record", "-p", str(pid), "-o", str(out), "-r", "100", "--nonblocking"]
                         samplers.append(
                             subprocess.Popen(
                                 [*command, "-f", flame_format], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -105,7 +105,7 @@ def bench_cpu_profile(total: int = 4000) -> dict[str, object]:
     return {
         "what": f"CPU ms per answered request by process, {CLIENTS} clients over the OpenAI-compatible edge, a "
         "repeated prompt (classifier cache hit), one openai-family adapter, an upstream answering at once in "
-        "its own process (not counted); py-spy sampling at 50 Hz when installed (its own cost is outside "
+        "its own process (not counted); py-spy sampling at 100 Hz when installed (its own cost is outside "
         "these processes but shares the cores).",
         "clients": CLIENTS,
         "answered": answered,

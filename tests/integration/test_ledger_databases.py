@@ -312,3 +312,49 @@ async def test_report_counts_requests_escalations_and_blended_cost(bus: EventBus
     assert report.answered_by_tier == {"LOCAL": pytest.approx(2 / 3), "CLOSED": pytest.approx(1 / 3)}
     per_1k = (expected_total(events(3)) / 4 * 1000).quantize(Decimal("1e-12"))
     assert Decimal(report.cost_per_1k_requests_usd) == per_1k
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_regenerations_are_marked_alike_whatever_the_arrival_order_and_batching(store: LedgerStore, seed: int) -> None:
+    """A request is regenerated when its prompt (same tenant, workload) came again within the
+    window after it; events arrive in any order, in batches of any size, some twice."""
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from tierlift.ledger._schema import requests
+
+    rng, window = random.Random(seed), timedelta(seconds=300)
+    store.regeneration_window_s = window.total_seconds()
+    start = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    asked = []
+    for i in range(80):
+        event = events_pb2.RequestCompleted(
+            event_id=f"q{i}.completed", request_id=f"q{i}", tenant=rng.choice(["acme", "globex"]),
+            workload=rng.choice(["faq", "code"]), answered=True, attempt_count=1, total_cost_usd="0",
+            prompt_sha256=rng.choice(["a" * 64, "b" * 64, "c" * 64]),
+        )  # fmt: skip
+        # clustered times, so that many fall within a window of each other and many do not
+        event.occurred_at.FromDatetime(start + timedelta(seconds=rng.choice([0, 900, 2400]) + rng.uniform(0, 700)))
+        asked.append(request_row(event))
+    arrival = rng.sample(asked, len(asked)) + rng.sample(asked, 10)  # shuffled, and ten replayed
+    while arrival:
+        size = rng.choice([1, 2, 7, 30])
+        store.insert_requests(arrival[:size])
+        arrival = arrival[size:]
+
+    def key(row: dict[str, object]) -> tuple[object, ...]:
+        return row["tenant"], row["workload"], row["prompt_sha256"]
+
+    expected = {
+        row["request_id"]
+        for row in asked
+        if any(
+            key(o) == key(row) and row["occurred_at"] < o["occurred_at"] <= row["occurred_at"] + window for o in asked
+        )
+    }
+    with store.engine.connect() as conn:
+        marked = {r.request_id for r in conn.execute(select(requests).where(requests.c.regenerated.is_(True)))}
+    assert 10 < len(expected) < 70  # neither none nor all: the check means something
+    assert marked == expected

@@ -56,13 +56,7 @@ class Classifier:
         a bounded cache, since apps send the same prompts again and again; the rest share one
         embedding pass, which costs little more than a single prompt."""
         keys = [r.SerializeToString(deterministic=True) for r in requests]
-        results: list[classifier_pb2.Classification | None] = []
-        with self._lock:
-            for key in keys:
-                hit = self._cache.get(key)
-                if hit is not None:
-                    self._cache.move_to_end(key)
-                results.append(classifier_pb2.Classification.FromString(hit) if hit is not None else None)
+        results = [self._cached(key) for key in keys]
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             fresh = self._classify([requests[i] for i in missing])
@@ -73,6 +67,18 @@ class Classifier:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return [r for r in results if r is not None]
+
+    def cached(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification | None:
+        """The labels of a request seen before, else None; cheap enough for the event loop."""
+        return self._cached(request.SerializeToString(deterministic=True))
+
+    def _cached(self, key: bytes) -> classifier_pb2.Classification | None:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                return None
+            self._cache.move_to_end(key)
+        return classifier_pb2.Classification.FromString(hit)
 
     def small_model_ok_many(self, texts: list[str]) -> list[float]:
         """The routing head's P(a small model suffices) for many prompts at once (evaluation)."""
@@ -156,6 +162,9 @@ class _Batcher:
         self._worker: asyncio.Task[None] | None = None
 
     async def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        # a repeated prompt is answered at once, without a trip through the worker's thread
+        if (hit := self._classifier.cached(request)) is not None:
+            return hit
         future: asyncio.Future[classifier_pb2.Classification] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, future))
         # The worker runs while there is work and ends when the queue is empty; it only looks at
