@@ -29,4 +29,6 @@ async def run() -> None:
 
 
 if __name__ == "__main__":
-    run_service(run)
+    # asyncio's loop: under uvloop, new prompts (inference on a worker thread) measured 8-10%
+    # slower at 16 and 128 clients (`BENCH=overhead make bench`, alternating, 2026-11-27)
+    run_service(run, on_uvloop=False)

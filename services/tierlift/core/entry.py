@@ -1,5 +1,9 @@
-"""Process entry for every service: run the async main, and turn start-up errors (bad
-config, bad catalog, unmigrated database) into one clear line on stderr and exit code 2."""
+"""Process entry for every service: run the async main on uvloop, and turn start-up errors (bad
+config, bad catalog, unmigrated database) into one clear line on stderr and exit code 2.
+
+uvloop (libuv) makes the loop's own work cheaper: NATS, aiohttp and the loop's callbacks cost
+less CPU per request (measured with `BENCH=profile make bench`, README). A service may keep
+asyncio's loop where it measured slower (the classifier: see its main)."""
 
 from __future__ import annotations
 
@@ -8,14 +12,19 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import uvloop
+
 
 class StartupError(Exception):
     """The service cannot start; the message says why and what to change."""
 
 
-def run_service(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+def run_service(main: Callable[[], Coroutine[Any, Any, None]], on_uvloop: bool = True) -> None:
     try:
-        asyncio.run(main())
+        if on_uvloop:
+            uvloop.run(main())
+        else:
+            asyncio.run(main())
     except StartupError as exc:
         # Logging may not be configured yet, so write the reason plainly.
         sys.stderr.write(f"tierlift: {exc}\n")

@@ -1,8 +1,10 @@
 """OpenTelemetry setup: tracer and meter providers per process, OTLP export when configured.
 
-With no endpoint, spans are still made (so trace ids reach logs and event headers) but
-nothing is exported. Export intervals follow the standard OTEL_BSP_* and
-OTEL_METRIC_EXPORT_INTERVAL variables.
+With no endpoint, spans are still made, for their ids (they reach logs, event headers and the
+next service), but not recorded: attributes, events and span processors would cost CPU on every
+request for nothing (`BENCH=profile make bench`). With an endpoint, the sampler is the standard
+OTEL_TRACES_SAMPLER's (default: parent-based, always on). Export intervals follow the standard
+OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL variables.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,11 @@ class Telemetry:
 
 def configure_telemetry(service: str, otlp_endpoint: str) -> Telemetry:
     resource = Resource.create({"service.name": f"tierlift-{service}", "service.namespace": "tierlift"})
-    tracer_provider = TracerProvider(resource=resource)
     readers = []
-    if otlp_endpoint:
+    if not otlp_endpoint:
+        tracer_provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    else:
+        tracer_provider = TracerProvider(resource=resource)
         # Imported here: the exporters set up their own gRPC channels, needless without export.
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
