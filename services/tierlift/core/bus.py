@@ -190,11 +190,17 @@ class EventBus:
         batch: int = 256,
         ack_wait_s: float = 30.0,
         linger_s: float = 0.0,
+        overlap: bool = False,
     ) -> None:
         """Fetch batches until `stop` is set. A batch is acked after `handler` returns; if the
         handler raises, nothing is acked and JetStream redelivers after ack_wait. With `linger_s`,
         a batch that came back short waits that long once for more, so a steady trickle is
-        handled in fewer, larger batches (each batch costs a transaction)."""
+        handled in fewer, larger batches (each batch costs a transaction).
+
+        With `overlap`, the next batch is fetched and handed to `handler` while the last one is
+        still being handled (two at most): for a handler that prepares on the event loop and
+        writes in a thread, and serialises its writes itself (the ledger's EventIngest), so one
+        batch's checks run while the other's transaction does."""
         config = api.ConsumerConfig(
             durable_name=durable,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -203,37 +209,50 @@ class EventBus:
             filter_subject=subject,
         )
         sub = await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
+        slots = asyncio.Semaphore(2 if overlap else 1)
+        handling: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
-                await self._consume_batch(sub, subject, handler, batch, linger_s)
+                await slots.acquire()
+                msgs = await self._fetch(sub, subject, batch, linger_s)
+                if not msgs:
+                    slots.release()
+                    continue
+                task = asyncio.create_task(self._handle(msgs, subject, handler))
+                handling.add(task)
+                task.add_done_callback(handling.discard)
+                task.add_done_callback(lambda _: slots.release())
         finally:
+            if handling:
+                await asyncio.gather(*handling, return_exceptions=True)
             # An open pull subscription would hold up drain() until its timeout.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
     @staticmethod
-    async def _consume_batch(
-        sub: JetStreamContext.PullSubscription, subject: str, handler: BatchHandler, batch: int, linger_s: float = 0.0
-    ) -> None:
-        """One fetch, handle, ack. Nothing here may end the consume loop: while NATS is away
-        (an outage, a restart) fetches and acks fail, and the loop waits and tries again. Acks
-        are sent without waiting for the server's confirmation (one round trip per message
-        saved): an ack that is lost leaves the message to be redelivered after ack_wait, which
-        the handler must take idempotently (the ledger does: one row per event id)."""
+    async def _fetch(sub: JetStreamContext.PullSubscription, subject: str, batch: int, linger_s: float) -> list[Msg]:
+        """One fetch ([] when there is nothing). Nothing here may end the consume loop: while
+        NATS is away (an outage, a restart) fetches fail, and the loop waits and tries again."""
         try:
             msgs = await sub.fetch(batch, timeout=0.5)
         except (nats.errors.TimeoutError, TimeoutError):
-            return  # nothing to fetch right now
+            return []  # nothing to fetch right now
         except Exception as exc:  # disconnected, no responders, a reply lost in a reconnect
             log.warning("fetch_failed_will_retry", subject=subject, error=repr(exc))
             await asyncio.sleep(1.0)
-            return
-        if not msgs:
-            return  # a fetch can end with a status and no message
-        if linger_s and len(msgs) < batch:
+            return []
+        if msgs and linger_s and len(msgs) < batch:
             await asyncio.sleep(linger_s)
             with contextlib.suppress(Exception):  # nothing more came: handle what there is
                 msgs += await sub.fetch(batch - len(msgs), timeout=0.05)
+        return msgs  # a fetch can end with a status and no message
+
+    @staticmethod
+    async def _handle(msgs: list[Msg], subject: str, handler: BatchHandler) -> None:
+        """Handle, then ack. Acks are sent without waiting for the server's confirmation (one
+        round trip per message saved): an ack that is lost leaves the message to be redelivered
+        after ack_wait, which the handler must take idempotently (the ledger does: one row per
+        event id)."""
         received = [Received(m, propagate.extract(m.headers or {})) for m in msgs]
         try:
             await handler(received)

@@ -139,7 +139,8 @@ def _form(values: Sequence[float]) -> str:
 
 
 class EventIngest:
-    """A batch handler for EventBus.consume."""
+    """A batch handler for EventBus.consume (with `overlap`): events are checked and turned into
+    rows on the event loop, then written in a worker thread, one batch's write at a time."""
 
     def __init__(
         self,
@@ -153,6 +154,7 @@ class EventIngest:
         self.bus, self.subject, self.table = bus, subject, table
         self.to_row, self.write, self.after_write = to_row, write, after_write
         self.dead_lettered = 0
+        self._writing = asyncio.Lock()
 
     async def __call__(self, batch: Sequence[Received]) -> None:
         if not batch:
@@ -174,12 +176,13 @@ class EventIngest:
         # One write per batch: a child of the first event's CONSUMER span, linked to the others.
         parent = trace.set_span_in_context(trace.NonRecordingSpan(consumed[0]))
         links = [trace.Link(c) for c in consumed[1:]]
-        with tracer.start_as_current_span(f"INSERT {self.table}", context=parent, links=links) as span:
-            span.set_attribute("db.operation.name", "INSERT")
-            span.set_attribute("db.operation.batch.size", len(rows))
-            result = await asyncio.to_thread(self.write, rows)
-        if self.after_write is not None:
-            await self.after_write(result)
+        async with self._writing:
+            with tracer.start_as_current_span(f"INSERT {self.table}", context=parent, links=links) as span:
+                span.set_attribute("db.operation.name", "INSERT")
+                span.set_attribute("db.operation.batch.size", len(rows))
+                result = await asyncio.to_thread(self.write, rows)
+            if self.after_write is not None:
+                await self.after_write(result)
         log.debug("events_stored", subject=self.subject, rows=len(rows), batch=len(batch))
 
 

@@ -14,7 +14,10 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Engine,
+    Table,
     and_,
+    bindparam,
+    cast,
     create_engine,
     event,
     func,
@@ -25,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog
@@ -65,14 +69,39 @@ class LedgerStore:
 
     # --- writes ---------------------------------------------------------------------------------
 
+    def _insert_rows(
+        self, table: Table, rows: Sequence[dict[str, Any]], key: str
+    ) -> tuple[Any, list[dict[str, Any]] | None]:
+        """An INSERT of `rows` (all with the same keys; `key` unique in the table) and the
+        parameters to execute it with. On PostgreSQL the rows travel as one array per column that
+        the server unnests: one short statement whatever the batch size, where a multi-row VALUES
+        is long SQL that psycopg parses again on every call (~40 ms of CPU for 256 attempts, most
+        of the ingest's time). One statement may not hold a key twice (ON CONFLICT DO UPDATE
+        refuses): the first row of a key is kept, as row-by-row inserts would keep it."""
+        if self.engine.dialect.name != "postgresql":
+            return self._insert(table), list(rows)
+        firsts: dict[Any, dict[str, Any]] = {}
+        for row in rows:
+            firsts.setdefault(row[key], row)
+        rows = list(firsts.values())
+        names = list(rows[0])
+        arrays = [
+            cast(bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(table.c[name].type)),
+                 ARRAY(table.c[name].type))
+            for name in names
+        ]  # fmt: skip
+        values = select(func.unnest(*arrays).table_valued(*names).render_derived())
+        return self._insert(table).from_select(names, values), None
+
     def insert_attempts(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Insert in one transaction, skipping stored event ids; returns the (tenant, workload)
         pairs whose spend grew."""
         if not rows:
             return set()
-        stmt = self._insert(attempts).on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
+        stmt, values = self._insert_rows(attempts, rows, key="event_id")
+        stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
         with self.engine.begin() as conn:
-            added = {r.event_id for r in conn.execute(stmt, list(rows))}
+            added = {r.event_id for r in conn.execute(stmt, values)}
             # shadow runs are priced and stored, but are not the tenant's live spend
             new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
             self._add_to_rollups(conn, new_rows)
@@ -106,14 +135,14 @@ class LedgerStore:
     def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
         """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
         if rows:
-            stmt = self._insert(requests)
+            stmt, values = self._insert_rows(requests, rows, key="request_id")
             stmt = stmt.on_conflict_do_update(
                 index_elements=["request_id"],
                 set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
                 where=requests.c.event_id.like(f"%{RECONCILED}"),
             )
             with self.engine.begin() as conn:
-                conn.execute(stmt, list(rows))
+                conn.execute(stmt, values)
                 self._mark_regenerations(conn, rows)
 
     def _mark_regenerations(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

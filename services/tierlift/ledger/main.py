@@ -101,7 +101,13 @@ async def run() -> None:
     consumers = [
         asyncio.create_task(
             bus.consume(
-                subject, durable, handler, stop_ingest, settings.ingest_batch, linger_s=settings.ingest_linger_s
+                subject,
+                durable,
+                handler,
+                stop_ingest,
+                settings.ingest_batch,
+                linger_s=settings.ingest_linger_s,
+                overlap=True,
             )
         )
         for subject, (durable, handler) in ingests.items()
