@@ -10,7 +10,7 @@ commit and machine that produced them. Speed is measured here, never asserted in
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
     detectors.json        data-class detection time at 4K, 32K and 128K characters
-    auth.json             what authenticating a call adds (the interceptor, 10,000 keys)
+    auth.json             what authenticating a call adds (Authenticate.admit, 10,000 keys)
     gateway.json          what the OpenAI-compatible edge adds over calling the router directly
     cpu_profile.json      CPU per routed request by process over the OpenAI-compatible edge at 16
                           clients, with py-spy flame graphs under results/flames/

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.unit.test_rpc_fuzz import NEVER, messages
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
-from tierlift.core.grpc_server import UndecodableIsInvalidArgument
+from tierlift.core.grpc_server import ServerCalls
 from tierlift.core.identity import Authenticate, KeyBook, key_interceptors
 from tierlift.ledger import BudgetWatcher, LedgerStore, make_engine
 from tierlift.ledger._keys import KeyKeeper, KeyStore, key_row
@@ -50,7 +50,7 @@ async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Ledg
     keys.store.create(row)
     await keys.publish_all()
     auth = Authenticate(keys.book, LEDGER_ROLES)
-    server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument(), auth])
+    server = grpc.aio.server(interceptors=[ServerCalls(auth)])
     servicer = LedgerServicer(store, BudgetWatcher(bus, store), keys, QualityStore(store.engine))
     ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -17,7 +17,7 @@ from tierlift.adapters import AdapterServicer, BackendError, signals_from_logpro
 from tierlift.classifier import ClassifierServicer
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
-from tierlift.core.grpc_server import UndecodableIsInvalidArgument
+from tierlift.core.grpc_server import ServerCalls
 from tierlift.router import RouterDeps, RouterServicer
 from tierlift.router._shadow import Shadows
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
@@ -85,7 +85,7 @@ async def serve_router(
     addresses: dict[str, str] = {}  # servicer class -> address, for tests that send raw bytes
 
     def serve(add: Any, servicer: Any) -> grpc.aio.Channel:
-        server = grpc.aio.server(interceptors=[UndecodableIsInvalidArgument()])  # as GrpcServer does
+        server = grpc.aio.server(interceptors=[ServerCalls()])  # as GrpcServer does, no caller check
         add(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")
         servers.append(server)

@@ -16,10 +16,9 @@ import asyncio
 import contextvars
 import hashlib
 import hmac
-import inspect
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -166,12 +165,12 @@ def current_principal() -> Principal:
     """The caller of the RPC being served (set by `Authenticate`)."""
     principal = _CURRENT.get()
     if principal is None:
-        raise RuntimeError("no principal: the servicer runs without the Authenticate interceptor")
+        raise RuntimeError("no principal: the servicer runs without ServerCalls admitting its callers")
     return principal
 
 
 def caller() -> Principal | None:
-    """The caller, or None in a servicer run without the interceptor (in-process tests)."""
+    """The caller, or None in a servicer run without a caller check (in-process tests)."""
     return _CURRENT.get()
 
 
@@ -182,104 +181,41 @@ def bearer(metadata: Iterable[tuple[str, Any]] | None) -> str:
     return ""
 
 
-class Authenticate(grpc.aio.ServerInterceptor):
-    """`roles`: method (e.g. "/tierlift.v1.Router/Complete") or "*" -> the roles that may call it."""
+class Authenticate:
+    """Who may call what. `roles`: method (e.g. "/tierlift.v1.Router/Complete") or "*" -> the
+    roles that may call it. Applied to every call by `core/grpc_server.py`'s ServerCalls."""
 
     def __init__(self, keys: KeyBook, roles: Mapping[str, frozenset[str]], others_denied: bool = False) -> None:
         # others_denied: a service that knows only its few trusted callers (the routers) answers a
         # credential it does not know with PERMISSION_DENIED, not UNAUTHENTICATED
         self.keys, self.roles, self.others_denied = keys, roles, others_denied
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        handler = await continuation(details)
-        method = details.method
-        if handler is None or method.startswith(_EXEMPT) or handler.request_streaming:
-            return handler
-        token = bearer(details.invocation_metadata)
+    @staticmethod
+    def exempt(method: str) -> bool:
+        """Health and reflection answer anyone."""
+        return method.startswith(_EXEMPT)
+
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
+        """The caller of `method` on this call, by its key (else its client certificate), made
+        the current caller; the call is aborted when there is none or it may not call `method`."""
+        call = method.rsplit("/", 1)[-1]
         allowed = self.roles.get(method, self.roles.get("*", frozenset()))
+        token = bearer(context.invocation_metadata())
         if not token and self.keys.certificates:
-            return _by_certificate(handler, self.keys, allowed, method, self.others_denied)
-        principal = self.keys.authenticate(token)
-        if principal is None and token and self.others_denied:
-            problem = f"only {', '.join(sorted(allowed))} may call {method.rsplit('/', 1)[-1]}"
-            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
-        if principal is None:
-            return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, "authorization: a valid API key is required")
-        if principal.role not in allowed:
-            problem = f"role {principal.role!r} may not call {method.rsplit('/', 1)[-1]}"
-            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, problem)
-        return _as(handler, principal)
-
-
-def _by_certificate(handler: Any, keys: KeyBook, allowed: frozenset[str], method: str, others_denied: bool) -> Any:
-    """A call without a key: its peer certificate must name a principal allowed `method`. The
-    certificate is known only once the call runs, so the check runs inside the handler."""
-    call = method.rsplit("/", 1)[-1]
-
-    async def check(context: grpc.aio.ServicerContext) -> Principal:
-        principal = keys.by_certificate(context.auth_context())
-        if principal is None and others_denied:
+            principal = self.keys.by_certificate(context.auth_context())
+            missing = "authorization: an API key or a known client certificate is required"
+        else:
+            principal = self.keys.authenticate(token)
+            missing = "authorization: a valid API key is required"
+        if principal is None and (token or self.keys.certificates) and self.others_denied:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"only {', '.join(sorted(allowed))} may call {call}")
         if principal is None:
-            message = "authorization: an API key or a known client certificate is required"
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        assert principal is not None
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, missing)
+        assert principal is not None  # abort raised otherwise
         if principal.role not in allowed:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"role {principal.role!r} may not call {call}")
+        _CURRENT.set(principal)
         return principal
-
-    return _as(handler, check)
-
-
-def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
-    async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(code, message)
-
-    async def refuse_stream(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-        yield  # an async generator, as gRPC expects for a server stream
-
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            refuse, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    return grpc.unary_stream_rpc_method_handler(
-        refuse_stream,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
-
-
-def _as(handler: Any, principal: Principal | Callable[[grpc.aio.ServicerContext], Awaitable[Principal]]) -> Any:
-    """The same handler, run with `principal` (or the one found from the call's context) as
-    the current caller."""
-
-    async def resolve(context: grpc.aio.ServicerContext) -> Principal:
-        return principal if isinstance(principal, Principal) else await principal(context)
-
-    if handler.unary_unary is not None:
-        inner = handler.unary_unary
-
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            _CURRENT.set(await resolve(context))
-            return await inner(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )  # fmt: skip
-    inner_stream = handler.unary_stream
-    if not inspect.isasyncgenfunction(inner_stream):
-        return handler
-
-    async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        _CURRENT.set(await resolve(context))
-        async for response in inner_stream(request, context):
-            yield response
-
-    return grpc.unary_stream_rpc_method_handler(
-        unary_stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
 
 
 def _with_bearer(details: grpc.aio.ClientCallDetails, key: str) -> grpc.aio.ClientCallDetails:
