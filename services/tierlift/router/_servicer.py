@@ -392,9 +392,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                         in_flight = None
                     annotate(span, attempt)
                 attempts.append(attempt)
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
                 if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
                     return await self._answered(request, plan, attempts, texts[-1])
+                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
         except asyncio.CancelledError:
             self._in_background(self._abandoned(request, plan, attempts, in_flight))
             raise
@@ -446,9 +446,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         attempts: list[router_pb2.Attempt],
         text: str,
     ) -> router_pb2.CompleteResponse:
+        """The answering attempt (the last) and the request's outcome are published together, both
+        stored (acknowledged) before the caller gets the answer: one wait on JetStream, not two.
+        Shielded: a caller that leaves now does not stop the billable event from being stored."""
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        await events.completed(self.deps.publisher, request, plan, attempts, total, answer)
+        await asyncio.shield(
+            asyncio.gather(
+                events.attempt_finished(self.deps.publisher, request, plan.request_id, answer),
+                events.completed(self.deps.publisher, request, plan, attempts, total, answer),
+            )
+        )
         log.info(
             "request_answered",
             request_id=plan.request_id,
@@ -539,7 +547,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
                 final = await self._answered(request, plan, attempts, summary.text)
                 yield router_pb2.CompleteChunk(final=final)
                 return
