@@ -98,6 +98,30 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     assert vllm_model["endpoint"] == "http://sy-tierlift-vllm-llama-8b:8000/v1"  # the in-chart Service
 
 
+def test_grpc_callers_reach_every_replica_of_their_callee() -> None:
+    """Headless Services and dns:/// targets: each caller resolves every ready replica and its
+    round_robin channel spreads calls over them (one HTTP/2 connection to a ClusterIP would pin
+    it to one pod, and the classifier's and routers' autoscaling would add idle pods)."""
+    docs = render(overlay("values-prod.yaml"))
+    services = of_kind(docs, "Service")
+    grpc_services = {n for n, s in services.items() if s["spec"]["ports"][0]["name"] == "grpc"}
+    assert {"sy-tierlift-router", "sy-tierlift-classifier", "sy-tierlift-ledger"} <= grpc_services
+    assert all(services[n]["spec"]["clusterIP"] == "None" for n in grpc_services)
+    assert "clusterIP" not in services["sy-tierlift-gateway"]["spec"]  # HTTP: kube-proxy balances connections
+    deployments = of_kind(docs, "Deployment")
+    targets = {}
+    for name, d in deployments.items():
+        for e in d["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if e["name"] in ("TIERLIFT_CLASSIFIER_ADDR", "TIERLIFT_ROUTER_ADDR", "TIERLIFT_LEDGER_ADDR"):
+                targets[f"{name} {e['name']}"] = e["value"]
+            if e["name"] == "TIERLIFT_ADAPTERS":
+                targets |= {f"{name} {pair}": pair.split("=", 1)[1] for pair in e["value"].split(",")}
+    assert len(targets) >= 5  # the router's classifier and adapters, the gateway's and assessor's router
+    for caller, target in targets.items():
+        assert target.startswith("dns:///sy-tierlift-"), caller
+        assert target.removeprefix("dns:///").rsplit(":", 1)[0] in grpc_services, caller
+
+
 def test_prod_policy_reaches_the_routers_and_parses() -> None:
     from tierlift.router._policy_source import parse_policy
 
@@ -129,7 +153,9 @@ def test_the_rollout_controller_reaches_the_ledger_with_the_assessor_key() -> No
     docs = render({"assessor": {"enabled": True}})
     deployments = of_kind(docs, "Deployment")
     assessor = deployments["sy-tierlift-assessor"]["spec"]["template"]["spec"]["containers"][0]
-    assert {e["name"]: e.get("value") for e in assessor["env"]}["TIERLIFT_LEDGER_ADDR"] == "sy-tierlift-ledger:50051"
+    assert {e["name"]: e.get("value") for e in assessor["env"]}[
+        "TIERLIFT_LEDGER_ADDR"
+    ] == "dns:///sy-tierlift-ledger:50051"
     ledger = deployments["sy-tierlift-ledger"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in ledger["containers"][0]["env"]}
     assert env["TIERLIFT_ASSESSOR_KEY_FILE"].endswith("/assessor-key/ASSESSOR_KEY")

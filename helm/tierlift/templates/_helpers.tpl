@@ -283,6 +283,12 @@ metadata:
   labels:
     {{- include "tierlift.labels" . | nindent 4 }}
 spec:
+  {{- if not .http }}
+  # headless: callers resolve every ready replica and spread their gRPC calls over them
+  # (round_robin, core/grpc_server.py); a ClusterIP would pin each caller's one HTTP/2 connection
+  # to one pod
+  clusterIP: None
+  {{- end }}
   selector:
     {{- include "tierlift.selector" . | nindent 4 }}
   ports:

@@ -141,7 +141,7 @@ class GrpcServer:
         self.service = service
         self.grace_s = grace_s
         # every service authenticates its callers (core/identity.py); health and reflection are open
-        self.server = grpc.aio.server(interceptors=[ServerCalls(auth)])
+        self.server = grpc.aio.server(interceptors=[ServerCalls(auth)], options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         if tls is None:
@@ -207,11 +207,21 @@ class GrpcServer:
         self._stopping.set()
 
 
-# Reconnect quickly to a restarted pod instead of gRPC's default backoff of up to 120 s.
 CHANNEL_OPTIONS = [
+    # reconnect quickly to a restarted pod instead of gRPC's default backoff of up to 120 s
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
+    # one connection to every address the target resolves to, calls spread over them: with the
+    # chart's headless Services (dns:///name:port) every replica of the callee takes its share,
+    # where one HTTP/2 connection to a ClusterIP would pin a caller to one pod
+    ("grpc.lb_policy_name", "round_robin"),
+]
+SERVER_OPTIONS = [
+    # callers reconnect, and so resolve the callee's name again, every few minutes: replicas added
+    # by a scale-up get traffic without a restart of the callers; calls in flight get 2 minutes
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 120_000),
 ]
 
 
