@@ -57,63 +57,83 @@ async def _load(stack: Stack, total: int) -> tuple[int, float, dict[str, int]]:
     return answered, time.perf_counter() - started, errors
 
 
+def _samplers(pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    """py-spy recording each service (not nats-server), when py-spy is installed."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return []
+    flame_format = os.environ.get("BENCH_FLAME_FORMAT", "flamegraph")
+    FLAMES.mkdir(parents=True, exist_ok=True)
+    samplers = []
+    for name, pid in pids.items():
+        if name == "nats":
+            continue
+        out = FLAMES / f"{name}.{'svg' if flame_format == 'flamegraph' else 'txt'}"
+        command = [spy, "record", "-p", str(pid), "-o", str(out), "-r", "100", "--nonblocking", "-f", flame_format]
+        samplers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)
+    return samplers
+
+
+def _run(endpoint: str, total: int, routers: int, flames: bool) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as state:
+        stack = start_provider_stack(
+            Path(state), [wire_model("wire-open", "HOSTED_OPEN", endpoint, "0.50")], TIERLIFT_LOG_LEVEL="warning"
+        )
+        samplers: list[subprocess.Popen[bytes]] = []
+        try:
+            if routers == 2:  # a second router replica; the gateway's round_robin channel spreads over both
+                stack.start_service("router-2")
+                both = f"ipv4:{stack.addrs['router']},{stack.addrs['router-2']}"
+                stack.service_extra_env["gateway"] = {"TIERLIFT_ROUTER_ADDR": both}
+                stack.stop_service("gateway")
+                stack.start_service("gateway", port=int(stack.addrs["gateway"].rsplit(":", 1)[1]))
+            asyncio.run(_load(stack, 400))  # warm-up: connections, caches
+            pids = {name: proc.pid for name, proc in stack.procs.items()}
+            samplers = _samplers(pids) if flames else []
+            before = {name: _cpu_s(pid) for name, pid in pids.items()}
+            answered, elapsed, errors = asyncio.run(_load(stack, total))
+            after = {name: _cpu_s(pid) for name, pid in pids.items()}
+        finally:
+            for sampler in samplers:
+                sampler.send_signal(2)  # py-spy writes its flame graph on SIGINT
+            for sampler in samplers:
+                sampler.wait(30)
+            stack.stop()
+    per_request = {name: round((after[name] - before[name]) * 1000 / max(answered, 1), 3) for name in pids}
+    return {
+        "routers": routers,
+        "answered": answered,
+        "errors": errors,
+        "answered_per_s": round(answered / elapsed, 1),
+        "cpu_ms_per_request": per_request,
+        "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
+    }
+
+
 def bench_cpu_profile(total: int = 4000) -> dict[str, object]:
     port = free_port()
     upstream = subprocess.Popen(
         [sys.executable, "-m", "tests.wire.server", "--port", str(port), "--model", "wire-open"],
         stdout=subprocess.DEVNULL,
     )
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    samplers: list[subprocess.Popen[bytes]] = []
     try:
         wait_for_port(port, 10.0, upstream, "wire upstream")
-        with tempfile.TemporaryDirectory() as state:
-            endpoint = f"http://127.0.0.1:{port}/v1"
-            stack = start_provider_stack(
-                Path(state), [wire_model("wire-open", "HOSTED_OPEN", endpoint, "0.50")], TIERLIFT_LOG_LEVEL="warning"
-            )
-            try:
-                asyncio.run(_load(stack, 400))  # warm-up: connections, caches
-                pids = {name: proc.pid for name, proc in stack.procs.items()}
-                flame_format = os.environ.get("BENCH_FLAME_FORMAT", "flamegraph")
-                if Path(spy).exists():
-                    FLAMES.mkdir(parents=True, exist_ok=True)
-                    for name, pid in pids.items():
-                        if name == "nats":
-                            continue
-                        out = FLAMES / f"{name}.{'svg' if flame_format == 'flamegraph' else 'txt'}"
-                        command = [spy, "record", "-p", str(pid), "-o", str(out), "-r", "100", "--nonblocking"]
-                        samplers.append(
-                            subprocess.Popen(
-                                [*command, "-f", flame_format], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                            )
-                        )
-                    time.sleep(1.0)
-                before = {name: _cpu_s(pid) for name, pid in pids.items()}
-                answered, elapsed, errors = asyncio.run(_load(stack, total))
-                after = {name: _cpu_s(pid) for name, pid in pids.items()}
-            finally:
-                for sampler in samplers:
-                    sampler.send_signal(2)  # py-spy writes its flame graph on SIGINT
-                for sampler in samplers:
-                    sampler.wait(30)
-                stack.stop()
+        endpoint = f"http://127.0.0.1:{port}/v1"
+        profiled = _run(endpoint, total, routers=1, flames=True)
+        # one router against two, alternating, without py-spy
+        replicas = [_run(endpoint, total, routers, flames=False) for routers in (2, 1, 2)]
     finally:
         upstream.terminate()
         upstream.wait(10)
-    per_request = {name: round((after[name] - before[name]) * 1000 / max(answered, 1), 3) for name in pids}
     return {
         "what": f"CPU ms per answered request by process, {CLIENTS} clients over the OpenAI-compatible edge, a "
         "repeated prompt (classifier cache hit), one openai-family adapter, an upstream answering at once in "
-        "its own process (not counted); py-spy sampling at 100 Hz when installed (its own cost is outside "
-        "these processes but shares the cores).",
+        "its own process (not counted); py-spy sampling at 100 Hz in the profiled run (its own cost is outside "
+        "these processes but shares the cores). router_replicas: the same load with one router and with two "
+        "behind the gateway's round_robin channel, alternating, no py-spy.",
         "clients": CLIENTS,
-        "answered": answered,
-        "errors": errors,
-        "answered_per_s": round(answered / elapsed, 1),
-        "cpu_ms_per_request": per_request,
-        "cpu_ms_per_request_total": round(sum(per_request.values()), 3),
-        "flame_graphs": sorted(str(p.relative_to(FLAMES.parent.parent)) for p in FLAMES.glob("*.*"))
-        if samplers
-        else [],
+        **profiled,
+        "flame_graphs": sorted(str(p.relative_to(FLAMES.parent.parent)) for p in FLAMES.glob("*.*")),
+        "router_replicas": replicas,
     }
