@@ -5,6 +5,7 @@ query, credential, JSON body) and read the answer alike (text, finish reason, us
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -109,18 +110,8 @@ async def test_a_stream_reaches_the_provider_as_the_sdk_sends_it_and_is_read_ali
     assert (summary.usage.input_tokens, summary.usage.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [b"<html>bad gateway</html>", b"[1, 2]", b'{"choices": []}', b'{"choices": [{"message": null}]}',
-     b'{"choices": [{"message": {"content": "hi"}, "logprobs": {"content": [{"logprob": "x"}]}}]}'],
-    ids=["not-json", "not-an-object", "no-choices", "no-message", "logprob-not-a-number"],
-)  # fmt: skip
-async def test_an_answer_that_is_no_chat_completion_is_a_clear_fault(
-    answer: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def reply(_request: web.Request) -> web.Response:
-        return web.Response(body=answer, content_type="application/json")
-
+async def _refusal_of(reply: Any, monkeypatch: pytest.MonkeyPatch) -> BackendError:
+    """The BackendError of one call to a provider whose chat-completions endpoint is `reply`."""
     app = web.Application()
     app.router.add_post("/v1/chat/completions", reply)
     runner = web.AppRunner(app)
@@ -136,5 +127,38 @@ async def test_an_answer_that_is_no_chat_completion_is_a_clear_fault(
     finally:
         await backend.close()
         await runner.cleanup()
-    assert err.value.code == grpc.StatusCode.UNAVAILABLE  # the router falls back on it
-    assert err.value.message.startswith("wire: MalformedAnswer: ")
+    return err.value
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"<html>bad gateway</html>", b"[1, 2]", b'{"choices": []}', b'{"choices": [{"message": null}]}',
+     b'{"choices": [{"message": {"content": "hi"}, "logprobs": {"content": [{"logprob": "x"}]}}]}'],
+    ids=["not-json", "not-an-object", "no-choices", "no-message", "logprob-not-a-number"],
+)  # fmt: skip
+async def test_an_answer_that_is_no_chat_completion_is_a_clear_fault(
+    answer: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def reply(_request: web.Request) -> web.Response:
+        return web.Response(body=answer, content_type="application/json")
+
+    error = await _refusal_of(reply, monkeypatch)
+    assert error.code == grpc.StatusCode.UNAVAILABLE  # the router falls back on it
+    assert error.message.startswith("wire: MalformedAnswer: ")
+
+
+async def test_an_error_body_that_arrives_in_pieces_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b'{"error": {"type": "invalid_request_error", "message": "max_tokens: too large for this model"}}'
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        answer = web.StreamResponse(status=400, headers={"Content-Type": "application/json"})
+        await answer.prepare(request)
+        for piece in (body[:20], body[20:50], body[50:]):
+            await answer.write(piece)
+            await asyncio.sleep(0.05)  # separate reads at the client
+        await answer.write_eof()
+        return answer
+
+    error = await _refusal_of(reply, monkeypatch)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.message == "wire HTTP 400: invalid_request_error: max_tokens: too large for this model"

@@ -15,7 +15,7 @@ retrying and mapping to gRPC statuses are the backend's (`openai_compat.py`).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
@@ -71,7 +71,7 @@ class ChatCompletionsHTTP:
         """The parsed chat completion."""
         async with self._open_session().post(url, data=json.dumps(body)) as reply:
             if reply.status >= 300:
-                raise ProviderHTTPError(reply.status, reply.headers, await reply.content.read(MAX_ERROR_BODY))
+                raise ProviderHTTPError(reply.status, reply.headers, await _error_body(reply))
             return _json_object(await reply.read(), "answer")
 
     async def open_stream(self, url: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
@@ -79,7 +79,7 @@ class ChatCompletionsHTTP:
         reply = await self._open_session().post(url, data=json.dumps(body), headers={"Accept": "text/event-stream"})
         if reply.status >= 300:
             try:
-                raise ProviderHTTPError(reply.status, reply.headers, await reply.content.read(MAX_ERROR_BODY))
+                raise ProviderHTTPError(reply.status, reply.headers, await _error_body(reply))
             finally:
                 reply.release()
         return reply
@@ -89,7 +89,7 @@ class ChatCompletionsHTTP:
             await self._session.close()
 
 
-async def events(reply: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+async def events(reply: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any], None]:
     """The JSON objects of a server-sent-event stream until `[DONE]` or its end; the response is
     released afterwards. An `error` object in the stream is the provider's error."""
     data: list[str] = []
@@ -121,3 +121,11 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise MalformedAnswer(f"{what} is not a JSON object: {data[:80]!r}")
     return parsed
+
+
+async def _error_body(reply: aiohttp.ClientResponse) -> bytes:
+    """The error answer's body, at most MAX_ERROR_BODY bytes (a read returns what has arrived)."""
+    body = b""
+    while len(body) < MAX_ERROR_BODY and (piece := await reply.content.read(MAX_ERROR_BODY - len(body))):
+        body += piece
+    return body

@@ -13,6 +13,7 @@ the router falls back on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import time
@@ -130,17 +131,19 @@ class OpenAICompatBackend:
         # retried until the provider says yes; a stream that breaks after that is a fault
         reply = await self._retrying(model, lambda: client.open_stream(url, body))
         try:
-            async for chunk in events(reply):
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                for choice in chunk.get("choices") or []:
-                    finish_reason = choice.get("finish_reason") or finish_reason
-                    logprobs += _logprobs(choice)
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
-                        first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
-                        pieces.append(content)
-                        yield adapter_pb2.GenerateChunk(text=content)
+            # aclosing: a stream left early (the router cancelled) gives its connection back now
+            async with contextlib.aclosing(events(reply)) as chunks:
+                async for chunk in chunks:
+                    if chunk.get("usage"):
+                        usage = _usage(chunk["usage"])
+                    for choice in chunk.get("choices") or []:
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        logprobs += _logprobs(choice)
+                        content = (choice.get("delta") or {}).get("content")
+                        if content:
+                            first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
+                            pieces.append(content)
+                            yield adapter_pb2.GenerateChunk(text=content)
         except _ERRORS as exc:
             raise _mapped(exc, model) from exc
         except (TypeError, AttributeError, ValueError) as exc:
