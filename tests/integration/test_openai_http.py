@@ -110,24 +110,33 @@ async def test_a_stream_reaches_the_provider_as_the_sdk_sends_it_and_is_read_ali
     assert (summary.usage.input_tokens, summary.usage.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
 
 
-async def _refusal_of(reply: Any, monkeypatch: pytest.MonkeyPatch) -> BackendError:
-    """The BackendError of one call to a provider whose chat-completions endpoint is `reply`."""
+async def _refusal_of(reply: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[BackendError, int]:
+    """The BackendError of one generation from a provider whose chat-completions endpoint is
+    `reply` (up to two retries allowed), and how many calls reached the provider."""
+    calls = 0
+
+    async def counted(request: web.Request) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        answer: web.StreamResponse = await reply(request)
+        return answer
+
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", reply)
+    app.router.add_post("/v1/chat/completions", counted)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     monkeypatch.setenv("WIRE_API_KEY", KEY)
-    backend = make_backend("openai", wire_model(f"http://127.0.0.1:{port}/v1"), timeout_s=2.0, max_retries=0)
+    backend = make_backend("openai", wire_model(f"http://127.0.0.1:{port}/v1"), timeout_s=2.0, max_retries=2)
     try:
         with pytest.raises(BackendError) as err:
             await backend.generate(request())
     finally:
         await backend.close()
         await runner.cleanup()
-    return err.value
+    return err.value, calls
 
 
 @pytest.mark.parametrize(
@@ -142,9 +151,10 @@ async def test_an_answer_that_is_no_chat_completion_is_a_clear_fault(
     async def reply(_request: web.Request) -> web.Response:
         return web.Response(body=answer, content_type="application/json")
 
-    error = await _refusal_of(reply, monkeypatch)
+    error, calls = await _refusal_of(reply, monkeypatch)
     assert error.code == grpc.StatusCode.UNAVAILABLE  # the router falls back on it
     assert error.message.startswith("wire: MalformedAnswer: ")
+    assert calls == 1  # it answered, and may have billed it: not asked again
 
 
 async def test_an_error_body_that_arrives_in_pieces_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,6 +169,6 @@ async def test_an_error_body_that_arrives_in_pieces_is_read_whole(monkeypatch: p
         await answer.write_eof()
         return answer
 
-    error = await _refusal_of(reply, monkeypatch)
-    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    error, calls = await _refusal_of(reply, monkeypatch)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and calls == 1  # a 400 is not retried
     assert error.message == "wire HTTP 400: invalid_request_error: max_tokens: too large for this model"

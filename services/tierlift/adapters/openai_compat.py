@@ -182,7 +182,11 @@ def _usage(usage: dict[str, Any] | None) -> common_pb2.Usage:
 
 def _retry_in(exc: Exception, attempt: int) -> float | None:
     """None for an answer not worth retrying; else what the provider asked for (`retry-after-ms`,
-    else `Retry-After` in seconds), else our backoff. `x-should-retry`, OpenAI's own hint, wins."""
+    else `Retry-After` in seconds), else our backoff. `x-should-retry`, OpenAI's own hint, wins.
+    An answer that came (2xx) but is no chat completion is not asked again: the provider may have
+    billed it, and it would likely answer the same."""
+    if isinstance(exc, MalformedAnswer):
+        return None
     if isinstance(exc, ProviderHTTPError):
         hint = _header(exc.headers, "x-should-retry")
         if hint == "false" or (exc.status not in RETRYABLE_HTTP and hint != "true"):
