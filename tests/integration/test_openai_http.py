@@ -17,6 +17,7 @@ from aiohttp import web
 from tests.integration.test_provider_adapters import make_backend, request, wire_model
 from tests.wire.server import WireServer
 from tierlift.adapters import BackendError
+from tierlift.adapters import _openai_http as openai_http
 from tierlift.adapters.openai_compat import AZURE_API_VERSION
 from tierlift.v1 import adapter_pb2
 
@@ -172,3 +173,15 @@ async def test_an_error_body_that_arrives_in_pieces_is_read_whole(monkeypatch: p
     error, calls = await _refusal_of(reply, monkeypatch)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT and calls == 1  # a 400 is not retried
     assert error.message == "wire HTTP 400: invalid_request_error: max_tokens: too large for this model"
+
+
+async def test_an_answer_too_large_to_be_one_is_refused_not_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_http, "MAX_ANSWER_BODY", 4096)  # the real limit is 32 MiB
+
+    async def reply(_request: web.Request) -> web.Response:
+        content = "x" * 10_000
+        return web.json_response({"choices": [{"message": {"content": content}, "finish_reason": "stop"}]})
+
+    error, calls = await _refusal_of(reply, monkeypatch)
+    assert error.code == grpc.StatusCode.UNAVAILABLE and calls == 1
+    assert "answer: larger than 4096 bytes" in error.message

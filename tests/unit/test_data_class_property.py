@@ -228,6 +228,20 @@ def test_no_attempt_is_ever_made_on_a_tier_the_data_class_forbids() -> None:
             loop.run_until_complete(scenario(running, policy, request[0], request[1], behaviour, rollout))
 
         check()
+        # The regional clouds, for certain: random examples reach them in each region only most of
+        # the time. Every tier open, the regional entries as shadows, a request from each region:
+        # the same checks apply (each call in the request's own geography, the rest held back).
+        regional = tuple(sorted(m.id for m in CATALOG.models if m.cloud_region))
+        everything = Policy(
+            tiers_for_data_class={dc: frozenset(TIERS) for dc in DATA_CLASSES},
+            shadows={"prop": ShadowPolicy(1.0, regional, Decimal(1000), JudgeSpec(method="exact"))},
+        )
+        for region in ("eu", "us"):
+            asked = router_pb2.CompleteRequest(
+                tenant="acme", workload="prop", messages=[T.Message(role="user", content="What is 2 + 2?")],
+                constraints=router_pb2.Constraints(region=region),
+            )  # fmt: skip
+            loop.run_until_complete(scenario(running, everything, asked, False, [(None, 0.9)] * len(ADAPTERS)))
         # not vacuous: shadows ran, and some were held back by the data class
         assert any(isinstance(e, ShadowFinished) for _, e, _ in publisher.events)
         assert shadows.skipped.get("excluded", 0) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, TypeVar
 
@@ -59,6 +60,41 @@ class Backend(Protocol):
     def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]: ...
 
     async def close(self) -> None: ...
+
+
+def description(
+    adapter: str, family: str, models: Sequence[Model], api_gives_logprobs: bool = True
+) -> adapter_pb2.AdapterDescription:
+    """What an adapter serves: logprobs when its API gives them and a model's catalog entry says so."""
+    return adapter_pb2.AdapterDescription(
+        adapter=adapter,
+        backend=family,
+        models=[m.id for m in models],
+        logprobs=api_gives_logprobs and any(m.capabilities.logprobs for m in models),
+        streaming=True,
+    )
+
+
+def final_chunk(
+    text: str,
+    finish_reason: str,
+    usage: common_pb2.Usage,
+    logprobs: Sequence[float],
+    started: float,
+    first_token_ms: float,
+) -> adapter_pb2.GenerateChunk:
+    """A stream's last chunk: the whole answer's summary, timed from `started` (perf_counter)."""
+    return adapter_pb2.GenerateChunk(
+        final=True,
+        summary=adapter_pb2.GenerateResponse(
+            text=text,
+            finish_reason=finish_reason,
+            usage=usage,
+            confidence=signals_from_logprobs(logprobs),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            time_to_first_token_ms=first_token_ms,
+        ),
+    )
 
 
 def signals_from_logprobs(logprobs: Sequence[float]) -> common_pb2.ConfidenceSignals:

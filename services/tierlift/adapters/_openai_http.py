@@ -22,6 +22,9 @@ import aiohttp
 
 # An error body is read for its message; more is never needed and a hostile one could be huge.
 MAX_ERROR_BODY = 64 * 1024
+# A chat completion this large is no answer we can use (a broken or hostile server): refused,
+# not held in memory. Output limits keep real answers far below it.
+MAX_ANSWER_BODY = 32 * 1024 * 1024
 
 
 class ProviderHTTPError(Exception):
@@ -71,15 +74,18 @@ class ChatCompletionsHTTP:
         """The parsed chat completion."""
         async with self._open_session().post(url, data=json.dumps(body)) as reply:
             if reply.status >= 300:
-                raise ProviderHTTPError(reply.status, reply.headers, await _error_body(reply))
-            return _json_object(await reply.read(), "answer")
+                raise ProviderHTTPError(reply.status, reply.headers, await _at_most(reply, MAX_ERROR_BODY))
+            answer = await _at_most(reply, MAX_ANSWER_BODY + 1)
+            if len(answer) > MAX_ANSWER_BODY:
+                raise MalformedAnswer(f"answer: larger than {MAX_ANSWER_BODY} bytes")
+            return _json_object(answer, "answer")
 
     async def open_stream(self, url: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
         """The response of a streamed completion whose status said yes; read it with `events`."""
         reply = await self._open_session().post(url, data=json.dumps(body), headers={"Accept": "text/event-stream"})
         if reply.status >= 300:
             try:
-                raise ProviderHTTPError(reply.status, reply.headers, await _error_body(reply))
+                raise ProviderHTTPError(reply.status, reply.headers, await _at_most(reply, MAX_ERROR_BODY))
             finally:
                 reply.release()
         return reply
@@ -123,9 +129,10 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return parsed
 
 
-async def _error_body(reply: aiohttp.ClientResponse) -> bytes:
-    """The error answer's body, at most MAX_ERROR_BODY bytes (a read returns what has arrived)."""
-    body = b""
-    while len(body) < MAX_ERROR_BODY and (piece := await reply.content.read(MAX_ERROR_BODY - len(body))):
-        body += piece
-    return body
+async def _at_most(reply: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, up to `limit` bytes (one read returns only what has arrived)."""
+    pieces, size = [], 0
+    while size < limit and (piece := await reply.content.read(limit - size)):
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)

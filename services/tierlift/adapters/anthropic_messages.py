@@ -12,7 +12,14 @@ import anthropic
 import grpc
 from anthropic import AsyncAnthropic
 
-from tierlift.adapters._backend import BackendError, clients_by_model, map_error, signals_from_logprobs
+from tierlift.adapters._backend import (
+    BackendError,
+    clients_by_model,
+    description,
+    final_chunk,
+    map_error,
+    signals_from_logprobs,
+)
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -44,9 +51,7 @@ class AnthropicBackend:
         )
 
     def describe(self) -> adapter_pb2.AdapterDescription:
-        return adapter_pb2.AdapterDescription(
-            adapter=self.adapter, backend=self.family, models=list(self.models), logprobs=False, streaming=True
-        )
+        return description(self.adapter, self.family, list(self.models.values()), api_gives_logprobs=False)
 
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
@@ -108,17 +113,7 @@ class AnthropicBackend:
                     finish_reason = event.delta.stop_reason or finish_reason
         except anthropic.AnthropicError as exc:
             raise map_error(exc, _ERRORS, model.provider) from exc
-        yield adapter_pb2.GenerateChunk(
-            final=True,
-            summary=adapter_pb2.GenerateResponse(
-                text="".join(pieces),
-                finish_reason=finish_reason,
-                usage=usage,
-                confidence=signals_from_logprobs([]),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                time_to_first_token_ms=first_token_ms,
-            ),
-        )
+        yield final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):

@@ -28,7 +28,14 @@ import botocore.config
 import botocore.exceptions
 import grpc
 
-from tierlift.adapters._backend import BackendError, clients_by_region, provider_error, signals_from_logprobs
+from tierlift.adapters._backend import (
+    BackendError,
+    clients_by_region,
+    description,
+    final_chunk,
+    provider_error,
+    signals_from_logprobs,
+)
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
@@ -83,9 +90,7 @@ class BedrockBackend:
         self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix=f"bedrock-{adapter}")
 
     def describe(self) -> adapter_pb2.AdapterDescription:
-        return adapter_pb2.AdapterDescription(
-            adapter=self.adapter, backend=self.family, models=list(self.models), logprobs=False, streaming=True
-        )
+        return description(self.adapter, self.family, list(self.models.values()), api_gives_logprobs=False)
 
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
@@ -161,17 +166,7 @@ class BedrockBackend:
                     usage = _usage(event["metadata"].get("usage"))
         finally:
             opened["stream"].close()
-        yield adapter_pb2.GenerateChunk(
-            final=True,
-            summary=adapter_pb2.GenerateResponse(
-                text="".join(pieces),
-                finish_reason=finish_reason,
-                usage=usage,
-                confidence=signals_from_logprobs([]),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                time_to_first_token_ms=first_token_ms,
-            ),
-        )
+        yield final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):

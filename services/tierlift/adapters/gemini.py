@@ -29,6 +29,8 @@ from tierlift.adapters._backend import (
     BackendError,
     clients_by_model,
     clients_by_region,
+    description,
+    final_chunk,
     grpc_code_of_http,
     provider_error,
     signals_from_logprobs,
@@ -86,13 +88,7 @@ class GeminiBackend:
             )
 
     def describe(self) -> adapter_pb2.AdapterDescription:
-        return adapter_pb2.AdapterDescription(
-            adapter=self.adapter,
-            backend=self.family,
-            models=list(self.models),
-            logprobs=any(m.capabilities.logprobs for m in self.models.values()),
-            streaming=True,
-        )
+        return description(self.adapter, self.family, list(self.models.values()))
 
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
@@ -157,17 +153,7 @@ class GeminiBackend:
                     yield adapter_pb2.GenerateChunk(text=text)
         except (genai_errors.APIError, *_NETWORK_ERRORS) as exc:
             raise _mapped(exc, model) from exc
-        yield adapter_pb2.GenerateChunk(
-            final=True,
-            summary=adapter_pb2.GenerateResponse(
-                text="".join(pieces),
-                finish_reason=finish_reason,
-                usage=usage,
-                confidence=signals_from_logprobs(logprobs),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                time_to_first_token_ms=first_token_ms,
-            ),
-        )
+        yield final_chunk("".join(pieces), finish_reason, usage, logprobs, started, first_token_ms)
 
     async def _retrying(self, model: Model, call: Callable[[], Awaitable[T]]) -> T:
         errors = (genai_errors.APIError, *_NETWORK_ERRORS)

@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 import xllamacpp
 
-from tierlift.adapters._backend import BackendError, signals_from_logprobs
+from tierlift.adapters._backend import BackendError, final_chunk, signals_from_logprobs
 from tierlift.core.logging import get_logger
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -152,17 +152,7 @@ class LlamaCppBackend:
                 pieces.append(choice["text"])
                 yield adapter_pb2.GenerateChunk(text=choice["text"])
         await worker
-        yield adapter_pb2.GenerateChunk(
-            final=True,
-            summary=adapter_pb2.GenerateResponse(
-                text="".join(pieces).strip(),
-                finish_reason=finish_reason,
-                usage=usage,
-                confidence=signals_from_logprobs(logprobs),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                time_to_first_token_ms=first_token_ms,
-            ),
-        )
+        yield final_chunk("".join(pieces).strip(), finish_reason, usage, logprobs, started, first_token_ms)
 
     async def close(self) -> None:
         # xllamacpp stops its worker loop when the Server is garbage collected.

@@ -27,6 +27,8 @@ import grpc
 from tierlift.adapters._backend import (
     BackendError,
     clients_by_model,
+    description,
+    final_chunk,
     grpc_code_of_http,
     provider_error,
     signals_from_logprobs,
@@ -64,13 +66,7 @@ class OpenAICompatBackend:
         return f"{self._endpoint_of[model.id]}/chat/completions"
 
     def describe(self) -> adapter_pb2.AdapterDescription:
-        return adapter_pb2.AdapterDescription(
-            adapter=self.adapter,
-            backend=self.family,
-            models=list(self.models),
-            logprobs=any(m.capabilities.logprobs for m in self.models.values()),
-            streaming=True,
-        )
+        return description(self.adapter, self.family, list(self.models.values()))
 
     def _body(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
@@ -148,17 +144,7 @@ class OpenAICompatBackend:
             raise _mapped(exc, model) from exc
         except (TypeError, AttributeError, ValueError) as exc:
             raise _mapped(MalformedAnswer(f"not a chat completion chunk ({exc!r})"), model) from exc
-        yield adapter_pb2.GenerateChunk(
-            final=True,
-            summary=adapter_pb2.GenerateResponse(
-                text="".join(pieces),
-                finish_reason=finish_reason,
-                usage=usage,
-                confidence=signals_from_logprobs(logprobs),
-                latency_ms=(time.perf_counter() - started) * 1000,
-                time_to_first_token_ms=first_token_ms,
-            ),
-        )
+        yield final_chunk("".join(pieces), finish_reason, usage, logprobs, started, first_token_ms)
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):

@@ -120,6 +120,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.RoutingPlan:
         try:
+            self._validated(request)
             return await self._plan(request)
         except RequestFailed as exc:
             await exc.abort(context)
@@ -282,7 +283,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
 
     async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
-        self._validated(request)
+        """For a validated request (Plan validates; Complete's admission did)."""
         exhausted = self.deps.budgets.exhausted(request.tenant, request.workload)
         if rejecting := [b for b in exhausted if b.action == "reject"]:
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
