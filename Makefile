@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[server,dev]'
+	$(BIN)/python -m tierlift.classifier.distil
 	touch $(STAMP)
 
 run: install

