@@ -4,9 +4,11 @@ transfers to held-out subjects, one that learned subjects' embeddings cannot."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
+import pytest
 
 from tierlift.classifier._prompt_form import NAMES, prompt_form
 from tierlift.evaluation.data import Outcome
@@ -44,3 +46,17 @@ def test_prompt_form_is_a_fixed_length_vector_on_a_small_scale() -> None:
     for text in ("", "hi", "What is 2.5 + 3?\nA. 5\nB. 5.5\nC. 6\nD. 7", "x" * 100_000, "Statement 1 | I. a\nII. b"):
         vector = prompt_form(text)
         assert vector.shape == (len(NAMES),) and np.all(np.isfinite(vector)) and np.abs(vector).max() < 20
+
+
+def test_prompt_form_reads_options_and_decimals_as_before_on_floods_of_digits_and_blank_lines() -> None:
+    """The option and decimal patterns were rewritten to stay linear on a run of digits or blank
+    lines (both were quadratic: 100K newlines took seconds); what they find is unchanged."""
+    named = dict(zip(NAMES, range(len(NAMES)), strict=True))
+    question = "Which is largest?\n\nA. 2.5\n  B) 3\n(C) 4\nD. 1"
+    vector = prompt_form(question)
+    assert vector[named["options"]] == pytest.approx(4 / 4)
+    assert vector[named["decimals"]] == 1.0
+    assert vector[named["log_stem_chars"]] == pytest.approx(math.log1p(len("Which is largest?\n\n")) / 8)
+    for text in ("7" * 100_000, "\n" * 100_000, "1.\n" * 30_000):
+        vector = prompt_form(text)
+        assert vector[named["options"]] == 0 and vector[named["decimals"]] == 0

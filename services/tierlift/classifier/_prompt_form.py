@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_OPTION = re.compile(r"^\s*\(?[A-D][.)]\s", re.MULTILINE)
+# [ \t]*, not \s*: a run of blank lines would be rescanned from each of its line starts (quadratic)
+_OPTION = re.compile(r"^[ \t]*\(?[A-D][.)]\s", re.MULTILINE)
 _ROMAN_LIST = re.compile(r"\b(?:I{1,3}|IV)\.\s", re.MULTILINE)
 _OPERATOR = re.compile(r"[=+\-*/^\u00d7\u00f7%$]")
 _CODE = re.compile(r"```|\bdef |\breturn\b|[{};]\s*$|\bfunction\b|#include|\bSELECT\b", re.MULTILINE)
@@ -24,7 +25,7 @@ _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 SCANNED = 16_384
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
-_DECIMAL = re.compile(r"\d+\.\d+")
+_DECIMAL = re.compile(r"\d\.\d")  # presence only: "\d+\.\d+" would retry every digit of a long run (quadratic)
 _WHICH = re.compile(r"\bwhich\b", re.IGNORECASE)
 _TRUTH = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
 

@@ -146,7 +146,9 @@ class Classifier:
 @functools.cache
 def load_classifier() -> Classifier:
     """Loads the models once per process (about 2 s: the static embeddings, spaCy, py3langid)."""
-    _language("warm up the language model")  # it loads lazily: not on the first request's time
+    # both load lazily: not on the first request's time
+    _language("warm up the language model")
+    detect_sensitive_data("Grüße")  # the Unicode table, built on the first text that is not ASCII
     return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder())
 
 
