@@ -62,6 +62,14 @@ VERTEX_TOKEN = "ya29.wire-access-token"
 _SIGV4_SCOPE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/bedrock/aws4_request")
 
 
+class _Server(ThreadingHTTPServer):
+    # A provider accepts a burst of new connections. socketserver's listen backlog of 5 made the
+    # kernel drop connection attempts when an adapter opened dozens at once; each came back only
+    # after TCP's retransmission timeouts (1, 3, 7, 15 s): the multi-second tails that
+    # `BENCH=overhead` showed at 128 clients (TcpExtListenOverflows counted them).
+    request_queue_size = 1024
+
+
 @dataclass
 class Recorded:
     path: str
@@ -102,7 +110,7 @@ class WireServer:
 
     def start(self, port: int = 0) -> str:
         """Serve in a background thread; return the base URL the provider's SDK takes."""
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self, FORMATS[self.protocol]))
+        self._httpd = _Server(("127.0.0.1", port), _handler(self, FORMATS[self.protocol]))
         self._httpd.daemon_threads = True
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         root = f"http://127.0.0.1:{self._httpd.server_address[1]}"
