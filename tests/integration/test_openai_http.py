@@ -185,3 +185,35 @@ async def test_an_answer_too_large_to_be_one_is_refused_not_held(monkeypatch: py
     error, calls = await _refusal_of(reply, monkeypatch)
     assert error.code == grpc.StatusCode.UNAVAILABLE and calls == 1
     assert "answer: larger than 4096 bytes" in error.message
+
+
+async def test_a_burst_of_requests_shares_a_bounded_number_of_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_http, "MAX_CONNECTIONS", 3)  # the real bound is 1000, as the SDK's
+    peers: set[object] = set()
+    in_flight = most = 0
+
+    async def reply(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return web.json_response({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", reply)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    client = openai_http.ChatCompletionsHTTP({}, timeout_s=5)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        answers = await asyncio.gather(*(client.create(url, {"model": "m", "messages": []}) for _ in range(12)))
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert len(answers) == 12  # every request answered...
+    assert most == 3 and len(peers) == 3  # ...over three connections, each reused

@@ -25,6 +25,10 @@ MAX_ERROR_BODY = 64 * 1024
 # A chat completion this large is no answer we can use (a broken or hostile server): refused,
 # not held in memory. Output limits keep real answers far below it.
 MAX_ANSWER_BODY = 32 * 1024 * 1024
+# Connections open to one endpoint at most, as the openai SDK allows: a burst of requests beyond
+# it waits for a free connection instead of opening one each (file descriptors, and providers
+# that cap connections per client).
+MAX_CONNECTIONS = 1000
 
 
 class ProviderHTTPError(Exception):
@@ -64,7 +68,7 @@ class ChatCompletionsHTTP:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 headers=self._headers,
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=30),
                 skip_auto_headers=("User-Agent",),
                 raise_for_status=False,
             )
