@@ -6,7 +6,8 @@ query, credential, JSON body) and read the answer alike (text, finish reason, us
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -122,22 +123,30 @@ async def _refusal_of(reply: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Back
         answer: web.StreamResponse = await reply(request)
         return answer
 
+    monkeypatch.setenv("WIRE_API_KEY", KEY)
+    async with _provider(counted) as base_url:
+        backend = make_backend("openai", wire_model(base_url), timeout_s=2.0, max_retries=2)
+        try:
+            with pytest.raises(BackendError) as err:
+                await backend.generate(request())
+        finally:
+            await backend.close()
+    return err.value, calls
+
+
+@contextlib.asynccontextmanager
+async def _provider(reply: Any) -> AsyncIterator[str]:
+    """A provider whose chat-completions endpoint is `reply`; yields its base URL."""
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", counted)
+    app.router.add_post("/v1/chat/completions", reply)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    monkeypatch.setenv("WIRE_API_KEY", KEY)
-    backend = make_backend("openai", wire_model(f"http://127.0.0.1:{port}/v1"), timeout_s=2.0, max_retries=2)
     try:
-        with pytest.raises(BackendError) as err:
-            await backend.generate(request())
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1"  # type: ignore[union-attr]
     finally:
-        await backend.close()
         await runner.cleanup()
-    return err.value, calls
 
 
 @pytest.mark.parametrize(
@@ -201,19 +210,12 @@ async def test_a_burst_of_requests_shares_a_bounded_number_of_connections(monkey
         in_flight -= 1
         return web.json_response({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", reply)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     client = openai_http.ChatCompletionsHTTP({}, timeout_s=5)
-    try:
-        url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        answers = await asyncio.gather(*(client.create(url, {"model": "m", "messages": []}) for _ in range(12)))
-    finally:
-        await client.close()
-        await runner.cleanup()
+    async with _provider(reply) as base_url:
+        try:
+            ask = [client.create(f"{base_url}/chat/completions", {"model": "m", "messages": []}) for _ in range(12)]
+            answers = await asyncio.gather(*ask)
+        finally:
+            await client.close()
     assert len(answers) == 12  # every request answered...
     assert most == 3 and len(peers) == 3  # ...over three connections, each reused
