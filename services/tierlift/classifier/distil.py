@@ -32,14 +32,18 @@ def distil(path: Path = STATIC_MODEL) -> None:
     model = distill(minilm_path(), pca_dims=None, sif_coefficient=None, device="cpu")
     path.parent.mkdir(parents=True, exist_ok=True)
     # written beside the target and renamed, so an interrupted run leaves no half model behind
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        model.save_pretrained(scratch)
-        (Path(scratch) / SOURCE).write_text(json.dumps(_source(), indent=2) + "\n")
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=".distilling-"))
+    try:
+        model.save_pretrained(str(scratch))
+        (scratch / SOURCE).write_text(json.dumps(_source(), indent=2) + "\n")
         # readable by the unprivileged user the services run as (the image builds as root)
-        for written in [Path(scratch), *Path(scratch).iterdir()]:
+        for written in [scratch, *scratch.iterdir()]:
             written.chmod(0o755 if written.is_dir() else 0o644)
         shutil.rmtree(path, ignore_errors=True)
-        Path(scratch).rename(path)
+        scratch.rename(path)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
 
 
 def main() -> None:
