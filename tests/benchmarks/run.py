@@ -9,16 +9,18 @@ commit and machine that produced them. Speed is measured here, never asserted in
 
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
-    detectors.json        data-class detection time at 4K, 32K and 128K characters
+    detectors.json        the classifier's pattern work (detectors, prompt form, address search)
+                          at 4K, 32K and 128K characters of five kinds of text
     auth.json             what authenticating a call adds (Authenticate.admit, 10,000 keys)
     gateway.json          what the OpenAI-compatible edge adds over calling the router directly
     cpu_profile.json      CPU per routed request by process over the OpenAI-compatible edge at 16
                           clients, with py-spy flame graphs under results/flames/
     shadow.json           live latency and throughput of a workload shadowing 5% of its requests,
                           against one that shadows none, in alternating rounds
+    classifier_load.json  the classifier alone with new ~230-token prompts at 1 and 16 concurrent
+                          calls: latency, CPU per prompt, resident memory
 
-BENCH=local, BENCH=overhead, BENCH=ledger, BENCH=detectors, BENCH=auth, BENCH=gateway, BENCH=shadow or
-BENCH=profile or BENCH=classifier runs one.
+BENCH=local, overhead, ledger, detectors, auth, gateway, shadow, profile or classifier runs one.
 """
 
 from __future__ import annotations
