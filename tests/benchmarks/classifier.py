@@ -1,7 +1,8 @@
-"""`BENCH=classifier make bench`: the classifier service alone under load, with new prompts of
-about 200 tokens (held-out labelled rows joined, so every kind of text and data appears), at 1
-and 16 concurrent calls over gRPC. Reports latency, throughput, the classifier process's CPU per
-prompt (from /proc) and its resident memory (now and at its peak)."""
+"""`BENCH=classifier make bench`: the classifier service alone under load, every prompt new, at
+1 and 16 concurrent calls over gRPC: the held-out labelled rows as they are (~37 tokens), and
+joined into prompts of about 200 tokens (every kind of text and data appears in both). Reports
+latency, throughput, the classifier process's CPU per prompt (from /proc) and its resident
+memory (now and at its peak)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,15 @@ from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 PROMPT_TOKENS = 200
 
 
-def prompts(count: int) -> list[str]:
-    """`count` distinct prompts of about PROMPT_TOKENS tokens each, from the held-out rows."""
+def prompts(count: int, tokens: int = PROMPT_TOKENS) -> list[str]:
+    """`count` distinct prompts of at least `tokens` tokens each (1: a row each), from the held-out rows."""
     rows = [json.loads(line) for line in LABELLED.read_text().splitlines()]
     texts = [r["text"] for r in rows if r["split"] == "test"]
     made: list[str] = []
     i = 0
     while len(made) < count:
         parts: list[str] = []
-        while estimate_tokens("\n".join(parts)) < PROMPT_TOKENS:
+        while not parts or estimate_tokens("\n".join(parts)) < tokens:
             parts.append(texts[i % len(texts)])
             i += 1
         made.append(f"{len(made)}. " + "\n".join(parts))
@@ -67,23 +68,28 @@ async def _level(stack: Stack, texts: list[str], clients: int) -> dict[str, obje
 
 
 def bench_classifier_load(per_level: int = 1600) -> dict[str, object]:
-    texts = prompts(per_level * 3)
+    sets = {"held_out_rows": prompts(per_level * 2, tokens=1), f"joined_{PROMPT_TOKENS}_tokens": prompts(per_level * 2)}
+    results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as state:
         stack = Stack(Path(state))
         stack.start()
         try:
-            asyncio.run(_level(stack, texts[:100], 4))  # warm-up
-            levels = [
-                asyncio.run(_level(stack, texts[i * per_level : (i + 1) * per_level], clients))
-                for i, clients in enumerate((1, 16), start=1)
-            ]
+            asyncio.run(_level(stack, [f"warm-up {i}" for i in range(100)], 4))
+            for name, texts in sets.items():
+                results[name] = {
+                    "mean_prompt_tokens": round(sum(map(estimate_tokens, texts)) / len(texts)),
+                    "levels": [
+                        asyncio.run(_level(stack, texts[i * per_level : (i + 1) * per_level], clients))
+                        for i, clients in enumerate((1, 16))
+                    ],
+                }
             memory = _memory_mb(stack.procs["classifier"].pid)
         finally:
             stack.stop()
     return {
-        "what": f"Classifier.Classify over gRPC, every prompt new (~{PROMPT_TOKENS} tokens, held-out labelled rows "
-        "joined); one classifier process; client and service share this machine's cores",
-        "mean_prompt_tokens": round(sum(map(estimate_tokens, texts)) / len(texts)),
-        "levels": levels,
+        "what": "Classifier.Classify over gRPC, every prompt new: held-out labelled rows as they are, and joined "
+        f"into prompts of ~{PROMPT_TOKENS} tokens; one classifier process; client and service share this "
+        "machine's cores",
+        **results,
         "classifier_memory_mb": memory,
     }
