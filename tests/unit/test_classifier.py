@@ -45,6 +45,39 @@ def test_a_named_person_with_an_address_is_personal_data() -> None:
     assert result.data_class >= T.DATA_CLASS_CONFIDENTIAL
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ship it to John Smith, 5 Elm Court, Leeds.",
+        "Jane Doe lives at 12 Oak Crescent, Dublin.",
+        "Post to Liam O'Brien, Apartment 4, 22 Harbour View, Cork.",
+        "Robert Brown, 742 Evergreen Terrace, Springfield",
+        "James Lee, 55 Maple Ct, Austin TX 78701",
+        "Send the form to Mark Twain, Toronto ON M5V 3L9.",
+        "Write to Ian Wright at SW1A 1AA.",
+        "Lucia Rossi, Via Roma 10, Milano",
+        "Maria Keller, 10115 Berlin, Invalidenstraße 5",
+    ],
+)
+def test_a_named_person_with_an_address_in_any_common_form_is_personal_data(text: str) -> None:
+    result = classify(text)
+    assert result.data_class == T.DATA_CLASS_CONFIDENTIAL and "personal_record" in result.data_findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ada Lovelace wrote 3 notes on the Analytical Engine in 1843.",
+        "As Sally walked to school, she held 25 red balloons and 7 green balloons.",
+        "Mr Boarden needs 24 tiles for every square foot of his 36 sq ft floor.",
+        "John Smith works at the Golden Gate Bridge toll office.",
+        "Three 25.00 mL samples of 0.10 M phenol, C6H5OH, went to Dr. Ames.",
+    ],
+)
+def test_a_name_beside_numbers_or_places_that_are_no_address_stays_public(text: str) -> None:
+    assert classify(text).data_class == T.DATA_CLASS_PUBLIC
+
+
 def test_entities_are_looked_for_only_where_a_name_could_change_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
     classifier = load_classifier()
     read: list[str] = []

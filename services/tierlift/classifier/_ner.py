@@ -4,6 +4,7 @@ to their address counts as personal data."""
 
 from __future__ import annotations
 
+import heapq
 import re
 from itertools import islice
 from pathlib import Path
@@ -16,13 +17,19 @@ CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
 # either side of each of the first few addresses, so a long text costs no more than a short one.
 NEAR = 200
 MAX_ADDRESSES = 8
-# A street address: a house number before a street word, or a street word of the languages we
-# see (a place name and a number alone, "the US in 2020", is not an address).
+# Where someone lives or receives post, as people write it: a house number before a street word
+# (English ones, abbreviated or not), a street word of the other languages we see, a flat or
+# unit number, or a postcode of a shape no other number has (UK, Canada, a US state and ZIP).
+# A place name and a number alone, "the US in 2020", is not an address.
 _STREET = re.compile(
-    r"\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|square"
-    r"|boulevard|blvd)\b|\b\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)\b|\b(?:rue|via|calle|avenida|piazza)\s+\w+",
+    r"\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
+    r"|square(?!\s+(?:foot|feet|met(?:er|re)s?|kilomet(?:er|re)s?|miles?|inch(?:es)?|yards?|units?|roots?))"
+    r"|boulevard|blvd|court|ct|crescent|cres|terrace|gardens|grove|highway|hwy|parkway|pkwy|mews|quay|wharf)\b"
+    r"|\b\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)\b|\b(?:rue|via|calle|avenida|piazza)\s+\w+"
+    r"|\b(?:apartment|apt|flat|suite)\.?\s*#?\d+[a-z]?\b",
     re.I,
 )
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}\b|\b[A-Z]\d[A-Z] \d[A-Z]\d\b|\b[A-Z]{2} \d{5}(?:-\d{4})?\b")
 
 
 class EntityFinder:
@@ -60,7 +67,7 @@ def _near_addresses(text: str, other_findings: dict[str, common_pb2.DataClass]) 
     CONFIDENTIAL (an email, a phone number or a birth date is CONFIDENTIAL by itself)."""
     if max(other_findings.values(), default=common_pb2.DATA_CLASS_PUBLIC) >= CONFIDENTIAL:
         return ""
+    addresses = heapq.merge(_STREET.finditer(text), _POSTCODE.finditer(text), key=lambda found: found.start())
     return "\n".join(
-        text[max(0, found.start() - NEAR) : found.end() + NEAR]
-        for found in islice(_STREET.finditer(text), MAX_ADDRESSES)
+        text[max(0, found.start() - NEAR) : found.end() + NEAR] for found in islice(addresses, MAX_ADDRESSES)
     )
