@@ -71,6 +71,7 @@ def test_a_named_person_with_an_address_in_any_common_form_is_personal_data(text
         "As Sally walked to school, she held 25 red balloons and 7 green balloons.",
         "Mr Boarden needs 24 tiles for every square foot of his 36 sq ft floor.",
         "John Smith works at the Golden Gate Bridge toll office.",
+        "Charlie agreed to pay Nancy $10,000 if the court approved the sale.",
         "Three 25.00 mL samples of 0.10 M phenol, C6H5OH, went to Dr. Ames.",
     ],
 )

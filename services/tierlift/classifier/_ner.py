@@ -24,7 +24,8 @@ MAX_ADDRESSES = 8
 _STREET = re.compile(
     r"\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
     r"|square(?!\s+(?:foot|feet|met(?:er|re)s?|kilomet(?:er|re)s?|miles?|inch(?:es)?|yards?|units?|roots?))"
-    r"|boulevard|blvd|court|ct|crescent|cres|terrace|gardens|grove|highway|hwy|parkway|pkwy|mews|quay|wharf)\b"
+    r"|boulevard|blvd|crescent|cres|terrace|gardens|grove|highway|hwy|parkway|pkwy|mews|quay|wharf"
+    r"|(?-i:Court|Ct))\b"  # capitalised only: "$10,000 if the court" is law, not an address
     r"|\b\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)\b|\b(?:rue|via|calle|avenida|piazza)\s+\w+"
     r"|\b(?:apartment|apt|flat|suite)\.?\s*#?\d+[a-z]?\b",
     re.I,
