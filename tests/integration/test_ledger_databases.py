@@ -115,6 +115,16 @@ async def test_replayed_batch_does_not_grow_rollups(store: LedgerStore) -> None:
     assert sum(d["attempts"] for d in store.daily("acme", "", None, None)) == 10
 
 
+async def test_an_event_twice_in_one_batch_is_counted_once(store: LedgerStore) -> None:
+    """A producer that republished after the stream's duplicate window (or two redeliveries) can
+    put one event id twice into a fetched batch: one row, and the rollups grow once."""
+    rows = [price_attempt(e, CATALOG) for e in events(3)]
+    store.insert_attempts([*rows, rows[0], rows[1]])
+    days = store.daily("acme", "", None, None)
+    assert sum(d["attempts"] for d in days) == 3
+    assert sum((d["cost_usd"] for d in days), Decimal(0)) == sum((r["cost_usd"] for r in rows), Decimal(0))
+
+
 def test_price_change_under_the_same_catalog_version_is_refused(store: LedgerStore) -> None:
     from tierlift.core.entry import StartupError
 

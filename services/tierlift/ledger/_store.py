@@ -69,21 +69,15 @@ class LedgerStore:
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def _insert_rows(
-        self, table: Table, rows: Sequence[dict[str, Any]], key: str
-    ) -> tuple[Any, list[dict[str, Any]] | None]:
+    def _insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]] | None]:
         """An INSERT of `rows` (all with the same keys; `key` unique in the table) and the
         parameters to execute it with. On PostgreSQL the rows travel as one array per column that
         the server unnests: one short statement whatever the batch size, where a multi-row VALUES
         is long SQL that psycopg parses again on every call (~40 ms of CPU for 256 attempts, most
-        of the ingest's time). One statement may not hold a key twice (ON CONFLICT DO UPDATE
-        refuses): the first row of a key is kept, as row-by-row inserts would keep it."""
+        of the ingest's time). `rows` hold each key once (`_first_of_each`): one statement may not
+        touch a row twice."""
         if self.engine.dialect.name != "postgresql":
             return self._insert(table), list(rows)
-        firsts: dict[Any, dict[str, Any]] = {}
-        for row in rows:
-            firsts.setdefault(row[key], row)
-        rows = list(firsts.values())
         names = list(rows[0])
         arrays = [
             cast(bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(table.c[name].type)),
@@ -98,7 +92,8 @@ class LedgerStore:
         pairs whose spend grew."""
         if not rows:
             return set()
-        stmt, values = self._insert_rows(attempts, rows, key="event_id")
+        rows = _first_of_each(rows, "event_id")  # an event twice in one batch is stored and counted once
+        stmt, values = self._insert_rows(attempts, rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
         with self.engine.begin() as conn:
             added = {r.event_id for r in conn.execute(stmt, values)}
@@ -135,7 +130,8 @@ class LedgerStore:
     def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
         """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
         if rows:
-            stmt, values = self._insert_rows(requests, rows, key="request_id")
+            rows = _first_of_each(rows, "request_id")
+            stmt, values = self._insert_rows(requests, rows)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["request_id"],
                 set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
@@ -383,3 +379,11 @@ def _any_within(sorted_times: list[datetime], at: datetime, window: timedelta) -
     """Whether a time in `sorted_times` lies in (at, at + window]."""
     i = bisect.bisect_right(sorted_times, at)
     return i < len(sorted_times) and sorted_times[i] <= at + window
+
+
+def _first_of_each(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The first row of each `key`, in order: what row-by-row inserts that skip a stored key keep."""
+    firsts: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        firsts.setdefault(row[key], row)
+    return list(firsts.values())
