@@ -59,8 +59,12 @@ class ServerCalls(grpc.aio.ServerInterceptor):
     async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
         handler = await continuation(details)
         method = details.method
-        if handler is None or Authenticate.exempt(method) or handler.request_streaming:
+        if handler is None or Authenticate.exempt(method):
             return handler
+        if handler.request_streaming:
+            # No Tierlift method takes a stream of requests, and `_wrap` admits none: one added
+            # later is refused until it is admitted here, never served to an unchecked caller.
+            return _refused_stream(method, handler)
         made = self._wrapped.get(method)
         if made is None or made[0] is not handler:
             made = self._wrapped[method] = (handler, self._wrap(handler, method))
@@ -105,6 +109,15 @@ class ServerCalls(grpc.aio.ServerInterceptor):
         return grpc.unary_stream_rpc_method_handler(
             unary_stream, request_deserializer=tolerant, response_serializer=handler.response_serializer
         )
+
+
+def _refused_stream(method: str, handler: Any) -> Any:
+    async def refuse(_requests: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method}: request streams are not admitted")
+
+    make = grpc.stream_stream_rpc_method_handler if handler.response_streaming else grpc.stream_unary_rpc_method_handler
+    return make(refuse, request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)  # fmt: skip
 
 
 @contextlib.contextmanager
