@@ -14,12 +14,31 @@ class _Aborted(Exception):
 
 
 class _Context:
+    """A call with no credential."""
+
     def __init__(self) -> None:
-        self.code: grpc.StatusCode | None = None
+        self.aborted: grpc.StatusCode | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def code(self) -> grpc.StatusCode | None:
+        return self.aborted
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
-        self.code = code
+        self.aborted = code
         raise _Aborted(details)
+
+
+def _calls() -> ServerCalls:
+    return ServerCalls(Authenticate(KeyBook(), {"*": frozenset({"admin"})}))
+
+
+async def _intercepted(handler: Any, method: str) -> Any:
+    async def continuation(_details: Any) -> Any:
+        return handler
+
+    return await _calls().intercept_service(continuation, _Details(method))  # type: ignore[arg-type]
 
 
 class _Details:
@@ -38,14 +57,24 @@ async def test_a_request_streaming_method_is_refused_not_served_unchecked() -> N
         return b""
 
     original = grpc.stream_unary_rpc_method_handler(sink)
-
-    async def continuation(_details: Any) -> Any:
-        return original
-
-    calls = ServerCalls(Authenticate(KeyBook(), {"*": frozenset({"admin"})}))
-    handler = await calls.intercept_service(continuation, _Details("/tierlift.v1.Ledger/Upload"))  # type: ignore[arg-type]
+    handler = await _intercepted(original, "/tierlift.v1.Ledger/Upload")
     assert handler is not original and handler.request_streaming
     context = _Context()
     with pytest.raises(_Aborted, match="request streams are not admitted"):
         await handler.stream_unary(iter(()), context)
-    assert context.code == grpc.StatusCode.UNIMPLEMENTED and served == []
+    assert context.aborted == grpc.StatusCode.UNIMPLEMENTED and served == []
+
+
+async def test_a_stream_written_with_context_write_admits_its_caller_first() -> None:
+    """A server stream may be a coroutine that writes with context.write rather than an async
+    generator; it goes through the same caller check."""
+    served: list[str] = []
+
+    async def writer(_request: Any, _context: Any) -> None:
+        served.append("called")
+
+    handler = await _intercepted(grpc.unary_stream_rpc_method_handler(writer), "/tierlift.v1.Router/CompleteStream")
+    context = _Context()
+    with pytest.raises(_Aborted, match="API key"):
+        await handler.unary_stream(b"", context)
+    assert context.aborted == grpc.StatusCode.UNAUTHENTICATED and served == []

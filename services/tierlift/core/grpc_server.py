@@ -85,30 +85,30 @@ class ServerCalls(grpc.aio.ServerInterceptor):
             if self.auth is not None:
                 await self.auth.admit(method, context)
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        def awaited(inner: Any) -> Any:  # a unary call, or a stream written with context.write
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 with _server_span(method, context):
                     await admitted(request, context)
                     return await inner(request, context)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, request_deserializer=tolerant, response_serializer=handler.response_serializer
-            )
-        inner_stream = handler.unary_stream
-        if not inspect.isasyncgenfunction(inner_stream):
-            return handler  # a handler that writes with context.write (gRPC's health Watch)
+            return call
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with _server_span(method, context):
-                await admitted(request, context)
-                async for response in inner_stream(request, context):
-                    yield response
+        def streamed(inner: Any) -> Any:  # a stream an async generator yields
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with _server_span(method, context):
+                    await admitted(request, context)
+                    async for response in inner(request, context):
+                        yield response
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, request_deserializer=tolerant, response_serializer=handler.response_serializer
-        )
+            return call
+
+        if handler.unary_unary is not None:
+            make, wrapped = grpc.unary_unary_rpc_method_handler, awaited(handler.unary_unary)
+        else:
+            inner = handler.unary_stream
+            make = grpc.unary_stream_rpc_method_handler
+            wrapped = streamed(inner) if inspect.isasyncgenfunction(inner) else awaited(inner)
+        return make(wrapped, request_deserializer=tolerant, response_serializer=handler.response_serializer)
 
 
 def _refused_stream(method: str, handler: Any) -> Any:
