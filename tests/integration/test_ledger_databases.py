@@ -19,7 +19,7 @@ from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
-from tierlift.ledger._ingest import request_row
+from tierlift.ledger._ingest import request_row, settled_ingest, settled_row
 from tierlift.ledger._servicer import budget_row, build_report
 from tierlift.ledger._store import total
 from tierlift.router._budgets import BudgetBook
@@ -123,6 +123,49 @@ async def test_an_event_twice_in_one_batch_is_counted_once(store: LedgerStore) -
     days = store.daily("acme", "", None, None)
     assert sum(d["attempts"] for d in days) == 3
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == sum((r["cost_usd"] for r in rows), Decimal(0))
+
+
+def settled_event(request_id: str, attempt: events_pb2.AttemptFinished) -> events_pb2.RequestSettled:
+    completed = events_pb2.RequestCompleted(
+        event_id=f"{request_id}.completed", request_id=request_id, tenant="acme", workload="faq", answered=True,
+        final_tier=attempt.attempt.tier, final_model=attempt.attempt.model, attempt_count=1,
+        total_cost_usd=str(expected_total([attempt])),
+    )  # fmt: skip
+    completed.occurred_at.GetCurrentTime()
+    return events_pb2.RequestSettled(completed=completed, attempts=[attempt])
+
+
+async def test_a_settled_request_stores_its_attempt_and_outcome_once(bus: EventBus, store: LedgerStore) -> None:
+    """Routers publish an answered request and its answering attempt as one event; the ledger
+    stores both rows in one transaction, priced as if the attempt had come alone, so an attempt
+    that also arrived alone (a router of the release before, a retried request) counts once."""
+    evts = events(6)
+    for e in evts[:4]:
+        settled = settled_event(e.request_id, e)
+        await bus.publish(bus_module.SUBJECT_SETTLED, settled, f"{e.request_id}.settled")
+    alone = evts[0]
+    store.insert_attempts([price_attempt(alone, CATALOG)])  # the same attempt, stored from its own event
+    broken = settled_event("r9", evts[5])  # an attempt of another request inside: refused whole
+    await bus.publish(bus_module.SUBJECT_SETTLED, broken, "r9.settled")
+    ingest = settled_ingest(bus, store, CATALOG)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_SETTLED, "s", ingest, stop))
+    for _ in range(200):
+        stored = sum(o["requests"] for o in store.request_outcomes("acme", "", None, None))
+        if stored == 4 and ingest.dead_lettered == 1:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert ingest.dead_lettered == 1
+    assert sum(o["requests"] for o in store.request_outcomes("acme", "", None, None)) == 4
+    days = store.daily("acme", "", None, None)
+    assert sum(d["attempts"] for d in days) == 4
+    assert sum((d["cost_usd"] for d in days), Decimal(0)) == expected_total(evts[:4])
+    with pytest.raises(PoisonEvent, match=r"^attempts\[0\]: "):
+        settled_row(broken.SerializeToString(), CATALOG)
+    with pytest.raises(PoisonEvent, match=r"^attempts: "):
+        settled_row(events_pb2.RequestSettled(completed=broken.completed).SerializeToString(), CATALOG)
 
 
 def test_price_change_under_the_same_catalog_version_is_refused(store: LedgerStore) -> None:

@@ -114,7 +114,11 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
         r = root()
         return [s for s in receiver.spans if r and s.raw.trace_id == r.raw.trace_id]
 
-    _wait(receiver, lambda: any(s.name == "INSERT attempts" for s in in_trace()), "ledger DB write span in the trace")
+    _wait(
+        receiver,
+        lambda: any(s.name == "INSERT attempts, requests" for s in in_trace()),
+        "ledger DB write span in the trace",
+    )
     spans = in_trace()
     by_id = {s.raw.span_id: s for s in spans}
 
@@ -144,13 +148,13 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     assert parent(provider_call) is adapter_server
     assert provider_call.attr("gen_ai.usage.output_tokens") == reply.usage.output_tokens
 
-    publish = one("tierlift.attempt.finished publish", "tierlift-router")
+    publish = one("tierlift.request.settled publish", "tierlift-router")  # the answer and its attempt
     assert publish.raw.kind == trace_pb2.Span.SPAN_KIND_PRODUCER
-    consume = one("tierlift.attempt.finished process", "tierlift-ledger")
+    consume = one("tierlift.request.settled process", "tierlift-ledger")
     assert consume.raw.kind == trace_pb2.Span.SPAN_KIND_CONSUMER
     assert parent(consume) is publish
     assert [link.span_id for link in consume.raw.links] == [publish.raw.span_id]
-    assert parent(one("INSERT attempts", "tierlift-ledger")) is consume
+    assert parent(one("INSERT attempts, requests", "tierlift-ledger")) is consume
 
     trace_id = root().raw.trace_id.hex()  # type: ignore[union-attr]
     assert trace_id in stack.log_path("router").read_text()  # logs carry the trace id

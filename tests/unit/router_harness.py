@@ -20,7 +20,7 @@ from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.core.grpc_server import ServerCalls
 from tierlift.router import RouterDeps, RouterServicer
 from tierlift.router._shadow import Shadows
-from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, router_pb2_grpc
+from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2_grpc, common_pb2, events_pb2, router_pb2_grpc
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
 
@@ -71,6 +71,21 @@ class RecordingPublisher:
         if self.broken:
             raise ConnectionError("nats down")
         self.events.append((subject, event, event_id))
+
+    def _unpacked(self) -> list[ProtoMessage]:
+        """Every event published, a settled request as its outcome and attempts."""
+        out: list[ProtoMessage] = []
+        for _, event, _ in self.events:
+            out.extend([event.completed, *event.attempts] if isinstance(event, events_pb2.RequestSettled) else [event])
+        return out
+
+    def attempts(self) -> list[events_pb2.AttemptFinished]:
+        """Every attempt published, alone or inside a settled request, in order."""
+        return [e for e in self._unpacked() if isinstance(e, events_pb2.AttemptFinished)]
+
+    def completions(self) -> list[events_pb2.RequestCompleted]:
+        """Every request outcome published, alone or inside a settled request, in order."""
+        return [e for e in self._unpacked() if isinstance(e, events_pb2.RequestCompleted)]
 
 
 @asynccontextmanager

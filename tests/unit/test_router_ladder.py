@@ -76,12 +76,11 @@ async def test_low_confidence_escalates_one_rung_up(harness: Harness) -> None:
     assert reply.model == "gpt-5-mini"
     assert harness.closed.calls == ["gpt-5-mini"]
     subjects = [s for s, _, _ in harness.publisher.events]
-    assert subjects == [
-        "tierlift.request.routed",
-        "tierlift.attempt.finished",
-        "tierlift.attempt.finished",
-        "tierlift.request.completed",
-    ]
+    # the escalated attempt alone as it ended; the answering one with the request's outcome
+    assert subjects == ["tierlift.request.routed", "tierlift.attempt.finished", "tierlift.request.settled"]
+    [settled] = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.settled"]
+    assert [a.attempt.index for a in settled.attempts] == [1]  # type: ignore[attr-defined]
+    assert settled.completed.answered and settled.completed.attempt_count == 2  # type: ignore[attr-defined]
 
 
 async def test_fault_falls_back_to_the_next_rung_and_both_attempts_are_reported(harness: Harness) -> None:
@@ -89,8 +88,7 @@ async def test_fault_falls_back_to_the_next_rung_and_both_attempts_are_reported(
     reply = await harness.router.Complete(ask())
     assert [a.outcome for a in reply.attempts] == [router_pb2.OUTCOME_FAULT, router_pb2.OUTCOME_ANSWERED]
     assert "UNAVAILABLE" in reply.attempts[0].error
-    billed = [e for s, e, _ in harness.publisher.events if s == "tierlift.attempt.finished"]
-    assert [e.attempt.index for e in billed] == [0, 1]  # type: ignore[attr-defined]
+    assert [e.attempt.index for e in harness.publisher.attempts()] == [0, 1]
 
 
 async def test_regulated_request_never_reaches_external_tier_even_when_local_fails(harness: Harness) -> None:
@@ -108,8 +106,8 @@ async def test_every_rung_down_is_unavailable_naming_each_adapter(harness: Harne
         await harness.router.Complete(ask())
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "llamacpp-local" in (err.value.details() or "") and "openai" in (err.value.details() or "")
-    completed = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.completed"]
-    assert len(completed) == 1 and not completed[0].answered  # type: ignore[attr-defined]
+    completed = harness.publisher.completions()
+    assert len(completed) == 1 and not completed[0].answered
 
 
 async def test_a_finished_request_is_replayed_not_run_again(harness: Harness) -> None:
@@ -117,8 +115,7 @@ async def test_a_finished_request_is_replayed_not_run_again(harness: Harness) ->
     second = await harness.router.Complete(ask(idempotency_key="order-42"))
     assert second == first
     assert len(harness.local.calls) == 1
-    ids = [i for s, _, i in harness.publisher.events if s == "tierlift.attempt.finished"]
-    assert ids == [f"{first.request_id}.attempt.0"]
+    assert [e.event_id for e in harness.publisher.attempts()] == [f"{first.request_id}.attempt.0"]
 
 
 async def test_concurrent_duplicates_wait_for_the_first_call_and_share_its_answer(harness: Harness) -> None:

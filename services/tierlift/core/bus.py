@@ -33,6 +33,7 @@ STREAM = "TIERLIFT"
 SUBJECT_ROUTED = "tierlift.request.routed"
 SUBJECT_ATTEMPT = "tierlift.attempt.finished"
 SUBJECT_COMPLETED = "tierlift.request.completed"
+SUBJECT_SETTLED = "tierlift.request.settled"  # an answered request: its outcome and answering attempt
 SUBJECT_SHADOW = "tierlift.shadow.finished"  # a shadow model's answer, for the assessor
 SUBJECT_FEEDBACK = "tierlift.feedback.given"
 SUBJECT_SCORED = "tierlift.quality.scored"  # the assessor's verdicts

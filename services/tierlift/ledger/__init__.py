@@ -2,7 +2,7 @@
 queries."""
 
 from tierlift.ledger._budgets import BudgetWatcher
-from tierlift.ledger._ingest import EventIngest, attempt_ingest, price_attempt, request_ingest
+from tierlift.ledger._ingest import EventIngest, attempt_ingest, price_attempt, request_ingest, settled_ingest
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
 
@@ -15,4 +15,5 @@ __all__ = [
     "make_engine",
     "price_attempt",
     "request_ingest",
+    "settled_ingest",
 ]

@@ -47,6 +47,24 @@ def parse(cls: type[Event], data: bytes, required: tuple[str, ...] = ("event_id"
     return event
 
 
+def settled_row(data: bytes, catalog: Catalog) -> dict[str, Any]:
+    """An answered request and its answering attempt(s), priced as if each had come alone."""
+    event = parse(events_pb2.RequestSettled, data, required=())
+    done = event.completed
+    if not (done.event_id and done.request_id):
+        raise PoisonEvent("completed.event_id and completed.request_id: must be set")
+    if not event.attempts:
+        raise PoisonEvent("attempts: must hold the answering attempt")
+    for i, a in enumerate(event.attempts):
+        if not a.event_id or (a.request_id, a.tenant, a.workload) != (done.request_id, done.tenant, done.workload):
+            raise PoisonEvent(f"attempts[{i}]: needs an event_id and the request id, tenant and workload of completed")
+    return {
+        "event_id": done.event_id,
+        "attempts": [price_attempt(a, catalog) for a in event.attempts],
+        "request": request_row(done),
+    }
+
+
 def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[str, Any]:
     """The ledger row for one attempt; PoisonEvent if it can never be priced."""
     a = event.attempt
@@ -209,4 +227,20 @@ def request_ingest(bus: EventBus, store: LedgerStore) -> EventIngest:
         "requests",
         lambda data: request_row(parse(events_pb2.RequestCompleted, data)),
         store.insert_requests,
+    )
+
+
+def settled_ingest(
+    bus: EventBus,
+    store: LedgerStore,
+    catalog: Catalog,
+    after_write: Callable[[set[tuple[str, str]]], Awaitable[None]] | None = None,
+) -> EventIngest:
+    return EventIngest(
+        bus,
+        bus_module.SUBJECT_SETTLED,
+        "attempts, requests",
+        lambda data: settled_row(data, catalog),
+        store.insert_settled,
+        after_write,
     )

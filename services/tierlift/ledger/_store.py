@@ -90,17 +90,46 @@ class LedgerStore:
     def insert_attempts(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Insert in one transaction, skipping stored event ids; returns the (tenant, workload)
         pairs whose spend grew."""
+        with self.engine.begin() as conn:
+            return self._insert_attempts(conn, rows)
+
+    def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
+        with self.engine.begin() as conn:
+            self._insert_requests(conn, rows)
+
+    def insert_settled(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Answered requests with their answering attempts (`settled_row`s), both tables in one
+        transaction; returns the (tenant, workload) pairs whose spend grew."""
+        with self.engine.begin() as conn:
+            grew = self._insert_attempts(conn, [a for row in rows for a in row["attempts"]])
+            self._insert_requests(conn, [row["request"] for row in rows])
+        return grew
+
+    def _insert_attempts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         if not rows:
             return set()
         rows = _first_of_each(rows, "event_id")  # an event twice in one batch is stored and counted once
         stmt, values = self._insert_rows(attempts, rows)
         stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
-        with self.engine.begin() as conn:
-            added = {r.event_id for r in conn.execute(stmt, values)}
-            # shadow runs are priced and stored, but are not the tenant's live spend
-            new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
-            self._add_to_rollups(conn, new_rows)
+        added = {r.event_id for r in conn.execute(stmt, values)}
+        # shadow runs are priced and stored, but are not the tenant's live spend
+        new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
+        self._add_to_rollups(conn, new_rows)
         return {(r["tenant"], r["workload"]) for r in new_rows}
+
+    def _insert_requests(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        rows = _first_of_each(rows, "request_id")
+        stmt, values = self._insert_rows(requests, rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["request_id"],
+            set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
+            where=requests.c.event_id.like(f"%{RECONCILED}"),
+        )
+        conn.execute(stmt, values)
+        self._mark_regenerations(conn, rows)
 
     def _add_to_rollups(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         totals: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -126,20 +155,6 @@ class LedgerStore:
         )
         values = [dict(zip(("day", *_ROLLUP_KEYS), key, strict=True)) | t for key, t in totals.items()]
         conn.execute(stmt, values)
-
-    def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
-        if rows:
-            rows = _first_of_each(rows, "request_id")
-            stmt, values = self._insert_rows(requests, rows)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["request_id"],
-                set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
-                where=requests.c.event_id.like(f"%{RECONCILED}"),
-            )
-            with self.engine.begin() as conn:
-                conn.execute(stmt, values)
-                self._mark_regenerations(conn, rows)
 
     def _mark_regenerations(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         """A request whose prompt (same tenant and workload) came again within the window was

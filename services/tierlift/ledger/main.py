@@ -18,7 +18,7 @@ from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
-from tierlift.ledger._ingest import attempt_ingest, request_ingest
+from tierlift.ledger._ingest import attempt_ingest, request_ingest, settled_ingest
 from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
 from tierlift.ledger._quality import QualityStore, quality_ingests
 from tierlift.ledger._servicer import LedgerServicer
@@ -97,6 +97,10 @@ async def run() -> None:
     ingests = {
         bus_module.SUBJECT_ATTEMPT: (settings.consumer_name, attempt_ingest(bus, store, catalog, budgets.check)),
         bus_module.SUBJECT_COMPLETED: (f"{settings.consumer_name}-requests", request_ingest(bus, store)),
+        bus_module.SUBJECT_SETTLED: (
+            f"{settings.consumer_name}-settled",
+            settled_ingest(bus, store, catalog, budgets.check),
+        ),
     }
     consumers = [
         asyncio.create_task(

@@ -5,6 +5,7 @@ ledger) store each event once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 from google.protobuf.message import Message as ProtoMessage
@@ -29,9 +30,8 @@ class EventsUnavailable(Exception):
 
 
 def _now() -> Timestamp:
-    ts = Timestamp()
-    ts.GetCurrentTime()
-    return ts
+    ns = time.time_ns()
+    return Timestamp(seconds=ns // 1_000_000_000, nanos=ns % 1_000_000_000)
 
 
 async def _publish(publisher: Publisher, subject: str, event: ProtoMessage, event_id: str) -> None:
@@ -61,11 +61,11 @@ def _judging() -> bool:
     return principal is not None and principal.role == ASSESSOR
 
 
-async def attempt_finished(
-    publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
-) -> None:
+def _attempt_event(
+    request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+) -> events_pb2.AttemptFinished:
     event_id = f"{request_id}.attempt.{attempt.index}"
-    event = events_pb2.AttemptFinished(
+    return events_pb2.AttemptFinished(
         event_id=event_id,
         occurred_at=_now(),
         request_id=request_id,
@@ -74,23 +74,25 @@ async def attempt_finished(
         attempt=attempt,
         kind="judge" if _judging() else "",
     )
-    await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event_id)
 
 
-async def completed(
-    publisher: Publisher,
+async def attempt_finished(
+    publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+) -> None:
+    event = _attempt_event(request, request_id, attempt)
+    await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event.event_id)
+
+
+def _completed_event(
     request: router_pb2.CompleteRequest,
     plan: router_pb2.RoutingPlan,
     attempts: list[router_pb2.Attempt],
     total_cost: str,
     answer: router_pb2.Attempt | None,
-    error: str = "",
-) -> None:
-    if _judging():
-        return
-    event_id = f"{plan.request_id}.completed"
+    error: str,
+) -> events_pb2.RequestCompleted:
     event = events_pb2.RequestCompleted(
-        event_id=event_id,
+        event_id=f"{plan.request_id}.completed",
         occurred_at=_now(),
         request_id=plan.request_id,
         tenant=request.tenant,
@@ -107,7 +109,43 @@ async def completed(
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model
-    await _publish(publisher, bus.SUBJECT_COMPLETED, event, event_id)
+    return event
+
+
+async def completed(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    plan: router_pb2.RoutingPlan,
+    attempts: list[router_pb2.Attempt],
+    total_cost: str,
+    answer: router_pb2.Attempt | None,
+    error: str = "",
+) -> None:
+    """A request that ended without an answer (every rung failed, or the caller left)."""
+    if _judging():
+        return
+    event = _completed_event(request, plan, attempts, total_cost, answer, error)
+    await _publish(publisher, bus.SUBJECT_COMPLETED, event, event.event_id)
+
+
+async def settled(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    plan: router_pb2.RoutingPlan,
+    attempts: list[router_pb2.Attempt],
+    total_cost: str,
+) -> None:
+    """An answered request: its outcome and the answering attempt (the last) in one event. The
+    judge's own requests are no request of the tenant's: only their attempt is published."""
+    answer = attempts[-1]
+    if _judging():
+        await attempt_finished(publisher, request, plan.request_id, answer)
+        return
+    event = events_pb2.RequestSettled(
+        completed=_completed_event(request, plan, attempts, total_cost, answer, ""),
+        attempts=[_attempt_event(request, plan.request_id, answer)],
+    )
+    await _publish(publisher, bus.SUBJECT_SETTLED, event, f"{plan.request_id}.settled")
 
 
 async def publish_feedback(publisher: Publisher, event: events_pb2.FeedbackGiven) -> None:

@@ -447,17 +447,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         attempts: list[router_pb2.Attempt],
         text: str,
     ) -> router_pb2.CompleteResponse:
-        """The answering attempt (the last) and the request's outcome are published together, both
-        stored (acknowledged) before the caller gets the answer: one wait on JetStream, not two.
-        Shielded: a caller that leaves now does not stop the billable event from being stored."""
+        """The answering attempt (the last) and the request's outcome go out as one event, stored
+        (acknowledged) before the caller gets the answer. Shielded: a caller that leaves now does
+        not stop the billable event from being stored."""
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        await asyncio.shield(
-            asyncio.gather(
-                events.attempt_finished(self.deps.publisher, request, plan.request_id, answer),
-                events.completed(self.deps.publisher, request, plan, attempts, total, answer),
-            )
-        )
+        await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
         log.info(
             "request_answered",
             request_id=plan.request_id,

@@ -79,6 +79,14 @@ class RequestCompleted(_message.Message):
     prompt_form: _containers.RepeatedScalarFieldContainer[float]
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., prompt_form: _Optional[_Iterable[float]] = ...) -> None: ...
 
+class RequestSettled(_message.Message):
+    __slots__ = ("completed", "attempts")
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    completed: RequestCompleted
+    attempts: _containers.RepeatedCompositeFieldContainer[AttemptFinished]
+    def __init__(self, completed: _Optional[_Union[RequestCompleted, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[AttemptFinished, _Mapping]]] = ...) -> None: ...
+
 class JudgeSpec(_message.Message):
     __slots__ = ("method", "json_schema", "agree_at", "model", "rubric")
     METHOD_FIELD_NUMBER: _ClassVar[int]
