@@ -17,10 +17,12 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           clients, with py-spy flame graphs under results/flames/
     shadow.json           live latency and throughput of a workload shadowing 5% of its requests,
                           against one that shadows none, in alternating rounds
+    floor.json            the transport alone (a bare gRPC hop, HTTP hop, JetStream event), and
+                          the least CPU a routed request of this design can cost on this machine
     classifier_load.json  the classifier alone with new ~230-token prompts at 1 and 16 concurrent
                           calls: latency, CPU per prompt, resident memory
 
-BENCH=local, overhead, ledger, detectors, auth, gateway, shadow, profile or classifier runs one.
+BENCH=local, overhead, ledger, detectors, auth, gateway, shadow, profile, floor or classifier runs one.
 """
 
 from __future__ import annotations
@@ -224,6 +226,10 @@ def main() -> int:
         from tests.benchmarks.cpu_profile import bench_cpu_profile
 
         _write("cpu_profile.json", bench_cpu_profile())
+    if which in ("all", "floor"):
+        from tests.benchmarks.floor import bench_floor
+
+        _write("floor.json", bench_floor())
     return 0
 
 

@@ -1,0 +1,251 @@
+"""`BENCH=floor`: what the transport alone costs, with no Tierlift code on it. Each part runs
+bare in its own processes, 16 concurrent callers, CPU read from /proc per process:
+
+    grpc_hop    a grpc.aio unary call (uvloop) to a handler that answers at once
+    http_hop    an aiohttp POST with a small JSON body to a handler that answers at once
+    event       a JetStream publish awaited for its ack, and a durable pull consumer that
+                fetches in batches and acks each message, as core/bus.py does
+
+A routed request over the OpenAI-compatible edge makes three gRPC hops (gateway -> router ->
+classifier, adapter), one HTTP hop in (gateway) and one out (adapter -> provider), and publishes
+two events (request.routed, request.settled) of which the ledger consumes one. Adding those up gives the least CPU per request
+this design can cost on this machine with these libraries: a floor to set the performance
+issue's targets (and our own code's share) against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import grpc
+import uvloop
+from aiohttp import web
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tierlift.devstack import free_port, nats_server_binary, wait_for_port
+
+CALLERS = 16
+PAYLOAD = b"x" * 300  # about an event's size, and a small request's
+BODY = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Health(health_pb2_grpc.HealthServicer):
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _serve_grpc(port: int) -> None:
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(_Health(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+async def _serve_http(port: int) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        await request.json()
+        return web.json_response({"id": "x", "choices": [{"message": {"content": "Paris"}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def _consume(url: str, total: int) -> None:
+    """Acks `total` messages, then prints the CPU it spent from its first message on."""
+    import nats
+
+    nc = await nats.connect(url)
+    sub = await nc.jetstream().pull_subscribe("floor.>", durable="floor", stream="FLOOR")
+    print("ready", flush=True)
+    seen, started = 0, None
+    while seen < total:
+        try:
+            msgs = await sub.fetch(256, timeout=0.5)
+        except TimeoutError:
+            continue
+        started = started if started is not None else time.process_time()
+        for msg in msgs:
+            await msg.ack()
+        seen += len(msgs)
+    print(time.process_time() - (started or 0.0), flush=True)
+    await nc.drain()
+
+
+async def _add_stream(url: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    await nc.jetstream().add_stream(name="FLOOR", subjects=["floor.>"])
+    await nc.drain()
+
+
+async def _calls(total: int, call: Callable[[], Awaitable[object]]) -> float:
+    """Runs `total` calls of `call` from CALLERS concurrent callers."""
+    remaining = iter(range(total))
+
+    async def caller() -> None:
+        for _ in remaining:
+            await call()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    return time.perf_counter() - started
+
+
+async def _grpc_client(port: int, total: int) -> float:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub, request = health_pb2_grpc.HealthStub(channel), health_pb2.HealthCheckRequest(service="x" * 300)
+        for _ in range(200):
+            await stub.Check(request)
+        started = time.process_time()
+        await _calls(total, lambda: stub.Check(request))
+        return time.process_time() - started
+
+
+async def _http_client(port: int, total: int) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CALLERS)) as session:
+
+        async def post() -> None:
+            async with session.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=BODY) as reply:
+                await reply.read()
+
+        for _ in range(200):
+            await post()
+        started = time.process_time()
+        await _calls(total, post)
+        return time.process_time() - started
+
+
+async def _publisher(url: str, total: int) -> float:
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    counter = iter(range(10**9))
+
+    async def publish() -> None:
+        n = next(counter)
+        await js.publish("floor.event", PAYLOAD, headers={"Nats-Msg-Id": f"e{n}"})
+
+    started = time.process_time()
+    await _calls(total, publish)
+    spent = time.process_time() - started
+    await nc.drain()
+    return spent
+
+
+def _spawn(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "tests.benchmarks.floor", *args])
+
+
+def _per_call_us(seconds: float, calls: int) -> float:
+    return round(seconds / calls * 1e6, 1)
+
+
+def _measure_hop(kind: str, total: int) -> dict[str, float]:
+    port = free_port()
+    server = _spawn(f"serve-{kind}", str(port))
+    try:
+        wait_for_port(port, 20.0, server, kind)
+        before = _cpu_s(server.pid)
+        client = uvloop.run(_grpc_client(port, total) if kind == "grpc" else _http_client(port, total))
+        served = _cpu_s(server.pid) - before
+    finally:
+        server.kill()
+        server.wait()
+    # the server's count includes the warm-up's 200 calls
+    return {"client_us": _per_call_us(client, total), "server_us": _per_call_us(served, total + 200)}
+
+
+def _measure_events(total: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        port = free_port()
+        nats = subprocess.Popen(
+            [str(nats_server_binary()), "-js", "-sd", scratch, "-a", "127.0.0.1", "-p", str(port)],
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"nats://127.0.0.1:{port}"
+        consumer = None
+        try:
+            wait_for_port(port, 10.0, nats, "nats-server")
+            uvloop.run(_add_stream(url))
+            consumer = subprocess.Popen(
+                [sys.executable, "-m", "tests.benchmarks.floor", "consume", url, str(total)], stdout=subprocess.PIPE
+            )
+            assert consumer.stdout is not None
+            consumer.stdout.readline()  # "ready": subscribed
+            nats_before = _cpu_s(nats.pid)
+            publish = uvloop.run(_publisher(url, total))
+            consumed = float(consumer.stdout.readline())
+            nats_spent = _cpu_s(nats.pid) - nats_before
+            consumer.wait(timeout=60)
+        finally:
+            for proc in (consumer, nats):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return {"publish_us": _per_call_us(publish, total), "nats_server_us": _per_call_us(nats_spent, total),
+            "consume_us": _per_call_us(consumed, total)}  # fmt: skip
+
+
+def bench_floor(total: int = 8000) -> dict[str, object]:
+    grpc_hop = _measure_hop("grpc", total)
+    http_hop = _measure_hop("http", total)
+    events = _measure_events(total)
+    hop = grpc_hop["client_us"] + grpc_hop["server_us"]
+    routed = (
+        3 * hop
+        + http_hop["server_us"]  # the gateway takes the caller's request
+        + http_hop["client_us"]  # the adapter calls the provider
+        + 2 * (events["publish_us"] + events["nats_server_us"])
+        + events["consume_us"]
+    )
+    return {
+        "what": "The transport alone, no Tierlift code: a grpc.aio unary hop, an aiohttp POST and a JetStream "
+        "publish (awaited) with a pull consumer acking each message, each bare in its own processes on uvloop, "
+        f"{CALLERS} concurrent callers, CPU per call from /proc; summed as a routed request over the "
+        "OpenAI-compatible edge uses them, it is the least CPU per request this design costs here.",
+        "callers": CALLERS,
+        "calls_each": total,
+        "grpc_hop": grpc_hop,
+        "http_hop": http_hop,
+        "event": events,
+        "routed_request_floor_ms": round(routed / 1000, 2),
+        "composition": "3 gRPC hops + 1 HTTP server + 1 HTTP client + 2 JetStream publishes (nats-server included)"
+        " + 1 consumed",
+    }
+
+
+def main() -> None:
+    what = sys.argv[1]
+    if what == "serve-grpc":
+        uvloop.run(_serve_grpc(int(sys.argv[2])))
+    elif what == "serve-http":
+        uvloop.run(_serve_http(int(sys.argv[2])))
+    elif what == "consume":
+        uvloop.run(_consume(sys.argv[2], int(sys.argv[3])))
+    else:
+        print(json.dumps(bench_floor(), indent=2))
+
+
+if __name__ == "__main__":
+    main()
