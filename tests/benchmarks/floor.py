@@ -5,12 +5,15 @@ bare in its own processes, 16 concurrent callers, CPU read from /proc per proces
     http_hop    an aiohttp POST with a small JSON body to a handler that answers at once
     event       a JetStream publish awaited for its ack, and a durable pull consumer that
                 fetches in batches and acks each message, as core/bus.py does
+    edge        one caller, p50 latency: a gRPC call straight to a handler that answers after
+                3 ms, against an aiohttp POST to a bare edge that makes that call (what an
+                HTTP-to-gRPC edge adds at the least: the gateway issue asks for <= 0.5 ms)
 
 A routed request over the OpenAI-compatible edge makes three gRPC hops (gateway -> router ->
 classifier, adapter), one HTTP hop in (gateway) and one out (adapter -> provider), and publishes
-two events (request.routed, request.settled) of which the ledger consumes one. Adding those up gives the least CPU per request
-this design can cost on this machine with these libraries: a floor to set the performance
-issue's targets (and our own code's share) against.
+two events (request.routed, request.settled) of which the ledger consumes one. Adding those up
+gives the least CPU per request this design can cost on this machine with these libraries: a
+floor to set the performance issue's targets (and our own code's share) against.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +58,75 @@ async def _serve_grpc(port: int) -> None:
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
+
+
+class _Slow(health_pb2_grpc.HealthServicer):
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
+        await asyncio.sleep(0.003)  # stands in for the router's own few milliseconds
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _serve_slow_grpc(port: int) -> None:
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(_Slow(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+async def _serve_edge(port: int, upstream: int) -> None:
+    """A bare HTTP-to-gRPC edge: read the JSON body, make one call, answer JSON."""
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{upstream}")
+    stub = health_pb2_grpc.HealthStub(channel)
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.json()
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=body["model"]))
+        return web.json_response({"id": "x", "status": reply.status, "choices": [{"message": {"content": "Paris"}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def _edge_rounds(upstream: int, edge: int, rounds: int) -> tuple[list[float], list[float]]:
+    """Alternately straight to the gRPC handler and through the edge, one call at a time."""
+    direct_ms, edged_ms = [], []
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{upstream}") as channel,
+        aiohttp.ClientSession() as session,
+    ):
+        stub = health_pb2_grpc.HealthStub(channel)
+        for i in range(rounds + 50):
+            started = time.perf_counter()
+            await stub.Check(health_pb2.HealthCheckRequest(service="tierlift/auto"))
+            middle = time.perf_counter()
+            async with session.post(f"http://127.0.0.1:{edge}/v1/chat/completions", json=BODY) as reply:
+                await reply.read()
+            if i >= 50:  # warm-up
+                direct_ms.append((middle - started) * 1e3)
+                edged_ms.append((time.perf_counter() - middle) * 1e3)
+    return direct_ms, edged_ms
+
+
+def _measure_edge(rounds: int = 600) -> dict[str, float]:
+    upstream, edge = free_port(), free_port()
+    servers = [_spawn("serve-slow-grpc", str(upstream))]
+    try:
+        wait_for_port(upstream, 20.0, servers[0], "grpc")
+        servers.append(_spawn("serve-edge", str(edge), str(upstream)))
+        wait_for_port(edge, 20.0, servers[1], "edge")
+        direct, edged = uvloop.run(_edge_rounds(upstream, edge, rounds))
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+    direct_p50, edged_p50 = statistics.median(direct), statistics.median(edged)
+    return {"direct_p50_ms": round(direct_p50, 3), "through_edge_p50_ms": round(edged_p50, 3),
+            "added_p50_ms": round(edged_p50 - direct_p50, 3), "rounds": rounds}  # fmt: skip
 
 
 async def _serve_http(port: int) -> None:
@@ -211,6 +284,7 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
     grpc_hop = _measure_hop("grpc", total)
     http_hop = _measure_hop("http", total)
     events = _measure_events(total)
+    edge = _measure_edge()
     hop = grpc_hop["client_us"] + grpc_hop["server_us"]
     routed = (
         3 * hop
@@ -229,6 +303,7 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
         "grpc_hop": grpc_hop,
         "http_hop": http_hop,
         "event": events,
+        "edge": edge,
         "routed_request_floor_ms": round(routed / 1000, 2),
         "composition": "3 gRPC hops + 1 HTTP server + 1 HTTP client + 2 JetStream publishes (nats-server included)"
         " + 1 consumed",
@@ -239,6 +314,10 @@ def main() -> None:
     what = sys.argv[1]
     if what == "serve-grpc":
         uvloop.run(_serve_grpc(int(sys.argv[2])))
+    elif what == "serve-slow-grpc":
+        uvloop.run(_serve_slow_grpc(int(sys.argv[2])))
+    elif what == "serve-edge":
+        uvloop.run(_serve_edge(int(sys.argv[2]), int(sys.argv[3])))
     elif what == "serve-http":
         uvloop.run(_serve_http(int(sys.argv[2])))
     elif what == "consume":
