@@ -178,10 +178,11 @@ def bench_router_overhead() -> dict[str, object]:
             stack.stop()
             upstream.stop()
     return {
-        "what": "Router.Complete round trip: router + classifier + adapter (openai SDK) + JetStream publish of "
-        "routed/attempt/completed events; upstream is a local OpenAI wire server answering at once. "
-        "repeated_prompts: five questions, classified from the cache; new_prompts: each request new to the "
-        "classifier (MiniLM, spaCy, detectors), one classifier process; errors are counted, not hidden. "
+        "what": "Router.Complete round trip: router + classifier + adapter (aiohttp to the provider) + JetStream "
+        "publish of the request.routed and request.settled events; upstream is a local OpenAI wire server "
+        "answering at once. repeated_prompts: five questions, classified from the cache; new_prompts: each request "
+        "new to the classifier (static embeddings, detectors, prompt form; spaCy near an address), one classifier "
+        "process; errors are counted, not hidden. "
         "Client, services, nats-server and upstream share this machine's cores.",
         "levels": levels,
     }
