@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,6 +23,20 @@ FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 
 def client(stack: Stack, key: str | None = None) -> openai.OpenAI:
     return openai.OpenAI(base_url=stack.openai_base_url, api_key=key or stack.keys["app"], max_retries=0)
+
+
+def test_without_an_exporter_the_callers_trace_reaches_the_router_logs(stack: Stack) -> None:
+    """The session's stack exports no traces: the router's log lines for a request still carry
+    the caller's trace id, under the router's own span id."""
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    raw = client(stack).chat.completions.with_raw_response.create(
+        model="tierlift/auto", messages=FRANCE, max_tokens=8,
+        extra_headers={"traceparent": f"00-{trace_id}-{caller_span}-01"},
+    )  # fmt: skip
+    request_id = raw.headers["x-tierlift-request-id"]
+    answered = [json.loads(line) for line in stack.log_path("router").read_text().splitlines() if request_id in line]
+    assert answered and all(line["trace_id"] == trace_id for line in answered)
+    assert all(line["span_id"] != caller_span for line in answered)  # the router's own SERVER span
 
 
 def test_the_sdk_gets_paris_with_the_story_in_the_headers(stack: Stack) -> None:
