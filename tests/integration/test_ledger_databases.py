@@ -411,3 +411,35 @@ def test_regenerations_are_marked_alike_whatever_the_arrival_order_and_batching(
         marked = {r.request_id for r in conn.execute(select(requests).where(requests.c.regenerated.is_(True)))}
     assert 10 < len(expected) < 70  # neither none nor all: the check means something
     assert marked == expected
+
+
+def test_the_regeneration_check_searches_the_prompt_index(tmp_path: Path) -> None:
+    """Each batch looks up its prompts' nearby requests through ix_requests_prompt; a plan that
+    scans the table costs every batch the whole table (it did on SQLite: a row-value IN list)."""
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrations.upgrade(url)
+    store = LedgerStore(make_engine(url))
+    reads: list[tuple[str, object]] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def keep(_conn: object, _cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "prompt_sha256" in statement:
+            reads.append((statement, parameters))
+
+    batch = []
+    for i in range(12):  # two tenants, several prompts: one read per (tenant, workload)
+        e = events_pb2.RequestCompleted(
+            event_id=f"p{i}.completed", request_id=f"p{i}", tenant=("acme", "globex")[i % 2], workload="faq",
+            answered=True, attempt_count=1, total_cost_usd="0", prompt_sha256=f"{i % 5:064x}",
+        )  # fmt: skip
+        e.occurred_at.GetCurrentTime()
+        batch.append(request_row(e))
+    store.insert_requests(batch)
+    assert len(reads) == 2
+    with store.engine.connect() as conn:
+        for statement, parameters in reads:
+            plan = " | ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "USING INDEX ix_requests_prompt" in plan and "SCAN requests" not in plan, plan
+    store.engine.dispose()

@@ -138,7 +138,7 @@ requests = Table(
     # the classifier's form features of the prompt, as a JSON list ("" = none): numbers, no text
     Column("prompt_form", String(1024), nullable=False, server_default=""),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
-    Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256"),
+    Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256", "occurred_at"),
     Index("ix_requests_rollout", "rollout_id", "occurred_at"),
 )
 
