@@ -26,3 +26,12 @@ def test_router_adapter_list_must_be_name_equals_address(monkeypatch: pytest.Mon
         "llamacpp-local": "127.0.0.1:5001",
         "openai": "10.0.0.2:50051",
     }
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "100000"])
+def test_ledger_ingest_batch_out_of_range_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from tierlift.ledger.main import LedgerSettings
+
+    monkeypatch.setenv("TIERLIFT_INGEST_BATCH", value)
+    with pytest.raises(ConfigError, match="TIERLIFT_INGEST_BATCH"):
+        load_settings(LedgerSettings)

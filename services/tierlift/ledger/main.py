@@ -43,7 +43,8 @@ class LedgerSettings(BusSettings):
     database_url: str = "sqlite:///.tierlift/ledger.db"
     catalog: Path = DEFAULT_CATALOG
     consumer_name: str = "ledger-attempts"
-    ingest_batch: int = 256
+    # events per fetch and per transaction; JetStream lets each consumer hold 8 batches unacked
+    ingest_batch: int = Field(default=256, ge=1, le=10_000)
     # a short batch waits this long once for more: fewer, larger transactions under steady load
     ingest_linger_s: float = Field(default=0.05, ge=0, le=1)
     # attempts whose request reported no outcome this long get a placeholder request saying so
