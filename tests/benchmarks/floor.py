@@ -48,27 +48,20 @@ def _cpu_s(pid: int) -> float:
 
 
 class _Health(health_pb2_grpc.HealthServicer):
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+
     async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
 
 
-async def _serve_grpc(port: int) -> None:
+async def _serve_grpc(port: int, delay_s: float = 0.0) -> None:
+    """A gRPC health server that answers at once, or after `delay_s` (the edge measure's stand-in
+    for the router's own few milliseconds)."""
     server = grpc.aio.server()
-    health_pb2_grpc.add_HealthServicer_to_server(_Health(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await server.wait_for_termination()
-
-
-class _Slow(health_pb2_grpc.HealthServicer):
-    async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
-        await asyncio.sleep(0.003)  # stands in for the router's own few milliseconds
-        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
-
-
-async def _serve_slow_grpc(port: int) -> None:
-    server = grpc.aio.server()
-    health_pb2_grpc.add_HealthServicer_to_server(_Slow(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(_Health(delay_s), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -333,7 +326,7 @@ def main() -> None:
     if what == "serve-grpc":
         uvloop.run(_serve_grpc(int(sys.argv[2])))
     elif what == "serve-slow-grpc":
-        uvloop.run(_serve_slow_grpc(int(sys.argv[2])))
+        uvloop.run(_serve_grpc(int(sys.argv[2]), delay_s=0.003))
     elif what == "serve-edge":
         uvloop.run(_serve_edge(int(sys.argv[2]), int(sys.argv[3])))
     elif what == "serve-http":
