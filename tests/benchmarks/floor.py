@@ -77,12 +77,7 @@ async def _serve_edge(port: int, upstream: int) -> None:
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=body["model"]))
         return web.json_response({"id": "x", "status": reply.status, "choices": [{"message": {"content": "Paris"}}]})
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await asyncio.Event().wait()
+    await _serve_chat(port, answer)
 
 
 async def _edge_rounds(upstream: int, edge: int, rounds: int) -> tuple[list[float], list[float]]:
@@ -127,6 +122,11 @@ async def _serve_http(port: int) -> None:
         await request.json()
         return web.json_response({"id": "x", "choices": [{"message": {"content": "Paris"}}]})
 
+    await _serve_chat(port, answer)
+
+
+async def _serve_chat(port: int, answer: Callable[[web.Request], Awaitable[web.Response]]) -> None:
+    """Serves `answer` on POST /v1/chat/completions until killed."""
     app = web.Application()
     app.router.add_post("/v1/chat/completions", answer)
     runner = web.AppRunner(app, access_log=None)

@@ -112,19 +112,19 @@ def _completed_event(
     return event
 
 
-async def completed(
+async def unanswered(
     publisher: Publisher,
     request: router_pb2.CompleteRequest,
     plan: router_pb2.RoutingPlan,
     attempts: list[router_pb2.Attempt],
     total_cost: str,
-    answer: router_pb2.Attempt | None,
-    error: str = "",
+    error: str,
 ) -> None:
-    """A request that ended without an answer (every rung failed, or the caller left)."""
+    """A request that ended without an answer (every rung failed, or the caller left); an
+    answered one is `settled`."""
     if _judging():
         return
-    event = _completed_event(request, plan, attempts, total_cost, answer, error)
+    event = _completed_event(request, plan, attempts, total_cost, None, error)
     await _publish(publisher, bus.SUBJECT_COMPLETED, event, event.event_id)
 
 

@@ -434,7 +434,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
             story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
-            await events.completed(self.deps.publisher, request, plan, attempts, total, None, story)
+            await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
             log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
         except Exception:
             # the ledger's reconciliation writes the request's row if this one is lost
@@ -483,7 +483,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         """Every rung faulted: publish the outcome and raise the clearest status."""
         story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        await events.completed(self.deps.publisher, request, plan, attempts, total, None, story)
+        await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
         codes = {a.error.split(":", 1)[0] for a in attempts}
         data_class = plan.classification.data_class
         if data_class == common_pb2.DATA_CLASS_REGULATED:
