@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from tierlift.classifier import detect_sensitive_data
-from tierlift.classifier._ner import _near_addresses
+from tierlift.classifier._ner import near_addresses
 from tierlift.classifier._prompt_form import prompt_form
 
 SIZES = (4_000, 32_000, 128_000)
@@ -50,7 +50,7 @@ def bench_detectors(rounds: int = 5) -> dict[str, object]:
             parts = {
                 "detectors_ms": _best_ms(lambda: detect_sensitive_data(text), rounds),  # noqa: B023
                 "prompt_form_ms": _best_ms(lambda: prompt_form(text), rounds),  # noqa: B023
-                "addresses_ms": _best_ms(lambda: _near_addresses(text, {}), rounds),  # noqa: B023
+                "addresses_ms": _best_ms(lambda: near_addresses(text, {}), rounds),  # noqa: B023
             }
             total = sum(parts.values())
             results[f"{kind}@{size}"] = {**{k: round(v, 2) for k, v in parts.items()},

@@ -2,11 +2,13 @@
 trained heads)."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 
 from tierlift.classifier import load_classifier
+from tierlift.classifier._ner import near_addresses
 from tierlift.v1 import classifier_pb2, common_pb2
 
 T = common_pb2
@@ -111,6 +113,69 @@ def test_entities_are_looked_for_only_where_a_name_could_change_the_class(monkey
     assert "personal_record" in results[1].data_findings and "email" in results[2].data_findings
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Platz lustig acht Straße Leben.",  # German prose: "street", no house number
+        "Dich schlafen Weg auf Fußball fahren.",  # "way"
+        "Deksel weg even naald.",  # Dutch "away"
+        "Genre rue vent rencontre inquiétude.",  # French prose
+        "Ci vediamo via email domani.",
+    ],
+)
+def test_a_street_word_in_prose_is_no_address(text: str) -> None:
+    assert near_addresses(text, {}) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Marijnweg 37\n1222DC Sprang-Capelle",
+        "Post it to 7 Lindenweg, Hamburg.",
+        "Ibrahim-Junken-Straße 7\n23870 Saarlouis",
+        "Invalidenstraße, 5",
+        "2, rue Dupuy\n71737 Bourg",
+        "Calle Adrián Urrutia 76 Puerta 9",
+        "Via Roma 10, Milano",
+    ],
+)
+def test_a_street_word_with_a_house_number_is_an_address(text: str) -> None:
+    assert near_addresses(text, {}) == text
+
+
+async def test_a_prompt_without_an_address_is_not_held_up_by_one_the_recogniser_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tierlift.classifier import ClassifierServicer
+
+    classifier = load_classifier()
+    reading, release = threading.Event(), threading.Event()
+    findings_many = classifier.entities.findings_many
+
+    def slow(parts: list[str]) -> list[dict[str, int]]:
+        reading.set()
+        release.wait(timeout=30)
+        return findings_many(parts)  # type: ignore[return-value]
+
+    monkeypatch.setattr(classifier.entities, "findings_many", slow)
+    classifier._cache.clear()
+    servicer = ClassifierServicer(classifier)
+
+    def request(text: str) -> classifier_pb2.ClassifyRequest:
+        return classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=text)])
+
+    with_address = asyncio.create_task(
+        servicer.Classify(request("Send the renewal to Maria Keller, 14 Hauptstrasse, Berlin."), None)  # type: ignore[arg-type]
+    )
+    assert await asyncio.to_thread(reading.wait, 30)
+    try:
+        plain = await asyncio.wait_for(servicer.Classify(request("What is the capital of Peru?"), None), 10)  # type: ignore[arg-type]
+        assert plain.data_class == T.DATA_CLASS_PUBLIC and not with_address.done()
+    finally:
+        release.set()
+    assert "personal_record" in (await with_address).data_findings
+
+
 def test_a_public_figure_alone_stays_public() -> None:
     result = classify("Who was Ada Lovelace?")
     assert result.data_class == T.DATA_CLASS_PUBLIC
@@ -144,7 +209,7 @@ def batch_sizes(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
 
 
 def test_repeated_requests_get_the_same_answer_from_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    computed = batch_sizes(monkeypatch, "_classify")
+    computed = batch_sizes(monkeypatch, "draft_many")
     first = classify("A fresh prompt about tide tables in Brittany")
     assert classify("A fresh prompt about tide tables in Brittany") == first
     assert computed == [1]  # the second answer came from the cache
@@ -164,7 +229,7 @@ async def test_concurrent_calls_share_model_passes_and_get_the_same_answers(
     from tierlift.classifier import ClassifierServicer
 
     classifier = load_classifier()
-    passes = batch_sizes(monkeypatch, "classify_many")
+    passes = batch_sizes(monkeypatch, "draft_many")
     servicer = ClassifierServicer(classifier)
     texts = [f"Summarise the minutes of meeting number {i} for the board." for i in range(24)]
     requests = [classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=t)]) for t in texts]
@@ -193,3 +258,15 @@ def test_a_missing_embedding_model_says_how_to_make_it(tmp_path: Path) -> None:
 
     with pytest.raises(FileNotFoundError, match=r"python -m tierlift\.classifier\.distil"):
         StaticEmbedder(tmp_path / "static-minilm")
+
+
+def test_the_embedding_is_model2vecs_own() -> None:
+    import numpy as np
+    from model2vec import StaticModel
+
+    from tierlift.classifier._embedder import STATIC_MAX_TOKENS, STATIC_MODEL
+
+    texts = ["What is the capital of Peru?", "Grüße aus Köln", "", "1 2 3", "long " * 2000]
+    ours = load_classifier().embedder.embed_many(texts)
+    theirs = StaticModel.from_pretrained(str(STATIC_MODEL)).encode(texts, max_length=STATIC_MAX_TOKENS)
+    assert np.allclose(ours, theirs, atol=1e-3)  # theirs rounds its sums to float16

@@ -17,16 +17,22 @@ CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
 # either side of each of the first few addresses, so a long text costs no more than a short one.
 NEAR = 200
 MAX_ADDRESSES = 8
-# Where someone lives or receives post, as people write it: a house number before a street word
-# (English ones, abbreviated or not), a street word of the other languages we see, a flat or
-# unit number, or a postcode of a shape no other number has (UK, Canada, a US state and ZIP).
-# A place name and a number alone, "the US in 2020", is not an address.
+# Where someone lives or receives post, as people write it: a house number and a street word
+# (English ones, abbreviated or not, after the number; the compound street names of German and
+# Dutch, "Lindenweg 7" or "7 Lindenweg"; rue, via, calle before or after it), a flat or unit
+# number, or a postcode of a shape no other number has (UK, Canada, a US state and ZIP). A street
+# word alone is prose as often as not ("Weg" is "way", "weg" is "away"), and a place name and a
+# number alone, "the US in 2020", is not an address.
+_HOUSE = r"\d{1,5}[a-z]?"
+_COMPOUND_STREET = r"\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)"
+_STREET_BEFORE_NAME = r"(?:rue|via|calle|avenida|piazza)"
 _STREET = re.compile(
-    r"\b\d{1,5}[a-z]?,?\s+(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
+    rf"\b{_HOUSE},?\s+(?:[\w'.-]+\s+){{0,3}}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
     r"|square(?!\s+(?:foot|feet|met(?:er|re)s?|kilomet(?:er|re)s?|miles?|inch(?:es)?|yards?|units?|roots?))"
     r"|boulevard|blvd|crescent|cres|terrace|gardens|grove|highway|hwy|parkway|pkwy|mews|quay|wharf"
     r"|(?-i:Court|Ct))\b"  # capitalised only: "$10,000 if the court" is law, not an address
-    r"|\b\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)\b|\b(?:rue|via|calle|avenida|piazza)\s+\w+"
+    rf"|\b{_COMPOUND_STREET},?\s+{_HOUSE}\b|\b{_HOUSE},?\s+{_COMPOUND_STREET}\b"
+    rf"|\b{_STREET_BEFORE_NAME}\s+(?:[\w'.-]+\s+){{0,3}}{_HOUSE}\b|\b{_HOUSE},?\s+{_STREET_BEFORE_NAME}\s+\w+"
     r"|\b(?:apartment|apt|flat|suite)\.?\s*#?\d+[a-z]?\b",
     re.I,
 )
@@ -43,32 +49,32 @@ class EntityFinder:
         # Only the entity recogniser: the tagger and parser would triple the time for nothing.
         self._nlp: Any = spacy.load(model_dir, exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
 
-    def findings_many(
-        self, texts: list[str], other_findings: list[dict[str, common_pb2.DataClass]]
-    ) -> list[dict[str, common_pb2.DataClass]]:
-        """For each text: `person_name` and `personal_record` when a named person comes with an
-        address. A name alone ("Who was Ada Lovelace?") is public. The recogniser costs
-        milliseconds a prompt, ten times all the detectors together, so it reads only where its
-        answer could matter (`_near_addresses`), in one `pipe` pass (~5x faster than one by one)."""
-        asked = [
-            (i, part)
-            for i, (t, o) in enumerate(zip(texts, other_findings, strict=True))
-            if (part := _near_addresses(t, o))
+    def findings_many(self, parts: list[str]) -> list[dict[str, common_pb2.DataClass]]:
+        """For each part of a text that `near_addresses` chose: `person_name` and
+        `personal_record` when a named person is in it. The recogniser costs milliseconds a part,
+        ten times all the detectors together, hence one `pipe` pass (~5x faster than one by one)
+        and only over those parts."""
+        return [
+            {"person_name": common_pb2.DATA_CLASS_PUBLIC, "personal_record": CONFIDENTIAL}
+            if any(ent.label_ == "PERSON" for ent in doc.ents)
+            else {}
+            for doc in self._nlp.pipe(parts, batch_size=64)
         ]
-        found: list[dict[str, common_pb2.DataClass]] = [{} for _ in texts]
-        for (i, _), doc in zip(asked, self._nlp.pipe([part for _, part in asked], batch_size=64), strict=True):
-            if any(ent.label_ == "PERSON" for ent in doc.ents):
-                found[i] = {"person_name": common_pb2.DATA_CLASS_PUBLIC, "personal_record": CONFIDENTIAL}
-        return found
 
 
-def _near_addresses(text: str, other_findings: dict[str, common_pb2.DataClass]) -> str:
+def near_addresses(text: str, other_findings: dict[str, common_pb2.DataClass]) -> str:
     """The parts of `text` where a named person would make it stricter than `other_findings`
-    already do, or "" if there are none. Only a person beside an address can, and only below
+    already do, or "" if there are none; the entity recogniser reads only these. Only a person
+    beside an address can (a name alone, "Who was Ada Lovelace?", is public), and only below
     CONFIDENTIAL (an email, a phone number or a birth date is CONFIDENTIAL by itself)."""
     if max(other_findings.values(), default=common_pb2.DATA_CLASS_PUBLIC) >= CONFIDENTIAL:
         return ""
     addresses = heapq.merge(_STREET.finditer(text), _POSTCODE.finditer(text), key=lambda found: found.start())
-    return "\n".join(
-        text[max(0, found.start() - NEAR) : found.end() + NEAR] for found in islice(addresses, MAX_ADDRESSES)
-    )
+    spans: list[list[int]] = []
+    for found in islice(addresses, MAX_ADDRESSES):
+        start, end = max(0, found.start() - NEAR), found.end() + NEAR
+        if spans and start <= spans[-1][1]:  # overlapping surroundings are read once, as one
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return "\n".join(text[start:end] for start, end in spans)

@@ -45,14 +45,29 @@ def normalise(text: str) -> str:
 _ASCII_SPACES = {ord("\t"): " ", ord("\v"): "\n", ord("\f"): "\n", ord("\r"): "\n"}
 
 
-@functools.lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
     return base[:1] if base else ch.lower()[:1] or ch
+
+
+class _FoldTable(dict[int, str]):
+    """`str.translate`'s table for `fold`, filled as characters first appear: translating in C
+    is ~10x a Python call per character. Bounded, so text of every script cannot grow it far."""
+
+    LIMIT = 65_536
+
+    def __missing__(self, code: int) -> str:
+        folded = _fold_char(chr(code))
+        if len(self) < self.LIMIT:
+            self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
 
 
 def fold(normalised: str) -> str:
     """Lowercase, accents stripped, exactly one character for each character of the input."""
     if normalised.isascii():
         return normalised.lower()
-    return "".join(_fold_char(ch) for ch in normalised)
+    return normalised.translate(_FOLD)

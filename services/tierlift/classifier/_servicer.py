@@ -9,9 +9,10 @@ import asyncio
 import functools
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Any
+from typing import Generic, TypeVar
 
 import grpc
 import numpy as np
@@ -21,23 +22,46 @@ from numpy.typing import NDArray
 from tierlift.classifier._detectors import detect_sensitive_data
 from tierlift.classifier._embedder import StaticEmbedder
 from tierlift.classifier._model import LinearHead, features, load_heads
-from tierlift.classifier._ner import EntityFinder
+from tierlift.classifier._ner import EntityFinder, near_addresses
 from tierlift.classifier._prompt_form import prompt_forms
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
 VERSION = "static-minilm-heads-v3"
+In = TypeVar("In")
+Out = TypeVar("Out")
 # The data head only ever raises the class, and only when it is this sure: the detectors are
 # precise, the head catches sensitive text that has no fixed format.
 DATA_HEAD_MIN_PROBABILITY = 0.8
+# py3langid's answer settles within a few hundred characters (on the labelled rows longer than
+# 400, their first 400 give the whole row's answer every time) and its cost grows with the text.
+LANGUAGE_CHARS = 512
 
 
-def _language(text: str) -> str:
-    """ISO 639-1 code by py3langid's bundled model; "und" when there is too little text to say."""
+def _language(full_text: str) -> str:
+    """ISO 639-1 code by py3langid's bundled model, from the text's first `LANGUAGE_CHARS`;
+    "und" when there is too little text to say."""
+    text = full_text[:LANGUAGE_CHARS]
     if sum(ch.isalpha() for ch in text) < 3:
         return "und"
     code, score = py3langid.classify(text)
     return str(code) if math.isfinite(score) else "und"
+
+
+@dataclass
+class Draft:
+    """A request's labels before the entity recogniser has read it: everything else is known."""
+
+    request: classifier_pb2.ClassifyRequest
+    cache_key: bytes
+    task: str
+    small_model_ok: float
+    data_probabilities: NDArray[np.float64]
+    findings: dict[str, common_pb2.DataClass]
+    form: NDArray[np.float32]
+    language: str
+    token_estimate: int
+    near_addresses: str  # what the recogniser must read; "" when no name could change the class
 
 
 @dataclass
@@ -55,25 +79,17 @@ class Classifier:
     def classify_many(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
         """Labels for each request. Repeated requests (same messages, same declaration) come from
         a bounded cache, since apps send the same prompts again and again; the rest share one
-        embedding pass, which costs little more than a single prompt."""
-        keys = [r.SerializeToString(deterministic=True) for r in requests]
-        results = [self._cached(key) for key in keys]
-        missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
-            fresh = self._classify([requests[i] for i in missing])
-            with self._lock:
-                for i, result in zip(missing, fresh, strict=True):
-                    results[i] = result
-                    self._cache[keys[i]] = result.SerializeToString()
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        pass of each model, which costs little more than a single prompt."""
+        results = [self.cached(r) for r in requests]
+        if missing := [i for i, r in enumerate(results) if r is None]:
+            fresh = self.finish_many(self.draft_many([requests[i] for i in missing]))
+            for i, result in zip(missing, fresh, strict=True):
+                results[i] = result
         return [r for r in results if r is not None]
 
     def cached(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification | None:
         """The labels of a request seen before, else None; cheap enough for the event loop."""
-        return self._cached(request.SerializeToString(deterministic=True))
-
-    def _cached(self, key: bytes) -> classifier_pb2.Classification | None:
+        key = request.SerializeToString(deterministic=True)
         with self._lock:
             hit = self._cache.get(key)
             if hit is None:
@@ -89,7 +105,8 @@ class Classifier:
         vectors = self.embedder.embed_many(texts)
         return np.stack([features(t, v) for t, v in zip(texts, vectors, strict=True)])
 
-    def _classify(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[classifier_pb2.Classification]:
+    def draft_many(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[Draft]:
+        """Every label but the entity recogniser's, in one pass of the embedding and the heads."""
         texts = ["\n".join(m.content for m in r.messages) for r in requests]
         user_texts = [
             "\n".join(m.content for m in r.messages if m.role == "user") or text
@@ -100,46 +117,60 @@ class Classifier:
         forms = prompt_forms(user_texts)
         small_model_ok = self.heads["routing"].probabilities(forms)[:, 1]
         data = self.heads["data"].probabilities(x)
-        detected = [detect_sensitive_data(t) for t in texts]
-        for found, entities in zip(detected, self.entities.findings_many(texts, detected), strict=True):
-            found.update(entities)
-        return [
-            self._labels(
-                request, text, user_text, self.heads["task"].labels[int(task.argmax())], float(ok), data_p, found, form
+        drafts = []
+        for request, text, user_text, task, ok, data_p, form in zip(
+            requests, texts, user_texts, tasks, small_model_ok, data, forms, strict=True
+        ):
+            findings = detect_sensitive_data(text)
+            drafts.append(
+                Draft(
+                    request=request,
+                    cache_key=request.SerializeToString(deterministic=True),
+                    task=self.heads["task"].labels[int(task.argmax())],
+                    small_model_ok=float(ok),
+                    data_probabilities=data_p,
+                    findings=findings,
+                    form=form,
+                    language=_language(user_text),
+                    token_estimate=estimate_tokens(text),
+                    near_addresses=near_addresses(text, findings),
+                )
             )
-            for request, text, user_text, task, ok, data_p, found, form in zip(
-                requests, texts, user_texts, tasks, small_model_ok, data, detected, forms, strict=True
-            )
-        ]
+        return drafts
 
-    def _labels(
-        self,
-        request: classifier_pb2.ClassifyRequest,
-        text: str,
-        user_text: str,
-        task: str,
-        small_model_ok: float,
-        data_probabilities: NDArray[np.float64],
-        findings: dict[str, common_pb2.DataClass],
-        form: NDArray[np.float32],
-    ) -> classifier_pb2.Classification:
-        best = int(data_probabilities.argmax())
+    def finish_many(self, drafts: list[Draft]) -> list[classifier_pb2.Classification]:
+        """The labels of drafts, the recogniser reading (in one pass) those that need it; each is
+        remembered for when the same request comes again."""
+        asked = [d for d in drafts if d.near_addresses]
+        for draft, found in zip(asked, self.entities.findings_many([d.near_addresses for d in asked]), strict=True):
+            draft.findings.update(found)
+        results = [self._labels(d) for d in drafts]
+        with self._lock:
+            for draft, result in zip(drafts, results, strict=True):
+                self._cache[draft.cache_key] = result.SerializeToString()
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return results
+
+    def _labels(self, draft: Draft) -> classifier_pb2.Classification:
+        findings = dict(draft.findings)
+        best = int(draft.data_probabilities.argmax())
         data_label = self.heads["data"].labels[best]
-        if data_probabilities[best] >= DATA_HEAD_MIN_PROBABILITY and data_label != "PUBLIC":
+        if draft.data_probabilities[best] >= DATA_HEAD_MIN_PROBABILITY and data_label != "PUBLIC":
             learned = common_pb2.DataClass.Value(f"DATA_CLASS_{data_label}")
             findings.setdefault(f"learned_{data_label.lower()}", learned)  # type: ignore[arg-type]
         detected = max(findings.values(), default=common_pb2.DATA_CLASS_PUBLIC)
         return classifier_pb2.Classification(
-            task_type=f"TASK_TYPE_{task}",
-            complexity=round(1.0 - small_model_ok, 4),
-            small_model_ok=round(small_model_ok, 4),
-            data_class=max(detected, request.declared_data_class),
+            task_type=f"TASK_TYPE_{draft.task}",
+            complexity=round(1.0 - draft.small_model_ok, 4),
+            small_model_ok=round(draft.small_model_ok, 4),
+            data_class=max(detected, draft.request.declared_data_class),
             detected_data_class=detected,
             data_findings=sorted(findings),
-            language=_language(user_text),
-            token_estimate=estimate_tokens(text),
+            language=draft.language,
+            token_estimate=draft.token_estimate,
             classifier_version=VERSION,
-            prompt_form=[round(float(v), 4) for v in form],
+            prompt_form=[round(float(v), 4) for v in draft.form],
         )
 
 
@@ -152,24 +183,21 @@ def load_classifier() -> Classifier:
     return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder())
 
 
-class _Batcher:
-    """Gathers concurrent Classify calls into one model pass. No waiting: each pass takes what
-    queued while the previous one ran, so a quiet service answers at single-prompt latency and a
-    busy one batches more, instead of queueing prompts one by one behind each other. Calls whose
-    caller gave up (deadline, cancel) are dropped before the pass."""
+class _Lane(Generic[In, Out]):
+    """Gathers concurrent calls into one pass of `run` in a worker thread. No waiting: each pass
+    takes what queued while the previous one ran, so a quiet service answers at single-prompt
+    latency and a busy one batches more, instead of queueing prompts one by one behind each
+    other. Calls whose caller gave up (deadline, cancel) are dropped before the pass."""
 
-    def __init__(self, classifier: Classifier, max_batch: int = 32) -> None:
-        self._classifier = classifier
+    def __init__(self, run: Callable[[list[In]], list[Out]], max_batch: int = 32) -> None:
+        self._pass = run
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[classifier_pb2.ClassifyRequest, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
-    async def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
-        # a repeated prompt is answered at once, without a trip through the worker's thread
-        if (hit := self._classifier.cached(request)) is not None:
-            return hit
-        future: asyncio.Future[classifier_pb2.Classification] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((request, future))
+    async def submit(self, item: In) -> Out:
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, future))
         # The worker runs while there is work and ends when the queue is empty; it only looks at
         # the queue between awaits, so an item put here is always seen by a worker.
         if self._worker is None or self._worker.done():
@@ -181,13 +209,13 @@ class _Batcher:
             batch = [self._queue.get_nowait()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            batch = [(r, f) for r, f in batch if not f.done()]
+            batch = [(item, f) for item, f in batch if not f.done()]
             if not batch:
                 continue
             try:
-                # The models release the GIL for most of their work: a thread keeps the event loop
+                # The models release the GIL for much of their work: a thread keeps the event loop
                 # answering health checks and queueing the next batch meanwhile.
-                results = await asyncio.to_thread(self._classifier.classify_many, [r for r, _ in batch])
+                results = await asyncio.to_thread(self._pass, [item for item, _ in batch])
             except Exception as exc:  # a failed pass fails its calls, never the worker
                 for _, future in batch:
                     if not future.done():
@@ -200,7 +228,11 @@ class _Batcher:
 
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
     def __init__(self, classifier: Classifier | None = None) -> None:
-        self._batcher = _Batcher(classifier or load_classifier())
+        self._classifier = classifier or load_classifier()
+        # Two lanes: the entity recogniser costs tens of milliseconds for the few prompts with an
+        # address, and in a lane of its own it holds up none of the prompts that have none.
+        self._drafts = _Lane(self._classifier.draft_many)
+        self._entities = _Lane(self._classifier.finish_many)
 
     async def Classify(
         self, request: classifier_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
@@ -209,4 +241,10 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
         if request.declared_data_class not in common_pb2.DataClass.values():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "declared_data_class: unknown value")
-        return await self._batcher.classify(request)
+        # a repeated prompt is answered at once, without a trip through a worker thread
+        if (hit := self._classifier.cached(request)) is not None:
+            return hit
+        draft = await self._drafts.submit(request)
+        if draft.near_addresses:
+            return await self._entities.submit(draft)
+        return self._classifier.finish_many([draft])[0]  # no model left to run: labels only
