@@ -143,7 +143,7 @@ def test_a_street_word_with_a_house_number_is_an_address(text: str) -> None:
     assert near_addresses(text, {}) == text
 
 
-async def test_a_prompt_without_an_address_is_not_held_up_by_one_the_recogniser_reads(
+async def test_prompts_without_an_address_are_answered_before_the_recogniser_reads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tierlift.classifier import ClassifierServicer
@@ -161,16 +161,16 @@ async def test_a_prompt_without_an_address_is_not_held_up_by_one_the_recogniser_
     classifier._cache.clear()
     servicer = ClassifierServicer(classifier)
 
-    def request(text: str) -> classifier_pb2.ClassifyRequest:
-        return classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=text)])
+    def classify(text: str) -> asyncio.Task[classifier_pb2.Classification]:
+        request = classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content=text)])
+        return asyncio.create_task(servicer.Classify(request, None))  # type: ignore[arg-type]
 
-    with_address = asyncio.create_task(
-        servicer.Classify(request("Send the renewal to Maria Keller, 14 Hauptstrasse, Berlin."), None)  # type: ignore[arg-type]
-    )
-    assert await asyncio.to_thread(reading.wait, 30)
+    # queued together: one pass
+    with_address = classify("Send the renewal to Maria Keller, 14 Hauptstrasse, Berlin.")
+    plain = classify("What is the capital of Peru?")
     try:
-        plain = await asyncio.wait_for(servicer.Classify(request("What is the capital of Peru?"), None), 10)  # type: ignore[arg-type]
-        assert plain.data_class == T.DATA_CLASS_PUBLIC and not with_address.done()
+        assert (await asyncio.wait_for(plain, 10)).data_class == T.DATA_CLASS_PUBLIC
+        assert await asyncio.to_thread(reading.wait, 10) and not with_address.done()
     finally:
         release.set()
     assert "personal_record" in (await with_address).data_findings

@@ -9,10 +9,9 @@ import asyncio
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Generic, TypeVar
+from typing import Any
 
 import grpc
 import numpy as np
@@ -29,8 +28,6 @@ from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
 VERSION = "static-minilm-heads-v3"
-In = TypeVar("In")
-Out = TypeVar("Out")
 # The data head only ever raises the class, and only when it is this sure: the detectors are
 # precise, the head catches sensitive text that has no fixed format.
 DATA_HEAD_MIN_PROBABILITY = 0.8
@@ -187,21 +184,29 @@ def load_classifier() -> Classifier:
     return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder())
 
 
-class _Lane(Generic[In, Out]):
-    """Gathers concurrent calls into one pass of `run` in a worker thread. No waiting: each pass
-    takes what queued while the previous one ran, so a quiet service answers at single-prompt
-    latency and a busy one batches more, instead of queueing prompts one by one behind each
-    other. Calls whose caller gave up (deadline, cancel) are dropped before the pass."""
+class _Batcher:
+    """Gathers concurrent Classify calls into one pass of the models. No waiting: each pass takes
+    what queued while the previous one ran, so a quiet service answers at single-prompt latency
+    and a busy one batches more, instead of queueing prompts one by one behind each other. Calls
+    whose caller gave up (deadline, cancel) are dropped before the pass.
 
-    def __init__(self, run: Callable[[list[In]], list[Out]], max_batch: int = 32) -> None:
-        self._pass = run
+    A pass answers the prompts the entity recogniser need not read first, then has it read the
+    few that it must (it costs tens of milliseconds a prompt with an address). Both steps run in
+    one worker thread, one after the other: run side by side, the two threads' contention for
+    the GIL slowed both more than the wait saved."""
+
+    def __init__(self, classifier: Classifier, max_batch: int = 32) -> None:
+        self._classifier = classifier
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[classifier_pb2.ClassifyRequest, asyncio.Future[Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
-    async def submit(self, item: In) -> Out:
-        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((item, future))
+    async def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
+        # a repeated prompt is answered at once, without a trip through the worker's thread
+        if (hit := self._classifier.cached(request)) is not None:
+            return hit
+        future: asyncio.Future[classifier_pb2.Classification] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((request, future))
         # The worker runs while there is work and ends when the queue is empty; it only looks at
         # the queue between awaits, so an item put here is always seen by a worker.
         if self._worker is None or self._worker.done():
@@ -213,30 +218,33 @@ class _Lane(Generic[In, Out]):
             batch = [self._queue.get_nowait()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            batch = [(item, f) for item, f in batch if not f.done()]
+            batch = [(r, f) for r, f in batch if not f.done()]
             if not batch:
                 continue
             try:
                 # The models release the GIL for much of their work: a thread keeps the event loop
                 # answering health checks and queueing the next batch meanwhile.
-                results = await asyncio.to_thread(self._pass, [item for item, _ in batch])
+                drafts = await asyncio.to_thread(self._classifier.draft_many, [r for r, _ in batch])
+                asked = []
+                for draft, (_, future) in zip(drafts, batch, strict=True):
+                    if draft.near_addresses:
+                        asked.append((draft, future))
+                    elif not future.done():  # no model left to run: labels only
+                        future.set_result(self._classifier.finish_many([draft])[0])
+                if asked:
+                    results = await asyncio.to_thread(self._classifier.finish_many, [d for d, _ in asked])
+                    for (_, future), result in zip(asked, results, strict=True):
+                        if not future.done():
+                            future.set_result(result)
             except Exception as exc:  # a failed pass fails its calls, never the worker
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
 
 
 class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
     def __init__(self, classifier: Classifier | None = None) -> None:
-        self._classifier = classifier or load_classifier()
-        # Two lanes: the entity recogniser costs tens of milliseconds for the few prompts with an
-        # address, and in a lane of its own it holds up none of the prompts that have none.
-        self._drafts = _Lane(self._classifier.draft_many)
-        self._entities = _Lane(self._classifier.finish_many)
+        self._batcher = _Batcher(classifier or load_classifier())
 
     async def Classify(
         self, request: classifier_pb2.ClassifyRequest, context: grpc.aio.ServicerContext
@@ -245,10 +253,4 @@ class ClassifierServicer(classifier_pb2_grpc.ClassifierServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
         if request.declared_data_class not in common_pb2.DataClass.values():
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "declared_data_class: unknown value")
-        # a repeated prompt is answered at once, without a trip through a worker thread
-        if (hit := self._classifier.cached(request)) is not None:
-            return hit
-        draft = await self._drafts.submit(request)
-        if draft.near_addresses:
-            return await self._entities.submit(draft)
-        return self._classifier.finish_many([draft])[0]  # no model left to run: labels only
+        return await self._batcher.classify(request)
