@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 
 import numpy as np
+import re2
 from numpy.typing import NDArray
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -16,18 +18,29 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _OPTION = re.compile(r"^[ \t]*\(?[A-D][.)]\s", re.MULTILINE)
 _ROMAN_LIST = re.compile(r"\b(?:I{1,3}|IV)\.\s", re.MULTILINE)
 _OPERATOR = re.compile(r"[=+\-*/^\u00d7\u00f7%$]")
-_CODE = re.compile(r"```|\bdef |\breturn\b|[{};]\s*$|\bfunction\b|#include|\bSELECT\b", re.MULTILINE)
-_NEGATION = re.compile(r"\b(?:not|except|false|incorrect|least|never)\b", re.IGNORECASE)
-_QUANTITY = re.compile(r"\b(?:how many|how much|calculate|compute|total|each|per|remaining|left)\b", re.IGNORECASE)
-_JUDGEMENT = re.compile(r"\b(?:best|most likely|primarily|which of the following|according to)\b", re.IGNORECASE)
+# RE2: Python's `re` tries this alternation at every character of a text with no code (0.11 vs
+# 0.01 ms at 230 tokens; the same answer on the 15,665 labelled and routing prompts)
+_CODE = re2.compile(r"(?m)```|\bdef |\breturn\b|[{};]\s*$|\bfunction\b|#include|\bSELECT\b")
+# The words counted, in one pass over the text (five passes cost ~0.3 ms at 230 tokens). An
+# alternation matches once at a place: "false" is found as a negation and "which of the
+# following" as a judgement, and `prompt_form` counts each for "true_false" and "which" too.
+_NEGATION = ("not", "except", "false", "incorrect", "least", "never")
+_QUANTITY = ("how many", "how much", "calculate", "compute", "total", "each", "per", "remaining", "left")
+_JUDGEMENT = ("best", "most likely", "primarily", "which of the following", "according to")
+_KIND = {
+    **dict.fromkeys(_NEGATION, "negations"),
+    **dict.fromkeys(_QUANTITY, "quantity_words"),
+    **dict.fromkeys(_JUDGEMENT, "judgement_words"),
+    "which": "which",
+    "true": "true_false",
+}
+_COUNTED = re.compile(r"\b(?:" + "|".join(map(re.escape, _KIND)) + r")\b", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 _UPPER = re.compile(r"[A-Z]")
 SCANNED = 16_384
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _DECIMAL = re.compile(r"\d\.\d")  # presence only: "\d+\.\d+" would retry every digit of a long run (quadratic)
-_WHICH = re.compile(r"\bwhich\b", re.IGNORECASE)
-_TRUTH = re.compile(r"\b(?:true|false)\b", re.IGNORECASE)
 
 NAMES = (
     "log_chars", "log_words", "log_lines", "digit_share", "log_numbers", "options", "roman_list", "operators",
@@ -48,6 +61,10 @@ def prompt_form(full_text: str) -> NDArray[np.float32]:
     first_option = _OPTION.search(text)
     stem = text[: first_option.start()] if first_option else text
     numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(text)[:50] if len(n) < 15]
+    found = Counter(word.lower() for word in _COUNTED.findall(text))
+    counted = Counter({kind: 0 for kind in _KIND.values()})
+    for word, n in found.items():
+        counted[_KIND[word]] += n
     return np.array(
         [
             math.log1p(len(full_text)) / 8,
@@ -59,9 +76,9 @@ def prompt_form(full_text: str) -> NDArray[np.float32]:
             min(len(_ROMAN_LIST.findall(text)), 6) / 4,
             math.log1p(len(_OPERATOR.findall(text))) / 3,
             float(bool(_CODE.search(text))),
-            math.log1p(len(_NEGATION.findall(text))),
-            math.log1p(len(_QUANTITY.findall(text))),
-            math.log1p(len(_JUDGEMENT.findall(text))),
+            math.log1p(counted["negations"]),
+            math.log1p(counted["quantity_words"]),
+            math.log1p(counted["judgement_words"]),
             math.log1p(text.count("?")),
             min(sum(len(w) for w in words) / n_words, 40) / 8,
             sum(len(w) >= 9 for w in words) / n_words * 4,
@@ -72,8 +89,8 @@ def prompt_form(full_text: str) -> NDArray[np.float32]:
             math.log1p(len(_SENTENCE_END.findall(text))),
             math.log1p(max(numbers, default=0.0)) / 5,
             float(bool(_DECIMAL.search(text))),
-            float(bool(_WHICH.search(text))),
-            float(bool(_TRUTH.search(text))),
+            float(bool(counted["which"] or found["which of the following"])),
+            float(bool(counted["true_false"] or found["false"])),
         ],
         dtype=np.float32,
     )
