@@ -27,12 +27,15 @@ _HOUSE = r"\d{1,5}[a-z]?"
 _COMPOUND_STREET = r"\w*(?:strasse|straße|gasse|weg|laan|gracht|plein)"
 _STREET_BEFORE_NAME = r"(?:rue|via|calle|avenida|piazza)"
 _STREET = re.compile(
-    rf"\b{_HOUSE},?\s+(?:[\w'.-]+\s+){{0,3}}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
+    # the number first (one prefix for the three shapes: a text full of numbers tries it once)
+    rf"\b{_HOUSE},?\s+(?:"
+    r"(?:[\w'.-]+\s+){0,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|way|close|place|pl"
     r"|square(?!\s+(?:foot|feet|met(?:er|re)s?|kilomet(?:er|re)s?|miles?|inch(?:es)?|yards?|units?|roots?))"
     r"|boulevard|blvd|crescent|cres|terrace|gardens|grove|highway|hwy|parkway|pkwy|mews|quay|wharf"
     r"|(?-i:Court|Ct))\b"  # capitalised only: "$10,000 if the court" is law, not an address
-    rf"|\b{_COMPOUND_STREET},?\s+{_HOUSE}\b|\b{_HOUSE},?\s+{_COMPOUND_STREET}\b"
-    rf"|\b{_STREET_BEFORE_NAME}\s+(?:[\w'.-]+\s+){{0,3}}{_HOUSE}\b|\b{_HOUSE},?\s+{_STREET_BEFORE_NAME}\s+\w+"
+    rf"|{_COMPOUND_STREET}\b|{_STREET_BEFORE_NAME}\s+\w+)"
+    # the street first
+    rf"|\b{_COMPOUND_STREET},?\s+{_HOUSE}\b|\b{_STREET_BEFORE_NAME}\s+(?:[\w'.-]+\s+){{0,3}}{_HOUSE}\b"
     r"|\b(?:apartment|apt|flat|suite)\.?\s*#?\d+[a-z]?\b",
     re.I,
 )
