@@ -60,3 +60,17 @@ def test_prompt_form_reads_options_and_decimals_as_before_on_floods_of_digits_an
     for text in ("7" * 100_000, "\n" * 100_000, "1.\n" * 30_000):
         vector = prompt_form(text)
         assert vector[named["options"]] == 0 and vector[named["decimals"]] == 0
+
+
+def test_prompt_form_counts_its_words_in_one_pass_as_it_did_in_five() -> None:
+    """One alternation finds each counted word once: "false" counts as a negation and for
+    true_false, "which of the following" as a judgement and for which. Letters that IGNORECASE
+    equates with ASCII ones (the long s for s, the Kelvin sign for k) match too, and count the same."""
+    named = dict(zip(NAMES, range(len(NAMES)), strict=True))
+    text = "Which of the following is FALSE? Not the be\u017ft, most li\u212aely: the total of each, never."
+    vector = prompt_form(text)
+    assert vector[named["negations"]] == pytest.approx(math.log1p(3))  # false, not, never
+    assert vector[named["judgement_words"]] == pytest.approx(math.log1p(3))  # which of the following, best, most likely
+    assert vector[named["quantity_words"]] == pytest.approx(math.log1p(2))  # total, each
+    assert vector[named["which"]] == 1.0 and vector[named["true_false"]] == 1.0
+    assert prompt_form("Is it so?")[named["true_false"]] == 0.0

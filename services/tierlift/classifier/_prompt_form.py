@@ -50,6 +50,15 @@ NAMES = (
 )  # fmt: skip
 
 
+def _counted_word(match: str) -> str:
+    """The word of `_KIND` that `match` is: lower() but for the few letters that IGNORECASE also
+    takes for an ASCII one (the long s for s, the Kelvin sign for k)."""
+    word = match.lower()
+    if word in _KIND:
+        return word
+    return next(key for key in _KIND if re.fullmatch(re.escape(key), match, re.IGNORECASE))
+
+
 def prompt_form(full_text: str) -> NDArray[np.float32]:
     """One vector of `NAMES`, each roughly on a unit scale. Lengths count the whole prompt; the
     rest reads its first `SCANNED` characters, so the cost on the request path stays bounded."""
@@ -61,7 +70,7 @@ def prompt_form(full_text: str) -> NDArray[np.float32]:
     first_option = _OPTION.search(text)
     stem = text[: first_option.start()] if first_option else text
     numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(text)[:50] if len(n) < 15]
-    found = Counter(word.lower() for word in _COUNTED.findall(text))
+    found = Counter(map(_counted_word, _COUNTED.findall(text)))
     counted = Counter({kind: 0 for kind in _KIND.values()})
     for word, n in found.items():
         counted[_KIND[word]] += n
