@@ -71,7 +71,7 @@ def prompt_form(full_text: str) -> NDArray[np.float32]:
     stem = text[: first_option.start()] if first_option else text
     numbers = [float(n.replace(",", "")) for n in _NUMBER.findall(text)[:50] if len(n) < 15]
     found = Counter(map(_counted_word, _COUNTED.findall(text)))
-    counted = Counter({kind: 0 for kind in _KIND.values()})
+    counted: Counter[str] = Counter()  # a kind not found counts 0
     for word, n in found.items():
         counted[_KIND[word]] += n
     return np.array(
