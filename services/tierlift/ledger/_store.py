@@ -151,7 +151,8 @@ class LedgerStore:
                 "cost_usd": c.cost_usd + stmt.excluded.cost_usd,
             },
         )
-        values = [dict(zip(("day", *_ROLLUP_KEYS), key, strict=True)) | t for key, t in totals.items()]
+        # in key order: two ledger replicas adding to the same days otherwise deadlock
+        values = [dict(zip(("day", *_ROLLUP_KEYS), key, strict=True)) | t for key, t in sorted(totals.items())]
         conn.execute(stmt, values)
 
     def _mark_regenerations(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -217,6 +218,7 @@ class LedgerStore:
             .outerjoin(requests, r.request_id == a.request_id)
             .where(r.request_id.is_(None), a.occurred_at < older_than, a.kind == "live")
             .group_by(a.request_id, a.tenant, a.workload)
+            .order_by(a.request_id)  # every replica reconciles: inserts in one order cannot deadlock
         )  # fmt: skip
         with self.engine.begin() as conn:
             found = [_with_usd_total(row) for row in conn.execute(orphans).mappings().all()]
@@ -405,8 +407,10 @@ def _any_within(sorted_times: list[datetime], at: datetime, window: timedelta) -
 
 
 def _first_of_each(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    """The first row of each `key`, in order: what row-by-row inserts that skip a stored key keep."""
+    """The first row of each `key` (what row-by-row inserts that skip a stored key keep), sorted
+    by it: ledger replicas write at once, and transactions that lock rows in one order cannot
+    deadlock."""
     firsts: dict[Any, dict[str, Any]] = {}
     for row in rows:
         firsts.setdefault(row[key], row)
-    return list(firsts.values())
+    return [firsts[k] for k in sorted(firsts)]
