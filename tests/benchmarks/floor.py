@@ -4,7 +4,8 @@ bare in its own processes, 16 concurrent callers, CPU read from /proc per proces
     grpc_hop    a grpc.aio unary call (uvloop) to a handler that answers at once
     http_hop    an aiohttp POST with a small JSON body to a handler that answers at once
     event       a JetStream publish awaited for its ack, and a durable pull consumer that
-                fetches in batches and acks each message, as core/bus.py does
+                fetches in batches and acks each message, as core/bus.py does (with its
+                core/jetstream_pull.py, the one piece of the project's code here)
     edge        one caller, p50 latency: a gRPC call straight to a handler that answers after
                 3 ms, against an aiohttp POST to a bare edge that makes that call (what an
                 HTTP-to-gRPC edge adds at the least: the gateway issue asks for <= 0.5 ms)
@@ -138,15 +139,19 @@ async def _serve_chat(port: int, answer: Callable[[web.Request], Awaitable[web.R
 async def _consume(url: str, total: int) -> None:
     """Acks `total` messages, then prints the CPU it spent from its first message on."""
     import nats
+    from nats.js import api
+
+    from tierlift.core.jetstream_pull import PullConsumer
 
     nc = await nats.connect(url)
-    sub = await nc.jetstream().pull_subscribe("floor.>", durable="floor", stream="FLOOR")
+    # the services' own pull consumer: nats-py's PullSubscription.fetch costs ~23 µs more a message
+    config = api.ConsumerConfig(durable_name="floor", ack_policy=api.AckPolicy.EXPLICIT, filter_subject="floor.>")
+    sub = await PullConsumer.bind(nc.jetstream(), nc, "FLOOR", config)
     print("ready", flush=True)
     seen, started = 0, None
     while seen < total:
-        try:
-            msgs = await sub.fetch(256, timeout=0.5)
-        except TimeoutError:
+        msgs = await sub.fetch(256, wait_s=0.5)
+        if not msgs:
             continue
         started = started if started is not None else time.process_time()
         for msg in msgs:
@@ -300,7 +305,8 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
     )
     return {
         "what": "The transport alone, no Tierlift code: a grpc.aio unary hop, an aiohttp POST and a JetStream "
-        "publish (awaited) with a pull consumer acking each message, each bare in its own processes on uvloop, "
+        "publish (awaited) with a pull consumer acking each message (core/jetstream_pull.py), each bare in its "
+        "own processes on uvloop, "
         f"{CALLERS} concurrent callers, CPU per call from /proc; summed as a routed request over the "
         "OpenAI-compatible edge uses them, it is the least CPU per request this design costs here.",
         "callers": CALLERS,

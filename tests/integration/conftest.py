@@ -4,12 +4,13 @@ llama.cpp local model, every service its own process) on free loopback ports."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.stack_keys import tenant_router
+from tierlift.core.bus import EventBus
 from tierlift.devstack import Stack, free_port, nats_server_binary, wait_for_port
 from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 
@@ -52,3 +53,14 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[EventBus]:
+    """A connection to `nats_url` with the stream made."""
+    connected = await EventBus.connect(nats_url, name="test")
+    await connected.ensure_stream()
+    try:
+        yield connected
+    finally:
+        await connected.drain()

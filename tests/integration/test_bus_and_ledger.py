@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,16 +19,6 @@ from tierlift.ledger import EventIngest, LedgerStore, attempt_ingest, make_engin
 from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[EventBus]:
-    connected = await EventBus.connect(nats_url, name="test")
-    await connected.ensure_stream()
-    try:
-        yield connected
-    finally:
-        await connected.drain()
 
 
 @pytest.fixture

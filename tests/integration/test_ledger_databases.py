@@ -4,7 +4,7 @@ change state and reach a router's BudgetBook through JetStream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,14 +54,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStor
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
     engine.dispose()
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[EventBus]:
-    connected = await EventBus.connect(nats_url, name="test")
-    await connected.ensure_stream()
-    yield connected
-    await connected.drain()
 
 
 def events(n: int) -> list[events_pb2.AttemptFinished]:

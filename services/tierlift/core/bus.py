@@ -22,6 +22,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind
 
 from tierlift.core.entry import StartupError
+from tierlift.core.jetstream_pull import PullConsumer
 from tierlift.core.logging import get_logger
 from tierlift.core.nats_access import EventSigner, ProducerCheck
 from tierlift.core.tls import TlsFiles
@@ -209,7 +210,7 @@ class EventBus:
             max_ack_pending=batch * 8,
             filter_subject=subject,
         )
-        sub = await self.js.pull_subscribe(subject, durable=durable, stream=STREAM, config=config)
+        sub = await PullConsumer.bind(self.js, self.nc, STREAM, config)
         slots = asyncio.Semaphore(2 if overlap else 1)
         handling: set[asyncio.Task[None]] = set()
         try:
@@ -228,14 +229,14 @@ class EventBus:
                 await asyncio.gather(*handling, return_exceptions=True)
             # An open pull subscription would hold up drain() until its timeout.
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await sub.close()
 
     @staticmethod
-    async def _fetch(sub: JetStreamContext.PullSubscription, subject: str, batch: int, linger_s: float) -> list[Msg]:
+    async def _fetch(sub: PullConsumer, subject: str, batch: int, linger_s: float) -> list[Msg]:
         """One fetch ([] when there is nothing). Nothing here may end the consume loop: while
         NATS is away (an outage, a restart) fetches fail, and the loop waits and tries again."""
         try:
-            msgs = await sub.fetch(batch, timeout=0.5)
+            msgs = await sub.fetch(batch, wait_s=0.5)
         except (nats.errors.TimeoutError, TimeoutError):
             return []  # nothing to fetch right now
         except Exception as exc:  # disconnected, no responders, a reply lost in a reconnect
@@ -245,7 +246,7 @@ class EventBus:
         if msgs and linger_s and len(msgs) < batch:
             await asyncio.sleep(linger_s)
             with contextlib.suppress(Exception):  # nothing more came: handle what there is
-                msgs += await sub.fetch(batch - len(msgs), timeout=0.05)
+                msgs += await sub.fetch(batch - len(msgs), wait_s=0.05)
         return msgs  # a fetch can end with a status and no message
 
     @staticmethod
