@@ -1,10 +1,13 @@
+import asyncio
+import os
+import signal
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tierlift.core.entry import StartupError
 from tierlift.core.identity import KeyBook, digest, new_key
-from tierlift.core.nats_access import EventSigner, ProducerCheck, new_seed, public_key, trusted_keys
+from tierlift.core.nats_access import EventSigner, ProducerCheck, Signed, new_seed, public_key, trusted_keys
 from tierlift.router._fair_share import FairShare, OverLimit, TenantLimits
 from tierlift.v1 import events_pb2
 
@@ -78,3 +81,34 @@ def test_events_are_signed_by_their_producer_and_checked_against_trusted_keys() 
     assert check.problem("tierlift.attempt.finished", b"payload", None) == "event is not signed"
     with pytest.raises(ValueError, match="not a public user nkey"):
         trusted_keys(f"{public_key(router)},{router}")  # a seed where a public key belongs
+
+
+async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verdicts() -> None:
+    """The ledger's batches of 64 events or more are verified in a helper process: each event
+    gets the verdict `problem` gives, in order; a helper that dies is replaced, and the batch
+    it was given is checked here instead, not lost or passed unchecked."""
+    router, stranger = new_seed(), new_seed()
+    check = ProducerCheck([public_key(router)], helper_from=64)
+    subject = "tierlift.attempt.finished"
+    events: list[Signed] = []
+    for i in range(200):
+        payload = f"event {i}".encode()
+        signer = EventSigner(stranger if i % 7 == 3 else router)
+        headers: dict[str, str] | None = signer.headers(subject, payload)
+        if i % 11 == 5:
+            payload += b" changed after signing"
+        if i % 13 == 9:
+            headers = None
+        events.append((subject, payload, headers))
+    expected = [check.problem(*event) for event in events]
+    assert 0 < expected.count("") < len(expected)  # the batch mixes good and refused events
+    try:
+        assert await check.problems(events) == expected
+        assert check._helper is not None  # it went to the helper
+        [pid] = [p.pid for p in check._helper._processes.values()]
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        assert await check.problems(events) == expected  # checked here: the helper is gone
+        assert check._helper is None
+    finally:
+        check.close()

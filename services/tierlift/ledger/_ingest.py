@@ -157,8 +157,9 @@ def _form(values: Sequence[float]) -> str:
 
 
 class EventIngest:
-    """A batch handler for EventBus.consume (with `overlap`): events are checked and turned into
-    rows on the event loop, then written in a worker thread, one batch's write at a time."""
+    """A batch handler for EventBus.consume (with `overlap`): the producers' signatures are checked
+    (a large batch in a helper process), events turned into rows on the event loop, then written in
+    a worker thread, one batch's write at a time."""
 
     def __init__(
         self,
@@ -177,13 +178,14 @@ class EventIngest:
     async def __call__(self, batch: Sequence[Received]) -> None:
         if not batch:
             return
+        problems = await self.bus.producer_problems(batch)
         rows: list[dict[str, Any]] = []
         consumed: list[trace.SpanContext] = []
-        for received in batch:
+        for received, problem in zip(batch, problems, strict=True):
             with consumer_span(received, f"{self.subject} process") as span:
                 consumed.append(span.get_span_context())
                 try:
-                    if problem := self.bus.producer_problem(received):
+                    if problem:
                         raise PoisonEvent(problem)
                     rows.append(self.to_row(received.msg.data))
                     span.set_attribute("messaging.message.id", rows[-1]["event_id"])
