@@ -85,8 +85,9 @@ def test_events_are_signed_by_their_producer_and_checked_against_trusted_keys() 
 
 async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verdicts() -> None:
     """The ledger's batches of 64 events or more are verified in a helper process: each event
-    gets the verdict `problem` gives, in order; a helper that dies is replaced, and the batch
-    it was given is checked here instead, not lost or passed unchecked."""
+    gets the verdict `problem` gives, in order, while the helper starts (checked here) and once
+    it runs; a helper that dies is replaced, and the batch it was given is checked here instead,
+    not lost or passed unchecked."""
     router, stranger = new_seed(), new_seed()
     check = ProducerCheck([public_key(router)], helper_from=64)
     subject = "tierlift.attempt.finished"
@@ -103,8 +104,11 @@ async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verd
     expected = [check.problem(*event) for event in events]
     assert 0 < expected.count("") < len(expected)  # the batch mixes good and refused events
     try:
-        assert await check.problems(events) == expected
-        assert check._helper is not None  # it went to the helper
+        assert await check.problems(events) == expected  # checked here: the helper is starting
+        assert check._helper_started is not None
+        await asyncio.wait_for(asyncio.wrap_future(check._helper_started), 60)
+        assert await check.problems(events) == expected  # checked by the helper
+        assert check._helper is not None
         [pid] = [p.pid for p in check._helper._processes.values()]
         os.kill(pid, signal.SIGKILL)
         await asyncio.sleep(0.5)

@@ -23,7 +23,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import nacl.exceptions
@@ -164,40 +164,60 @@ class ProducerCheck:
     """Which producers' events a consumer accepts: those signed by one of `trusted` nkeys.
 
     `problems` checks a batch of `helper_from` events or more in a helper process (one per
-    ProducerCheck, spawned on first use, its trusted keys given once): an Ed25519 verification
-    costs ~45 µs of CPU, which on the event loop took a third of the ledger's ingest and ran on
-    one core; in a thread it is slower still, as the thread waits for the GIL after every event
-    while the loop is busy (5 ms a wait, the switch interval)."""
+    ProducerCheck, its trusted keys given once): an Ed25519 verification costs ~45 µs of CPU,
+    which on the event loop took a third of the ledger's ingest and ran on one core; in a thread
+    it is slower still, as the thread waits for the GIL after every event while the loop is busy
+    (5 ms a wait, the switch interval). The first such batch starts the helper (~1 s: `spawn`
+    imports the service's modules) and is checked here meanwhile, as is every batch while it
+    starts, so a backlog never waits for it."""
 
     def __init__(self, trusted: Iterable[str], helper_from: int = 64) -> None:
         self._trusted = list(trusted)
         self._keys = {key: verify_key(key) for key in self._trusted}
         self.helper_from = helper_from
         self._helper: ProcessPoolExecutor | None = None
+        self._helper_started: Future[list[str]] | None = None
         self._helper_again_at = 0.0
 
     async def problems(self, events: Sequence[Signed]) -> list[str]:
         """`problem` of each event, in order."""
-        if len(events) < self.helper_from or time.monotonic() < self._helper_again_at:
+        if len(events) < self.helper_from or not self._helper_ready():
             return [self.problem(*event) for event in events]
-        if self._helper is None:
-            spawn = multiprocessing.get_context("spawn")  # never fork a process with gRPC and NATS threads
-            self._helper = ProcessPoolExecutor(1, spawn, _start_helper, (self._trusted,))
+        assert self._helper is not None
         wanted = (PRODUCER_HEADER, SIGNATURE_HEADER)
         sent: list[Signed] = [(subject, data, {k: headers[k] for k in wanted if k in headers} if headers else None)
                               for subject, data, headers in events]  # fmt: skip
         try:
             return await asyncio.get_running_loop().run_in_executor(self._helper, _problems_in_helper, sent)
-        except BrokenProcessPool:  # the helper died or could not start: check here, try another in a minute
-            log.warning("signature_helper_lost", events=len(events), retry_in_s=HELPER_RETRY_S)
-            self._helper = None
-            self._helper_again_at = time.monotonic() + HELPER_RETRY_S
+        except BrokenProcessPool:  # the helper died: check here, try another in a minute
+            self._helper_lost()
             return [self.problem(*event) for event in events]
+
+    def _helper_ready(self) -> bool:
+        """Whether the helper can take a batch; starts it when there is none."""
+        if time.monotonic() < self._helper_again_at:
+            return False
+        if self._helper is None:
+            spawn = multiprocessing.get_context("spawn")  # never fork a process with gRPC and NATS threads
+            self._helper = ProcessPoolExecutor(1, spawn, _start_helper, (self._trusted,))
+            self._helper_started = self._helper.submit(_problems_in_helper, [])
+        assert self._helper_started is not None
+        if not self._helper_started.done():
+            return False
+        if self._helper_started.exception() is not None:  # it could not start
+            self._helper_lost()
+            return False
+        return True
+
+    def _helper_lost(self) -> None:
+        log.warning("signature_helper_lost", retry_in_s=HELPER_RETRY_S)
+        self.close()
+        self._helper_again_at = time.monotonic() + HELPER_RETRY_S
 
     def close(self) -> None:
         if self._helper is not None:
             self._helper.shutdown(wait=False, cancel_futures=True)
-            self._helper = None
+            self._helper, self._helper_started = None, None
 
     def problem(self, subject: str, data: bytes, headers: Mapping[str, str] | None) -> str:
         """ "" when a trusted producer signed the event, else why it is refused."""
