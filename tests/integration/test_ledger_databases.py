@@ -118,6 +118,23 @@ async def test_an_event_twice_in_one_batch_is_counted_once(store: LedgerStore) -
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == sum((r["cost_usd"] for r in rows), Decimal(0))
 
 
+def test_an_attempt_with_numbers_that_are_not_finite_is_stored_not_a_stuck_batch(store: LedgerStore) -> None:
+    """A broken producer's NaN or infinite latency or confidence failed the whole batch on SQLite
+    (NaN binds as NULL into a NOT NULL column) at every redelivery; on PostgreSQL the batch's JSON
+    would refuse it. Such a number is stored as 0, and the attempt's money as ever."""
+    evts = events(4)
+    evts[0].attempt.latency_ms = float("nan")
+    evts[1].attempt.confidence = float("inf")
+    evts[2].attempt.latency_ms = float("-inf")
+    rows = [price_attempt(e, CATALOG) for e in evts]
+    store.insert_attempts(rows)
+    stored = {a["event_id"]: a for e in evts for a in store.attempts_for(e.request_id)}
+    assert (stored[evts[0].event_id]["latency_ms"], stored[evts[1].event_id]["confidence"]) == (0.0, 0.0)
+    assert stored[evts[2].event_id]["latency_ms"] == 0.0
+    days = store.daily("acme", "", None, None)
+    assert sum((d["cost_usd"] for d in days), Decimal(0)) == expected_total(evts)
+
+
 def test_two_ledgers_writing_at_once_do_not_deadlock(store: LedgerStore) -> None:
     """Ledger replicas are competing consumers of one durable consumer (values-prod.yaml runs
     two), so their transactions add to the same daily rollups at once. Batches that listed the

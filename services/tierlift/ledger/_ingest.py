@@ -95,8 +95,10 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "input_usd_per_million": model.price.input_per_million,
         "output_usd_per_million": model.price.output_per_million,
         "price_version": catalog.version,
-        "latency_ms": a.latency_ms,
-        "confidence": a.confidence,
+        # not finite (a broken producer) is stored as 0: NaN failed the whole batch on SQLite
+        # (NOT NULL), again at every redelivery, so the ledger stored nothing more
+        "latency_ms": _finite(a.latency_ms),
+        "confidence": _finite(a.confidence),
         "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
