@@ -5,6 +5,7 @@ an insert really added, in the same transaction, so a replayed event changes not
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,8 +16,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    Text,
     bindparam,
     cast,
+    column,
     create_engine,
     event,
     func,
@@ -26,7 +29,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog
@@ -69,20 +71,28 @@ class LedgerStore:
 
     def _insert_rows(self, table: Table, rows: Sequence[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]] | None]:
         """An INSERT of `rows` (all with the same keys; `key` unique in the table) and the
-        parameters to execute it with. On PostgreSQL the rows travel as one array per column that
-        the server unnests: one short statement whatever the batch size, where a multi-row VALUES
-        is long SQL that psycopg parses again on every call (~40 ms of CPU for 256 attempts, most
-        of the ingest's time). `rows` hold each key once (`_first_of_each`): one statement may not
-        touch a row twice."""
+        parameters to execute it with. On PostgreSQL the rows travel as one JSON parameter that
+        the server reads with json_to_recordset into the columns' own types: one short statement
+        whatever the batch size. A multi-row VALUES is long SQL that psycopg parses again on every
+        call (~40 ms of CPU for 256 attempts); one array per column (unnested by the server) had
+        psycopg dump every element in Python, a quarter of the writer's time (JSON: 7.9-9.2k vs
+        7.7-8.2k events/s in four runs alternating). Each value is bound by its column type first (Money as
+        picodollars, an integer), so the server gets the numbers any other statement would;
+        floats are finite by then (`_ingest`), and one that is not fails here, before the server.
+        `rows` hold each key once (`_first_of_each`): one statement may not touch a row twice."""
         if self.engine.dialect.name != "postgresql":
             return self._insert(table), list(rows)
         names = list(rows[0])
-        arrays = [
-            cast(bindparam(f"{name}_values", [row[name] for row in rows], type_=ARRAY(table.c[name].type)),
-                 ARRAY(table.c[name].type))
-            for name in names
-        ]  # fmt: skip
-        values = select(func.unnest(*arrays).table_valued(*names).render_derived())
+        dialect = self.engine.dialect
+        processors = [(name, table.c[name].type.bind_processor(dialect)) for name in names]
+        payload = json.dumps(
+            [{name: process(row[name]) if process else row[name] for name, process in processors} for row in rows],
+            default=_json_value,
+            separators=(",", ":"),
+        )
+        typed = [column(name, table.c[name].type) for name in names]
+        source = func.json_to_recordset(cast(bindparam("rows_json", payload, type_=Text), postgresql.JSON))
+        values = select(*typed).select_from(source.table_valued(*typed).render_derived(with_types=True))
         return self._insert(table).from_select(names, values), None
 
     def insert_attempts(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -414,3 +424,10 @@ def _first_of_each(rows: Sequence[dict[str, Any]], key: str) -> list[dict[str, A
     for row in rows:
         firsts.setdefault(row[key], row)
     return [firsts[k] for k in sorted(firsts)]
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON cannot hold of a bound row: timestamps (timestamptz reads ISO 8601 exactly)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} has no JSON form for the ledger's batch insert")
