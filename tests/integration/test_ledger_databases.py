@@ -135,6 +135,38 @@ def test_an_attempt_with_numbers_that_are_not_finite_is_stored_not_a_stuck_batch
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == expected_total(evts)
 
 
+async def test_an_event_whose_strings_do_not_fit_is_dead_lettered_and_the_batch_stored(
+    bus: EventBus, store: LedgerStore
+) -> None:
+    """A string longer than its column, or holding NUL, failed the whole batch on PostgreSQL at
+    every redelivery (a broken producer could stop the ledger); such an event is dead-lettered
+    with the field named, and the rest of its batch stored. Alike on SQLite."""
+    good, long_tenant, nul_workload = events(3)
+    long_tenant.tenant = "t" * 65
+    nul_workload.workload = "faq\x00"
+    for e in (good, long_tenant, nul_workload):
+        await bus.publish(bus_module.SUBJECT_ATTEMPT, e, e.event_id)
+    ingest = attempt_ingest(bus, store, CATALOG)
+    stop = asyncio.Event()
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "fit", ingest, stop))
+    for _ in range(200):
+        if ingest.dead_lettered == 2 and store.spend("acme", "", None, None):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert sum(line["attempts"] for line in store.spend("", "", None, None)) == 1
+    dead = await bus.js.pull_subscribe("tierlift.deadletter.>", durable="dl-fit", stream=bus_module.STREAM)
+    reasons = sorted(m.headers["Tierlift-Reason"] for m in await dead.fetch(2, timeout=5))
+    assert reasons == ["tenant: 65 characters, over the 64 its column holds", "workload: contains a NUL character"]
+    completed = settled_event("r7", good).completed
+    completed.error = "x" * 5000  # the story is cut to its column; the ids are not
+    assert len(request_row(completed)["error"]) == 1024
+    completed.request_id = "r" * 65
+    with pytest.raises(PoisonEvent, match=r"^request_id: 65 characters, over the 64"):
+        request_row(completed)
+
+
 def test_two_ledgers_writing_at_once_do_not_deadlock(store: LedgerStore) -> None:
     """Ledger replicas are competing consumers of one durable consumer (values-prod.yaml runs
     two), so their transactions add to the same daily rollups at once. Batches that listed the

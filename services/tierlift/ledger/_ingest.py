@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 from opentelemetry import metrics, trace
+from sqlalchemy import Table
 
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, PoisonEvent, Received, consumer_span
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
-from tierlift.ledger._schema import MAX_ROW_USD
+from tierlift.ledger._schema import MAX_ROW_USD, attempts, misfit, requests
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2, router_pb2
 
@@ -79,7 +80,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
     if cost > MAX_ROW_USD:
         raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")
-    return {
+    return _fitted(attempts, {
         "event_id": event.event_id,
         "request_id": event.request_id,
         "attempt_index": a.index,
@@ -103,7 +104,13 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
         **_signals(a),
-    }
+    })  # fmt: skip
+
+
+def _fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    if problem := misfit(table, row):
+        raise PoisonEvent(problem)
+    return row
 
 
 def _finite(value: float) -> float:
@@ -126,7 +133,7 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         raise PoisonEvent(f"total_cost_usd: {event.total_cost_usd!r} is not a decimal amount") from None
     if not 0 <= total <= MAX_ROW_USD:
         raise PoisonEvent(f"total_cost_usd: {total} is outside [0, {MAX_ROW_USD:.0f}] USD")
-    return {
+    return _fitted(requests, {
         "request_id": event.request_id,
         "event_id": event.event_id,
         "tenant": event.tenant,
@@ -144,7 +151,7 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "rollout_id": event.rollout_id[:64],
         "arm": event.arm[:16],
         "prompt_form": _form(event.prompt_form),
-    }
+    })  # fmt: skip
 
 
 MAX_FORM = 64  # features kept per request

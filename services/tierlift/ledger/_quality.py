@@ -18,7 +18,7 @@ from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.ledger._ingest import EventIngest, parse
-from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
+from tierlift.ledger._schema import attempts, feedback, misfit, quality_alerts, quality_scores, requests
 from tierlift.ledger._store import dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
 
@@ -176,7 +176,13 @@ def quality_ingests(bus: EventBus, store: QualityStore) -> dict[str, tuple[str, 
     """subject -> (durable consumer suffix, handler) for the quality events."""
 
     def ingest(subject: str, table: Table, to_row: Any) -> EventIngest:
-        return EventIngest(bus, subject, table.name, to_row, lambda rows: store.insert(table, rows))
+        def fitted(data: bytes) -> dict[str, Any]:
+            row: dict[str, Any] = to_row(data)
+            if problem := misfit(table, row):  # a NUL (lengths are cut to fit above)
+                raise PoisonEvent(problem)
+            return row
+
+        return EventIngest(bus, subject, table.name, fitted, lambda rows: store.insert(table, rows))
 
     return {
         bus_module.SUBJECT_SCORED: ("scores", ingest(bus_module.SUBJECT_SCORED, quality_scores, score_row)),

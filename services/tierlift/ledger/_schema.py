@@ -248,3 +248,17 @@ quality_alerts = Table(
     Column("window", Integer, nullable=False),
     Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+def misfit(table: Table, row: dict[str, Any]) -> str:
+    """Why `row` cannot be stored in `table` as it is ("" when it can): a string longer than its
+    column, or one holding NUL, which PostgreSQL's text cannot. Either failed the row's whole
+    batch on PostgreSQL, at every redelivery; the ledger dead-letters such an event instead."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                return f"{name}: contains a NUL character"
+            length = getattr(table.c[name].type, "length", None)
+            if length is not None and len(value) > length:
+                return f"{name}: {len(value)} characters, over the {length} its column holds"
+    return ""
