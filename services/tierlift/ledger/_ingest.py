@@ -86,10 +86,10 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "attempt_index": a.index,
         "tenant": event.tenant,
         "workload": event.workload,
-        "tier": tier_name(a.tier),
+        "tier": _named(tier_name, a.tier, "attempt.tier"),
         "model": a.model,
         "adapter": a.adapter,
-        "outcome": router_pb2.Outcome.Name(a.outcome).removeprefix("OUTCOME_"),
+        "outcome": _named(router_pb2.Outcome.Name, a.outcome, "attempt.outcome").removeprefix("OUTCOME_"),
         "input_tokens": a.usage.input_tokens,
         "output_tokens": a.usage.output_tokens,
         "cost_usd": cost,
@@ -100,7 +100,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         # (NOT NULL), again at every redelivery, so the ledger stored nothing more
         "latency_ms": _finite(a.latency_ms),
         "confidence": _finite(a.confidence),
-        "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
+        "occurred_at": occurred_at(event),
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
         **_signals(a),
@@ -111,6 +111,23 @@ def _fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     if problem := misfit(table, row):
         raise PoisonEvent(problem)
     return row
+
+
+def occurred_at(event: Any) -> datetime:
+    """The event's `occurred_at`; one protobuf cannot turn into a time is a PoisonEvent."""
+    try:
+        when: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
+    except ValueError as exc:
+        raise PoisonEvent(f"occurred_at: {exc}") from None
+    return when
+
+
+def _named(name: Callable[[int], str], value: int, field: str) -> str:
+    """An enum value's name; an unknown value (a newer or broken producer) is a PoisonEvent."""
+    try:
+        return name(value)
+    except ValueError:
+        raise PoisonEvent(f"{field}: {value} is not a known value") from None
 
 
 def _finite(value: float) -> float:
@@ -139,12 +156,12 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "tenant": event.tenant,
         "workload": event.workload,
         "answered": event.answered,
-        "final_tier": tier_name(event.final_tier) if event.answered else "",
+        "final_tier": _named(tier_name, event.final_tier, "final_tier") if event.answered else "",
         "final_model": event.final_model,
         "attempt_count": event.attempt_count,
         "escalated": event.escalated,
         "total_cost_usd": total,
-        "occurred_at": event.occurred_at.ToDatetime(tzinfo=UTC),
+        "occurred_at": occurred_at(event),
         "error": event.error[:1024],
         "prompt_sha256": event.prompt_sha256[:64],
         "regenerated": False,
@@ -198,8 +215,13 @@ class EventIngest:
                         raise PoisonEvent(problem)
                     rows.append(self.to_row(received.msg.data))
                     span.set_attribute("messaging.message.id", rows[-1]["event_id"])
-                except PoisonEvent as exc:
-                    await self.bus.dead_letter(received, str(exc))
+                except Exception as exc:
+                    # Making a row is pure (parse, check, price): whatever fails there is about
+                    # this event, and raising would fail its whole batch at every redelivery.
+                    if not isinstance(exc, PoisonEvent):
+                        log.warning("event_unreadable", subject=self.subject, error=repr(exc))
+                    reason = str(exc) if isinstance(exc, PoisonEvent) else f"cannot be made a row: {exc!r}"[:512]
+                    await self.bus.dead_letter(received, reason)
                     self.dead_lettered += 1
                     dead_letters.add(1, {"messaging.destination.name": self.subject})
         # One write per batch: a child of the first event's CONSUMER span, linked to the others.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,15 +17,10 @@ from sqlalchemy import Engine, Table, and_, func, select
 from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
-from tierlift.ledger._ingest import EventIngest, parse
+from tierlift.ledger._ingest import EventIngest, occurred_at, parse
 from tierlift.ledger._schema import attempts, feedback, misfit, quality_alerts, quality_scores, requests
 from tierlift.ledger._store import dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
-
-
-def _when(event: Any) -> datetime:
-    when: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
-    return when
 
 
 def score_row(data: bytes) -> dict[str, Any]:
@@ -34,7 +29,7 @@ def score_row(data: bytes) -> dict[str, Any]:
         raise PoisonEvent(f"score: {e.score} is outside 0..1")
     return {"event_id": e.event_id[:128], "request_id": e.request_id[:64], "tenant": e.tenant[:64],
             "workload": e.workload[:64], "model": e.model[:128], "reference_model": e.reference_model[:128],
-            "method": e.method[:16], "score": e.score, "source": e.source[:8], "occurred_at": _when(e),
+            "method": e.method[:16], "score": e.score, "source": e.source[:8], "occurred_at": occurred_at(e),
             "rollout_id": e.rollout_id[:64]}  # fmt: skip
 
 
@@ -44,14 +39,14 @@ def feedback_row(data: bytes) -> dict[str, Any]:
         raise PoisonEvent(f"rating: {e.rating} is not -1, 0 or 1")
     return {"event_id": e.event_id[:128], "request_id": e.request_id[:64], "tenant": e.tenant[:64],
             "rating": e.rating, "regenerated": e.regenerated, "comment": e.comment[:1000],
-            "occurred_at": _when(e)}  # fmt: skip
+            "occurred_at": occurred_at(e)}  # fmt: skip
 
 
 def alert_row(data: bytes) -> dict[str, Any]:
     e = parse(events_pb2.QualityAlert, data, required=("event_id", "model"))
     return {"event_id": e.event_id[:128], "workload": e.workload[:64], "model": e.model[:128],
             "reason": e.reason[:512], "observed": e.observed, "baseline": e.baseline, "window": e.window,
-            "occurred_at": _when(e)}  # fmt: skip
+            "occurred_at": occurred_at(e)}  # fmt: skip
 
 
 class QualityStore:
