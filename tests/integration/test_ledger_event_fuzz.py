@@ -1,4 +1,4 @@
-"""Property: whatever a producer puts in an attempt or settled-request event (any field value its
+"""Property: whatever a producer puts in an attempt, settled-request or quality event (any field value its
 wire type can carry, drawn from the proto descriptors), the ledger either refuses it with a
 reason (PoisonEvent: dead-lettered) or stores it; the write never fails. A write that fails
 fails the whole batch at every redelivery, which is how a NaN, a long tenant and a NUL stalled
@@ -16,6 +16,8 @@ from tests.unit.test_rpc_fuzz import messages
 from tierlift.core.bus import PoisonEvent
 from tierlift.ledger import LedgerStore
 from tierlift.ledger._ingest import price_attempt, settled_row
+from tierlift.ledger._quality import QualityStore, alert_row, feedback_row, fitting, score_row
+from tierlift.ledger._schema import feedback, quality_alerts, quality_scores
 from tierlift.v1 import events_pb2
 
 # most drawn model names are not in the catalog (refused at once): often take a real one
@@ -58,3 +60,21 @@ def test_any_settled_request_is_stored_or_refused_never_a_failed_write(
             attempt.attempt.model = model
             attempt.request_id, attempt.tenant, attempt.workload = done.request_id, done.tenant, done.workload
     _stored_or_refused(lambda row: store.insert_settled([row]), lambda: settled_row(event.SerializeToString(), CATALOG))
+
+
+QUALITY = [(events_pb2.QualityScored, quality_scores, score_row), (events_pb2.FeedbackGiven, feedback, feedback_row),
+           (events_pb2.QualityAlert, quality_alerts, alert_row)]  # fmt: skip
+
+
+@FUZZ
+@given(data=st.data())
+def test_any_quality_event_is_stored_or_refused_never_a_failed_write(
+    store: LedgerStore,  # noqa: F811
+    data: st.DataObject,
+) -> None:
+    cls, table, to_row = data.draw(st.sampled_from(QUALITY))
+    event = data.draw(messages(cls.DESCRIPTOR, cls))
+    quality = QualityStore(store.engine)
+    _stored_or_refused(
+        lambda row: quality.insert(table, [row]), lambda: fitting(table, to_row)(event.SerializeToString())
+    )

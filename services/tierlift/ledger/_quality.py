@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -167,17 +167,23 @@ def _report(
     return report
 
 
+def fitting(table: Table, to_row: Callable[[bytes], dict[str, Any]]) -> Callable[[bytes], dict[str, Any]]:
+    """`to_row`, refusing a row that does not fit `table` (a NUL: lengths are cut to fit above)."""
+
+    def row(data: bytes) -> dict[str, Any]:
+        made = to_row(data)
+        if problem := misfit(table, made):
+            raise PoisonEvent(problem)
+        return made
+
+    return row
+
+
 def quality_ingests(bus: EventBus, store: QualityStore) -> dict[str, tuple[str, EventIngest]]:
     """subject -> (durable consumer suffix, handler) for the quality events."""
 
     def ingest(subject: str, table: Table, to_row: Any) -> EventIngest:
-        def fitted(data: bytes) -> dict[str, Any]:
-            row: dict[str, Any] = to_row(data)
-            if problem := misfit(table, row):  # a NUL (lengths are cut to fit above)
-                raise PoisonEvent(problem)
-            return row
-
-        return EventIngest(bus, subject, table.name, fitted, lambda rows: store.insert(table, rows))
+        return EventIngest(bus, subject, table.name, fitting(table, to_row), lambda rows: store.insert(table, rows))
 
     return {
         bus_module.SUBJECT_SCORED: ("scores", ingest(bus_module.SUBJECT_SCORED, quality_scores, score_row)),
