@@ -80,7 +80,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
     if cost > MAX_ROW_USD:
         raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")
-    return _fitted(attempts, {
+    return fitted(attempts, {
         "event_id": event.event_id,
         "request_id": event.request_id,
         "attempt_index": a.index,
@@ -97,7 +97,7 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "output_usd_per_million": model.price.output_per_million,
         "price_version": catalog.version,
         # not finite (a broken producer) is stored as 0: NaN failed the whole batch on SQLite
-        # (NOT NULL), again at every redelivery, so the ledger stored nothing more
+        # (NOT NULL), again at every redelivery
         "latency_ms": _finite(a.latency_ms),
         "confidence": _finite(a.confidence),
         "occurred_at": occurred_at(event),
@@ -107,14 +107,15 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     })  # fmt: skip
 
 
-def _fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+def fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """`row`, or a PoisonEvent naming the field that does not fit `table` (`_schema.misfit`)."""
     if problem := misfit(table, row):
         raise PoisonEvent(problem)
     return row
 
 
 def occurred_at(event: Any) -> datetime:
-    """The event's `occurred_at`; one protobuf cannot turn into a time is a PoisonEvent."""
+    """The event's `occurred_at`; one that protobuf cannot turn into a time is a PoisonEvent."""
     try:
         when: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
     except ValueError as exc:
@@ -150,7 +151,7 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         raise PoisonEvent(f"total_cost_usd: {event.total_cost_usd!r} is not a decimal amount") from None
     if not 0 <= total <= MAX_ROW_USD:
         raise PoisonEvent(f"total_cost_usd: {total} is outside [0, {MAX_ROW_USD:.0f}] USD")
-    return _fitted(requests, {
+    return fitted(requests, {
         "request_id": event.request_id,
         "event_id": event.event_id,
         "tenant": event.tenant,

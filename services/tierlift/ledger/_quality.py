@@ -17,8 +17,8 @@ from sqlalchemy import Engine, Table, and_, func, select
 from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
-from tierlift.ledger._ingest import EventIngest, occurred_at, parse
-from tierlift.ledger._schema import attempts, feedback, misfit, quality_alerts, quality_scores, requests
+from tierlift.ledger._ingest import EventIngest, fitted, occurred_at, parse
+from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
 from tierlift.ledger._store import dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
 
@@ -169,14 +169,7 @@ def _report(
 
 def fitting(table: Table, to_row: Callable[[bytes], dict[str, Any]]) -> Callable[[bytes], dict[str, Any]]:
     """`to_row`, refusing a row that does not fit `table` (a NUL: lengths are cut to fit above)."""
-
-    def row(data: bytes) -> dict[str, Any]:
-        made = to_row(data)
-        if problem := misfit(table, made):
-            raise PoisonEvent(problem)
-        return made
-
-    return row
+    return lambda data: fitted(table, to_row(data))
 
 
 def quality_ingests(bus: EventBus, store: QualityStore) -> dict[str, tuple[str, EventIngest]]:
