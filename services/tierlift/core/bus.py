@@ -244,9 +244,7 @@ class EventBus:
         """One fetch ([] when there is nothing). Nothing here may end the consume loop: while
         NATS is away (an outage, a restart) fetches fail, and the loop waits and tries again."""
         try:
-            msgs = await sub.fetch(batch, wait_s=0.5)
-        except (nats.errors.TimeoutError, TimeoutError):
-            return []  # nothing to fetch right now
+            msgs = await sub.fetch(batch, wait_s=0.5)  # [] when nothing came: not an error
         except Exception as exc:  # disconnected, no responders, a reply lost in a reconnect
             log.warning("fetch_failed_will_retry", subject=subject, error=repr(exc))
             await asyncio.sleep(1.0)
@@ -255,7 +253,7 @@ class EventBus:
             await asyncio.sleep(linger_s)
             with contextlib.suppress(Exception):  # nothing more came: handle what there is
                 msgs += await sub.fetch(batch - len(msgs), wait_s=0.05)
-        return msgs  # a fetch can end with a status and no message
+        return msgs
 
     @staticmethod
     async def _handle(msgs: list[Msg], subject: str, handler: BatchHandler) -> None:
