@@ -252,13 +252,16 @@ quality_alerts = Table(
 
 def misfit(table: Table, row: dict[str, Any]) -> str:
     """Why `row` cannot be stored in `table` as it is ("" when it can): a string longer than its
-    column, or one holding NUL, which PostgreSQL's text cannot. Either failed the row's whole
+    column, one holding NUL (PostgreSQL's text cannot), an integer over a 32-bit column. Either failed the row's whole
     batch on PostgreSQL, at every redelivery; the ledger dead-letters such an event instead."""
     for name, value in row.items():
+        column_type = table.c[name].type
+        if type(value) is int and type(column_type) is Integer and not -(2**31) <= value < 2**31:
+            return f"{name}: {value} is outside the 32-bit integer its column holds"
         if isinstance(value, str):
             if "\x00" in value:
                 return f"{name}: contains a NUL character"
-            length = getattr(table.c[name].type, "length", None)
+            length = getattr(column_type, "length", None)
             if length is not None and len(value) > length:
                 return f"{name}: {len(value)} characters, over the {length} its column holds"
     return ""
