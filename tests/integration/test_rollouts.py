@@ -3,15 +3,17 @@ models through the official openai SDK), with stage durations shortened by confi
 
 - a good candidate goes shadow -> 5% -> 25% -> 50% -> 75% -> 100% and completes, and every cohort
   then reaches it first with the control as its fallback;
-- a candidate that turns bad at the 25% stage is rolled back by the controller within a stated
-  number of requests; both routers send its cohorts back to the control within seconds; the
-  ledger (evidence, audit, alert) and `tierlift rollout status` tell the story;
+- a candidate that turns bad at the 25% stage is rolled back by the controller within seconds of
+  the ledger holding conclusive evidence (no more bad answers than that evidence took); both
+  routers send its cohorts back to the control within seconds; the ledger (evidence, audit,
+  alert) and `tierlift rollout status` tell the story;
 - admins pause, resume and abort; bad rollouts are refused naming the field."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +24,7 @@ import yaml
 
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.assessor._rollout_stats import wilson
 from tierlift.cli import main
 from tierlift.devstack import Stack
 from tierlift.v1 import (
@@ -36,11 +39,12 @@ from tierlift.v1 import (
 
 QUESTIONS = [f"What is {a} + {a + 7}? Answer with the number only." for a in range(60)]
 ROUTERS = ("router", "router-2")
-# one judged pair the candidate loses is already past a 25% limit (Wilson lower bound 27%): the
-# controller needs one bad comparison; ingest, judging and the controller's 0.3 s tick add the rest
-ROLLBACK_WITHIN_REQUESTS = 80
-RULES = ["--min-samples", "10", "--min-duration", "0s", "--max-quality-drop", "0.25", "--max-error-rate", "0.25",
-         "--max-p95-ms", "5000", "--shadow-sample", "1", "--judge", "normalised"]  # fmt: skip
+RULE_MAX_QUALITY_DROP = 0.25
+# the controller ticks every 0.3 s here; the rest is one evidence query and a published state
+ROLLBACK_WITHIN_S = 10
+RULES = ["--min-samples", "10", "--min-duration", "0s", "--max-quality-drop", str(RULE_MAX_QUALITY_DROP),
+         "--max-error-rate", "0.25", "--max-p95-ms", "5000", "--shadow-sample", "1",
+         "--judge", "normalised"]  # fmt: skip
 
 
 class Models:
@@ -49,8 +53,10 @@ class Models:
 
     def __init__(self) -> None:
         self.flaky_bad = False
+        self.calls: Counter[str] = Counter()
 
     def __call__(self, body: dict[str, Any]) -> tuple[str, float]:
+        self.calls[body["model"]] += 1
         question = body["messages"][-1]["content"]
         a = int(question.split()[2])
         right = str(a + a + 7)
@@ -113,6 +119,20 @@ def report(stack: Stack, rollout_id: str) -> assessor_pb2.RolloutReport:
         return assessor_pb2_grpc.AssessorStub(channel).GetRollout(query, timeout=30)  # type: ignore[no-any-return]
 
 
+def caught_up(stack: Stack, rollout_id: str, calls: int, since: str) -> ledger_pb2.ArmEvidence:
+    """The candidate arm's evidence since `since`, once the ledger has judged all `calls` the
+    candidate model has answered in this rollout (each is judged once)."""
+    query = ledger_pb2.EvidenceQuery(rollout_id=rollout_id, control_model="incumbent", candidate_model="flaky")
+    deadline = time.time() + 30
+    with stack.channel("ledger", stack.keys["admin"]) as channel:
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        while (judged := ledger.GetRolloutEvidence(query, timeout=10).arms[1].judged) < calls:
+            assert time.time() < deadline, f"{judged} of {calls} candidate answers judged after 30 s"
+            time.sleep(0.05)
+        query.since = since
+        return ledger.GetRolloutEvidence(query, timeout=10).arms[1]  # type: ignore[no-any-return]
+
+
 def cli(*args: str) -> int:
     return main(list(args))
 
@@ -134,6 +154,7 @@ class Traffic:
         self.sent = 0
         self.lock = threading.Lock()
         self.channels = {r: stack.channel(r, stack.keys["app"]) for r in ROUTERS}
+        self.pool = ThreadPoolExecutor(4)
 
     def one(self, i: int) -> router_pb2.CompleteResponse:
         stub = router_pb2_grpc.RouterStub(self.channels[ROUTERS[i % 2]])
@@ -143,12 +164,15 @@ class Traffic:
         return reply  # type: ignore[no-any-return]
 
     def until(self, done: Callable[[], bool], limit: int, batch: int = 24) -> None:
-        with ThreadPoolExecutor(4) as pool:
-            while not done():
-                assert self.sent < limit, f"{self.sent} requests sent and not there yet"
-                list(pool.map(self.one, range(self.sent, self.sent + batch)))
+        while not done():
+            assert self.sent < limit, f"{self.sent} requests sent and not there yet"
+            self.send(batch)
+
+    def send(self, n: int) -> None:
+        list(self.pool.map(self.one, range(self.sent, self.sent + n)))
 
     def close(self) -> None:
+        self.pool.shutdown()
         for channel in self.channels.values():
             channel.close()
 
@@ -181,22 +205,39 @@ def test_a_candidate_that_turns_bad_at_25_percent_is_rolled_back(
     rollout_id = start(stack, capsys, "turning", "incumbent", "flaky")
     pinned = ["incumbent", "flaky"]
     traffic = Traffic(stack, "turning", pinned)
+    flaky_calls = models.calls["flaky"]  # each call here is judged once (shadow sample 1)
     try:
         traffic.until(lambda: report(stack, rollout_id).state.stage_index >= 2, limit=3000)
-        assert report(stack, rollout_id).state.stages[2] == 25
+        stage = report(stack, rollout_id).state
+        assert stage.stages[stage.stage_index] == 25
+        since = stage.stage_started_at.ToJsonString()
+        judged_before = caught_up(stack, rollout_id, models.calls["flaky"] - flaky_calls, since)
         models.flaky_bad = True
-        went_bad = traffic.sent
-        traffic.until(lambda: report(stack, rollout_id).state.status == "rolled_back", limit=went_bad + 400, batch=8)
-        after = traffic.sent - went_bad
+        went_bad, bad_answers = traffic.sent, models.calls["flaky"]
+        # In step with the pipeline (judge, ledger), so that what is counted is the evidence the
+        # controller needed, not how far the traffic ran ahead of it on a busy machine.
+        while report(stack, rollout_id).state.status != "rolled_back":
+            evidence = caught_up(stack, rollout_id, models.calls["flaky"] - flaky_calls, since)
+            if wilson(evidence.judged - evidence.judged_score, evidence.judged)[0] > RULE_MAX_QUALITY_DROP:
+                break  # conclusive: the controller must act on it without more traffic
+            assert traffic.sent - went_bad < 400, f"{traffic.sent - went_bad} requests sent and not conclusive"
+            traffic.send(4)
+        conclusive_at = time.time()
+        while (state := report(stack, rollout_id).state).status != "rolled_back":
+            assert time.time() - conclusive_at < ROLLBACK_WITHIN_S, f"not rolled back: {state.reason}"
+            time.sleep(0.1)
+        after, bad_answers = traffic.sent - went_bad, models.calls["flaky"] - bad_answers
     finally:
         models.flaky_bad = False
         traffic.close()
     story = report(stack, rollout_id)
     assert story.state.stages[story.state.stage_index] == 25 and story.state.actor == "controller"
     assert "quality breached" in story.state.reason
-    assert after <= ROLLBACK_WITHIN_REQUESTS, f"rolled back {after} requests after the candidate turned bad"
     with capsys.disabled():
-        print(f"\nrolled back {after} requests after the candidate turned bad: {story.state.reason}")
+        print(
+            f"\nrolled back {after} requests ({bad_answers} bad answers; {judged_before.judged} good judged pairs "
+            f"at 25% before) after the candidate turned bad: {story.state.reason}"
+        )
 
     # every router sends the candidate's cohorts back to the control within seconds
     rolled_back_at = story.state.occurred_at.ToNanoseconds() / 1e9  # a naive ToDatetime() would read as local time
