@@ -60,7 +60,9 @@ async def _ingest_rate(nats_url: str, store: LedgerStore, n: int) -> float:
     # signed and checked as in production: the ledger verifies each event's producer signature
     seed = new_seed()
     bus.signer = EventSigner(seed)
-    bus.trust(ProducerCheck([public_key(seed)]))
+    check = ProducerCheck([public_key(seed)])
+    check.start_helper()  # as the ledger's main does
+    bus.trust(check)
     await bus.ensure_stream()
     evts = events(n)
     for start in range(0, n, 1000):

@@ -168,8 +168,8 @@ class ProducerCheck:
     which on the event loop took a third of the ledger's ingest and ran on one core; in a thread
     it is slower still, as the thread waits for the GIL after every event while the loop is busy
     (5 ms a wait, the switch interval). The first such batch starts the helper (~1 s: `spawn`
-    imports the service's modules) and is checked here meanwhile, as is every batch while it
-    starts, so a backlog never waits for it."""
+    imports the service's modules), unless `start_helper` did, and is checked here meanwhile, as
+    is every batch while it starts, so a backlog never waits for it."""
 
     def __init__(self, trusted: Iterable[str], helper_from: int = 64) -> None:
         self._trusted = list(trusted)
@@ -192,6 +192,12 @@ class ProducerCheck:
         except BrokenProcessPool:  # the helper died: check here, try another in a minute
             self._helper_lost()
             return [self.problem(*event) for event in events]
+
+    def start_helper(self) -> None:
+        """Start the helper now rather than on the first large batch; it takes batches once it
+        runs. For a consumer whose backlogs come right after it starts (the ledger after a deploy
+        or an outage), which otherwise checks its first second of backlog here."""
+        self._helper_ready()
 
     def _helper_ready(self) -> bool:
         """Whether the helper can take a batch; starts it when there is none."""

@@ -91,6 +91,8 @@ async def run() -> None:
     bus = await settings.connect_bus("tierlift-ledger")
     if bus.producers is None:
         log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
+    else:  # a backlog comes right after a start (deploy, outage): verify it in the helper from the first second
+        bus.producers.start_helper()
     await bus.ensure_stream(settings.stream_replicas)
     budgets = BudgetWatcher(bus, store)
     await budgets.check()  # routers starting now learn every budget's state
