@@ -1,5 +1,5 @@
-"""Property: whatever a producer puts in an attempt, settled-request or quality event (any field value its
-wire type can carry, drawn from the proto descriptors), the ledger either refuses it with a
+"""Property: whatever a producer puts in an attempt, settled-request, quality, audit or key-use
+event (any field value its wire type can carry, drawn from the proto descriptors), the ledger either refuses it with a
 reason (PoisonEvent: dead-lettered) or stores it; the write never fails. A write that fails
 fails the whole batch at every redelivery, which is how a NaN, a long tenant and a NUL stalled
 the ledger before. A real SQLite file and a real PostgreSQL."""
@@ -16,6 +16,7 @@ from tests.unit.test_rpc_fuzz import messages
 from tierlift.core.bus import PoisonEvent
 from tierlift.ledger import LedgerStore
 from tierlift.ledger._ingest import price_attempt, settled_row
+from tierlift.ledger._keys import KeyStore, audit_row, key_use_row
 from tierlift.ledger._quality import QualityStore, alert_row, feedback_row, fitting, score_row
 from tierlift.ledger._schema import feedback, quality_alerts, quality_scores
 from tierlift.v1 import events_pb2
@@ -78,3 +79,25 @@ def test_any_quality_event_is_stored_or_refused_never_a_failed_write(
     _stored_or_refused(
         lambda row: quality.insert(table, [row]), lambda: fitting(table, to_row)(event.SerializeToString())
     )
+
+
+@FUZZ
+@given(event=messages(events_pb2.AuditEvent.DESCRIPTOR, events_pb2.AuditEvent))
+def test_any_audit_event_is_stored_or_refused_never_a_failed_write(
+    store: LedgerStore,  # noqa: F811
+    event: events_pb2.AuditEvent,
+) -> None:
+    event.event_id, event.action = event.event_id or "e", event.action or "a"
+    _stored_or_refused(lambda row: KeyStore(store.engine).add_audit_events([row]),
+                       lambda: audit_row(event.SerializeToString()))  # fmt: skip
+
+
+@FUZZ
+@given(event=messages(events_pb2.KeysUsed.DESCRIPTOR, events_pb2.KeysUsed))
+def test_any_key_use_report_is_stored_or_refused_never_a_failed_write(
+    store: LedgerStore,  # noqa: F811
+    event: events_pb2.KeysUsed,
+) -> None:
+    event.event_id = event.event_id or "e"
+    _stored_or_refused(lambda row: KeyStore(store.engine).mark_used([row]),
+                       lambda: key_use_row(event.SerializeToString()))  # fmt: skip

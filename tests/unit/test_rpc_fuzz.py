@@ -50,6 +50,16 @@ def messages(descriptor: Descriptor, cls: type[Message], depth: int = 0) -> st.S
     """Any message of this type: every field present or not, any value its wire type can carry."""
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for field in descriptor.fields:
+        if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            key, item = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            if item.type == F.TYPE_MESSAGE:
+                if depth >= 3:
+                    continue
+                items = messages(item.message_type, item.message_type._concrete_class, depth + 1)
+            else:
+                items = _scalar(item)
+            fields[field.name] = st.dictionaries(_scalar(key), items, max_size=10)
+            continue
         if field.type == F.TYPE_MESSAGE:
             if depth >= 3:
                 continue
@@ -66,7 +76,10 @@ def messages(descriptor: Descriptor, cls: type[Message], depth: int = 0) -> st.S
                 continue
             value = draw(strategy)
             target = getattr(message, name)
-            if isinstance(value, list):
+            if isinstance(value, dict):  # a map field
+                for k, v in value.items():
+                    target[k].CopyFrom(v) if isinstance(v, Message) else target.__setitem__(k, v)
+            elif isinstance(value, list):
                 for item in value:
                     target.add().CopyFrom(item) if isinstance(item, Message) else target.append(item)
             elif isinstance(value, Message):

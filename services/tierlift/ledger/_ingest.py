@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
+from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import metrics, trace
 from sqlalchemy import Table
 
@@ -116,10 +117,15 @@ def fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 def occurred_at(event: Any) -> datetime:
     """The event's `occurred_at`; one that protobuf cannot turn into a time is a PoisonEvent."""
+    return timestamp(event.occurred_at, "occurred_at")
+
+
+def timestamp(value: Timestamp, field: str) -> datetime:
+    """A protobuf Timestamp as a time; one outside what a datetime holds is a PoisonEvent."""
     try:
-        when: datetime = event.occurred_at.ToDatetime(tzinfo=UTC)
+        when: datetime = value.ToDatetime(tzinfo=UTC)
     except ValueError as exc:
-        raise PoisonEvent(f"occurred_at: {exc}") from None
+        raise PoisonEvent(f"{field}: {exc}") from None
     return when
 
 

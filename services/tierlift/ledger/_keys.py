@@ -15,11 +15,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tierlift.core.bus import SUBJECT_AUDIT, SUBJECT_KEYS_USED, EventBus
+from tierlift.core.bus import SUBJECT_AUDIT, SUBJECT_KEYS_USED, EventBus, PoisonEvent
 from tierlift.core.identity import KEY_SUBJECT, ROLES, KeyBook, Principal, digest, new_key
 from tierlift.core.ids import is_slug, shown
-from tierlift.ledger._ingest import EventIngest, parse
-from tierlift.ledger._schema import api_keys, audit
+from tierlift.ledger._ingest import EventIngest, fitted, occurred_at, parse, timestamp
+from tierlift.ledger._schema import api_keys, audit, misfit
 from tierlift.v1 import events_pb2, ledger_pb2
 
 MAX_DESCRIPTION = 200
@@ -110,14 +110,14 @@ class KeyStore:
         return dict(row) if row else None
 
     def mark_used(self, rows: list[dict[str, Any]]) -> None:
-        """Keep the latest use per key; reports from several routers arrive in any order."""
+        """Keep the latest use per key (`key_use_row`s); reports from several routers arrive in
+        any order."""
         latest: dict[str, datetime] = {}
         for row in rows:
-            for key_id, at in row["event"].last_used.items():
-                when = at.ToDatetime(tzinfo=UTC)
+            for key_id, when in row["last_used"].items():
                 latest[key_id] = max(latest.get(key_id, when), when)
         with self.engine.begin() as conn:
-            for key_id, when in latest.items():
+            for key_id, when in sorted(latest.items()):  # key order, as two ledger replicas may run
                 column = api_keys.c.last_used_at
                 conn.execute(
                     update(api_keys)
@@ -125,17 +125,15 @@ class KeyStore:
                     .values(last_used_at=when)
                 )
 
-    def add_audit(self, entry: events_pb2.AuditEvent) -> None:
-        """Once per event id: the ledger's own entries come back through the audit consumer."""
-        row = {"event_id": entry.event_id[:128], "occurred_at": entry.occurred_at.ToDatetime(tzinfo=UTC),
-               "actor": entry.actor[:64], "action": entry.action[:32], "target": entry.target[:256],
-               "detail": entry.detail[:1024]}  # fmt: skip
+    def add_audit(self, row: dict[str, Any]) -> None:
+        """Once per event id (an `audit_row`): the ledger's own entries come back through the
+        audit consumer."""
         with contextlib.suppress(IntegrityError), self.engine.begin() as conn:
             conn.execute(insert(audit), row)
 
     def add_audit_events(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            self.add_audit(row["event"])
+            self.add_audit(row)
 
     def audit_entries(self, since: datetime | None, limit: int) -> list[ledger_pb2.AuditEntry]:
         query = select(audit).order_by(audit.c.occurred_at.desc()).limit(limit)
@@ -185,7 +183,7 @@ class KeyKeeper:
             event_id=f"audit.{action}.{target}.{now.ToNanoseconds()}"[:128], occurred_at=now, actor=actor.key_id,
             action=action, target=target, detail=detail,
         )  # fmt: skip
-        self.store.add_audit(entry)
+        self.store.add_audit(audit_row(entry.SerializeToString()))
         await self.bus.publish(f"{SUBJECT_AUDIT}.{action}", entry, entry.event_id)
 
     async def create(self, actor: Principal, request: ledger_pb2.KeyRequest) -> ledger_pb2.CreatedKey:
@@ -206,21 +204,33 @@ class KeyKeeper:
         return as_api_key(row)
 
 
+def key_use_row(data: bytes) -> dict[str, Any]:
+    """A router's report of when keys were last presented; PoisonEvent names what can never be
+    stored (made here, not in the write: a failed write fails its whole batch at every redelivery)."""
+    event = parse(events_pb2.KeysUsed, data, required=("event_id",))
+    last_used = {}
+    for key_id, at in event.last_used.items():
+        if problem := misfit(api_keys, {"key_id": key_id}):
+            raise PoisonEvent(f"last_used: {problem}")
+        last_used[key_id] = timestamp(at, f"last_used[{shown(key_id)}]")
+    return {"event_id": event.event_id, "last_used": last_used}
+
+
+def audit_row(data: bytes) -> dict[str, Any]:
+    """An audit entry from any service; each text is cut to its column, and what can never be
+    stored (an invalid time, a NUL) is a PoisonEvent naming the field."""
+    event = parse(events_pb2.AuditEvent, data, required=("event_id", "action"))
+    return fitted(audit, {
+        "event_id": event.event_id[:128], "occurred_at": occurred_at(event), "actor": event.actor[:64],
+        "action": event.action[:32], "target": event.target[:256], "detail": event.detail[:1024],
+    })  # fmt: skip
+
+
 def key_use_ingest(bus: EventBus, store: KeyStore) -> EventIngest:
     """The routers' reports of when each key was last presented."""
-
-    def to_row(data: bytes) -> dict[str, Any]:
-        event = parse(events_pb2.KeysUsed, data, required=("event_id",))
-        return {"event_id": event.event_id, "event": event}
-
-    return EventIngest(bus, SUBJECT_KEYS_USED, "api_keys", to_row, store.mark_used)
+    return EventIngest(bus, SUBJECT_KEYS_USED, "api_keys", key_use_row, store.mark_used)
 
 
 def audit_ingest(bus: EventBus, store: KeyStore) -> EventIngest:
     """Audit events from every service (the routers' policy changes, the ledger's own actions)."""
-
-    def to_row(data: bytes) -> dict[str, Any]:
-        event = parse(events_pb2.AuditEvent, data, required=("event_id", "action"))
-        return {"event_id": event.event_id, "event": event}
-
-    return EventIngest(bus, f"{SUBJECT_AUDIT}.>", "audit", to_row, store.add_audit_events)
+    return EventIngest(bus, f"{SUBJECT_AUDIT}.>", "audit", audit_row, store.add_audit_events)
