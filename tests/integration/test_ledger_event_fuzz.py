@@ -81,23 +81,20 @@ def test_any_quality_event_is_stored_or_refused_never_a_failed_write(
     )
 
 
-@FUZZ
-@given(event=messages(events_pb2.AuditEvent.DESCRIPTOR, events_pb2.AuditEvent))
-def test_any_audit_event_is_stored_or_refused_never_a_failed_write(
-    store: LedgerStore,  # noqa: F811
-    event: events_pb2.AuditEvent,
-) -> None:
-    event.event_id, event.action = event.event_id or "e", event.action or "a"
-    _stored_or_refused(lambda row: KeyStore(store.engine).add_audit_events([row]),
-                       lambda: audit_row(event.SerializeToString()))  # fmt: skip
+KEY_EVENTS = [(events_pb2.AuditEvent, audit_row, KeyStore.add_audit_events),
+              (events_pb2.KeysUsed, key_use_row, KeyStore.mark_used)]  # fmt: skip
 
 
 @FUZZ
-@given(event=messages(events_pb2.KeysUsed.DESCRIPTOR, events_pb2.KeysUsed))
-def test_any_key_use_report_is_stored_or_refused_never_a_failed_write(
+@given(data=st.data())
+def test_any_audit_or_key_use_event_is_stored_or_refused_never_a_failed_write(
     store: LedgerStore,  # noqa: F811
-    event: events_pb2.KeysUsed,
+    data: st.DataObject,
 ) -> None:
+    cls, to_row, write = data.draw(st.sampled_from(KEY_EVENTS))
+    event = data.draw(messages(cls.DESCRIPTOR, cls))
     event.event_id = event.event_id or "e"
-    _stored_or_refused(lambda row: KeyStore(store.engine).mark_used([row]),
-                       lambda: key_use_row(event.SerializeToString()))  # fmt: skip
+    if cls is events_pb2.AuditEvent:
+        event.action = event.action or "a"
+    keys = KeyStore(store.engine)
+    _stored_or_refused(lambda row: write(keys, [row]), lambda: to_row(event.SerializeToString()))

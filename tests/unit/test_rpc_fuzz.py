@@ -46,27 +46,25 @@ def _scalar(field: FieldDescriptor) -> st.SearchStrategy[Any]:
     raise NotImplementedError(field.type)
 
 
+def _field_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
+    """One value of the field (None: a message nested too deep to draw)."""
+    if field.type != F.TYPE_MESSAGE:
+        return _scalar(field)
+    return messages(field.message_type, field.message_type._concrete_class, depth + 1) if depth < 3 else None
+
+
 def messages(descriptor: Descriptor, cls: type[Message], depth: int = 0) -> st.SearchStrategy[Message]:
     """Any message of this type: every field present or not, any value its wire type can carry."""
     fields: dict[str, st.SearchStrategy[Any]] = {}
     for field in descriptor.fields:
-        if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
-            key, item = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
-            if item.type == F.TYPE_MESSAGE:
-                if depth >= 3:
-                    continue
-                items = messages(item.message_type, item.message_type._concrete_class, depth + 1)
-            else:
-                items = _scalar(item)
-            fields[field.name] = st.dictionaries(_scalar(key), items, max_size=10)
+        is_map = field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry
+        value = _field_value(field.message_type.fields_by_name["value"] if is_map else field, depth)
+        if value is None:
             continue
-        if field.type == F.TYPE_MESSAGE:
-            if depth >= 3:
-                continue
-            value = messages(field.message_type, field.message_type._concrete_class, depth + 1)
+        if is_map:
+            fields[field.name] = st.dictionaries(_scalar(field.message_type.fields_by_name["key"]), value, max_size=10)
         else:
-            value = _scalar(field)
-        fields[field.name] = st.lists(value, max_size=30) if field.is_repeated else value
+            fields[field.name] = st.lists(value, max_size=30) if field.is_repeated else value
 
     @st.composite
     def build(draw: st.DrawFn) -> Message:
