@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tests.unit.test_rpc_fuzz import messages
 from tierlift.assessor._drift import DriftWatch
 from tierlift.assessor._judges import judge
 from tierlift.assessor._llm_judge import judge_prompt, parse_verdict
@@ -48,6 +51,37 @@ def test_json_schema_validity_of_the_live_answer() -> None:
     missing = judge(spec("json_schema", json_schema=schema), answers(REQUEST, '{"sum": 3}', "x", True), None)
     assert missing.score == 0.0 and "total" in missing.detail
     assert judge(spec("json_schema", json_schema=schema), answers(REQUEST, "three", "x", True), None).score == 0.0
+
+
+def test_an_answer_or_schema_the_judge_cannot_read_is_undecided_never_an_exception() -> None:
+    # a model writes the answer: JSON too deep for the reader, or a number too long for it, raised
+    # out of the judge and failed the assessor's batch at every redelivery (judging stopped)
+    schema = json.dumps({"type": "array"})
+    for text in ("[" * 100_000 + "]" * 100_000, "1" * 5_000):
+        verdict = judge(spec("json_schema", json_schema=schema), answers(REQUEST, text, "x", True), None)
+        assert verdict.score is None and "cannot be read" in verdict.detail
+    deep = json.dumps({"$ref": "#/nowhere"})
+    verdict = judge(spec("json_schema", json_schema=deep), answers(REQUEST, "{}", "x", True), None)
+    assert verdict.score is None and "cannot be checked" in verdict.detail
+    for broken in ("{", "[]", json.dumps({"type": 5})):  # an event may carry what the policy refuses
+        verdict = judge(spec("json_schema", json_schema=broken), answers(REQUEST, "{}", "x", True), None)
+        assert verdict.score is None and "json_schema" in verdict.detail
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shadow=messages(events_pb2.ShadowFinished.DESCRIPTOR, events_pb2.ShadowFinished),
+    schema=st.sampled_from(["{", "[]", '{"type": 5}', '{"$ref": "#/x"}', '{"type": "object"}', "1" * 5000, "{}"]),
+    text=st.sampled_from(["", "{", "[" * 5000, '{"a": 1}', "1e999999", "9" * 5000, "[1, 2]"]),
+)
+def test_the_judge_answers_any_shadow_event_without_raising(
+    shadow: events_pb2.ShadowFinished, schema: str, text: str
+) -> None:
+    shadow.answers.text_kept, shadow.answers.live_text = True, text
+    if shadow.judge.method in ("", "json_schema"):
+        shadow.judge.method, shadow.judge.json_schema = "json_schema", schema
+    verdict = judge(shadow.judge, shadow.answers, None)
+    assert verdict.score in (None, 0.0, 1.0)
 
 
 def test_embedding_similarity_agrees_at_the_threshold() -> None:

@@ -26,6 +26,21 @@ def test_packaged_policy_keeps_regulated_data_on_local() -> None:
         ({"confidence_model": {"weights": [1.0], "bias": 0.0, "models": ["m"]}}, "confidence_model.weights"),
         ({"confidence_model": {"weights": [1.0] * 5, "bias": 0.0}}, "confidence_model.models"),
         ({"surprise": 1}, "surprise"),
+        (  # a schema the judge could not use: every judged answer would be undecided
+            {
+                "workloads": {
+                    "faq": {
+                        "shadow": {
+                            "sample": 0.1,
+                            "max_usd_per_day": "1",
+                            "models": ["m"],
+                            "judge": {"method": "json_schema", "json_schema": {"type": 5}},
+                        }
+                    }
+                }
+            },
+            "workloads.faq.shadow.judge.*json_schema is not a JSON Schema: 5 is not valid",
+        ),
     ],
 )
 def test_invalid_policies_are_refused_naming_the_field(change: dict[str, object], named: str) -> None:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import jsonschema
 import numpy as np
+import referencing.exceptions
 
+from tierlift.core.json_schemas import schema_validator
 from tierlift.v1 import events_pb2
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -47,12 +49,22 @@ def _agrees(same: bool, what: str) -> Verdict:
 
 
 def _json_valid(text: str, schema_text: str) -> Verdict:
+    """Whether the answer is JSON valid against the schema. A model writes the answer, so JSON
+    too deep for the reader or a number too long for it is undecided, never an exception: one
+    raised here failed the assessor's batch at every redelivery, and judging stopped."""
+    schema = schema_validator(schema_text)
+    if isinstance(schema, str):
+        return Verdict(None, schema)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return Verdict(0.0, f"not JSON: {exc.msg}")
+    except (ValueError, RecursionError) as exc:  # valid JSON that Python cannot hold
+        return Verdict(None, f"JSON that cannot be read: {str(exc)[:200]}")
     try:
-        jsonschema.validate(value, json.loads(schema_text))
-    except jsonschema.ValidationError as exc:
-        return Verdict(0.0, f"schema: {exc.message[:200]}")
+        error = jsonschema.exceptions.best_match(schema.iter_errors(value))
+    except (referencing.exceptions.Unresolvable, RecursionError) as exc:
+        return Verdict(None, f"cannot be checked against the schema: {str(exc)[:200]}")
+    if error is not None:
+        return Verdict(0.0, f"schema: {error.message[:200]}")
     return Verdict(1.0, "valid against the schema")

@@ -52,11 +52,16 @@ class Assessor:
         if shadow.rollout_id and not shadow.candidate_is_live:
             _candidate_first(shadow)  # a rollout's verdict is always the candidate's, against the control
         method = shadow.judge.method or "normalised"
-        if method == "llm":
-            verdict = await self.llm.judge(shadow) if self.llm else Verdict(None, "no router to judge through")
-        else:
-            embed: Embed | None = self._embed if method == "embedding" else None
-            verdict = await asyncio.to_thread(judge, shadow.judge, shadow.answers, embed)
+        try:
+            if method == "llm":
+                verdict = await self.llm.judge(shadow) if self.llm else Verdict(None, "no router to judge through")
+            else:
+                embed: Embed | None = self._embed if method == "embedding" else None
+                verdict = await asyncio.to_thread(judge, shadow.judge, shadow.answers, embed)
+        except Exception as exc:  # about this event: raising fails its batch at every redelivery, and judging stops
+            log.warning("shadow_not_judgeable", request_id=shadow.request_id[:64], error=repr(exc)[:512])
+            await self.bus.dead_letter(received, f"cannot be judged: {exc!r}"[:512])
+            return
         if verdict.score is None:
             log.info("not_judged", request_id=shadow.request_id, reason=verdict.detail)
             judged.add(1, {"method": method, "verdict": "undecided"})

@@ -15,6 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from tierlift.core.json_schemas import schema_validator
 from tierlift.core.logging import get_logger
 from tierlift.router import _metrics as metrics
 from tierlift.router._confidence import ConfidenceModel
@@ -48,6 +49,8 @@ class JudgeFile(_Strict):
     def _needs(self) -> JudgeFile:
         if self.method == "json_schema" and not self.json_schema:
             raise ValueError("method json_schema needs json_schema")
+        if self.json_schema and isinstance(problem := schema_validator(json.dumps(self.json_schema)), str):
+            raise ValueError(problem)
         if self.method == "llm" and not self.model:
             raise ValueError("method llm needs model (a catalog model to judge with)")
         return self
