@@ -8,8 +8,9 @@ import pytest
 from tierlift.core.entry import StartupError
 from tierlift.core.identity import KeyBook, digest, new_key
 from tierlift.core.nats_access import EventSigner, ProducerCheck, Signed, new_seed, public_key, trusted_keys
+from tierlift.ledger._keys import key_row
 from tierlift.router._fair_share import FairShare, OverLimit, TenantLimits
-from tierlift.v1 import events_pb2
+from tierlift.v1 import events_pb2, ledger_pb2
 
 
 def state(key: str, **fields: object) -> events_pb2.KeyState:
@@ -116,3 +117,13 @@ async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verd
         assert check._helper is None
     finally:
         check.close()
+
+
+def test_a_key_request_that_cannot_be_stored_is_refused_naming_the_field() -> None:
+    # PostgreSQL's text cannot hold NUL: the insert failed as INTERNAL where SQLite stored it
+    now = datetime.now(UTC)
+    with pytest.raises(ValueError, match="description: contains a NUL character"):
+        key_row(ledger_pb2.KeyRequest(role="admin", description="ops\x00"), now)
+    with pytest.raises(ValueError, match="description: longer than 200"):
+        key_row(ledger_pb2.KeyRequest(role="admin", description="x" * 201), now)
+    assert key_row(ledger_pb2.KeyRequest(role="admin", description="ops team"), now)[0]["description"] == "ops team"

@@ -53,6 +53,8 @@ def key_row(request: ledger_pb2.KeyRequest, now: datetime) -> tuple[dict[str, An
         "workloads": ",".join(request.workloads), "description": request.description, "created_at": now,
         "expires_at": expires, "revoked_at": None,
     }  # fmt: skip
+    if problem := misfit(api_keys, row):  # a NUL in the description: PostgreSQL's text cannot hold it
+        raise ValueError(problem)
     return row, secret
 
 
