@@ -1,24 +1,25 @@
 """Property: any message to any Ledger RPC (fields drawn from the proto descriptors) gets a
 deliberate status, never UNKNOWN or INTERNAL, and a refused SetBudget stores nothing. A real
-SQLite ledger and a real nats-server behind an in-process gRPC server."""
+SQLite file and a real PostgreSQL (each refuses different things: PostgreSQL's text no NUL) and
+a real nats-server behind an in-process gRPC server."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from tests.integration.test_ledger_databases import postgres_url, store  # noqa: F401 (fixtures)
 from tests.unit.test_rpc_fuzz import NEVER, messages
-from tierlift.core import migrations
 from tierlift.core.bus import EventBus
 from tierlift.core.grpc_server import ServerCalls
 from tierlift.core.identity import Authenticate, KeyBook, key_interceptors
-from tierlift.ledger import BudgetWatcher, LedgerStore, make_engine
+from tierlift.core.ids import nul_field
+from tierlift.ledger import BudgetWatcher, LedgerStore
 from tierlift.ledger._keys import KeyKeeper, KeyStore, key_row
 from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._servicer import LedgerServicer
@@ -35,14 +36,14 @@ RPCS = [
     ("GetReport", ledger_pb2.SpendQuery),
     ("SetBudget", ledger_pb2.Budget),
     ("ListBudgets", ledger_pb2.BudgetQuery),
+    ("GetQuality", ledger_pb2.QualityQuery),
+    ("GetRolloutEvidence", ledger_pb2.EvidenceQuery),
+    ("ListOutcomes", ledger_pb2.OutcomeQuery),
 ]
 
 
 @pytest.fixture
-async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, LedgerStore]]:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    migrations.upgrade(url)
-    store = LedgerStore(make_engine(url))
+async def ledger(nats_url: str, store: LedgerStore) -> AsyncIterator[tuple[Any, LedgerStore]]:  # noqa: F811
     bus = await EventBus.connect(nats_url, name="ledger-fuzz")
     await bus.ensure_stream()
     keys = KeyKeeper(KeyStore(store.engine), bus, KeyBook())
@@ -50,7 +51,7 @@ async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Ledg
     keys.store.create(row)
     await keys.publish_all()
     auth = Authenticate(keys.book, LEDGER_ROLES)
-    server = grpc.aio.server(interceptors=[ServerCalls(auth)])
+    server = grpc.aio.server(interceptors=[ServerCalls(auth, check=nul_field)])  # as the ledger's main
     servicer = LedgerServicer(store, BudgetWatcher(bus, store), keys, QualityStore(store.engine))
     ledger_pb2_grpc.add_LedgerServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -62,14 +63,13 @@ async def ledger(nats_url: str, tmp_path: Path) -> AsyncIterator[tuple[Any, Ledg
         await channel.close()
         await server.stop(None)
         await bus.drain()
-        store.engine.dispose()
 
 
 @pytest.mark.parametrize(("rpc", "cls"), RPCS)
 async def test_any_ledger_request_gets_a_deliberate_status(
     ledger: tuple[Any, LedgerStore], rpc: str, cls: type[Any]
 ) -> None:
-    stub, store = ledger
+    stub, ledger_store = ledger
     outcomes: list[tuple[Any, grpc.StatusCode]] = []
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -79,7 +79,7 @@ async def test_any_ledger_request_gets_a_deliberate_status(
 
     collect()  # draw the examples first: the calls need this test's event loop
     for i, (request, _) in enumerate(outcomes):
-        budgets_before = len(store.budgets())
+        budgets_before = len(ledger_store.budgets())
         try:
             await getattr(stub, rpc)(request, timeout=10)
             code = grpc.StatusCode.OK
@@ -88,5 +88,5 @@ async def test_any_ledger_request_gets_a_deliberate_status(
         outcomes[i] = (request, code)
         assert code not in NEVER, (rpc, request, code)
         if rpc == "SetBudget" and code == grpc.StatusCode.INVALID_ARGUMENT:
-            assert len(store.budgets()) == budgets_before
+            assert len(ledger_store.budgets()) == budgets_before
     assert len(outcomes) >= 30  # hypothesis drew enough examples

@@ -1,7 +1,8 @@
 import pytest
 
+from tierlift.core.ids import nul_field
 from tierlift.router import InvalidRequest, validate
-from tierlift.v1 import common_pb2, router_pb2
+from tierlift.v1 import common_pb2, events_pb2, ledger_pb2, router_pb2
 
 
 def good_request(**overrides: object) -> router_pb2.CompleteRequest:
@@ -69,3 +70,15 @@ def test_an_error_does_not_echo_a_huge_value() -> None:
     with pytest.raises(InvalidRequest) as err:
         validate(good_request(tenant="T" * 10_000), max_prompt_tokens=2048)
     assert len(str(err.value)) < 200 and "10,000 characters" in str(err.value)
+
+
+def test_a_nul_anywhere_in_a_message_is_found_with_its_field() -> None:
+    assert nul_field(ledger_pb2.KeyQuery(tenant="acme")) == ""
+    assert nul_field(ledger_pb2.KeyQuery(tenant="ac\x00me")) == "tenant: contains a NUL character"
+    nested = events_pb2.RequestSettled(
+        attempts=[events_pb2.AttemptFinished(), events_pb2.AttemptFinished(tenant="\x00")]
+    )
+    assert nul_field(nested) == "attempts[1].tenant: contains a NUL character"
+    used = events_pb2.KeysUsed(event_id="e")
+    used.last_used["k\x00"].seconds = 1
+    assert nul_field(used) == "last_used: a key contains a NUL character"

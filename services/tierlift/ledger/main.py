@@ -14,6 +14,7 @@ from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, se
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
 from tierlift.core.identity import ASSESSOR, Authenticate, KeyBook
+from tierlift.core.ids import nul_field
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
 from tierlift.core.telemetry import configure_telemetry
@@ -137,7 +138,7 @@ async def run() -> None:
     ]
     await keys.publish_all()  # every service learns every key's state (and revocation) from here
     key_sync = asyncio.create_task(sync_keys_forever(keys))
-    server = GrpcServer.for_settings("ledger", settings, Authenticate(keys.book, LEDGER_ROLES))
+    server = GrpcServer.for_settings("ledger", settings, Authenticate(keys.book, LEDGER_ROLES), check=nul_field)
     # A ledger that stopped ingesting must not look healthy: stop the process so it restarts.
     for consumer in consumers:
         consumer.add_done_callback(lambda _task: server.request_stop())
