@@ -275,6 +275,11 @@ def spec(**overrides: Any) -> assessor_pb2.RolloutSpec:
         ({"judge": events_pb2.JudgeSpec(method="vibes")}, "judge.method"),
         ({"judge": events_pb2.JudgeSpec(method="llm", model="gpt-5", rubric="x" * 5000)}, "judge.rubric"),
         ({"judge": events_pb2.JudgeSpec(method="llm", model="gpt-9")}, "judge.model"),
+        # accepted before, and then no stage ever ended: every comparison was NaN, or undecided
+        ({"guardrails": events_pb2.Guardrails(min_duration_s=float("nan"))}, "min_duration_s"),
+        ({"guardrails": events_pb2.Guardrails(max_p95_ms=float("inf"))}, "max_p95_ms"),
+        ({"judge": events_pb2.JudgeSpec(method="json_schema", json_schema='{"type": 5}')}, "judge.json_schema"),
+        ({"judge": events_pb2.JudgeSpec(method="embedding", agree_at=float("nan"))}, "judge.agree_at"),
         (
             {"from_model": "", "to_model": "", "candidate_policy": "v" * 300_000, "stages": [50, 100]},
             "candidate_policy",

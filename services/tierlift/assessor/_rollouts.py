@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import uuid
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from tierlift.core import money
 from tierlift.core.bus import EventBus
 from tierlift.core.catalog import Catalog
 from tierlift.core.ids import is_slug, shown
+from tierlift.core.json_schemas import schema_validator
 from tierlift.core.logging import get_logger
 from tierlift.v1 import assessor_pb2, events_pb2, ledger_pb2, ledger_pb2_grpc
 
@@ -73,8 +75,9 @@ def _guardrails(given: events_pb2.Guardrails) -> events_pb2.Guardrails:
         raise RolloutError(f"max_error_rate: {rails.max_error_rate} is not between 0 and 1")
     if not 0 < rails.shadow_sample <= 1:
         raise RolloutError(f"shadow_sample: {rails.shadow_sample} is not in (0, 1]")
-    if rails.min_duration_s < 0 or rails.max_p95_ms < 0:
-        raise RolloutError("min_duration_s, max_p95_ms: may not be negative")
+    for name in ("min_duration_s", "max_p95_ms"):  # NaN passed `< 0`, and then no stage ever ended
+        if not (math.isfinite(getattr(rails, name)) and getattr(rails, name) >= 0):
+            raise RolloutError(f"{name}: {getattr(rails, name)} is not a finite number of 0 or more")
     if rails.max_cost_per_quality_usd:
         try:
             if money.usd(rails.max_cost_per_quality_usd) <= 0:
@@ -101,6 +104,11 @@ def _check_judge(judge: events_pb2.JudgeSpec) -> None:
         raise RolloutError(f"judge.method: {shown(judge.method)} is not one of {', '.join(JUDGES)}")
     if len(judge.rubric) > MAX_RUBRIC or len(judge.json_schema) > MAX_JSON_SCHEMA:
         raise RolloutError(f"judge.rubric, judge.json_schema: at most {MAX_RUBRIC} and {MAX_JSON_SCHEMA} characters")
+    # a judge that can never decide would hold the rollout at its first stage for good
+    if judge.method == "json_schema" and isinstance(problem := schema_validator(judge.json_schema), str):
+        raise RolloutError(f"judge.{problem}")
+    if not 0 <= judge.agree_at <= 1:  # NaN included
+        raise RolloutError(f"judge.agree_at: {judge.agree_at} is not between 0 and 1")
 
 
 def _candidate_policy_version(spec: assessor_pb2.RolloutSpec) -> str:
