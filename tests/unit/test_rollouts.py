@@ -9,13 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from google.protobuf.message import Message as ProtoMessage
+from hypothesis import HealthCheck, given, settings
 
 from tests.unit.router_harness import CATALOG
+from tests.unit.test_rpc_fuzz import NEVER, messages
 from tierlift.assessor._rollout_stats import HOLDS, WAITING, decide, quantile_bounds, wilson
 from tierlift.assessor._rollouts import RolloutConflict, RolloutController, RolloutError, RolloutNotFound
+from tierlift.assessor._servicer import AssessorServicer
 from tierlift.core import bus as bus_module
+from tierlift.core.grpc_server import ServerCalls
 from tierlift.router._policy import Policy, build_plan
 from tierlift.router._rollouts import (
     CANDIDATE,
@@ -27,7 +32,7 @@ from tierlift.router._rollouts import (
     policy_in_play,
     split,
 )
-from tierlift.v1 import assessor_pb2, classifier_pb2, common_pb2, events_pb2, ledger_pb2, router_pb2
+from tierlift.v1 import assessor_pb2, assessor_pb2_grpc, classifier_pb2, common_pb2, events_pb2, ledger_pb2, router_pb2
 
 T = common_pb2
 DEPLOYED = {m.adapter for m in CATALOG.models}
@@ -401,3 +406,46 @@ def test_a_policy_canary_rolls_back_when_its_arm_agrees_less_with_the_reference(
         ledger_pb2.ArmEvidence(arm="candidate", requests=200, judged=200, judged_score=191),
     ])  # fmt: skip
     assert decide(s, same, datetime.now(UTC)).action == "advance"
+
+
+RPCS = [("StartRollout", assessor_pb2.RolloutSpec), ("ChangeRollout", assessor_pb2.RolloutChange),
+        ("GetRollout", assessor_pb2.RolloutQuery), ("RunSuite", assessor_pb2.SuiteRequest)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rpc", "cls"), RPCS)
+def test_any_assessor_request_gets_a_deliberate_status(rpc: str, cls: type[Any]) -> None:
+    """Property, as for the Router's and the Ledger's RPCs: any message (fields drawn from the
+    descriptors) gets a deliberate status, never UNKNOWN or INTERNAL; a refused rollout publishes
+    nothing."""
+    rollouts, bus, _ = controller()
+    requests: list[Any] = []
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(messages(cls.DESCRIPTOR, cls))
+    def draw(request: Any) -> None:
+        requests.append(request)
+
+    draw()  # drawn first: the calls need the server's event loop
+
+    async def run() -> None:
+        server = grpc.aio.server(interceptors=[ServerCalls(None)])
+        assessor_pb2_grpc.add_AssessorServicer_to_server(AssessorServicer(None, [], rollouts), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = assessor_pb2_grpc.AssessorStub(channel)
+                for request in requests:
+                    published = len(bus.published)
+                    try:
+                        await getattr(stub, rpc)(request, timeout=10)
+                        code = grpc.StatusCode.OK
+                    except grpc.aio.AioRpcError as exc:
+                        code = exc.code()
+                    assert code not in NEVER, (rpc, request, code)
+                    if code == grpc.StatusCode.INVALID_ARGUMENT:
+                        assert len(bus.published) == published
+        finally:
+            await server.stop(None)
+
+    asyncio.run(run())
