@@ -13,6 +13,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message as ProtoMessage
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.unit.router_harness import CATALOG
 from tests.unit.test_rpc_fuzz import NEVER, messages
@@ -146,6 +147,30 @@ def test_comparisons_pair_the_candidate_with_the_control() -> None:
     later = comparison(state(2), CANDIDATE)
     assert later is not None and later.models == (CONTROL_MODEL,) and later.candidate_is_live
     assert comparison(state(2), CONTROL) is None  # past stage 0 only the candidate arm is compared
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    drawn=messages(events_pb2.RolloutState.DESCRIPTOR, events_pb2.RolloutState),
+    ours=st.booleans(),
+    status=st.sampled_from(["running", "paused", "completed", "rolled_back", "aborted", "?"]),
+)
+def test_any_rollout_state_the_book_takes_splits_requests_without_raising(
+    drawn: events_pb2.RolloutState, ours: bool, status: str
+) -> None:
+    # a state read off the bus reaches every request of its workload: one the router cannot
+    # follow (a max_shadow_usd_per_day that is no amount raised in the request path) is refused
+    if ours:
+        drawn.from_model, drawn.to_model = CONTROL_MODEL, CANDIDATE_MODEL
+    drawn.status = status
+    book = RolloutBook()
+    book.apply(drawn)
+    if not book.by_workload:
+        return
+    plan, request = planned()  # type: ignore[misc]
+    split(plan, request, drawn, CATALOG)
+    for arm in (CANDIDATE, CONTROL):
+        comparison(drawn, arm)
 
 
 def test_the_book_keeps_the_newest_rollout_and_revision_per_workload() -> None:

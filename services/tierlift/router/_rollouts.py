@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from tierlift.core import money
 from tierlift.core.bus import parse_state
 from tierlift.core.catalog import Catalog
+from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
 from tierlift.router._policy import Policy, ShadowPolicy
 from tierlift.router._policy_source import PolicyError, parse_policy
@@ -27,6 +28,16 @@ from tierlift.v1 import events_pb2, router_pb2
 log = get_logger(__name__)
 CONTROL, CANDIDATE = "control", "candidate"
 MOVING = ("running", "paused")  # the controller still judges these; both arms are compared
+
+
+def _unusable(state: events_pb2.RolloutState) -> str:
+    """Why the router cannot follow this state ("" when it can). The assessor checks what it
+    publishes; a state that slipped past (another version, a bug) must not fail requests."""
+    try:
+        money.usd(state.max_shadow_usd_per_day or "10")
+    except ValueError:
+        return f"max_shadow_usd_per_day: {shown(state.max_shadow_usd_per_day)} is not a decimal amount"
+    return ""
 
 
 def candidate_percent(state: events_pb2.RolloutState) -> float:
@@ -83,6 +94,9 @@ class RolloutBook:
         return cached[1] if cached is not None and cached[1] is not None else current
 
     def apply(self, state: events_pb2.RolloutState) -> None:
+        if problem := _unusable(state):  # every request of the workload would fail on it
+            log.error("rollout_state_refused", rollout_id=state.rollout_id[:64], error=problem)
+            return
         known = self.by_workload.get(state.workload)
         if known is not None:
             newer_rollout = state.started_at.ToNanoseconds() > known.started_at.ToNanoseconds()
