@@ -357,6 +357,22 @@ def test_the_controller_rolls_back_on_a_breach_and_says_so_three_ways() -> None:
     assert bus_module.SUBJECT_ALERT in subjects
 
 
+def test_a_state_the_controller_cannot_judge_does_not_hold_up_the_others() -> None:
+    rollouts, _, ledger = controller()
+
+    async def run() -> tuple[events_pb2.RolloutState, events_pb2.RolloutState]:
+        rails = events_pb2.Guardrails(min_samples=5, min_duration_s=0, max_quality_drop=0.4)
+        broken = await rollouts.start(spec(workload="qa-broken", guardrails=rails), "admin")
+        healthy = await rollouts.start(spec(guardrails=rails), "admin")
+        del rollouts.states[broken.rollout_id].stages[:]  # read back from another version, say
+        ledger.evidence = evidence(judged=5, score=5, requests=0)
+        await rollouts.tick()
+        return rollouts.states[broken.rollout_id], rollouts.states[healthy.rollout_id]
+
+    broken, healthy = asyncio.run(run())
+    assert broken.stage_index == 0 and healthy.stage_index == 1  # the healthy one still advanced
+
+
 def test_admins_pause_resume_promote_and_abort() -> None:
     rollouts, _, _ = controller()
 

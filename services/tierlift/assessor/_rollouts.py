@@ -257,7 +257,12 @@ class RolloutController:
             async with self._lock:
                 if self.states[rollout_id].revision != state.revision:
                     continue  # an admin moved it meanwhile: judge the new stage next time
-                await self._act(state, decide(state, evidence, _now()))
+                try:
+                    decision = decide(state, evidence, _now())
+                except Exception:  # one state the controller cannot judge must not hold up the others
+                    log.exception("rollout_not_judged", rollout_id=rollout_id)
+                    continue
+                await self._act(state, decision)
 
     async def _act(self, state: events_pb2.RolloutState, decision: Decision) -> None:
         if decision.action == "hold":
