@@ -84,10 +84,11 @@ def test_the_async_sdk_at_16_concurrent_clients_sees_no_error(stack: Stack) -> N
 
 
 def _status(
-    stack: Stack, key: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    stack: Stack, key: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, Any]]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(
-        f"{stack.openai_base_url}/chat/completions", data=json.dumps(body).encode(), method="POST",
+        f"{stack.openai_base_url}/chat/completions", data=data, method="POST",
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )  # fmt: skip
     try:
@@ -111,10 +112,15 @@ def _status(
         ({"model": "tierlift/auto", "messages": FRANCE, "temperature": 9}, 400, "params.temperature"),
         ({"model": "tierlift/auto", "messages": []}, 400, "messages"),
         ({"model": "gpt-7", "messages": FRANCE}, 404, "model"),
+        (b'{"model": "tierlift/auto", "messages": [', 400, "body"),
+        # JSON that Python's reader refuses, not only bad JSON: nesting past its recursion limit,
+        # a number of over 4,300 digits (both answered 500 before)
+        (b"[" * 100_000 + b"]" * 100_000, 400, "body"),
+        (b'{"model": "tierlift/auto", "max_tokens": ' + b"9" * 5_000 + b"}", 400, "body"),
     ],
 )
 def test_bad_requests_get_openai_errors_naming_the_parameter(
-    stack: Stack, body: dict[str, Any], status: int, param: str
+    stack: Stack, body: dict[str, Any] | bytes, status: int, param: str
 ) -> None:
     got, error = _status(stack, stack.keys["app"], body)
     assert got == status, error

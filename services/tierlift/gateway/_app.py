@@ -51,6 +51,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise oai.invalid("body", "is not valid JSON") from None
+        except (ValueError, RecursionError):  # valid JSON Python will not read: answered 500 before
+            raise oai.invalid("body", "nests too deep or holds a number too long to read") from None
         pinnable: tuple[str, ...] = request.app[CATALOG]
         completion, _model, stream, include_usage = oai.to_request(body, request.headers, pinnable)
     except oai.OpenAIError as exc:
