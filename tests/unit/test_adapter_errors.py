@@ -1,3 +1,5 @@
+import pytest
+
 from tierlift.adapters._backend import MAX_ERROR_MESSAGE, sanitised
 
 
@@ -36,3 +38,13 @@ def test_the_openai_compatible_retry_follows_what_the_provider_says() -> None:
     ]:
         assert waited is not None and 0 <= waited <= most
     assert _retry_in(MalformedAnswer("not JSON"), 0) is None  # it came, and may be billed: not asked again
+
+
+def test_a_provider_body_python_will_not_read_is_a_malformed_answer_not_an_exception() -> None:
+    from tierlift.adapters._openai_http import MalformedAnswer, ProviderHTTPError, _json_object
+
+    deep = b"[" * 100_000 + b"]" * 100_000  # past Python's recursion limit: RecursionError escaped
+    for body in (deep, b'{"id": ' + b"9" * 5_000 + b"}", b"{"):
+        with pytest.raises(MalformedAnswer):
+            _json_object(body, "answer")
+        assert ProviderHTTPError(502, {}, body).status == 502  # its message is the body itself

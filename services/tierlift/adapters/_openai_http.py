@@ -40,7 +40,7 @@ class ProviderHTTPError(Exception):
         self.kind, self.message = "", body.decode("utf-8", "replace")
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or JSON Python will not read
             parsed = None
         error = parsed.get("error", parsed) if isinstance(parsed, dict) else None
         if isinstance(error, dict):
@@ -126,8 +126,8 @@ async def events(reply: aiohttp.ClientResponse) -> AsyncGenerator[dict[str, Any]
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         parsed = json.loads(data)
-    except ValueError:
-        raise MalformedAnswer(f"{what} is not JSON: {data[:80]!r}") from None
+    except (ValueError, RecursionError):  # RecursionError: nesting past Python's limit, from a provider
+        raise MalformedAnswer(f"{what} is not JSON this adapter reads: {data[:80]!r}") from None
     if not isinstance(parsed, dict):
         raise MalformedAnswer(f"{what} is not a JSON object: {data[:80]!r}")
     return parsed
