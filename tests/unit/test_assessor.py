@@ -142,5 +142,13 @@ def test_golden_sets_load_with_clear_errors_and_each_check_decides(tmp_path: Pat
         load_suite(bad)
     with pytest.raises(SuiteMissing):
         load_suite(tmp_path / "none.jsonl")
+    # found when the set ran, each failed the whole run (an exception out of the check)
+    unusable = [('"reference": "(", "check": "regex"', "not a regular expression"),
+                ('"reference": {"type": 5}, "check": "json_schema"', "json_schema is not a JSON Schema")]  # fmt: skip
+    for line, why in unusable:
+        bad.write_text('{"prompt": "x", ' + line + "}\n")
+        with pytest.raises(SuiteError, match=f"bad.jsonl:1: reference: {why}"):
+            load_suite(bad)
+    assert not passes(schema, "[" * 100_000 + "]" * 100_000)[0]  # a model's answer Python cannot read
     packaged = Path(__file__).parents[2] / "services/tierlift/suites/cli.jsonl"
     assert len(load_suite(packaged)) == 5

@@ -67,3 +67,16 @@ def test_a_changed_file_is_reloaded_and_a_broken_one_is_not(tmp_path: Path) -> N
     assert not source.reload()
     assert source.current.version == "v2"
     assert source.rejected == 1
+    # refused, not raised: an exception here ended the router's watch and its reloads for good
+    for broken in (b"version: v4\xff\xfe", b"[" * 100_000):
+        path.write_bytes(broken)
+        assert not source.reload()
+    assert source.current.version == "v2" and source.rejected == 3
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "{a: " * 5_000, "version: " + "9" * 5_000])
+def test_yaml_the_loader_cannot_read_is_a_policy_error(text: str) -> None:
+    # each raised RecursionError or ValueError out of the loader: a candidate policy sent to
+    # StartRollout answered UNKNOWN, and a policy file stopped the router's reloads
+    with pytest.raises(PolicyError, match=r"policy\.yaml: YAML this loader cannot read"):
+        parse_policy(text, "policy.yaml")

@@ -34,7 +34,7 @@ def judge(spec: events_pb2.JudgeSpec, answers: events_pb2.Answers, embed: Embed 
     if not answers.text_kept:
         return Verdict(None, f"{method} needs the texts, which the policy does not keep for this data class")
     if method == "json_schema":
-        return _json_valid(answers.live_text, spec.json_schema)
+        return json_valid(answers.live_text, spec.json_schema)
     if method == "embedding":
         if embed is None:
             return Verdict(None, "no embedder loaded")
@@ -48,7 +48,7 @@ def _agrees(same: bool, what: str) -> Verdict:
     return Verdict(1.0 if same else 0.0, what if same else f"not {what}")
 
 
-def _json_valid(text: str, schema_text: str) -> Verdict:
+def json_valid(text: str, schema_text: str) -> Verdict:
     """Whether the answer is JSON valid against the schema. A model writes the answer, so JSON
     too deep for the reader or a number too long for it is undecided, never an exception: one
     raised here failed the assessor's batch at every redelivery, and judging stopped."""

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
-import jsonschema
 
+from tierlift.assessor._judges import json_valid
 from tierlift.assessor._metrics import alerts
 from tierlift.core import bus as bus_module
 from tierlift.core.ids import is_slug
+from tierlift.core.json_schemas import schema_validator
 from tierlift.core.text_match import normalise
 from tierlift.v1 import assessor_pb2, common_pb2, events_pb2, router_pb2, router_pb2_grpc
 
@@ -47,6 +48,17 @@ class Item:
     check: str
 
 
+def _unusable_reference(check: str, reference: str) -> str:
+    if check == "regex":
+        try:
+            re.compile(reference)
+        except re.error as exc:
+            return f"not a regular expression ({exc})"
+    if check == "json_schema" and isinstance(problem := schema_validator(reference), str):
+        return problem
+    return ""
+
+
 def load_suite(path: Path) -> list[Item]:
     if not path.exists():
         raise SuiteMissing(f"{path.name}: no golden set for this workload in the suites folder")
@@ -59,13 +71,15 @@ def load_suite(path: Path) -> list[Item]:
             messages = raw.get("messages") or [{"role": "user", "content": raw["prompt"]}]
             check = raw.get("check", "normalised")
             reference = raw["reference"]
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
             problem = f"not an item with prompt or messages and a reference ({exc})"
             raise SuiteError(f"{path.name}:{number}: {problem}") from None
         if check not in CHECKS:
             raise SuiteError(f"{path.name}:{number}: check {check!r} is not one of {', '.join(CHECKS)}")
         if not isinstance(reference, str):
             reference = json.dumps(reference)
+        if problem := _unusable_reference(check, reference):  # found when run, it failed the whole run
+            raise SuiteError(f"{path.name}:{number}: reference: {problem}")
         turns = [common_pb2.Message(role=m["role"], content=m["content"]) for m in messages]
         items.append(Item(turns, reference, check))
     if not items:
@@ -83,12 +97,8 @@ def passes(item: Item, answer: str) -> tuple[bool, str]:
         ok = normalise(item.reference) in normalise(answer)
     elif item.check == "regex":
         ok = re.search(item.reference, answer) is not None
-    else:
-        try:
-            jsonschema.validate(json.loads(answer), json.loads(item.reference))
-            ok = True
-        except (json.JSONDecodeError, jsonschema.ValidationError):
-            ok = False
+    else:  # the shadow judge's check: an answer or schema it cannot read fails, never raises
+        ok = json_valid(answer, item.reference).score == 1.0
     return ok, "" if ok else f"{item.check}: expected {item.reference[:60]!r}, got {answer[:60]!r}"
 
 

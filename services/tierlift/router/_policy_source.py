@@ -133,9 +133,13 @@ def _shadow(raw: ShadowFile) -> ShadowPolicy:
 
 def parse_policy(text: str, source: str) -> Policy:
     try:
-        raw = PolicyFile.model_validate(yaml.safe_load(text))
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not YAML: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nesting past Python's limit, a 4,300+ digit number
+        raise PolicyError(f"{source}: YAML this loader cannot read: {str(exc)[:200]}") from None
+    try:
+        raw = PolicyFile.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -216,9 +220,9 @@ class PolicySource:
         if digest == self._digest:
             return False
         self._digest = digest
-        try:
+        try:  # anything this raised ended the watch, and the router took no policy change again
             policy = parse_policy(data.decode(), str(self.path))
-        except PolicyError as exc:
+        except (PolicyError, UnicodeDecodeError) as exc:
             self.rejected += 1
             metrics.policy_reloads.add(1, {"tierlift.result": "rejected"})
             log.error("policy_rejected", error=str(exc), keeping=self.current.version)
