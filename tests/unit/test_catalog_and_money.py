@@ -39,6 +39,10 @@ def test_catalog_error_names_file_and_field(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogError, match=r"catalog\.yaml: models\.0\.context_window"):
         load_catalog(bad)
+    for unreadable in (b"version: \xff\xfe", b"[" * 100_000, b"version: " + b"9" * 5_000):  # a traceback before
+        bad.write_bytes(unreadable)
+        with pytest.raises(CatalogError, match=r"catalog\.yaml: YAML this loader cannot read"):
+            load_catalog(bad)
 
 
 def test_price_needs_exactly_one_kind(tmp_path: Path) -> None:

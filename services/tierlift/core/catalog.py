@@ -189,6 +189,8 @@ def load_catalog(path: Path) -> Catalog:
         raise CatalogError(f"catalog {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog {path}: not valid YAML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, a 4,300+ digit number, nesting past the limit
+        raise CatalogError(f"catalog {path}: YAML this loader cannot read: {str(exc)[:200]}") from None
     try:
         return Catalog.model_validate(raw)
     except ValidationError as exc:
