@@ -1,6 +1,11 @@
 """The gateway's translation without a server: headers passed on, parameters mapped or refused."""
 
+from typing import Any
+
+import pytest
 from aiohttp.test_utils import make_mocked_request
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tierlift.gateway import _openai as oai
 from tierlift.gateway._app import _metadata
@@ -48,3 +53,34 @@ def test_the_openai_user_keeps_one_user_in_one_rollout_arm() -> None:
         assert exc.param == "x-tierlift-cohort" and exc.status == 400
     else:
         raise AssertionError("a 129-character cohort header was taken")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    ["model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "n",
+     "stream", "stream_options", "user", "metadata", "response_format", "tools"]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=st.one_of(JSON, st.dictionaries(FIELDS, JSON, max_size=8)), usable=st.booleans())
+def test_any_json_body_is_a_request_or_an_openai_error(body: Any, usable: bool) -> None:
+    # anything else raised here is a 500 (max_tokens of 2^70 did not fit the proto field)
+    if usable and isinstance(body, dict):
+        body.setdefault("model", "tierlift/auto")
+        body.setdefault("messages", [{"role": "user", "content": "hi"}])
+    try:
+        oai.to_request(body, {}, ("gpt-5-mini",))
+    except oai.OpenAIError as exc:
+        assert 400 <= exc.status < 500
+
+
+def test_max_tokens_past_the_limit_names_the_parameter() -> None:
+    body = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2**70}
+    with pytest.raises(oai.OpenAIError, match="over the limit of 32768") as raised:
+        oai.to_request(body, {})
+    assert raised.value.param == "max_tokens"

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from tierlift.core.catalog import TIERS, tier_name
+from tierlift.core.limits import MAX_OUTPUT_TOKENS
 from tierlift.v1 import common_pb2, router_pb2
 
 # Virtual models: what a caller asks for in `model`.
@@ -78,11 +79,11 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
     params = common_pb2.GenerationParams()
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     if limit is not None:
+        param = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise invalid(
-                "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens",
-                "must be a positive integer",
-            )
+            raise invalid(param, "must be a positive integer")
+        if limit > MAX_OUTPUT_TOKENS:  # over 2^32 it did not fit the proto field: answered 500
+            raise invalid(param, f"is over the limit of {MAX_OUTPUT_TOKENS}")
         params.max_tokens = limit
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
