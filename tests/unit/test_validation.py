@@ -2,6 +2,7 @@ import pytest
 
 from tierlift.core.ids import nul_field
 from tierlift.router import InvalidRequest, validate
+from tierlift.router._feedback import feedback_event
 from tierlift.v1 import common_pb2, events_pb2, ledger_pb2, router_pb2
 
 
@@ -82,3 +83,10 @@ def test_a_nul_anywhere_in_a_message_is_found_with_its_field() -> None:
     used = events_pb2.KeysUsed(event_id="e")
     used.last_used["k\x00"].seconds = 1
     assert nul_field(used) == "last_used: a key contains a NUL character"
+
+
+def test_feedback_the_ledger_could_not_store_is_refused_naming_the_field() -> None:
+    good = router_pb2.FeedbackRequest(request_id="r-1", tenant="acme", rating=-1, comment="wrong sum")
+    assert feedback_event(good).comment == "wrong sum"
+    with pytest.raises(InvalidRequest, match="comment"):  # accepted, then dead-lettered by the ledger
+        feedback_event(router_pb2.FeedbackRequest(request_id="r-1", tenant="acme", rating=-1, comment="a\x00b"))

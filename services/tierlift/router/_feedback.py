@@ -26,6 +26,8 @@ def feedback_event(request: router_pb2.FeedbackRequest) -> events_pb2.FeedbackGi
         raise InvalidRequest("rating", f"{request.rating} is not -1, 0 or 1")
     if len(request.comment) > MAX_COMMENT:
         raise InvalidRequest("comment", f"{len(request.comment):,} characters, more than {MAX_COMMENT:,}")
+    if "\x00" in request.comment:  # the ledger (PostgreSQL) cannot store it: the feedback would be dead-lettered
+        raise InvalidRequest("comment", "contains a NUL character")
     if request.rating == 0 and not request.regenerated and not request.comment:
         raise InvalidRequest("rating", "give a rating, regenerated or a comment")
     # the same verdict sent again (a client's retry) is the same event, stored once
