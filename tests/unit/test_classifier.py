@@ -215,6 +215,18 @@ def test_repeated_requests_get_the_same_answer_from_the_cache(monkeypatch: pytes
     assert computed == [1]  # the second answer came from the cache
 
 
+def test_the_cache_is_partitioned_by_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit answers in ~1 ms, a miss in ~30: one tenant must not learn from that what another asked."""
+    computed = batch_sizes(monkeypatch, "draft_many")
+    asked = [
+        classifier_pb2.ClassifyRequest(messages=[T.Message(role="user", content="Who bought Globex?")], tenant=t)
+        for t in ("acme", "initech", "acme")
+    ]
+    answers = [load_classifier().classify(r) for r in asked]
+    assert computed == [1, 1]  # each tenant's first ask computed; acme's second from the cache
+    assert answers[0] == answers[1] == answers[2]  # the tenant is no input to the labels
+
+
 @pytest.mark.parametrize(
     ("text", "language"),
     [("What is the capital of France?", "en"), ("Wie spät ist es in Berlin?", "de"), ("12 + 30", "und")],

@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import islice
 from threading import Lock
 from typing import Any
 
+import cachetools
 import grpc
 import numpy as np
 import py3langid
@@ -25,6 +25,7 @@ from tierlift.classifier._embedder import StaticEmbedder
 from tierlift.classifier._model import LinearHead, features, load_heads
 from tierlift.classifier._ner import EntityFinder, near_addresses
 from tierlift.classifier._prompt_form import prompt_forms
+from tierlift.core.ids import content_key
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
@@ -70,8 +71,11 @@ class Classifier:
     heads: dict[str, LinearHead]
     entities: EntityFinder
     cache_size: int = 4096
-    _cache: OrderedDict[bytes, bytes] = field(default_factory=OrderedDict)
+    _cache: cachetools.LRUCache[bytes, bytes] = field(init=False)
     _lock: Lock = field(default_factory=Lock)
+
+    def __post_init__(self) -> None:
+        self._cache = cachetools.LRUCache(maxsize=self.cache_size)
 
     def classify(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification:
         return self.classify_many([request])[0]
@@ -89,12 +93,11 @@ class Classifier:
 
     def cached(self, request: classifier_pb2.ClassifyRequest) -> classifier_pb2.Classification | None:
         """The labels of a request seen before, else None; cheap enough for the event loop."""
-        key = request.SerializeToString(deterministic=True)
+        key = content_key(request)
         with self._lock:
             hit = self._cache.get(key)
-            if hit is None:
-                return None
-            self._cache.move_to_end(key)
+        if hit is None:
+            return None
         return classifier_pb2.Classification.FromString(hit)
 
     def small_model_ok_many(self, texts: list[str]) -> list[float]:
@@ -125,7 +128,7 @@ class Classifier:
             drafts.append(
                 Draft(
                     request=request,
-                    cache_key=request.SerializeToString(deterministic=True),
+                    cache_key=content_key(request),
                     task=self.heads["task"].labels[int(task.argmax())],
                     small_model_ok=float(ok),
                     data_probabilities=data_p,
@@ -154,8 +157,6 @@ class Classifier:
         with self._lock:
             for draft, result in zip(drafts, results, strict=True):
                 self._cache[draft.cache_key] = result.SerializeToString()
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
         return results
 
     def _labels(self, draft: Draft) -> classifier_pb2.Classification:

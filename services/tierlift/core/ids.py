@@ -1,5 +1,6 @@
 """Identifier formats shared by the API and the ledger."""
 
+import hashlib
 import re
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -20,6 +21,12 @@ def shown(value: str, limit: int = 64) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}... ({len(value):,} characters)"
+
+
+def content_key(message: Message) -> bytes:
+    """A message's content as a 16-byte key (BLAKE2b of its deterministic serialisation): the
+    caches of classifications hold thousands of requests, and one can be a context window long."""
+    return hashlib.blake2b(message.SerializeToString(deterministic=True), digest_size=16).digest()
 
 
 def nul_field(message: Message, prefix: str = "") -> str:

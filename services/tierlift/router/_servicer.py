@@ -25,6 +25,7 @@ from tierlift.router import _metrics as metrics
 from tierlift.router._attempts import Deadline, annotate, attempt_span, decide, fault_attempt, rpc_fault
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
+from tierlift.router._classifications import Classifications
 from tierlift.router._confidence import score
 from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._feedback import feedback_event
@@ -83,6 +84,8 @@ class RouterDeps:
     budgets: BudgetBook = field(default_factory=BudgetBook)
     attempt_timeout_s: float = 60.0
     classifier_timeout_s: float = 2.0
+    classification_cache_size: int = 4096
+    classification_ttl_s: float = 60.0
     circuit_threshold: int = 5
     circuit_cooldown_s: float = 10.0
     # one execution per idempotency key; production routers share a JetStream bucket
@@ -104,6 +107,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self.deps = deps
         self._background: set[asyncio.Task[None]] = set()  # work that outlives its caller
         self.fair_share = FairShare()
+        self.classifications = Classifications(
+            deps.classifier, deps.classifier_timeout_s, deps.classification_cache_size, deps.classification_ttl_s
+        )
         # One breaker per (adapter, model): a model is one endpoint in the catalog, and one sick
         # model must not close its healthy neighbours behind the same adapter.
         self.breakers = {
@@ -310,11 +316,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def _classify(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
         try:
-            return await self.deps.classifier.Classify(
+            return await self.classifications.classify(
                 classifier_pb2.ClassifyRequest(
-                    messages=request.messages, declared_data_class=request.constraints.data_class
-                ),
-                timeout=self.deps.classifier_timeout_s,
+                    messages=request.messages,
+                    declared_data_class=request.constraints.data_class,
+                    tenant=request.tenant,
+                )
             )
         except grpc.aio.AioRpcError as exc:
             # Without a data class we cannot know where the data may go: refuse rather than guess.

@@ -42,6 +42,10 @@ class RouterSettings(BusSettings):
     policy_reload_s: float = Field(default=2.0, gt=0)
     attempt_timeout_s: float = Field(default=60.0, gt=0)
     classifier_timeout_s: float = Field(default=2.0, gt=0)
+    # labels of recently classified requests kept here, so a repeated prompt skips the call
+    # (0 = none); the time-to-live bounds how long a new classifier version waits behind them
+    classification_cache_size: int = Field(default=4096, ge=0)
+    classification_ttl_s: float = Field(default=60.0, ge=0)
     # per adapter: open after this many consecutive faults, probe again after the cooldown
     circuit_threshold: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
@@ -115,6 +119,8 @@ async def run() -> None:
         rollouts=rollouts,
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
+        classification_cache_size=settings.classification_cache_size,
+        classification_ttl_s=settings.classification_ttl_s,
         circuit_threshold=settings.circuit_threshold,
         circuit_cooldown_s=settings.circuit_cooldown_s,
         idempotency=SingleFlight(idempotency_keys, lease_s=settings.attempt_timeout_s * 4),

@@ -8,12 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("messages", "declared_data_class")
+    __slots__ = ("messages", "declared_data_class", "tenant")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     DECLARED_DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     declared_data_class: _common_pb2.DataClass
-    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., declared_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ...) -> None: ...
+    tenant: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., declared_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class Classification(_message.Message):
     __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version", "small_model_ok", "prompt_form")
