@@ -128,8 +128,9 @@ def bench_cpu_profile(total: int = 4000) -> dict[str, object]:
         upstream.wait(10)
     return {
         "what": f"CPU ms per answered request by process, {CLIENTS} clients over the OpenAI-compatible edge, a "
-        "repeated prompt (classifier cache hit), one openai-family adapter, an upstream answering at once in "
-        "its own process (not counted); py-spy sampling at 100 Hz in the profiled run (its own cost is outside "
+        "repeated prompt (the router remembers its classification: no classifier call), one openai-family "
+        "adapter, an upstream answering at once in its own process (not counted); py-spy sampling at 100 Hz "
+        "in the profiled run (its own cost is outside "
         "these processes but shares the cores). router_replicas: the same load with one router and with two "
         "behind the gateway's round_robin channel, alternating, no py-spy.",
         "clients": CLIENTS,
