@@ -167,6 +167,45 @@ async def test_an_event_whose_strings_do_not_fit_is_dead_lettered_and_the_batch_
         request_row(completed)
 
 
+def test_a_story_holding_nul_is_stored_not_its_row_lost(store: LedgerStore) -> None:
+    """The free text a row carries (a provider's error in an unanswered request, an audit entry's
+    target and detail, a comment, an alert's reason) comes from outside: one NUL in it dead-lettered
+    the row (PostgreSQL's text cannot hold NUL), and a request's or an audit entry's record was
+    lost over its story. It is stored with U+FFFD for each NUL; ids stay strict (above)."""
+    from sqlalchemy import select
+
+    from tierlift.ledger._keys import KeyStore, audit_row
+    from tierlift.ledger._quality import QualityStore, alert_row, feedback_row
+    from tierlift.ledger._schema import audit, feedback, quality_alerts, requests
+
+    failed = settled_event("r-nul", events(1)[0]).completed
+    failed.answered, failed.final_model, failed.final_tier = False, "", 0
+    failed.error = "attempt 0 openai/gpt: INVALID_ARGUMENT: upstream said \x00\x00"
+    store.insert_requests([request_row(failed)])
+    audited = events_pb2.AuditEvent(event_id="a-nul", actor="k1", action="policy.changed", target="p\x00",
+                                    detail="line 3: \x00")  # fmt: skip
+    audited.occurred_at.GetCurrentTime()
+    KeyStore(store.engine).add_audit_events([audit_row(audited.SerializeToString())])
+    rated = events_pb2.FeedbackGiven(event_id="f-nul", request_id="r-nul", tenant="acme", rating=1, comment="ok\x00")
+    alerted = events_pb2.QualityAlert(event_id="q-nul", workload="faq", model="m", reason="drift \x00")
+    QualityStore(store.engine).insert(feedback, [feedback_row(rated.SerializeToString())])
+    QualityStore(store.engine).insert(quality_alerts, [alert_row(alerted.SerializeToString())])
+    with store.engine.connect() as conn:
+        stored = [
+            conn.execute(select(requests.c.error)).scalar_one(),
+            *conn.execute(select(audit.c.target, audit.c.detail)).one(),
+            conn.execute(select(feedback.c.comment)).scalar_one(),
+            conn.execute(select(quality_alerts.c.reason)).scalar_one(),
+        ]
+    assert stored == [
+        "attempt 0 openai/gpt: INVALID_ARGUMENT: upstream said \ufffd\ufffd",
+        "p\ufffd",
+        "line 3: \ufffd",
+        "ok\ufffd",
+        "drift \ufffd",
+    ]
+
+
 def test_two_ledgers_writing_at_once_do_not_deadlock(store: LedgerStore) -> None:
     """Ledger replicas are competing consumers of one durable consumer (values-prod.yaml runs
     two), so their transactions add to the same daily rollups at once. Batches that listed the

@@ -108,6 +108,15 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     })  # fmt: skip
 
 
+def free_text(value: str, limit: int) -> str:
+    """A story (a provider's error, an audit detail, a comment, an alert's reason) for a column of
+    `limit` characters: cut to it, and each NUL (which PostgreSQL's text cannot hold) shown as
+    U+FFFD. Ids and names stay strict (`fitted` refuses them), but a row must not be lost over its
+    story: a request whose provider answered an error holding NUL was dead-lettered, and with a
+    settled request its attempts' cost."""
+    return value[:limit].replace("\x00", "\ufffd")
+
+
 def fitted(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """`row`, or a PoisonEvent naming the field that does not fit `table` (`_schema.misfit`)."""
     if problem := misfit(table, row):
@@ -169,7 +178,7 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "escalated": event.escalated,
         "total_cost_usd": total,
         "occurred_at": occurred_at(event),
-        "error": event.error[:1024],
+        "error": free_text(event.error, 1024),
         "prompt_sha256": event.prompt_sha256[:64],
         "regenerated": False,
         "rollout_id": event.rollout_id[:64],

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from tierlift.core.bus import SUBJECT_AUDIT, SUBJECT_KEYS_USED, EventBus, PoisonEvent
 from tierlift.core.identity import KEY_SUBJECT, ROLES, KeyBook, Principal, digest, new_key
 from tierlift.core.ids import is_slug, shown
-from tierlift.ledger._ingest import EventIngest, fitted, occurred_at, parse, timestamp
+from tierlift.ledger._ingest import EventIngest, fitted, free_text, occurred_at, parse, timestamp
 from tierlift.ledger._schema import api_keys, audit, misfit
 from tierlift.v1 import events_pb2, ledger_pb2
 
@@ -219,12 +219,14 @@ def key_use_row(data: bytes) -> dict[str, Any]:
 
 
 def audit_row(data: bytes) -> dict[str, Any]:
-    """An audit entry from any service; each text is cut to its column, and what can never be
-    stored (an invalid time, a NUL) is a PoisonEvent naming the field."""
+    """An audit entry from any service; each text is cut to its column. What can never be stored
+    (an invalid time, a NUL in an id) is a PoisonEvent naming the field; the target and detail are
+    stories (`free_text`): an audit entry is not lost over what it says."""
     event = parse(events_pb2.AuditEvent, data, required=("event_id", "action"))
     return fitted(audit, {
         "event_id": event.event_id[:128], "occurred_at": occurred_at(event), "actor": event.actor[:64],
-        "action": event.action[:32], "target": event.target[:256], "detail": event.detail[:1024],
+        "action": event.action[:32], "target": free_text(event.target, 256),
+        "detail": free_text(event.detail, 1024),
     })  # fmt: skip
 
 

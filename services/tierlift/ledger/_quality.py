@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table, and_, func, select
 from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
-from tierlift.ledger._ingest import EventIngest, fitted, occurred_at, parse
+from tierlift.ledger._ingest import EventIngest, fitted, free_text, occurred_at, parse
 from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
 from tierlift.ledger._store import dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
@@ -38,14 +38,14 @@ def feedback_row(data: bytes) -> dict[str, Any]:
     if e.rating not in (-1, 0, 1):
         raise PoisonEvent(f"rating: {e.rating} is not -1, 0 or 1")
     return {"event_id": e.event_id[:128], "request_id": e.request_id[:64], "tenant": e.tenant[:64],
-            "rating": e.rating, "regenerated": e.regenerated, "comment": e.comment[:1000],
+            "rating": e.rating, "regenerated": e.regenerated, "comment": free_text(e.comment, 1000),
             "occurred_at": occurred_at(e)}  # fmt: skip
 
 
 def alert_row(data: bytes) -> dict[str, Any]:
     e = parse(events_pb2.QualityAlert, data, required=("event_id", "model"))
     return {"event_id": e.event_id[:128], "workload": e.workload[:64], "model": e.model[:128],
-            "reason": e.reason[:512], "observed": e.observed, "baseline": e.baseline, "window": e.window,
+            "reason": free_text(e.reason, 512), "observed": e.observed, "baseline": e.baseline, "window": e.window,
             "occurred_at": occurred_at(e)}  # fmt: skip
 
 
