@@ -46,8 +46,10 @@ class LedgerSettings(BusSettings):
     consumer_name: str = "ledger-attempts"
     # events per fetch and per transaction; JetStream lets each consumer hold 8 batches unacked
     ingest_batch: int = Field(default=256, ge=1, le=10_000)
-    # a short batch waits this long once for more: fewer, larger transactions under steady load
-    ingest_linger_s: float = Field(default=0.05, ge=0, le=1)
+    # A short batch waits this long once for more: fewer, larger transactions under steady load.
+    # The ledger is off the request path; spend and budget states trail by this much more. At
+    # ~120 requests/s, 0.25 s took the ledger's CPU per request from 2.3 to 1.2 ms (was 0.05).
+    ingest_linger_s: float = Field(default=0.25, ge=0, le=1)
     # attempts whose request reported no outcome this long get a placeholder request saying so
     reconcile_after_s: float = Field(default=600.0, gt=0)
     reconcile_every_s: float = Field(default=60.0, gt=0)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import cachetools
 
 from tierlift.core.ids import content_key
+from tierlift.router import _metrics as metrics
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc
+
+_CACHED, _ASKED = {"tierlift.cached": True}, {"tierlift.cached": False}
 
 
 class Classifications:
@@ -36,7 +39,9 @@ class Classifications:
             return await self._call(request)
         key = content_key(request)
         if (labels := self._remembered.get(key)) is not None:
+            metrics.classifications.add(1, _CACHED)
             return labels
+        metrics.classifications.add(1, _ASKED)
         labels = await self._call(request)
         self._remembered[key] = labels
         return labels

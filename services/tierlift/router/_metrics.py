@@ -17,6 +17,9 @@ tokens = _meter.create_histogram(
     "gen_ai.client.token.usage", unit="{token}", description="Tokens per attempt (GenAI semantic conventions)"
 )
 cost = _meter.create_counter("tierlift.cost", unit="USD", description="Cost by tier (approximate; see the ledger)")
+classifications = _meter.create_counter(
+    "tierlift.classifications", description="Classifications by whether the router remembered them (tierlift.cached)"
+)
 policy_reloads = _meter.create_counter(
     "tierlift.policy.reloads", description="Policy file changes by result: applied, or rejected (the old one stays)"
 )
