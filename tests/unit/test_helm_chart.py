@@ -164,3 +164,12 @@ def test_the_rollout_controller_reaches_the_ledger_with_the_assessor_key() -> No
     ledger_from = str(policies["sy-tierlift-ledger"]["spec"]["ingress"])
     assessor_to = str(policies["sy-tierlift-assessor"]["spec"]["egress"])
     assert "'assessor'" in ledger_from and "'ledger'" in assessor_to
+
+
+def test_the_routers_classification_cache_is_set_from_values() -> None:
+    docs = render({"router": {"classificationCache": {"size": 0, "ttlSeconds": 30}}})
+    router = of_kind(docs, "Deployment")["sy-tierlift-router"]
+    env = {e["name"]: e.get("value") for e in router["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (env["TIERLIFT_CLASSIFICATION_CACHE_SIZE"], env["TIERLIFT_CLASSIFICATION_TTL_S"]) == ("0", "30")
+    with pytest.raises(Exception, match="size"):
+        render({"router": {"classificationCache": {"size": -1, "ttlSeconds": 30}}})
