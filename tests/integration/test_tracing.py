@@ -160,6 +160,35 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     assert trace_id in stack.log_path("router").read_text()  # logs carry the trace id
 
 
+def test_a_repeated_request_is_labelled_without_calling_the_classifier(traced: tuple[Stack, OtlpReceiver]) -> None:
+    """The router remembers the labels it was given: the same request again, within the minute,
+    has no Classifier span in its trace (and is still routed, answered and billed)."""
+    stack, receiver = traced
+    receiver.spans.clear()
+    first, again = ask(stack, "Is this asked twice?"), ask(stack, "Is this asked twice?")
+    assert first.request_id != again.request_id and again.text
+
+    def traces() -> list[set[str]]:
+        """The services in each request's trace, oldest request first, once the ledger has each
+        (a CONSUMER span per event; one batch's write is a child of its first event's only)."""
+        roots = sorted(
+            (s for s in receiver.spans if s.name == "/tierlift.v1.Router/Complete"),
+            key=lambda s: s.raw.start_time_unix_nano,
+        )
+        written = {s.raw.trace_id for s in receiver.spans if s.name == "tierlift.request.settled process"}
+        return [
+            {s.service for s in receiver.spans if s.raw.trace_id == r.raw.trace_id}
+            for r in roots
+            if r.raw.trace_id in written
+        ]
+
+    _wait(receiver, lambda: len(traces()) == 2, "both requests' traces, each to the ledger")
+    asked, remembered = traces()
+    assert "tierlift-classifier" in asked
+    assert "tierlift-classifier" not in remembered
+    assert {"tierlift-router", "tierlift-adapter-openai-wire", "tierlift-ledger"} <= remembered
+
+
 def test_router_metrics_are_exported(traced: tuple[Stack, OtlpReceiver]) -> None:
     stack, receiver = traced
     ask(stack)
