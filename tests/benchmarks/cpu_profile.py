@@ -2,8 +2,8 @@
 
 The gwbench set-up (the whole embedded stack, one `openai`-family adapter, an upstream that
 answers at once in its own process), driven over the OpenAI-compatible edge at 16 clients with
-a repeated prompt. Each process's CPU time comes from /proc (user + system, children included
-for nats-server's threads), divided by the requests answered. With py-spy installed
+a repeated prompt. Each service's CPU time comes from /proc (user + system, every thread, and
+the processes it started: the ledger's signature helper), divided by the requests answered. With py-spy installed
 (`pip install py-spy`), each service is also sampled and a flame graph written to
 `results/flames/<service>.svg` (`BENCH_FLAME_FORMAT=raw`: collapsed stacks, `<service>.txt`, for reading
 with tools).
@@ -30,8 +30,31 @@ CLIENTS = 16
 
 
 def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """CPU seconds (user + system, every thread) of `pid` and of the processes it started: the
+    ledger checks signatures in a helper process, whose CPU is the ledger's too."""
+    return sum(_own_cpu_s(p) for p in _tree(pid))
+
+
+def _own_cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # it exited since it was listed
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (/proc/<pid>/task/<tid>/children)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        found.append(parent)
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+    return found
 
 
 async def _load(stack: Stack, total: int) -> tuple[int, float, dict[str, int]]:

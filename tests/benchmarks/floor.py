@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiohttp
 import grpc
@@ -36,16 +34,12 @@ import uvloop
 from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.benchmarks.cpu_profile import _cpu_s
 from tierlift.devstack import free_port, nats_server_binary, wait_for_port
 
 CALLERS = 16
 PAYLOAD = b"x" * 300  # about an event's size, and a small request's
 BODY = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "What is the capital of France?"}]}
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Health(health_pb2_grpc.HealthServicer):
