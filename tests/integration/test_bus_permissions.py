@@ -5,6 +5,8 @@ but the one allowed to publish it, and nothing forged reaches the ledger."""
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
@@ -70,3 +72,10 @@ def test_a_service_without_its_nats_user_cannot_connect(stack: Stack) -> None:
 
     with pytest.raises(StartupError, match="refused this service's credentials"):
         asyncio.run(asyncio.wait_for(anonymous(), 10))
+
+
+def test_the_embedded_nats_server_runs_one_go_scheduler_thread(stack: Stack) -> None:
+    """devstack's nats-server shares the machine's cores with the services (GOMAXPROCS=1)."""
+    environ = Path(f"/proc/{stack.procs['nats'].pid}/environ").read_bytes().split(b"\0")
+    expected = os.environ.get("GOMAXPROCS", "1").encode()
+    assert b"GOMAXPROCS=" + expected in environ
