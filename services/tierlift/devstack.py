@@ -51,6 +51,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def nats_server_env() -> dict[str, str]:
+    """The environment nats-server runs in here: one Go scheduler thread. The embedded stack's bus
+    carries one node's events, and on a machine whose cores the services share, Go's idle
+    schedulers spinning for work cost nats-server a third more CPU a routed request (0.52 against
+    0.39 ms, eight `BENCH=profile` runs each, alternating). A GOMAXPROCS already set wins."""
+    return {**os.environ, "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")}
+
+
 def nats_server_binary() -> Path:
     path = Path(sysconfig.get_path("scripts")) / "nats-server"
     if not path.exists():
@@ -162,11 +170,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # One Go scheduler thread: the embedded stack's bus carries one node's events, and on a
-            # machine whose cores the services share, Go's idle schedulers spinning for work cost
-            # nats-server ~27% more CPU a routed request (0.58 against 0.41 ms, BENCH=profile's
-            # set-up, alternating). A GOMAXPROCS already in the environment wins.
-            env={**os.environ, "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")},
+            env=nats_server_env(),
         )
         self.procs["nats"] = proc
         wait_for_port(port, 10.0, proc, "nats-server")

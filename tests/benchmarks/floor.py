@@ -9,12 +9,18 @@ bare in its own processes, 16 concurrent callers, CPU read from /proc per proces
     edge        one caller, p50 latency: a gRPC call straight to a handler that answers after
                 3 ms, against an aiohttp POST to a bare edge that makes that call (what an
                 HTTP-to-gRPC edge adds at the least: the gateway issue asks for <= 0.5 ms)
+    processes   the parts together in one process, as a service runs them: "router" serves a
+                gRPC call by publishing an event (awaited), calling a gRPC handler and publishing
+                another; "adapter" serves one by an aiohttp POST. Its CPU per served call, at 16
+                callers and at one, is the least that service's process can spend on a request
+                (more than its parts measured apart: each process wakes more often per call)
 
 A routed request over the OpenAI-compatible edge makes three gRPC hops (gateway -> router ->
-classifier, adapter), one HTTP hop in (gateway) and one out (adapter -> provider), and publishes
-two events (request.routed, request.settled) of which the ledger consumes one. Adding those up
-gives the least CPU per request this design can cost on this machine with these libraries: a
-floor to set the performance issue's targets (and our own code's share) against.
+classifier, adapter; two for a prompt the router remembers), one HTTP hop in (gateway) and one
+out (adapter -> provider), and publishes two events (request.routed, request.settled), of which
+the ledger consumes the second. Adding those up gives the least CPU per request this design can
+cost on this machine with these libraries: a floor to set the performance issue's targets (and
+our own code's share) against.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import grpc
@@ -35,7 +42,7 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.benchmarks.cpu_profile import _cpu_s
-from tierlift.devstack import free_port, nats_server_binary, wait_for_port
+from tierlift.devstack import free_port, nats_server_binary, nats_server_env, wait_for_port
 
 CALLERS = 16
 PAYLOAD = b"x" * 300  # about an event's size, and a small request's
@@ -73,6 +80,51 @@ async def _serve_edge(port: int, upstream: int) -> None:
         return web.json_response({"id": "x", "status": reply.status, "choices": [{"message": {"content": "Paris"}}]})
 
     await _serve_chat(port, answer)
+
+
+class _RouterLike(health_pb2_grpc.HealthServicer):
+    """The router's transport and nothing else: publish (awaited), call, publish (awaited)."""
+
+    def __init__(self, stub: health_pb2_grpc.HealthStub, js: Any) -> None:
+        self.stub, self.js, self.served = stub, js, 0
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
+        self.served += 1
+        await self.js.publish("floor.event", PAYLOAD, headers={"Nats-Msg-Id": f"{id(self)}.{self.served}.routed"})
+        await self.stub.Check(request)
+        await self.js.publish("floor.event", PAYLOAD, headers={"Nats-Msg-Id": f"{id(self)}.{self.served}.settled"})
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+class _AdapterLike(health_pb2_grpc.HealthServicer):
+    """The adapter's transport and nothing else: one aiohttp POST per call served."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session: aiohttp.ClientSession | None = None
+
+    async def Check(self, request: health_pb2.HealthCheckRequest, context: object) -> health_pb2.HealthCheckResponse:
+        self.session = self.session or aiohttp.ClientSession()
+        async with self.session.post(self.url, json=BODY) as reply:
+            await reply.read()
+        return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+
+async def _serve_process(kind: str, port: int, upstream: str, nats_url: str = "") -> None:
+    server = grpc.aio.server()
+    if kind == "router":
+        import nats
+
+        nc = await nats.connect(nats_url)
+        stub = health_pb2_grpc.HealthStub(grpc.aio.insecure_channel(f"127.0.0.1:{upstream}"))
+        health_pb2_grpc.add_HealthServicer_to_server(_RouterLike(stub, nc.jetstream()), server)
+    else:
+        health_pb2_grpc.add_HealthServicer_to_server(
+            _AdapterLike(f"http://127.0.0.1:{upstream}/v1/chat/completions"), server
+        )
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
 
 
 async def _edge_rounds(upstream: int, edge: int, rounds: int) -> tuple[list[float], list[float]]:
@@ -258,6 +310,7 @@ def _measure_events(total: int) -> dict[str, float]:
         nats = subprocess.Popen(
             [str(nats_server_binary()), "-js", "-sd", scratch, "-a", "127.0.0.1", "-p", str(port)],
             stderr=subprocess.DEVNULL,
+            env=nats_server_env(),  # as the embedded stack runs it
         )
         url = f"nats://127.0.0.1:{port}"
         consumer = None
@@ -284,11 +337,59 @@ def _measure_events(total: int) -> dict[str, float]:
             "consume_us": _per_call_us(consumed, total + 1000), "one_publisher_p50_ms": p50}  # fmt: skip
 
 
+async def _served_calls(port: int, total: int, callers: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub, request = health_pb2_grpc.HealthStub(channel), health_pb2.HealthCheckRequest(service="x" * 300)
+        remaining = iter(range(total))
+
+        async def caller() -> None:
+            for _ in remaining:
+                await stub.Check(request)
+
+        await asyncio.gather(*(caller() for _ in range(callers)))
+
+
+def _measure_process(kind: str, total: int) -> dict[str, float]:
+    """CPU per call served by a process doing `kind`'s transport, at CALLERS callers and at one."""
+    helpers: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            upstream = free_port()
+            helpers.append(_spawn("serve-grpc" if kind == "router" else "serve-http", str(upstream)))
+            wait_for_port(upstream, 20.0, helpers[-1], "upstream")
+            extra = []
+            if kind == "router":
+                nats_port = free_port()
+                helpers.append(subprocess.Popen(
+                    [str(nats_server_binary()), "-js", "-sd", scratch, "-a", "127.0.0.1", "-p", str(nats_port)],
+                    stderr=subprocess.DEVNULL, env=nats_server_env(),
+                ))  # fmt: skip
+                wait_for_port(nats_port, 10.0, helpers[-1], "nats-server")
+                extra = [f"nats://127.0.0.1:{nats_port}"]
+                uvloop.run(_add_stream(extra[0]))
+            port = free_port()
+            helpers.append(_spawn(f"serve-{kind}-process", str(port), str(upstream), *extra))
+            wait_for_port(port, 20.0, helpers[-1], kind)
+            served = helpers[-1].pid
+            uvloop.run(_served_calls(port, 500, CALLERS))  # warm-up
+            spent = {}
+            for callers, calls in ((CALLERS, total), (1, total // 4)):
+                before = _cpu_s(served)
+                uvloop.run(_served_calls(port, calls, callers))
+                spent[callers] = _per_call_us(_cpu_s(served) - before, calls)
+        finally:
+            for helper in reversed(helpers):  # the process first: it would report its peers' end
+                helper.kill()
+                helper.wait()
+    return {f"{CALLERS}_callers_us": spent[CALLERS], "1_caller_us": spent[1]}
+
+
 def bench_floor(total: int = 8000) -> dict[str, object]:
     grpc_hop = _measure_hop("grpc", total)
     http_hop = _measure_hop("http", total)
     events = _measure_events(total)
     edge = _measure_edge()
+    processes = {kind: _measure_process(kind, total) for kind in ("router", "adapter")}
     hop = grpc_hop["client_us"] + grpc_hop["server_us"]
     routed = (
         3 * hop
@@ -309,9 +410,12 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
         "http_hop": http_hop,
         "event": events,
         "edge": edge,
+        "processes": processes,
         "routed_request_floor_ms": round(routed / 1000, 2),
         "composition": "3 gRPC hops + 1 HTTP server + 1 HTTP client + 2 JetStream publishes (nats-server included)"
         " + 1 consumed",
+        # a prompt the router remembers (gwbench's repeated prompt) skips the classifier's hop
+        "repeated_prompt_floor_ms": round((routed - hop) / 1000, 2),
         # one client, over calling the provider directly: the edge, three gRPC round trips and
         # the two publishes a request waits for (request.routed before spending, request.settled
         # before answering); the adapter's own call to the provider is the direct call's twin
@@ -331,6 +435,8 @@ def main() -> None:
         uvloop.run(_serve_edge(int(sys.argv[2]), int(sys.argv[3])))
     elif what == "serve-http":
         uvloop.run(_serve_http(int(sys.argv[2])))
+    elif what in ("serve-router-process", "serve-adapter-process"):
+        uvloop.run(_serve_process(what.split("-")[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:]))
     elif what == "consume":
         uvloop.run(_consume(sys.argv[2], int(sys.argv[3])))
     else:
