@@ -3,10 +3,10 @@
 The gwbench set-up (the whole embedded stack, one `openai`-family adapter, an upstream that
 answers at once in its own process), driven over the OpenAI-compatible edge at 16 clients with
 a repeated prompt. Each service's CPU time comes from /proc (user + system, every thread, and
-the processes it started: the ledger's signature helper), divided by the requests answered. With py-spy installed
-(`pip install py-spy`), each service is also sampled and a flame graph written to
-`results/flames/<service>.svg` (`BENCH_FLAME_FORMAT=raw`: collapsed stacks, `<service>.txt`, for reading
-with tools).
+the processes it started: the ledger's signature helper), divided by the requests answered.
+With py-spy installed (`pip install py-spy`), each service is also sampled and a flame graph
+written to `results/flames/<service>.svg` (`BENCH_FLAME_FORMAT=raw`: collapsed stacks,
+`<service>.txt`, for reading with tools).
 """
 
 from __future__ import annotations
