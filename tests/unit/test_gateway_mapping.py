@@ -55,6 +55,21 @@ def test_the_openai_user_keeps_one_user_in_one_rollout_arm() -> None:
         raise AssertionError("a 129-character cohort header was taken")
 
 
+def test_a_null_or_a_neutral_value_asks_for_nothing_and_is_taken() -> None:
+    """Clients that serialise every field send their unset ones as null; others send the default."""
+    body = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "x"}], "tools": None,
+            "tool_choice": None, "functions": None, "top_logprobs": None, "stop": None, "seed": None, "user": None,
+            "n": 1, "store": False, "logit_bias": {}, "presence_penalty": 0.0, "logprobs": False}  # fmt: skip
+    request, *_ = oai.to_request(body, {})
+    assert not request.params.stop and not request.params.seed
+    assert oai.to_request({**body, "tools": []}, {})[0].messages[0].content == "x"
+    for name, value in (("tools", [{"type": "function"}]), ("tool_choice", "auto"), ("store", True),
+                        ("logit_bias", {"50256": -100}), ("top_logprobs", 2), ("functions", [])):  # fmt: skip
+        with pytest.raises(oai.OpenAIError) as raised:
+            oai.to_request({**body, name: value}, {})
+        assert raised.value.param == name and raised.value.status == 400
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),

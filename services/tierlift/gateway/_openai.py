@@ -2,7 +2,9 @@
 `x-tierlift-*` headers to a `CompleteRequest`, answers to OpenAI's JSON and SSE chunks, gRPC
 statuses to OpenAI's error schema with the HTTP status its SDKs expect.
 
-A parameter the router cannot honour is refused with a 400 that names it, never dropped.
+A parameter the router cannot honour is refused with a 400 that names it, never dropped. A
+parameter sent as null asks for nothing (clients that serialise every field send their unset
+ones so) and is taken as absent, as is one at the value that changes nothing (`_NEUTRAL`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ MODELS: dict[str, list[str]] = {
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # Accepted only at their neutral value: anything else would change the answer silently.
 _NEUTRAL: dict[str, Any] = {"n": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
-                            "parallel_tool_calls": None, "service_tier": None}  # fmt: skip
+                            "parallel_tool_calls": None, "service_tier": None, "store": False,
+                            "logit_bias": {}, "tools": []}  # fmt: skip
 _KNOWN = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
           "stream_options", "user", "metadata", "response_format", "seed", *_NEUTRAL}  # fmt: skip
 
@@ -122,8 +125,8 @@ def to_request(
     virtual model (MODELS) or a catalog model the caller pins."""
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
-    for name in body:
-        if name not in _KNOWN:
+    for name, value in body.items():
+        if name not in _KNOWN and value is not None:
             raise invalid(name, "is not supported by Tierlift")
     for name, neutral in _NEUTRAL.items():
         if body.get(name) not in (None, neutral):
