@@ -170,5 +170,10 @@ def test_a_tenant_named_in_a_header_cannot_override_the_keys_tenant(stack: Stack
 def test_models_and_health(stack: Stack) -> None:
     names = [m.id for m in client(stack).models.list().data]
     assert names[0] == "tierlift/auto" and "tierlift/local-only" in names and "gemma-3-270m-cpu" in names
+    for name in ("tierlift/auto", "gemma-3-270m-cpu"):
+        assert client(stack).models.retrieve(name).id == name
+    with pytest.raises(openai.NotFoundError) as missing:
+        client(stack).models.retrieve("gpt-7")
+    assert missing.value.body["code"] == "model_not_found"  # type: ignore[index]
     with urllib.request.urlopen(f"http://{stack.addrs['gateway']}/health", timeout=10) as response:
         assert response.status == 200

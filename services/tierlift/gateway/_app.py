@@ -1,6 +1,6 @@
 """The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), GET
-/v1/models, GET /health. The caller's `Authorization: Bearer` key travels to the router as gRPC
-metadata: the router authenticates it and takes the tenant from it."""
+/v1/models and /v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
+the router as gRPC metadata: the router authenticates it and takes the tenant from it."""
 
 from __future__ import annotations
 
@@ -110,10 +110,22 @@ async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
     await response.write(f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode())
 
 
+def _model(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "tierlift"}
+
+
 async def models(request: web.Request) -> web.Response:
-    names = [*oai.MODELS, *request.app[CATALOG]]
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": "tierlift"} for name in names]
-    return web.json_response({"object": "list", "data": data})
+    return web.json_response({"object": "list", "data": [_model(n) for n in (*oai.MODELS, *request.app[CATALOG])]})
+
+
+async def model(request: web.Request) -> web.Response:
+    """One model, as `client.models.retrieve(id)` asks (ids may hold a '/': tierlift/auto)."""
+    name = request.match_info["model"]
+    if name not in oai.MODELS and name not in request.app[CATALOG]:
+        error = oai.OpenAIError(404, f"model: {name[:64]!r} does not exist; see GET /v1/models",
+                                "invalid_request_error", "model", "model_not_found")  # fmt: skip
+        return web.json_response(error.body(), status=404)
+    return web.json_response(_model(name))
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -125,5 +137,6 @@ def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_mode
     app[ROUTER], app[TIMEOUT_S], app[CATALOG] = router, timeout_s, tuple(catalog_models)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", models)
+    app.router.add_get("/v1/models/{model:.+}", model)
     app.router.add_get("/health", health)
     return app
