@@ -28,6 +28,13 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "NHS number 943 476 5919",
         "John Smith, passport X1234567",
         "Hans Müller, Führerschein B072RRE2I55",
+        "card 4111 1111\n1111 1111",  # wrapped onto the next line
+        "4111 1111 1111\r\n1111",
+        "Card number:\n5500 0000\n0000 0004\nexp 12/29",
+        "\uc8fc\ubbfc\ub4f1\ub85d\ubc88\ud638 850101-1234568",  # 주민등록번호, issued since 2020: no check digit
+        "RRN 850101-3234568",
+        "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc: 123456789018",  # マイナンバー, in one run: needs its word
+        "\u500b\u4eba\u756a\u53f7\uff1a123456789018",  # 個人番号：
         "El paciente fue diagnosticado con diabetes",
         "La patiente souffre d'un cancer du sein",
         "Bei ihm wurde Brustkrebs festgestellt",
@@ -50,6 +57,10 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "Request f514334e-1321-8720-5356-f58372cfe30b",
         "zip 90210-1234",
         "Model number 5500-0000-0000-0004X",
+        "Years:\n2019\n2020\n2021\n2022",
+        "codes\n4111\n1111\n1111\n1111\n2024\n3120",  # a column, not one number over lines
+        "Totals 4111 1111\n1111 1111 2222 units",  # the second line's number runs on
+        "850101-1234568",  # a birth date and seven digits, no check digit and no word naming it
     ],
 )
 def test_look_alikes_stay_public(text: str) -> None:

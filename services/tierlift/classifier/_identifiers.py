@@ -3,11 +3,13 @@
 Numbers are found as they are written: digit groups joined by any one to three separators
 (space, '-', '.', '/', '_'), so "4111/1111_1111 1111", "078 05 1120" and a card with a space
 between every digit are all seen; every run of whole groups of a plausible length is a
-candidate. A candidate counts only if its format's checksum holds (python-stdnum: Luhn, mod 11,
-mod 97, Verhoeff, check letters, embedded dates), so ISBNs, amounts and order numbers stay
-public. A format whose check is weak (one check digit in ten) or that has none counts only
-next to a word that names it, in the languages the templates cover; a distinctive written
-shape (an SSN as 3-2-4 digits, a SIN as 3-3-3, an Aadhaar as 4-4-4) stands on its own.
+candidate. A card number wrapped onto the next line counts too, when it stands alone in a
+card's grouping or beside a card word (a column of numbers is not one number). A candidate
+counts only if its format's checksum holds (python-stdnum: Luhn, mod 11, mod 97, Verhoeff,
+check letters, embedded dates), so ISBNs, amounts and order numbers stay public. A format
+whose check is weak (one check digit in ten) or that has none counts only next to a word that
+names it, in the languages the templates cover; a distinctive written shape (an SSN as 3-2-4
+digits, a SIN as 3-3-3, an Aadhaar as 4-4-4) stands on its own.
 
 Every pattern is RE2 (linear time, no backtracking) and the candidate walk is bounded by the
 longest identifier, so detection time grows linearly with the text.
@@ -32,6 +34,7 @@ from stdnum.cn import ric
 from stdnum.de import idnr
 from stdnum.dk import cpr
 from stdnum.es import dni, nie
+from stdnum.exceptions import ValidationError
 from stdnum.fi import hetu
 from stdnum.fr import nir
 from stdnum.gb import nhs
@@ -47,7 +50,10 @@ from stdnum.pl import pesel
 from stdnum.se import personnummer
 from stdnum.us import itin
 
+from tierlift.classifier._normalise import fold, normalise
+
 MAX_DIGITS = 19  # the longest number checked (a payment card)
+_MIN_CARD_DIGITS = 12  # the shortest card number (some Maestro cards)
 _MAX_SEPARATOR = 3
 _SEPARATORS = frozenset(" -./_")
 _BEFORE, _AFTER = 64, 40  # how far a context word may be from the number it names
@@ -55,9 +61,12 @@ _BEFORE, _AFTER = 64, 40  # how far a context word may be from the number it nam
 _DIGIT_GROUP = re2.compile(r"\d+")
 
 
-def _words(*alternatives: str) -> Any:
-    """A case-insensitive word pattern over folded text (lowercase, no accents)."""
-    return re2.compile(r"\b(?:" + "|".join(alternatives) + r")\b")
+def _words(*alternatives: str, unspaced: tuple[str, ...] = ()) -> Any:
+    """A case-insensitive word pattern over folded text (lowercase, no accents). `unspaced` are
+    words of scripts written without spaces between words (plain text, folded here as the text
+    is), matched anywhere: RE2's \\b knows only ASCII word characters, never beside them."""
+    pattern = r"\b(?:" + "|".join(alternatives) + r")\b"
+    return re2.compile(pattern + "".join(f"|{re2.escape(fold(normalise(word)))}" for word in unspaced))
 
 
 # Words that name an identifier, in English, German, French, Dutch, Spanish, Italian, Portuguese.
@@ -75,8 +84,12 @@ ID_CONTEXT = _words(
     r"tessera sanitaria", r"identiteitskaart", r"identiteitsnummer", r"rijksregister\w{0,8}", r"registre national",
     r"numero national", r"national number", r"cartao de cidadao", r"numero de contribuinte", r"pps", r"curp", r"pan",
     r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
-    r"\x{4e2a}\x{4eba}\x{756a}\x{53f7}", r"\x{30de}\x{30a4}\x{30ca}\x{30f3}\x{30d0}\x{30fc}",
-    r"\x{c8fc}\x{bbfc}\x{b4f1}\x{b85d}\x{bc88}\x{d638}",
+    unspaced=(
+        "\u500b\u4eba\u756a\u53f7", "\u4e2a\u4eba\u756a\u53f7",  # 個人番号 (Japanese), 个人番号
+        "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc",  # マイナンバー
+        "\uc8fc\ubbfc\ub4f1\ub85d\ubc88\ud638", "\uc8fc\ubbfc\ubc88\ud638",  # 주민등록번호, 주민번호
+        "\u8eab\u4efd\u8bc1",  # 身份证
+    ),
 )  # fmt: skip
 CARD_CONTEXT = _words(
     r"card", r"credit", r"debit", r"visa", r"mastercard", r"maestro", r"amex", r"cvv", r"cvc", r"exp\w{0,8}",
@@ -109,29 +122,38 @@ class Span:
     whole: bool  # no group joined before or after it: the number as written, not a part of one
     dotted: bool = False  # groups joined by dots, as versions and IP addresses are
     glued: bool = False  # a letter right before or after: part of a code ("5500-0000-0000-0004X")
+    wrapped: bool = False  # runs on over a line break ("4111 1111\n1111 1111")
 
 
 def digit_spans(text: str) -> Iterator[Span]:
-    """Every run of consecutive digit groups joined by separators, up to MAX_DIGITS digits:
-    O(len(text) x MAX_DIGITS), whatever the text."""
+    """Every run of consecutive digit groups joined by separators, up to MAX_DIGITS digits, and
+    card-length runs made of whole runs on consecutive lines: O(len(text) x MAX_DIGITS), whatever
+    the text."""
     groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(text)]
     joined = [i > 0 and _joined(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
     joined.append(False)  # nothing after the last group
+    wraps = [i > 0 and _wraps(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
+    wraps.append(False)
     for i, (start, _) in enumerate(groups):
         lengths: tuple[int, ...] = ()
-        digits, dotted = "", False
+        digits, dotted, wrapped = "", False, False
         for j in range(i, len(groups)):
             g_start, g_end = groups[j]
-            if j > i and not joined[j]:
-                break
+            if j > i and not joined[j] and (not wraps[j] or joined[i]):
+                break  # the run ends; or it would go on over a line break from the middle of a run
             dotted = dotted or (j > i and "." in text[groups[j - 1][1] : g_start])
+            wrapped = wrapped or (j > i and wraps[j])
             digits += text[g_start:g_end]
             lengths = (*lengths, g_end - g_start)
             if len(digits) > MAX_DIGITS:
                 break
+            if wrapped and (len(digits) < _MIN_CARD_DIGITS or joined[j + 1]):
+                continue  # over a line break only a card is read, made of whole runs of its lines
             glued = _letter_next_to(text, start, g_end)
-            whole = not joined[i] and not joined[j + 1] and not glued and not _glued(text, start, g_end)
-            yield Span(digits, lengths, start, g_end, whole, dotted, glued)
+            # a span over a line break is whole only with nothing joined to it on either line
+            before, after = joined[i] or (wrapped and wraps[i]), joined[j + 1] or (wrapped and wraps[j + 1])
+            whole = not before and not after and not glued and not _glued(text, start, g_end)
+            yield Span(digits, lengths, start, g_end, whole, dotted, glued, wrapped)
 
 
 def _letter_next_to(text: str, start: int, end: int) -> bool:
@@ -153,6 +175,13 @@ def _glued(text: str, start: int, end: int) -> bool:
 def _joined(text: str, end: int, next_start: int) -> bool:
     gap = text[end:next_start]
     return 0 < len(gap) <= _MAX_SEPARATOR and all(ch in _SEPARATORS for ch in gap) and len(set(gap) - {" "}) <= 1
+
+
+def _wraps(text: str, end: int, next_start: int) -> bool:
+    """A line break between two groups, with a separator's spaces around it at most ("\r\n"
+    arrives normalised as two line breaks)."""
+    gap = text[end:next_start]
+    return len(gap) <= 2 * _MAX_SEPARATOR and gap.strip(" ") in ("\n", "\n\n")
 
 
 class Context:
@@ -181,6 +210,10 @@ def is_card(span: Span, context: Context) -> bool:
     n = len(span.digits)
     if not 12 <= n <= 19 or not _CARD_PREFIXES.match(span.digits) or span.glued or not luhn.is_valid(span.digits):
         return False
+    if span.wrapped and not (
+        (span.whole and span.groups in _CARD_SHAPES) or Context.near(context.cards, span.start, span.end)
+    ):
+        return False  # over a line break: standing alone in a card's grouping, or beside a card word
     # 12 digits (some Maestro cards): one number in ten passes Luhn, so only next to a card word;
     # dotted groups are versions far more often than cards, unless grouped as cards are
     if n == 12 or (span.dotted and span.groups not in _CARD_SHAPES):
@@ -190,6 +223,14 @@ def is_card(span: Span, context: Context) -> bool:
 
 def _ssn_shape(d: str) -> bool:
     return d[:3] not in ("000", "666") and d[0] != "9" and d[3:5] != "00" and d[5:] != "0000"
+
+
+def _rrn_birth_date(d: str) -> bool:
+    try:
+        rrn.get_birth_date(d)
+    except ValidationError:
+        return False
+    return True
 
 
 # (lengths, check, written shape that needs no context word or None). stdnum's own SSN check
@@ -212,6 +253,9 @@ _NUMERIC_IDS: dict[str, _Check] = {
     "in_aadhaar": ((12,), aadhaar.is_valid, (4, 4, 4)),
     "jp_my_number": ((12,), my_number.is_valid, (4, 4, 4)),
     "kr_rrn": ((13,), rrn.is_valid, (6, 7)),
+    # numbers issued since October 2020 end in random digits, not a check digit: a birth date
+    # and a century digit, beside the word that names the number
+    "kr_rrn_since_2020": ((13,), _rrn_birth_date, None),
     "ch_ahv": ((13,), lambda d: d.startswith("756") and ch_ssn.is_valid(d), (3, 4, 4, 2)),
     "fr_nir": ((15,), nir.is_valid, None),
     "cn_ric": ((18,), ric.is_valid, None),
@@ -222,6 +266,8 @@ _STANDS_ALONE = {"fr_nir", "ch_ahv", "cn_ric"}
 
 
 def numeric_id(span: Span, context: Context) -> str | None:
+    if span.wrapped:  # ids are not written over two lines; numbers in a column are not one id
+        return None
     n = len(span.digits)
     for kind, (lengths, check, shape) in _NUMERIC_IDS.items():
         if n not in lengths:

@@ -47,6 +47,8 @@ _ASCII_SPACES = {ord("\t"): " ", ord("\v"): "\n", ord("\f"): "\n", ord("\r"): "\
 
 def _fold_char(ch: str) -> str:
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
+    if len(base) > 1:  # a Hangul syllable comes apart into its letters: its first alone is another word
+        return ch.lower()[:1] or ch
     return base[:1] if base else ch.lower()[:1] or ch
 
 
