@@ -35,6 +35,11 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "RRN 850101-3234568",
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc: 123456789018",  # マイナンバー, in one run: needs its word
         "\u500b\u4eba\u756a\u53f7\uff1a123456789018",  # 個人番号：
+        "acct. no. 123456789",  # a bank account without an IBAN: its word makes it one
+        "My account number is 483920117",
+        "sort code 20-00-00, account number 31926819",
+        "Kontonummer: 1234567890",
+        "conto corrente n. 000012345678",
         "El paciente fue diagnosticado con diabetes",
         "La patiente souffre d'un cancer du sein",
         "Bei ihm wurde Brustkrebs festgestellt",
@@ -61,6 +66,9 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "codes\n4111\n1111\n1111\n1111\n2024\n3120",  # a column, not one number over lines
         "Totals 4111 1111\n1111 1111 2222 units",  # the second line's number runs on
         "850101-1234568",  # a birth date and seven digits, no check digit and no word naming it
+        "Our Twitter account 12345678 followers strong",  # "account" alone names no bank account
+        "account balance 123456 USD",
+        "The bank account number format is 8 digits",
     ],
 )
 def test_look_alikes_stay_public(text: str) -> None:

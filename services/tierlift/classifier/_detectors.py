@@ -111,6 +111,8 @@ def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataCla
         found["national_id"] = REGULATED
     if ids.has_iban(upper):
         found["iban"] = REGULATED
+    elif ids.bank_account(folded):
+        found["bank_account"] = REGULATED
     return found
 
 

@@ -105,6 +105,21 @@ DOCUMENT_CONTEXT = _words(
     r"ausweis\w{0,8}", r"carte d'identite", r"identity card", r"id card", r"id-card", r"carta d'identita",
     r"identiteitskaart", r"documento de identidad", r"cartao de cidadao",
 )  # fmt: skip
+# Words that name a bank account (or the code of its branch) in the seven languages, after which
+# a number of 6 to 17 digits is the account: such numbers have no check of their own (outside an
+# IBAN), so the word is what makes them one. "Account" alone is not such a word (a social media
+# account, a customer account).
+ACCOUNT_CONTEXT = _words(
+    r"account (?:no|nr|number|#)", r"(?:bank|checking|savings|current) account", r"acct\.? ?(?:no|nr|number|#)",
+    r"a/c", r"routing (?:no|number)", r"sort code", r"bsb", r"kontonummer", r"konto-?nr", r"numero de compte",
+    r"compte bancaire", r"numero de cuenta", r"cuenta bancaria", r"rekeningnummer", r"numero di conto",
+    r"conto corrente", r"numero da conta", r"conta bancaria", r"acct",
+    unspaced=("account #", "account#"),
+)  # fmt: skip
+_ACCOUNT_NUMBER = re2.compile(
+    r"[\s:#.=()\x{b0}-]{0,4}(?:(?:n|no|nr|num|number|numero|nummer|is|ist|est|es)[\s:#.=\x{b0}-]{1,4}){0,2}"
+    r"(\d(?:[ -]?\d){5,16})\b"
+)
 # A document number after its word: 6 to 12 letters and digits, at least two digits.
 _DOCUMENT_NUMBER = re2.compile(
     r"[\s:#.,()\x{b0}-]{0,4}(?:(?:no|nr|n|num|number|numero|nummer|nro)[\s:#.\x{b0}-]{0,4})?([a-z0-9]{6,12})\b"
@@ -320,6 +335,14 @@ def has_iban(upper: str) -> bool:
     for m in _IBAN.finditer(upper):
         compact = "".join(ch for ch in m.group() if ch.isalnum())
         if any(std_iban.is_valid(compact[:n]) for n in range(min(len(compact), 34), 14, -1)):
+            return True
+    return False
+
+
+def bank_account(folded: str) -> bool:
+    """An account number (or a branch code) right after the word that names it."""
+    for m in ACCOUNT_CONTEXT.finditer(folded):
+        if _ACCOUNT_NUMBER.match(folded, m.end(), min(len(folded), m.end() + _AFTER)) is not None:
             return True
     return False
 
