@@ -16,10 +16,37 @@ CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
         ("the patient was diagnosed with diabetes", "health", REGULATED),
         ("mail jane.doe@example.com about it", "email", CONFIDENTIAL),
         ("key sk-abcdefghijklmnopqrstuvwxyz123456", "secret", CONFIDENTIAL),
+        ("mail jane.doe [at] example [dot] com", "email", CONFIDENTIAL),  # written to dodge a pattern
+        ("jane(at)example.com", "email", CONFIDENTIAL),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "secret", CONFIDENTIAL),
+        ("DB_PASSWORD=Sup3rS3cret!", "secret", CONFIDENTIAL),
+        ("Stripe key sk_live_4eC39HqLyjWDarjtT1zdp7dc", "secret", CONFIDENTIAL),
+        (
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "secret",
+            CONFIDENTIAL,
+        ),  # a JSON web token
+        ("curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwxyz123456'", "secret", CONFIDENTIAL),
+        ("postgres://admin:S3cretPass@db.internal:5432/prod", "secret", CONFIDENTIAL),
     ],
 )
 def test_sensitive_data_is_found(text: str, kind: str, data_class: int) -> None:
     assert detect_sensitive_data(text).get(kind) == data_class
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens=100000",
+        "password_policy: strong",
+        "api_key_rotation_days = 90",
+        "look at this dot com bubble",
+        "The bearer bond was issued in 1920",
+        "see http://example.com:8080/path",
+    ],
+)
+def test_settings_and_words_that_only_look_like_secrets_are_not_findings(text: str) -> None:
+    assert detect_sensitive_data(text) == {}
 
 
 def test_numbers_failing_their_checksum_are_not_cards_or_ibans() -> None:

@@ -34,13 +34,24 @@ _SEPARATED = re2.compile(r"\d[ ().-]+\d")
 _DOTTED = re2.compile(r"[\d.]+")
 _ZIP_PLUS_4 = re2.compile(r"\d{5}-\d{4}")
 _NANP_DOTTED = re2.compile(r"\d{3}\.\d{3}\.\d{4}")
-_EMAIL = re2.compile(r"[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,63}")
+_EMAIL = re2.compile(
+    r"[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,63}"
+    # written to dodge a pattern: jane [at] example [dot] com, jane(at)example.com
+    r"|(?i:[\w.+-]{1,64} ?[\[({<] ?at ?[\])}>] ?[\w-]{1,63} ?(?:[\[({<] ?dot ?[\])}>]|\.) ?[a-z]{2,24}\b)"
+)
 _PHONE = re2.compile(r"(?:\+|00)?\(?\d[\d ().-]{7,18}\d(?:x\d{1,6})?")
 _SECRET = re2.compile(
     r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----|\b(?:sk|pk|rk)-[A-Za-z0-9_-]{20}|\bAKIA[0-9A-Z]{16}\b"
     r"|\bgh[pousr]_[A-Za-z0-9]{36}\b|\bxox[abpr]-[A-Za-z0-9-]{10}"
     r"|(?i:\b(?:password|passwd|pwd|passphrase|api[ _-]?key|secret|token|passwort|mot de passe|contrasena"
     r"|wachtwoord)\s{0,3}(?:is|:|=|ist|est|es)\s{0,3}\S{6})"
+    # a setting named for the secret it holds, as code and config files write it (aws_secret_access_key)
+    r"|(?i:\b[a-z0-9_]{0,40}(?:secret|passw(?:or)?d|api_?key|access_key|private_key)\s{0,3}[:=]\s{0,3}"
+    r"[\"']?[^\s\"']{6})"
+    r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16}"  # Stripe's keys
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8}"  # a JSON web token
+    r"|(?i:\bbearer\s{1,3}[A-Za-z0-9._~+/=-]{20})"  # an HTTP bearer credential
+    r"|\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s:/@]{1,64}:[^\s/@]{3,128}@"  # a password inside a URL
 )
 _BIRTH = re2.compile(
     r"\b(?:date of birth|d\.o\.b\.?|dob|geburtsdatum|geboren am|date de naissance|ne le|nee le"
