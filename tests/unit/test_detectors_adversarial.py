@@ -35,6 +35,14 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "RRN 850101-3234568",
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc: 123456789018",  # マイナンバー, in one run: needs its word
         "\u500b\u4eba\u756a\u53f7\uff1a123456789018",  # 個人番号：
+        "TC Kimlik No 10000000146",  # ids of more countries, beside their words
+        "CNP 1800101221144",
+        "RUT 12.345.678-5",
+        "CUIT 20-26756539-3",
+        "rodn\u00e9 \u010d\u00edslo 710319/2745",
+        "\u0415\u0413\u041d 7523169263",  # ЕГН
+        "teudat zehut 000000018",
+        "IRD number 49-091-850",
         "acct. no. 123456789",  # a bank account without an IBAN: its word makes it one
         "My account number is 483920117",
         "sort code 20-00-00, account number 31926819",
@@ -66,6 +74,7 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "codes\n4111\n1111\n1111\n1111\n2024\n3120",  # a column, not one number over lines
         "Totals 4111 1111\n1111 1111 2222 units",  # the second line's number runs on
         "850101-1234568",  # a birth date and seven digits, no check digit and no word naming it
+        "I ran 10000000146 steps and 1800101221144 metres",  # checksummed numbers with no word naming them
         "Our Twitter account 12345678 followers strong",  # "account" alone names no bank account
         "account balance 123456 USD",
         "The bank account number format is 8 digits",

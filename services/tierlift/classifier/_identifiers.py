@@ -25,12 +25,16 @@ from typing import Any
 import re2
 from stdnum import iban as std_iban
 from stdnum import luhn
+from stdnum.ar import cuit
 from stdnum.au import tfn
 from stdnum.be import nn as be_nn
+from stdnum.bg import egn
 from stdnum.br import cpf
 from stdnum.ca import sin
 from stdnum.ch import ssn as ch_ssn
+from stdnum.cl import rut
 from stdnum.cn import ric
+from stdnum.cz import rc
 from stdnum.de import idnr
 from stdnum.dk import cpr
 from stdnum.es import dni, nie
@@ -39,6 +43,7 @@ from stdnum.fi import hetu
 from stdnum.fr import nir
 from stdnum.gb import nhs
 from stdnum.ie import pps
+from stdnum.il import idnr as il_idnr
 from stdnum.in_ import aadhaar, pan
 from stdnum.it import codicefiscale
 from stdnum.jp import in_ as my_number
@@ -46,8 +51,11 @@ from stdnum.kr import rrn
 from stdnum.mx import curp
 from stdnum.nl import bsn
 from stdnum.no import fodselsnummer
+from stdnum.nz import ird
 from stdnum.pl import pesel
+from stdnum.ro import cnp
 from stdnum.se import personnummer
+from stdnum.tr import tckimlik
 from stdnum.us import itin
 
 from tierlift.classifier._normalise import fold, normalise
@@ -84,11 +92,15 @@ ID_CONTEXT = _words(
     r"tessera sanitaria", r"identiteitskaart", r"identiteitsnummer", r"rijksregister\w{0,8}", r"registre national",
     r"numero national", r"national number", r"cartao de cidadao", r"numero de contribuinte", r"pps", r"curp", r"pan",
     r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
+    r"tc kimlik(?: no| numarasi)?", r"kimlik (?:no|numarasi)", r"tckn", r"cuit", r"cuil", r"cnp",
+    r"cod numeric personal", r"egn", r"rodne cislo", r"rodne c\.?", r"teudat zehut", r"mispar zehut", r"ird",
+    r"ird (?:no|number)", r"rut", r"rol unico tributario",
     unspaced=(
         "\u500b\u4eba\u756a\u53f7", "\u4e2a\u4eba\u756a\u53f7",  # 個人番号 (Japanese), 个人番号
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc",  # マイナンバー
         "\uc8fc\ubbfc\ub4f1\ub85d\ubc88\ud638", "\uc8fc\ubbfc\ubc88\ud638",  # 주민등록번호, 주민번호
         "\u8eab\u4efd\u8bc1",  # 身份证
+        "\u0435\u0433\u043d",  # ЕГН (Bulgarian, folded to lower case): \b is ASCII-only
     ),
 )  # fmt: skip
 CARD_CONTEXT = _words(
@@ -274,6 +286,14 @@ _NUMERIC_IDS: dict[str, _Check] = {
     "ch_ahv": ((13,), lambda d: d.startswith("756") and ch_ssn.is_valid(d), (3, 4, 4, 2)),
     "fr_nir": ((15,), nir.is_valid, None),
     "cn_ric": ((18,), ric.is_valid, None),
+    # beside their words only: each check passes one number in ten or eleven by chance
+    "tr_tckimlik": ((11,), tckimlik.is_valid, None),
+    "ar_cuit": ((11,), cuit.is_valid, None),
+    "ro_cnp": ((13,), cnp.is_valid, None),
+    "bg_egn": ((10,), egn.is_valid, None),
+    "cz_rodne_cislo": ((9, 10), rc.is_valid, None),
+    "il_teudat_zehut": ((9,), il_idnr.is_valid, None),
+    "nz_ird": ((8, 9), ird.is_valid, None),
 }
 # Checks strong enough to need neither a word nor a shape (two check digits, or a checksum
 # and a date inside, and a length few other numbers have).
@@ -308,6 +328,7 @@ _ALNUM_IDS: list[tuple[str, Any, Callable[[str], bool], bool]] = [
     ("gb_nino", re2.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"), bool, False),
     ("in_pan", re2.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b"), pan.is_valid, True),
     ("ie_pps", re2.compile(r"\b\d{7}[A-W][A-IW]?\b"), pps.is_valid, True),
+    ("cl_rut", re2.compile(r"\b\d{1,2}\.?\d{3}\.?\d{3}-?[0-9K]\b"), lambda v: rut.is_valid(v.replace(".", "")), True),
 ]  # fmt: skip
 
 
