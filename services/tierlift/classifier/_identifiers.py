@@ -159,7 +159,7 @@ def digit_spans(text: str) -> Iterator[Span]:
     groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(text)]
     joined = [i > 0 and _joined(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
     joined.append(False)  # nothing after the last group
-    wraps = [i > 0 and _wraps(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
+    wraps = [i > 0 and not joined[i] and _wraps(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
     wraps.append(False)
     for i, (start, _) in enumerate(groups):
         lengths: tuple[int, ...] = ()
@@ -207,8 +207,7 @@ def _joined(text: str, end: int, next_start: int) -> bool:
 def _wraps(text: str, end: int, next_start: int) -> bool:
     """A line break between two groups, with a separator's spaces around it at most ("\r\n"
     arrives normalised as two line breaks)."""
-    gap = text[end:next_start]
-    return len(gap) <= 2 * _MAX_SEPARATOR and gap.strip(" ") in ("\n", "\n\n")
+    return next_start - end <= 2 * _MAX_SEPARATOR and text[end:next_start].strip(" ") in ("\n", "\n\n")
 
 
 class Context:
