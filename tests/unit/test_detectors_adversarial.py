@@ -34,7 +34,7 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "\uc8fc\ubbfc\ub4f1\ub85d\ubc88\ud638 850101-1234568",  # 주민등록번호, issued since 2020: no check digit
         "RRN 850101-3234568",
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc: 123456789018",  # マイナンバー, in one run: needs its word
-        "\u500b\u4eba\u756a\u53f7\uff1a123456789018",  # 個人番号：
+        "\u500b\u4eba\u756a\u53f7\uff1a123456789018",  # 個人番号 and a full-width colon
         "TC Kimlik No 10000000146",  # ids of more countries, beside their words
         "CNP 1800101221144",
         "RUT 12.345.678-5",
