@@ -215,8 +215,8 @@ async def _add_stream(url: str) -> None:
     await nc.drain()
 
 
-async def _calls(total: int, call: Callable[[], Awaitable[object]]) -> float:
-    """Runs `total` calls of `call` from CALLERS concurrent callers."""
+async def _calls(total: int, call: Callable[[], Awaitable[object]], callers: int = CALLERS) -> float:
+    """Runs `total` calls of `call` from `callers` concurrent callers."""
     remaining = iter(range(total))
 
     async def caller() -> None:
@@ -224,7 +224,7 @@ async def _calls(total: int, call: Callable[[], Awaitable[object]]) -> float:
             await call()
 
     started = time.perf_counter()
-    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    await asyncio.gather(*(caller() for _ in range(callers)))
     return time.perf_counter() - started
 
 
@@ -340,13 +340,7 @@ def _measure_events(total: int) -> dict[str, float]:
 async def _served_calls(port: int, total: int, callers: int) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub, request = health_pb2_grpc.HealthStub(channel), health_pb2.HealthCheckRequest(service="x" * 300)
-        remaining = iter(range(total))
-
-        async def caller() -> None:
-            for _ in remaining:
-                await stub.Check(request)
-
-        await asyncio.gather(*(caller() for _ in range(callers)))
+        await _calls(total, lambda: stub.Check(request), callers)
 
 
 def _measure_process(kind: str, total: int) -> dict[str, float]:

@@ -94,7 +94,7 @@ ID_CONTEXT = _words(
     r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
     r"tc kimlik(?: no| numarasi)?", r"kimlik (?:no|numarasi)", r"tckn", r"cuit", r"cuil", r"cnp",
     r"cod numeric personal", r"egn", r"rodne cislo", r"rodne c\.?", r"teudat zehut", r"mispar zehut", r"ird",
-    r"ird (?:no|number)", r"rut", r"rol unico tributario",
+    r"rut", r"rol unico tributario",
     unspaced=(
         "\u500b\u4eba\u756a\u53f7", "\u4e2a\u4eba\u756a\u53f7",  # 個人番号 (Japanese), 个人番号
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc",  # マイナンバー
@@ -122,11 +122,11 @@ DOCUMENT_CONTEXT = _words(
 # IBAN), so the word is what makes them one. "Account" alone is not such a word (a social media
 # account, a customer account).
 ACCOUNT_CONTEXT = _words(
-    r"account (?:no|nr|number|#)", r"(?:bank|checking|savings|current) account", r"acct\.? ?(?:no|nr|number|#)",
+    r"account (?:no|nr|number)", r"(?:bank|checking|savings|current) account", r"acct",
     r"a/c", r"routing (?:no|number)", r"sort code", r"bsb", r"kontonummer", r"konto-?nr", r"numero de compte",
     r"compte bancaire", r"numero de cuenta", r"cuenta bancaria", r"rekeningnummer", r"numero di conto",
-    r"conto corrente", r"numero da conta", r"conta bancaria", r"acct",
-    unspaced=("account #", "account#"),
+    r"conto corrente", r"numero da conta", r"conta bancaria",
+    unspaced=("account #", "account#"),  # \b never matches after '#' ("acct #" is "acct" and a prefix)
 )  # fmt: skip
 _ACCOUNT_NUMBER = re2.compile(
     r"[\s:#.=()\x{b0}-]{0,4}(?:(?:n|no|nr|num|number|numero|nummer|is|ist|est|es)[\s:#.=\x{b0}-]{1,4}){0,2}"

@@ -120,12 +120,11 @@ async def models(request: web.Request) -> web.Response:
 
 async def model(request: web.Request) -> web.Response:
     """One model, as `client.models.retrieve(id)` asks (ids may hold a '/': tierlift/auto)."""
-    name = request.match_info["model"]
-    if name not in oai.MODELS and name not in request.app[CATALOG]:
-        error = oai.OpenAIError(404, f"model: {name[:64]!r} does not exist; see GET /v1/models",
-                                "invalid_request_error", "model", "model_not_found")  # fmt: skip
-        return web.json_response(error.body(), status=404)
-    return web.json_response(_model(name))
+    catalog: tuple[str, ...] = request.app[CATALOG]
+    try:
+        return web.json_response(_model(oai.known_model(request.match_info["model"], catalog)))
+    except oai.OpenAIError as exc:
+        return _error(exc)
 
 
 async def health(_request: web.Request) -> web.Response:

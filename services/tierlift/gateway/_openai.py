@@ -118,6 +118,14 @@ def _header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: s
     return str(value)
 
 
+def known_model(model: Any, catalog_models: Collection[str]) -> str:
+    """`model` when it is a virtual model (MODELS) or a catalog model; else a 404 `model_not_found`."""
+    if not isinstance(model, str) or (model not in MODELS and model not in catalog_models):
+        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; see GET /v1/models",
+                          "invalid_request_error", "model", "model_not_found")  # fmt: skip
+    return model
+
+
 def to_request(
     body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
 ) -> tuple[router_pb2.CompleteRequest, str, bool, bool]:
@@ -131,10 +139,7 @@ def to_request(
     for name, neutral in _NEUTRAL.items():
         if body.get(name) not in (None, neutral):
             raise invalid(name, f"only {neutral!r} is supported")
-    model = body.get("model")
-    if not isinstance(model, str) or (model not in MODELS and model not in catalog_models):
-        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; see GET /v1/models",
-                          "invalid_request_error", "model", "model_not_found")  # fmt: skip
+    model = known_model(body.get("model"), catalog_models)
     meta = body.get("metadata") or {}
     if not isinstance(meta, dict):
         raise invalid("metadata", "must be an object of strings")
