@@ -48,6 +48,35 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "sort code 20-00-00, account number 31926819",
         "Kontonummer: 1234567890",
         "conto corrente n. 000012345678",
+        "card 4111*1111*1111*1111",  # joined by characters no number is written with
+        "4111|1111|1111|1111",
+        "4111~1111~1111~1111",
+        "card no: 4111, 1111, 1111, 1111",  # as a list: beside its word
+        '{"customer_ssn": "078051120"}',  # a key names what it holds
+        "ssn_078_05_1120",
+        "customerSsn=078051120",
+        "S.S.N. 078051120",
+        "My NRIC is S1234567D",  # Singapore
+        "HKID A123456(3)",  # Hong Kong, and its bracketed check digit alone:
+        "ref A123456(3)",
+        "\u8eab\u5206\u8b49\u5b57\u865f A123456789",  # 身分證字號 (Taiwan)
+        "Taiwan ID A123456789",
+        "Medicare number 1EG4-TE5-MK73",  # a US Medicare Beneficiary Identifier
+        "Medicare card 2123 45670 1",  # Australia
+        "MyKad 770305-02-1234",  # Malaysia, and its shape alone:
+        "770305-02-1234",
+        "34201-0891231-8",  # Pakistan's CNIC shape
+        "1-2345-45678-78-1",  # Thailand's, and beside its word:
+        "\u0e40\u0e25\u0e02\u0e1b\u0e23\u0e30\u0e08\u0e33\u0e15\u0e31\u0e27\u0e1b\u0e23\u0e30\u0e0a\u0e32\u0e0a\u0e19"
+        " 3100600445635",
+        "SA ID 7503305044089",
+        "NIK 3171011708450001",
+        "AMKA 01013099997",
+        "isikukood 36805280109",
+        "asmens kodas 33309240064",
+        "OIB 33392005961",
+        "EM\u0160O 0101006500006",
+        "SVNR 1237 010180",
         "El paciente fue diagnosticado con diabetes",
         "La patiente souffre d'un cancer du sein",
         "Bei ihm wurde Brustkrebs festgestellt",
@@ -78,6 +107,13 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "Our Twitter account 12345678 followers strong",  # "account" alone names no bank account
         "account balance 123456 USD",
         "The bank account number format is 8 digits",
+        "|6709|8783|5941|5596|",  # a table's row, and lists and sums of card-length groups
+        "| 4111 | 1111 | 1111 | 1111 |",
+        "4111, 1111, 1111, 1111",
+        "4111+1111+1111+1111",
+        "fe80:4111:1111:1111:1111::1",
+        "Medicare covers 556478025 people",
+        "order_id_123456789",
     ],
 )
 def test_look_alikes_stay_public(text: str) -> None:

@@ -107,6 +107,7 @@ def _has_phone(text: str) -> bool:
 
 def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataClass]:
     found: dict[str, common_pb2.DataClass] = {}
+    folded = folded.replace("_", " ")  # keys name what they hold: customer_ssn, card_number, id_no
     context = ids.Context(folded)
     for span in ids.digit_spans(text):
         if "payment_card" not in found and ids.is_card(span, context):

@@ -4,7 +4,10 @@ Numbers are found as they are written: digit groups joined by any one to three s
 (space, '-', '.', '/', '_'), so "4111/1111_1111 1111", "078 05 1120" and a card with a space
 between every digit are all seen; every run of whole groups of a plausible length is a
 candidate. A card number wrapped onto the next line counts too, when it stands alone in a
-card's grouping or beside a card word (a column of numbers is not one number). A candidate
+card's grouping or beside a card word (a column of numbers is not one number); so does one
+whose groups are joined by a character no number is written with ("4111*1111|1111~1111"), read
+only as a card, in a card's grouping (after ',', ';' or ':', or with spaces, beside a card word:
+lists and tables are written so). A candidate
 counts only if its format's checksum holds (python-stdnum: Luhn, mod 11, mod 97, Verhoeff,
 check letters, embedded dates), so ISBNs, amounts and order numbers stay public. A format
 whose check is weak (one check digit in ten) or that has none counts only next to a word that
@@ -26,6 +29,7 @@ import re2
 from stdnum import iban as std_iban
 from stdnum import luhn
 from stdnum.ar import cuit
+from stdnum.at import vnr
 from stdnum.au import tfn
 from stdnum.be import nn as be_nn
 from stdnum.bg import egn
@@ -37,26 +41,36 @@ from stdnum.cn import ric
 from stdnum.cz import rc
 from stdnum.de import idnr
 from stdnum.dk import cpr
+from stdnum.ee import ik
 from stdnum.es import dni, nie
 from stdnum.exceptions import ValidationError
 from stdnum.fi import hetu
 from stdnum.fr import nir
 from stdnum.gb import nhs
+from stdnum.gr import amka
+from stdnum.hr import oib
+from stdnum.id import nik
 from stdnum.ie import pps
 from stdnum.il import idnr as il_idnr
 from stdnum.in_ import aadhaar, pan
 from stdnum.it import codicefiscale
 from stdnum.jp import in_ as my_number
 from stdnum.kr import rrn
+from stdnum.lt import asmens
 from stdnum.mx import curp
+from stdnum.my import nric as my_nric
 from stdnum.nl import bsn
 from stdnum.no import fodselsnummer
 from stdnum.nz import ird
+from stdnum.pk import cnic
 from stdnum.pl import pesel
 from stdnum.ro import cnp
 from stdnum.se import personnummer
+from stdnum.si import emso
+from stdnum.th import pin as th_pin
 from stdnum.tr import tckimlik
 from stdnum.us import itin
+from stdnum.za import idnr as za_idnr
 
 from tierlift.classifier._normalise import fold, normalise
 
@@ -64,6 +78,11 @@ MAX_DIGITS = 19  # the longest number checked (a payment card)
 _MIN_CARD_DIGITS = 12  # the shortest card number (some Maestro cards)
 _MAX_SEPARATOR = 3
 _SEPARATORS = frozenset(" -./_")
+# Joining characters of a card written to dodge a pattern; ',', ';', ':' and '+' also write
+# lists, times and sums, so through them (or with spaces around any of them, as tables are
+# written) only a card word will do.
+_ODD_SEPARATORS = frozenset("*|~#\\+,;:")
+_LISTING = frozenset("+,;: ")
 _BEFORE, _AFTER = 64, 40  # how far a context word may be from the number it names
 
 _DIGIT_GROUP = re2.compile(r"\d+")
@@ -94,12 +113,25 @@ ID_CONTEXT = _words(
     r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
     r"tc kimlik(?: no| numarasi)?", r"kimlik (?:no|numarasi)", r"tckn", r"cuit", r"cuil", r"cnp",
     r"cod numeric personal", r"egn", r"rodne cislo", r"rodne c\.?", r"teudat zehut", r"mispar zehut", r"ird",
-    r"rut", r"rol unico tributario",
+    r"rut", r"rol unico tributario", r"s\.s\.n", r"[a-z]{1,24}ssn", r"nric", r"fin (?:no|number)",
+    r"i/?c (?:no|number)", r"mykad", r"kad pengenalan", r"hkid", r"cnic", r"nadra", r"nik", r"ktp",
+    r"nomor induk kependudukan", r"amka", r"isikukood", r"asmens kodas", r"oib", r"emso",
+    r"svnr", r"sv-?nummer", r"versicherungsnummer", r"medicare (?:card|no|number|id)", r"mbi",
+    r"medicare beneficiary identifier", r"beneficiary id\w{0,10}", r"hicn",
+    # "Taiwan ID", "Thai ID card no": a country's id, named by the country
+    r"(?:taiwan(?:ese)?|roc|hong kong|singapore(?:an)?|malaysian?|thai|pakistani?|indonesian?|south african?|sa"
+    r"|philippine|korean?|japanese|chinese|indian|israeli|turkish|greek|estonian|lithuanian|croatian|slovenian"
+    r"|austrian|romanian|bulgarian|czech|chilean|argentinian?|argentine|brazilian|mexican|us|u\.s\.) (?:national )?"
+    r"id(?: card)?(?: no| number)?",
     unspaced=(
         "\u500b\u4eba\u756a\u53f7", "\u4e2a\u4eba\u756a\u53f7",  # 個人番号 (Japanese), 个人番号
         "\u30de\u30a4\u30ca\u30f3\u30d0\u30fc",  # マイナンバー
         "\uc8fc\ubbfc\ub4f1\ub85d\ubc88\ud638", "\uc8fc\ubbfc\ubc88\ud638",  # 주민등록번호, 주민번호
-        "\u8eab\u4efd\u8bc1",  # 身份证
+        "\u8eab\u4efd\u8bc1", "\u8eab\u4efd\u8b49", "\u8eab\u5206\u8b49",  # 身份证, 身份證 (Hong Kong), 身分證 (Taiwan)
+        # เลขประจำตัวประชาชน (Thai)
+        "\u0e40\u0e25\u0e02\u0e1b\u0e23\u0e30\u0e08\u0e33\u0e15\u0e31\u0e27"
+        "\u0e1b\u0e23\u0e30\u0e0a\u0e32\u0e0a\u0e19",
+        "\u0e1a\u0e31\u0e15\u0e23\u0e1b\u0e23\u0e30\u0e0a\u0e32\u0e0a\u0e19",  # บัตรประชาชน
         "\u0435\u0433\u043d",  # ЕГН (Bulgarian, folded to lower case): \b is ASCII-only
     ),
 )  # fmt: skip
@@ -150,6 +182,7 @@ class Span:
     dotted: bool = False  # groups joined by dots, as versions and IP addresses are
     glued: bool = False  # a letter right before or after: part of a code ("5500-0000-0000-0004X")
     wrapped: bool = False  # runs on over a line break ("4111 1111\n1111 1111")
+    odd: str = ""  # the joints that are no number's separators ("*", " | "): read only as a card
 
 
 def digit_spans(text: str) -> Iterator[Span]:
@@ -157,19 +190,25 @@ def digit_spans(text: str) -> Iterator[Span]:
     card-length runs made of whole runs on consecutive lines: O(len(text) x MAX_DIGITS), whatever
     the text."""
     groups = [(m.start(), m.end()) for m in _DIGIT_GROUP.finditer(text)]
-    joined = [i > 0 and _joined(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
+    plain = [i > 0 and _joined(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
+    odd = [
+        _odd_joint(text, groups[i - 1][1], start) if i > 0 and not plain[i] else ""
+        for i, (start, _) in enumerate(groups)
+    ]
+    joined = [p or bool(o) for p, o in zip(plain, odd, strict=True)]
     joined.append(False)  # nothing after the last group
     wraps = [i > 0 and not joined[i] and _wraps(text, groups[i - 1][1], start) for i, (start, _) in enumerate(groups)]
     wraps.append(False)
     for i, (start, _) in enumerate(groups):
         lengths: tuple[int, ...] = ()
-        digits, dotted, wrapped = "", False, False
+        digits, dotted, wrapped, joints = "", False, False, ""
         for j in range(i, len(groups)):
             g_start, g_end = groups[j]
             if j > i and not joined[j] and (not wraps[j] or joined[i]):
                 break  # the run ends; or it would go on over a line break from the middle of a run
             dotted = dotted or (j > i and "." in text[groups[j - 1][1] : g_start])
             wrapped = wrapped or (j > i and wraps[j])
+            joints += odd[j] if j > i else ""
             digits += text[g_start:g_end]
             lengths = (*lengths, g_end - g_start)
             if len(digits) > MAX_DIGITS:
@@ -180,11 +219,15 @@ def digit_spans(text: str) -> Iterator[Span]:
             # a span over a line break is whole only with nothing joined to it on either line
             before, after = joined[i] or (wrapped and wraps[i]), joined[j + 1] or (wrapped and wraps[j + 1])
             whole = not before and not after and not glued and not _glued(text, start, g_end)
-            yield Span(digits, lengths, start, g_end, whole, dotted, glued, wrapped)
+            whole = whole and not (joints and _listed(text, start, g_end, joints))
+            yield Span(digits, lengths, start, g_end, whole, dotted, glued, wrapped, joints)
 
 
 def _letter_next_to(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
+
+
+_TOKEN_JOINTS = frozenset("-./_*|~+#\\")
 
 
 def _glued(text: str, start: int, end: int) -> bool:
@@ -194,14 +237,29 @@ def _glued(text: str, start: int, end: int) -> bool:
     return (
         (len(before) > 0 and before[-1].isalnum())
         or (len(after) > 0 and after[0].isalnum())
-        or (len(before) == 2 and before[-1] in "-./_" and before[0].isalnum())
-        or (len(after) == 2 and after[0] in "-./_" and after[1].isalnum())
+        or (len(before) == 2 and before[-1] in _TOKEN_JOINTS and before[0].isalnum())
+        or (len(after) == 2 and after[0] in _TOKEN_JOINTS and after[1].isalnum())
     )
 
 
 def _joined(text: str, end: int, next_start: int) -> bool:
     gap = text[end:next_start]
     return 0 < len(gap) <= _MAX_SEPARATOR and all(ch in _SEPARATORS for ch in gap) and len(set(gap) - {" "}) <= 1
+
+
+def _odd_joint(text: str, end: int, next_start: int) -> str:
+    """The gap, when one character of `_ODD_SEPARATORS` (and spaces) joins two groups; else ""."""
+    gap = text[end:next_start]
+    if not 0 < len(gap) <= _MAX_SEPARATOR or gap.count(" ") != len(gap) - 1:
+        return ""
+    return gap if gap.strip(" ") in _ODD_SEPARATORS else ""
+
+
+def _listed(text: str, start: int, end: int, joints: str) -> bool:
+    """One of its joints before or after it too: a row of a table ("|4111|1111|1111|1111|")."""
+    before, after = text[max(0, start - _MAX_SEPARATOR) : start].strip(" "), text[end : end + _MAX_SEPARATOR].strip(" ")
+    marks = set(joints) - {" "}
+    return before[-1:] in marks or after[:1] in marks
 
 
 def _wraps(text: str, end: int, next_start: int) -> bool:
@@ -240,6 +298,12 @@ def is_card(span: Span, context: Context) -> bool:
         (span.whole and span.groups in _CARD_SHAPES) or Context.near(context.cards, span.start, span.end)
     ):
         return False  # over a line break: standing alone in a card's grouping, or beside a card word
+    if span.odd and not (
+        span.whole
+        and span.groups in _CARD_SHAPES
+        and (_LISTING.isdisjoint(span.odd) or Context.near(context.cards, span.start, span.end))
+    ):
+        return False  # odd joints: a card's grouping, and a card word where lists are written so
     # 12 digits (some Maestro cards): one number in ten passes Luhn, so only next to a card word;
     # dotted groups are versions far more often than cards, unless grouped as cards are
     if n == 12 or (span.dotted and span.groups not in _CARD_SHAPES):
@@ -257,6 +321,14 @@ def _rrn_birth_date(d: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _au_medicare(d: str) -> bool:
+    """An Australian Medicare card number (python-stdnum has none): its first digit 2-6 and a
+    weighted check digit ninth; a tenth digit is the issue number, an eleventh the person's."""
+    return d[0] in "23456" and sum(int(c) * w for c, w in zip(d, (1, 3, 7, 9, 1, 3, 7, 9), strict=False)) % 10 == int(
+        d[8]
+    )
 
 
 # (lengths, check, written shape that needs no context word or None). stdnum's own SSN check
@@ -293,6 +365,18 @@ _NUMERIC_IDS: dict[str, _Check] = {
     "cz_rodne_cislo": ((9, 10), rc.is_valid, None),
     "il_teudat_zehut": ((9,), il_idnr.is_valid, None),
     "nz_ird": ((8, 9), ird.is_valid, None),
+    "my_nric": ((12,), my_nric.is_valid, (6, 2, 4)),  # a birth date and a birthplace code, no check digit
+    "pk_cnic": ((13,), cnic.is_valid, (5, 7, 1)),
+    "th_pin": ((13,), th_pin.is_valid, (1, 4, 5, 2, 1)),
+    "za_idnr": ((13,), za_idnr.is_valid, None),
+    "si_emso": ((13,), emso.is_valid, None),
+    "id_nik": ((16,), nik.is_valid, None),
+    "gr_amka": ((11,), amka.is_valid, None),
+    "ee_isikukood": ((11,), ik.is_valid, None),
+    "lt_asmens_kodas": ((11,), asmens.is_valid, None),
+    "hr_oib": ((11,), oib.is_valid, None),
+    "at_svnr": ((10,), vnr.is_valid, None),
+    "au_medicare": ((10, 11), _au_medicare, None),
 }
 # Checks strong enough to need neither a word nor a shape (two check digits, or a checksum
 # and a date inside, and a length few other numbers have).
@@ -300,7 +384,7 @@ _STANDS_ALONE = {"fr_nir", "ch_ahv", "cn_ric"}
 
 
 def numeric_id(span: Span, context: Context) -> str | None:
-    if span.wrapped:  # ids are not written over two lines; numbers in a column are not one id
+    if span.wrapped or span.odd:  # ids are not written over two lines, nor as lists; a column is not one id
         return None
     n = len(span.digits)
     for kind, (lengths, check, shape) in _NUMERIC_IDS.items():
@@ -310,6 +394,36 @@ def numeric_id(span: Span, context: Context) -> str | None:
         if (alone or Context.near(context.ids, span.start, span.end)) and check(span.digits):
             return kind
     return None
+
+
+# Check-digit rules python-stdnum does not have, as the issuing authorities publish them.
+def _sg_nric(value: str) -> bool:
+    """Singapore NRIC/FIN: weights 2765432 over the digits, an offset by series, a letter."""
+    total = sum(int(c) * w for c, w in zip(value[1:8], (2, 7, 6, 5, 4, 3, 2), strict=True))
+    total += {"T": 4, "G": 4, "M": 3}.get(value[0], 0)
+    letters = {"S": "JZIHGFEDCBA", "T": "JZIHGFEDCBA", "F": "XWUTRQPNMLK", "G": "XWUTRQPNMLK", "M": "XWUTRQPNJLK"}
+    return letters[value[0]][total % 11] == value[-1]
+
+
+def _hkid(value: str) -> bool:
+    """Hong Kong identity card: letters as 10-35 (a missing second letter as 36), weights 9 to
+    2, and the check (A for 10) makes the sum a multiple of 11."""
+    compact = value.replace("(", "").replace(")", "")
+    letters, rest = compact[:-7], compact[-7:]
+    values = [36] * (2 - len(letters)) + [ord(c) - 55 for c in letters] + [int(c) for c in rest[:6]]
+    check = 10 if rest[6] == "A" else int(rest[6])
+    return (sum(v * w for v, w in zip(values, range(9, 1, -1), strict=True)) + check) % 11 == 0
+
+
+_TW_AREA = "ABCDEFGHJKLMNPQRSTUVXYWZIO"  # the letters in the order of their values 10 to 35
+
+
+def _tw_id(value: str) -> bool:
+    """Taiwan national id (and the resident certificate since 2021): the letter's value's two
+    digits, then the nine digits, weighted 1 9 8 7 6 5 4 3 2 1 1, sum to a multiple of 10."""
+    area = _TW_AREA.index(value[0]) + 10
+    digits = [area // 10, area % 10, *(int(c) for c in value[1:])]
+    return sum(d * w for d, w in zip(digits, (1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1), strict=True)) % 10 == 0
 
 
 # Identifiers with letters, matched on the normalised text in upper case.
@@ -328,6 +442,14 @@ _ALNUM_IDS: list[tuple[str, Any, Callable[[str], bool], bool]] = [
     ("in_pan", re2.compile(r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b"), pan.is_valid, True),
     ("ie_pps", re2.compile(r"\b\d{7}[A-W][A-IW]?\b"), pps.is_valid, True),
     ("cl_rut", re2.compile(r"\b\d{1,2}\.?\d{3}\.?\d{3}-?[0-9K]\b"), lambda v: rut.is_valid(v.replace(".", "")), True),
+    ("sg_nric", re2.compile(r"\b[STFGM]\d{7}[A-Z]\b"), _sg_nric, True),
+    # a Hong Kong identity card's check digit in brackets is a shape of its own
+    ("hk_hkid", re2.compile(r"\b[A-Z]{1,2}\d{6} ?\([0-9A]\)"), _hkid, False),
+    ("hk_hkid", re2.compile(r"\b[A-Z]{1,2}\d{6}[0-9A]\b"), _hkid, True),
+    ("tw_national_id", re2.compile(r"\b[A-Z][1289]\d{8}\b"), _tw_id, True),
+    # a Medicare Beneficiary Identifier has no check; its letters and digits alternate by rule
+    ("us_mbi", re2.compile(r"\b[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?"
+                          r"[AC-HJKMNP-RT-Y]{2}\d{2}\b"), bool, True),
 ]  # fmt: skip
 
 
