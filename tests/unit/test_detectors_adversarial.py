@@ -77,6 +77,9 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "OIB 33392005961",
         "EM\u0160O 0101006500006",
         "SVNR 1237 010180",
+        "my ssn is zero seven eight, zero five, one one two zero",  # spelled out, as dictated
+        "card four one one one one one one one one one one one one one one one",
+        "meine Steuer-ID ist sechs f\u00fcnf neun zwei neun neun sieben null vier acht neun",
         "El paciente fue diagnosticado con diabetes",
         "La patiente souffre d'un cancer du sein",
         "Bei ihm wurde Brustkrebs festgestellt",
@@ -114,6 +117,8 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "fe80:4111:1111:1111:1111::1",
         "Medicare covers 556478025 people",
         "order_id_123456789",
+        "one two three four five six seven eight nine ten",  # counting, not a number
+        "I have one, two, three, four, five, six, seven, eight, nine apples",
     ],
 )
 def test_look_alikes_stay_public(text: str) -> None:

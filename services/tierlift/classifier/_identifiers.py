@@ -6,8 +6,9 @@ between every digit are all seen; every run of whole groups of a plausible lengt
 candidate. A card number wrapped onto the next line counts too, when it stands alone in a
 card's grouping or beside a card word (a column of numbers is not one number); so does one
 whose groups are joined by a character no number is written with ("4111*1111|1111~1111"), read
-only as a card, in a card's grouping (after ',', ';' or ':', or with spaces, beside a card word:
-lists and tables are written so). A candidate
+only as a card and only in a card's grouping (through ',', ';', ':' or '+', or with spaces, as
+lists, sums and tables are written, beside a card word). Digits spelled out as words ("zero
+seven eight, zero five, ...") are read the same way, eight or more in a run. A candidate
 counts only if its format's checksum holds (python-stdnum: Luhn, mod 11, mod 97, Verhoeff,
 check letters, embedded dates), so ISBNs, amounts and order numbers stay public. A format
 whose check is weak (one check digit in ten) or that has none counts only next to a word that
@@ -221,6 +222,54 @@ def digit_spans(text: str) -> Iterator[Span]:
             whole = not before and not after and not glued and not _glued(text, start, g_end)
             whole = whole and not (joints and _listed(text, start, g_end, joints))
             yield Span(digits, lengths, start, g_end, whole, dotted, glued, wrapped, joints)
+
+
+# Digits spelled out, as people dictate a number or write it to pass a filter ("zero seven eight,
+# zero five, one one two zero"), in the seven languages, folded. Many are words of their own
+# ("un", "due", "sept"); only a run of eight or more is read as a number.
+_DIGIT_WORDS = {
+    word: digit
+    for digit, words in enumerate((
+        "zero oh null nul cero", "one un une eins een uno um uma", "two zwei deux twee dos due dois duas",
+        "three drei trois drie tres tre", "four vier quatre cuatro quattro quatro", "five funf cinq vijf cinco cinque",
+        "six sechs zes seis sei", "seven sieben sept zeven siete sette sete", "eight acht huit ocho otto oito",
+        "nine neun neuf negen nueve nove",
+    ))
+    for word in words.split()
+}  # fmt: skip
+_SPELLED_MIN = 8
+_DIGIT_WORD = "(?:" + "|".join(sorted(_DIGIT_WORDS, key=len, reverse=True)) + ")"
+_SPELLED_RUN = re2.compile(rf"\b{_DIGIT_WORD}(?:[ ,.;/-]{{1,3}}{_DIGIT_WORD}){{{_SPELLED_MIN - 1},}}\b")
+_SPELLED_PART = re2.compile(rf"({_DIGIT_WORD})|([ ,.;/-]+)")
+
+
+def spelled_spans(folded: str) -> Iterator[Span]:
+    """Runs of digits spelled as words, each run of whole groups up to MAX_DIGITS digits (a
+    group ends where a comma, dash, dot or slash stands between two words)."""
+    for run in _SPELLED_RUN.finditer(folded):
+        groups: list[tuple[str, int, int]] = []  # (digits, start, end)
+        new_group = True
+        for part in _SPELLED_PART.finditer(run.group()):
+            if part.group(2) is not None:
+                new_group = new_group or part.group(2).strip(" ") != ""
+                continue
+            digit, at = str(_DIGIT_WORDS[part.group(1)]), run.start() + part.start()
+            if new_group or not groups:
+                groups.append((digit, at, at + len(part.group(1))))
+            else:
+                digits, start, _ = groups[-1]
+                groups[-1] = (digits + digit, start, at + len(part.group(1)))
+            new_group = False
+        for i in range(len(groups)):
+            lengths: tuple[int, ...] = ()
+            digits = ""
+            for j in range(i, len(groups)):
+                digits += groups[j][0]
+                lengths = (*lengths, len(groups[j][0]))
+                if len(digits) > MAX_DIGITS:
+                    break
+                whole = i == 0 and j == len(groups) - 1
+                yield Span(digits, lengths, groups[i][1], groups[j][2], whole)
 
 
 def _letter_next_to(text: str, start: int, end: int) -> bool:
