@@ -177,3 +177,15 @@ def test_models_and_health(stack: Stack) -> None:
     assert missing.value.body["code"] == "model_not_found"  # type: ignore[index]
     with urllib.request.urlopen(f"http://{stack.addrs['gateway']}/health", timeout=10) as response:
         assert response.status == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/tierlift/auto", "/v1/models/gpt-7"])
+def test_the_models_are_listed_only_to_a_caller_with_a_valid_key(stack: Stack, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer tl_000000000000_nope"}):
+        request = urllib.request.Request(f"http://{stack.addrs['gateway']}{path}", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 401
+        assert json.loads(refused.value.read())["error"]["type"] == "authentication_error"
+    with pytest.raises(openai.AuthenticationError):
+        client(stack, "tl_000000000000_nope").models.list()

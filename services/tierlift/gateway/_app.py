@@ -1,6 +1,8 @@
 """The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), GET
 /v1/models and /v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
-the router as gRPC metadata: the router authenticates it and takes the tenant from it."""
+the router as gRPC metadata: the router authenticates it and takes the tenant from it. The
+models are the router's answer too (`Router.ListModels`), so a caller without a valid key gets
+401 there as everywhere but /health."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ MAX_BODY = 8 * 1024 * 1024
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 ROUTER = web.AppKey("router", router_pb2_grpc.RouterStub)
 TIMEOUT_S = web.AppKey("timeout_s", float)
-CATALOG = web.AppKey("catalog", tuple[str, ...])  # catalog model ids a caller may pin
+# catalog model ids a caller may pin: a chat completion naming another is refused here (404)
+CATALOG = web.AppKey("catalog", tuple[str, ...])
 
 
 def _from_rpc(exc: grpc.aio.AioRpcError) -> oai.OpenAIError:
@@ -114,14 +117,32 @@ def _model(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "tierlift"}
 
 
+_LIST_TIMEOUT_S = 10.0
+
+
+async def _catalog_models(request: web.Request) -> list[str]:
+    """The catalog's models, asked of the router on the caller's key (which it authenticates)."""
+    try:
+        reply = await request.app[ROUTER].ListModels(
+            router_pb2.ListModelsRequest(), timeout=_LIST_TIMEOUT_S, metadata=_metadata(request)
+        )
+    except grpc.aio.AioRpcError as exc:
+        raise _from_rpc(exc) from None
+    return list(reply.models)
+
+
 async def models(request: web.Request) -> web.Response:
-    return web.json_response({"object": "list", "data": [_model(n) for n in (*oai.MODELS, *request.app[CATALOG])]})
+    try:
+        catalog = await _catalog_models(request)
+    except oai.OpenAIError as exc:
+        return _error(exc)
+    return web.json_response({"object": "list", "data": [_model(n) for n in (*oai.MODELS, *catalog)]})
 
 
 async def model(request: web.Request) -> web.Response:
     """One model, as `client.models.retrieve(id)` asks (ids may hold a '/': tierlift/auto)."""
-    catalog: tuple[str, ...] = request.app[CATALOG]
     try:
+        catalog = await _catalog_models(request)
         return web.json_response(_model(oai.known_model(request.match_info["model"], catalog)))
     except oai.OpenAIError as exc:
         return _error(exc)

@@ -132,6 +132,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await exc.abort(context)
             raise
 
+    async def ListModels(
+        self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ModelList:
+        return router_pb2.ModelList(models=[m.id for m in self.deps.catalog.models])
+
     async def Feedback(
         self, request: router_pb2.FeedbackRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.FeedbackAck:

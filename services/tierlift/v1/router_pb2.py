@@ -26,35 +26,39 @@ from tierlift.v1 import classifier_pb2 as tierlift_dot_v1_dot_classifier__pb2
 from tierlift.v1 import common_pb2 as tierlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/router.proto\x12\x0btierlift.v1\x1a\x1ctierlift/v1/classifier.proto\x1a\x18tierlift/v1/common.proto\"k\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06rating\x18\x03 \x01(\x05\x12\x13\n\x0bregenerated\x18\x04 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\"\x1f\n\x0b\x46\x65\x65\x64\x62\x61\x63kAck\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"\xc6\x01\n\x0b\x43onstraints\x12*\n\ndata_class\x18\x01 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x16\n\x0emax_latency_ms\x18\x03 \x01(\r\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\t\x12\x13\n\x0bquality_bar\x18\x05 \x01(\x01\x12(\n\rallowed_tiers\x18\x06 \x03(\x0e\x32\x11.tierlift.v1.Tier\x12\x0e\n\x06models\x18\x07 \x03(\t\"\xe6\x01\n\x0f\x43ompleteRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.tierlift.v1.Message\x12-\n\x06params\x18\x04 \x01(\x0b\x32\x1d.tierlift.v1.GenerationParams\x12-\n\x0b\x63onstraints\x18\x05 \x01(\x0b\x32\x18.tierlift.v1.Constraints\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x12\n\ncohort_key\x18\x07 \x01(\t\"\xbc\x02\n\x07\x41ttempt\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x04 \x01(\t\x12%\n\x07outcome\x18\x05 \x01(\x0e\x32\x14.tierlift.v1.Outcome\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12!\n\x05usage\x18\x07 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12/\n\x07signals\x18\x0c \x01(\x0b\x32\x1e.tierlift.v1.ConfidenceSignals\x12\r\n\x05prior\x18\r \x01(\x01\"W\n\x04Rung\x12\x1f\n\x04tier\x18\x01 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"*\n\tExclusion\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xf3\x01\n\x0bRoutingPlan\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x33\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1b.tierlift.v1.Classification\x12!\n\x06ladder\x18\x03 \x03(\x0b\x32\x11.tierlift.v1.Rung\x12(\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x16.tierlift.v1.Exclusion\x12\x1c\n\x14\x63onfidence_threshold\x18\x05 \x01(\x01\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x12\n\nrollout_id\x18\x07 \x01(\t\x12\x0b\n\x03\x61rm\x18\x08 \x01(\t\"\x83\x02\n\x10\x43ompleteResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12!\n\x05usage\x18\x06 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\x12&\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x14.tierlift.v1.Attempt\x12&\n\x04plan\x18\t \x01(\x0b\x32\x18.tierlift.v1.RoutingPlan\"K\n\rCompleteChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1d.tierlift.v1.CompleteResponse*g\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ANSWERED\x10\x01\x12\x1a\n\x16OUTCOME_LOW_CONFIDENCE\x10\x02\x12\x11\n\rOUTCOME_FAULT\x10\x03\x32\xa3\x02\n\x06Router\x12G\n\x08\x43omplete\x12\x1c.tierlift.v1.CompleteRequest\x1a\x1d.tierlift.v1.CompleteResponse\x12L\n\x0e\x43ompleteStream\x12\x1c.tierlift.v1.CompleteRequest\x1a\x1a.tierlift.v1.CompleteChunk0\x01\x12>\n\x04Plan\x12\x1c.tierlift.v1.CompleteRequest\x1a\x18.tierlift.v1.RoutingPlan\x12\x42\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1c.tierlift.v1.FeedbackRequest\x1a\x18.tierlift.v1.FeedbackAckb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/router.proto\x12\x0btierlift.v1\x1a\x1ctierlift/v1/classifier.proto\x1a\x18tierlift/v1/common.proto\"\x13\n\x11ListModelsRequest\"\x1b\n\tModelList\x12\x0e\n\x06models\x18\x01 \x03(\t\"k\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06rating\x18\x03 \x01(\x05\x12\x13\n\x0bregenerated\x18\x04 \x01(\x08\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\"\x1f\n\x0b\x46\x65\x65\x64\x62\x61\x63kAck\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\"\xc6\x01\n\x0b\x43onstraints\x12*\n\ndata_class\x18\x01 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x0e\n\x06region\x18\x02 \x01(\t\x12\x16\n\x0emax_latency_ms\x18\x03 \x01(\r\x12\x14\n\x0cmax_cost_usd\x18\x04 \x01(\t\x12\x13\n\x0bquality_bar\x18\x05 \x01(\x01\x12(\n\rallowed_tiers\x18\x06 \x03(\x0e\x32\x11.tierlift.v1.Tier\x12\x0e\n\x06models\x18\x07 \x03(\t\"\xe6\x01\n\x0f\x43ompleteRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\x12&\n\x08messages\x18\x03 \x03(\x0b\x32\x14.tierlift.v1.Message\x12-\n\x06params\x18\x04 \x01(\x0b\x32\x1d.tierlift.v1.GenerationParams\x12-\n\x0b\x63onstraints\x18\x05 \x01(\x0b\x32\x18.tierlift.v1.Constraints\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x12\n\ncohort_key\x18\x07 \x01(\t\"\xbc\x02\n\x07\x41ttempt\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1f\n\x04tier\x18\x02 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x04 \x01(\t\x12%\n\x07outcome\x18\x05 \x01(\x0e\x32\x14.tierlift.v1.Outcome\x12\x12\n\nconfidence\x18\x06 \x01(\x01\x12!\n\x05usage\x18\x07 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x10\n\x08\x63ost_usd\x18\x08 \x01(\t\x12\x12\n\nlatency_ms\x18\t \x01(\x01\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12/\n\x07signals\x18\x0c \x01(\x0b\x32\x1e.tierlift.v1.ConfidenceSignals\x12\r\n\x05prior\x18\r \x01(\x01\"W\n\x04Rung\x12\x1f\n\x04tier\x18\x01 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x61pter\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"*\n\tExclusion\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xf3\x01\n\x0bRoutingPlan\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x33\n\x0e\x63lassification\x18\x02 \x01(\x0b\x32\x1b.tierlift.v1.Classification\x12!\n\x06ladder\x18\x03 \x03(\x0b\x32\x11.tierlift.v1.Rung\x12(\n\x08\x65xcluded\x18\x04 \x03(\x0b\x32\x16.tierlift.v1.Exclusion\x12\x1c\n\x14\x63onfidence_threshold\x18\x05 \x01(\x01\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12\x12\n\nrollout_id\x18\x07 \x01(\t\x12\x0b\n\x03\x61rm\x18\x08 \x01(\t\"\x83\x02\n\x10\x43ompleteResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1f\n\x04tier\x18\x03 \x01(\x0e\x32\x11.tierlift.v1.Tier\x12\r\n\x05model\x18\x04 \x01(\t\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12!\n\x05usage\x18\x06 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x16\n\x0etotal_cost_usd\x18\x07 \x01(\t\x12&\n\x08\x61ttempts\x18\x08 \x03(\x0b\x32\x14.tierlift.v1.Attempt\x12&\n\x04plan\x18\t \x01(\x0b\x32\x18.tierlift.v1.RoutingPlan\"K\n\rCompleteChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1d.tierlift.v1.CompleteResponse*g\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_ANSWERED\x10\x01\x12\x1a\n\x16OUTCOME_LOW_CONFIDENCE\x10\x02\x12\x11\n\rOUTCOME_FAULT\x10\x03\x32\xe9\x02\n\x06Router\x12G\n\x08\x43omplete\x12\x1c.tierlift.v1.CompleteRequest\x1a\x1d.tierlift.v1.CompleteResponse\x12L\n\x0e\x43ompleteStream\x12\x1c.tierlift.v1.CompleteRequest\x1a\x1a.tierlift.v1.CompleteChunk0\x01\x12>\n\x04Plan\x12\x1c.tierlift.v1.CompleteRequest\x1a\x18.tierlift.v1.RoutingPlan\x12\x42\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1c.tierlift.v1.FeedbackRequest\x1a\x18.tierlift.v1.FeedbackAck\x12\x44\n\nListModels\x12\x1e.tierlift.v1.ListModelsRequest\x1a\x16.tierlift.v1.ModelListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tierlift.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=1710
-  _globals['_OUTCOME']._serialized_end=1813
-  _globals['_FEEDBACKREQUEST']._serialized_start=97
-  _globals['_FEEDBACKREQUEST']._serialized_end=204
-  _globals['_FEEDBACKACK']._serialized_start=206
-  _globals['_FEEDBACKACK']._serialized_end=237
-  _globals['_CONSTRAINTS']._serialized_start=240
-  _globals['_CONSTRAINTS']._serialized_end=438
-  _globals['_COMPLETEREQUEST']._serialized_start=441
-  _globals['_COMPLETEREQUEST']._serialized_end=671
-  _globals['_ATTEMPT']._serialized_start=674
-  _globals['_ATTEMPT']._serialized_end=990
-  _globals['_RUNG']._serialized_start=992
-  _globals['_RUNG']._serialized_end=1079
-  _globals['_EXCLUSION']._serialized_start=1081
-  _globals['_EXCLUSION']._serialized_end=1123
-  _globals['_ROUTINGPLAN']._serialized_start=1126
-  _globals['_ROUTINGPLAN']._serialized_end=1369
-  _globals['_COMPLETERESPONSE']._serialized_start=1372
-  _globals['_COMPLETERESPONSE']._serialized_end=1631
-  _globals['_COMPLETECHUNK']._serialized_start=1633
-  _globals['_COMPLETECHUNK']._serialized_end=1708
-  _globals['_ROUTER']._serialized_start=1816
-  _globals['_ROUTER']._serialized_end=2107
+  _globals['_OUTCOME']._serialized_start=1760
+  _globals['_OUTCOME']._serialized_end=1863
+  _globals['_LISTMODELSREQUEST']._serialized_start=97
+  _globals['_LISTMODELSREQUEST']._serialized_end=116
+  _globals['_MODELLIST']._serialized_start=118
+  _globals['_MODELLIST']._serialized_end=145
+  _globals['_FEEDBACKREQUEST']._serialized_start=147
+  _globals['_FEEDBACKREQUEST']._serialized_end=254
+  _globals['_FEEDBACKACK']._serialized_start=256
+  _globals['_FEEDBACKACK']._serialized_end=287
+  _globals['_CONSTRAINTS']._serialized_start=290
+  _globals['_CONSTRAINTS']._serialized_end=488
+  _globals['_COMPLETEREQUEST']._serialized_start=491
+  _globals['_COMPLETEREQUEST']._serialized_end=721
+  _globals['_ATTEMPT']._serialized_start=724
+  _globals['_ATTEMPT']._serialized_end=1040
+  _globals['_RUNG']._serialized_start=1042
+  _globals['_RUNG']._serialized_end=1129
+  _globals['_EXCLUSION']._serialized_start=1131
+  _globals['_EXCLUSION']._serialized_end=1173
+  _globals['_ROUTINGPLAN']._serialized_start=1176
+  _globals['_ROUTINGPLAN']._serialized_end=1419
+  _globals['_COMPLETERESPONSE']._serialized_start=1422
+  _globals['_COMPLETERESPONSE']._serialized_end=1681
+  _globals['_COMPLETECHUNK']._serialized_start=1683
+  _globals['_COMPLETECHUNK']._serialized_end=1758
+  _globals['_ROUTER']._serialized_start=1866
+  _globals['_ROUTER']._serialized_end=2227
 # @@protoc_insertion_point(module_scope)

@@ -20,6 +20,16 @@ OUTCOME_ANSWERED: Outcome
 OUTCOME_LOW_CONFIDENCE: Outcome
 OUTCOME_FAULT: Outcome
 
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ModelList(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class FeedbackRequest(_message.Message):
     __slots__ = ("request_id", "tenant", "rating", "regenerated", "comment")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

@@ -55,6 +55,11 @@ class RouterStub:
                 request_serializer=tierlift_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_router__pb2.FeedbackAck.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/tierlift.v1.Router/ListModels',
+                request_serializer=tierlift_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_router__pb2.ModelList.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -87,6 +92,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """The catalog's models a caller may pin by name (the OpenAI edge's GET /v1/models): like every
+        call here, for an authenticated caller only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +122,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Feedback,
                     request_deserializer=tierlift_dot_v1_dot_router__pb2.FeedbackRequest.FromString,
                     response_serializer=tierlift_dot_v1_dot_router__pb2.FeedbackAck.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=tierlift_dot_v1_dot_router__pb2.ListModelsRequest.FromString,
+                    response_serializer=tierlift_dot_v1_dot_router__pb2.ModelList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +238,33 @@ class Router:
             '/tierlift.v1.Router/Feedback',
             tierlift_dot_v1_dot_router__pb2.FeedbackRequest.SerializeToString,
             tierlift_dot_v1_dot_router__pb2.FeedbackAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Router/ListModels',
+            tierlift_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
+            tierlift_dot_v1_dot_router__pb2.ModelList.FromString,
             options,
             channel_credentials,
             insecure,
