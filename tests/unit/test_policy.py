@@ -126,3 +126,15 @@ def test_a_workloads_own_routing_head_replaces_the_general_prior_and_floor() -> 
     )
     plan = build_plan(request(), other_classifier, CATALOG, EVERY_ADAPTER, policy)
     assert plan.classification.small_model_ok == 0.9 and plan.ladder[0].tier == T.TIER_LOCAL  # forms of another length
+
+
+def test_a_json_object_is_asked_only_of_models_with_a_json_mode() -> None:
+    asked = request()
+    asked.params.response_format = "json_object"
+    plan = build_plan(asked, labels(), CATALOG, EVERY_ADAPTER, Policy())
+    without = {m.id for m in CATALOG.models if not m.capabilities.json_mode}
+    assert without and plan.ladder  # the catalog has models of both kinds
+    assert not without & {r.model for r in plan.ladder}
+    assert {e.model for e in plan.excluded if "JSON mode" in e.reason} == without
+    plain = build_plan(request(), labels(), CATALOG, EVERY_ADAPTER, Policy())
+    assert without & {r.model for r in plain.ladder}

@@ -130,6 +130,8 @@ def _hard_exclusion(
         return f"prompt (~{token_estimate} tokens) plus output does not fit its context window ({model.context_window})"
     if model.adapter not in deployed:
         return f"adapter {model.adapter} is not deployed here"
+    if request.params.response_format == "json_object" and not model.capabilities.json_mode:
+        return "no JSON mode (its catalog entry's capabilities.json_mode), and the request asks for a JSON object"
     return None
 
 
