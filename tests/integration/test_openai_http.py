@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -52,10 +53,15 @@ def _asked(case: str) -> adapter_pb2.GenerateRequest:
         asked.params.stop.extend(["\n\n", "END"])
         asked.params.seed = 11
         asked.params.response_format = "json_object"
+    if case == "json-schema":  # structured outputs: the schema object reaches the provider as given
+        asked.params.response_format = "json_schema"
+        asked.params.json_schema = json.dumps(
+            {"name": "City", "strict": True, "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}
+        )
     return asked
 
 
-@pytest.mark.parametrize("case", ["plain", "every-parameter"])
+@pytest.mark.parametrize("case", ["plain", "every-parameter", "json-schema"])
 async def test_a_completion_reaches_the_provider_as_the_sdk_sends_it_and_is_read_alike(
     wire: WireServer, case: str
 ) -> None:
@@ -76,6 +82,11 @@ async def test_a_completion_reaches_the_provider_as_the_sdk_sends_it_and_is_read
         sdk_sent.authorization,
     )
     assert ours_sent.body["model"] == "org/wire-model-8b" and ours_sent.body["max_tokens"] == 24
+    if case == "json-schema":
+        assert ours_sent.body["response_format"] == {
+            "type": "json_schema",
+            "json_schema": json.loads(asked.params.json_schema),
+        }
     choice = reference.choices[0]
     assert ours.text == choice.message.content and ours.finish_reason == choice.finish_reason
     assert reference.usage is not None

@@ -269,6 +269,21 @@ async def test_seed_and_json_mode_reach_the_provider_or_are_refused_before_any_c
     assert wire.sent(0)["seed"] == 7 and wire.sent(0)["json"]
 
 
+async def test_a_json_schema_reaches_the_provider_or_is_refused_before_any_call(wire: WireServer, backend: Any) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    asked = request()
+    asked.params.response_format = "json_schema"
+    asked.params.json_schema = json.dumps({"name": "City", "strict": True, "schema": schema})
+    if wire.protocol in NO_SEED_OR_JSON:
+        with pytest.raises(BackendError) as err:
+            await backend.generate(asked)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "response_format" in err.value.message
+        assert wire.log == []
+        return
+    await backend.generate(asked)
+    assert wire.sent(0)["json"] is (wire.protocol in ("gemini", "vertex")) and wire.sent(0)["schema"] == schema
+
+
 async def test_gemini_waits_the_delay_its_429_asks_for_and_not_a_longer_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -1,5 +1,6 @@
 """The gateway's translation without a server: headers passed on, parameters mapped or refused."""
 
+import json
 from typing import Any
 
 import pytest
@@ -99,3 +100,31 @@ def test_max_tokens_past_the_limit_names_the_parameter() -> None:
     with pytest.raises(oai.OpenAIError, match="over the limit of 32768") as raised:
         oai.to_request(body, {})
     assert raised.value.param == "max_tokens"
+
+
+CITY = {"name": "City", "strict": True, "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+        "required": ["name"], "additionalProperties": False}}  # fmt: skip
+
+
+def test_a_json_schema_travels_to_the_router_and_a_bad_one_is_refused_by_field() -> None:
+    """Structured outputs, as `client.chat.completions.parse` and LangChain send them."""
+    body = {"model": "tierlift/auto", "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": CITY}}  # fmt: skip
+    request, *_ = oai.to_request(body, {})
+    assert request.params.response_format == "json_schema"
+    assert json.loads(request.params.json_schema) == CITY
+    for fmt, param in (
+        ({"type": "json_schema"}, "response_format"),
+        ({"type": "json_schema", "json_schema": {**CITY, "name": "a city"}}, "response_format.json_schema.name"),
+        ({"type": "json_schema", "json_schema": {**CITY, "schema": {"type": "objekt"}}},
+         "response_format.json_schema.schema"),
+        ({"type": "json_schema", "json_schema": {"name": "City"}}, "response_format.json_schema.schema"),
+        ({"type": "json_schema", "json_schema": {**CITY, "strict": "yes"}}, "response_format.json_schema.strict"),
+        ({"type": "json_schema", "json_schema": {**CITY, "extra": 1}}, "response_format.json_schema.extra"),
+        ({"type": "json_schema", "json_schema": {**CITY, "schema": {"maximum": float("nan")}}},
+         "response_format.json_schema"),
+        ({"type": "xml"}, "response_format"),
+    ):  # fmt: skip
+        with pytest.raises(oai.OpenAIError) as refused:
+            oai.to_request({**body, "response_format": fmt}, {})
+        assert refused.value.param == param and refused.value.status == 400, (fmt, refused.value.message)

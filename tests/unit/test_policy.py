@@ -138,3 +138,13 @@ def test_a_json_object_is_asked_only_of_models_with_a_json_mode() -> None:
     assert {e.model for e in plan.excluded if "JSON mode" in e.reason} == without
     plain = build_plan(request(), labels(), CATALOG, EVERY_ADAPTER, Policy())
     assert without & {r.model for r in plain.ladder}
+
+
+def test_a_json_schema_is_given_only_to_models_with_structured_outputs() -> None:
+    asked = request()
+    asked.params.response_format = "json_schema"
+    asked.params.json_schema = '{"name": "City", "schema": {"type": "object"}}'
+    plan = build_plan(asked, labels(), CATALOG, EVERY_ADAPTER, Policy())
+    takes = {m.id for m in CATALOG.models if m.capabilities.json_schema}
+    assert plan.ladder and {r.model for r in plan.ladder} <= takes
+    assert all("structured outputs" in e.reason for e in plan.excluded if e.model not in takes)

@@ -23,6 +23,8 @@ def good_request(**overrides: object) -> router_pb2.CompleteRequest:
 
 def test_good_request_passes() -> None:
     validate(good_request(), max_prompt_tokens=2048)
+    schema = '{"name": "City", "strict": true, "schema": {"type": "object"}}'
+    validate(good_request(params=common_pb2.GenerationParams(response_format="json_schema", json_schema=schema)), 2048)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,33 @@ def test_good_request_passes() -> None:
         (good_request(params=common_pb2.GenerationParams(stop=["x" * 1_000_000])), r"params\.stop\[0\]"),
         (good_request(params=common_pb2.GenerationParams(temperature=float("nan"))), r"params\.temperature"),
         (good_request(constraints=router_pb2.Constraints(max_cost_usd="1e-20")), r"constraints\.max_cost_usd"),
+        # a JSON Schema only with its format, and a valid one (gRPC callers skip the edge's checks)
+        (
+            good_request(params=common_pb2.GenerationParams(json_schema='{"name": "a", "schema": {}}')),
+            r"params\.json_schema",
+        ),
+        (good_request(params=common_pb2.GenerationParams(response_format="json_schema")), r"params\.json_schema"),
+        (
+            good_request(params=common_pb2.GenerationParams(response_format="json_schema", json_schema="{")),
+            r"params\.json_schema",
+        ),
+        (
+            good_request(
+                params=common_pb2.GenerationParams(
+                    response_format="json_schema", json_schema='{"name": "a", "schema": {"type": 5}}'
+                )
+            ),
+            r"params\.json_schema\.schema",
+        ),
+        (
+            good_request(
+                params=common_pb2.GenerationParams(
+                    response_format="json_schema",
+                    json_schema='{"name": "a", "schema": {}, "x": "' + "y" * 70_000 + '"}',
+                )
+            ),
+            r"params\.json_schema",
+        ),
     ],
 )
 def test_bad_request_names_the_field(request_: router_pb2.CompleteRequest, field: str) -> None:

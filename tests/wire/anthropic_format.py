@@ -80,4 +80,5 @@ def sent(body: dict[str, Any]) -> dict[str, Any]:
         "logprobs": None,
         "seed": body.get("seed"),
         "json": False,
+        "schema": None,
     }

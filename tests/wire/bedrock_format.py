@@ -109,6 +109,7 @@ def sent(body: dict[str, Any]) -> dict[str, Any]:
         "logprobs": None,
         "seed": None,
         "json": False,
+        "schema": None,
     }
 
 

@@ -92,6 +92,7 @@ def sent(body: dict[str, Any]) -> dict[str, Any]:
         "logprobs": config.get("responseLogprobs"),
         "seed": config.get("seed"),
         "json": config.get("responseMimeType") == "application/json",
+        "schema": config.get("responseJsonSchema"),
     }
 
 

@@ -84,4 +84,5 @@ def sent(body: dict[str, Any]) -> dict[str, Any]:
         "logprobs": body.get("logprobs"),
         "seed": body.get("seed"),
         "json": body.get("response_format") == {"type": "json_object"},
+        "schema": ((body.get("response_format") or {}).get("json_schema") or {}).get("schema"),
     }

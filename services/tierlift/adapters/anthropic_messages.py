@@ -60,7 +60,7 @@ class AnthropicBackend:
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.seed: the Anthropic Messages API takes no seed"
             )
-        if request.params.response_format == "json_object":
+        if request.params.response_format in ("json_object", "json_schema"):
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: the Anthropic Messages API has no JSON mode"
             )

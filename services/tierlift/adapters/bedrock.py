@@ -98,7 +98,7 @@ class BedrockBackend:
         # never dropped silently: the router moves on to a rung that can honour them
         if p.HasField("seed"):
             raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, "params.seed: Bedrock's Converse API takes no seed")
-        if p.response_format == "json_object":
+        if p.response_format in ("json_object", "json_schema"):
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: Bedrock's Converse API has no JSON mode"
             )

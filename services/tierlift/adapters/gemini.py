@@ -13,6 +13,7 @@ exponential backoff with jitter.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -100,7 +101,8 @@ class GeminiBackend:
             top_p=p.top_p or None,
             stop_sequences=list(p.stop) or None,
             seed=p.seed if p.HasField("seed") else None,
-            response_mime_type="application/json" if p.response_format == "json_object" else None,
+            response_mime_type="application/json" if p.response_format in ("json_object", "json_schema") else None,
+            response_json_schema=json.loads(p.json_schema)["schema"] if p.json_schema else None,
             system_instruction=system or None,
             response_logprobs=True if model.capabilities.logprobs else None,
         )

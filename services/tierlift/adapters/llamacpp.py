@@ -8,6 +8,7 @@ which it follows; generation stops when it starts the next question.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -95,6 +96,8 @@ class LlamaCppBackend:
             body["seed"] = p.seed
         if p.response_format == "json_object":
             body["json_schema"] = {"type": "object"}  # llama.cpp constrains sampling to JSON
+        elif p.response_format == "json_schema":  # and to a schema (its grammar from the schema)
+            body["json_schema"] = json.loads(p.json_schema)["schema"]
         return body
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:

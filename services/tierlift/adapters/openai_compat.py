@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import os
 import time
@@ -85,6 +86,8 @@ class OpenAICompatBackend:
             body["seed"] = p.seed
         if p.response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
+        elif p.response_format == "json_schema":  # checked by core.limits on the way in
+            body["response_format"] = {"type": "json_schema", "json_schema": json.loads(p.json_schema)}
         if model.capabilities.logprobs:
             body["logprobs"] = True
         return body

@@ -92,6 +92,7 @@ class Capabilities(_Strict):
     logprobs: bool = False
     tools: bool = False
     json_mode: bool = False
+    json_schema: bool = False  # structured outputs: the answer constrained to a JSON Schema
 
 
 class Speed(_Strict):

@@ -4,8 +4,12 @@ document the same limits beside each field."""
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from typing import Any
 
+import jsonschema
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 from tierlift.v1 import common_pb2
@@ -13,7 +17,9 @@ from tierlift.v1 import common_pb2
 MAX_OUTPUT_TOKENS = 32_768
 MAX_STOP_SEQUENCES = 16
 MAX_STOP_CHARS = 256
-RESPONSE_FORMATS = {"", "text", "json_object"}
+RESPONSE_FORMATS = {"", "text", "json_object", "json_schema"}
+MAX_JSON_SCHEMA_BYTES = 64 * 1024
+_SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Problem = tuple[str, str] | None
 
@@ -32,6 +38,39 @@ def check_params(p: common_pb2.GenerationParams, prefix: str = "params") -> Prob
             return f"{prefix}.stop[{i}]", f"must be 1 to {MAX_STOP_CHARS} characters, not {len(stop):,}"
     if p.response_format not in RESPONSE_FORMATS:
         return f"{prefix}.response_format", f"must be one of {sorted(RESPONSE_FORMATS)}"
+    if (p.response_format == "json_schema") != bool(p.json_schema):
+        return f"{prefix}.json_schema", 'is set exactly when response_format is "json_schema"'
+    return check_json_schema(p.json_schema, f"{prefix}.json_schema") if p.json_schema else None
+
+
+def check_json_schema(text: str, field: str) -> Problem:
+    """OpenAI's json_schema object as JSON text: a name, a valid JSON Schema, optional strict
+    and description. What the adapters pass on, so a provider never gets one we would refuse."""
+    if len(text.encode()) > MAX_JSON_SCHEMA_BYTES:
+        return field, f"is over {MAX_JSON_SCHEMA_BYTES:,} bytes"
+    try:
+        spec: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        return field, "is not JSON"
+    if not isinstance(spec, dict):
+        return field, 'must be an object: {"name": ..., "schema": {...}}'
+    unknown = set(spec) - {"name", "schema", "strict", "description"}
+    if unknown:
+        return f"{field}.{sorted(unknown)[0]}", "is not a json_schema field"
+    if not isinstance(spec.get("name"), str) or not _SCHEMA_NAME.fullmatch(spec["name"]):
+        return f"{field}.name", "must be 1 to 64 letters, digits, '_' or '-'"
+    if not isinstance(spec.get("schema"), dict):
+        return f"{field}.schema", "must be a JSON Schema object"
+    if spec.get("strict") is not None and not isinstance(spec["strict"], bool):
+        return f"{field}.strict", "must be true or false"
+    if spec.get("description") is not None and not isinstance(spec["description"], str):
+        return f"{field}.description", "must be a string"
+    try:
+        jsonschema.validators.validator_for(spec["schema"]).check_schema(spec["schema"])
+    except jsonschema.SchemaError as exc:
+        return f"{field}.schema", f"is not a valid JSON Schema: {exc.message[:200]}"
+    except RecursionError:
+        return f"{field}.schema", "nests too deep"
     return None
 
 

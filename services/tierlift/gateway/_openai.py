@@ -9,6 +9,7 @@ ones so) and is taken as absent, as is one at the value that changes nothing (`_
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import grpc
 
 from tierlift.core.catalog import TIERS, tier_name
-from tierlift.core.limits import MAX_OUTPUT_TOKENS
+from tierlift.core.limits import MAX_OUTPUT_TOKENS, check_json_schema
 from tierlift.v1 import common_pb2, router_pb2
 
 # Virtual models: what a caller asks for in `model`.
@@ -106,11 +107,29 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
         params.seed = seed
     fmt = body.get("response_format")
     if fmt is not None:
-        kind = fmt.get("type") if isinstance(fmt, dict) else None
-        if kind not in ("text", "json_object") or len(fmt) != 1:
-            raise invalid("response_format", "only {'type': 'text'} and {'type': 'json_object'} are supported")
-        params.response_format = kind
+        _response_format(fmt, params)
     return params
+
+
+def _response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
+    """{'type': 'text'}, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}
+    (structured outputs, as the SDKs' `parse` and LangChain's `with_structured_output` send)."""
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind in ("text", "json_object") and len(fmt) == 1:
+        params.response_format = kind
+        return
+    if kind != "json_schema" or set(fmt) != {"type", "json_schema"}:
+        raise invalid(
+            "response_format",
+            "must be {'type': 'text'}, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}",
+        )
+    try:
+        params.json_schema = json.dumps(fmt["json_schema"], separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):  # NaN and Infinity are no JSON
+        raise invalid("response_format.json_schema", "is not JSON") from None
+    if problem := check_json_schema(params.json_schema, "response_format.json_schema"):
+        raise invalid(*problem)
+    params.response_format = kind
 
 
 def _header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: str) -> str:

@@ -132,6 +132,8 @@ def _hard_exclusion(
         return f"adapter {model.adapter} is not deployed here"
     if request.params.response_format == "json_object" and not model.capabilities.json_mode:
         return "no JSON mode (its catalog entry's capabilities.json_mode), and the request asks for a JSON object"
+    if request.params.response_format == "json_schema" and not model.capabilities.json_schema:
+        return "no structured outputs (capabilities.json_schema), and the request gives a JSON Schema"
     return None
 
 
