@@ -78,6 +78,10 @@ REGULATED = common_pb2.DATA_CLASS_REGULATED
         "EM\u0160O 0101006500006",
         "SVNR 1237 010180",
         "my ssn is zero seven eight, zero five, one one two zero",  # spelled out, as dictated
+        "SSN O78-O5-112O",  # letters for digits
+        "card 4lll 1111 1111 1111",
+        "IBAN DE89/3704/0044/0532/0130/00",
+        "iban: de89.3704.0044.0532.0130.00",
         "card four one one one one one one one one one one one one one one one",
         "meine Steuer-ID ist sechs f\u00fcnf neun zwei neun neun sieben null vier acht neun",
         "El paciente fue diagnosticado con diabetes",
@@ -118,6 +122,7 @@ def test_identifiers_and_health_data_as_people_write_them_are_regulated(text: st
         "Medicare covers 556478025 people",
         "order_id_123456789",
         "one two three four five six seven eight nine ten",  # counting, not a number
+        "Hello world, 10lbs of O2 and I0",
         "I have one, two, three, four, five, six, seven, eight, nine apples",
     ],
 )

@@ -111,7 +111,7 @@ def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataCla
     found: dict[str, common_pb2.DataClass] = {}
     folded = folded.replace("_", " ")  # keys name what they hold: customer_ssn, card_number, id_no
     context = ids.Context(folded)
-    for span in itertools.chain(ids.digit_spans(text), ids.spelled_spans(folded)):
+    for span in itertools.chain(ids.digit_spans(ids.with_lookalike_digits(text)), ids.spelled_spans(folded)):
         if "payment_card" not in found and ids.is_card(span, context):
             found["payment_card"] = REGULATED
         if "national_id" not in found and ids.numeric_id(span, context):

@@ -272,6 +272,25 @@ def spelled_spans(folded: str) -> Iterator[Span]:
                 yield Span(digits, lengths, groups[i][1], groups[j][2], whole)
 
 
+# Letters written for digits to get past a pattern ("O78-O5-112O", "4lll 1111 1111 1111"): in a
+# run of digits, O and o read as 0, I and l as 1, where no other letter touches the run. One
+# character for one, so positions hold; the checksums still decide.
+_DIGITISH = re2.compile(r"[0-9OoIl]*[0-9][0-9OoIl]*")
+_AS_DIGITS = str.maketrans("OoIl", "0011")
+
+
+def with_lookalike_digits(text: str) -> str:
+    pieces: list[str] = []
+    last = 0
+    for m in _DIGITISH.finditer(text):
+        token = m.group()
+        if token.isdigit() or _letter_next_to(text, m.start(), m.end()):
+            continue
+        pieces += [text[last : m.start()], token.translate(_AS_DIGITS)]
+        last = m.end()
+    return "".join(pieces) + text[last:] if pieces else text
+
+
 def _letter_next_to(text: str, start: int, end: int) -> bool:
     return (start > 0 and text[start - 1].isalpha()) or (end < len(text) and text[end].isalpha())
 
@@ -518,7 +537,7 @@ def alnum_id(upper: str, context: Context) -> str | None:
     return None
 
 
-_IBAN = re2.compile(r"\b[A-Z]{2}\d{2}(?:[ -]{0,2}[A-Z0-9]){11,34}")
+_IBAN = re2.compile(r"\b[A-Z]{2}\d{2}(?:[ ./-]{0,2}[A-Z0-9]){11,34}")
 
 
 def has_iban(upper: str) -> bool:
