@@ -22,6 +22,7 @@ longest identifier, so detection time grows linearly with the text.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -275,20 +276,28 @@ def spelled_spans(folded: str) -> Iterator[Span]:
 # Letters written for digits to get past a pattern ("O78-O5-112O", "4lll 1111 1111 1111"): in a
 # run of digits, O and o read as 0, I and l as 1, where no other letter touches the run. One
 # character for one, so positions hold; the checksums still decide.
-_DIGITISH = re2.compile(r"[0-9OoIl]*[0-9][0-9OoIl]*")
+# Python's re, not RE2: two fixed-length alternatives cannot backtrack, and google-re2 encodes the
+# whole text again on every search from a position (quadratic over many runs)
+_LOOKALIKE = re.compile(r"[0-9][OoIl]|[OoIl][0-9]")
+_DIGITISH = frozenset("0123456789OoIl")
 _AS_DIGITS = str.maketrans("OoIl", "0011")
 
 
 def with_lookalike_digits(text: str) -> str:
-    pieces: list[str] = []
-    last = 0
-    for m in _DIGITISH.finditer(text):
-        token = m.group()
-        if token.isdigit() or _letter_next_to(text, m.start(), m.end()):
-            continue
-        pieces += [text[last : m.start()], token.translate(_AS_DIGITS)]
-        last = m.end()
-    return "".join(pieces) + text[last:] if pieces else text
+    """Linear: one search per run that holds a look-alike, each character read at most twice
+    (matching every digit group instead cost 27 ms on 14K characters of numbers)."""
+    chars: list[str] | None = None
+    end = 0
+    while (m := _LOOKALIKE.search(text, end)) is not None:
+        start, end = m.start(), m.end()
+        while start > 0 and text[start - 1] in _DIGITISH:
+            start -= 1
+        while end < len(text) and text[end] in _DIGITISH:
+            end += 1
+        if not _letter_next_to(text, start, end):
+            chars = chars if chars is not None else list(text)
+            chars[start:end] = text[start:end].translate(_AS_DIGITS)
+    return "".join(chars) if chars is not None else text
 
 
 def _letter_next_to(text: str, start: int, end: int) -> bool:
