@@ -5,8 +5,9 @@ the search for addresses that decides whether spaCy reads a prompt.
 Five kinds of text at 4K, 32K and 128K characters: prose with an identifier now and then (the
 common case), text that is nothing but digit groups (the most candidate numbers per character),
 one unbroken run of word characters, one run of digits and one of blank lines (each made an
-old backtracking pattern quadratic). Linear work shows as a time per 1,000 characters that
-stays flat as the text grows.
+old backtracking pattern quadratic), the words that name an account or a document over and
+over, and look-alike digits ("1O ") over and over (each made a positioned search quadratic).
+Linear work shows as a time per 1,000 characters that stays flat as the text grows.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def _texts(size: int) -> dict[str, str]:
     rng = random.Random(size)
     digits = " ".join(str(rng.randint(0, 9999)) for _ in range(size // 3))[:size]
     return {"prose": (PROSE * (size // len(PROSE) + 1))[:size], "digit_groups": digits, "one_word": "a1_" * (size // 3),
-            "digit_run": "7" * size, "blank_lines": "\n" * size}  # fmt: skip
+            "digit_run": "7" * size, "blank_lines": "\n" * size, "context_words": ("acct passport " * size)[:size],
+            "lookalike_digits": ("1O " * size)[:size]}  # fmt: skip
 
 
 def _best_ms(work: Callable[[], object], rounds: int) -> float:
