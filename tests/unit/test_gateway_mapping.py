@@ -65,7 +65,8 @@ def test_a_null_or_a_neutral_value_asks_for_nothing_and_is_taken() -> None:
     assert not request.params.stop and not request.params.seed
     assert oai.to_request({**body, "tools": []}, {})[0].messages[0].content == "x"
     for name, value in (("tools", [{"type": "function"}]), ("tool_choice", "auto"), ("store", True),
-                        ("logit_bias", {"50256": -100}), ("top_logprobs", 2), ("functions", [])):  # fmt: skip
+                        ("logit_bias", {"50256": -100}), ("top_logprobs", 2), ("functions", []),
+                        ("n", True), ("logprobs", 0), ("presence_penalty", False)):  # fmt: skip
         with pytest.raises(oai.OpenAIError) as raised:
             oai.to_request({**body, name: value}, {})
         assert raised.value.param == name and raised.value.status == 400

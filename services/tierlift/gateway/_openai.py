@@ -156,7 +156,9 @@ def to_request(
         if name not in _KNOWN and value is not None:
             raise invalid(name, "is not supported by Tierlift")
     for name, neutral in _NEUTRAL.items():
-        if body.get(name) not in (None, neutral):
+        value = body.get(name)
+        # True == 1 and False == 0 in Python: `"n": true` is no count, `"logprobs": 0` no flag
+        if value is not None and (value != neutral or isinstance(value, bool) != isinstance(neutral, bool)):
             raise invalid(name, f"only {neutral!r} is supported")
     model = known_model(body.get("model"), catalog_models)
     meta = body.get("metadata") or {}
