@@ -408,9 +408,8 @@ def _rrn_birth_date(d: str) -> bool:
 def _au_medicare(d: str) -> bool:
     """An Australian Medicare card number (python-stdnum has none): its first digit 2-6 and a
     weighted check digit ninth; a tenth digit is the issue number, an eleventh the person's."""
-    return d[0] in "23456" and sum(int(c) * w for c, w in zip(d, (1, 3, 7, 9, 1, 3, 7, 9), strict=False)) % 10 == int(
-        d[8]
-    )
+    weighted = sum(int(c) * w for c, w in zip(d[:8], (1, 3, 7, 9, 1, 3, 7, 9), strict=True))
+    return d[0] in "23456" and weighted % 10 == int(d[8])
 
 
 # (lengths, check, written shape that needs no context word or None). stdnum's own SSN check
