@@ -122,6 +122,8 @@ def test_a_json_schema_travels_to_the_router_and_a_bad_one_is_refused_by_field()
         ({"type": "json_schema", "json_schema": {"name": "City"}}, "response_format.json_schema.schema"),
         ({"type": "json_schema", "json_schema": {**CITY, "strict": "yes"}}, "response_format.json_schema.strict"),
         ({"type": "json_schema", "json_schema": {**CITY, "extra": 1}}, "response_format.json_schema.extra"),
+        ({"type": "json_schema", "json_schema": {**CITY, "schema": {"properties": {"a": {"$ref": "https://x/s.json"}}}}},
+         "response_format.json_schema.schema"),
         ({"type": "json_schema", "json_schema": {**CITY, "schema": {"maximum": float("nan")}}},
          "response_format.json_schema"),
         ({"type": "xml"}, "response_format"),

@@ -83,10 +83,28 @@ def _json_schema_problem(text: str) -> tuple[str, str] | None:
         return ".strict", "must be true or false"
     if spec.get("description") is not None and not isinstance(spec["description"], str):
         return ".description", "must be a string"
+    if (ref := _outside_ref(spec["schema"])) is not None:
+        return ".schema", f"$ref {ref[:80]!r} points outside the schema: only '#...' references are followed"
     try:
         jsonschema.validators.validator_for(spec["schema"]).check_schema(spec["schema"])
     except jsonschema.SchemaError as exc:
         return ".schema", f"is not a valid JSON Schema: {exc.message[:200]}"
     except RecursionError:
         return ".schema", "nests too deep"
+    return None
+
+
+def _outside_ref(node: Any) -> str | None:
+    """The first `$ref` that is not a reference inside the schema (a URL or a file): no backend
+    fetches one, and llama.cpp leaves sampling unconstrained when it cannot follow it."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+                return str(ref)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None
