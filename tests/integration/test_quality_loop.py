@@ -7,9 +7,11 @@ feedback and regenerations land on the model path that answered."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,13 @@ def quality(stack: Stack, workload: str) -> ledger_pb2.QualityReport:
         return ledger_pb2_grpc.LedgerStub(channel).GetQuality(query, timeout=10)  # type: ignore[no-any-return]
 
 
+def attempt_kinds(stack: Stack, workload: str) -> dict[str, int]:
+    """The ledger's billed attempts of a workload by kind (live, shadow, judge), read from its database."""
+    with closing(sqlite3.connect(stack.state_dir / "ledger.db")) as db:
+        rows = db.execute("SELECT kind, count(*) FROM attempts WHERE workload = ? GROUP BY kind", (workload,))
+        return dict(rows.fetchall())
+
+
 def wait_for(check: Any, what: str, timeout_s: float = 30) -> Any:
     deadline = time.monotonic() + timeout_s
     while not (result := check()):
@@ -198,9 +207,14 @@ def test_an_llm_judge_compares_both_orders_through_the_router(stack: Stack) -> N
     line = wait_for(lambda: [q for q in quality(stack, "judged").lines if q.scored >= 10], "10 LLM verdicts")[0]
     wrong = sum(q in WRONG for q in questions)
     assert line.agreement == (10 - wrong) / 10  # not worse than the reference in both orders, or in neither
+    # The ledger ingests attempts and verdicts on separate consumers (attempts linger for a batch),
+    # so a verdict can be stored before the judge calls that made it: wait for those calls' rows.
+    # Two judge calls per shadow run, priced apart from live spend, no request rows of their own.
+    wait_for(lambda: attempt_kinds(stack, "judged") == {"live": 10, "shadow": 10, "judge": 20},
+             "10 live, 10 shadow and 20 judge attempts billed")  # fmt: skip
     report = quality(stack, "judged")
-    # two judge calls per shadow run, priced apart from live spend, and no request rows of their own
     assert Decimal(report.judge_cost_usd) > 0
+    assert Decimal(report.shadow_cost_usd) > 0
     assert [q.model for q in report.lines] == ["candidate"]
     with stack.channel("ledger") as channel:
         spend = ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(workload="judged"), timeout=10)
