@@ -8,6 +8,7 @@ tierlift keys create|list|revoke  manage API keys (admin)
 tierlift audit                   admin actions: keys and budgets
 tierlift rollout start|status|pause|resume|promote|abort   move a workload between models safely
 tierlift migrate                 apply the ledger migrations
+tierlift bus-bootstrap           create the bus's stream, buckets and consumers (deployments)
 tierlift eval-classifier         task type and data class accuracy on labelled rows
 tierlift eval-routing            the learned router's cost/quality curve
 tierlift eval                    the local tier's accuracy and the AUROC of its confidence
@@ -78,13 +79,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  export OPENAI_BASE_URL={stack.openai_base_url}")
     print(f"  export OPENAI_API_KEY={stack.keys['app']}")
     print(_banner(deployment))
-    print("Ctrl-C stops everything.")
-    died = stack.serve_until_signalled()
-    if died:
-        print(f"{', '.join(died)} exited unexpectedly; stopping (see {STATE_DIR / 'logs'})", file=sys.stderr)
+    print("Ctrl-C stops everything; a service that exits is restarted.")
+    stack.serve_until_signalled(lambda line: print(f"tierlift: {line}", file=sys.stderr, flush=True))
     codes = stack.stop()
     print("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
-    return 0 if not died and all(c == 0 for c in codes.values()) else 1
+    return 0 if all(c == 0 for c in codes.values()) else 1
 
 
 def _banner(deployment: Deployment) -> str:
@@ -285,12 +284,13 @@ def cmd_nats_users(args: argparse.Namespace) -> int:
     and in the NATS servers' authorization block."""
     from tierlift.core.nats_access import new_seed, public_key, server_authorization
 
-    seeds = {role: new_seed() for role in ("router", "ledger", "assessor", "observer")}
+    seeds = {role: new_seed() for role in ("router", "ledger", "assessor", "bootstrap", "observer")}
     keys = {role: public_key(seed) for role, seed in seeds.items()}
     print("# 1. the seeds, as a Secret (nats.auth.existingSecret); keep the observer's for read-only tools")
     print(f"kubectl create secret generic {args.secret} \\")
     print(f"  --from-literal=ROUTER_NATS_SEED={seeds['router']} --from-literal=LEDGER_NATS_SEED={seeds['ledger']} \\")
-    print(f"  --from-literal=ASSESSOR_NATS_SEED={seeds['assessor']}")
+    print(f"  --from-literal=ASSESSOR_NATS_SEED={seeds['assessor']} \\")
+    print(f"  --from-literal=BOOTSTRAP_NATS_SEED={seeds['bootstrap']}")
     print(f"# observer seed (not in the Secret): {seeds['observer']}")
     print("\n# 2. values (public keys, not secret)")
     print(f"nats:\n  auth:\n    enabled: true\n    existingSecret: {args.secret}")
@@ -298,6 +298,18 @@ def cmd_nats_users(args: argparse.Namespace) -> int:
         print(f"    {role}Nkey: {key}")
     print("\n# 3. an external NATS server's authorization block (the chart's own NATS renders it)")
     print(server_authorization({key: role for role, key in keys.items()}), end="")
+    return 0
+
+
+def cmd_bus_bootstrap(args: argparse.Namespace) -> int:
+    """Create the stream, key-value buckets and durable consumers (core/bus_layout.py) as the
+    bootstrap identity: TIERLIFT_NATS_URL, TIERLIFT_NATS_SEED (its seed), TLS as for a service."""
+    from tierlift.core.config import BusSettings, load_settings
+    from tierlift.devstack import run_bootstrap
+
+    settings = load_settings(BusSettings)
+    run_bootstrap(settings.nats_url, settings.nats_seed(), settings.tls(), settings.stream_replicas)
+    print(f"bus ready at {settings.nats_url}: stream, buckets and durable consumers configured")
     return 0
 
 
@@ -403,6 +415,8 @@ def _parser() -> argparse.ArgumentParser:
     nats_users = sub.add_parser("nats-users", help="make NATS user seeds and their permissions for a deployment")
     nats_users.add_argument("--secret", default="tierlift-nats-users", help="the Secret's name")
     nats_users.set_defaults(func=cmd_nats_users)
+    bus = sub.add_parser("bus-bootstrap", help="create the stream, buckets and consumers (the bootstrap identity)")
+    bus.set_defaults(func=cmd_bus_bootstrap)
     migrate = sub.add_parser("migrate", help="apply the ledger's Alembic migrations")
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)

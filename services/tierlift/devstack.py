@@ -5,6 +5,7 @@ foreground; the integration tests start the very same stack.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,7 +13,9 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +25,12 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tierlift.core import migrations
+from tierlift.core.bus_layout import bootstrap
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import secret
 from tierlift.core.identity import digest, key_id_of, key_interceptors, new_key, with_key
-from tierlift.core.nats_access import new_seed, public_key, server_authorization
+from tierlift.core.nats_access import BOOTSTRAP, EVENTS, new_seed, public_key, server_authorization
+from tierlift.core.scrub import secret_variable
 from tierlift.core.tls import TlsFiles
 from tierlift.deployment import Deployment, Probe, backend_family, cloud_env, plan_deployment
 from tierlift.v1 import ledger_pb2
@@ -39,6 +44,10 @@ _MODULES = {
     "assessor": "tierlift.assessor.main",
 }
 STATE_FILE = "stack.json"
+NATS_USERS_FILE = "nats-users.json"
+# whose events each consumer takes (TIERLIFT_TRUSTED_PRODUCERS), beside its own
+TRUSTS = {"ledger": ("router", "assessor"), "router": ("ledger", "assessor"), "assessor": ("router", "ledger")}
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class StackError(RuntimeError):
@@ -51,12 +60,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def base_env() -> dict[str, str]:
+    """This environment without its credentials (provider keys, cloud credentials, API keys):
+    each process is given only its own component's (`service_env`)."""
+    return {k: v for k, v in os.environ.items() if not secret_variable(k)}
+
+
 def nats_server_env() -> dict[str, str]:
     """The environment nats-server runs in here: one Go scheduler thread. The embedded stack's bus
     carries one node's events, and on a machine whose cores the services share, Go's idle
     schedulers spinning for work cost nats-server a third more CPU a routed request (0.52 against
     0.39 ms, eight `BENCH=profile` runs each, alternating). A GOMAXPROCS already set wins."""
-    return {**os.environ, "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")}
+    return {**base_env(), "GOMAXPROCS": os.environ.get("GOMAXPROCS", "1")}
+
+
+def private_file(path: Path) -> Path:
+    """`path` created (if new) readable by its owner only."""
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    return path
+
+
+def nats_users(state_dir: Path) -> dict[str, str]:
+    """One NATS user seed per role, made once and kept in the state folder (0600): the keys that
+    sign events survive restarts, so a backlog signed before one is still taken after it."""
+    path = state_dir / NATS_USERS_FILE
+    seeds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    roles = [*EVENTS, BOOTSTRAP]
+    if any(role not in seeds for role in roles):
+        seeds = {role: seeds.get(role) or new_seed() for role in roles}
+        private_file(path).write_text(json.dumps(seeds, indent=2))
+    return seeds
+
+
+def run_bootstrap(url: str, seed: str, tls: TlsFiles | None, replicas: int = 1) -> None:
+    """Create the stream, buckets and durables as the bootstrap identity (core/bus_layout.py)."""
+    from tierlift.core.bus import EventBus
+
+    async def configure() -> None:
+        bus = await EventBus.connect(url, "tierlift-bootstrap", seed=seed, tls=tls, role=BOOTSTRAP)
+        try:
+            await bootstrap(bus.js, replicas)
+        finally:
+            await bus.drain()
+
+    # a thread of its own: the caller may be inside an event loop (an async test)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(configure())
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="bus-bootstrap")
+    worker.start()
+    worker.join()
+    if failure:
+        raise StackError(f"the bus bootstrap failed: {failure[0]!r}") from failure[0]
 
 
 def nats_server_binary() -> Path:
@@ -118,8 +179,10 @@ class Stack:
     keys: dict[str, str] = field(default_factory=dict)
     # TLS everywhere (gRPC, the gateway's HTTPS, NATS) with these files; None: plain TCP
     tls: TlsFiles | None = None
-    # NATS user seeds ("router", "ledger", "observer"), fresh on every start
+    # NATS user seeds by role (router, ledger, assessor, observer, bootstrap), kept in the state folder
     nats_seeds: dict[str, str] = field(default_factory=dict)
+    # a service that exits is started again after a backoff (`supervise`); these count restarts
+    restarts: dict[str, int] = field(default_factory=dict)
 
     @property
     def services(self) -> list[str]:
@@ -138,9 +201,12 @@ class Stack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def start(self, health_timeout_s: float = 60.0) -> None:
-        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.state_dir / "logs").mkdir(exist_ok=True, mode=0o700)
         try:
             self._start_nats()
+            run_bootstrap(self.nats_url, self.nats_seeds[BOOTSTRAP], self.tls)
+            private_file(self.state_dir / "ledger.db")
             migrations.upgrade(self.database_url)
             self.keys = bootstrap_keys(self.state_dir, self.database_url)
             for name in self.services:
@@ -150,27 +216,26 @@ class Stack:
             raise
         (self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
 
-    def _start_nats(self) -> None:
+    def _start_nats(self, port: int = 0) -> None:
         """nats-server with one nkey user per service and the subject permissions of
         core/nats_access.py, so the embedded stack runs the bus as production does."""
-        port = free_port()
-        self.nats_seeds = {role: new_seed() for role in ("router", "ledger", "assessor", "observer")}
+        port = port or free_port()
+        self.nats_seeds = nats_users(self.state_dir)
         users = {public_key(seed): role for role, seed in self.nats_seeds.items()}
         store = json.dumps(str((self.state_dir / "nats").resolve()))
         config = [f"listen: 127.0.0.1:{port}", f"jetstream {{ store_dir: {store} }}", server_authorization(users)]
         if self.tls is not None:
             files = {"cert_file": self.tls.cert, "key_file": self.tls.key, "ca_file": self.tls.ca}
             config.append("tls { " + ", ".join(f"{k}: {json.dumps(str(v.resolve()))}" for k, v in files.items()) + " }")
-        config_path = self.state_dir / "nats.conf"
+        config_path = private_file(self.state_dir / "nats.conf")
         config_path.write_text("\n".join(config) + "\n")
-        config_path.chmod(0o600)
-        log = self.log_path("nats").open("ab")
         proc = subprocess.Popen(
             [str(nats_server_binary()), "-c", str(config_path)],
-            stdout=log,
+            stdout=private_file(self.log_path("nats")).open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=nats_server_env(),
+            umask=0o077,
         )
         self.procs["nats"] = proc
         wait_for_port(port, 10.0, proc, "nats-server")
@@ -179,7 +244,7 @@ class Stack:
     def service_env(self, name: str, port: int) -> dict[str, str]:
         role = "router" if name.startswith("router") else name  # "router-2": a second replica
         env = {
-            **os.environ,
+            **base_env(),
             "TIERLIFT_LISTEN": f"127.0.0.1:{port}",
             "TIERLIFT_NATS_URL": self.nats_url,
             "PYTHONUNBUFFERED": "1",
@@ -187,13 +252,11 @@ class Stack:
         if self.tls is not None:
             env |= {"TIERLIFT_TLS_CERT_FILE": str(self.tls.cert), "TIERLIFT_TLS_KEY_FILE": str(self.tls.key),
                     "TIERLIFT_TLS_CA_FILE": str(self.tls.ca)}  # fmt: skip
-        if role in ("router", "ledger", "assessor"):
+        if role in TRUSTS:  # its NATS user, and whose events it takes (each only on its own subjects)
             env["TIERLIFT_NATS_SEED"] = self.nats_seeds[role]
-        if name == "ledger":  # attempts, requests and feedback from routers; scores and alerts from the assessor
-            trusted = [public_key(self.nats_seeds[producer]) for producer in ("router", "assessor")]
+            trusted = [f"{producer}={public_key(self.nats_seeds[producer])}" for producer in TRUSTS[role]]
             env["TIERLIFT_TRUSTED_PRODUCERS"] = ",".join(trusted)
         if name == "assessor":
-            env["TIERLIFT_TRUSTED_PRODUCERS"] = public_key(self.nats_seeds["router"])
             env["TIERLIFT_SERVICE_KEY"] = self.keys["assessor"]  # its LLM judge calls the router
             env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
             env["TIERLIFT_LEDGER_ADDR"] = self.addrs["ledger"]  # the rollout controller's evidence
@@ -227,9 +290,10 @@ class Stack:
             [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
             env=self.service_env(name, port),
             # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
-            stdout=log_path.open("ab"),
+            stdout=private_file(log_path).open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,
         )
         self.procs[name] = proc
         self.addrs[name] = f"127.0.0.1:{port}"
@@ -272,8 +336,8 @@ class Stack:
                 proc.wait()
         return proc.returncode
 
-    def serve_until_signalled(self) -> list[str]:
-        """Wait for SIGINT or SIGTERM, or for a service to exit; return those that exited."""
+    def serve_until_signalled(self, report: Callable[[str], None] = print) -> None:
+        """Wait for SIGINT or SIGTERM, restarting any service that exits meanwhile (`supervise`)."""
         stopping = False
 
         def on_signal(_sig: int, _frame: object) -> None:
@@ -282,11 +346,43 @@ class Stack:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        due: dict[str, float] = {}
         while not stopping:
-            if died := [n for n, p in self.procs.items() if p.poll() is not None]:
-                return died
+            self.supervise(due, report)
             time.sleep(0.2)
-        return []
+
+    def supervise(self, due: dict[str, float], report: Callable[[str], None]) -> None:
+        """One look at the processes: a service that exited is started again on its port after a
+        backoff (1, 2, 5, 10, then every 30 s), and `report` says so; nats-server likewise. The
+        ledger's durable consumers keep what it had not acknowledged: it bills that backlog once
+        it is back."""
+        now = time.monotonic()
+        for name, proc in list(self.procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            if name not in due:
+                count = self.restarts.get(name, 0)
+                delay = RESTART_BACKOFF_S[min(count, len(RESTART_BACKOFF_S) - 1)]
+                due[name] = now + delay
+                report(f"{name} exited with code {code}; restarting in {delay:.0f}s (see {self.log_path(name)})")
+            elif now >= due[name]:
+                del due[name]
+                self.restarts[name] = self.restarts.get(name, 0) + 1
+                try:
+                    self.restart(name)
+                    report(f"{name} restarted (restart {self.restarts[name]})")
+                except StackError as exc:
+                    report(f"{name} did not come back: {exc}")
+
+    def restart(self, name: str) -> None:
+        """Start an exited process again, on the address it had."""
+        if name == "nats":
+            port = int(self.addrs["nats"].rsplit(":", 1)[1])
+            self._start_nats(port)
+            return
+        port = int(self.addrs[name].rsplit(":", 1)[1])
+        self.start_service(name, port=port)
 
     def stop(self) -> dict[str, int]:
         extra = [name for name in self.procs if name not in (*self.services, "nats")]  # e.g. "router-2"
@@ -318,9 +414,8 @@ def bootstrap_keys(state_dir: Path, database_url: str) -> dict[str, str]:
     finally:
         engine.dispose()
     keys["router"], keys["assessor"] = new_key()[1], new_key()[1]  # service keys: fresh on every start
-    path.touch(mode=0o600)
-    path.chmod(0o600)
-    path.write_text(json.dumps({k: v for k, v in keys.items() if k not in ("router", "assessor")}, indent=2))
+    kept = {k: v for k, v in keys.items() if k not in ("router", "assessor")}
+    private_file(path).write_text(json.dumps(kept, indent=2))
     return keys
 
 

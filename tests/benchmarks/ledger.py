@@ -22,9 +22,10 @@ from tests.postgres import postgres_server
 from tierlift.core import bus as bus_module
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
+from tierlift.core.bus_layout import bootstrap
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
-from tierlift.core.nats_access import EventSigner, ProducerCheck, new_seed, public_key
+from tierlift.core.nats_access import EventSigner, ProducerCheck, TrustedProducer, new_seed, public_key
 from tierlift.devstack import free_port, nats_server_binary, wait_for_port
 from tierlift.ledger import LedgerStore, attempt_ingest, make_engine, price_attempt
 
@@ -60,10 +61,10 @@ async def _ingest_rate(nats_url: str, store: LedgerStore, n: int) -> float:
     # signed and checked as in production: the ledger verifies each event's producer signature
     seed = new_seed()
     bus.signer = EventSigner(seed)
-    check = ProducerCheck([public_key(seed)])
+    check = ProducerCheck([TrustedProducer("router", public_key(seed))])
     check.start_helper()  # as the ledger's main does
     bus.trust(check)
-    await bus.ensure_stream()
+    await bootstrap(bus.js)
     evts = events(n)
     for start in range(0, n, 1000):
         await asyncio.gather(
@@ -71,9 +72,8 @@ async def _ingest_rate(nats_url: str, store: LedgerStore, n: int) -> float:
         )
     stop = asyncio.Event()
     started = time.perf_counter()
-    task = asyncio.create_task(
-        bus.consume(bus_module.SUBJECT_ATTEMPT, "bench", attempt_ingest(bus, store, CATALOG), stop, overlap=True)
-    )
+    ingest = attempt_ingest(bus, store, CATALOG)
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-attempts", ingest, stop, overlap=True))
     # done when the consumer has acked everything (the ledger acks a batch after its transaction);
     # asked of JetStream, not of the database, so the polling takes nothing from the writer
     while True:

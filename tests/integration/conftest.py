@@ -11,6 +11,7 @@ import pytest
 
 from tests.stack_keys import tenant_router
 from tierlift.core.bus import EventBus
+from tierlift.core.bus_layout import bootstrap
 from tierlift.devstack import Stack, free_port, nats_server_binary, wait_for_port
 from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 
@@ -59,7 +60,7 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
 async def bus(nats_url: str) -> AsyncIterator[EventBus]:
     """A connection to `nats_url` with the stream made."""
     connected = await EventBus.connect(nats_url, name="test")
-    await connected.ensure_stream()
+    await bootstrap(connected.js)
     try:
         yield connected
     finally:

@@ -12,9 +12,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tierlift.core import bus as bus_module
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
+from tierlift.core.bus_layout import bootstrap
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
-from tierlift.core.nats_access import EventSigner, ProducerCheck, new_seed, public_key
+from tierlift.core.nats_access import EventSigner, ProducerCheck, TrustedProducer, new_seed, public_key
 from tierlift.ledger import EventIngest, LedgerStore, attempt_ingest, make_engine
 from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
@@ -52,7 +53,7 @@ def attempt_event(
 
 async def ingest_until(bus: EventBus, store: LedgerStore, ingest: EventIngest, rows: int, dead: int) -> None:
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-test", ingest, stop, batch=64))
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-attempts", ingest, stop, batch=64))
     try:
         for _ in range(100):
             lines = store.spend("acme", "", None, None)
@@ -120,8 +121,8 @@ async def test_events_no_trusted_router_signed_are_dead_lettered_with_the_reason
     unsigned = await EventBus.connect(nats_url, name="unsigned")
     ledger = await EventBus.connect(nats_url, name="ledger")
     try:
-        await ledger.ensure_stream()
-        ledger.trust(ProducerCheck([public_key(router_seed)]))
+        await bootstrap(ledger.js)
+        ledger.trust(ProducerCheck([TrustedProducer("router", public_key(router_seed))]))
         await router.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r1.attempt.0"), "r1.attempt.0")
         await stranger.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r2.attempt.0", tokens=(4 * 10**9, 0)), "r2")
         await unsigned.publish(bus_module.SUBJECT_ATTEMPT, attempt_event("r3.attempt.0"), "r3.attempt.0")

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tierlift.core.bus import SUBJECT_ATTEMPT, EventBus, Received
+from tierlift.core.bus_layout import bootstrap
 from tierlift.devstack import free_port, nats_server_binary, wait_for_port
 from tierlift.v1 import events_pb2
 
@@ -61,11 +62,11 @@ async def test_consumer_survives_a_nats_outage_without_losing_events(tmp_path: P
                 in_handler.set()
                 await resume.wait()
 
-    bus = await EventBus.connect(f"nats://127.0.0.1:{port}", name="outage-test")
+    bus = await EventBus.connect(f"nats://127.0.0.1:{port}", name="ledger-attempts")
     stop = asyncio.Event()
     try:
-        await bus.ensure_stream()
-        consumer = asyncio.create_task(bus.consume(SUBJECT_ATTEMPT, "outage-test", handler, stop, batch=8))
+        await bootstrap(bus.js)
+        consumer = asyncio.create_task(bus.consume(SUBJECT_ATTEMPT, "ledger-attempts", handler, stop, batch=8))
         before = [f"before-{i}" for i in range(20)]
         await publish_all(bus, before)
         await wait_for(lambda: set(before) <= set(handled), 10)

@@ -21,7 +21,8 @@ SUBJECT = bus_module.SUBJECT_ATTEMPT
 async def consumer(bus: EventBus, ack_wait_s: float = 30.0) -> PullConsumer:
     config = api.ConsumerConfig(durable_name="pull-test", ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ack_wait_s,
                                 filter_subject=SUBJECT)  # fmt: skip
-    return await PullConsumer.bind(bus.js, bus.nc, bus_module.STREAM, config)
+    await bus.js.add_consumer(bus_module.STREAM, config=config)
+    return await PullConsumer.bind(bus.js, bus.nc, bus_module.STREAM, "pull-test")
 
 
 async def publish(bus: EventBus, n: int, start: int = 0) -> None:
@@ -94,13 +95,13 @@ async def test_consume_hands_batches_to_the_handler_and_acks_them(bus: EventBus)
         seen.extend(r.msg.data for r in batch)
 
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(SUBJECT, "consume-test", handler, stop, batch=128, overlap=True))
+    task = asyncio.create_task(bus.consume(SUBJECT, "ledger-attempts", handler, stop, batch=128, overlap=True))
     for _ in range(100):
         if len(seen) >= 300:
             break
         await asyncio.sleep(0.05)
     for _ in range(100):  # acks are sent after the handler returns
-        info = await bus.js.consumer_info(bus_module.STREAM, "consume-test")
+        info = await bus.js.consumer_info(bus_module.STREAM, "ledger-attempts")
         if info.num_ack_pending == 0:
             break
         await asyncio.sleep(0.05)

@@ -21,7 +21,7 @@ from tierlift.core import bus as bus_module
 from tierlift.core import migrations
 from tierlift.core.bus import EventBus
 from tierlift.core.identity import with_key
-from tierlift.devstack import bootstrap_keys, free_port, wait_healthy
+from tierlift.devstack import bootstrap_keys, free_port, run_bootstrap, wait_healthy
 from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
 
 EVENTS = 20_000
@@ -67,6 +67,7 @@ def test_sigkill_mid_ingest_loses_nothing_and_replays_count_once(nats_url: str, 
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     migrations.upgrade(db_url)
     admin_key = bootstrap_keys(tmp_path, db_url)["admin"]
+    run_bootstrap(nats_url, seed="", tls=None)  # the stream and the ledger's durables
     port = free_port()
     ledger = start_ledger(tmp_path, nats_url, db_url, port)
     asyncio.run(publish_all(nats_url))

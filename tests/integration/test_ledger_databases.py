@@ -79,7 +79,8 @@ async def ingest_all(bus: EventBus, store: LedgerStore, evts: list[events_pb2.At
     for e in evts:
         await bus.publish(bus_module.SUBJECT_ATTEMPT, e, e.event_id)
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "t", attempt_ingest(bus, store, CATALOG), stop))
+    ingest = attempt_ingest(bus, store, CATALOG)
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-attempts", ingest, stop))
     for _ in range(200):
         if sum(x["attempts"] for x in store.spend("", "", None, None)) >= len(evts):
             break
@@ -148,7 +149,7 @@ async def test_an_event_whose_strings_do_not_fit_is_dead_lettered_and_the_batch_
         await bus.publish(bus_module.SUBJECT_ATTEMPT, e, e.event_id)
     ingest = attempt_ingest(bus, store, CATALOG)
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "fit", ingest, stop))
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_ATTEMPT, "ledger-attempts", ingest, stop))
     for _ in range(200):
         if ingest.dead_lettered == 2 and store.spend("acme", "", None, None):
             break
@@ -255,7 +256,7 @@ async def test_a_settled_request_stores_its_attempt_and_outcome_once(bus: EventB
     await bus.publish(bus_module.SUBJECT_SETTLED, broken, "r9.settled")
     ingest = settled_ingest(bus, store, CATALOG)
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_SETTLED, "s", ingest, stop))
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_SETTLED, "ledger-attempts-settled", ingest, stop))
     for _ in range(200):
         stored = sum(o["requests"] for o in store.request_outcomes("acme", "", None, None))
         if stored == 4 and ingest.dead_lettered == 1:
@@ -457,7 +458,8 @@ async def test_report_counts_requests_escalations_and_blended_cost(bus: EventBus
         completed.append(e)
         await bus.publish(bus_module.SUBJECT_COMPLETED, e, e.event_id)
     stop = asyncio.Event()
-    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_COMPLETED, "r", request_ingest(bus, store), stop))
+    ingest = request_ingest(bus, store)
+    task = asyncio.create_task(bus.consume(bus_module.SUBJECT_COMPLETED, "ledger-attempts-requests", ingest, stop))
     for _ in range(100):
         if sum(o["requests"] for o in store.request_outcomes("acme", "", None, None)) == 4:
             break

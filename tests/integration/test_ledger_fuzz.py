@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.integration.test_ledger_databases import postgres_url, store  # noqa: F401 (fixtures)
 from tests.unit.test_rpc_fuzz import NEVER, messages
 from tierlift.core.bus import EventBus
+from tierlift.core.bus_layout import bootstrap
 from tierlift.core.grpc_server import ServerCalls
 from tierlift.core.identity import Authenticate, KeyBook, key_interceptors
 from tierlift.core.ids import nul_field
@@ -45,7 +46,7 @@ RPCS = [
 @pytest.fixture
 async def ledger(nats_url: str, store: LedgerStore) -> AsyncIterator[tuple[Any, LedgerStore]]:  # noqa: F811
     bus = await EventBus.connect(nats_url, name="ledger-fuzz")
-    await bus.ensure_stream()
+    await bootstrap(bus.js)
     keys = KeyKeeper(KeyStore(store.engine), bus, KeyBook())
     row, admin_key = key_row(ledger_pb2.KeyRequest(role="admin"), datetime.now(UTC))
     keys.store.create(row)

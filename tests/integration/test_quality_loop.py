@@ -246,3 +246,13 @@ def test_a_golden_set_sets_each_paths_baseline_and_a_regression_alerts(
     with stack.channel("ledger") as channel:
         spend = ledger_pb2_grpc.LedgerStub(channel).GetSpend(ledger_pb2.SpendQuery(workload="sums"), timeout=10)
     assert spend.total_attempts == 0
+
+
+def test_prompt_and_answer_texts_are_stored_only_sealed_to_the_assessor(stack: Stack) -> None:
+    """Every question above crossed the bus in a shadow run and was judged (the assessor opened
+    it), yet no byte of the JetStream store holds a question: routers seal the texts to the
+    assessor's key (core/sealing.py)."""
+    assert quality(stack, "qa").lines[0].scored >= len(QUESTIONS)
+    stored = b"".join(p.read_bytes() for p in (stack.state_dir / "nats").rglob("*") if p.is_file())
+    assert b"tierlift.shadow.finished" in stored
+    assert b"Answer with the number only." not in stored

@@ -67,7 +67,8 @@ def test_dev_runs_nats_in_the_chart_and_sqlite_on_a_volume() -> None:
     assert "sy-tierlift-nats" in of_kind(docs, "StatefulSet")
     ledger = of_kind(docs, "Deployment")["sy-tierlift-ledger"]["spec"]["template"]["spec"]
     assert ledger["initContainers"][0]["command"] == ["tierlift", "migrate"]
-    assert not of_kind(docs, "Job")  # no external database to migrate from a hook
+    # no external database to migrate from a hook; the bus bootstrap runs after every install
+    assert list(of_kind(docs, "Job")) == ["sy-tierlift-bus-bootstrap-1"]
 
 
 def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None:
@@ -90,8 +91,15 @@ def test_prod_is_replicated_disruption_safe_and_schedules_vllm_on_gpus() -> None
     assert vllm["nodeSelector"] and vllm["tolerations"]
     assert vllm["containers"][0]["startupProbe"]["failureThreshold"] * 10 >= 600  # room to load weights
 
-    [job] = of_kind(docs, "Job").values()
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    jobs = of_kind(docs, "Job")
+    assert jobs["sy-tierlift-migrate-1"]["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    bootstrap = jobs["sy-tierlift-bus-bootstrap-1"]
+    assert bootstrap["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    [seed] = bootstrap["spec"]["template"]["spec"]["volumes"][0]["secret"]["items"]
+    assert seed["key"] == "BOOTSTRAP_NATS_SEED"  # the only identity that configures JetStream
+    ledger = deployments["sy-tierlift-ledger"]["spec"]["template"]["spec"]["containers"][0]
+    trusted = {e["name"]: e.get("value") for e in ledger["env"]}["TIERLIFT_TRUSTED_PRODUCERS"]
+    assert trusted.startswith("router=U") and ",assessor=U" in trusted
 
     catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-tierlift-config"]["data"]["catalog.yaml"])
     vllm_model = next(m for m in catalog["models"] if m["adapter"] == "vllm-local")

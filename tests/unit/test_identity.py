@@ -1,13 +1,27 @@
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tierlift.core.entry import StartupError
 from tierlift.core.identity import KeyBook, digest, new_key
-from tierlift.core.nats_access import EventSigner, ProducerCheck, Signed, new_seed, public_key, trusted_keys
+from tierlift.core.nats_access import (
+    EVENTS,
+    EventSigner,
+    ProducerCheck,
+    Signed,
+    TrustedProducer,
+    new_seed,
+    public_key,
+    subject_matches,
+    trusted_keys,
+)
 from tierlift.ledger._keys import key_row
 from tierlift.router._fair_share import FairShare, OverLimit, TenantLimits
 from tierlift.v1 import events_pb2, ledger_pb2
@@ -72,7 +86,7 @@ def test_a_key_the_policy_limits_is_capped_on_top_of_its_tenant() -> None:
 
 def test_events_are_signed_by_their_producer_and_checked_against_trusted_keys() -> None:
     router, stranger = new_seed(), new_seed()
-    check = ProducerCheck([public_key(router)])
+    check = ProducerCheck([TrustedProducer("router", public_key(router))])
     headers = EventSigner(router).headers("tierlift.attempt.finished", b"payload")
     assert check.problem("tierlift.attempt.finished", b"payload", headers) == ""
     assert "does not match" in check.problem("tierlift.attempt.finished", b"changed", headers)
@@ -81,7 +95,49 @@ def test_events_are_signed_by_their_producer_and_checked_against_trusted_keys() 
     assert "not a trusted producer" in check.problem("tierlift.attempt.finished", b"payload", foreign)
     assert check.problem("tierlift.attempt.finished", b"payload", None) == "event is not signed"
     with pytest.raises(ValueError, match="not a public user nkey"):
-        trusted_keys(f"{public_key(router)},{router}")  # a seed where a public key belongs
+        trusted_keys(f"router={router}")  # a seed where a public key belongs
+    with pytest.raises(ValueError, match="is not role=UKEY"):
+        trusted_keys(public_key(router))  # a key without the role it speaks for
+
+
+@pytest.mark.parametrize("role", ["router", "ledger", "assessor", "observer"])
+def test_a_producer_signs_only_what_its_role_may_publish(role: str) -> None:
+    """A valid signature is not enough: the subject must be one its role publishes (EVENTS). The
+    assessor's signature on an attempt, the router's on a key state, are refused."""
+    seed = new_seed()
+    check = ProducerCheck([TrustedProducer(role, public_key(seed))])
+    subjects = ["tierlift.attempt.finished", "tierlift.request.completed", "tierlift.shadow.finished",
+                "tierlift.budget.state.acme._all.day", "tierlift.keys.state.k1", "tierlift.rollout.state.r1",
+                "tierlift.quality.scored", "tierlift.audit.keys.create", "tierlift.audit.rollout.start"]  # fmt: skip
+    for subject in subjects:
+        problem = check.problem(subject, b"x", EventSigner(seed).headers(subject, b"x"))
+        allowed = any(subject_matches(pattern, subject) for pattern in EVENTS[role])
+        assert (problem == "") == allowed, (role, subject, problem)
+        if not allowed:
+            assert f"({role}) may not sign {subject}" in problem
+    assert EVENTS["assessor"] and not any(subject_matches(p, "tierlift.attempt.finished") for p in EVENTS["assessor"])
+
+
+def test_a_retired_key_is_taken_for_what_the_stream_stored_before_it_retired() -> None:
+    old = new_seed()
+    [retired] = trusted_keys(f"router={public_key(old)}@2026-12-07T10:00:00Z")
+    check = ProducerCheck([retired])
+    subject = "tierlift.attempt.finished"
+    headers = EventSigner(old).headers(subject, b"x")
+    before = datetime(2026, 12, 7, 9, 59, tzinfo=UTC).timestamp()
+    after = datetime(2026, 12, 7, 10, 1, tzinfo=UTC).timestamp()
+    assert check.problem(subject, b"x", headers, before) == ""  # a backlog signed before the rotation
+    assert "retired" in check.problem(subject, b"x", headers, after)
+    assert "retired" in check.problem(subject, b"x", headers, None)  # when it was stored is unknown
+    with pytest.raises(ValueError, match="ISO 8601"):
+        trusted_keys(f"router={public_key(old)}@yesterday")
+
+
+def test_nats_subject_matching() -> None:
+    assert subject_matches("tierlift.>", "tierlift.a.b") and not subject_matches("tierlift.>", "tierlift")
+    assert subject_matches("a.*.c", "a.b.c") and not subject_matches("a.*.c", "a.b.c.d")
+    assert subject_matches("tierlift.keys.used", "tierlift.keys.used")
+    assert not subject_matches("tierlift.keys.used", "tierlift.keys.used.x")
 
 
 async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verdicts() -> None:
@@ -90,7 +146,7 @@ async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verd
     it runs; a helper that dies is replaced, and the batch it was given is checked here instead,
     not lost or passed unchecked."""
     router, stranger = new_seed(), new_seed()
-    check = ProducerCheck([public_key(router)], helper_from=64)
+    check = ProducerCheck([TrustedProducer("router", public_key(router))], helper_from=64)
     subject = "tierlift.attempt.finished"
     events: list[Signed] = []
     for i in range(200):
@@ -101,7 +157,7 @@ async def test_a_large_batch_is_checked_in_the_helper_process_with_the_same_verd
             payload += b" changed after signing"
         if i % 13 == 9:
             headers = None
-        events.append((subject, payload, headers))
+        events.append((subject, payload, headers, None))
     expected = [check.problem(*event) for event in events]
     assert 0 < expected.count("") < len(expected)  # the batch mixes good and refused events
     try:
@@ -127,3 +183,34 @@ def test_a_key_request_that_cannot_be_stored_is_refused_naming_the_field() -> No
     with pytest.raises(ValueError, match="description: longer than 200"):
         key_row(ledger_pb2.KeyRequest(role="admin", description="x" * 201), now)
     assert key_row(ledger_pb2.KeyRequest(role="admin", description="ops team"), now)[0]["description"] == "ops team"
+
+
+def test_the_signature_helper_dies_with_its_parent_even_on_sigkill(tmp_path: Path) -> None:
+    """A ledger killed by SIGKILL must not leave its helper process behind (~100 MB each)."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import time\n"
+        "from tierlift.core.nats_access import ProducerCheck, TrustedProducer, new_seed, public_key\n"
+        "if __name__ == '__main__':  # the helper is spawned: it imports this file\n"
+        "    check = ProducerCheck([TrustedProducer('router', public_key(new_seed()))])\n"
+        "    check.start_helper()\n"
+        "    check._helper_started.result(60)\n"
+        "    print(*[p.pid for p in check._helper._processes.values()], flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        helper = int(parent.stdout.readline())
+        assert Path(f"/proc/{helper}").exists()
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        for _ in range(100):
+            if not Path(f"/proc/{helper}").exists() or "Z" in Path(f"/proc/{helper}/stat").read_text().split()[2]:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(helper, signal.SIGKILL)
+            raise AssertionError("the helper outlived its parent")
+    finally:
+        parent.kill()

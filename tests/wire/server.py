@@ -87,7 +87,8 @@ class Recorded:
 @dataclass
 class WireServer:
     """Faults are consumed one per request from `script` ("ok", "500", "429:<seconds>", "400",
-    "slow:<seconds>", "drop"); with the script empty every request answers "ok"."""
+    "slow:<seconds>", "drop", "echo": a 400 whose message quotes the last message sent, as
+    providers' validation errors do); with the script empty every request answers "ok"."""
 
     protocol: str = "openai"
     script: deque[str] = field(default_factory=deque)
@@ -228,6 +229,9 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
                 return self._error(429, "Rate limit reached.", {"Retry-After": arg or "1"}, retry_after=arg or "1")
             if kind == "400":
                 return self._error(400, "The prompt is longer than the model's context window.")
+            if kind == "echo":
+                messages = body.get("messages") or [{}]
+                return self._error(400, f"Invalid value for 'messages[-1].content': {messages[-1].get('content')!r}")
             streamed = wire.is_stream(groups, body) if hasattr(wire, "is_stream") else body.get("stream")
             if streamed:
                 return self._sse(wire.stream_events(body))

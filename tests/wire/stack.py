@@ -42,13 +42,17 @@ def aws_env(state: Path, access_key_id: str = "AKIAWIRETEST") -> dict[str, str]:
 def start_provider_stack(
     state: Path, models: list[dict[str, object]], adapters: dict[str, str] | None = None, **env: str
 ) -> Stack:
-    """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`."""
+    """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`.
+    The provider key (`WIRE_API_KEY`, "sk-wire" unless `env` gives one) goes to the adapters only."""
     catalog = state / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"version": "wire-test-1", "models": models}))
+    adapters = adapters or {"openai-wire": "openai"}
+    key = {"WIRE_API_KEY": env.pop("WIRE_API_KEY", "sk-wire")}
     stack = Stack(
         state,
-        adapters=adapters or {"openai-wire": "openai"},
-        extra_env={"TIERLIFT_CATALOG": str(catalog), "WIRE_API_KEY": "sk-wire", **env},
+        adapters=adapters,
+        extra_env={"TIERLIFT_CATALOG": str(catalog), **env},
+        service_extra_env={f"adapter-{name}": dict(key) for name in adapters},
     )
     stack.start()
     return stack

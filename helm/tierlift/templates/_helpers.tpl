@@ -174,14 +174,10 @@ spec:
             - name: TIERLIFT_NATS_SEED_FILE
               value: {{ include "tierlift.secretsRoot" $root }}/nats-user/seed
             {{- end }}
-            {{- if and $root.Values.nats.auth.enabled (eq .component "ledger") }}
-            # events no router (or, for scores and alerts, no assessor) signed are dead-lettered
+            {{- if $natsUser }}
+            # whose events it takes, each only on the subjects its role publishes (core/nats_access.py)
             - name: TIERLIFT_TRUSTED_PRODUCERS
-              value: {{ compact (list $root.Values.nats.auth.routerNkey $root.Values.nats.auth.assessorNkey) | join "," | quote }}
-            {{- end }}
-            {{- if and $root.Values.nats.auth.enabled (eq .component "assessor") }}
-            - name: TIERLIFT_TRUSTED_PRODUCERS
-              value: {{ $root.Values.nats.auth.routerNkey | quote }}
+              value: {{ include "tierlift.trustedProducers" (dict "root" $root "component" .component) | quote }}
             {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
@@ -381,4 +377,19 @@ checkov.io/skip1: CKV_K8S_43=No digest in these values; production pins one with
     matchExpressions:
       - {key: app.kubernetes.io/instance, operator: In, values: [{{ .release | quote }}]}
       - {key: app.kubernetes.io/component, operator: In, values: {{ .components | toJson }}}
+{{- end -}}
+
+{{/* TIERLIFT_TRUSTED_PRODUCERS of a bus service: "role=UKEY,..." of the roles it takes events
+from, and the keys rotated out (nats.auth.retiredProducers, "role=UKEY@<ISO time>"). */}}
+{{- define "tierlift.trustedProducers" -}}
+{{- $auth := .root.Values.nats.auth -}}
+{{- $keys := dict "router" $auth.routerNkey "ledger" $auth.ledgerNkey "assessor" $auth.assessorNkey -}}
+{{- $trusts := dict "ledger" (list "router" "assessor") "router" (list "ledger" "assessor") "assessor" (list "router" "ledger") -}}
+{{- $entries := list -}}
+{{- range $role := index $trusts .component -}}
+{{- if index $keys $role -}}
+{{- $entries = append $entries (printf "%s=%s" $role (index $keys $role)) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," (concat $entries ($auth.retiredProducers | default list)) -}}
 {{- end -}}

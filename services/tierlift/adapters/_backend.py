@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol, TypeVar
 
 import grpc
-import re2
 
 from tierlift.core.catalog import Model
 from tierlift.core.config import secret
 from tierlift.core.entry import StartupError
+from tierlift.core.scrub import KEY_SHAPED
 from tierlift.v1 import adapter_pb2, common_pb2
 
 # A token below this probability counts as "low probability" in the signals.
@@ -155,16 +155,11 @@ def clients_by_region(
 
 
 MAX_ERROR_MESSAGE = 200
-# What a credential looks like in an error body: provider keys, bearer tokens, long opaque strings.
-_KEY_SHAPED = re2.compile(
-    r"(?i)\b(?:sk|pk|rk|sess|key)[-_][A-Za-z0-9_*.-]{6,}|\bAKIA[0-9A-Z]{12,}|\bbearer\s+\S+|\bgh[pousr]_\w{10,}"
-    r"|\bxox[abpr]-[\w-]{6,}|\b[A-Za-z0-9_+/=-]{32,}"
-)
 
 
 def sanitised(message: str) -> str:
     """Bounded, with anything key-shaped removed: what a caller may see of a provider's error."""
-    cleaned = _KEY_SHAPED.sub("[redacted]", " ".join(message.split()))
+    cleaned = KEY_SHAPED.sub("[redacted]", " ".join(message.split()))
     return cleaned if len(cleaned) <= MAX_ERROR_MESSAGE else cleaned[: MAX_ERROR_MESSAGE - 3] + "..."
 
 

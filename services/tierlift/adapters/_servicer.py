@@ -13,10 +13,18 @@ from tierlift.adapters._backend import Backend, BackendError
 from tierlift.core import limits
 from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
+from tierlift.core.scrub import scrub
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("tierlift.adapters")
+
+
+def scrubbed(exc: BackendError, request: adapter_pb2.GenerateRequest) -> BackendError:
+    """The error with no prompt text, number or credential in what the caller, the log and the
+    span see of it (core/scrub.py)."""
+    prompt = [m.content for m in request.messages]
+    return BackendError(exc.code, scrub(exc.message, prompt), scrub(exc.detail, prompt))
 
 
 class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
@@ -42,7 +50,10 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         await self._check(request, context)
         try:
             with self._provider_span(request) as span:
-                reply = await self.backend.generate(request)
+                try:
+                    reply = await self.backend.generate(request)
+                except BackendError as exc:
+                    raise scrubbed(exc, request) from None
                 span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
                 span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
                 span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
@@ -57,8 +68,11 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
     ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
         await self._check(request, context)
         try:
-            async for chunk in self.backend.stream(request):
-                yield chunk
+            try:
+                async for chunk in self.backend.stream(request):
+                    yield chunk
+            except BackendError as exc:
+                raise scrubbed(exc, request) from None
         except BackendError as exc:
             log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.detail)
             await context.abort(exc.code, exc.message)

@@ -323,17 +323,14 @@ class RolloutController:
             if msg.metadata.num_pending == 0:
                 done.set()
 
-        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
-        sub = await self.bus.js.subscribe(
-            f"{bus_module.SUBJECT_ROLLOUT}.{rollout_id}", stream=bus_module.STREAM, cb=collect,
-            ordered_consumer=True, config=config,
-        )  # fmt: skip
+        subject = f"{bus_module.SUBJECT_ROLLOUT}.{rollout_id}"
+        watch = await self.bus.watch_latest(subject, collect, deliver=api.DeliverPolicy.ALL)
         try:
             await asyncio.wait_for(done.wait(), self.timeout_s)
         except TimeoutError:
             log.warning("rollout_history_incomplete", rollout_id=rollout_id, states=len(states))
         finally:
-            await sub.unsubscribe()
+            await self.bus.stop_watch(watch)
         return states
 
 

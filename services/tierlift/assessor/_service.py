@@ -17,14 +17,16 @@ from tierlift.assessor._metrics import alerts, judged
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, Received, consumer_span
 from tierlift.core.logging import get_logger
+from tierlift.core.sealing import Unsealable, unseal
 from tierlift.v1 import events_pb2
 
 log = get_logger(__name__)
 
 
 class Assessor:
-    def __init__(self, bus: EventBus, drift: DriftWatch, llm: LlmJudge | None = None) -> None:
-        self.bus, self.drift, self.llm = bus, drift, llm
+    def __init__(self, bus: EventBus, drift: DriftWatch, llm: LlmJudge | None = None, seed: str = "") -> None:
+        """`seed`: this assessor's NATS seed, which opens the texts routers sealed to it."""
+        self.bus, self.drift, self.llm, self.seed = bus, drift, llm, seed
         self._embedder: Any = None
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -46,6 +48,11 @@ class Assessor:
         shadow = events_pb2.ShadowFinished()
         try:
             shadow.ParseFromString(received.msg.data)
+            if shadow.sealed_answers:
+                shadow.answers.ParseFromString(unseal(shadow.sealed_answers, self.seed))
+        except Unsealable as exc:
+            await self.bus.dead_letter(received, f"sealed_answers: {exc}")
+            return
         except Exception as exc:
             await self.bus.dead_letter(received, f"payload: cannot be parsed as ShadowFinished ({exc})")
             return

@@ -24,6 +24,7 @@ import grpc
 from tierlift.assessor._judges import json_valid
 from tierlift.assessor._metrics import alerts
 from tierlift.core import bus as bus_module
+from tierlift.core.bus_layout import open_bucket
 from tierlift.core.ids import is_slug
 from tierlift.core.json_schemas import schema_validator
 from tierlift.core.text_match import normalise
@@ -128,15 +129,8 @@ class JetStreamBaselines:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: Any, replicas: int = 1) -> JetStreamBaselines:
-        from nats.js import api
-        from nats.js.errors import BucketNotFoundError
-
-        try:
-            kv = await js.key_value(cls.BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(config=api.KeyValueConfig(bucket=cls.BUCKET, replicas=replicas, history=1))
-        return cls(kv)
+    async def open(cls, js: Any) -> JetStreamBaselines:
+        return cls(await open_bucket(js, cls.BUCKET))
 
     @staticmethod
     def _key(workload: str, model: str) -> str:

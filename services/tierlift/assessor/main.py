@@ -15,6 +15,7 @@ from tierlift.assessor._service import Assessor
 from tierlift.assessor._servicer import AssessorServicer
 from tierlift.assessor._suite import JetStreamBaselines, SuiteRunner
 from tierlift.core import bus as bus_module
+from tierlift.core.bus_layout import durable_for
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
@@ -29,7 +30,6 @@ DEFAULT_SUITES = Path(__file__).resolve().parent.parent / "suites"
 
 
 class AssessorSettings(BusSettings):
-    consumer_name: str = "assessor-shadows"
     # drift: judged requests per rolling window, the agreement floor, the relative fall from baseline
     drift_window: int = Field(default=50, ge=5, le=10_000)
     agreement_floor: float = Field(default=0.6, ge=0, le=1)
@@ -65,7 +65,7 @@ async def run() -> None:
     settings = load_settings(AssessorSettings)
     configure_logging("assessor", settings.log_level)
     telemetry = configure_telemetry("assessor", settings.otlp_endpoint)
-    bus = await settings.connect_bus("tierlift-assessor")
+    bus = await settings.connect_bus("assessor")
     await bus.wait_for_stream()
     if bus.producers is None:
         log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
@@ -74,14 +74,14 @@ async def run() -> None:
     channel = client_channel(settings.router_addr, key, settings.tls()) if settings.router_addr else None
     router = router_pb2_grpc.RouterStub(channel) if channel else None
     llm = LlmJudge(router, settings.judge_timeout_s) if router else None
-    assessor = Assessor(bus, DriftWatch(settings.drift_window, settings.agreement_floor, settings.max_drop), llm)
+    drift = DriftWatch(settings.drift_window, settings.agreement_floor, settings.max_drop)
+    assessor = Assessor(bus, drift, llm, settings.nats_seed())
     keys = KeyBook()
     await keys.follow(bus)  # admins run golden sets on demand (tierlift suite run)
-    baselines = await JetStreamBaselines.open(bus.js, settings.stream_replicas)
+    baselines = await JetStreamBaselines.open(bus.js)
     stop = asyncio.Event()
-    consumer = asyncio.create_task(
-        bus.consume(bus_module.SUBJECT_SHADOW, settings.consumer_name, assessor, stop, batch=64)
-    )
+    shadows = durable_for(bus_module.SUBJECT_SHADOW, "assessor")
+    consumer = asyncio.create_task(bus.consume(bus_module.SUBJECT_SHADOW, shadows, assessor, stop, batch=64))
     server = GrpcServer.for_settings("assessor", settings, Authenticate(keys, {"*": frozenset({"admin"})}))
     consumer.add_done_callback(lambda _task: server.request_stop())
     models = [m.strip() for m in settings.suite_models.split(",") if m.strip()]

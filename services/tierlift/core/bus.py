@@ -21,16 +21,17 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, SpanKind
 
+from tierlift.core.bus_layout import STREAM
 from tierlift.core.entry import StartupError
 from tierlift.core.jetstream_pull import PullConsumer
+from tierlift.core.jetstream_watch import StateWatch
 from tierlift.core.logging import get_logger
-from tierlift.core.nats_access import EventSigner, ProducerCheck
+from tierlift.core.nats_access import EventSigner, ProducerCheck, inbox_prefix
 from tierlift.core.tls import TlsFiles
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("tierlift.bus")
 
-STREAM = "TIERLIFT"
 SUBJECT_ROUTED = "tierlift.request.routed"
 SUBJECT_ATTEMPT = "tierlift.attempt.finished"
 SUBJECT_COMPLETED = "tierlift.request.completed"
@@ -44,8 +45,6 @@ SUBJECT_ROLLOUT = "tierlift.rollout.state"  # .<rollout id>: published only by t
 SUBJECT_KEYS_USED = "tierlift.keys.used"  # routers: when each API key was last presented
 SUBJECT_AUDIT = "tierlift.audit"  # .<action>: admin actions and policy changes, stored by the ledger
 DEAD_LETTER_PREFIX = "tierlift.deadletter."
-# Long enough to cover a client retrying a request with the same idempotency key.
-DUPLICATE_WINDOW_S = 600.0
 OVERLAP = 3  # batches a consumer with `overlap` handles at once
 
 
@@ -92,11 +91,16 @@ class EventBus:
         self.signer = signer
         # whose events this service accepts (None: anyone's, a bus without NATS users)
         self.producers: ProducerCheck | None = None
+        self._watches: list[StateWatch] = []
 
     @classmethod
-    async def connect(cls, url: str, name: str, seed: str = "", tls: TlsFiles | None = None) -> EventBus:
+    async def connect(
+        cls, url: str, name: str, seed: str = "", tls: TlsFiles | None = None, role: str = ""
+    ) -> EventBus:
         """`seed`: this service's NATS user nkey; it authenticates the connection and signs
-        every event published (core/nats_access.py). `tls`: required for a tls:// URL."""
+        every event published (core/nats_access.py). `role`: its NATS role, whose inbox prefix
+        replies come under (none: the default `_INBOX`, a bus without users). `tls`: required
+        for a tls:// URL."""
 
         refused: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -121,6 +125,7 @@ class EventBus:
             reconnected_cb=on_reconnected,
             nkeys_seed_str=seed or None,
             tls=tls.ssl_context() if tls is not None else None,
+            inbox_prefix=inbox_prefix(role) if role else "_INBOX",
         ))  # fmt: skip
         # A refused credential at start is a configuration error, not an outage to wait out.
         waiting: list[asyncio.Future[Any]] = [connecting, refused]
@@ -138,40 +143,23 @@ class EventBus:
         service checks no producers)."""
         if self.producers is None:
             return ""
-        msg = received.msg
-        return self.producers.problem(msg.subject, msg.data, msg.headers)
+        return self.producers.problem(*_signed(received.msg))
 
     async def producer_problems(self, batch: Sequence[Received]) -> list[str]:
         """`producer_problem` of each event in a batch (a large one is checked in a helper process)."""
         if self.producers is None:
             return [""] * len(batch)
-        return await self.producers.problems([(r.msg.subject, r.msg.data, r.msg.headers) for r in batch])
-
-    async def ensure_stream(self, replicas: int = 1) -> None:
-        config = api.StreamConfig(
-            name=STREAM,
-            subjects=["tierlift.>"],
-            storage=api.StorageType.FILE,
-            num_replicas=replicas,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            allow_msg_ttl=True,  # shadow texts expire with the policy's retention
-        )
-        try:
-            await self.js.stream_info(STREAM)
-        except NotFoundError:
-            await self.js.add_stream(config)
-        else:
-            await self.js.update_stream(config)
+        return await self.producers.problems([_signed(r.msg) for r in batch])
 
     async def wait_for_stream(self, timeout_s: float = 60.0) -> None:
-        """For services that may not create the stream (the ledger and the routers do)."""
+        """Services bind to the stream the bootstrap made (core/bus_layout.py); wait for it."""
         for _ in range(int(timeout_s / 0.5)):
             try:
                 await self.js.stream_info(STREAM)
                 return
             except NotFoundError:
                 await asyncio.sleep(0.5)
-        raise StartupError(f"stream {STREAM} did not appear within {timeout_s:.0f}s: is the ledger running?")
+        raise StartupError(f"stream {STREAM} did not appear within {timeout_s:.0f}s: run `tierlift bus-bootstrap`")
 
     async def publish(self, subject: str, event: ProtoMessage, event_id: str, ttl_s: float | None = None) -> None:
         """Publish and wait for the stream's ack; raises if JetStream did not store it. With
@@ -197,11 +185,11 @@ class EventBus:
         handler: BatchHandler,
         stop: asyncio.Event,
         batch: int = 256,
-        ack_wait_s: float = 30.0,
         linger_s: float = 0.0,
         overlap: bool = False,
     ) -> None:
-        """Fetch batches until `stop` is set. A batch is acked after `handler` returns; if the
+        """Fetch batches of the durable consumer `durable` (made by the bootstrap) until `stop`
+        is set. A batch is acked after `handler` returns; if the
         handler raises, nothing is acked and JetStream redelivers after ack_wait. With `linger_s`,
         a batch that came back short waits that long once for more, so a steady trickle is
         handled in fewer, larger batches (each batch costs a transaction).
@@ -211,14 +199,7 @@ class EventBus:
         loop and writes in a thread, and serialises its writes itself (the ledger's EventIngest),
         so one batch's signatures are checked and another's rows made while a third's transaction
         runs (three measured 8.1-8.2k events/s against 6.9-7.3k for two and 7.3-7.6k for four)."""
-        config = api.ConsumerConfig(
-            durable_name=durable,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
-            max_ack_pending=batch * 8,
-            filter_subject=subject,
-        )
-        sub = await PullConsumer.bind(self.js, self.nc, STREAM, config)
+        sub = await PullConsumer.bind(self.js, self.nc, STREAM, durable)
         slots = asyncio.Semaphore(OVERLAP if overlap else 1)
         handling: set[asyncio.Task[None]] = set()
         try:
@@ -276,11 +257,30 @@ class EventBus:
                 await asyncio.sleep(1.0)
                 return
 
-    async def watch_latest(self, subjects: str, handler: Callable[[Msg], Awaitable[None]]) -> None:
+    async def watch_latest(
+        self,
+        subjects: str,
+        handler: Callable[[Msg], Awaitable[None]],
+        deliver: api.DeliverPolicy = api.DeliverPolicy.LAST_PER_SUBJECT,
+    ) -> StateWatch:
         """Deliver the latest message of every subject matching `subjects`, then each new one
-        (an ordered, ephemeral consumer: for state, such as budget states, not for work)."""
-        config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.LAST_PER_SUBJECT)
-        await self.js.subscribe(subjects, stream=STREAM, cb=handler, ordered_consumer=True, config=config)
+        (for state, such as budget states, not for work; core/jetstream_watch.py). A state no
+        trusted producer signed for its subject is dropped and logged, never handled."""
+
+        async def checked(msg: Msg) -> None:
+            if self.producers is not None and (problem := self.producers.problem(*_signed(msg))):
+                log.warning("state_refused", subject=msg.subject[:200], reason=problem)
+                return
+            await handler(msg)
+
+        watch = StateWatch(self.js, self.nc, STREAM, subjects, checked, deliver)
+        await watch.start()
+        self._watches.append(watch)
+        return watch
+
+    async def stop_watch(self, watch: StateWatch) -> None:
+        await watch.stop()
+        self._watches.remove(watch)
 
     async def dead_letter(self, received: Received, reason: str) -> None:
         """Keep an unprocessable event, with its reason, on tierlift.deadletter.<subject>."""
@@ -301,10 +301,22 @@ class EventBus:
         log.warning("event_dead_lettered", subject=subject, event_id=event_id, reason=reason)
 
     async def drain(self) -> None:
+        for watch in self._watches:
+            await watch.stop()
         with contextlib.suppress(Exception):
             await self.nc.drain()
         if self.producers is not None:
             self.producers.close()
+
+
+def _signed(msg: Msg) -> tuple[str, bytes, dict[str, str] | None, float | None]:
+    """What a producer check reads of a message: its subject, payload, headers and when the
+    stream stored it (from its JetStream reply subject; None for a message without one)."""
+    try:
+        stored_at: float | None = msg.metadata.timestamp.timestamp()
+    except Exception:  # not delivered by JetStream (a test's plain message)
+        stored_at = None
+    return msg.subject, msg.data, msg.headers, stored_at
 
 
 @contextlib.contextmanager

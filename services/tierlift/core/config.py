@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tierlift.core.bus import EventBus
 from tierlift.core.entry import StartupError
-from tierlift.core.nats_access import ProducerCheck, trusted_keys
+from tierlift.core.nats_access import ProducerCheck, TrustedProducer, trusted_keys
 from tierlift.core.tls import TlsFiles, tls_files
 
 ENV_PREFIX = "TIERLIFT_"
@@ -78,7 +78,8 @@ class ServiceSettings(BaseSettings):
 class BusSettings(ServiceSettings):
     nats_url: str = Field(default="nats://127.0.0.1:4222", pattern=r"^(nats|tls)://")
     stream_replicas: int = Field(default=1, ge=1, le=5)
-    # public nkeys (U..., comma-separated) of the producers whose events this service stores;
+    # the producers whose events this service takes, each bound to its role's subjects:
+    # "router=U...,assessor=U..." (a key rotated out: "router=U...@2026-12-07T10:00:00Z");
     # empty = every event is taken (a bus without NATS users: tests, a single trusted host)
     trusted_producers: str = ""
 
@@ -88,14 +89,22 @@ class BusSettings(ServiceSettings):
         trusted_keys(value)
         return value
 
+    def assessor_nkey(self) -> str:
+        """The assessor's current public nkey, among the trusted producers ("" when none is)."""
+        current = [p.key for p in trusted_keys(self.trusted_producers) if p.role == "assessor" and p.retired_at is None]
+        return current[-1] if current else ""
+
     def nats_seed(self) -> str:
         """This service's NATS user seed (TIERLIFT_NATS_SEED, or its _FILE / Secret file)."""
         return secret("TIERLIFT_NATS_SEED")
 
-    async def connect_bus(self, name: str) -> EventBus:
-        bus = await EventBus.connect(self.nats_url, name, seed=self.nats_seed(), tls=self.tls())
+    async def connect_bus(self, role: str) -> EventBus:
+        """This service on the bus as NATS role `role` (router, ledger, assessor); it trusts its
+        own events besides those of TIERLIFT_TRUSTED_PRODUCERS."""
+        seed = self.nats_seed()
+        bus = await EventBus.connect(self.nats_url, f"tierlift-{role}", seed=seed, tls=self.tls(), role=role)
         if trusted := trusted_keys(self.trusted_producers):
-            own = [bus.signer.public_key] if bus.signer is not None else []
+            own = [TrustedProducer(role, bus.signer.public_key)] if bus.signer is not None else []
             bus.trust(ProducerCheck([*trusted, *own]))
         return bus
 

@@ -8,6 +8,7 @@ asyncio's loop where it measured slower (the classifier: see its main)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -20,6 +21,7 @@ class StartupError(Exception):
 
 
 def run_service(main: Callable[[], Coroutine[Any, Any, None]], on_uvloop: bool = True) -> None:
+    os.umask(0o077)  # what a service creates (a SQLite ledger, its journal, state) is its own: 0600
     try:
         if on_uvloop:
             uvloop.run(main())

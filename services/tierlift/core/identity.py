@@ -147,7 +147,7 @@ class KeyBook:
 
     async def follow(self, bus: Any, timeout_s: float = 10.0) -> None:
         """Watch the key states and wait until every key published so far is known."""
-        from tierlift.core.bus import STREAM
+        from tierlift.core.bus_layout import STREAM
 
         await bus.watch_latest(f"{KEY_SUBJECT}.>", self.on_message)
         info = await bus.js.stream_info(STREAM, subjects_filter=f"{KEY_SUBJECT}.>")

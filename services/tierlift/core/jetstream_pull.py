@@ -21,8 +21,10 @@ import json
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+
+from tierlift.core.entry import StartupError
 
 STATUS = "Status"
 HEARTBEAT = "100"
@@ -51,15 +53,14 @@ class PullConsumer:
         self._sub: Subscription | None = None
 
     @classmethod
-    async def bind(cls, js: JetStreamContext, nc: NatsClient, stream: str, config: api.ConsumerConfig) -> PullConsumer:
-        """Creates the durable consumer when it does not exist (an existing one is kept as it is,
-        as `JetStreamContext.pull_subscribe` does) and subscribes to its replies."""
-        assert config.durable_name
+    async def bind(cls, js: JetStreamContext, nc: NatsClient, stream: str, durable: str) -> PullConsumer:
+        """Binds to the durable consumer the bootstrap made (core/bus_layout.py; a service may
+        not create one) and subscribes to its replies."""
         try:
-            await js.consumer_info(stream, config.durable_name)
+            await js.consumer_info(stream, durable)
         except NotFoundError:
-            await js.add_consumer(stream, config=config)
-        consumer = cls(nc, stream, config.durable_name)
+            raise StartupError(f"durable consumer {durable} does not exist: run `tierlift bus-bootstrap`") from None
+        consumer = cls(nc, stream, durable)
         consumer._sub = await nc.subscribe(f"{consumer._inbox}.*", cb=consumer._on_reply)
         return consumer
 

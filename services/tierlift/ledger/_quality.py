@@ -172,14 +172,14 @@ def fitting(table: Table, to_row: Callable[[bytes], dict[str, Any]]) -> Callable
     return lambda data: fitted(table, to_row(data))
 
 
-def quality_ingests(bus: EventBus, store: QualityStore) -> dict[str, tuple[str, EventIngest]]:
-    """subject -> (durable consumer suffix, handler) for the quality events."""
+def quality_ingests(bus: EventBus, store: QualityStore) -> dict[str, EventIngest]:
+    """subject -> handler for the quality events."""
 
     def ingest(subject: str, table: Table, to_row: Any) -> EventIngest:
         return EventIngest(bus, subject, table.name, fitting(table, to_row), lambda rows: store.insert(table, rows))
 
     return {
-        bus_module.SUBJECT_SCORED: ("scores", ingest(bus_module.SUBJECT_SCORED, quality_scores, score_row)),
-        bus_module.SUBJECT_ALERT: ("alerts", ingest(bus_module.SUBJECT_ALERT, quality_alerts, alert_row)),
-        bus_module.SUBJECT_FEEDBACK: ("feedback", ingest(bus_module.SUBJECT_FEEDBACK, feedback, feedback_row)),
+        bus_module.SUBJECT_SCORED: ingest(bus_module.SUBJECT_SCORED, quality_scores, score_row),
+        bus_module.SUBJECT_ALERT: ingest(bus_module.SUBJECT_ALERT, quality_alerts, alert_row),
+        bus_module.SUBJECT_FEEDBACK: ingest(bus_module.SUBJECT_FEEDBACK, feedback, feedback_row),
     }

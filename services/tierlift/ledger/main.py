@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field
 
 from tierlift.core import bus as bus_module
+from tierlift.core.bus_layout import durable_for
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
@@ -43,7 +44,6 @@ LEDGER_ROLES = {
 class LedgerSettings(BusSettings):
     database_url: str = "sqlite:///.tierlift/ledger.db"
     catalog: Path = DEFAULT_CATALOG
-    consumer_name: str = "ledger-attempts"
     # events per fetch and per transaction; JetStream lets each consumer hold 8 batches unacked
     ingest_batch: int = Field(default=256, ge=1, le=10_000)
     # A short batch waits this long once for more: fewer, larger transactions under steady load.
@@ -91,28 +91,25 @@ async def run() -> None:
     store = LedgerStore(engine, settings.regeneration_window_s)
     store.record_prices(catalog)
 
-    bus = await settings.connect_bus("tierlift-ledger")
+    bus = await settings.connect_bus("ledger")
     if bus.producers is None:
         log.warning("event_producers_not_checked", hint="set TIERLIFT_TRUSTED_PRODUCERS to the routers' nkeys")
     else:  # a backlog comes right after a start (deploy, outage): verify it in the helper from the first second
         bus.producers.start_helper()
-    await bus.ensure_stream(settings.stream_replicas)
+    await bus.wait_for_stream()
     budgets = BudgetWatcher(bus, store)
     await budgets.check()  # routers starting now learn every budget's state
     stop_ingest = asyncio.Event()
     ingests = {
-        bus_module.SUBJECT_ATTEMPT: (settings.consumer_name, attempt_ingest(bus, store, catalog, budgets.check)),
-        bus_module.SUBJECT_COMPLETED: (f"{settings.consumer_name}-requests", request_ingest(bus, store)),
-        bus_module.SUBJECT_SETTLED: (
-            f"{settings.consumer_name}-settled",
-            settled_ingest(bus, store, catalog, budgets.check),
-        ),
+        bus_module.SUBJECT_ATTEMPT: attempt_ingest(bus, store, catalog, budgets.check),
+        bus_module.SUBJECT_COMPLETED: request_ingest(bus, store),
+        bus_module.SUBJECT_SETTLED: settled_ingest(bus, store, catalog, budgets.check),
     }
     consumers = [
         asyncio.create_task(
             bus.consume(
                 subject,
-                durable,
+                durable_for(subject, "ledger"),
                 handler,
                 stop_ingest,
                 settings.ingest_batch,
@@ -120,7 +117,7 @@ async def run() -> None:
                 overlap=True,
             )
         )
-        for subject, (durable, handler) in ingests.items()
+        for subject, handler in ingests.items()
     ]
 
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
@@ -131,11 +128,11 @@ async def run() -> None:
     for sha256 in settings.trusted_assessor_hashes():  # the rollout controller reads evidence
         keys.book.trust_service(sha256, ASSESSOR)
     key_consumers = [
-        asyncio.create_task(bus.consume(subject, f"{settings.consumer_name}-{suffix}", ingest, stop_ingest))
-        for subject, suffix, ingest in (
-            (f"{bus_module.SUBJECT_AUDIT}.>", "audit", audit_ingest(bus, keys.store)),
-            (bus_module.SUBJECT_KEYS_USED, "keys-used", key_use_ingest(bus, keys.store)),
-            *((subject, suffix, ingest) for subject, (suffix, ingest) in quality_ingests(bus, quality).items()),
+        asyncio.create_task(bus.consume(subject, durable_for(subject, "ledger"), ingest, stop_ingest))
+        for subject, ingest in (
+            (f"{bus_module.SUBJECT_AUDIT}.>", audit_ingest(bus, keys.store)),
+            (bus_module.SUBJECT_KEYS_USED, key_use_ingest(bus, keys.store)),
+            *quality_ingests(bus, quality).items(),
         )
     ]
     await keys.publish_all()  # every service learns every key's state (and revocation) from here

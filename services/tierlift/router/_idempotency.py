@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from nats.js import JetStreamContext, api
-from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 
+from tierlift.core.bus_layout import open_bucket
 from tierlift.v1 import router_pb2
 
 BUCKET = "TIERLIFT_IDEMPOTENCY"
@@ -54,14 +55,9 @@ class JetStreamKeys:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, ttl_s: float, replicas: int = 1) -> JetStreamKeys:
-        try:
-            kv = await js.key_value(BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                config=api.KeyValueConfig(bucket=BUCKET, ttl=ttl_s, replicas=replicas, history=1)
-            )
-        return cls(kv)
+    async def open(cls, js: JetStreamContext) -> JetStreamKeys:
+        """The bucket the bus bootstrap made (its TTL: how long an answer is kept for replay)."""
+        return cls(await open_bucket(js, BUCKET))
 
     async def create(self, key: str, value: bytes) -> bool:
         try:

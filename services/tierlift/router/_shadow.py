@@ -16,12 +16,14 @@ from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message as ProtoMessage
-from nats.js import JetStreamContext, api
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from tierlift.core import bus, money
+from tierlift.core.bus_layout import open_bucket
 from tierlift.core.catalog import Catalog
 from tierlift.core.logging import get_logger
+from tierlift.core.sealing import seal
 from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
@@ -66,13 +68,8 @@ class JetStreamSpend:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, replicas: int = 1) -> JetStreamSpend:
-        try:
-            kv = await js.key_value(SPEND_BUCKET)
-        except BucketNotFoundError:
-            config = api.KeyValueConfig(bucket=SPEND_BUCKET, ttl=3 * 86_400, replicas=replicas, history=1)
-            kv = await js.create_key_value(config=config)
-        return cls(kv)
+    async def open(cls, js: JetStreamContext) -> JetStreamSpend:
+        return cls(await open_bucket(js, SPEND_BUCKET))
 
     async def _entry(self, key: str) -> tuple[Decimal, int | None]:
         try:
@@ -110,6 +107,8 @@ class Shadows:
     draw: Callable[[], float] = random.random
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count, for tests and logs
     pending: int = 0  # sampled requests whose shadow runs have not finished
+    # the assessor's public nkey: texts cross the bus sealed to it ("" = a bus without NATS users)
+    seal_to: str = ""
 
     def sampled(self, policy: Policy, workload: str) -> ShadowPolicy | None:
         """The workload's shadow policy if this request is drawn for a shadow run, else None."""
@@ -207,6 +206,9 @@ class Shadows:
             judge=shadow.judge, answers=answers(request, live.text, result.text, keep_text(shadow, data_class)),
             rollout_id=shadow.rollout_id, candidate_is_live=shadow.candidate_is_live,
         )  # fmt: skip
+        if self.seal_to:  # only the assessor can read the texts, wherever the event is stored
+            finished.sealed_answers = seal(finished.answers.SerializeToString(), self.seal_to)
+            finished.ClearField("answers")
         finished.occurred_at.GetCurrentTime()
         await self.publisher.publish(bus.SUBJECT_SHADOW, finished, finished.event_id, ttl_s=policy.text_retention_s)
 

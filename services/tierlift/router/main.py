@@ -50,7 +50,6 @@ class RouterSettings(BusSettings):
     circuit_threshold: int = Field(default=5, ge=1)
     circuit_cooldown_s: float = Field(default=10.0, gt=0)
     # how long an idempotency key's answer is kept for replay
-    idempotency_ttl_s: float = Field(default=86_400.0, ge=60)
     # how often the keys used since the last report are sent to the ledger (last_used_at)
     key_use_report_s: float = Field(default=30.0, gt=0)
 
@@ -91,8 +90,8 @@ async def run() -> None:
     except PolicyError as exc:
         raise StartupError(f"TIERLIFT_POLICY: {exc}") from None
 
-    bus = await settings.connect_bus("tierlift-router")
-    await bus.ensure_stream(settings.stream_replicas)
+    bus = await settings.connect_bus("router")
+    await bus.wait_for_stream()
     # what this router presents to the classifier and the adapters
     service_key = secret("TIERLIFT_SERVICE_KEY") or secret("TIERLIFT_ROUTER_KEY")
     tls = settings.tls()
@@ -107,7 +106,7 @@ async def run() -> None:
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
     rollouts = RolloutBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_ROLLOUT}.>", rollouts.on_message)
-    idempotency_keys = await JetStreamKeys.open(bus.js, settings.idempotency_ttl_s, settings.stream_replicas)
+    idempotency_keys = await JetStreamKeys.open(bus.js)
     adapters = {n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()}
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
@@ -128,8 +127,9 @@ async def run() -> None:
             catalog,
             adapters,
             bus,
-            await JetStreamSpend.open(bus.js, settings.stream_replicas),
+            await JetStreamSpend.open(bus.js),
             timeout_s=settings.attempt_timeout_s,
+            seal_to=settings.assessor_nkey(),
         ),
     )
 

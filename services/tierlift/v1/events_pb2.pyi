@@ -122,7 +122,7 @@ class Answers(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., live_text: _Optional[str] = ..., shadow_text: _Optional[str] = ..., live_sha256: _Optional[str] = ..., shadow_sha256: _Optional[str] = ..., live_normalised_sha256: _Optional[str] = ..., shadow_normalised_sha256: _Optional[str] = ..., text_kept: _Optional[bool] = ...) -> None: ...
 
 class ShadowFinished(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "attempt", "tenant", "workload", "live_model", "live_tier", "data_class", "judge", "answers", "rollout_id", "candidate_is_live")
+    __slots__ = ("event_id", "occurred_at", "request_id", "attempt", "tenant", "workload", "live_model", "live_tier", "data_class", "judge", "answers", "rollout_id", "candidate_is_live", "sealed_answers")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class ShadowFinished(_message.Message):
     ANSWERS_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_IS_LIVE_FIELD_NUMBER: _ClassVar[int]
+    SEALED_ANSWERS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -149,7 +150,8 @@ class ShadowFinished(_message.Message):
     answers: Answers
     rollout_id: str
     candidate_is_live: bool
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., live_model: _Optional[str] = ..., live_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., answers: _Optional[_Union[Answers, _Mapping]] = ..., rollout_id: _Optional[str] = ..., candidate_is_live: _Optional[bool] = ...) -> None: ...
+    sealed_answers: bytes
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., live_model: _Optional[str] = ..., live_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., judge: _Optional[_Union[JudgeSpec, _Mapping]] = ..., answers: _Optional[_Union[Answers, _Mapping]] = ..., rollout_id: _Optional[str] = ..., candidate_is_live: _Optional[bool] = ..., sealed_answers: _Optional[bytes] = ...) -> None: ...
 
 class QualityScored(_message.Message):
     __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "model", "reference_model", "method", "score", "source", "rollout_id")
