@@ -552,3 +552,29 @@ def test_the_regeneration_check_searches_the_prompt_index(tmp_path: Path) -> Non
             # both parts (unmarked before the batch, any after its first row) search the index
             assert plan.count("USING INDEX ix_requests_prompt") == 2 and "SCAN requests" not in plan, plan
     store.engine.dispose()
+
+
+async def test_lowering_raising_and_lowering_a_budget_is_enforced_each_time(bus: EventBus, store: LedgerStore) -> None:
+    """Each change is a new state event (a version, not an id made of the state, which NATS
+    dropped as a duplicate the second time a budget was lowered to the same limit)."""
+    book = BudgetBook()
+    await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", book.on_message)
+    watcher = BudgetWatcher(bus, store)
+    store.insert_attempts([price_attempt(e, CATALOG) for e in events(3)])  # acme has spent something today
+
+    async def set_and_wait(limit: str, action: str, exhausted: bool) -> None:
+        store.set_budget(budget_row(ledger_pb2.Budget(tenant="acme", period="day", limit_usd=limit, action=action)))
+        await watcher.check()
+        for _ in range(100):
+            states = book.exhausted("acme", "faq")
+            if bool(states) == exhausted and (not states or states[0].action == action):
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"limit {limit} {action}: the router still sees {book.states}")
+
+    await set_and_wait("0.000001", "reject", exhausted=True)
+    await set_and_wait("1000", "reject", exhausted=False)
+    await set_and_wait("0.000001", "reject", exhausted=True)  # the same state as the first: enforced again
+    await set_and_wait("0.000001", "local_only", exhausted=True)  # the action changed: routers hear it
+    await set_and_wait("1000", "local_only", exhausted=False)
+    await set_and_wait("0.000001", "local_only", exhausted=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -46,8 +47,10 @@ def state_of(spent: Decimal, limit: Decimal, soft_ratio: float) -> str:
 class BudgetWatcher:
     def __init__(self, bus: EventBus, store: LedgerStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.bus, self.store, self.clock = bus, store, clock
-        self._published: dict[tuple[str, str, str], str] = {}
+        # per budget, what routers were last told: (state, action, limit)
+        self._published: dict[tuple[str, str, str], tuple[str, str, Decimal]] = {}
         self._set_aside_rows: set[tuple[str, str, str]] = set()
+        self._version = 0
 
     def evaluate(self, budget: dict[str, Any]) -> tuple[Decimal, str]:
         spent = self.store.spent_since(
@@ -69,9 +72,10 @@ class BudgetWatcher:
                 continue
             spent, state = await asyncio.to_thread(self.evaluate, budget)
             key = (budget["tenant"], budget["workload"], budget["period"])
-            if self._published.get(key) != state:
+            told = (state, budget["action"], budget["limit_usd"])
+            if self._published.get(key) != told:  # a new state, action or limit: every router hears it
                 await self._publish(budget, spent, state)
-                self._published[key] = state
+                self._published[key] = told
 
     async def _set_aside(self, budget: dict[str, Any]) -> None:
         key = (budget["tenant"], budget["workload"], budget["period"])
@@ -83,13 +87,13 @@ class BudgetWatcher:
         await self.bus.dead_letter_data("budget", json.dumps(row).encode(), "tenant or workload is not a slug")
 
     async def _publish(self, budget: dict[str, Any], spent: Decimal, state: str) -> None:
-        start = period_start(budget["period"], self.clock())
         now = Timestamp()
         now.GetCurrentTime()
-        event_id = (
-            f"budget.{budget['tenant']}.{budget['workload'] or '_all'}.{budget['period']}.{start}."
-            f"{money.to_wire(budget['limit_usd'])}.{state}"
-        )
+        # a version, never an id made of the state: "hard at 1 USD" again after a raise and a
+        # lowering was an id NATS had seen within its duplicate window, and dropped
+        version = max(time.time_ns(), self._version + 1)
+        self._version = version
+        event_id = f"budget.{budget['tenant']}.{budget['workload'] or '_all'}.{budget['period']}.v{version}"
         event = events_pb2.BudgetState(
             event_id=event_id,
             occurred_at=now,
@@ -100,6 +104,7 @@ class BudgetWatcher:
             limit_usd=money.to_wire(budget["limit_usd"]),
             state=state,
             action=budget["action"],
+            version=version,
         )
         await self.bus.publish(budget_subject(budget["tenant"], budget["workload"], budget["period"]), event, event_id)
         log.info("budget_state", tenant=budget["tenant"], workload=budget["workload"], period=budget["period"],

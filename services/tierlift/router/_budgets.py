@@ -16,7 +16,11 @@ class BudgetBook:
     states: dict[tuple[str, str, str], events_pb2.BudgetState] = field(default_factory=dict)
 
     def apply(self, state: events_pb2.BudgetState) -> None:
-        self.states[(state.tenant, state.workload, state.period)] = state
+        """Keep the newest state of each budget: one seen again (a watch that restarted) changes nothing."""
+        key = (state.tenant, state.workload, state.period)
+        held = self.states.get(key)
+        if held is None or state.version >= held.version:
+            self.states[key] = state
 
     async def on_message(self, msg: Msg) -> None:
         if (state := parse_state(msg, events_pb2.BudgetState)) is not None:
