@@ -24,9 +24,9 @@ import grpc
 from tierlift.assessor._judges import json_valid
 from tierlift.assessor._metrics import alerts
 from tierlift.core import bus as bus_module
-from tierlift.core.bus_layout import open_bucket
 from tierlift.core.ids import is_slug
 from tierlift.core.json_schemas import schema_validator
+from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.text_match import normalise
 from tierlift.v1 import assessor_pb2, common_pb2, events_pb2, router_pb2, router_pb2_grpc
 
@@ -129,8 +129,9 @@ class JetStreamBaselines:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: Any) -> JetStreamBaselines:
-        return cls(await open_bucket(js, cls.BUCKET))
+    async def open(cls, js: Any, signer: Any = None) -> JetStreamBaselines:
+        """`signer`: the assessor's EventSigner, whose signature each value carries."""
+        return cls(await SignedBucket.open(js, cls.BUCKET, signer))
 
     @staticmethod
     def _key(workload: str, model: str) -> str:

@@ -78,7 +78,7 @@ async def run() -> None:
     assessor = Assessor(bus, drift, llm, settings.nats_seed())
     keys = KeyBook()
     await keys.follow(bus)  # admins run golden sets on demand (tierlift suite run)
-    baselines = await JetStreamBaselines.open(bus.js)
+    baselines = await JetStreamBaselines.open(bus.js, bus.signer)
     stop = asyncio.Event()
     shadows = durable_for(bus_module.SUBJECT_SHADOW, "assessor")
     consumer = asyncio.create_task(bus.consume(bus_module.SUBJECT_SHADOW, shadows, assessor, stop, batch=64))

@@ -156,6 +156,9 @@ def verify_key(public: str) -> nacl.signing.VerifyKey:
     return nacl.signing.VerifyKey(raw[1:-2])
 
 
+_VALUE_MARK = b"tl1:"
+
+
 def _signed_bytes(subject: str, data: bytes) -> bytes:
     return subject.encode() + b"\n" + data
 
@@ -166,10 +169,27 @@ class EventSigner:
     def __init__(self, seed: str) -> None:
         self._pair = nkeys.from_seed(seed.encode())
         self.public_key = self._pair.public_key.decode()
+        self._verify = verify_key(self.public_key)
 
     def headers(self, subject: str, data: bytes) -> dict[str, str]:
         signature = self._pair.sign(_signed_bytes(subject, data))
         return {PRODUCER_HEADER: self.public_key, SIGNATURE_HEADER: base64.b64encode(signature).decode()}
+
+    def seal_value(self, name: str, value: bytes) -> bytes:
+        """A value for one of this service's own buckets: the signature over its name and value,
+        then the value (core/signed_bucket.py)."""
+        return _VALUE_MARK + self._pair.sign(_signed_bytes(name, value)) + value
+
+    def open_value(self, name: str, stored: bytes) -> bytes | None:
+        """The value `seal_value` stored under `name`, or None when this service did not sign it."""
+        if not stored.startswith(_VALUE_MARK):
+            return None
+        signature, value = stored[len(_VALUE_MARK) : len(_VALUE_MARK) + 64], stored[len(_VALUE_MARK) + 64 :]
+        try:
+            self._verify.verify(_signed_bytes(name, value), signature)
+        except nacl.exceptions.BadSignatureError:
+            return None
+        return value
 
 
 # subject, payload, headers, and when the stream stored it (seconds since the epoch; None: unknown)

@@ -22,7 +22,8 @@ from typing import Protocol
 from nats.js import JetStreamContext
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 
-from tierlift.core.bus_layout import open_bucket
+from tierlift.core.nats_access import EventSigner
+from tierlift.core.signed_bucket import SignedBucket
 from tierlift.v1 import router_pb2
 
 BUCKET = "TIERLIFT_IDEMPOTENCY"
@@ -55,9 +56,10 @@ class JetStreamKeys:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext) -> JetStreamKeys:
-        """The bucket the bus bootstrap made (its TTL: how long an answer is kept for replay)."""
-        return cls(await open_bucket(js, BUCKET))
+    async def open(cls, js: JetStreamContext, signer: EventSigner | None = None) -> JetStreamKeys:
+        """The bucket the bus bootstrap made (its TTL: how long an answer is kept for replay),
+        its values signed with this router's NATS key when it has one."""
+        return cls(await SignedBucket.open(js, BUCKET, signer))
 
     async def create(self, key: str, value: bytes) -> bool:
         try:

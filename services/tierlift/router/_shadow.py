@@ -20,10 +20,11 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from tierlift.core import bus, money
-from tierlift.core.bus_layout import open_bucket
 from tierlift.core.catalog import Catalog
 from tierlift.core.logging import get_logger
+from tierlift.core.nats_access import EventSigner
 from tierlift.core.sealing import seal
+from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
@@ -68,8 +69,8 @@ class JetStreamSpend:
         self.kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext) -> JetStreamSpend:
-        return cls(await open_bucket(js, SPEND_BUCKET))
+    async def open(cls, js: JetStreamContext, signer: EventSigner | None = None) -> JetStreamSpend:
+        return cls(await SignedBucket.open(js, SPEND_BUCKET, signer))
 
     async def _entry(self, key: str) -> tuple[Decimal, int | None]:
         try:

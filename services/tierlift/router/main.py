@@ -106,7 +106,7 @@ async def run() -> None:
     await bus.watch_latest(f"{bus_module.SUBJECT_BUDGET}.>", budgets.on_message)
     rollouts = RolloutBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_ROLLOUT}.>", rollouts.on_message)
-    idempotency_keys = await JetStreamKeys.open(bus.js)
+    idempotency_keys = await JetStreamKeys.open(bus.js, bus.signer)
     adapters = {n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()}
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
@@ -127,7 +127,7 @@ async def run() -> None:
             catalog,
             adapters,
             bus,
-            await JetStreamSpend.open(bus.js),
+            await JetStreamSpend.open(bus.js, bus.signer),
             timeout_s=settings.attempt_timeout_s,
             seal_to=settings.assessor_nkey(),
         ),
