@@ -101,7 +101,7 @@ def _status(
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
-        ({"model": "tierlift/auto", "messages": FRANCE, "tools": [{"type": "function"}]}, 400, "tools"),
+        ({"model": "tierlift/auto", "messages": FRANCE, "tools": [{"type": "function"}]}, 400, "tools[0]"),
         (
             {"model": "tierlift/auto", "messages": FRANCE, "response_format": {"type": "json_schema"}},
             400,
@@ -189,3 +189,36 @@ def test_the_models_are_listed_only_to_a_caller_with_a_valid_key(stack: Stack, p
         assert json.loads(refused.value.read())["error"]["type"] == "authentication_error"
     with pytest.raises(openai.AuthenticationError):
         client(stack, "tl_000000000000_nope").models.list()
+
+
+def _raw(stack: Stack, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Any:
+    root = stack.openai_base_url.removesuffix("/v1")
+    auth = {"Authorization": f"Bearer {stack.keys['app']}", **(headers or {})}
+    request = urllib.request.Request(f"{root}{path}", data=body or None, method=method, headers=auth)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.headers.get("Content-Type"), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), json.loads(exc.read())
+
+
+def test_the_edge_answers_in_openais_error_schema_everywhere(stack: Stack) -> None:
+    """An unknown path, another method and an over-long body are JSON errors as OpenAI's (they
+    were aiohttp's plain text); a lone surrogate is a 400 naming its field (it was a 500); an
+    Idempotency-Key over 128 characters is a 400, not the 409 of a key reused."""
+    status, kind, body = _raw(stack, "POST", "/v1/nothing-here", b"{}")
+    assert (status, kind, body["error"]["type"]) == (404, "application/json; charset=utf-8", "not_found_error")
+    status, _, body = _raw(stack, "GET", "/v1/chat/completions")
+    assert status == 405 and "GET is not allowed" in body["error"]["message"]
+    status, _, body = _raw(stack, "POST", "/v1/chat/completions", b"x" * (9 * 1024 * 1024),
+                           {"Content-Type": "application/json"})  # fmt: skip
+    assert status == 413 and body["error"]["param"] == "body"
+    for field, body_ in (("messages[0].content", {"messages": [{"role": "user", "content": "hi \ud800"}]}),
+                         ("stop", {"messages": FRANCE, "stop": "\udfff"}),
+                         ("user", {"messages": FRANCE, "user": "a\ud800b"})):  # fmt: skip
+        raw = json.dumps({"model": "tierlift/auto", **body_}).encode()  # json.dumps writes \ud800 as an escape
+        status, answer = _status(stack, stack.keys["app"], raw)
+        assert (status, answer["error"]["param"]) == (400, field), answer
+    status, answer = _status(stack, stack.keys["app"], {"model": "tierlift/auto", "messages": FRANCE},
+                             {"Idempotency-Key": "k" * 129})  # fmt: skip
+    assert (status, answer["error"]["param"]) == (400, "idempotency_key"), answer

@@ -48,9 +48,12 @@ def test_structured_outputs_from_langchain_and_the_sdk_follow_the_schema(stack: 
         model="tierlift/auto", messages=[{"role": "user", "content": prompt}], response_format=_City, max_tokens=48
     )
     assert isinstance(parsed.choices[0].message.parsed, _City)
-    # JSON mode, and tools, which the edge cannot honour: a 400 naming the parameter
+    # JSON mode, and a tool call: the local model samples it under a grammar made from the tool's schema
     raw = _chat(stack, max_tokens=24).bind(response_format={"type": "json_object"}).invoke(prompt)
     assert isinstance(raw.content, str) and raw.content.lstrip().startswith("{")
-    with pytest.raises(openai.BadRequestError) as no_tools:
-        _chat(stack).bind_tools([_City]).invoke(prompt)
-    assert no_tools.value.status_code == 400 and "tools" in str(no_tools.value)
+    called = _chat(stack, max_tokens=48).bind_tools([_City], tool_choice="_City").invoke(prompt)
+    [call] = called.tool_calls
+    assert call["name"] == "_City" and isinstance(call["args"]["name"], str)
+    with pytest.raises(openai.BadRequestError) as bad_tools:
+        _chat(stack).bind(tools=[{"type": "function", "function": {"name": "has space"}}]).invoke(prompt)
+    assert bad_tools.value.status_code == 400 and "tools[0].name" in str(bad_tools.value)

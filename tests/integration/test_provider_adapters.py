@@ -250,7 +250,9 @@ async def test_a_providers_error_reaches_the_caller_sanitised_and_the_log_whole(
     refused_with = {"gemini": 400, "bedrock": 403}.get(wire.protocol, 401)  # the Gemini API: 400 API_KEY_INVALID
     assert f"HTTP {refused_with}" in err.value.message and "[redacted]" in err.value.message
     assert "0123456789abcdef" not in err.value.message and len(err.value.message) <= 240
-    assert "0123456789abcdef" in err.value.detail  # the full answer stays in the adapter's log
+    # the backend keeps the whole answer; the servicer scrubs it before any log line (core/scrub.py,
+    # tests/integration/test_secrets_at_rest.py)
+    assert "0123456789abcdef" in err.value.detail
 
 
 async def test_seed_and_json_mode_reach_the_provider_or_are_refused_before_any_call(
@@ -304,3 +306,48 @@ async def test_gemini_waits_the_delay_its_429_asks_for_and_not_a_longer_one(
     finally:
         await b.close()
         server.stop()
+
+
+TOOLS_MAPPED = ("openai", "azure", "anthropic")  # the others refuse tools by name, before any call
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+async def test_a_tool_call_and_its_result_travel_in_each_providers_own_form(wire: WireServer, backend: Any) -> None:
+    asked = request()
+    asked.params.tools.add(name="get_weather", description="The weather in a city", parameters=json.dumps(WEATHER))
+    asked.params.tool_choice = "required"
+    if wire.protocol not in TOOLS_MAPPED:
+        with pytest.raises(BackendError) as err:
+            await backend.generate(asked)
+        assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and err.value.message.startswith("params.tools")
+        assert wire.log == []
+        return
+    called = await backend.generate(asked)
+    [call] = called.tool_calls
+    assert (call.name, json.loads(call.arguments), called.finish_reason) == ("get_weather", {"city": "Paris"},
+                                                                              "tool_calls")  # fmt: skip
+    sent = wire.log[0].body
+    if wire.protocol == "anthropic":
+        assert sent["tools"][0]["input_schema"] == WEATHER and sent["tool_choice"] == {"type": "any"}
+    else:
+        assert sent["tools"][0]["function"]["parameters"] == WEATHER and sent["tool_choice"] == "required"
+    streamed = [c async for c in backend.stream(asked)]
+    streamed_calls = [(c.name, json.loads(c.arguments)) for c in streamed[-1].summary.tool_calls]
+    assert streamed_calls == [("get_weather", {"city": "Paris"})]
+
+    answered = request()
+    answered.params.CopyFrom(asked.params)
+    answered.params.tool_choice = "auto"
+    answered.messages.add(role="assistant", tool_calls=[call])
+    answered.messages.add(role="tool", tool_call_id=call.id, content="18 degrees")
+    reply = await backend.generate(answered)
+    assert reply.text == "The tool said: 18 degrees" and not reply.tool_calls
+    turns = wire.log[-1].body["messages"]
+    if wire.protocol == "anthropic":  # tool_use in the assistant's turn, tool_result in a user turn
+        assert turns[-2]["content"][0] == {"type": "tool_use", "id": call.id, "name": "get_weather",
+                                           "input": {"city": "Paris"}}  # fmt: skip
+        assert turns[-1] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                          "content": "18 degrees"}]}  # fmt: skip
+    else:
+        assert turns[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": call.arguments}
+        assert turns[-1] == {"role": "tool", "content": "18 degrees", "tool_call_id": call.id}

@@ -3,9 +3,10 @@ Anthropic gives no token logprobs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, prompt_tokens
+from tests.wire.openai_format import ANSWER_TOKENS, example, prompt_tokens
 
 PATH = "/v1/messages"
 STREAM_END = b""
@@ -18,24 +19,61 @@ _ERROR_TYPES = {
 }
 
 
+def tool_use(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Anthropic's model calling a tool: the chosen one (or the first) with input from its schema,
+    unless no tools are given, tool_choice is none, or the last turn carries a tool's result."""
+    tools, choice = body.get("tools") or [], body.get("tool_choice") or {"type": "auto"}
+    last = body["messages"][-1]["content"]
+    answering = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+    if not tools or choice["type"] == "none" or answering:
+        return None
+    tool = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
+    return {"type": "tool_use", "id": f"toolu_wire{len(body['messages'])}", "name": tool["name"],
+            "input": example(tool["input_schema"])}  # fmt: skip
+
+
+def _answer(body: dict[str, Any]) -> str:
+    last = body["messages"][-1]["content"]
+    results = [b for b in last if b.get("type") == "tool_result"] if isinstance(last, list) else []
+    return f"The tool said: {results[0]['content']}" if results else "".join(ANSWER_TOKENS)
+
+
 def _message(body: dict[str, Any], content: list[dict[str, Any]], output_tokens: int) -> dict[str, Any]:
+    stop = "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"
     return {
         "id": "msg_wire",
         "type": "message",
         "role": "assistant",
         "model": body["model"],
         "content": content,
-        "stop_reason": "end_turn" if output_tokens else None,
+        "stop_reason": stop if output_tokens else None,
         "stop_sequence": None,
         "usage": {"input_tokens": prompt_tokens(body), "output_tokens": output_tokens},
     }
 
 
 def completion(body: dict[str, Any]) -> dict[str, Any]:
-    return _message(body, [{"type": "text", "text": "".join(ANSWER_TOKENS)}], len(ANSWER_TOKENS))
+    if (call := tool_use(body)) is not None:
+        return _message(body, [call], len(ANSWER_TOKENS))
+    return _message(body, [{"type": "text", "text": _answer(body)}], len(ANSWER_TOKENS))
 
 
 def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    if (call := tool_use(body)) is not None:  # the block first, then its input as JSON in pieces
+        start = {**call, "input": {}}
+        text = json.dumps(call["input"])
+        deltas = [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "input_json_delta", "partial_json": text[i : i + 8]}})
+                  for i in range(0, len(text), 8)]  # fmt: skip
+        return [
+            ("message_start", {"type": "message_start", "message": _message(body, [], 0)}),
+            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}),
+            *deltas,
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                               "usage": {"output_tokens": len(ANSWER_TOKENS)}}),
+            ("message_stop", {"type": "message_stop"}),
+        ]  # fmt: skip
     events: list[tuple[str | None, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": _message(body, [], 0)}),
         (

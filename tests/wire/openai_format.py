@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -26,13 +27,45 @@ def _token_logprob(token: str) -> dict[str, Any]:
     return {"token": token, "logprob": TOKEN_LOGPROB, "bytes": list(token.encode()), "top_logprobs": []}
 
 
+def example(schema: dict[str, Any]) -> Any:
+    """A value that follows a (simple) JSON Schema: what a model calling the tool would write."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "object")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: example(sub) for name, sub in properties.items() if name in schema.get("required", properties)}
+    return {"string": "Paris", "integer": 3, "number": 2.5, "boolean": True, "array": []}.get(kind)
+
+
+def tool_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A provider's tool call: the chosen tool (or the first) with arguments from its schema,
+    unless tools are off, none are given, or the last message is a tool's result (then it answers)."""
+    tools, choice = body.get("tools") or [], body.get("tool_choice", "auto")
+    if not tools or choice == "none" or body["messages"][-1]["role"] == "tool":
+        return []
+    named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+    tool = next((t for t in tools if t["function"]["name"] == named), tools[0])["function"]
+    arguments = json.dumps(example(tool.get("parameters") or {"type": "object"}))
+    return [{"id": f"call_wire{len(body['messages'])}", "type": "function",
+             "function": {"name": tool["name"], "arguments": arguments}}]  # fmt: skip
+
+
+def answer_text(body: dict[str, Any]) -> str:
+    last = body["messages"][-1]
+    return f"The tool said: {last['content']}" if last["role"] == "tool" else "".join(ANSWER_TOKENS)
+
+
 def completion(body: dict[str, Any]) -> dict[str, Any]:
+    calls = tool_calls(body)
     choice: dict[str, Any] = {
         "index": 0,
-        "message": {"role": "assistant", "content": "".join(ANSWER_TOKENS)},
-        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": None if calls else answer_text(body)},
+        "finish_reason": "tool_calls" if calls else "stop",
         "logprobs": None,
     }
+    if calls:
+        choice["message"]["tool_calls"] = calls
     if body.get("logprobs"):
         choice["logprobs"] = {"content": [_token_logprob(t) for t in ANSWER_TOKENS]}
     return {
@@ -53,6 +86,19 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
         "model": body["model"],
     }
     chunks: list[dict[str, Any]] = []
+    if calls := tool_calls(body):  # as OpenAI streams them: the name first, the arguments in pieces
+        call = calls[0]
+        head = {"index": 0, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"],
+                                                                               "arguments": ""}}  # fmt: skip
+        arguments = call["function"]["arguments"]
+        deltas = [head, *({"index": 0, "function": {"arguments": arguments[i : i + 8]}}
+                          for i in range(0, len(arguments), 8))]  # fmt: skip
+        for delta in deltas:
+            chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}]})
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": _usage(body)})
+        return [(None, c) for c in chunks]
     for i, token in enumerate(ANSWER_TOKENS):
         delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}

@@ -107,6 +107,8 @@ class WireServer:
     # non-streamed OpenAI answers: the text for a request body (a test's scripted model), else the
     # fixed one; a (text, logprob) pair also sets every token's logprob
     answer: Callable[[dict[str, Any]], str | tuple[str, float]] | None = None
+    # OpenAI tool calls: the arguments a scripted model writes for a request body (else from the schema)
+    tool_arguments: Callable[[dict[str, Any]], str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self, port: int = 0) -> str:
@@ -236,7 +238,10 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if streamed:
                 return self._sse(wire.stream_events(body))
             payload = wire.completion(body)
-            if server.answer is not None and server.protocol in ("openai", "azure"):
+            calls = payload.get("choices", [{}])[0].get("message", {}).get("tool_calls") or []
+            if server.tool_arguments is not None and calls:
+                calls[0]["function"]["arguments"] = server.tool_arguments(body)
+            elif server.answer is not None and server.protocol in ("openai", "azure"):
                 answered = server.answer(body)
                 text, logprob = answered if isinstance(answered, tuple) else (answered, None)
                 choice = payload["choices"][0]

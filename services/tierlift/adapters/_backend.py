@@ -75,6 +75,25 @@ def description(
     )
 
 
+def text_of(message: common_pb2.Message) -> str:
+    """A message's text: its content, or its text parts one per line (never glued together)."""
+    return message.content or "\n".join(p.text for p in message.parts if p.text)
+
+
+def text_only(request: adapter_pb2.GenerateRequest, backend: str, tools: bool = False) -> None:
+    """Refuse what a backend's mapping does not carry (tools and tool turns unless `tools`,
+    images), naming the field: never dropped silently. The catalog's capabilities keep such
+    requests off these models; this holds for a caller that reaches the adapter some other way."""
+    p = request.params
+    if not tools and (p.tools or p.tool_choice or p.HasField("parallel_tool_calls")):
+        raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, f"params.tools: {backend} does not map tools")
+    for i, m in enumerate(request.messages):
+        if not tools and (m.tool_calls or m.role == "tool"):
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, f"messages[{i}]: {backend} does not map tool turns")
+        if any(p.type != "text" for p in m.parts):
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, f"messages[{i}].parts: {backend} takes text only")
+
+
 def final_chunk(
     text: str,
     finish_reason: str,

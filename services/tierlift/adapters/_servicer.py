@@ -41,7 +41,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
             )
         if not request.messages:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "messages: must not be empty")
-        if problem := limits.check_params(request.params):
+        if problem := limits.check_params(request.params) or limits.check_messages(request.messages):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, ": ".join(problem))
 
     async def Generate(

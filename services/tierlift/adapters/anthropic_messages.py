@@ -4,6 +4,7 @@ the tier's prior. Retries are the SDK's (bounded backoff, Retry-After on 429, 52
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -19,11 +20,16 @@ from tierlift.adapters._backend import (
     final_chunk,
     map_error,
     signals_from_logprobs,
+    text_of,
+    text_only,
 )
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
+# Anthropic's stop reasons in OpenAI's words, which the router and the edges speak
+FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+                  "pause_turn": "stop", "refusal": "content_filter"}  # fmt: skip
 _ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (anthropic.RateLimitError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (anthropic.APITimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
@@ -34,6 +40,49 @@ _ERRORS: list[tuple[type[Exception], grpc.StatusCode]] = [
     (anthropic.NotFoundError, grpc.StatusCode.NOT_FOUND),
     (anthropic.APIStatusError, grpc.StatusCode.UNAVAILABLE),  # 5xx, 529 overloaded
 ]
+
+
+def _turns(messages: Sequence[common_pb2.Message]) -> list[dict[str, Any]]:
+    """Messages as Anthropic's turns: an assistant's tool calls as `tool_use` blocks, tool results
+    as `tool_result` blocks of one user turn (consecutive results share it, as the API asks)."""
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            result = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": text_of(m)}
+            previous = turns[-1]["content"] if turns and turns[-1]["role"] == "user" else None
+            if isinstance(previous, list) and all(b["type"] == "tool_result" for b in previous):
+                previous.append(result)
+            else:
+                turns.append({"role": "user", "content": [result]})
+        elif m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": text_of(m)}] if text_of(m) else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": json.loads(c.arguments)}
+                       for c in m.tool_calls]  # fmt: skip
+            turns.append({"role": "assistant", "content": blocks})
+        else:
+            turns.append({"role": m.role, "content": text_of(m)})
+    return turns
+
+
+_CHOICES: dict[str, dict[str, Any]] = {
+    "": {"type": "auto"}, "auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}
+}  # fmt: skip
+
+
+def _tools(p: common_pb2.GenerationParams) -> dict[str, Any]:
+    """`tools` and `tool_choice` as Anthropic takes them ({} without tools)."""
+    if not p.tools:
+        return {}
+    tools = [{"name": t.name, "description": t.description,
+              "input_schema": json.loads(t.parameters) if t.parameters else {"type": "object", "properties": {}}}
+             for t in p.tools]  # fmt: skip
+    named = {"type": "tool", "name": p.tool_choice}
+    choice: dict[str, Any] = _CHOICES.get(p.tool_choice, named).copy()
+    if p.HasField("parallel_tool_calls") and not p.parallel_tool_calls and choice["type"] != "none":
+        choice["disable_parallel_tool_use"] = True
+    return {"tools": tools, "tool_choice": choice}
 
 
 class AnthropicBackend:
@@ -64,11 +113,13 @@ class AnthropicBackend:
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: the Anthropic Messages API has no JSON mode"
             )
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        text_only(request, "the Anthropic adapter", tools=True)
+        system = "\n\n".join(text_of(m) for m in request.messages if m.role == "system")
         args: dict[str, Any] = {
             "model": model.upstream_model or model.id,
             "max_tokens": request.params.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
+            "messages": _turns(request.messages),
+            **_tools(request.params),
         }
         if system:
             args["system"] = system
@@ -84,9 +135,12 @@ class AnthropicBackend:
         except anthropic.AnthropicError as exc:
             raise map_error(exc, _ERRORS, model.provider) from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
+        calls = [common_pb2.ToolCall(id=b.id, name=b.name, arguments=json.dumps(b.input, separators=(",", ":")))
+                 for b in reply.content if b.type == "tool_use"]  # fmt: skip
         return adapter_pb2.GenerateResponse(
             text="".join(block.text for block in reply.content if block.type == "text"),
-            finish_reason=reply.stop_reason or "stop",
+            tool_calls=calls,
+            finish_reason=FINISH_REASONS.get(reply.stop_reason or "", "stop"),
             usage=common_pb2.Usage(input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens),
             confidence=signals_from_logprobs([]),
             latency_ms=elapsed_ms,
@@ -98,22 +152,31 @@ class AnthropicBackend:
         started = time.perf_counter()
         pieces: list[str] = []
         usage = common_pb2.Usage()
+        calls: list[common_pb2.ToolCall] = []
         finish_reason, first_token_ms = "stop", 0.0
         try:
             events = await self._client_of[model.id].messages.create(**self._args(request), stream=True)
             async for event in events:
                 if event.type == "message_start":
                     usage.input_tokens = event.message.usage.input_tokens
+                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    calls.append(common_pb2.ToolCall(id=event.content_block.id, name=event.content_block.name))
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta" and calls:
+                    calls[-1].arguments += event.delta.partial_json
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                     first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
                     pieces.append(event.delta.text)
                     yield adapter_pb2.GenerateChunk(text=event.delta.text)
                 elif event.type == "message_delta":
                     usage.output_tokens = event.usage.output_tokens
-                    finish_reason = event.delta.stop_reason or finish_reason
+                    finish_reason = FINISH_REASONS.get(event.delta.stop_reason or "", finish_reason)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, _ERRORS, model.provider) from exc
-        yield final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
+        final = final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
+        for call in calls:
+            call.arguments = call.arguments or "{}"
+        final.summary.tool_calls.extend(calls)
+        yield final
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):

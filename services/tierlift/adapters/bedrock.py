@@ -35,6 +35,8 @@ from tierlift.adapters._backend import (
     final_chunk,
     provider_error,
     signals_from_logprobs,
+    text_of,
+    text_only,
 )
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
@@ -102,6 +104,7 @@ class BedrockBackend:
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: Bedrock's Converse API has no JSON mode"
             )
+        text_only(request, "the Bedrock adapter")
         inference: dict[str, Any] = {"maxTokens": p.max_tokens or DEFAULT_MAX_TOKENS, "temperature": p.temperature}
         if p.top_p:
             inference["topP"] = p.top_p
@@ -112,7 +115,7 @@ class BedrockBackend:
             "messages": _turns(request.messages),
             "inferenceConfig": inference,
         }
-        system = [{"text": m.content} for m in request.messages if m.role == "system"]
+        system = [{"text": text_of(m)} for m in request.messages if m.role == "system"]
         if system:
             args["system"] = system
         return args
@@ -183,9 +186,9 @@ def _turns(messages: Sequence[common_pb2.Message]) -> list[dict[str, Any]]:
         if m.role == "system":
             continue
         if turns and turns[-1]["role"] == m.role:
-            turns[-1]["content"].append({"text": m.content})
+            turns[-1]["content"].append({"text": text_of(m)})
         else:
-            turns.append({"role": m.role, "content": [{"text": m.content}]})
+            turns.append({"role": m.role, "content": [{"text": text_of(m)}]})
     return turns
 
 

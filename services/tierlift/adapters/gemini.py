@@ -35,6 +35,8 @@ from tierlift.adapters._backend import (
     grpc_code_of_http,
     provider_error,
     signals_from_logprobs,
+    text_of,
+    text_only,
 )
 from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
 from tierlift.core.catalog import Model
@@ -94,7 +96,8 @@ class GeminiBackend:
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
         p = request.params
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        text_only(request, "the Gemini adapter")
+        system = "\n\n".join(text_of(m) for m in request.messages if m.role == "system")
         config = types.GenerateContentConfig(
             max_output_tokens=p.max_tokens or DEFAULT_MAX_TOKENS,
             temperature=p.temperature,
@@ -107,7 +110,7 @@ class GeminiBackend:
             response_logprobs=True if model.capabilities.logprobs else None,
         )
         contents = [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=m.content)])
+            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=text_of(m))])
             for m in request.messages
             if m.role != "system"
         ]

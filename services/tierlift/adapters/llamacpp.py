@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import grpc
 import xllamacpp
 
-from tierlift.adapters._backend import BackendError, final_chunk, signals_from_logprobs
+from tierlift.adapters._backend import BackendError, final_chunk, signals_from_logprobs, text_of, text_only
 from tierlift.core.logging import get_logger
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -35,17 +36,63 @@ def default_model_path() -> Path:
     return Path(gemma.assemble())
 
 
-def render_prompt(messages: Sequence[common_pb2.Message]) -> str:
+def render_prompt(messages: Sequence[common_pb2.Message], tools: Sequence[common_pb2.Tool] = ()) -> str:
     parts: list[str] = []
+    if tools:
+        listed = "\n".join(f"- {t.name}: {t.description} Arguments: {t.parameters or '{}'}" for t in tools)
+        parts.append(f"You may call one of these functions, answering with its name and arguments:\n{listed}\n\n")
     for m in messages:
+        text = text_of(m).strip()
         if m.role == "system":
-            parts.append(f"{m.content.strip()}\n\n")
+            parts.append(f"{text}\n\n")
+        elif m.role == "assistant" and m.tool_calls:
+            calls = "; ".join(f"{c.name}({c.arguments})" for c in m.tool_calls)
+            parts.append(f"Answer: called {calls}\n")
         elif m.role == "assistant":
-            parts.append(f"Answer: {m.content.strip()}\n")
+            parts.append(f"Answer: {text}\n")
+        elif m.role == "tool":
+            parts.append(f"Result of call {m.tool_call_id}: {text}\n")
         else:
-            parts.append(f"Question: {m.content.strip()}\n")
+            parts.append(f"Question: {text}\n")
     parts.append("Answer:")
     return "".join(parts)
+
+
+def tool_grammar(p: common_pb2.GenerationParams) -> dict[str, Any] | None:
+    """The JSON Schema llama.cpp samples under when the model may call tools: one object per
+    callable tool, {"name": <the tool>, "arguments": <its parameters>}, and, where the caller
+    lets the model choose (tool_choice auto), {"answer": <text>}. None: no tool may be called."""
+    if not p.tools or p.tool_choice == "none":
+        return None
+    callable_ = [t for t in p.tools if p.tool_choice in ("", "auto", "required", t.name)]
+    options: list[dict[str, Any]] = [
+        {"type": "object", "properties": {"name": {"const": t.name}, "arguments": _parameters(t)},
+         "required": ["name", "arguments"], "additionalProperties": False}
+        for t in callable_
+    ]  # fmt: skip
+    if p.tool_choice in ("", "auto"):
+        options.append({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
+                        "additionalProperties": False})  # fmt: skip
+    return {"anyOf": options}
+
+
+def _parameters(tool: common_pb2.Tool) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(tool.parameters) if tool.parameters else {"type": "object"}
+    return schema
+
+
+def tool_answer(text: str) -> tuple[str, list[common_pb2.ToolCall]]:
+    """The text and tool calls of an answer sampled under `tool_grammar`."""
+    try:
+        decided = json.loads(text)
+    except ValueError:  # cut off by max_tokens: the router's check escalates it
+        return text, []
+    if isinstance(decided, dict) and "name" in decided:
+        arguments = json.dumps(decided.get("arguments", {}), separators=(",", ":"))
+        return "", [
+            common_pb2.ToolCall(id=f"call_{uuid.uuid4().hex[:24]}", name=str(decided["name"]), arguments=arguments)
+        ]
+    return str(decided.get("answer", "")) if isinstance(decided, dict) else text, []
 
 
 class LlamaCppBackend:
@@ -82,8 +129,9 @@ class LlamaCppBackend:
 
     def _body(self, request: adapter_pb2.GenerateRequest, stream: bool) -> dict[str, Any]:
         p = request.params
+        text_only(request, "the llama.cpp adapter", tools=True)
         body: dict[str, Any] = {
-            "prompt": render_prompt(request.messages),
+            "prompt": render_prompt(request.messages, p.tools),
             "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": p.temperature,
             "top_p": p.top_p or 1.0,
@@ -98,6 +146,8 @@ class LlamaCppBackend:
             body["json_schema"] = {"type": "object"}  # llama.cpp constrains sampling to JSON
         elif p.response_format == "json_schema":  # and to a schema (its grammar from the schema)
             body["json_schema"] = json.loads(p.json_schema)["schema"]
+        if (grammar := tool_grammar(p)) is not None:
+            body["json_schema"] = grammar
         return body
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
@@ -108,9 +158,13 @@ class LlamaCppBackend:
         timings = result.get("timings", {})
         logprobs = [t["logprob"] for t in (choice.get("logprobs") or {}).get("content", [])]
         usage = result["usage"]
+        text, calls = choice["text"].strip(), list[common_pb2.ToolCall]()
+        if tool_grammar(request.params) is not None:
+            text, calls = tool_answer(text)
         return adapter_pb2.GenerateResponse(
-            text=choice["text"].strip(),
-            finish_reason=choice.get("finish_reason") or "stop",
+            text=text,
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else choice.get("finish_reason") or "stop",
             usage=common_pb2.Usage(input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),
             confidence=signals_from_logprobs(logprobs),
             latency_ms=(time.perf_counter() - started) * 1000,
@@ -118,7 +172,18 @@ class LlamaCppBackend:
         )
 
     async def stream(self, request: adapter_pb2.GenerateRequest) -> AsyncIterator[adapter_pb2.GenerateChunk]:
-        """Stream pieces as llama.cpp produces them; the final chunk carries the summary."""
+        """Stream pieces as llama.cpp produces them; the final chunk carries the summary. With
+        tools the model writes JSON, which is no text for the caller: the answer comes whole."""
+        if tool_grammar(request.params) is not None:
+            started = time.perf_counter()
+            answer = await self.generate(request)
+            if answer.text:
+                yield adapter_pb2.GenerateChunk(text=answer.text)
+            final = final_chunk(answer.text, answer.finish_reason, answer.usage, [], started, answer.latency_ms)
+            final.summary.confidence.CopyFrom(answer.confidence)
+            final.summary.tool_calls.extend(answer.tool_calls)
+            yield final
+            return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import aiohttp
 import grpc
 
+from tierlift.adapters import _openai_tools as openai_tools
 from tierlift.adapters._backend import (
     BackendError,
     clients_by_model,
@@ -73,7 +74,7 @@ class OpenAICompatBackend:
         model = self.models[request.model]
         p = request.params
         body: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [openai_tools.message(m) for m in request.messages],
             "model": self.upstream_model or model.upstream_model or model.id,
             "max_tokens": p.max_tokens or DEFAULT_MAX_TOKENS,
             "temperature": p.temperature,
@@ -90,7 +91,7 @@ class OpenAICompatBackend:
             body["response_format"] = {"type": "json_schema", "json_schema": json.loads(p.json_schema)}
         if model.capabilities.logprobs:
             body["logprobs"] = True
-        return body
+        return body | openai_tools.tool_params(p)
 
     async def _retrying(self, model: Model, call: Any) -> Any:
         return await retrying(call, self.max_retries, _ERRORS, _retry_in, lambda exc: _mapped(exc, model))
@@ -103,6 +104,7 @@ class OpenAICompatBackend:
         try:
             choice = reply["choices"][0]
             text = choice["message"].get("content") or ""
+            calls = openai_tools.tool_calls(choice["message"])
             finish_reason = choice.get("finish_reason") or "stop"
             logprobs = _logprobs(choice)
             usage = _usage(reply.get("usage"))
@@ -111,6 +113,7 @@ class OpenAICompatBackend:
         elapsed_ms = (time.perf_counter() - started) * 1000
         return adapter_pb2.GenerateResponse(
             text=text,
+            tool_calls=calls,
             finish_reason=finish_reason,
             usage=usage,
             confidence=signals_from_logprobs(logprobs),
@@ -126,6 +129,7 @@ class OpenAICompatBackend:
         pieces: list[str] = []
         logprobs: list[float] = []
         usage = common_pb2.Usage()
+        calls = openai_tools.StreamedCalls()
         finish_reason, first_token_ms = "stop", 0.0
         # retried until the provider says yes; a stream that breaks after that is a fault
         reply = await self._retrying(model, lambda: client.open_stream(url, body))
@@ -138,7 +142,9 @@ class OpenAICompatBackend:
                     for choice in chunk.get("choices") or []:
                         finish_reason = choice.get("finish_reason") or finish_reason
                         logprobs += _logprobs(choice)
-                        content = (choice.get("delta") or {}).get("content")
+                        delta = choice.get("delta") or {}
+                        calls.add(delta.get("tool_calls") or [])
+                        content = delta.get("content")
                         if content:
                             first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
                             pieces.append(content)
@@ -147,7 +153,9 @@ class OpenAICompatBackend:
             raise _mapped(exc, model) from exc
         except (TypeError, AttributeError, ValueError) as exc:
             raise _mapped(MalformedAnswer(f"not a chat completion chunk ({exc!r})"), model) from exc
-        yield final_chunk("".join(pieces), finish_reason, usage, logprobs, started, first_token_ms)
+        final = final_chunk("".join(pieces), finish_reason, usage, logprobs, started, first_token_ms)
+        final.summary.tool_calls.extend(calls.calls())
+        yield final
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):

@@ -39,6 +39,11 @@ DATA_HEAD_MIN_PROBABILITY = 0.8
 LANGUAGE_CHARS = 320
 
 
+def message_text(message: common_pb2.Message) -> str:
+    """A message's text: its content, or its text parts one per line (never glued together)."""
+    return message.content or "\n".join(p.text for p in message.parts if p.text)
+
+
 def _language(full_text: str) -> str:
     """ISO 639-1 code by py3langid's bundled model, from the text's first `LANGUAGE_CHARS`;
     "und" when there is too little text to say."""
@@ -110,9 +115,14 @@ class Classifier:
 
     def draft_many(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[Draft]:
         """Every label but the entity recogniser's, in one pass of the embedding and the heads."""
-        texts = ["\n".join(m.content for m in r.messages) for r in requests]
+        texts = ["\n".join(message_text(m) for m in r.messages) for r in requests]
         user_texts = [
-            "\n".join(m.content for m in r.messages if m.role == "user") or text
+            "\n".join(message_text(m) for m in r.messages if m.role == "user") or text
+            for r, text in zip(requests, texts, strict=True)
+        ]
+        # the data class reads every part a provider would receive, each on a line of its own
+        sent = [
+            "\n".join([text, *(p.text for p in r.parts)]) if r.parts else text
             for r, text in zip(requests, texts, strict=True)
         ]
         x = self._features(user_texts)
@@ -122,7 +132,7 @@ class Classifier:
         data = self.heads["data"].probabilities(x)
         drafts = []
         for request, text, user_text, task, ok, data_p, form in zip(
-            requests, texts, user_texts, tasks, small_model_ok, data, forms, strict=True
+            requests, sent, user_texts, tasks, small_model_ok, data, forms, strict=True
         ):
             findings = detect_sensitive_data(text)
             drafts.append(

@@ -93,6 +93,7 @@ class Capabilities(_Strict):
     tools: bool = False
     json_mode: bool = False
     json_schema: bool = False  # structured outputs: the answer constrained to a JSON Schema
+    vision: bool = False  # reads image parts
 
 
 class Speed(_Strict):

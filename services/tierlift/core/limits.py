@@ -21,6 +21,13 @@ MAX_STOP_CHARS = 256
 RESPONSE_FORMATS = {"", "text", "json_object", "json_schema"}
 MAX_JSON_SCHEMA_BYTES = 64 * 1024
 _SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_TOOLS = 128
+MAX_TOOL_DESCRIPTION = 4096
+TOOL_CHOICES = {"", "auto", "none", "required"}
+ROLES = {"system", "user", "assistant", "tool"}
+PART_TYPES = {"text", "image_url"}
+IMAGE_DETAILS = {"", "auto", "low", "high"}
+MAX_TOOL_CALLS = 128
 
 Problem = tuple[str, str] | None
 
@@ -41,7 +48,101 @@ def check_params(p: common_pb2.GenerationParams, prefix: str = "params") -> Prob
         return f"{prefix}.response_format", f"must be one of {sorted(RESPONSE_FORMATS)}"
     if (p.response_format == "json_schema") != bool(p.json_schema):
         return f"{prefix}.json_schema", 'is set exactly when response_format is "json_schema"'
-    return check_json_schema(p.json_schema, f"{prefix}.json_schema") if p.json_schema else None
+    if p.json_schema and (problem := check_json_schema(p.json_schema, f"{prefix}.json_schema")):
+        return problem
+    return check_tools(p, prefix)
+
+
+def check_tools(p: common_pb2.GenerationParams, prefix: str = "params") -> Problem:
+    """The tools a model may call, and how it may choose among them (OpenAI's rules)."""
+    if len(p.tools) > MAX_TOOLS:
+        return f"{prefix}.tools", f"{len(p.tools)} tools, more than {MAX_TOOLS}"
+    names = set()
+    for i, tool in enumerate(p.tools):
+        where = f"{prefix}.tools[{i}]"
+        if not _SCHEMA_NAME.fullmatch(tool.name):
+            return f"{where}.name", "must be 1 to 64 letters, digits, '_' or '-'"
+        if tool.name in names:
+            return f"{where}.name", f"{tool.name!r} is given twice"
+        names.add(tool.name)
+        if len(tool.description) > MAX_TOOL_DESCRIPTION:
+            return f"{where}.description", f"longer than {MAX_TOOL_DESCRIPTION} characters"
+        if tool.parameters and (problem := _schema_problem(tool.parameters)):
+            return f"{where}.parameters", problem
+    if p.tool_choice not in TOOL_CHOICES and p.tool_choice not in names:
+        return (
+            f"{prefix}.tool_choice",
+            f"must be auto, none, required or one of the tools' names, not {p.tool_choice[:64]!r}",
+        )
+    if p.tool_choice not in ("", "none") and not p.tools:
+        return f"{prefix}.tool_choice", "asks for a tool call, and the request gives no tools"
+    if p.HasField("parallel_tool_calls") and not p.tools:
+        return f"{prefix}.parallel_tool_calls", "is set, and the request gives no tools"
+    return None
+
+
+def check_messages(messages: Any, prefix: str = "messages") -> Problem:
+    """Roles, content parts, tool calls and tool results, each naming the field at fault."""
+    for i, m in enumerate(messages):
+        where = f"{prefix}[{i}]"
+        if m.role not in ROLES:
+            return f"{where}.role", f"{m.role[:32]!r} is not one of {sorted(ROLES)}"
+        if m.content and m.parts:
+            return f"{where}.parts", "content is given as text and as parts: give one"
+        for j, part in enumerate(m.parts):
+            if part.type not in PART_TYPES:
+                return f"{where}.parts[{j}].type", f"must be one of {sorted(PART_TYPES)}"
+            if part.type == "text" and (not part.text or part.image_url):
+                return f"{where}.parts[{j}].text", "a text part has text and nothing else"
+            if part.type == "image_url" and (part.text or not part.image_url.startswith(("https://", "data:image/"))):
+                return f"{where}.parts[{j}].image_url", "must be an https URL or a data:image/... URL"
+            if part.detail not in IMAGE_DETAILS:
+                return f"{where}.parts[{j}].detail", f"must be one of {sorted(IMAGE_DETAILS - {''})}"
+        if m.tool_calls and m.role != "assistant":
+            return f"{where}.tool_calls", "only an assistant message calls tools"
+        if len(m.tool_calls) > MAX_TOOL_CALLS:
+            return f"{where}.tool_calls", f"more than {MAX_TOOL_CALLS} calls"
+        for j, call in enumerate(m.tool_calls):
+            if not call.id or len(call.id) > 256:
+                return f"{where}.tool_calls[{j}].id", "must be 1 to 256 characters"
+            if not _SCHEMA_NAME.fullmatch(call.name):
+                return f"{where}.tool_calls[{j}].name", "must be 1 to 64 letters, digits, '_' or '-'"
+            if not _is_json_object(call.arguments):
+                return f"{where}.tool_calls[{j}].arguments", "must be a JSON object as text"
+        if (m.role == "tool") != bool(m.tool_call_id):
+            return f"{where}.tool_call_id", "is set exactly on a tool message (the call it answers)"
+        if not (m.content.strip() or m.parts or m.tool_calls):
+            return f"{where}.content", "must not be empty"
+    return None
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _schema_problem(text: str) -> str | None:
+    """What is wrong with a tool's parameters (a JSON Schema of an object, as JSON text), or None."""
+    try:
+        schema: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        return "is not JSON"
+    if not isinstance(schema, dict):
+        return "must be a JSON Schema object"
+    if len(text.encode()) > MAX_JSON_SCHEMA_BYTES:
+        return f"is over {MAX_JSON_SCHEMA_BYTES:,} bytes"
+    if (ref := _outside_ref(schema)) is not None:
+        return f"$ref {ref[:80]!r} points outside the schema: only '#...' references are followed"
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"is not a valid JSON Schema: {exc.message[:200]}"
+    except RecursionError:
+        return "nests too deep"
+    return None
 
 
 def check_json_schema(text: str, field: str) -> Problem:

@@ -1,5 +1,6 @@
-"""The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), GET
-/v1/models and /v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
+"""The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), POST
+/v1/messages (Anthropic's Messages API, JSON or its SSE events), GET /v1/models and
+/v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
 the router as gRPC metadata: the router authenticates it and takes the tenant from it. The
 models are the router's answer too (`Router.ListModels`), so a caller without a valid key gets
 401 there as everywhere but /health."""
@@ -13,6 +14,7 @@ import grpc
 from aiohttp import web
 
 from tierlift.core.logging import get_logger
+from tierlift.gateway import _anthropic as ant
 from tierlift.gateway import _openai as oai
 from tierlift.v1 import router_pb2, router_pb2_grpc
 
@@ -39,25 +41,99 @@ _PASSED_ON = ("traceparent", "tracestate")  # W3C trace context: the router's sp
 
 
 def _metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
-    """The caller's key and trace context, as gRPC metadata for the router."""
+    """The caller's key (a Bearer token, or Anthropic's `x-api-key`) and trace context, as gRPC
+    metadata for the router."""
     pairs = [(name, request.headers[name]) for name in _PASSED_ON if name in request.headers]
     if auth := request.headers.get("Authorization", ""):
         pairs.append(("authorization", auth))
+    elif key := request.headers.get("x-api-key", ""):
+        pairs.append(("authorization", f"Bearer {key}"))
     return tuple(pairs)
+
+
+async def _json_body(request: web.Request) -> Any:
+    """The parsed body; an OpenAIError (the caller's protocol maps it) when it is not JSON."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise oai.OpenAIError(413, f"body: larger than {MAX_BODY} bytes", "invalid_request_error", "body")
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise oai.invalid("body", "is not valid JSON") from None
+    except (ValueError, RecursionError):  # valid JSON Python will not read
+        raise oai.invalid("body", "nests too deep or holds a number too long to read") from None
+
+
+def _anthropic_error(error: ant.AnthropicError) -> web.Response:
+    headers = {"Retry-After": error.retry_after} if error.retry_after else {}
+    return web.json_response(error.body(), status=error.status, headers=headers)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API on the same router (gateway/_anthropic.py)."""
+    try:
+        try:
+            body = await _json_body(request)
+        except oai.OpenAIError as exc:
+            raise ant.from_openai(exc) from None
+        pinnable: tuple[str, ...] = request.app[CATALOG]
+        completion, stream = ant.to_request(body, request.headers, pinnable)
+    except ant.AnthropicError as exc:
+        return _anthropic_error(exc)
+    if stream:
+        return await _anthropic_stream(request, request.app[ROUTER], completion, request.app[TIMEOUT_S])
+    try:
+        reply = await request.app[ROUTER].Complete(
+            completion, timeout=request.app[TIMEOUT_S], metadata=_metadata(request)
+        )
+    except grpc.aio.AioRpcError as exc:
+        return _anthropic_error(ant.from_openai(_from_rpc(exc)))
+    return web.json_response(ant.message(reply), headers=oai.story_headers(reply))
+
+
+async def _anthropic_stream(
+    request: web.Request, router: router_pb2_grpc.RouterStub, completion: router_pb2.CompleteRequest, deadline_s: float
+) -> web.StreamResponse:
+    call = router.CompleteStream(completion, timeout=deadline_s, metadata=_metadata(request))
+    response: web.StreamResponse | None = None
+    text_open = False
+    try:
+        async for piece in call:
+            if response is None:
+                response = web.StreamResponse(headers=_SSE_HEADERS)
+                await response.prepare(request)
+                await _event(
+                    response, "message_start", ant.message_start(piece.request_id, piece.model or piece.final.model)
+                )
+            if piece.text and not text_open:
+                block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+                await _event(response, "content_block_start", block)
+                text_open = True
+            if piece.text:
+                delta = {"type": "text_delta", "text": piece.text}
+                await _event(
+                    response, "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+                )
+            if piece.HasField("final"):
+                for name, payload in ant.closing_events(piece.final, text_open):
+                    await _event(response, name, payload)
+    except grpc.aio.AioRpcError as exc:
+        error = ant.from_openai(_from_rpc(exc))
+        if response is None:
+            return _anthropic_error(error)
+        await _event(response, "error", error.body())
+    assert response is not None
+    await response.write_eof()
+    return response
+
+
+async def _event(response: web.StreamResponse, name: str, payload: dict[str, Any]) -> None:
+    await response.write(f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode())
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise oai.OpenAIError(413, f"body: larger than {MAX_BODY} bytes", "invalid_request_error", "body")
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise oai.invalid("body", "is not valid JSON") from None
-        except (ValueError, RecursionError):  # valid JSON Python will not read: answered 500 before
-            raise oai.invalid("body", "nests too deep or holds a number too long to read") from None
         pinnable: tuple[str, ...] = request.app[CATALOG]
-        completion, _model, stream, include_usage = oai.to_request(body, request.headers, pinnable)
+        completion, _model, stream, include_usage = oai.to_request(await _json_body(request), request.headers, pinnable)
     except oai.OpenAIError as exc:
         return _error(exc)
     router, timeout = request.app[ROUTER], request.app[TIMEOUT_S]
@@ -79,9 +155,10 @@ async def _stream(
 ) -> web.StreamResponse:
     call = router.CompleteStream(completion, timeout=deadline_s, metadata=_metadata(request))
     response: web.StreamResponse | None = None
-    request_id, model = "pending", "tierlift"
     try:
         async for piece in call:
+            # every chunk carries the request's id and the model streaming it, as OpenAI's do
+            request_id, model = piece.request_id, piece.model or piece.final.model
             if response is None:  # the first chunk: the request was accepted, headers can go
                 response = web.StreamResponse(
                     headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -90,10 +167,11 @@ async def _stream(
                 await _send(response, oai.chunk(request_id, model, {"role": "assistant", "content": ""}))
             if piece.HasField("final"):
                 reply = piece.final
-                await _send(
-                    response,
-                    oai.chunk(reply.request_id, reply.model, {}, "stop") | {"tierlift": oai.story_headers(reply)},
-                )
+                if reply.tool_calls:  # whole calls in one delta: the SDKs join deltas by index alike
+                    calls = [{"index": i, **c} for i, c in enumerate(oai.tool_calls(reply.tool_calls))]
+                    await _send(response, oai.chunk(request_id, model, {"tool_calls": calls}))
+                finish = oai.chunk(request_id, model, {}, oai.finish_reason(reply))
+                await _send(response, finish | {"tierlift": oai.story_headers(reply)})
                 if include_usage:
                     await _send(response, oai.usage_chunk(reply))
             elif piece.text:
@@ -152,10 +230,30 @@ async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@web.middleware
+async def openai_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """aiohttp's own refusals (no such path, another method, a body over the limit) in OpenAI's
+    error schema, as the SDKs expect, instead of plain text."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = {404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error"}.get(exc.status)
+        message = {
+            404: f"no route {request.method} {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"body: larger than {MAX_BODY} bytes",
+        }.get(exc.status, exc.reason)
+        return _error(oai.OpenAIError(exc.status, message, kind or "api_error", "body" if exc.status == 413 else None))
+
+
 def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_models: list[str]) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[openai_errors])
     app[ROUTER], app[TIMEOUT_S], app[CATALOG] = router, timeout_s, tuple(catalog_models)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model:.+}", model)
     app.router.add_get("/health", health)

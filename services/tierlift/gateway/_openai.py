@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 
 from tierlift.core.catalog import TIERS, tier_name
-from tierlift.core.limits import MAX_OUTPUT_TOKENS, check_json_schema
+from tierlift.core.limits import MAX_OUTPUT_TOKENS, check_json_schema, check_tools
 from tierlift.v1 import common_pb2, router_pb2
 
 # Virtual models: what a caller asks for in `model`.
@@ -27,13 +27,13 @@ MODELS: dict[str, list[str]] = {
     "tierlift/open": ["LOCAL", "HOSTED_OPEN"],
     "tierlift/closed": ["CLOSED", "FRONTIER"],
 }
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 # Accepted only at their neutral value: anything else would change the answer silently.
 _NEUTRAL: dict[str, Any] = {"n": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
-                            "parallel_tool_calls": None, "service_tier": None, "store": False,
-                            "logit_bias": {}, "tools": []}  # fmt: skip
+                            "service_tier": None, "store": False, "logit_bias": {}}  # fmt: skip
 _KNOWN = {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
-          "stream_options", "user", "metadata", "response_format", "seed", *_NEUTRAL}  # fmt: skip
+          "stream_options", "user", "metadata", "response_format", "seed", "tools", "tool_choice",
+          "parallel_tool_calls", *_NEUTRAL}  # fmt: skip
 
 
 class OpenAIError(Exception):
@@ -53,17 +53,26 @@ def invalid(param: str, message: str) -> OpenAIError:
     return OpenAIError(400, f"{param}: {message}", "invalid_request_error", param)
 
 
-def _text(content: Any, where: str) -> str:
+def _content(content: Any, where: str, message: common_pb2.Message) -> None:
+    """A string, or a list of text and image parts: the parts stay parts (each is classified on
+    its own; joining them could glue a word to a number)."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for i, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise invalid(f"{where}[{i}]", "only text parts are supported")
-            parts.append(part["text"])
-        return "".join(parts)
-    raise invalid(where, "must be a string or a list of text parts")
+        message.content = content
+        return
+    if not isinstance(content, list):
+        raise invalid(where, "must be a string or a list of content parts")
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            message.parts.add(type="text", text=part["text"])
+        elif kind == "image_url" and isinstance(part.get("image_url"), dict | str):
+            image = part["image_url"] if isinstance(part["image_url"], dict) else {"url": part["image_url"]}
+            url, detail = image.get("url"), image.get("detail") or ""
+            if not isinstance(url, str) or not isinstance(detail, str):
+                raise invalid(f"{where}[{i}].image_url", "must be {'url': '...', 'detail': 'auto'}")
+            message.parts.add(type="image_url", image_url=url, detail=detail)
+        else:
+            raise invalid(f"{where}[{i}]", "must be a text part or an image_url part")
 
 
 def _messages(raw: Any) -> list[common_pb2.Message]:
@@ -73,10 +82,55 @@ def _messages(raw: Any) -> list[common_pb2.Message]:
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in _ROLES:
             raise invalid(f"messages[{i}].role", f"must be one of {sorted(_ROLES)}")
-        out.append(
-            common_pb2.Message(role=_ROLES[m["role"]], content=_text(m.get("content"), f"messages[{i}].content"))
-        )
+        message = common_pb2.Message(role=_ROLES[m["role"]])
+        if m.get("content") is not None or not m.get("tool_calls"):  # an assistant turn may only call tools
+            _content(m.get("content"), f"messages[{i}].content", message)
+        for name in ("name", "tool_call_id"):
+            if m.get(name) is not None:
+                if not isinstance(m[name], str):
+                    raise invalid(f"messages[{i}].{name}", "must be a string")
+                setattr(message, name, m[name])
+        for j, call in enumerate(m.get("tool_calls") or []):
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict) or call.get("type", "function") != "function":
+                raise invalid(f"messages[{i}].tool_calls[{j}]", "must be {'id', 'type': 'function', 'function': {...}}")
+            if not all(isinstance(v, str) for v in (call.get("id"), function.get("name"), function.get("arguments"))):
+                raise invalid(f"messages[{i}].tool_calls[{j}]", "id, function.name and function.arguments are strings")
+            message.tool_calls.add(id=call["id"], name=function["name"], arguments=function["arguments"])
+        out.append(message)
     return out
+
+
+def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
+    """OpenAI's `tools`, `tool_choice` and `parallel_tool_calls` (function tools)."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise invalid("tools", "must be a list of function tools")
+    for i, tool in enumerate(tools or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type") != "function":
+            raise invalid(f"tools[{i}]", "must be {'type': 'function', 'function': {'name': ..., 'parameters': ...}}")
+        name, description = function.get("name"), function.get("description") or ""
+        if not isinstance(name, str) or not isinstance(description, str):
+            raise invalid(f"tools[{i}].function", "name and description are strings")
+        added = params.tools.add(name=name, description=description, strict=function.get("strict") is True)
+        if function.get("parameters") is not None:
+            if not isinstance(function["parameters"], dict):
+                raise invalid(f"tools[{i}].function.parameters", "must be a JSON Schema object")
+            added.parameters = json.dumps(function["parameters"], separators=(",", ":"))
+    choice = body.get("tool_choice")
+    if isinstance(choice, str):
+        params.tool_choice = choice
+    elif isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
+        params.tool_choice = choice["function"]["name"]
+    elif choice is not None:
+        raise invalid("tool_choice", "must be auto, none, required or {'type': 'function', 'function': {'name': ...}}")
+    if body.get("parallel_tool_calls") is not None:
+        if not isinstance(body["parallel_tool_calls"], bool):
+            raise invalid("parallel_tool_calls", "must be true or false")
+        params.parallel_tool_calls = body["parallel_tool_calls"]
+    if problem := check_tools(params):
+        raise invalid(problem[0].removeprefix("params."), problem[1])
 
 
 def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
@@ -108,6 +162,7 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
     fmt = body.get("response_format")
     if fmt is not None:
         _response_format(fmt, params)
+    _tools(body, params)
     return params
 
 
@@ -152,6 +207,8 @@ def to_request(
     virtual model (MODELS) or a catalog model the caller pins."""
     if not isinstance(body, dict):
         raise invalid("body", "must be a JSON object")
+    if (where := _lone_surrogate(body, "")) is not None:  # "\ud800" parses, but is no Unicode text
+        raise invalid(where or "body", "holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text")
     for name, value in body.items():
         if name not in _KNOWN and value is not None:
             raise invalid(name, "is not supported by Tierlift")
@@ -172,9 +229,25 @@ def to_request(
         idempotency_key=headers.get("idempotency-key") or _header_or(meta, headers, "idempotency-key"),
         cohort_key=_cohort(body.get("user"), _header_or(meta, headers, "cohort")),
     )
-    _constraints(request.constraints, meta, headers, model)
+    constraints(request.constraints, meta, headers, model)
     options = body.get("stream_options") or {}
     return request, model, bool(body.get("stream")), bool(isinstance(options, dict) and options.get("include_usage"))
+
+
+def _lone_surrogate(value: Any, where: str) -> str | None:
+    """The path of the first string (or key) in a parsed JSON body that holds a lone surrogate."""
+    if isinstance(value, str):
+        return where if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            at = f"{where}.{key}" if where else str(key)
+            if (found := _lone_surrogate(key, at)) is not None or (found := _lone_surrogate(item, at)) is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _lone_surrogate(item, f"{where}[{i}]")) is not None:
+                return found
+    return None
 
 
 def _cohort(user: Any, header: str) -> str:
@@ -189,7 +262,7 @@ def _cohort(user: Any, header: str) -> str:
 MAX_COHORT = 128  # as the router's cohort_key
 
 
-def _constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:
+def constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:
     if data_class := _header_or(meta, headers, "data-class"):
         name = f"DATA_CLASS_{data_class.upper()}"
         if name not in common_pb2.DataClass.keys():  # noqa: SIM118 (an enum wrapper, not a dict)
@@ -211,16 +284,26 @@ def _usage(usage: common_pb2.Usage) -> dict[str, int]:
             "total_tokens": usage.input_tokens + usage.output_tokens}  # fmt: skip
 
 
+def tool_calls(calls: Any) -> list[dict[str, Any]]:
+    return [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls]
+
+
+def finish_reason(reply: router_pb2.CompleteResponse) -> str:
+    return "tool_calls" if reply.tool_calls else (reply.finish_reason or "stop")
+
+
 def completion(reply: router_pb2.CompleteResponse) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or (None if reply.tool_calls else "")}
+    if reply.tool_calls:
+        message["tool_calls"] = tool_calls(reply.tool_calls)
     return {
         "id": f"chatcmpl-{reply.request_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": reply.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop",
-                     "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(reply), "logprobs": None}],
         "usage": _usage(reply.usage),
-    }  # fmt: skip
+    }
 
 
 def chunk(request_id: str, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -262,8 +345,8 @@ def from_grpc(code: grpc.StatusCode, details: str, retry_after: str | None = Non
     """`retry_after`: the router's own hint (its fair share says how long), else one second."""
     status, kind = _STATUS.get(code, (500, "api_error"))
     field = details.split(":", 1)[0] if ":" in details else None
-    if code == grpc.StatusCode.INVALID_ARGUMENT and field == "idempotency_key":
-        status = 409  # the key was used for another request
+    if code == grpc.StatusCode.INVALID_ARGUMENT and field == "idempotency_key" and "used before" in details:
+        status = 409  # the key was used for another request (a malformed key stays a 400)
     if code == grpc.StatusCode.INVALID_ARGUMENT and "context window" in details:
         status = 413
     retry_after = (retry_after or "1") if status in (429, 503) else None

@@ -70,6 +70,19 @@ class Deadline:
         return max(0.001, min(limit_s, self.left()))
 
 
+def refuse(attempt: router_pb2.Attempt, problem: str, is_last: bool) -> None:
+    """An answer that failed its check (core: router/_answer_check.py): escalated, whatever its
+    confidence; at the top of the ladder a fault, so the caller gets the reason, not the answer."""
+    attempt.confidence = 0.0
+    if is_last:
+        attempt.outcome = router_pb2.OUTCOME_FAULT
+        attempt.error = f"FAILED_PRECONDITION: the answer fails its check: {problem}"
+        attempt.reason = "no rung left to escalate to"
+    else:
+        attempt.outcome = router_pb2.OUTCOME_LOW_CONFIDENCE
+        attempt.reason = f"the answer fails its check: {problem}: escalating"
+
+
 def decide(attempt: router_pb2.Attempt, threshold: float, is_last: bool) -> None:
     if attempt.confidence >= threshold:
         attempt.outcome = router_pb2.OUTCOME_ANSWERED

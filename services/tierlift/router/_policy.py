@@ -134,7 +134,20 @@ def _hard_exclusion(
         return "no JSON mode (its catalog entry's capabilities.json_mode), and the request asks for a JSON object"
     if request.params.response_format == "json_schema" and not model.capabilities.json_schema:
         return "no structured outputs (capabilities.json_schema), and the request gives a JSON Schema"
+    if uses_tools(request) and not model.capabilities.tools:
+        return "no tool calling (capabilities.tools), and the request gives tools or a tool conversation"
+    if has_images(request) and not model.capabilities.vision:
+        return "no vision (capabilities.vision), and the request holds an image"
     return None
+
+
+def has_images(request: router_pb2.CompleteRequest) -> bool:
+    return any(p.type == "image_url" for m in request.messages for p in m.parts)
+
+
+def uses_tools(request: router_pb2.CompleteRequest) -> bool:
+    """Tools offered, or a conversation that holds tool calls or results."""
+    return bool(request.params.tools) or any(m.tool_calls or m.role == "tool" for m in request.messages)
 
 
 def shadow_exclusion(

@@ -22,7 +22,8 @@ from tierlift.core.logging import get_logger
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
-from tierlift.router._attempts import Deadline, annotate, attempt_span, decide, fault_attempt, rpc_fault
+from tierlift.router._answer_check import answer_problem
+from tierlift.router._attempts import Deadline, annotate, attempt_span, decide, fault_attempt, refuse, rpc_fault
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._classifications import Classifications
@@ -30,7 +31,8 @@ from tierlift.router._confidence import score
 from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
-from tierlift.router._policy import build_plan, data_class_name
+from tierlift.router._parts import provider_bound_parts
+from tierlift.router._policy import build_plan, data_class_name, has_images
 from tierlift.router._policy_source import PolicySource
 from tierlift.router._rollouts import (
     CANDIDATE,
@@ -60,6 +62,7 @@ _PASS_THROUGH_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
     grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,  # every answer failed its check (a tool call, JSON)
 }
 
 
@@ -214,8 +217,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         deadline = Deadline(context.time_remaining())
         claim = await self._claim(request, deadline)
         if claim.replay is not None:
-            yield router_pb2.CompleteChunk(text=claim.replay.text)
-            yield router_pb2.CompleteChunk(final=claim.replay)
+            replay, request_id = claim.replay, claim.replay.request_id
+            yield router_pb2.CompleteChunk(text=replay.text, request_id=request_id, model=replay.model)
+            yield router_pb2.CompleteChunk(final=replay, request_id=request_id, model=replay.model)
             return
         finished = False
         text: list[str] = []
@@ -320,12 +324,20 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         return plan
 
     async def _classify(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
+        labels = await self._labels(request)
+        if has_images(request) and not request.constraints.data_class:
+            # no detector reads an image: it is CONFIDENTIAL unless the caller declares its class
+            labels = unread_images(labels)
+        return labels
+
+    async def _labels(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
         try:
             return await self.classifications.classify(
                 classifier_pb2.ClassifyRequest(
                     messages=request.messages,
                     declared_data_class=request.constraints.data_class,
                     tenant=request.tenant,
+                    parts=provider_bound_parts(request),
                 )
             )
         except grpc.aio.AioRpcError as exc:
@@ -376,7 +388,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
     ) -> router_pb2.CompleteResponse:
         attempts: list[router_pb2.Attempt] = []
-        texts: list[str] = []
+        results: list[adapter_pb2.GenerateResponse] = []
         last = len(plan.ladder) - 1
         in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
         try:
@@ -401,12 +413,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                             self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
                             attempt = self._priced_attempt(index, rung, result, plan)
                             decide(attempt, plan.confidence_threshold, is_last=index == last)
-                            texts.append(result.text)
+                            if problem := answer_problem(request, result):
+                                refuse(attempt, problem, is_last=index == last)
+                            results.append(result)
                         in_flight = None
                     annotate(span, attempt)
                 attempts.append(attempt)
                 if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
-                    return await self._answered(request, plan, attempts, texts[-1])
+                    return await self._answered(request, plan, attempts, results[-1])
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
         except asyncio.CancelledError:
             self._in_background(self._abandoned(request, plan, attempts, in_flight))
@@ -457,7 +471,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         request: router_pb2.CompleteRequest,
         plan: router_pb2.RoutingPlan,
         attempts: list[router_pb2.Attempt],
-        text: str,
+        result: adapter_pb2.GenerateResponse,
     ) -> router_pb2.CompleteResponse:
         """The answering attempt (the last) and the request's outcome go out as one event, stored
         (acknowledged) before the caller gets the answer. Shielded: a caller that leaves now does
@@ -476,7 +490,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         )
         return router_pb2.CompleteResponse(
             request_id=plan.request_id,
-            text=text,
+            text=result.text,
+            tool_calls=result.tool_calls,
+            finish_reason=result.finish_reason or "stop",
             tier=answer.tier,
             model=answer.model,
             confidence=answer.confidence,
@@ -492,11 +508,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         plan: router_pb2.RoutingPlan,
         attempts: list[router_pb2.Attempt],
     ) -> None:
-        """Every rung faulted: publish the outcome and raise the clearest status."""
-        story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
+        """No rung gave an answer (faults, or answers that failed their check): publish the outcome and
+        raise the clearest status."""
+        story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error or a.reason}" for a in attempts)
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
         await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
-        codes = {a.error.split(":", 1)[0] for a in attempts}
+        codes = {a.error.split(":", 1)[0] for a in attempts if a.outcome == router_pb2.OUTCOME_FAULT}
         data_class = plan.classification.data_class
         if data_class == common_pb2.DATA_CLASS_REGULATED:
             raise RequestFailed(
@@ -536,7 +553,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                         if chunk.final:
                             summary = chunk.summary
                         else:
-                            yield router_pb2.CompleteChunk(text=chunk.text)
+                            yield router_pb2.CompleteChunk(
+                                text=chunk.text, request_id=plan.request_id, model=rung.model
+                            )
                 except grpc.aio.AioRpcError as exc:
                     streaming = None
                     self.breakers[rung.adapter, rung.model].record(exc.code())
@@ -555,8 +574,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
-                final = await self._answered(request, plan, attempts, summary.text)
-                yield router_pb2.CompleteChunk(final=final)
+                final = await self._answered(request, plan, attempts, summary)
+                yield router_pb2.CompleteChunk(final=final, request_id=plan.request_id, model=final.model)
                 return
         except (asyncio.CancelledError, GeneratorExit):
             if streaming is not None:
@@ -609,6 +628,14 @@ def _for_caller(request: router_pb2.CompleteRequest | router_pb2.FeedbackRequest
         raise RequestFailed(
             grpc.StatusCode.PERMISSION_DENIED, f"workload: this key may use {list(principal.workloads)} only"
         )
+
+
+def unread_images(labels: classifier_pb2.Classification) -> classifier_pb2.Classification:
+    raised = classifier_pb2.Classification()
+    raised.CopyFrom(labels)  # the classifier's answer is shared by the requests it serves
+    raised.data_class = max(raised.data_class, common_pb2.DATA_CLASS_CONFIDENTIAL)
+    raised.data_findings.append("image_undeclared")
+    return raised
 
 
 def _with_text(final: router_pb2.CompleteResponse, chunks: list[str]) -> router_pb2.CompleteResponse:

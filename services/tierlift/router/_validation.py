@@ -7,7 +7,6 @@ from tierlift.core.ids import is_slug, shown
 from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import common_pb2, router_pb2
 
-ROLES = {"system", "user", "assistant"}
 MAX_MESSAGES = 256
 MAX_ALLOWED_TIERS = 4
 MAX_MODELS = 16
@@ -36,6 +35,12 @@ def validate(request: router_pb2.CompleteRequest, max_prompt_tokens: int) -> Non
         raise InvalidRequest("cohort_key", f"longer than {MAX_IDEMPOTENCY_KEY} characters")
 
 
+def prompt_text(message: common_pb2.Message) -> str:
+    """What a message adds to the prompt, for its size: text, text parts, tool calls."""
+    calls = "".join(c.name + c.arguments for c in message.tool_calls)
+    return message.content + "".join(p.text for p in message.parts) + calls
+
+
 def _check_slug(field: str, value: str) -> None:
     if not is_slug(value):
         raise InvalidRequest(
@@ -48,14 +53,13 @@ def _check_messages(request: router_pb2.CompleteRequest, max_prompt_tokens: int)
         raise InvalidRequest("messages", "must not be empty")
     if len(request.messages) > MAX_MESSAGES:
         raise InvalidRequest("messages", f"more than {MAX_MESSAGES} messages")
-    for i, m in enumerate(request.messages):
-        if m.role not in ROLES:
-            raise InvalidRequest(f"messages[{i}].role", f"{shown(m.role)} is not one of {sorted(ROLES)}")
-        if not m.content.strip():
-            raise InvalidRequest(f"messages[{i}].content", "must not be empty")
-    if request.messages[-1].role != "user":
-        raise InvalidRequest(f"messages[{len(request.messages) - 1}].role", "the last message must be from the user")
-    tokens = estimate_tokens("".join(m.content for m in request.messages))
+    if problem := limits.check_messages(request.messages):
+        raise InvalidRequest(*problem)
+    if request.messages[-1].role not in ("user", "tool"):
+        raise InvalidRequest(
+            f"messages[{len(request.messages) - 1}].role", "the last message must be from the user (or a tool's result)"
+        )
+    tokens = estimate_tokens("".join(prompt_text(m) for m in request.messages))
     if tokens > max_prompt_tokens:
         raise InvalidRequest(
             "messages",

@@ -8,14 +8,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("messages", "declared_data_class", "tenant")
+    __slots__ = ("messages", "declared_data_class", "tenant", "parts")
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     DECLARED_DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.Message]
     declared_data_class: _common_pb2.DataClass
     tenant: str
-    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., declared_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., tenant: _Optional[str] = ...) -> None: ...
+    parts: _containers.RepeatedCompositeFieldContainer[Part]
+    def __init__(self, messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., declared_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., tenant: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[Part, _Mapping]]] = ...) -> None: ...
+
+class Part(_message.Message):
+    __slots__ = ("field", "text")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    text: str
+    def __init__(self, field: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Classification(_message.Message):
     __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version", "small_model_ok", "prompt_form")

@@ -24,25 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/common.proto\x12\x0btierlift.v1\"(\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xa2\x01\n\x10GenerationParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_p\x18\x03 \x01(\x02\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fresponse_format\x18\x06 \x01(\t\x12\x13\n\x0bjson_schema\x18\x07 \x01(\tB\x07\n\x05_seed\"4\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\r\x12\x15\n\routput_tokens\x18\x02 \x01(\r\"\x87\x01\n\x11\x43onfidenceSignals\x12\x14\n\x0chas_logprobs\x18\x01 \x01(\x08\x12\x14\n\x0cmean_logprob\x18\x02 \x01(\x01\x12\x13\n\x0bmin_logprob\x18\x03 \x01(\x01\x12\x1c\n\x14low_prob_token_share\x18\x04 \x01(\x01\x12\x13\n\x0btoken_count\x18\x05 \x01(\r*f\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0e\n\nTIER_LOCAL\x10\x01\x12\x14\n\x10TIER_HOSTED_OPEN\x10\x02\x12\x0f\n\x0bTIER_CLOSED\x10\x03\x12\x11\n\rTIER_FRONTIER\x10\x04*\x8e\x01\n\tDataClass\x12\x1a\n\x16\x44\x41TA_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x41TA_CLASS_PUBLIC\x10\x01\x12\x17\n\x13\x44\x41TA_CLASS_INTERNAL\x10\x02\x12\x1b\n\x17\x44\x41TA_CLASS_CONFIDENTIAL\x10\x03\x12\x18\n\x14\x44\x41TA_CLASS_REGULATED\x10\x04*\x82\x02\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTASK_TYPE_CHAT\x10\x01\x12\x18\n\x14TASK_TYPE_EXTRACTION\x10\x02\x12\x1c\n\x18TASK_TYPE_CLASSIFICATION\x10\x03\x12\x1b\n\x17TASK_TYPE_SUMMARISATION\x10\x04\x12\x19\n\x15TASK_TYPE_TRANSLATION\x10\x05\x12\x12\n\x0eTASK_TYPE_CODE\x10\x06\x12\x12\n\x0eTASK_TYPE_MATH\x10\x07\x12\x17\n\x13TASK_TYPE_REASONING\x10\x08\x12\x16\n\x12TASK_TYPE_CREATIVE\x10\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tierlift/v1/common.proto\x12\x0btierlift.v1\"\xa0\x01\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\'\n\x05parts\x18\x03 \x03(\x0b\x32\x18.tierlift.v1.ContentPart\x12\x0c\n\x04name\x18\x04 \x01(\t\x12)\n\ntool_calls\x18\x05 \x03(\x0b\x32\x15.tierlift.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\"L\n\x0b\x43ontentPart\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x11\n\timage_url\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"M\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nparameters\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\x93\x02\n\x10GenerationParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_p\x18\x03 \x01(\x02\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x17\n\x0fresponse_format\x18\x06 \x01(\t\x12\x13\n\x0bjson_schema\x18\x07 \x01(\t\x12 \n\x05tools\x18\x08 \x03(\x0b\x32\x11.tierlift.v1.Tool\x12\x13\n\x0btool_choice\x18\t \x01(\t\x12 \n\x13parallel_tool_calls\x18\n \x01(\x08H\x01\x88\x01\x01\x42\x07\n\x05_seedB\x16\n\x14_parallel_tool_calls\"4\n\x05Usage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\r\x12\x15\n\routput_tokens\x18\x02 \x01(\r\"\x87\x01\n\x11\x43onfidenceSignals\x12\x14\n\x0chas_logprobs\x18\x01 \x01(\x08\x12\x14\n\x0cmean_logprob\x18\x02 \x01(\x01\x12\x13\n\x0bmin_logprob\x18\x03 \x01(\x01\x12\x1c\n\x14low_prob_token_share\x18\x04 \x01(\x01\x12\x13\n\x0btoken_count\x18\x05 \x01(\r*f\n\x04Tier\x12\x14\n\x10TIER_UNSPECIFIED\x10\x00\x12\x0e\n\nTIER_LOCAL\x10\x01\x12\x14\n\x10TIER_HOSTED_OPEN\x10\x02\x12\x0f\n\x0bTIER_CLOSED\x10\x03\x12\x11\n\rTIER_FRONTIER\x10\x04*\x8e\x01\n\tDataClass\x12\x1a\n\x16\x44\x41TA_CLASS_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x41TA_CLASS_PUBLIC\x10\x01\x12\x17\n\x13\x44\x41TA_CLASS_INTERNAL\x10\x02\x12\x1b\n\x17\x44\x41TA_CLASS_CONFIDENTIAL\x10\x03\x12\x18\n\x14\x44\x41TA_CLASS_REGULATED\x10\x04*\x82\x02\n\x08TaskType\x12\x19\n\x15TASK_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0eTASK_TYPE_CHAT\x10\x01\x12\x18\n\x14TASK_TYPE_EXTRACTION\x10\x02\x12\x1c\n\x18TASK_TYPE_CLASSIFICATION\x10\x03\x12\x1b\n\x17TASK_TYPE_SUMMARISATION\x10\x04\x12\x19\n\x15TASK_TYPE_TRANSLATION\x10\x05\x12\x12\n\x0eTASK_TYPE_CODE\x10\x06\x12\x12\n\x0eTASK_TYPE_MATH\x10\x07\x12\x17\n\x13TASK_TYPE_REASONING\x10\x08\x12\x16\n\x12TASK_TYPE_CREATIVE\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tierlift.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TIER']._serialized_start=440
-  _globals['_TIER']._serialized_end=542
-  _globals['_DATACLASS']._serialized_start=545
-  _globals['_DATACLASS']._serialized_end=687
-  _globals['_TASKTYPE']._serialized_start=690
-  _globals['_TASKTYPE']._serialized_end=948
-  _globals['_MESSAGE']._serialized_start=41
-  _globals['_MESSAGE']._serialized_end=81
-  _globals['_GENERATIONPARAMS']._serialized_start=84
-  _globals['_GENERATIONPARAMS']._serialized_end=246
-  _globals['_USAGE']._serialized_start=248
-  _globals['_USAGE']._serialized_end=300
-  _globals['_CONFIDENCESIGNALS']._serialized_start=303
-  _globals['_CONFIDENCESIGNALS']._serialized_end=438
+  _globals['_TIER']._serialized_start=888
+  _globals['_TIER']._serialized_end=990
+  _globals['_DATACLASS']._serialized_start=993
+  _globals['_DATACLASS']._serialized_end=1135
+  _globals['_TASKTYPE']._serialized_start=1138
+  _globals['_TASKTYPE']._serialized_end=1396
+  _globals['_MESSAGE']._serialized_start=42
+  _globals['_MESSAGE']._serialized_end=202
+  _globals['_CONTENTPART']._serialized_start=204
+  _globals['_CONTENTPART']._serialized_end=280
+  _globals['_TOOL']._serialized_start=282
+  _globals['_TOOL']._serialized_end=359
+  _globals['_TOOLCALL']._serialized_start=361
+  _globals['_TOOLCALL']._serialized_end=416
+  _globals['_GENERATIONPARAMS']._serialized_start=419
+  _globals['_GENERATIONPARAMS']._serialized_end=694
+  _globals['_USAGE']._serialized_start=696
+  _globals['_USAGE']._serialized_end=748
+  _globals['_CONFIDENCESIGNALS']._serialized_start=751
+  _globals['_CONFIDENCESIGNALS']._serialized_end=886
 # @@protoc_insertion_point(module_scope)

@@ -157,7 +157,7 @@ class RoutingPlan(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., classification: _Optional[_Union[_classifier_pb2.Classification, _Mapping]] = ..., ladder: _Optional[_Iterable[_Union[Rung, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("request_id", "text", "tier", "model", "confidence", "usage", "total_cost_usd", "attempts", "plan")
+    __slots__ = ("request_id", "text", "tier", "model", "confidence", "usage", "total_cost_usd", "attempts", "plan", "tool_calls", "finish_reason")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,8 @@ class CompleteResponse(_message.Message):
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     text: str
     tier: _common_pb2.Tier
@@ -176,12 +178,18 @@ class CompleteResponse(_message.Message):
     total_cost_usd: str
     attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
     plan: RoutingPlan
-    def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., confidence: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., total_cost_usd: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., plan: _Optional[_Union[RoutingPlan, _Mapping]] = ...) -> None: ...
+    tool_calls: _containers.RepeatedCompositeFieldContainer[_common_pb2.ToolCall]
+    finish_reason: str
+    def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., confidence: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., total_cost_usd: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., plan: _Optional[_Union[RoutingPlan, _Mapping]] = ..., tool_calls: _Optional[_Iterable[_Union[_common_pb2.ToolCall, _Mapping]]] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
 class CompleteChunk(_message.Message):
-    __slots__ = ("text", "final")
+    __slots__ = ("text", "final", "request_id", "model")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     text: str
     final: CompleteResponse
-    def __init__(self, text: _Optional[str] = ..., final: _Optional[_Union[CompleteResponse, _Mapping]] = ...) -> None: ...
+    request_id: str
+    model: str
+    def __init__(self, text: _Optional[str] = ..., final: _Optional[_Union[CompleteResponse, _Mapping]] = ..., request_id: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,282 @@
+"""Agents on the real stack: tool calls through the OpenAI edge with the official SDK and
+LangChain, from a closed model (a wire server speaking OpenAI's protocol) and from the local
+model (llama.cpp samples the call under a grammar made from the tools' schemas); the tool's
+result sent back gets a final answer; a streamed call is put together by the SDK; a call whose
+arguments fail the tool's schema is escalated, and one that no rung gets right is a clear error."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import grpc
+import jsonschema
+import openai
+import pytest
+import yaml
+from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+
+from tests.wire.server import WireServer
+from tests.wire.stack import start_provider_stack, wire_model
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.devstack import Stack
+from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+           "required": ["city", "unit"], "additionalProperties": False}  # fmt: skip
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                           "parameters": WEATHER}}]  # fmt: skip
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+@pytest.fixture(scope="module")
+def wire() -> Iterator[WireServer]:
+    server = WireServer(served_models=["wire-cheap", "wire-strong"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(wire: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = Path(tmp_path_factory.mktemp("agents"))
+    tools = {"streaming": True, "logprobs": True, "tools": True, "vision": True, "json_schema": True}
+    local = next(m for m in yaml.safe_load(DEFAULT_CATALOG.read_text())["models"] if m["id"] == "gemma-3-270m-cpu")
+    models = [local, wire_model("wire-cheap", "CLOSED", wire.endpoint, "1.00", capabilities=tools),
+              wire_model("wire-strong", "FRONTIER", wire.endpoint, "10.00", capabilities=tools)]  # fmt: skip
+    running = start_provider_stack(state, models, {"openai-wire": "openai", "llamacpp-local": "llamacpp"})
+    yield running
+    running.stop()
+
+
+def _sdk(stack: Stack) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.openai_base_url, api_key=stack.keys["app"], max_retries=0)
+
+
+def test_a_closed_model_calls_a_tool_and_answers_from_its_result(stack: Stack) -> None:
+    client = _sdk(stack)
+    first = client.chat.completions.create(model="tierlift/closed", messages=ASK, tools=TOOLS)  # type: ignore[arg-type]
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls or []
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER)  # type: ignore[union-attr]
+    history: list[Any] = [*ASK, choice.message.model_dump(exclude_none=True),
+                          {"role": "tool", "tool_call_id": call.id, "content": "18 degrees and sunny"}]  # fmt: skip
+    second = client.chat.completions.create(model="tierlift/closed", messages=history, tools=TOOLS)  # type: ignore[arg-type]
+    assert second.choices[0].message.content == "The tool said: 18 degrees and sunny"
+    assert second.choices[0].finish_reason == "stop"
+
+
+def test_a_streamed_tool_call_is_put_together_by_the_sdk(stack: Stack) -> None:
+    chunks = list(_sdk(stack).chat.completions.create(model="tierlift/closed", messages=ASK, tools=TOOLS,  # type: ignore[arg-type]
+                                                      stream=True))  # fmt: skip
+    assert len({c.id for c in chunks}) == 1 and len({c.model for c in chunks}) == 1  # one id, one model throughout
+    arguments, names = "", []
+    for c in chunks:
+        for delta in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+            names += [delta.function.name] if delta.function and delta.function.name else []
+            arguments += delta.function.arguments or "" if delta.function else ""
+    assert names == ["get_weather"]
+    jsonschema.validate(json.loads(arguments), WEATHER)
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_the_local_model_calls_a_tool_under_its_schema(stack: Stack) -> None:
+    reply = _sdk(stack).chat.completions.create(model="tierlift/local-only", messages=ASK, tools=TOOLS,  # type: ignore[arg-type]
+                                                tool_choice="required", max_tokens=64)  # fmt: skip
+    [call] = reply.choices[0].message.tool_calls or []
+    assert call.function.name == "get_weather"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER)  # type: ignore[union-attr]
+    assert reply.model == "gemma-3-270m-cpu"
+
+
+def _complete(stack: Stack) -> router_pb2.CompleteResponse:
+    tools = [common_pb2.Tool(name="get_weather", parameters=json.dumps(WEATHER))]
+    request = router_pb2.CompleteRequest(
+        tenant="dev", workload="agents", messages=[common_pb2.Message(role="user", content=ASK[0]["content"])],
+        params=common_pb2.GenerationParams(tools=tools, tool_choice="required"),
+        constraints=router_pb2.Constraints(allowed_tiers=[common_pb2.TIER_CLOSED, common_pb2.TIER_FRONTIER]),
+    )  # fmt: skip
+    with stack.channel("router") as channel:
+        return router_pb2_grpc.RouterStub(channel).Complete(request, timeout=60)  # type: ignore[no-any-return]
+
+
+def test_arguments_that_fail_the_schema_are_escalated_and_a_ladder_of_them_is_an_error(
+    stack: Stack, wire: WireServer
+) -> None:
+    wire.tool_arguments = lambda body: (
+        '{"city": 5}' if body["model"] == "wire-cheap" else '{"city": "Oslo", "unit": "c"}'
+    )
+    try:
+        reply = _complete(stack)
+        assert reply.model == "wire-strong" and json.loads(reply.tool_calls[0].arguments)["city"] == "Oslo"
+        first = reply.attempts[0]
+        assert first.model == "wire-cheap" and first.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE
+        assert "tool_calls[0].arguments: does not follow the schema" in first.reason
+        wire.tool_arguments = lambda body: "not json"
+        with pytest.raises(grpc.RpcError) as failed:
+            _complete(stack)
+        assert failed.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # type: ignore[attr-defined]
+        assert "the answer fails its check: tool_calls[0].arguments: is not JSON" in failed.value.details()  # type: ignore[attr-defined]
+    finally:
+        wire.tool_arguments = None
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"18 degrees in {city}"
+
+
+def test_a_langchain_agent_loop_runs_through_the_edge(stack: Stack) -> None:
+    chat = ChatOpenAI(model="tierlift/closed", base_url=stack.openai_base_url, api_key=stack.keys["app"],
+                      max_retries=0).bind_tools([get_weather])  # fmt: skip
+    messages: list[Any] = [HumanMessage("What is the weather in Paris?")]
+    for _ in range(3):
+        reply = chat.invoke(messages)
+        messages.append(reply)
+        if not reply.tool_calls:
+            break
+        for call in reply.tool_calls:
+            messages.append(ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"]))
+    assert messages[1].tool_calls[0]["name"] == "get_weather"
+    assert messages[-1].content == "The tool said: 18 degrees in Paris"
+
+
+# -- every string a provider would receive is classified: a REGULATED value in any of them ---
+SECRET = "SSN 219-09-9999"
+JSON_TEXT = {"json_schema", "parameters", "arguments"}
+
+
+def _full_request() -> router_pb2.CompleteRequest:
+    """A request with every string field of its messages and parameters set (the test below
+    checks that no string field of the protos is left out, so a new one must be added here)."""
+    schema = {"name": "weather", "description": "a report", "schema": {"type": "object", "description": "d"}}
+    return router_pb2.CompleteRequest(
+        tenant="dev", workload="agents",
+        messages=[
+            common_pb2.Message(role="system", content="You report the weather."),
+            common_pb2.Message(role="user", name="ann", parts=[
+                common_pb2.ContentPart(type="text", text="Weather,"),
+                common_pb2.ContentPart(type="text", text="Paris?"),
+                common_pb2.ContentPart(type="image_url", image_url="https://example.com/map.png", detail="low")]),
+            common_pb2.Message(role="assistant", tool_calls=[
+                common_pb2.ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris", "unit": "c"}')]),
+            common_pb2.Message(role="tool", tool_call_id="call_1", content="18 degrees"),
+            common_pb2.Message(role="user", content="And tomorrow?"),
+        ],
+        params=common_pb2.GenerationParams(
+            stop=["END"], tools=[common_pb2.Tool(name="get_weather", description="The weather in a city",
+                                                 parameters=json.dumps(WEATHER))],
+            tool_choice="required", response_format="json_schema", json_schema=json.dumps(schema),
+        ),
+        constraints=router_pb2.Constraints(allowed_tiers=[common_pb2.TIER_CLOSED, common_pb2.TIER_FRONTIER]),
+    )  # fmt: skip
+
+
+Step = tuple[str, int | None]  # a field's name, and the index in a repeated field
+
+
+def _string_fields(message_type: Any, path: str = "") -> Iterator[str]:
+    """Every string field below a message type, as 'Message.parts.text' (unset ones too)."""
+    for field in message_type.fields:
+        if field.type == field.TYPE_MESSAGE:
+            yield from _string_fields(field.message_type, f"{path}{message_type.name}.{field.name}.")
+        elif field.type == field.TYPE_STRING:
+            yield f"{path}{message_type.name}.{field.name}"
+
+
+def _set_strings(message: Any, steps: tuple[Step, ...] = (), path: str = "") -> Iterator[tuple[str, tuple[Step, ...]]]:
+    """(descriptor path, steps from the request to it) of every string set in `message`."""
+    for field, value in message.ListFields():
+        items = list(enumerate(value)) if field.is_repeated else [(None, value)]
+        for i, item in items:
+            at, where = (*steps, (field.name, i)), f"{path}{message.DESCRIPTOR.name}.{field.name}"
+            if field.type == field.TYPE_MESSAGE:
+                yield from _set_strings(item, at, f"{where}.")
+            elif field.type == field.TYPE_STRING:
+                yield where, at
+
+
+def _plant(request: router_pb2.CompleteRequest, steps: tuple[Step, ...]) -> None:
+    """Put SECRET into the string `steps` lead to (inside the JSON where the text is JSON)."""
+    holder: Any = request
+    for name, index in steps[:-1]:
+        holder = getattr(holder, name) if index is None else getattr(holder, name)[index]
+    name, index = steps[-1]
+    text = getattr(holder, name) if index is None else getattr(holder, name)[index]
+    if name in JSON_TEXT:
+        value = json.loads(text)
+        (value.get("schema", value) if name == "json_schema" else value)["description"] = SECRET
+        planted = json.dumps(value)
+    else:
+        planted = f"{text} {SECRET}"
+    if index is None:
+        setattr(holder, name, planted)
+    else:
+        getattr(holder, name)[index] = planted
+
+
+def test_a_regulated_value_in_any_string_a_provider_would_receive_never_reaches_a_closed_tier(
+    stack: Stack, wire: WireServer
+) -> None:
+    """Each string of the messages and parameters, one at a time, holds a REGULATED value: the
+    request is refused (kept off the closed tiers it asked for, or invalid), and the closed
+    provider never hears of it. A string field added to the protos fails this test until the
+    request above sets it."""
+    base = _full_request()
+    strings = [*_set_strings(base.params, (("params", None),)),
+               *(s for i, m in enumerate(base.messages) for s in _set_strings(m, (("messages", i),)))]  # fmt: skip
+    fields = {*_string_fields(common_pb2.Message.DESCRIPTOR), *_string_fields(common_pb2.GenerationParams.DESCRIPTOR)}
+    assert fields <= {path for path, _ in strings}, f"set in _full_request: {sorted(fields - {p for p, _ in strings})}"
+    with stack.channel("router") as channel:
+        router = router_pb2_grpc.RouterStub(channel)
+        assert router.Complete(base, timeout=60).tool_calls  # the public request reaches the closed tier
+        calls = len(wire.log)
+        for path, steps in strings:
+            request = router_pb2.CompleteRequest()
+            request.CopyFrom(base)
+            _plant(request, steps)
+            with pytest.raises(grpc.RpcError) as refused:
+                router.Complete(request, timeout=60)
+            code = refused.value.code()  # type: ignore[attr-defined]
+            assert code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT), (path, code)
+    assert len(wire.log) == calls, "a request holding a REGULATED value reached the closed tier"
+
+
+def test_the_anthropic_sdk_gets_text_and_tool_use_from_the_messages_api(stack: Stack) -> None:
+    """Anthropic's Messages API on the same router: the `anthropic` SDK by base URL, with its
+    own key header, plain, streamed, and a tool loop in its blocks."""
+    client = anthropic.Anthropic(base_url=stack.openai_base_url.removesuffix("/v1"), api_key=stack.keys["app"],
+                                 max_retries=0)  # fmt: skip
+    ask: list[Any] = [{"role": "user", "content": "What is the answer?"}]
+    reply = client.messages.create(model="tierlift/closed", max_tokens=64, messages=ask)
+    assert reply.content[0].type == "text" and reply.content[0].text == "The answer is 42."  # type: ignore[union-attr]
+    assert reply.stop_reason == "end_turn" and reply.usage.output_tokens > 0
+    with client.messages.stream(model="tierlift/closed", max_tokens=64, messages=ask) as streamed:
+        assert "".join(streamed.text_stream) == "The answer is 42."
+        assert streamed.get_final_message().stop_reason == "end_turn"
+
+    tools: list[Any] = [{"name": "get_weather", "description": "The weather in a city", "input_schema": WEATHER}]
+    weather: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
+    called = client.messages.create(model="tierlift/closed", max_tokens=64, messages=weather, tools=tools)
+    [use] = [b for b in called.content if b.type == "tool_use"]
+    assert called.stop_reason == "tool_use" and use.name == "get_weather"  # type: ignore[union-attr]
+    jsonschema.validate(use.input, WEATHER)  # type: ignore[union-attr]
+    weather += [{"role": "assistant", "content": [b.model_dump() for b in called.content]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,  # type: ignore[union-attr]
+                                              "content": "18 degrees"}]}]  # fmt: skip
+    answered = client.messages.create(model="tierlift/closed", max_tokens=64, messages=weather, tools=tools)
+    assert answered.content[0].text == "The tool said: 18 degrees"  # type: ignore[union-attr]
+    with client.messages.stream(model="tierlift/closed", max_tokens=64, messages=weather[:1], tools=tools) as s:
+        final = s.get_final_message()
+    assert [b.type for b in final.content] == ["tool_use"] and final.stop_reason == "tool_use"
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.create(model="tierlift/closed", max_tokens=0, messages=ask)
+    assert "max_tokens" in str(refused.value)
