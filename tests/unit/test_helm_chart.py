@@ -181,3 +181,20 @@ def test_the_routers_classification_cache_is_set_from_values() -> None:
     assert (env["TIERLIFT_CLASSIFICATION_CACHE_SIZE"], env["TIERLIFT_CLASSIFICATION_TTL_S"]) == ("0", "30")
     with pytest.raises(Exception, match="size"):
         render({"router": {"classificationCache": {"size": -1, "ttlSeconds": 30}}})
+
+
+def test_each_adapter_mounts_only_the_provider_keys_of_its_own_models() -> None:
+    """A process holds only its own component's secrets: the OpenAI adapter gets no Anthropic key."""
+    deployments = of_kind(render(overlay("values-prod.yaml")), "Deployment")
+
+    def keys(name: str) -> list[str] | None:
+        volumes = deployments[name]["spec"]["template"]["spec"]["volumes"]
+        [secret] = [v["secret"] for v in volumes if v["name"] == "provider-keys"]
+        return [item["key"] for item in secret.get("items", [])] or None
+
+    assert keys("sy-tierlift-adapter-openai") == ["OPENAI_API_KEY"]
+    assert keys("sy-tierlift-adapter-anthropic") == ["ANTHROPIC_API_KEY"]
+    for name, deployment in deployments.items():  # the vLLM adapter's models need no key either
+        if name not in ("sy-tierlift-adapter-openai", "sy-tierlift-adapter-anthropic"):
+            volumes = deployment["spec"]["template"]["spec"].get("volumes", [])
+            assert all(v["name"] != "provider-keys" for v in volumes), name

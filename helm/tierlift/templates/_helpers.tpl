@@ -241,6 +241,13 @@ spec:
           secret:
             secretName: {{ include "tierlift.keysSecret" $root }}
             defaultMode: 0400
+            {{- with .providerKeyNames }}
+            optional: true  # a missing key stops the adapter at start, naming the variable
+            items:
+              {{- range . }}
+              - {key: {{ . }}, path: {{ . }}}
+              {{- end }}
+            {{- end }}
         {{- end }}
         {{- if not (has .component (list "ledger" "gateway" "assessor")) }}
         - name: router-key
