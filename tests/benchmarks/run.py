@@ -13,6 +13,8 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           at 4K, 32K and 128K characters of five kinds of text
     auth.json             what authenticating a call adds (Authenticate.admit, 10,000 keys)
     gateway.json          what the OpenAI-compatible edge adds over calling the router directly
+    tools.json            what a tool (a call the upstream makes, checked against its schema) adds
+                          to a request through the edge
     cpu_profile.json      CPU per routed request by process over the OpenAI-compatible edge at 16
                           clients, with py-spy flame graphs under results/flames/
     shadow.json           live latency and throughput of a workload shadowing 5% of its requests,
@@ -22,7 +24,7 @@ commit and machine that produced them. Speed is measured here, never asserted in
     classifier_load.json  the classifier alone with new ~230-token prompts at 1 and 16 concurrent
                           calls: latency, CPU per prompt, resident memory
 
-BENCH=local, overhead, ledger, detectors, auth, gateway, shadow, profile, floor or classifier runs one.
+BENCH=local, overhead, ledger, detectors, auth, gateway, tools, shadow, profile, floor or classifier runs one.
 """
 
 from __future__ import annotations
@@ -207,6 +209,10 @@ def main() -> int:
         from tests.benchmarks.gateway import bench_gateway
 
         _write("gateway.json", bench_gateway())
+    if which in ("all", "tools"):
+        from tests.benchmarks.tools import bench_tools
+
+        _write("tools.json", bench_tools())
     if which in ("all", "auth"):
         from tests.benchmarks.auth import bench_auth
 

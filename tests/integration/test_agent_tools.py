@@ -280,3 +280,38 @@ def test_the_anthropic_sdk_gets_text_and_tool_use_from_the_messages_api(stack: S
     with pytest.raises(anthropic.BadRequestError) as refused:
         client.messages.create(model="tierlift/closed", max_tokens=0, messages=ask)
     assert "max_tokens" in str(refused.value)
+
+
+RESPONSE_TOOLS: list[Any] = [{"type": "function", "name": "get_weather", "description": "The weather in a city",
+                              "parameters": WEATHER}]  # fmt: skip
+
+
+def test_the_responses_api_gives_text_and_function_calls_to_the_sdk(stack: Stack) -> None:
+    """OpenAI's Responses API, stateless: output text, a function call and its output sent back,
+    the same streamed as typed events, and the state it cannot keep refused by name."""
+    client = _sdk(stack)
+    reply = client.responses.create(model="tierlift/closed", input="What is the answer?", instructions="Be brief.")
+    assert reply.output_text == "The answer is 42." and reply.status == "completed"
+    assert reply.usage is not None and reply.usage.output_tokens > 0
+
+    called = client.responses.create(model="tierlift/closed", input="What is the weather in Paris?",
+                                     tools=RESPONSE_TOOLS)  # fmt: skip
+    [call] = [item for item in called.output if item.type == "function_call"]
+    assert call.name == "get_weather"  # type: ignore[union-attr]
+    jsonschema.validate(json.loads(call.arguments), WEATHER)  # type: ignore[union-attr]
+    follow_up: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}, call.model_dump(),
+                            {"type": "function_call_output", "call_id": call.call_id, "output": "18 degrees"}]  # type: ignore[union-attr]  # fmt: skip
+    answered = client.responses.create(model="tierlift/closed", input=follow_up, tools=RESPONSE_TOOLS)
+    assert answered.output_text == "The tool said: 18 degrees"
+
+    events = list(client.responses.create(model="tierlift/closed", input="What is the answer?", stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "The answer is 42."
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    streamed = list(client.responses.create(model="tierlift/closed", input="What is the weather in Paris?",
+                                            tools=RESPONSE_TOOLS, stream=True))  # fmt: skip
+    done = [e for e in streamed if e.type == "response.function_call_arguments.done"]
+    assert [e.name for e in done] == ["get_weather"]  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="tierlift/closed", input="Go on.", previous_response_id="resp_x")
+    assert "previous_response_id" in str(refused.value)

@@ -308,7 +308,7 @@ async def test_gemini_waits_the_delay_its_429_asks_for_and_not_a_longer_one(
         server.stop()
 
 
-TOOLS_MAPPED = ("openai", "azure", "anthropic")  # the others refuse tools by name, before any call
+TOOLS_MAPPED = ("openai", "azure", "anthropic", "gemini", "vertex", "bedrock")
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 
@@ -329,6 +329,13 @@ async def test_a_tool_call_and_its_result_travel_in_each_providers_own_form(wire
     sent = wire.log[0].body
     if wire.protocol == "anthropic":
         assert sent["tools"][0]["input_schema"] == WEATHER and sent["tool_choice"] == {"type": "any"}
+    elif wire.protocol == "bedrock":
+        spec = {"name": "get_weather", "description": "The weather in a city", "inputSchema": {"json": WEATHER}}
+        assert sent["toolConfig"] == {"tools": [{"toolSpec": spec}], "toolChoice": {"any": {}}}
+    elif wire.protocol in ("gemini", "vertex"):
+        declared = sent["tools"][0]["functionDeclarations"][0]
+        assert (declared.get("parametersJsonSchema") or declared.get("parameters_json_schema")) == WEATHER
+        assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
     else:
         assert sent["tools"][0]["function"]["parameters"] == WEATHER and sent["tool_choice"] == "required"
     streamed = [c async for c in backend.stream(asked)]
@@ -342,7 +349,20 @@ async def test_a_tool_call_and_its_result_travel_in_each_providers_own_form(wire
     answered.messages.add(role="tool", tool_call_id=call.id, content="18 degrees")
     reply = await backend.generate(answered)
     assert reply.text == "The tool said: 18 degrees" and not reply.tool_calls
+    if wire.protocol in ("gemini", "vertex"):  # functionCall in the model's turn, functionResponse after it
+        contents = wire.log[-1].body["contents"]
+        called = {"id": call.id, "name": "get_weather", "args": {"city": "Paris"}}
+        assert contents[-2] == {"role": "model", "parts": [{"functionCall": called}]}
+        response = {"id": call.id, "name": "get_weather", "response": {"result": "18 degrees"}}
+        assert contents[-1] == {"role": "user", "parts": [{"functionResponse": response}]}
+        return
     turns = wire.log[-1].body["messages"]
+    if wire.protocol == "bedrock":  # toolUse in the assistant's turn, toolResult in a user turn
+        use = {"toolUse": {"toolUseId": call.id, "name": "get_weather", "input": {"city": "Paris"}}}
+        assert turns[-2] == {"role": "assistant", "content": [use]}
+        result = {"toolResult": {"toolUseId": call.id, "content": [{"text": "18 degrees"}]}}
+        assert turns[-1] == {"role": "user", "content": [result]}
+        return
     if wire.protocol == "anthropic":  # tool_use in the assistant's turn, tool_result in a user turn
         assert turns[-2]["content"][0] == {"type": "tool_use", "id": call.id, "name": "get_weather",
                                            "input": {"city": "Paris"}}  # fmt: skip

@@ -12,7 +12,7 @@ import json
 import struct
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS
+from tests.wire.openai_format import ANSWER_TOKENS, example
 
 PATH = r"/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream)"
 STREAM_END = b""
@@ -51,14 +51,48 @@ def _usage(body: dict[str, Any]) -> dict[str, int]:
     return {"inputTokens": prompt, "outputTokens": len(ANSWER_TOKENS), "totalTokens": prompt + len(ANSWER_TOKENS)}
 
 
+def tool_use(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A model calling a tool through Converse: the chosen tool (or the first) with input from its
+    schema, unless no tools are given or the last turn carries a tool's result."""
+    config = body.get("toolConfig") or {}
+    specs = [t["toolSpec"] for t in config.get("tools") or []]
+    last = body["messages"][-1]["content"]
+    if not specs or any("toolResult" in block for block in last):
+        return None
+    named = (config.get("toolChoice") or {}).get("tool", {}).get("name")
+    spec = next((s for s in specs if s["name"] == named), specs[0])
+    return {"toolUseId": f"tooluse_wire{len(body['messages'])}", "name": spec["name"],
+            "input": example(spec["inputSchema"]["json"])}  # fmt: skip
+
+
+def _answer(body: dict[str, Any]) -> str:
+    results = [b["toolResult"] for b in body["messages"][-1]["content"] if "toolResult" in b]
+    return f"The tool said: {results[0]['content'][0]['text']}" if results else "".join(ANSWER_TOKENS)
+
+
 def completion(body: dict[str, Any]) -> dict[str, Any]:
-    message = {"role": "assistant", "content": [{"text": "".join(ANSWER_TOKENS)}]}
+    use = tool_use(body)
+    content = [{"toolUse": use}] if use else [{"text": _answer(body)}]
+    message = {"role": "assistant", "content": content}
     usage, metrics = _usage(body), {"latencyMs": 3}
-    return {"output": {"message": message}, "stopReason": "end_turn", "usage": usage, "metrics": metrics}
+    stop = "tool_use" if use else "end_turn"
+    return {"output": {"message": message}, "stopReason": stop, "usage": usage, "metrics": metrics}
 
 
 def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
     events: list[tuple[str | None, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    if (use := tool_use(body)) is not None:  # the block's start, then its input as JSON in pieces
+        text = json.dumps(use["input"])
+        start = {"toolUse": {"toolUseId": use["toolUseId"], "name": use["name"]}}
+        events.append(("contentBlockStart", {"contentBlockIndex": 0, "start": start}))
+        events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": text[i : i + 8]}}})
+                   for i in range(0, len(text), 8)]  # fmt: skip
+        return [*events, ("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "tool_use"}),
+                ("metadata", {"usage": _usage(body), "metrics": {"latencyMs": 3}})]  # fmt: skip
+    if (answer := _answer(body)) != "".join(ANSWER_TOKENS):
+        events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": answer}}))
+        return [*events, ("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": "end_turn"}),
+                ("metadata", {"usage": _usage(body), "metrics": {"latencyMs": 3}})]  # fmt: skip
     for token in ANSWER_TOKENS:
         events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": token}}))
     events += [

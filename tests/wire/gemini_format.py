@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
+from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB, example
 
 PATH = (
     r"/(?:v1|v1beta|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
@@ -35,8 +35,33 @@ def _usage(body: dict[str, Any], output_tokens: int) -> dict[str, int]:
     return {"promptTokenCount": prompt, "candidatesTokenCount": output_tokens, "totalTokenCount": total}
 
 
+def function_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Gemini calling a function: the allowed one (or the first declared) with arguments from its
+    schema, unless none is declared, the mode is NONE, or the last turn answers a call."""
+    declared = [d for tool in body.get("tools") or [] for d in tool.get("functionDeclarations") or []]
+    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    last = body["contents"][-1]["parts"] if body.get("contents") else []
+    if not declared or config.get("mode") == "NONE" or any("functionResponse" in part for part in last):
+        return None
+    allowed = config.get("allowedFunctionNames") or []
+    chosen = next((d for d in declared if d["name"] in allowed), declared[0])
+    # google-genai writes this field's name in snake case; the API takes both spellings of proto fields
+    schema = chosen.get("parametersJsonSchema") or chosen.get("parameters_json_schema") or {"type": "object"}
+    return {
+        "functionCall": {"id": f"call_wire{len(body['contents'])}", "name": chosen["name"], "args": example(schema)}
+    }
+
+
+def _answer(body: dict[str, Any], tokens: list[str]) -> str:
+    last = body["contents"][-1]["parts"] if body.get("contents") else []
+    responses = [part["functionResponse"] for part in last if "functionResponse" in part]
+    return f"The tool said: {responses[0]['response']['result']}" if responses else "".join(tokens)
+
+
 def _candidate(body: dict[str, Any], tokens: list[str], finished: bool) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": "".join(tokens)}]}, "index": 0}
+    call = function_call(body)
+    parts = [call] if call is not None else [{"text": _answer(body, tokens)}]
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
     if finished:
         candidate["finishReason"] = "STOP"
     if (body.get("generationConfig") or {}).get("responseLogprobs"):
@@ -55,8 +80,12 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
-    """One chunk per token; the last carries the finish reason and the whole usage."""
+    """One chunk per token; the last carries the finish reason and the whole usage. A function
+    call comes whole in one chunk, as Gemini sends it."""
     events: list[tuple[str | None, dict[str, Any]]] = []
+    if function_call(body) is not None or _answer(body, ANSWER_TOKENS) != "".join(ANSWER_TOKENS):
+        chunk = {"candidates": [_candidate(body, ANSWER_TOKENS, True)], "modelVersion": body["model"]}
+        return [(None, {**chunk, "usageMetadata": _usage(body, len(ANSWER_TOKENS))})]
     for i, token in enumerate(ANSWER_TOKENS):
         last = i == len(ANSWER_TOKENS) - 1
         chunk = {"candidates": [_candidate(body, [token], last)], "modelVersion": body["model"]}

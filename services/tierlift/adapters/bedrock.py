@@ -18,6 +18,7 @@ ThrottlingException; it sends no Retry-After), 5xx and dropped connections.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +45,7 @@ from tierlift.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
 POOL = 32  # concurrent calls per adapter process: threads and HTTP connections per region
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 _CODES = {
     "ThrottlingException": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "ServiceQuotaExceededException": grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -104,7 +105,11 @@ class BedrockBackend:
             raise BackendError(
                 grpc.StatusCode.INVALID_ARGUMENT, "params.response_format: Bedrock's Converse API has no JSON mode"
             )
-        text_only(request, "the Bedrock adapter")
+        text_only(request, "the Bedrock adapter", tools=True)
+        if p.tool_choice == "none":  # Converse's toolChoice has auto, any and one tool: no "none"
+            raise BackendError(
+                grpc.StatusCode.INVALID_ARGUMENT, "params.tool_choice: Bedrock's Converse API has no none"
+            )
         inference: dict[str, Any] = {"maxTokens": p.max_tokens or DEFAULT_MAX_TOKENS, "temperature": p.temperature}
         if p.top_p:
             inference["topP"] = p.top_p
@@ -118,6 +123,8 @@ class BedrockBackend:
         system = [{"text": text_of(m)} for m in request.messages if m.role == "system"]
         if system:
             args["system"] = system
+        if p.tools:
+            args["toolConfig"] = _tool_config(p)
         return args
 
     async def _call(self, model: Model, call: Callable[[], T]) -> T:
@@ -134,8 +141,12 @@ class BedrockBackend:
         reply = await self._call(model, lambda: client.converse(**args))
         elapsed_ms = (time.perf_counter() - started) * 1000
         content = reply.get("output", {}).get("message", {}).get("content", [])
+        uses = [block["toolUse"] for block in content if "toolUse" in block]
+        calls = [common_pb2.ToolCall(id=u["toolUseId"], name=u["name"], arguments=json.dumps(u.get("input") or {}))
+                 for u in uses]  # fmt: skip
         return adapter_pb2.GenerateResponse(
             text="".join(block.get("text", "") for block in content),
+            tool_calls=calls,
             finish_reason=_FINISH.get(reply.get("stopReason", ""), reply.get("stopReason") or "stop"),
             usage=_usage(reply.get("usage")),
             confidence=signals_from_logprobs([]),
@@ -150,13 +161,19 @@ class BedrockBackend:
         started = time.perf_counter()
         pieces: list[str] = []
         usage = common_pb2.Usage()
+        calls: list[common_pb2.ToolCall] = []
         finish_reason, first_token_ms = "stop", 0.0
         opened = await self._call(model, lambda: client.converse_stream(**args))
         events: Iterator[dict[str, Any]] = iter(opened["stream"])
         try:
             while (event := await self._call(model, lambda: next(events, _DONE))) is not _DONE:
                 assert isinstance(event, dict)
-                if "contentBlockDelta" in event:
+                started_use = event.get("contentBlockStart", {}).get("start", {}).get("toolUse")
+                if started_use:
+                    calls.append(common_pb2.ToolCall(id=started_use["toolUseId"], name=started_use["name"]))
+                elif "toolUse" in event.get("contentBlockDelta", {}).get("delta", {}) and calls:
+                    calls[-1].arguments += event["contentBlockDelta"]["delta"]["toolUse"].get("input", "")
+                elif "contentBlockDelta" in event:
                     text = event["contentBlockDelta"].get("delta", {}).get("text", "")
                     if text:
                         first_token_ms = first_token_ms or (time.perf_counter() - started) * 1000
@@ -169,7 +186,11 @@ class BedrockBackend:
                     usage = _usage(event["metadata"].get("usage"))
         finally:
             opened["stream"].close()
-        yield final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
+        final = final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
+        for call in calls:
+            call.arguments = call.arguments or "{}"
+        final.summary.tool_calls.extend(calls)
+        yield final
 
     async def close(self) -> None:
         for client in set(self._client_of.values()):
@@ -180,16 +201,35 @@ class BedrockBackend:
 def _turns(messages: Sequence[common_pb2.Message]) -> list[dict[str, Any]]:
     """Converse's messages: consecutive messages of one role become one turn of several blocks,
     since Converse refuses a conversation whose roles do not alternate (a caller's two user
-    messages in a row are common)."""
+    messages in a row are common); an assistant's tool calls are `toolUse` blocks, a tool's result
+    a `toolResult` block of a user turn."""
     turns: list[dict[str, Any]] = []
     for m in messages:
         if m.role == "system":
             continue
-        if turns and turns[-1]["role"] == m.role:
-            turns[-1]["content"].append({"text": text_of(m)})
+        role = "user" if m.role == "tool" else m.role
+        blocks: list[dict[str, Any]] = [{"text": text_of(m)}] if text_of(m) and m.role != "tool" else []
+        if m.role == "tool":
+            blocks = [{"toolResult": {"toolUseId": m.tool_call_id, "content": [{"text": text_of(m)}]}}]
+        blocks += [{"toolUse": {"toolUseId": c.id, "name": c.name, "input": json.loads(c.arguments)}}
+                   for c in m.tool_calls]  # fmt: skip
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
         else:
-            turns.append({"role": m.role, "content": [{"text": text_of(m)}]})
+            turns.append({"role": role, "content": blocks})
     return turns
+
+
+def _tool_config(p: common_pb2.GenerationParams) -> dict[str, Any]:
+    tools = [{"toolSpec": {"name": t.name, "description": t.description or t.name,
+                           "inputSchema": {"json": json.loads(t.parameters) if t.parameters else {"type": "object"}}}}
+             for t in p.tools]  # fmt: skip
+    config: dict[str, Any] = {"tools": tools}
+    if p.tool_choice == "required":
+        config["toolChoice"] = {"any": {}}
+    elif p.tool_choice not in ("", "auto"):
+        config["toolChoice"] = {"tool": {"name": p.tool_choice}}
+    return config
 
 
 def _usage(usage: dict[str, int] | None) -> common_pb2.Usage:

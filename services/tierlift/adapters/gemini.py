@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -96,7 +97,7 @@ class GeminiBackend:
     def _args(self, request: adapter_pb2.GenerateRequest) -> dict[str, Any]:
         model = self.models[request.model]
         p = request.params
-        text_only(request, "the Gemini adapter")
+        text_only(request, "the Gemini adapter", tools=True)
         system = "\n\n".join(text_of(m) for m in request.messages if m.role == "system")
         config = types.GenerateContentConfig(
             max_output_tokens=p.max_tokens or DEFAULT_MAX_TOKENS,
@@ -108,13 +109,9 @@ class GeminiBackend:
             response_json_schema=json.loads(p.json_schema)["schema"] if p.json_schema else None,
             system_instruction=system or None,
             response_logprobs=True if model.capabilities.logprobs else None,
+            **_tools(p),
         )
-        contents = [
-            types.Content(role="model" if m.role == "assistant" else "user", parts=[types.Part(text=text_of(m))])
-            for m in request.messages
-            if m.role != "system"
-        ]
-        return {"model": model.upstream_model or model.id, "contents": contents, "config": config}
+        return {"model": model.upstream_model or model.id, "contents": _contents(request.messages), "config": config}
 
     async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
         model = self.models[request.model]
@@ -124,9 +121,11 @@ class GeminiBackend:
         reply = await self._retrying(model, lambda: client.aio.models.generate_content(**args))
         elapsed_ms = (time.perf_counter() - started) * 1000
         text, finish_reason, logprobs = _read_candidate(reply)
+        calls = _calls(reply)
         return adapter_pb2.GenerateResponse(
             text=text,
-            finish_reason=finish_reason or "stop",
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else finish_reason or "stop",
             usage=_usage(reply.usage_metadata),
             confidence=signals_from_logprobs(logprobs),
             latency_ms=elapsed_ms,
@@ -141,6 +140,7 @@ class GeminiBackend:
         pieces: list[str] = []
         logprobs: list[float] = []
         usage = common_pb2.Usage()
+        calls: list[common_pb2.ToolCall] = []
         finish_reason, first_token_ms = "stop", 0.0
         # retried until the first chunk arrives (the SDK sends the request then, not before); a
         # stream that breaks after it is a fault
@@ -148,6 +148,7 @@ class GeminiBackend:
         try:
             async for chunk in _chained(first, rest):
                 text, finish, chunk_logprobs = _read_candidate(chunk)
+                calls += _calls(chunk)  # Gemini sends each call whole, in one chunk
                 finish_reason = finish or finish_reason
                 logprobs += chunk_logprobs
                 if chunk.usage_metadata is not None:
@@ -158,7 +159,10 @@ class GeminiBackend:
                     yield adapter_pb2.GenerateChunk(text=text)
         except (genai_errors.APIError, *_NETWORK_ERRORS) as exc:
             raise _mapped(exc, model) from exc
-        yield final_chunk("".join(pieces), finish_reason, usage, logprobs, started, first_token_ms)
+        final = final_chunk("".join(pieces), "tool_calls" if calls else finish_reason, usage, logprobs, started,
+                            first_token_ms)  # fmt: skip
+        final.summary.tool_calls.extend(calls)
+        yield final
 
     async def _retrying(self, model: Model, call: Callable[[], Awaitable[T]]) -> T:
         errors = (genai_errors.APIError, *_NETWORK_ERRORS)
@@ -168,6 +172,52 @@ class GeminiBackend:
         for client in set(self._client_of.values()):
             await client.aio.aclose()
             client.close()
+
+
+def _contents(messages: Sequence[common_pb2.Message]) -> list[types.Content]:
+    """Messages as Gemini's contents: an assistant's tool calls as `functionCall` parts of a model
+    turn, tool results as `functionResponse` parts (named after the call they answer)."""
+    called = {c.id: c.name for m in messages for c in m.tool_calls}
+    contents = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            response = types.FunctionResponse(id=m.tool_call_id, name=called.get(m.tool_call_id, m.tool_call_id),
+                                              response={"result": text_of(m)})  # fmt: skip
+            contents.append(types.Content(role="user", parts=[types.Part(function_response=response)]))
+        elif m.tool_calls:
+            parts = [types.Part(text=text_of(m))] if text_of(m) else []
+            parts += [types.Part(function_call=types.FunctionCall(id=c.id, name=c.name, args=json.loads(c.arguments)))
+                      for c in m.tool_calls]  # fmt: skip
+            contents.append(types.Content(role="model", parts=parts))
+        else:
+            role = "model" if m.role == "assistant" else "user"
+            contents.append(types.Content(role=role, parts=[types.Part(text=text_of(m))]))
+    return contents
+
+
+def _tools(p: common_pb2.GenerationParams) -> dict[str, Any]:
+    """`tools` (function declarations with their JSON Schemas) and `tool_config` ({} without tools)."""
+    if not p.tools:
+        return {}
+    declarations = [types.FunctionDeclaration(name=t.name, description=t.description or None,
+                                              parameters_json_schema=json.loads(t.parameters) if t.parameters else None)
+                    for t in p.tools]  # fmt: skip
+    mode = {"": "AUTO", "auto": "AUTO", "required": "ANY", "none": "NONE"}.get(p.tool_choice, "ANY")
+    named = [p.tool_choice] if p.tool_choice not in ("", "auto", "required", "none") else None
+    calling = types.FunctionCallingConfig(mode=mode, allowed_function_names=named)  # type: ignore[arg-type]
+    return {"tools": [types.Tool(function_declarations=declarations)],
+            "tool_config": types.ToolConfig(function_calling_config=calling)}  # fmt: skip
+
+
+def _calls(reply: types.GenerateContentResponse) -> list[common_pb2.ToolCall]:
+    """The function calls of the first candidate (ids made when the API gives none)."""
+    if not reply.candidates or not reply.candidates[0].content or not reply.candidates[0].content.parts:
+        return []
+    calls = [part.function_call for part in reply.candidates[0].content.parts if part.function_call]
+    return [common_pb2.ToolCall(id=c.id or f"call_{uuid.uuid4().hex[:24]}", name=c.name or "",
+                                arguments=json.dumps(c.args or {}, separators=(",", ":"))) for c in calls]  # fmt: skip
 
 
 async def _open_stream(

@@ -119,12 +119,8 @@ def to_request(
     body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
 ) -> tuple[router_pb2.CompleteRequest, bool]:
     """(the request, stream?)"""
-    if not isinstance(body, dict):
-        raise invalid("body", "must be a JSON object")
-    for name, value in body.items():
-        if name not in _KNOWN and value is not None:
-            raise invalid(name, "is not supported by Tierlift")
     try:
+        body = oai.checked_body(body, _KNOWN)
         model = oai.known_model(body.get("model"), catalog_models)
     except oai.OpenAIError as exc:
         raise from_openai(exc) from None

@@ -1,5 +1,6 @@
 """The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), POST
-/v1/messages (Anthropic's Messages API, JSON or its SSE events), GET /v1/models and
+/v1/messages (Anthropic's Messages API, JSON or its SSE events), POST /v1/responses (OpenAI's
+Responses API, stateless, JSON or its typed SSE events), GET /v1/models and
 /v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
 the router as gRPC metadata: the router authenticates it and takes the tenant from it. The
 models are the router's answer too (`Router.ListModels`), so a caller without a valid key gets
@@ -8,6 +9,7 @@ models are the router's answer too (`Router.ListModels`), so a caller without a 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -16,6 +18,7 @@ from aiohttp import web
 from tierlift.core.logging import get_logger
 from tierlift.gateway import _anthropic as ant
 from tierlift.gateway import _openai as oai
+from tierlift.gateway import _responses as rsp
 from tierlift.v1 import router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
@@ -81,13 +84,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return _anthropic_error(exc)
     if stream:
         return await _anthropic_stream(request, request.app[ROUTER], completion, request.app[TIMEOUT_S])
-    try:
-        reply = await request.app[ROUTER].Complete(
-            completion, timeout=request.app[TIMEOUT_S], metadata=_metadata(request)
-        )
-    except grpc.aio.AioRpcError as exc:
-        return _anthropic_error(ant.from_openai(_from_rpc(exc)))
-    return web.json_response(ant.message(reply), headers=oai.story_headers(reply))
+    return await _answer(request, completion, ant.message, lambda exc: _anthropic_error(ant.from_openai(exc)))
 
 
 async def _anthropic_stream(
@@ -126,6 +123,41 @@ async def _anthropic_stream(
     return response
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    """OpenAI's Responses API, stateless, on the same router (gateway/_responses.py)."""
+    try:
+        pinnable: tuple[str, ...] = request.app[CATALOG]
+        completion, stream = rsp.to_request(await _json_body(request), request.headers, pinnable)
+    except oai.OpenAIError as exc:
+        return _error(exc)
+    if not stream:
+        return await _answer(request, completion, lambda reply: rsp.response(reply, completion))
+    router, timeout = request.app[ROUTER], request.app[TIMEOUT_S]
+    call = router.CompleteStream(completion, timeout=timeout, metadata=_metadata(request))
+    events = rsp.StreamEvents(completion)
+    response: web.StreamResponse | None = None
+    try:
+        async for piece in call:
+            if response is None:
+                response = web.StreamResponse(headers=_SSE_HEADERS)
+                await response.prepare(request)
+                for name, payload in events.started(piece.request_id, piece.model or piece.final.model):
+                    await _event(response, name, payload)
+            for name, payload in events.text(piece.request_id, piece.text) if piece.text else ():
+                await _event(response, name, payload)
+            for name, payload in events.finished(piece.final) if piece.HasField("final") else ():
+                await _event(response, name, payload)
+    except grpc.aio.AioRpcError as exc:
+        error = _from_rpc(exc)
+        if response is None:
+            return _error(error)
+        await _event(response, "error", {"type": "error", "code": error.code, "message": error.message,
+                                          "param": error.param, "sequence_number": events.sequence})  # fmt: skip
+    assert response is not None
+    await response.write_eof()
+    return response
+
+
 async def _event(response: web.StreamResponse, name: str, payload: dict[str, Any]) -> None:
     await response.write(f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode())
 
@@ -136,14 +168,25 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         completion, _model, stream, include_usage = oai.to_request(await _json_body(request), request.headers, pinnable)
     except oai.OpenAIError as exc:
         return _error(exc)
-    router, timeout = request.app[ROUTER], request.app[TIMEOUT_S]
     if not stream:
-        try:
-            reply = await router.Complete(completion, timeout=timeout, metadata=_metadata(request))
-        except grpc.aio.AioRpcError as exc:
-            return _error(_from_rpc(exc))
-        return web.json_response(oai.completion(reply), headers=oai.story_headers(reply))
-    return await _stream(request, router, completion, timeout, include_usage)
+        return await _answer(request, completion, oai.completion)
+    return await _stream(request, request.app[ROUTER], completion, request.app[TIMEOUT_S], include_usage)
+
+
+async def _answer(
+    request: web.Request,
+    completion: router_pb2.CompleteRequest,
+    render: Callable[[router_pb2.CompleteResponse], dict[str, Any]],
+    error: Callable[[oai.OpenAIError], web.Response] = lambda exc: _error(exc),
+) -> web.Response:
+    """One routed answer, rendered in the caller's protocol, with the story in headers."""
+    try:
+        reply = await request.app[ROUTER].Complete(
+            completion, timeout=request.app[TIMEOUT_S], metadata=_metadata(request)
+        )
+    except grpc.aio.AioRpcError as exc:
+        return error(_from_rpc(exc))
+    return web.json_response(render(reply), headers=oai.story_headers(reply))
 
 
 async def _stream(
@@ -254,6 +297,7 @@ def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_mode
     app[ROUTER], app[TIMEOUT_S], app[CATALOG] = router, timeout_s, tuple(catalog_models)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model:.+}", model)
     app.router.add_get("/health", health)

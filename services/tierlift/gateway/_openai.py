@@ -125,12 +125,30 @@ def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None
         params.tool_choice = choice["function"]["name"]
     elif choice is not None:
         raise invalid("tool_choice", "must be auto, none, required or {'type': 'function', 'function': {'name': ...}}")
+    parallel_then_check(body, params)
+
+
+def parallel_then_check(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
+    """`parallel_tool_calls`, then the tools' own checks (names, schemas, choice), by field."""
     if body.get("parallel_tool_calls") is not None:
         if not isinstance(body["parallel_tool_calls"], bool):
             raise invalid("parallel_tool_calls", "must be true or false")
         params.parallel_tool_calls = body["parallel_tool_calls"]
     if problem := check_tools(params):
         raise invalid(problem[0].removeprefix("params."), problem[1])
+
+
+def checked_body(body: Any, known: Collection[str]) -> dict[str, Any]:
+    """A JSON object of known fields (a null one is absent) and valid Unicode, else a 400 naming
+    what is wrong."""
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    if (where := _lone_surrogate(body, "")) is not None:  # "\ud800" parses, but is no Unicode text
+        raise invalid(where or "body", "holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text")
+    for name, value in body.items():
+        if name not in known and value is not None:
+            raise invalid(name, "is not supported by Tierlift")
+    return body
 
 
 def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
@@ -161,12 +179,12 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
         params.seed = seed
     fmt = body.get("response_format")
     if fmt is not None:
-        _response_format(fmt, params)
+        response_format(fmt, params)
     _tools(body, params)
     return params
 
 
-def _response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
+def response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
     """{'type': 'text'}, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}
     (structured outputs, as the SDKs' `parse` and LangChain's `with_structured_output` send)."""
     kind = fmt.get("type") if isinstance(fmt, dict) else None
@@ -187,7 +205,7 @@ def _response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
     params.response_format = kind
 
 
-def _header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: str) -> str:
+def header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: str) -> str:
     value = headers.get(f"x-tierlift-{name}") or body_meta.get(name.replace("-", "_")) or ""
     return str(value)
 
@@ -205,13 +223,7 @@ def to_request(
 ) -> tuple[router_pb2.CompleteRequest, str, bool, bool]:
     """(the request, the model asked for, stream?, include usage in the stream?). `model` is a
     virtual model (MODELS) or a catalog model the caller pins."""
-    if not isinstance(body, dict):
-        raise invalid("body", "must be a JSON object")
-    if (where := _lone_surrogate(body, "")) is not None:  # "\ud800" parses, but is no Unicode text
-        raise invalid(where or "body", "holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text")
-    for name, value in body.items():
-        if name not in _KNOWN and value is not None:
-            raise invalid(name, "is not supported by Tierlift")
+    body = checked_body(body, _KNOWN)
     for name, neutral in _NEUTRAL.items():
         value = body.get(name)
         # True == 1 and False == 0 in Python: `"n": true` is no count, `"logprobs": 0` no flag
@@ -222,12 +234,12 @@ def to_request(
     if not isinstance(meta, dict):
         raise invalid("metadata", "must be an object of strings")
     request = router_pb2.CompleteRequest(
-        tenant=_header_or(meta, headers, "tenant"),
-        workload=_header_or(meta, headers, "workload") or "default",
+        tenant=header_or(meta, headers, "tenant"),
+        workload=header_or(meta, headers, "workload") or "default",
         messages=_messages(body.get("messages")),
         params=_params(body),
-        idempotency_key=headers.get("idempotency-key") or _header_or(meta, headers, "idempotency-key"),
-        cohort_key=_cohort(body.get("user"), _header_or(meta, headers, "cohort")),
+        idempotency_key=headers.get("idempotency-key") or header_or(meta, headers, "idempotency-key"),
+        cohort_key=cohort(body.get("user"), header_or(meta, headers, "cohort")),
     )
     constraints(request.constraints, meta, headers, model)
     options = body.get("stream_options") or {}
@@ -250,7 +262,7 @@ def _lone_surrogate(value: Any, where: str) -> str | None:
     return None
 
 
-def _cohort(user: Any, header: str) -> str:
+def cohort(user: Any, header: str) -> str:
     """OpenAI's `user` (an end-user id), else x-tierlift-cohort: one user stays in one arm of a rollout."""
     if user is not None and (not isinstance(user, str) or len(user) > MAX_COHORT):
         raise invalid("user", f"must be a string of at most {MAX_COHORT} characters")
@@ -263,14 +275,14 @@ MAX_COHORT = 128  # as the router's cohort_key
 
 
 def constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Mapping[str, str], model: str) -> None:
-    if data_class := _header_or(meta, headers, "data-class"):
+    if data_class := header_or(meta, headers, "data-class"):
         name = f"DATA_CLASS_{data_class.upper()}"
         if name not in common_pb2.DataClass.keys():  # noqa: SIM118 (an enum wrapper, not a dict)
             raise invalid("x-tierlift-data-class", "must be public, internal, confidential or regulated")
         c.data_class = common_pb2.DataClass.Value(name)  # type: ignore[assignment]
-    c.region = _header_or(meta, headers, "region")
-    c.max_cost_usd = _header_or(meta, headers, "max-cost-usd")
-    tiers = [t.strip().upper() for t in _header_or(meta, headers, "allowed-tiers").split(",") if t.strip()]
+    c.region = header_or(meta, headers, "region")
+    c.max_cost_usd = header_or(meta, headers, "max-cost-usd")
+    tiers = [t.strip().upper() for t in header_or(meta, headers, "allowed-tiers").split(",") if t.strip()]
     if model not in MODELS:
         c.models.append(model)  # pinned: this catalog model or nothing
     for tier in tiers or MODELS.get(model, []):
