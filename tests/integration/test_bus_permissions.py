@@ -118,6 +118,15 @@ async def test_no_service_may_touch_another_ones_durable_consumer(attackers: dic
             assert await attacker.refused_publish(f"$JS.ACK.{STREAM}.{name}.1.1.1.0.0"), where
             config = {"stream_name": STREAM, "config": {"durable_name": name, "filter_subject": durable.subject}}
             assert await attacker.refused_request(f"$JS.API.CONSUMER.DURABLE.CREATE.{STREAM}.{name}", config), where
+    # nor re-point one through the subject its watches are created on (a create for an existing
+    # name is an update): the ledger's attempts turned to budget states would bill nothing
+    for name in DURABLES:
+        for role, attacker in attackers.items():
+            for watched in WATCHES[role]:
+                wanted = {"durable_name": name, "name": name, "filter_subject": watched, "ack_policy": "explicit"}
+                config = {"stream_name": STREAM, "config": wanted}
+                subject = f"$JS.API.CONSUMER.CREATE.{STREAM}.{name}.{watched}"
+                assert await attacker.refused_request(subject, config), (role, name, watched)
     # the owner may not delete or reconfigure its own either (the bootstrap's job)
     assert await attackers["ledger"].refused_request(f"$JS.API.CONSUMER.DELETE.{STREAM}.ledger-attempts")
     # and the ledger still bills what it is sent

@@ -106,13 +106,23 @@ def _watches(role: str) -> list[str]:
     return creates
 
 
-def _permissions(role: str) -> dict[str, list[str]]:
+def _durable_configs() -> list[str]:
+    """A watch's create subject names its consumer, and a create request for an existing name is
+    an update (nats-server 2.10+): without these, a role could re-point a durable, e.g. the
+    ledger's attempts, at a subject it may watch, and billing would stop. Denied to every role."""
+    return [f"$JS.API.CONSUMER.CREATE.{STREAM}.{name}.>" for name in DURABLES]
+
+
+def _permissions(role: str) -> dict[str, dict[str, list[str]]]:
     publish = [*EVENTS[role], f"$JS.API.STREAM.INFO.{STREAM}", *_durables(role), *_watches(role), *_buckets(role)]
-    return {"publish": publish, "subscribe": [f"{inbox_prefix(role)}.>"]}
+    return {
+        "publish": {"allow": publish, "deny": _durable_configs()},
+        "subscribe": {"allow": [f"{inbox_prefix(role)}.>"]},
+    }
 
 
-PERMISSIONS: dict[str, dict[str, list[str]]] = {role: _permissions(role) for role in EVENTS} | {
-    BOOTSTRAP: {"publish": ["$JS.API.>"], "subscribe": [f"{inbox_prefix(BOOTSTRAP)}.>"]},
+PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {role: _permissions(role) for role in EVENTS} | {
+    BOOTSTRAP: {"publish": {"allow": ["$JS.API.>"]}, "subscribe": {"allow": [f"{inbox_prefix(BOOTSTRAP)}.>"]}},
 }
 
 
