@@ -10,12 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
+import nats.errors
 import pytest
 
 from tests.unit.router_harness import RecordingPublisher, ScriptedBackend, serve_router
 from tierlift.router import Policy
 from tierlift.router._budgets import BudgetBook
 from tierlift.router._fair_share import TenantLimits
+from tierlift.router._idempotency import MemoryKeys, SingleFlight
 from tierlift.router._policy_source import PolicySource
 from tierlift.v1 import (
     common_pb2,
@@ -325,3 +327,42 @@ async def test_a_stream_the_caller_leaves_is_recorded_as_cut_off(harness: Harnes
     assert attempt.attempt.error.startswith("CANCELLED: the caller left mid-stream")
     [completed] = _events_of(harness, "tierlift.request.completed", request_id)
     assert not completed.answered and "the caller gave up" in completed.error
+
+
+class StalledKeys(MemoryKeys):
+    """A key-value bucket whose bus stalls: every call times out, as nats-py's do."""
+
+    def __init__(self, stall: set[str]) -> None:
+        super().__init__()
+        self.stall = stall
+
+    async def create(self, key: str, value: bytes) -> bool:
+        if "create" in self.stall:
+            raise nats.errors.TimeoutError
+        return await super().create(key, value)
+
+    async def put(self, key: str, value: bytes) -> None:
+        if "put" in self.stall and b'"response"' in value:  # the answer kept for retries (create puts too)
+            raise nats.errors.TimeoutError
+        await super().put(key, value)
+
+
+async def test_a_stalled_bus_is_unavailable_with_retry_after_and_never_an_internal_error() -> None:
+    """An Idempotency-Key during a NATS stall was a 500 ("Unexpected nats TimeoutError"): before
+    any call it is UNAVAILABLE with a retry-after hint; after the answer, the caller still gets it."""
+    local = ScriptedBackend("llamacpp-local")
+    for stall, answered in (({"create"}, False), ({"put"}, True)):
+        async with serve_router([local, ScriptedBackend("openai")], publisher=RecordingPublisher(),
+                                policy=PolicySource(Policy(confidence_threshold=0.5)),
+                                idempotency=SingleFlight(StalledKeys(stall))) as router:  # fmt: skip
+            calls = len(local.calls)
+            if answered:
+                reply = await router.Complete(ask(idempotency_key="k-stall"))
+                assert reply.tier == common_pb2.TIER_LOCAL and len(local.calls) == calls + 1
+                continue
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await router.Complete(ask(idempotency_key="k-stall"))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "nothing ran, retry" in (err.value.details() or "")
+            assert ("retry-after", "1.00") in tuple(err.value.trailing_metadata() or ())
+            assert len(local.calls) == calls  # refused before any provider call

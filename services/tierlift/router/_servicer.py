@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import grpc
+import nats.errors
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, tier_name
@@ -58,6 +59,7 @@ from tierlift.v1 import (
 log = get_logger(__name__)
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tierlift:idempotency")
+_BUS_ERRORS = (nats.errors.Error, TimeoutError)  # what a JetStream key-value call raises while the bus stalls
 _PASS_THROUGH_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -192,9 +194,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await events.routed(self.deps.publisher, request, plan)
             reply = await self._walk_ladder(request, plan, deadline)
         except BaseException:
-            await self.deps.idempotency.release(claim)
+            await self._release(claim)
             raise
-        await self.deps.idempotency.finish(claim, reply)
+        await self._keep_answer(claim, reply)
         self._maybe_shadow(request, plan, lambda: reply)
         return reply, "answered"
 
@@ -228,13 +230,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             async for chunk in self._stream_ladder(request, plan, deadline):
                 text.append(chunk.text)
                 if chunk.HasField("final"):
-                    await self.deps.idempotency.finish(claim, chunk.final)
+                    await self._keep_answer(claim, chunk.final)
                     finished = True
                     self._maybe_shadow(request, plan, functools.partial(_with_text, chunk.final, text))
                 yield chunk
         except BaseException:
             if not finished:
-                await self.deps.idempotency.release(claim)
+                await self._release(claim)
             raise
 
     async def _claim(self, request: router_pb2.CompleteRequest, deadline: Deadline) -> Claim:
@@ -246,6 +248,28 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
         except WaitedTooLong as exc:
             raise RequestFailed(grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)) from None
+        except _BUS_ERRORS as exc:  # a stalled bus: the caller may retry, nothing ran (was a 500)
+            raise RequestFailed(
+                grpc.StatusCode.UNAVAILABLE,
+                f"idempotency_key: the event bus did not answer ({exc.__class__.__name__}); nothing ran, retry",
+                retry_after_s=1.0,
+            ) from None
+
+    async def _keep_answer(self, claim: Claim, reply: router_pb2.CompleteResponse) -> None:
+        """Remember the answer for retries with the key. The answer is billed and the caller gets
+        it even when the bus stalls now; only a retry's replay is lost (logged)."""
+        try:
+            await self.deps.idempotency.finish(claim, reply)
+        except _BUS_ERRORS as exc:
+            log.warning("idempotent_answer_not_kept", request_id=reply.request_id, error=repr(exc))
+
+    async def _release(self, claim: Claim) -> None:
+        """Free the key after a failure; on a stalled bus its lease lapses instead (logged), and
+        the failure the caller gets is the original one."""
+        try:
+            await self.deps.idempotency.release(claim)
+        except _BUS_ERRORS as exc:
+            log.warning("idempotency_claim_not_released", error=repr(exc))
 
     # --- steps ------------------------------------------------------------------------------
 
