@@ -7,7 +7,9 @@ arguments fail the tool's schema is escalated, and one that no rung gets right i
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.devstack import Stack
-from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
            "required": ["city", "unit"], "additionalProperties": False}  # fmt: skip
@@ -46,9 +48,11 @@ def wire() -> Iterator[WireServer]:
 def stack(wire: WireServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(tmp_path_factory.mktemp("agents"))
     tools = {"streaming": True, "logprobs": True, "tools": True, "vision": True, "json_schema": True}
-    local = next(m for m in yaml.safe_load(DEFAULT_CATALOG.read_text())["models"] if m["id"] == "gemma-3-270m-cpu")
-    models = [local, wire_model("wire-cheap", "CLOSED", wire.endpoint, "1.00", capabilities=tools),
-              wire_model("wire-strong", "FRONTIER", wire.endpoint, "10.00", capabilities=tools)]  # fmt: skip
+    packaged = {m["id"]: m for m in yaml.safe_load(DEFAULT_CATALOG.read_text())["models"]}
+    models = [packaged["gemma-3-270m-cpu"], packaged["minilm-l6-static-cpu"],
+              wire_model("wire-cheap", "CLOSED", wire.endpoint, "1.00", capabilities=tools),
+              wire_model("wire-strong", "FRONTIER", wire.endpoint, "10.00", capabilities=tools),
+              wire_model("wire-embed", "CLOSED", wire.endpoint, "0.02", capabilities={"embeddings": True})]  # fmt: skip
     running = start_provider_stack(state, models, {"openai-wire": "openai", "llamacpp-local": "llamacpp"})
     yield running
     running.stop()
@@ -315,3 +319,37 @@ def test_the_responses_api_gives_text_and_function_calls_to_the_sdk(stack: Stack
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="tierlift/closed", input="Go on.", previous_response_id="resp_x")
     assert "previous_response_id" in str(refused.value)
+
+
+def test_embeddings_are_routed_billed_and_kept_local_when_regulated(stack: Stack, wire: WireServer) -> None:
+    """`/v1/embeddings` through the SDK: the local model's vectors (MiniLM's static ones, in the
+    llama.cpp adapter's process) and a closed one's, equal in size within a model; a REGULATED
+    text never leaves the LOCAL tier; each call billed in the ledger at its model's input price."""
+    client = _sdk(stack)
+    texts = ["The cat sat on the mat.", "Quarterly revenue grew by four percent."]
+    local = client.embeddings.create(model="tierlift/local-only", input=texts)
+    assert [len(d.embedding) for d in local.data] == [384, 384] and local.model == "minilm-l6-static-cpu"
+    assert local.data[0].embedding != local.data[1].embedding and local.usage.prompt_tokens > 0
+    closed = client.embeddings.create(model="tierlift/closed", input=texts, encoding_format="float")
+    assert [len(d.embedding) for d in closed.data] == [16, 16] and closed.model == "wire-embed"
+    assert [len(d.embedding) for d in client.embeddings.create(model="tierlift/closed", input=texts[0],
+                                                                dimensions=8).data] == [8]  # fmt: skip
+    calls = len(wire.log)
+    secret = ["Patient record: SSN 219-09-9999"]
+    with pytest.raises(openai.UnprocessableEntityError) as refused:
+        client.embeddings.create(model="tierlift/closed", input=secret)
+    assert "no embedding model may serve this" in str(refused.value)
+    kept = client.embeddings.create(model="tierlift/auto", input=secret)
+    assert kept.model == "minilm-l6-static-cpu" and len(wire.log) == calls
+    with stack.channel("ledger") as channel:
+        ledger = ledger_pb2_grpc.LedgerStub(channel)
+        for _ in range(100):
+            lines = {line.model: line for line in ledger.GetSpend(ledger_pb2.SpendQuery(workload="default")).lines}
+            if "wire-embed" in lines and "minilm-l6-static-cpu" in lines:
+                break
+            time.sleep(0.2)
+    assert lines["wire-embed"].attempts == 2 and lines["wire-embed"].output_tokens == 0
+    assert Decimal(lines["wire-embed"].cost_usd) == Decimal("0.02") * lines["wire-embed"].input_tokens / 10**6
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.embeddings.create(model="tierlift/auto", input=[[1, 2, 3]])  # type: ignore[list-item]
+    assert "input" in str(bad.value)

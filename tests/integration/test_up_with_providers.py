@@ -77,7 +77,9 @@ def test_banner_lists_what_was_deployed_and_why_the_rest_was_not(up: tuple[Stack
     _, deployment = up
     deployed = {d.model.id: d.note for d in deployment.deployed}
     skipped = {s.model.id: s.reason for s in deployment.skipped}
-    assert set(deployed) == {"gemma-3-270m-cpu", "gpt-5-mini", "gpt-5"}
+    # the embedding models too: MiniLM's static vectors in the llama.cpp adapter, OpenAI's through the stand-in
+    chat, embedding = {"gemma-3-270m-cpu", "gpt-5-mini", "gpt-5"}, {"minilm-l6-static-cpu", "text-embedding-3-small"}
+    assert set(deployed) == chat | embedding
     assert deployed["gpt-5-mini"] == 'served as "qwen2.5-0.5b-instruct" by OPENAI_BASE_URL (priced as gpt-5-mini)'
     assert skipped["claude-haiku-4-5"].startswith("key rejected by") and "HTTP 401" in skipped["claude-haiku-4-5"]
     assert skipped["llama-3.3-70b-instruct-together"] == "no key: set TOGETHER_API_KEY"

@@ -90,7 +90,7 @@ def test_region_and_licence_leave_models_out() -> None:
     assert reasons["llama-3.3-70b-instruct-together"] == "runs in us only; this stack serves region eu"
     assert reasons["eu-less"] == "licence gemma excludes region eu"
     # the served catalog holds only what is deployed
-    assert [m.id for m in d.catalog(catalog).models] == ["gemma-3-270m-cpu"]
+    assert [m.id for m in d.catalog(catalog).models] == ["gemma-3-270m-cpu", "minilm-l6-static-cpu"]
 
 
 def test_bad_tiers_and_bad_policy_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -132,7 +132,8 @@ def test_a_json_object_is_asked_only_of_models_with_a_json_mode() -> None:
     asked = request()
     asked.params.response_format = "json_object"
     plan = build_plan(asked, labels(), CATALOG, EVERY_ADAPTER, Policy())
-    without = {m.id for m in CATALOG.models if not m.capabilities.json_mode}
+    chat = [m for m in CATALOG.models if not m.capabilities.embeddings]  # embedding models never answer
+    without = {m.id for m in chat if not m.capabilities.json_mode}
     assert without and plan.ladder  # the catalog has models of both kinds
     assert not without & {r.model for r in plan.ladder}
     assert {e.model for e in plan.excluded if "JSON mode" in e.reason} == without
@@ -146,5 +147,7 @@ def test_a_json_schema_is_given_only_to_models_with_structured_outputs() -> None
     asked.params.json_schema = '{"name": "City", "schema": {"type": "object"}}'
     plan = build_plan(asked, labels(), CATALOG, EVERY_ADAPTER, Policy())
     takes = {m.id for m in CATALOG.models if m.capabilities.json_schema}
+    embedders = {m.id for m in CATALOG.models if m.capabilities.embeddings}
     assert plan.ladder and {r.model for r in plan.ladder} <= takes
-    assert all("structured outputs" in e.reason for e in plan.excluded if e.model not in takes)
+    assert all("structured outputs" in e.reason for e in plan.excluded if e.model not in takes | embedders)
+    assert {e.model for e in plan.excluded if e.reason == "an embedding model"} == embedders

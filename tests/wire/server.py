@@ -204,6 +204,8 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if self._key_rejected():
                 return None
             route, _, query = self.path.partition("?")
+            if route == "/v1/embeddings" and hasattr(wire, "embeddings"):  # OpenAI's embeddings endpoint
+                return self._json(200, wire.embeddings(body))
             matched = re.fullmatch(wire.PATH, route)
             if matched is None:
                 return self._error(404, f"no route {self.path}")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 from opentelemetry import trace
 
-from tierlift.adapters._backend import Backend, BackendError
+from tierlift.adapters._backend import Backend, BackendError, text_of
 from tierlift.core import limits
 from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
@@ -23,7 +24,10 @@ tracer = trace.get_tracer("tierlift.adapters")
 def scrubbed(exc: BackendError, request: adapter_pb2.GenerateRequest) -> BackendError:
     """The error with no prompt text, number or credential in what the caller, the log and the
     span see of it (core/scrub.py)."""
-    prompt = [m.content for m in request.messages]
+    return scrubbed_texts(exc, [text_of(m) for m in request.messages])
+
+
+def scrubbed_texts(exc: BackendError, prompt: list[str]) -> BackendError:
     return BackendError(exc.code, scrub(exc.message, prompt), scrub(exc.detail, prompt))
 
 
@@ -91,3 +95,27 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         self, request: adapter_pb2.DescribeRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.AdapterDescription:
         return self._description
+
+    async def Embed(
+        self, request: adapter_pb2.EmbeddingsRequest, context: grpc.aio.ServicerContext
+    ) -> adapter_pb2.EmbeddingsResponse:
+        """Embeddings, where the backend makes them (`embed`); UNIMPLEMENTED where it has none."""
+        embed: Any = getattr(self.backend, "embed", None)
+        if request.model not in self._description.models:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"model: {shown(request.model)} is not served here")
+        if problem := limits.check_inputs(request.inputs):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, ": ".join(problem))
+        if embed is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"adapter {self._description.adapter!r} makes no embeddings"
+            )
+        try:
+            try:
+                reply: adapter_pb2.EmbeddingsResponse = await embed(request)
+                return reply
+            except BackendError as exc:
+                raise scrubbed_texts(exc, list(request.inputs)) from None
+        except BackendError as exc:
+            log.warning("embed_failed", model=request.model, code=exc.code.name, error=exc.detail)
+            await context.abort(exc.code, exc.message)
+            raise

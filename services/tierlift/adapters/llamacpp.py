@@ -20,6 +20,7 @@ import xllamacpp
 
 from tierlift.adapters._backend import BackendError, final_chunk, signals_from_logprobs, text_of, text_only
 from tierlift.core.logging import get_logger
+from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import adapter_pb2, common_pb2
 
 log = get_logger(__name__)
@@ -107,9 +108,14 @@ class LlamaCppBackend:
         context: int,
         parallel: int,
         native_logs: bool = False,
+        embedding_ids: Sequence[str] = (),
     ) -> None:
         self.adapter = adapter
         self.model_ids = list(model_ids)
+        # embedding models this process also serves: MiniLM's static token vectors (the ones the
+        # classifier reads prompts with), loaded on the first call
+        self.embedding_ids = list(embedding_ids)
+        self._embedder: Any = None
         params = xllamacpp.CommonParams()
         params.model.path = str(gguf)
         params.n_ctx = context * parallel  # llama.cpp splits the context across slots
@@ -124,11 +130,34 @@ class LlamaCppBackend:
 
     def describe(self) -> adapter_pb2.AdapterDescription:
         return adapter_pb2.AdapterDescription(
-            adapter=self.adapter, backend=self.family, models=self.model_ids, logprobs=True, streaming=True
+            adapter=self.adapter,
+            backend=self.family,
+            models=[*self.model_ids, *self.embedding_ids],
+            logprobs=True,
+            streaming=True,
+        )
+
+    async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
+        if request.model not in self.embedding_ids:
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, f"model: {request.model} makes no embeddings")
+        if request.dimensions:
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, "dimensions: the local embedding model has one size")
+        started = time.perf_counter()
+        if self._embedder is None:
+            from tierlift.classifier._embedder import StaticEmbedder
+
+            self._embedder = await asyncio.to_thread(StaticEmbedder)
+        rows = await asyncio.to_thread(self._embedder.embed_many, list(request.inputs))
+        return adapter_pb2.EmbeddingsResponse(
+            vectors=[common_pb2.Vector(values=row.tolist()) for row in rows],
+            usage=common_pb2.Usage(input_tokens=sum(estimate_tokens(text) for text in request.inputs)),
+            latency_ms=(time.perf_counter() - started) * 1000,
         )
 
     def _body(self, request: adapter_pb2.GenerateRequest, stream: bool) -> dict[str, Any]:
         p = request.params
+        if request.model in self.embedding_ids:
+            raise BackendError(grpc.StatusCode.INVALID_ARGUMENT, f"model: {request.model} is an embedding model")
         text_only(request, "the llama.cpp adapter", tools=True)
         body: dict[str, Any] = {
             "prompt": render_prompt(request.messages, p.tools),

@@ -108,12 +108,13 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
         raise StartupError(f"TIERLIFT_LLAMACPP_GGUF: no such file {gguf}")
     return LlamaCppBackend(
         settings.adapter_name,
-        [m.id for m in models],
+        [m.id for m in models if not m.capabilities.embeddings],
         gguf,
         settings.llamacpp_threads,
         settings.llamacpp_context,
         settings.llamacpp_parallel,
         native_logs=settings.log_level == "debug",
+        embedding_ids=[m.id for m in models if m.capabilities.embeddings],
     )
 
 

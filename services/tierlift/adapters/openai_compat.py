@@ -157,6 +157,27 @@ class OpenAICompatBackend:
         final.summary.tool_calls.extend(calls.calls())
         yield final
 
+    async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
+        """POST /embeddings, floats asked for; one vector per input, in the inputs' order."""
+        model = self.models[request.model]
+        client, url = self._client_of[model.id], f"{self._endpoint_of[model.id]}/embeddings"
+        body: dict[str, Any] = {"model": self.upstream_model or model.upstream_model or model.id,
+                                "input": list(request.inputs), "encoding_format": "float"}  # fmt: skip
+        if request.dimensions:
+            body["dimensions"] = request.dimensions
+        started = time.perf_counter()
+        reply = await self._retrying(model, lambda: client.create(url, body))
+        try:
+            ordered = sorted(reply["data"], key=lambda item: item["index"])
+            vectors = [common_pb2.Vector(values=item["embedding"]) for item in ordered]
+            usage = common_pb2.Usage(input_tokens=int((reply.get("usage") or {}).get("prompt_tokens", 0)))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise _mapped(MalformedAnswer(f"not an embeddings answer ({exc!r})"), model) from exc
+        if len(vectors) != len(request.inputs):
+            raise _mapped(MalformedAnswer(f"{len(vectors)} vectors for {len(request.inputs)} inputs"), model)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return adapter_pb2.EmbeddingsResponse(vectors=vectors, usage=usage, latency_ms=elapsed_ms)
+
     async def close(self) -> None:
         for client in set(self._client_of.values()):
             await client.close()

@@ -94,6 +94,7 @@ class Capabilities(_Strict):
     json_mode: bool = False
     json_schema: bool = False  # structured outputs: the answer constrained to a JSON Schema
     vision: bool = False  # reads image parts
+    embeddings: bool = False  # an embedding model: it serves Router.Embed, never a chat request
 
 
 class Speed(_Strict):

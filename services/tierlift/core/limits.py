@@ -81,6 +81,20 @@ def check_tools(p: common_pb2.GenerationParams, prefix: str = "params") -> Probl
     return None
 
 
+MAX_EMBED_INPUTS = 2048
+MAX_EMBED_INPUT_CHARS = 32_768
+
+
+def check_inputs(inputs: Any, prefix: str = "inputs") -> Problem:
+    """The texts of an embeddings request: 1 to 2,048, each 1 to 32,768 characters."""
+    if not 1 <= len(inputs) <= MAX_EMBED_INPUTS:
+        return prefix, f"must hold 1 to {MAX_EMBED_INPUTS} texts, not {len(inputs)}"
+    for i, text in enumerate(inputs):
+        if not text.strip() or len(text) > MAX_EMBED_INPUT_CHARS:
+            return f"{prefix}[{i}]", f"must be 1 to {MAX_EMBED_INPUT_CHARS} characters of text"
+    return None
+
+
 def check_messages(messages: Any, prefix: str = "messages") -> Problem:
     """Roles, content parts, tool calls and tool results, each naming the field at fault."""
     for i, m in enumerate(messages):

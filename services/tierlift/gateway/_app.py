@@ -1,6 +1,6 @@
 """The gateway's HTTP handlers (aiohttp): POST /v1/chat/completions (JSON or SSE), POST
 /v1/messages (Anthropic's Messages API, JSON or its SSE events), POST /v1/responses (OpenAI's
-Responses API, stateless, JSON or its typed SSE events), GET /v1/models and
+Responses API, stateless, JSON or its typed SSE events), POST /v1/embeddings, GET /v1/models and
 /v1/models/{id}, GET /health. The caller's `Authorization: Bearer` key travels to
 the router as gRPC metadata: the router authenticates it and takes the tenant from it. The
 models are the router's answer too (`Router.ListModels`), so a caller without a valid key gets
@@ -173,6 +173,20 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _stream(request, request.app[ROUTER], completion, request.app[TIMEOUT_S], include_usage)
 
 
+async def embeddings(request: web.Request) -> web.Response:
+    """OpenAI's embeddings on Router.Embed: the same policy, data-class limits and ledger."""
+    try:
+        pinnable: tuple[str, ...] = request.app[CATALOG]
+        embed, encoding = oai.to_embed_request(await _json_body(request), request.headers, pinnable)
+        reply = await request.app[ROUTER].Embed(embed, timeout=request.app[TIMEOUT_S], metadata=_metadata(request))
+    except oai.OpenAIError as exc:
+        return _error(exc)
+    except grpc.aio.AioRpcError as exc:
+        return _error(_from_rpc(exc))
+    return web.json_response(oai.embeddings(reply, encoding), headers={"x-tierlift-request-id": reply.request_id,
+                             "x-tierlift-model": reply.model, "x-tierlift-cost-usd": reply.total_cost_usd})  # fmt: skip
+
+
 async def _answer(
     request: web.Request,
     completion: router_pb2.CompleteRequest,
@@ -298,6 +312,7 @@ def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_mode
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/responses", responses)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
     app.router.add_get("/v1/models/{model:.+}", model)
     app.router.add_get("/health", health)

@@ -9,7 +9,9 @@ ones so) and is taken as absent, as is one at the value that changes nothing (`_
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -364,3 +366,49 @@ def from_grpc(code: grpc.StatusCode, details: str, retry_after: str | None = Non
     retry_after = (retry_after or "1") if status in (429, 503) else None
     param = field if status in (400, 409, 413) else None
     return OpenAIError(status, details or code.name, kind, param, code.name.lower(), retry_after)
+
+
+_EMBED_KNOWN = {"model", "input", "encoding_format", "dimensions", "user", "metadata"}
+
+
+def to_embed_request(
+    body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
+) -> tuple[router_pb2.EmbedRequest, str]:
+    """`POST /v1/embeddings` as Router.Embed: (the request, the encoding asked for)."""
+    body = checked_body(body, _EMBED_KNOWN)
+    model = known_model(body.get("model"), catalog_models)
+    texts = body.get("input")
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise invalid("input", "must be a string or a non-empty list of strings (token arrays are not taken)")
+    encoding = body.get("encoding_format") or "float"
+    if encoding not in ("float", "base64"):
+        raise invalid("encoding_format", "must be float or base64")
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
+        raise invalid("dimensions", "must be a positive integer")
+    meta = body.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise invalid("metadata", "must be an object of strings")
+    request = router_pb2.EmbedRequest(
+        tenant=header_or(meta, headers, "tenant"),
+        workload=header_or(meta, headers, "workload") or "default",
+        inputs=texts,
+        dimensions=dimensions or 0,
+    )
+    constraints(request.constraints, meta, headers, model)
+    return request, encoding
+
+
+def embeddings(reply: router_pb2.EmbedResponse, encoding: str) -> dict[str, Any]:
+    """OpenAI's embeddings list; base64 is the vector's little-endian float32 bytes, as the SDKs read it."""
+
+    def vector(values: Any) -> Any:
+        if encoding == "base64":
+            return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+        return list(values)
+
+    data = [{"object": "embedding", "index": i, "embedding": vector(v.values)} for i, v in enumerate(reply.vectors)]
+    tokens = reply.usage.input_tokens
+    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+    return {"object": "list", "data": data, "model": reply.model, "usage": usage}

@@ -113,9 +113,12 @@ def _hard_exclusion(
     deployed: Collection[str],
     data_class: int,
     token_estimate: int,
+    embedding: bool = False,
 ) -> str | None:
-    """Why `model` may never serve this request, or None."""
+    """Why `model` may never serve this request (an answer, or with `embedding` its vectors), or None."""
     region = request.constraints.region
+    if model.capabilities.embeddings != embedding:
+        return "an embedding model" if model.capabilities.embeddings else "no embeddings (capabilities.embeddings)"
     if model.tier_value not in allowed:
         return f"data class {data_class_name(data_class)} may not be sent to tier {model.tier}"
     if request.constraints.allowed_tiers and model.tier_value not in request.constraints.allowed_tiers:
@@ -224,6 +227,41 @@ def build_plan(
             adapter=model.adapter,
             reason=f"{model.tier} tier, expected quality {policy.tier_quality[model.tier_value]:.2f}, "
             f"{_blended_price(model):.4f} USD per 1M in+out tokens",
+        )
+    return plan
+
+
+def embed_plan(
+    request: router_pb2.CompleteRequest,
+    classification: classifier_pb2.Classification,
+    catalog: Catalog,
+    deployed: Collection[str],
+    policy: Policy,
+    budget_block: str = "",
+) -> router_pb2.RoutingPlan:
+    """The ladder of embedding models for `request` (Router.Embed's texts as user messages): the
+    same hard limits as an answer's (data class, tiers, region, licence, pinned models, context,
+    budget), then the cheapest first; a fault falls back to the next."""
+    data_class = classification.data_class
+    allowed = policy.tiers_for_data_class[data_class]
+    plan = router_pb2.RoutingPlan(classification=classification)
+    plan.reasons.append(f"policy {policy.version}; embeddings: the cheapest allowed model answers")
+    plan.reasons.append(
+        f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
+    )
+    eligible: list[Model] = []
+    for model in catalog.models:
+        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate, True)
+        if not why and budget_block and model.tier_value != T.TIER_LOCAL:
+            why = budget_block
+        if why:
+            plan.excluded.add(model=model.id, reason=why)
+        else:
+            eligible.append(model)
+    for model in sorted(eligible, key=lambda m: (m.price.input_per_million, m.tier_value)):
+        price = f"{model.price.input_per_million:.4f} USD per 1M input tokens"
+        plan.ladder.add(
+            tier=model.tier_value, model=model.id, adapter=model.adapter, reason=f"{model.tier} tier, {price}"
         )
     return plan
 

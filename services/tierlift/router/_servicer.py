@@ -21,6 +21,7 @@ from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.identity import ASSESSOR, caller
 from tierlift.core.logging import get_logger
 from tierlift.core.tokens import estimate_tokens
+from tierlift.router import _embed as embeddings
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
 from tierlift.router._answer_check import answer_problem
@@ -29,11 +30,12 @@ from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._classifications import Classifications
 from tierlift.router._confidence import score
+from tierlift.router._failures import RequestFailed
 from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
 from tierlift.router._parts import provider_bound_parts
-from tierlift.router._policy import build_plan, data_class_name, has_images
+from tierlift.router._policy import build_plan, data_class_name, embed_plan, has_images
 from tierlift.router._policy_source import PolicySource
 from tierlift.router._rollouts import (
     CANDIDATE,
@@ -66,17 +68,6 @@ _PASS_THROUGH_CODES = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.FAILED_PRECONDITION,  # every answer failed its check (a tool call, JSON)
 }
-
-
-class RequestFailed(Exception):
-    def __init__(self, code: grpc.StatusCode, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.retry_after_s = code, message, retry_after_s
-
-    async def abort(self, context: grpc.aio.ServicerContext) -> None:
-        if self.retry_after_s is not None:
-            context.set_trailing_metadata((("retry-after", f"{self.retry_after_s:.2f}"),))
-        await context.abort(self.code, self.message)
 
 
 @dataclass(frozen=True)
@@ -136,6 +127,34 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except RequestFailed as exc:
             await exc.abort(context)
             raise
+
+    async def Embed(
+        self, request: router_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.EmbedResponse:
+        try:
+            _for_caller(request)
+            view = embeddings.validated(request)
+            async with self._fair_share(view):
+                plan = await self._embed_plan(view)
+                deadline = Deadline(context.time_remaining())
+                return await embeddings.walk(self.deps, self.breakers, request, view, plan, deadline)
+        except RequestFailed as exc:
+            await exc.abort(context)
+            raise
+        except events.EventsUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise
+
+    async def _embed_plan(self, view: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        block = self._budget_block(view)
+        classification = await self._classify(view)
+        policy = self.deps.policy.current
+        plan = embed_plan(view, classification, self.deps.catalog, self.deps.adapters.keys(), policy, block)
+        plan.request_id = request_id_for(view)
+        if not plan.ladder:
+            reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded if e.reason != "an embedding model")
+            raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no embedding model may serve this ({reasons})")
+        return plan
 
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -298,8 +317,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     @contextlib.asynccontextmanager
     async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
-        """The tenant's fair share, counted before any work (classifying included) is done."""
+        """Validated, then the tenant's fair share, counted before any work (classifying included)."""
         self._validated(request)
+        async with self._fair_share(request):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _fair_share(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
         policy = self.deps.policy.current
         share = self.fair_share
         share.default, share.tenants, share.keys = policy.default_limits, policy.tenant_limits, policy.key_limits
@@ -321,12 +345,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except InvalidRequest as exc:
             raise RequestFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from None
 
-    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
-        """For a validated request (Plan validates; Complete's admission did)."""
+    def _budget_block(self, request: router_pb2.CompleteRequest) -> str:
+        """Why paid tiers are closed to the request ("" when they are not); RESOURCE_EXHAUSTED when
+        an exhausted budget rejects."""
         exhausted = self.deps.budgets.exhausted(request.tenant, request.workload)
         if rejecting := [b for b in exhausted if b.action == "reject"]:
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
-        budget_block = describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
+        return describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
+
+    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
+        """For a validated request (Plan validates; Complete's admission did)."""
+        budget_block = self._budget_block(request)
         classification = await self._classify(request)
         request_id = request_id_for(request)
         policy, arm = self.deps.policy.current, ""
@@ -632,7 +661,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         await self._abandoned(request, plan, attempts, None)
 
 
-def _for_caller(request: router_pb2.CompleteRequest | router_pb2.FeedbackRequest) -> None:
+def _for_caller(request: router_pb2.CompleteRequest | router_pb2.EmbedRequest | router_pb2.FeedbackRequest) -> None:
     """The tenant comes from the credential: an app key acts for its own tenant (filled in when
     the request names none) and its own workloads; an admin key names the tenant it acts for."""
     principal = caller()
@@ -645,7 +674,7 @@ def _for_caller(request: router_pb2.CompleteRequest | router_pb2.FeedbackRequest
             grpc.StatusCode.PERMISSION_DENIED, f"tenant: this key belongs to tenant {principal.tenant!r}"
         )
     if (
-        isinstance(request, router_pb2.CompleteRequest)
+        isinstance(request, router_pb2.CompleteRequest | router_pb2.EmbedRequest)
         and principal.workloads
         and request.workload not in principal.workloads
     ):

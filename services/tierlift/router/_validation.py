@@ -41,6 +41,20 @@ def prompt_text(message: common_pb2.Message) -> str:
     return message.content + "".join(p.text for p in message.parts) + calls
 
 
+MAX_DIMENSIONS = 16_384
+
+
+def validate_embed(request: router_pb2.EmbedRequest) -> None:
+    """Router.Embed's request: the same rules as Complete's for tenant, workload and constraints."""
+    _check_slug("tenant", request.tenant)
+    _check_slug("workload", request.workload)
+    if problem := limits.check_inputs(request.inputs):
+        raise InvalidRequest(*problem)
+    if request.dimensions > MAX_DIMENSIONS:
+        raise InvalidRequest("dimensions", f"{request.dimensions} is over {MAX_DIMENSIONS}")
+    _check_constraints(request.constraints)
+
+
 def _check_slug(field: str, value: str) -> None:
     if not is_slug(value):
         raise InvalidRequest(

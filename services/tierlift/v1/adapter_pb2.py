@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tierlift.v1 import common_pb2 as tierlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tierlift/v1/adapter.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"\x8b\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x08messages\x18\x02 \x03(\x0b\x32\x14.tierlift.v1.Message\x12-\n\x06params\x18\x03 \x01(\x0b\x32\x1d.tierlift.v1.GenerationParams\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xed\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x32\n\nconfidence\x18\x04 \x01(\x0b\x32\x1e.tierlift.v1.ConfidenceSignals\x12\x12\n\nlatency_ms\x18\x05 \x01(\x01\x12\x1e\n\x16time_to_first_token_ms\x18\x06 \x01(\x01\x12)\n\ntool_calls\x18\x07 \x03(\x0b\x32\x15.tierlift.v1.ToolCall\"\\\n\rGenerateChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05\x66inal\x18\x02 \x01(\x08\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1d.tierlift.v1.GenerateResponse\"\x11\n\x0f\x44\x65scribeRequest\"k\n\x12\x41\x64\x61pterDescription\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x10\n\x08logprobs\x18\x04 \x01(\x08\x12\x11\n\tstreaming\x18\x05 \x01(\x08\x32\xf0\x01\n\x0cModelAdapter\x12G\n\x08Generate\x12\x1c.tierlift.v1.GenerateRequest\x1a\x1d.tierlift.v1.GenerateResponse\x12L\n\x0eGenerateStream\x12\x1c.tierlift.v1.GenerateRequest\x1a\x1a.tierlift.v1.GenerateChunk0\x01\x12I\n\x08\x44\x65scribe\x12\x1c.tierlift.v1.DescribeRequest\x1a\x1f.tierlift.v1.AdapterDescriptionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tierlift/v1/adapter.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"\x8b\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x08messages\x18\x02 \x03(\x0b\x32\x14.tierlift.v1.Message\x12-\n\x06params\x18\x03 \x01(\x0b\x32\x1d.tierlift.v1.GenerationParams\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xed\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rfinish_reason\x18\x02 \x01(\t\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x32\n\nconfidence\x18\x04 \x01(\x0b\x32\x1e.tierlift.v1.ConfidenceSignals\x12\x12\n\nlatency_ms\x18\x05 \x01(\x01\x12\x1e\n\x16time_to_first_token_ms\x18\x06 \x01(\x01\x12)\n\ntool_calls\x18\x07 \x03(\x0b\x32\x15.tierlift.v1.ToolCall\"\\\n\rGenerateChunk\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05\x66inal\x18\x02 \x01(\x08\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1d.tierlift.v1.GenerateResponse\"Z\n\x11\x45mbeddingsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x12\n\ndimensions\x18\x03 \x01(\r\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"q\n\x12\x45mbeddingsResponse\x12$\n\x07vectors\x18\x01 \x03(\x0b\x32\x13.tierlift.v1.Vector\x12!\n\x05usage\x18\x02 \x01(\x0b\x32\x12.tierlift.v1.Usage\x12\x12\n\nlatency_ms\x18\x03 \x01(\x01\"\x11\n\x0f\x44\x65scribeRequest\"k\n\x12\x41\x64\x61pterDescription\x12\x0f\n\x07\x61\x64\x61pter\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\x10\n\x08logprobs\x18\x04 \x01(\x08\x12\x11\n\tstreaming\x18\x05 \x01(\x08\x32\xba\x02\n\x0cModelAdapter\x12G\n\x08Generate\x12\x1c.tierlift.v1.GenerateRequest\x1a\x1d.tierlift.v1.GenerateResponse\x12L\n\x0eGenerateStream\x12\x1c.tierlift.v1.GenerateRequest\x1a\x1a.tierlift.v1.GenerateChunk0\x01\x12I\n\x08\x44\x65scribe\x12\x1c.tierlift.v1.DescribeRequest\x1a\x1f.tierlift.v1.AdapterDescription\x12H\n\x05\x45mbed\x12\x1e.tierlift.v1.EmbeddingsRequest\x1a\x1f.tierlift.v1.EmbeddingsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATERESPONSE']._serialized_end=448
   _globals['_GENERATECHUNK']._serialized_start=450
   _globals['_GENERATECHUNK']._serialized_end=542
-  _globals['_DESCRIBEREQUEST']._serialized_start=544
-  _globals['_DESCRIBEREQUEST']._serialized_end=561
-  _globals['_ADAPTERDESCRIPTION']._serialized_start=563
-  _globals['_ADAPTERDESCRIPTION']._serialized_end=670
-  _globals['_MODELADAPTER']._serialized_start=673
-  _globals['_MODELADAPTER']._serialized_end=913
+  _globals['_EMBEDDINGSREQUEST']._serialized_start=544
+  _globals['_EMBEDDINGSREQUEST']._serialized_end=634
+  _globals['_EMBEDDINGSRESPONSE']._serialized_start=636
+  _globals['_EMBEDDINGSRESPONSE']._serialized_end=749
+  _globals['_DESCRIBEREQUEST']._serialized_start=751
+  _globals['_DESCRIBEREQUEST']._serialized_end=768
+  _globals['_ADAPTERDESCRIPTION']._serialized_start=770
+  _globals['_ADAPTERDESCRIPTION']._serialized_end=877
+  _globals['_MODELADAPTER']._serialized_start=880
+  _globals['_MODELADAPTER']._serialized_end=1194
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,28 @@ class GenerateChunk(_message.Message):
     summary: GenerateResponse
     def __init__(self, text: _Optional[str] = ..., final: _Optional[bool] = ..., summary: _Optional[_Union[GenerateResponse, _Mapping]] = ...) -> None: ...
 
+class EmbeddingsRequest(_message.Message):
+    __slots__ = ("model", "inputs", "dimensions", "request_id")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    dimensions: int
+    request_id: str
+    def __init__(self, model: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., dimensions: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EmbeddingsResponse(_message.Message):
+    __slots__ = ("vectors", "usage", "latency_ms")
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    vectors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vector]
+    usage: _common_pb2.Usage
+    latency_ms: float
+    def __init__(self, vectors: _Optional[_Iterable[_Union[_common_pb2.Vector, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+
 class DescribeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -50,6 +50,11 @@ class ModelAdapterStub:
                 request_serializer=tierlift_dot_v1_dot_adapter__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_adapter__pb2.AdapterDescription.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/tierlift.v1.ModelAdapter/Embed',
+                request_serializer=tierlift_dot_v1_dot_adapter__pb2.EmbeddingsRequest.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_adapter__pb2.EmbeddingsResponse.FromString,
+                _registered_method=True)
 
 
 class ModelAdapterServicer:
@@ -74,6 +79,13 @@ class ModelAdapterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embeddings from a model with `capabilities.embeddings`; UNIMPLEMENTED where the backend has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelAdapterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +103,11 @@ def add_ModelAdapterServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=tierlift_dot_v1_dot_adapter__pb2.DescribeRequest.FromString,
                     response_serializer=tierlift_dot_v1_dot_adapter__pb2.AdapterDescription.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=tierlift_dot_v1_dot_adapter__pb2.EmbeddingsRequest.FromString,
+                    response_serializer=tierlift_dot_v1_dot_adapter__pb2.EmbeddingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +192,33 @@ class ModelAdapter:
             '/tierlift.v1.ModelAdapter/Describe',
             tierlift_dot_v1_dot_adapter__pb2.DescribeRequest.SerializeToString,
             tierlift_dot_v1_dot_adapter__pb2.AdapterDescription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.ModelAdapter/Embed',
+            tierlift_dot_v1_dot_adapter__pb2.EmbeddingsRequest.SerializeToString,
+            tierlift_dot_v1_dot_adapter__pb2.EmbeddingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

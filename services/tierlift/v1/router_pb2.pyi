@@ -182,6 +182,40 @@ class CompleteResponse(_message.Message):
     finish_reason: str
     def __init__(self, request_id: _Optional[str] = ..., text: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., confidence: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., total_cost_usd: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., plan: _Optional[_Union[RoutingPlan, _Mapping]] = ..., tool_calls: _Optional[_Iterable[_Union[_common_pb2.ToolCall, _Mapping]]] = ..., finish_reason: _Optional[str] = ...) -> None: ...
 
+class EmbedRequest(_message.Message):
+    __slots__ = ("tenant", "workload", "inputs", "constraints", "dimensions")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    constraints: Constraints
+    dimensions: int
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., dimensions: _Optional[int] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("request_id", "model", "tier", "vectors", "usage", "total_cost_usd", "attempts", "plan")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    VECTORS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    model: str
+    tier: _common_pb2.Tier
+    vectors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vector]
+    usage: _common_pb2.Usage
+    total_cost_usd: str
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    plan: RoutingPlan
+    def __init__(self, request_id: _Optional[str] = ..., model: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., vectors: _Optional[_Iterable[_Union[_common_pb2.Vector, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., total_cost_usd: _Optional[str] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., plan: _Optional[_Union[RoutingPlan, _Mapping]] = ...) -> None: ...
+
 class CompleteChunk(_message.Message):
     __slots__ = ("text", "final", "request_id", "model")
     TEXT_FIELD_NUMBER: _ClassVar[int]

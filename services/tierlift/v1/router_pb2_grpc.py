@@ -60,6 +60,11 @@ class RouterStub:
                 request_serializer=tierlift_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_router__pb2.ModelList.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/tierlift.v1.Router/Embed',
+                request_serializer=tierlift_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_router__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -100,6 +105,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embeddings, routed by the same policy and data-class limits onto models with
+        `capabilities.embeddings`: the cheapest allowed answers, faults fall back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +140,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=tierlift_dot_v1_dot_router__pb2.ListModelsRequest.FromString,
                     response_serializer=tierlift_dot_v1_dot_router__pb2.ModelList.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=tierlift_dot_v1_dot_router__pb2.EmbedRequest.FromString,
+                    response_serializer=tierlift_dot_v1_dot_router__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +283,33 @@ class Router:
             '/tierlift.v1.Router/ListModels',
             tierlift_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
             tierlift_dot_v1_dot_router__pb2.ModelList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Router/Embed',
+            tierlift_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
+            tierlift_dot_v1_dot_router__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,
