@@ -353,3 +353,39 @@ def test_embeddings_are_routed_billed_and_kept_local_when_regulated(stack: Stack
     with pytest.raises(openai.BadRequestError) as bad:
         client.embeddings.create(model="tierlift/auto", input=[[1, 2, 3]])  # type: ignore[list-item]
     assert "input" in str(bad.value)
+
+
+def test_an_image_reaches_a_vision_model_as_sent(stack: Stack, wire: WireServer) -> None:
+    image = "https://example.com/chart.png"
+    content: list[Any] = [{"type": "text", "text": "What does this chart show?"},
+                          {"type": "image_url", "image_url": {"url": image, "detail": "low"}}]  # fmt: skip
+    asked: list[Any] = [{"role": "user", "content": content}]
+    reply = _sdk(stack).chat.completions.create(model="tierlift/closed", messages=asked,
+                                                extra_headers={"x-tierlift-data-class": "public"})  # fmt: skip
+    assert reply.choices[0].message.content
+    assert wire.log[-1].body["messages"][-1]["content"] == content  # parts unchanged, image included
+    with pytest.raises(openai.UnprocessableEntityError) as local:  # the local model has no vision
+        _sdk(stack).chat.completions.create(
+            model="tierlift/local-only", messages=[{"role": "user", "content": content}]
+        )
+    assert "no vision (capabilities.vision)" in str(local.value)
+
+
+def test_a_langchain_agent_loop_runs_on_the_local_model(stack: Stack) -> None:
+    """The same loop with the local 270M model: each of its calls samples a tool call (or an
+    answer) under the tools' grammar, so every call it makes is one the tool can take."""
+    chat = ChatOpenAI(model="tierlift/local-only", base_url=stack.openai_base_url, api_key=stack.keys["app"],
+                      max_retries=0, max_tokens=64).bind_tools([get_weather])  # fmt: skip
+    messages: list[Any] = [HumanMessage("What is the weather in Paris?")]
+    calls = 0
+    for _ in range(3):
+        reply = chat.invoke(messages)
+        messages.append(reply)
+        if not reply.tool_calls:
+            assert isinstance(reply.content, str)
+            break
+        for call in reply.tool_calls:
+            assert call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
+            messages.append(ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"]))
+            calls += 1
+    assert calls >= 1  # the loop ran: the model called the tool and was given its result
