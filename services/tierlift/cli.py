@@ -89,8 +89,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 def _banner(deployment: Deployment) -> str:
     lines = ["deployed:"]
     for d in deployment.deployed:
+        in_process = "MiniLM static vectors" if d.model.capabilities.embeddings else "llama.cpp"
         where = d.endpoint or (
-            "in process (llama.cpp, CPU)"
+            f"in process ({in_process}, CPU)"
             if d.model.adapter.startswith("llamacpp")
             else f"the SDK's default endpoint for {d.model.cloud_region or 'the provider'}"
         )

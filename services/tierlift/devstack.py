@@ -202,6 +202,7 @@ class Stack:
 
     def start(self, health_timeout_s: float = 60.0) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir.chmod(0o700)  # an existing folder too: it holds keys, seeds and the ledger
         (self.state_dir / "logs").mkdir(exist_ok=True, mode=0o700)
         try:
             self._start_nats()
@@ -214,7 +215,7 @@ class Stack:
         except BaseException:
             self.stop()
             raise
-        (self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
+        private_file(self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
 
     def _start_nats(self, port: int = 0) -> None:
         """nats-server with one nkey user per service and the subject permissions of
@@ -447,7 +448,7 @@ def stack_from_environment(
     catalog = load_catalog(catalog_path)
     deployment = plan_deployment(catalog, env, region, probe)
     state_dir.mkdir(parents=True, exist_ok=True)
-    serving = state_dir / "catalog.yaml"
+    serving = private_file(state_dir / "catalog.yaml")
     serving.write_text(yaml.safe_dump(deployment.catalog(catalog).model_dump(mode="json", exclude_defaults=True)))
     shared = {"TIERLIFT_CATALOG": str(serving.resolve())}
     if policy_path is not None:

@@ -215,8 +215,8 @@ def test_a_service_without_its_nats_user_cannot_connect(stack: Stack) -> None:
 
 
 def test_state_files_and_the_ledger_are_private(stack: Stack) -> None:
-    for name in ("ledger.db", "keys.json", "nats-users.json", "nats.conf", "logs/ledger.log"):
-        assert (stack.state_dir / name).stat().st_mode & 0o077 == 0, name
+    for name in ("", "ledger.db", "keys.json", "nats-users.json", "nats.conf", "stack.json", "logs/ledger.log"):
+        assert (stack.state_dir / name).stat().st_mode & 0o077 == 0, name or "the state folder"
 
 
 def test_the_embedded_nats_server_runs_one_go_scheduler_thread(stack: Stack) -> None:
