@@ -23,6 +23,7 @@ from tierlift.adapters.gemini import GeminiBackend
 from tierlift.adapters.openai_compat import AzureOpenAIBackend, OpenAICompatBackend
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
+from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import adapter_pb2, common_pb2
 
 PROTOCOLS = ["openai", "anthropic", "azure", "gemini", "vertex", "bedrock"]
@@ -371,3 +372,21 @@ async def test_a_tool_call_and_its_result_travel_in_each_providers_own_form(wire
     else:
         assert turns[-2]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": call.arguments}
         assert turns[-1] == {"role": "tool", "content": "18 degrees", "tool_call_id": call.id}
+
+
+EMBEDS = ("openai", "azure", "gemini", "vertex", "bedrock")  # Anthropic has no embeddings API
+
+
+async def test_embeddings_come_from_each_providers_own_api(wire: WireServer, backend: Any) -> None:
+    asked = adapter_pb2.EmbeddingsRequest(model="wire-model", inputs=["The cat sat.", "A dog ran far."], dimensions=8)
+    if wire.protocol not in EMBEDS:
+        assert not hasattr(backend, "embed")  # the servicer answers UNIMPLEMENTED
+        return
+    reply = await backend.embed(asked)
+    assert [len(v.values) for v in reply.vectors] == [8, 8] and reply.vectors[0].values != reply.vectors[1].values
+    # the provider's count (the wire's: words) where its API reports one; the Gemini API reports none: ours
+    counted = sum(estimate_tokens(t) for t in asked.inputs) if wire.protocol == "gemini" else 7
+    assert reply.usage.input_tokens == counted
+    path = wire.log[-1].path
+    assert {"openai": "/v1/embeddings", "bedrock": "/invoke", "gemini": ":batchEmbedContents",
+            "vertex": ":predict", "azure": "/embeddings?api-version="}[wire.protocol] in path  # fmt: skip

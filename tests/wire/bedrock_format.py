@@ -12,9 +12,9 @@ import json
 import struct
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, example
+from tests.wire.openai_format import ANSWER_TOKENS, EMBEDDING_DIMENSIONS, example, vector
 
-PATH = r"/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream)"
+PATH = r"/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream|invoke)"
 STREAM_END = b""
 STREAM_CONTENT_TYPE = "application/vnd.amazon.eventstream"
 _ERROR_TYPES = {
@@ -118,6 +118,14 @@ def encode_event(name: str | None, data: dict[str, Any]) -> bytes:
     prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
     message = prelude + headers + payload
     return message + struct.pack(">I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def embedding(groups: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
+    """InvokeModel of Amazon Titan Text Embeddings (None: a Converse call)."""
+    if groups["method"] != "invoke":
+        return None
+    size = body.get("dimensions") or EMBEDDING_DIMENSIONS
+    return {"embedding": vector(body["inputText"], size), "inputTextTokenCount": len(body["inputText"].split())}
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

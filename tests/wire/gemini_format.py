@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB, example
+from tests.wire.openai_format import ANSWER_TOKENS, EMBEDDING_DIMENSIONS, TOKEN_LOGPROB, example, vector
 
 PATH = (
     r"/(?:v1|v1beta|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
-    r"(?:publishers/(?P<publisher>[^/]+)/)?models/(?P<model>[^:]+):(?P<method>generateContent|streamGenerateContent)"
+    r"(?:publishers/(?P<publisher>[^/]+)/)?models/(?P<model>[^:]+):(?P<method>generateContent|streamGenerateContent|batchEmbedContents|predict)"
 )
 MODELS_PATH = "/v1beta/models"
 STREAM_END = b""
@@ -92,6 +92,20 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
         chunk["usageMetadata"] = _usage(body, i + 1 if last else 0)
         events.append((None, chunk))
     return events
+
+
+def embedding(groups: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
+    """The Gemini API's batchEmbedContents and Vertex AI's predict (None: a generation call)."""
+    if groups["method"] == "batchEmbedContents":
+        texts = [r["content"]["parts"][0]["text"] for r in body["requests"]]
+        size = body["requests"][0].get("outputDimensionality") or EMBEDDING_DIMENSIONS
+        return {"embeddings": [{"values": vector(text, size)} for text in texts]}
+    if groups["method"] == "predict":
+        size = (body.get("parameters") or {}).get("outputDimensionality") or EMBEDDING_DIMENSIONS
+        stats = [{"token_count": len(i["content"].split()), "truncated": False} for i in body["instances"]]
+        return {"predictions": [{"embeddings": {"values": vector(i["content"], size), "statistics": s}}
+                                for i, s in zip(body["instances"], stats, strict=True)]}  # fmt: skip
+    return None
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

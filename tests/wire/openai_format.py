@@ -114,13 +114,17 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
 EMBEDDING_DIMENSIONS = 16
 
 
+def vector(text: str, size: int) -> list[float]:
+    """A provider's embedding of `text`: the same text, the same vector (within a test process)."""
+    return [((hash(text) >> k) % 97) / 97 for k in range(size)]
+
+
 def embeddings(body: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/embeddings: a vector per input, made from the text (the same text, the same vector),
     `dimensions` long when asked; floats only (the SDKs' base64 is the edge's, not the provider's)."""
     texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
     size = body.get("dimensions") or EMBEDDING_DIMENSIONS
-    data = [{"object": "embedding", "index": i, "embedding": [((hash(t) >> k) % 97) / 97 for k in range(size)]}
-            for i, t in enumerate(texts)]  # fmt: skip
+    data = [{"object": "embedding", "index": i, "embedding": vector(t, size)} for i, t in enumerate(texts)]
     tokens = sum(len(t.split()) for t in texts)
     return {"object": "list", "data": data, "model": body["model"],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip

@@ -210,6 +210,8 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if matched is None:
                 return self._error(404, f"no route {self.path}")
             groups = {k: urllib.parse.unquote(v) for k, v in matched.groupdict().items() if v}
+            if hasattr(wire, "embedding") and (embedded := wire.embedding(groups, body)) is not None:
+                return self._json(200, embedded)
             if server.protocol == "azure" and "api-version=" not in query:  # required by Azure
                 return self._error(404, "Resource not found")
             if "model" in groups or "deployment" in groups:  # Azure, Gemini, Bedrock: the model is in the path

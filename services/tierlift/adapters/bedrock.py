@@ -192,6 +192,26 @@ class BedrockBackend:
         final.summary.tool_calls.extend(calls)
         yield final
 
+    async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
+        """InvokeModel with Amazon Titan Text Embeddings' body, one text a call (as that model takes them)."""
+        model = self.models[request.model]
+        client = self._client_of[model.id]
+        started = time.perf_counter()
+        vectors, tokens = [], 0
+        for text in request.inputs:
+            body: dict[str, Any] = {
+                "inputText": text,
+                **({"dimensions": request.dimensions} if request.dimensions else {}),
+            }
+            reply = await self._call(model, lambda body=body: client.invoke_model(  # type: ignore[misc]
+                modelId=model.upstream_model or model.id, body=json.dumps(body), contentType="application/json",
+                accept="application/json"))  # fmt: skip
+            answer = json.loads(reply["body"].read())
+            vectors.append(common_pb2.Vector(values=answer["embedding"]))
+            tokens += int(answer.get("inputTextTokenCount", 0))
+        return adapter_pb2.EmbeddingsResponse(vectors=vectors, usage=common_pb2.Usage(input_tokens=tokens),
+                                              latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+
     async def close(self) -> None:
         for client in set(self._client_of.values()):
             client.close()

@@ -42,6 +42,7 @@ from tierlift.adapters._backend import (
 from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
+from tierlift.core.tokens import estimate_tokens
 from tierlift.v1 import adapter_pb2, common_pb2
 
 DEFAULT_MAX_TOKENS = 512
@@ -163,6 +164,26 @@ class GeminiBackend:
                             first_token_ms)  # fmt: skip
         final.summary.tool_calls.extend(calls)
         yield final
+
+    async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
+        """embed_content: the Gemini API's batchEmbedContents, Vertex AI's predict (the SDK picks)."""
+        model = self.models[request.model]
+        client = self._client_of[model.id]
+        config = types.EmbedContentConfig(output_dimensionality=request.dimensions or None)
+        started = time.perf_counter()
+        reply = await self._retrying(model, lambda: client.aio.models.embed_content(
+            model=model.upstream_model or model.id, contents=list(request.inputs), config=config))  # fmt: skip
+        rows = reply.embeddings or []
+        if len(rows) != len(request.inputs):
+            raise BackendError(grpc.StatusCode.UNAVAILABLE, f"{model.provider}: {len(rows)} vectors for "
+                               f"{len(request.inputs)} inputs")  # fmt: skip
+        counted = [int(r.statistics.token_count or 0) for r in rows if r.statistics is not None]
+        tokens = sum(counted) if counted else sum(estimate_tokens(text) for text in request.inputs)
+        return adapter_pb2.EmbeddingsResponse(
+            vectors=[common_pb2.Vector(values=r.values or []) for r in rows],
+            usage=common_pb2.Usage(input_tokens=tokens),  # the Gemini API reports none: counted here
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
 
     async def _retrying(self, model: Model, call: Callable[[], Awaitable[T]]) -> T:
         errors = (genai_errors.APIError, *_NETWORK_ERRORS)

@@ -64,8 +64,8 @@ class OpenAICompatBackend:
     def _auth(key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    def _url(self, model: Model) -> str:
-        return f"{self._endpoint_of[model.id]}/chat/completions"
+    def _url(self, model: Model, path: str = "chat/completions") -> str:
+        return f"{self._endpoint_of[model.id]}/{path}"
 
     def describe(self) -> adapter_pb2.AdapterDescription:
         return description(self.adapter, self.family, list(self.models.values()))
@@ -160,7 +160,7 @@ class OpenAICompatBackend:
     async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
         """POST /embeddings, floats asked for; one vector per input, in the inputs' order."""
         model = self.models[request.model]
-        client, url = self._client_of[model.id], f"{self._endpoint_of[model.id]}/embeddings"
+        client, url = self._client_of[model.id], self._url(model, "embeddings")
         body: dict[str, Any] = {"model": self.upstream_model or model.upstream_model or model.id,
                                 "input": list(request.inputs), "encoding_format": "float"}  # fmt: skip
         if request.dimensions:
@@ -244,7 +244,7 @@ class AzureOpenAIBackend(OpenAICompatBackend):
     def _auth(key: str) -> dict[str, str]:
         return {"api-key": key}
 
-    def _url(self, model: Model) -> str:
+    def _url(self, model: Model, path: str = "chat/completions") -> str:
         version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
         deployment = quote(self.upstream_model or model.upstream_model or model.id, safe="")
-        return f"{self._endpoint_of[model.id]}/openai/deployments/{deployment}/chat/completions?api-version={version}"
+        return f"{self._endpoint_of[model.id]}/openai/deployments/{deployment}/{path}?api-version={version}"
