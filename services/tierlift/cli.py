@@ -166,7 +166,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json_format.MessageToJson(plan))
         return 0
     c = plan.classification
-    findings = ", ".join(c.data_findings) or "none"
+    findings = ", ".join(c.data_finding_fields or c.data_findings) or "none"
     print(
         f"task {common_pb2.TaskType.Name(c.task_type).removeprefix('TASK_TYPE_')}, "
         f"P(small model suffices) {c.small_model_ok:.2f}, "

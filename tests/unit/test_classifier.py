@@ -282,3 +282,19 @@ def test_the_embedding_is_model2vecs_own() -> None:
     ours = load_classifier().embedder.embed_many(texts)
     theirs = StaticModel.from_pretrained(str(STATIC_MODEL)).encode(texts, max_length=STATIC_MAX_TOKENS)
     assert np.allclose(ours, theirs, atol=1e-3)  # theirs rounds its sums to float16
+
+
+def test_findings_say_where_they_are_and_never_what() -> None:
+    """A stop string or a content part holding an identifier makes the request REGULATED, and
+    the classification names the kind and the field, not the value."""
+    request = classifier_pb2.ClassifyRequest(
+        messages=[common_pb2.Message(role="user", content="Summarise our policy.")],
+        parts=[classifier_pb2.Part(field="params.stop[0]", text="SSN 219-09-9999"),
+               classifier_pb2.Part(field="params.tools[0].description", text="Looks up the weather.")],
+    )  # fmt: skip
+    labels = load_classifier().classify(request)
+    assert labels.data_class == common_pb2.DATA_CLASS_REGULATED
+    assert list(labels.data_finding_fields) == ["national_id at params.stop[0]"]
+    assert "219-09-9999" not in str(labels)
+    plain = load_classifier().classify(classifier_pb2.ClassifyRequest(messages=request.messages))
+    assert not plain.data_finding_fields

@@ -177,7 +177,9 @@ class Classifier:
             learned = common_pb2.DataClass.Value(f"DATA_CLASS_{data_label}")
             findings.setdefault(f"learned_{data_label.lower()}", learned)  # type: ignore[arg-type]
         detected = max(findings.values(), default=common_pb2.DATA_CLASS_PUBLIC)
+        where = _finding_fields(draft.request) if draft.findings else []
         return classifier_pb2.Classification(
+            data_finding_fields=where,
             task_type=f"TASK_TYPE_{draft.task}",
             complexity=round(1.0 - draft.small_model_ok, 4),
             small_model_ok=round(draft.small_model_ok, 4),
@@ -189,6 +191,14 @@ class Classifier:
             classifier_version=VERSION,
             prompt_form=[round(float(v), 4) for v in draft.form],
         )
+
+
+def _finding_fields(request: classifier_pb2.ClassifyRequest) -> list[str]:
+    """The detectors' findings by field: each message and part read alone. Only for a request
+    with findings, so the common request pays nothing for it."""
+    located = [(f"messages[{i}].content", message_text(m)) for i, m in enumerate(request.messages)]
+    located += [(p.field, p.text) for p in request.parts]
+    return [f"{kind} at {field}" for field, text in located for kind in sorted(detect_sensitive_data(text))]
 
 
 @functools.cache

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tierlift.v1 import common_pb2 as tierlift_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctierlift/v1/classifier.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"\xa0\x01\n\x0f\x43lassifyRequest\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.tierlift.v1.Message\x12\x33\n\x13\x64\x65\x63lared_data_class\x18\x02 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12 \n\x05parts\x18\x04 \x03(\x0b\x32\x11.tierlift.v1.Part\"#\n\x04Part\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xb9\x02\n\x0e\x43lassification\x12(\n\ttask_type\x18\x01 \x01(\x0e\x32\x15.tierlift.v1.TaskType\x12\x12\n\ncomplexity\x18\x02 \x01(\x01\x12*\n\ndata_class\x18\x03 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x33\n\x13\x64\x65tected_data_class\x18\x04 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x15\n\rdata_findings\x18\x05 \x03(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x16\n\x0etoken_estimate\x18\x07 \x01(\r\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\x12\x16\n\x0esmall_model_ok\x18\t \x01(\x01\x12\x13\n\x0bprompt_form\x18\n \x03(\x02\x32S\n\nClassifier\x12\x45\n\x08\x43lassify\x12\x1c.tierlift.v1.ClassifyRequest\x1a\x1b.tierlift.v1.Classificationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctierlift/v1/classifier.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/common.proto\"\xa0\x01\n\x0f\x43lassifyRequest\x12&\n\x08messages\x18\x01 \x03(\x0b\x32\x14.tierlift.v1.Message\x12\x33\n\x13\x64\x65\x63lared_data_class\x18\x02 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12 \n\x05parts\x18\x04 \x03(\x0b\x32\x11.tierlift.v1.Part\"#\n\x04Part\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xd6\x02\n\x0e\x43lassification\x12(\n\ttask_type\x18\x01 \x01(\x0e\x32\x15.tierlift.v1.TaskType\x12\x12\n\ncomplexity\x18\x02 \x01(\x01\x12*\n\ndata_class\x18\x03 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x33\n\x13\x64\x65tected_data_class\x18\x04 \x01(\x0e\x32\x16.tierlift.v1.DataClass\x12\x15\n\rdata_findings\x18\x05 \x03(\t\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x16\n\x0etoken_estimate\x18\x07 \x01(\r\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\x12\x16\n\x0esmall_model_ok\x18\t \x01(\x01\x12\x13\n\x0bprompt_form\x18\n \x03(\x02\x12\x1b\n\x13\x64\x61ta_finding_fields\x18\x0b \x03(\t2S\n\nClassifier\x12\x45\n\x08\x43lassify\x12\x1c.tierlift.v1.ClassifyRequest\x1a\x1b.tierlift.v1.Classificationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PART']._serialized_start=234
   _globals['_PART']._serialized_end=269
   _globals['_CLASSIFICATION']._serialized_start=272
-  _globals['_CLASSIFICATION']._serialized_end=585
-  _globals['_CLASSIFIER']._serialized_start=587
-  _globals['_CLASSIFIER']._serialized_end=670
+  _globals['_CLASSIFICATION']._serialized_end=614
+  _globals['_CLASSIFIER']._serialized_start=616
+  _globals['_CLASSIFIER']._serialized_end=699
 # @@protoc_insertion_point(module_scope)

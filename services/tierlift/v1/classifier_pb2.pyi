@@ -28,7 +28,7 @@ class Part(_message.Message):
     def __init__(self, field: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class Classification(_message.Message):
-    __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version", "small_model_ok", "prompt_form")
+    __slots__ = ("task_type", "complexity", "data_class", "detected_data_class", "data_findings", "language", "token_estimate", "classifier_version", "small_model_ok", "prompt_form", "data_finding_fields")
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
     DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class Classification(_message.Message):
     CLASSIFIER_VERSION_FIELD_NUMBER: _ClassVar[int]
     SMALL_MODEL_OK_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FORM_FIELD_NUMBER: _ClassVar[int]
+    DATA_FINDING_FIELDS_FIELD_NUMBER: _ClassVar[int]
     task_type: _common_pb2.TaskType
     complexity: float
     data_class: _common_pb2.DataClass
@@ -49,4 +50,5 @@ class Classification(_message.Message):
     classifier_version: str
     small_model_ok: float
     prompt_form: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, task_type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., complexity: _Optional[float] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., detected_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_findings: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., token_estimate: _Optional[int] = ..., classifier_version: _Optional[str] = ..., small_model_ok: _Optional[float] = ..., prompt_form: _Optional[_Iterable[float]] = ...) -> None: ...
+    data_finding_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, task_type: _Optional[_Union[_common_pb2.TaskType, str]] = ..., complexity: _Optional[float] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., detected_data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., data_findings: _Optional[_Iterable[str]] = ..., language: _Optional[str] = ..., token_estimate: _Optional[int] = ..., classifier_version: _Optional[str] = ..., small_model_ok: _Optional[float] = ..., prompt_form: _Optional[_Iterable[float]] = ..., data_finding_fields: _Optional[_Iterable[str]] = ...) -> None: ...
