@@ -345,7 +345,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
         p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
         p.add_argument("prompt")
-        p.add_argument("--tenant", default="dev")
+        p.add_argument("--tenant", help="the tenant an admin key acts for (default: the key's own tenant)")
         p.add_argument("--workload", default="cli")
         p.add_argument("--data-class", choices=["public", "internal", "confidential", "regulated"])
         p.add_argument("--region")

@@ -115,7 +115,18 @@ def test_a_nul_anywhere_in_a_message_is_found_with_its_field() -> None:
 
 
 def test_feedback_the_ledger_could_not_store_is_refused_naming_the_field() -> None:
-    good = router_pb2.FeedbackRequest(request_id="r-1", tenant="acme", rating=-1, comment="wrong sum")
+    good = router_pb2.FeedbackRequest(request_id=REQUEST_ID, tenant="acme", rating=-1, comment="wrong sum")
     assert feedback_event(good).comment == "wrong sum"
     with pytest.raises(InvalidRequest, match="comment"):  # accepted, then dead-lettered by the ledger
-        feedback_event(router_pb2.FeedbackRequest(request_id="r-1", tenant="acme", rating=-1, comment="a\x00b"))
+        feedback_event(router_pb2.FeedbackRequest(request_id=REQUEST_ID, tenant="acme", rating=-1, comment="a\x00b"))
+
+
+REQUEST_ID = "0263f885-6b39-4c5e-9a57-4bb0f1d3f0a2"
+
+
+@pytest.mark.parametrize("request_id", ["notauuid", "", "r-1", "0263f885-6b39-4c5e-9a57", "x" * 64])
+def test_feedback_on_something_that_is_no_request_id_is_refused(request_id: str) -> None:
+    """`tierlift feedback notauuid good` printed "recorded feedback": every answer's id is a UUID."""
+    asked = router_pb2.FeedbackRequest(request_id=request_id, tenant="acme", rating=1)
+    with pytest.raises(InvalidRequest, match=r"request_id: .* is not a request id"):
+        feedback_event(asked)

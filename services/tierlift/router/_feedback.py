@@ -5,6 +5,7 @@ model path that answered the request, for `tierlift quality`."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from tierlift.core.ids import is_slug, shown
 from tierlift.router._validation import InvalidRequest
@@ -13,12 +14,19 @@ from tierlift.v1 import events_pb2, router_pb2
 MAX_COMMENT = 1_000
 
 
+def _is_request_id(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except ValueError:
+        return False
+
+
 def feedback_event(request: router_pb2.FeedbackRequest) -> events_pb2.FeedbackGiven:
     """The event for a request whose tenant is already the caller's; InvalidRequest names the
     field at fault."""
-    if not request.request_id or len(request.request_id) > 64 or not request.request_id.isprintable():
+    if not _is_request_id(request.request_id):  # feedback on a made-up id was "recorded"
         raise InvalidRequest(
-            "request_id", f"{shown(request.request_id)} is not a request id (1 to 64 printable characters)"
+            "request_id", f"{shown(request.request_id)} is not a request id (a UUID, as every answer carries one)"
         )
     if not is_slug(request.tenant):
         raise InvalidRequest("tenant", f"{shown(request.tenant)} is not a lowercase slug")
