@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -147,3 +148,27 @@ async def test_events_no_trusted_router_signed_are_dead_lettered_with_the_reason
     finally:
         for bus in (router, stranger, unsigned, ledger):
             await bus.drain()
+
+
+async def test_a_watched_state_is_followed_only_from_the_role_that_may_say_it(bus: EventBus) -> None:
+    """A key state reaching the stream signed by a router (a message carried onto the subject, a
+    server without permissions) is dropped by the watch; the ledger's, on the same subject, is
+    followed. So is one signed by nobody."""
+    router, ledger = new_seed(), new_seed()
+    bus.trust(ProducerCheck([TrustedProducer("router", public_key(router)),
+                             TrustedProducer("ledger", public_key(ledger))]))  # fmt: skip
+    for signer, key_id in ((EventSigner(router), "from-router"), (None, "unsigned"), (EventSigner(ledger), "k1")):
+        await EventBus(bus.nc, signer).publish(f"tierlift.keys.state.{key_id}", events_pb2.KeyState(key_id=key_id),
+                                               key_id)  # fmt: skip
+    seen: list[str] = []
+
+    async def follow(msg: Any) -> None:
+        seen.append(events_pb2.KeyState.FromString(msg.data).key_id)
+
+    await bus.watch_latest("tierlift.keys.state.>", follow)
+    for _ in range(100):
+        if seen:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # the refused ones had as long to arrive
+    assert seen == ["k1"]

@@ -15,6 +15,7 @@ from opentelemetry import trace
 from tierlift.core import money
 from tierlift.core.catalog import tier_name
 from tierlift.router import _metrics as metrics
+from tierlift.router._circuit import CircuitBreaker
 from tierlift.v1 import router_pb2
 
 tracer = trace.get_tracer("tierlift.router")
@@ -68,6 +69,20 @@ class Deadline:
 
     def attempt_timeout(self, limit_s: float) -> float:
         return max(0.001, min(limit_s, self.left()))
+
+
+def skipped(
+    index: int, rung: router_pb2.Rung, deadline: Deadline, breaker: CircuitBreaker
+) -> router_pb2.Attempt | None:
+    """A fault attempt without a call when the rung's circuit is open or no time is left; None
+    when the rung may be called (answers and embeddings alike)."""
+    if deadline.left() <= 0:
+        error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
+    elif not breaker.allow():
+        error = f"UNAVAILABLE: circuit open for {rung.model} on adapter {rung.adapter} after repeated faults"
+    else:
+        return None
+    return fault_attempt(index, rung, error, "not called; falling back to the next rung")
 
 
 def refuse(attempt: router_pb2.Attempt, problem: str, is_last: bool) -> None:

@@ -17,7 +17,7 @@ import grpc
 
 from tierlift.core import money
 from tierlift.router import _events as events
-from tierlift.router._attempts import Deadline, annotate, attempt_span, rpc_fault
+from tierlift.router._attempts import Deadline, annotate, attempt_span, rpc_fault, skipped
 from tierlift.router._failures import RequestFailed
 from tierlift.router._validation import InvalidRequest, validate_embed
 from tierlift.v1 import adapter_pb2, common_pb2, router_pb2
@@ -55,6 +55,12 @@ async def walk(
     await events.routed(deps.publisher, view, plan)
     for index, rung in enumerate(plan.ladder):
         with attempt_span(rung) as span:
+            # an open circuit or a spent deadline: a fault without a call, as on Complete's ladder
+            if (attempt := skipped(index, rung, deadline, breakers[rung.adapter, rung.model])) is not None:
+                annotate(span, attempt)
+                attempts.append(attempt)
+                await events.attempt_finished(deps.publisher, view, plan.request_id, attempt)
+                continue
             call = deps.adapters[rung.adapter].Embed(
                 adapter_pb2.EmbeddingsRequest(model=rung.model, inputs=request.inputs, dimensions=request.dimensions,
                                               request_id=plan.request_id),

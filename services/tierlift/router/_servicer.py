@@ -25,7 +25,16 @@ from tierlift.router import _embed as embeddings
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
 from tierlift.router._answer_check import answer_problem
-from tierlift.router._attempts import Deadline, annotate, attempt_span, decide, fault_attempt, refuse, rpc_fault
+from tierlift.router._attempts import (
+    Deadline,
+    annotate,
+    attempt_span,
+    decide,
+    fault_attempt,
+    refuse,
+    rpc_fault,
+    skipped,
+)
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._classifications import Classifications
@@ -428,14 +437,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         )
 
     def _skip(self, index: int, rung: router_pb2.Rung, deadline: Deadline) -> router_pb2.Attempt | None:
-        """A fault attempt without a call when the adapter's circuit is open or no time is left."""
-        if deadline.left() <= 0:
-            error = "DEADLINE_EXCEEDED: the request's deadline passed before this rung"
-        elif not self.breakers[rung.adapter, rung.model].allow():
-            error = f"UNAVAILABLE: circuit open for {rung.model} on adapter {rung.adapter} after repeated faults"
-        else:
-            return None
-        return fault_attempt(index, rung, error, "not called; falling back to the next rung")
+        return skipped(index, rung, deadline, self.breakers[rung.adapter, rung.model])
 
     async def _walk_ladder(
         self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
