@@ -2,12 +2,16 @@
 
 The text is normalised first (`_normalise`: NFKC, invisible characters removed, every space
 and dash folded, digits of any script made ASCII), so a zero-width space or a no-break space
-cannot hide a number. Identifiers are found by `_identifiers` (checksums from python-stdnum,
-context words in seven languages), health data by `_vocabulary`. Every pattern is RE2, so
-detection time is linear in the text's length. Only the kinds found are reported, never the values.
+cannot hide a number; then every detector reads it and each of its other readings (`_views`:
+markup removed, JSON fields and table cells joined, base64 and hex decoded, spelled digits and
+CJK numerals as digits). Identifiers are found by `_identifiers` (checksums from python-stdnum,
+context words) and, for what no checksum knows, by the fail-closed rule of `_personal`; health
+data by `_vocabulary`, about a person. Every pattern is RE2, so detection time is linear in the
+text's length. Only the kinds found are reported, never the values.
 
 A REGULATED finding is one a breach would have to be reported for: financial identifiers,
-government ids, health data. CONFIDENTIAL: secrets and personal contact data.
+government, tax, health-insurance and other personal ids, health data about a person.
+CONFIDENTIAL: secrets and personal contact data.
 """
 
 from __future__ import annotations
@@ -19,19 +23,16 @@ import re2
 
 from tierlift.classifier import _identifiers as ids
 from tierlift.classifier._normalise import fold, normalise
-from tierlift.classifier._vocabulary import has_health_data
+from tierlift.classifier._personal import near, person_positions, unexplained_identifier
+from tierlift.classifier._views import views
+from tierlift.classifier._vocabulary import health_positions
 from tierlift.v1 import common_pb2
 
 REGULATED = common_pb2.DATA_CLASS_REGULATED
 CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
 
-# Words that name an identifier whether or not its number is written: "my social security
-# number is on the form".
-_ID_WORDS = re2.compile(
-    r"\b(?:passport (?:no|number)|social security (?:no|number)|national insurance (?:no|number)|tax id"
-    r"|steuer-?id|driver'?s licen[cs]e (?:no|number)|numero de securite sociale|sozialversicherungsnummer"
-    r"|burgerservicenummer|codice fiscale)\b"
-)
+# Health words this close to a person are about that person.
+_HEALTH_BEFORE, _HEALTH_AFTER = 160, 160
 _SEPARATED = re2.compile(r"\d[ ().-]+\d")
 _DOTTED = re2.compile(r"[\d.]+")
 _ZIP_PLUS_4 = re2.compile(r"\d{5}-\d{4}")
@@ -89,10 +90,12 @@ def _is_phone_number(candidate: str) -> bool:
     return False
 
 
-def _has_phone(text: str) -> bool:
+def _phone_spans(text: str) -> list[tuple[int, int]]:
+    """Where phone numbers are written, as phone numbers are written."""
+    spans = []
     for n, match in enumerate(_PHONE.finditer(text)):
         if n == _MAX_PHONE_CANDIDATES:
-            return False
+            break
         before = text[match.start() - 1] if match.start() else " "
         after = text[match.end()] if match.end() < len(text) else " "
         if before.isalnum() or before in "+.-/_#" or after.isalnum() or after in "-/_":
@@ -103,8 +106,8 @@ def _has_phone(text: str) -> bool:
         dotted = _DOTTED.fullmatch(candidate) and not _NANP_DOTTED.fullmatch(candidate)  # versions, not 415.555.2671
         plausible = 9 <= digits <= 15 and separated and not dotted and not _ZIP_PLUS_4.fullmatch(candidate)
         if plausible and _is_phone_number("+" + candidate[2:] if candidate.startswith("00") else candidate):
-            return True
-    return False
+            spans.append((match.start(), match.end()))
+    return spans
 
 
 def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataClass]:
@@ -119,9 +122,7 @@ def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataCla
         if len(found) == 2:
             break
     upper = ids.ascii_upper(folded)
-    if "national_id" not in found and (
-        ids.alnum_id(upper, context) or ids.document_number(folded) or _ID_WORDS.search(folded)
-    ):
+    if "national_id" not in found and (ids.alnum_id(upper, context) or ids.document_number(folded)):
         found["national_id"] = REGULATED
     if ids.has_iban(upper):
         found["iban"] = REGULATED
@@ -131,17 +132,29 @@ def _identifier_findings(text: str, folded: str) -> dict[str, common_pb2.DataCla
 
 
 def detect_sensitive_data(text: str) -> dict[str, common_pb2.DataClass]:
-    """Return {finding kind: data class} for everything found in `text`."""
+    """Return {finding kind: data class} for everything found in `text` or any of its views."""
     normalised = normalise(text)
+    found = _findings(normalised)
+    for view in views(normalised):
+        for kind, data_class in _findings(view).items():
+            found.setdefault(kind, data_class)
+    return found
+
+
+def _findings(normalised: str) -> dict[str, common_pb2.DataClass]:
     folded = fold(normalised)
     found = _identifier_findings(normalised, folded)
-    if has_health_data(folded):
+    persons = person_positions(normalised, folded)
+    if any(near(persons, at, at, _HEALTH_BEFORE, _HEALTH_AFTER) for at in health_positions(folded)):
         found["health"] = REGULATED
+    phones = _phone_spans(normalised)
+    if REGULATED not in found.values() and unexplained_identifier(normalised, folded, persons, phones):
+        found["personal_id"] = REGULATED
     if _SECRET.search(normalised):
         found["secret"] = CONFIDENTIAL
     if _EMAIL.search(normalised):
         found["email"] = CONFIDENTIAL
-    if _has_phone(normalised):
+    if phones:
         found["phone"] = CONFIDENTIAL
     if _BIRTH.search(folded):
         found["date_of_birth"] = CONFIDENTIAL

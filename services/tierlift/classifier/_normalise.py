@@ -1,9 +1,12 @@
+# ruff: noqa: RUF003  (words and names in the scripts people write them in)
 """Text as the detectors read it: written the way people and systems really write it, but
 with the tricks that hide an identifier from a pattern undone.
 
-`normalise` applies NFKC (full-width and mathematical digits become ASCII), deletes format
-characters (zero-width spaces and joiners, soft hyphens, bidi marks), folds every kind of space
-to " " and every kind of dash to "-", and maps decimal digits of any script to ASCII.
+`normalise` applies NFKC (full-width, circled and mathematical digits become ASCII), deletes
+format characters (zero-width spaces and joiners, soft hyphens, bidi marks) and the marks that
+dress a digit up as an emoji (a keycap "1\ufe0f\u20e3" is "1"), folds every kind of space to " "
+and every kind of dash to "-", and maps every digit of any script to ASCII: decimal digits, and
+the other digits Unicode knows (dingbat and negative circled ones, "\u278a" is "1").
 `fold` then lowercases and strips accents one character for one, so that vocabulary matches
 ("diagnostiqué", "Ärztin") and positions stay aligned with the normalised text.
 """
@@ -19,15 +22,18 @@ def _build_table() -> dict[int, str | None]:
     table: dict[int, str | None] = {}
     for code in range(sys.maxunicode + 1):
         category = unicodedata.category(chr(code))
-        if category == "Cf":
-            table[code] = None  # invisible: zero-width space, word joiner, soft hyphen, bidi marks
+        if category == "Cf" or code in _EMOJI_MARKS or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF:
+            table[code] = None  # invisible: zero-width space, word joiner, soft hyphen, bidi marks, variation selectors
         elif category in ("Zs", "Zl", "Zp") or chr(code) in "\t\r\n\v\f":
             table[code] = "\n" if category in ("Zl", "Zp") or chr(code) in "\r\n\v\f" else " "
         elif category == "Pd" or code == 0x2212:  # dashes, and the minus sign
             table[code] = "-"
-        elif category == "Nd" and code > 0x7F:
+        elif category in ("Nd", "No") and code > 0x7F and unicodedata.digit(chr(code), None) is not None:
             table[code] = str(unicodedata.digit(chr(code)))
     return table
+
+
+_EMOJI_MARKS = {0x20E3}  # the combining keycap
 
 
 @functools.cache
@@ -46,6 +52,8 @@ _ASCII_SPACES = {ord("\t"): " ", ord("\v"): "\n", ord("\f"): "\n", ord("\r"): "\
 
 
 def _fold_char(ch: str) -> str:
+    if ch in "ıİ":  # Turkish dotless and dotted i: "hastalığı" reads as "hastaligi"
+        return "i"
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
     if len(base) > 1:  # a Hangul syllable comes apart into its letters: its first alone is another word
         return ch.lower()[:1] or ch

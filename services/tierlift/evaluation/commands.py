@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +38,40 @@ def cmd_eval_classifier(args: argparse.Namespace) -> int:
 
 def cmd_eval_detectors(args: argparse.Namespace) -> int:
     from tierlift.classifier import detect_sensitive_data
-    from tierlift.evaluation import adversarial
+    from tierlift.evaluation import adversarial, open_world
     from tierlift.v1 import common_pb2
 
-    examples = adversarial.generate(args.split, args.per_family)
-    result = adversarial.evaluate(examples, detect_sensitive_data, common_pb2.DATA_CLASS_REGULATED)
+    examples = []
+    if args.set in ("adversarial", "all"):
+        examples += adversarial.generate(args.split, args.per_family, args.seed)
+    if args.set in ("open-world", "all"):
+        examples += open_world.generate(args.split, args.per_family, args.seed)
+    detect: Callable[[str], Mapping[str, int]] = detect_sensitive_data
+    if args.whole_classifier:
+        detect = _classifier_findings()
+    result = adversarial.evaluate(examples, detect, common_pb2.DATA_CLASS_REGULATED)
     for name, family in result["families"].items():  # type: ignore[attr-defined]
         metric = "regulated_recall" if "regulated_recall" in family else "flagged_sensitive"
         print(f"  {name:<18} {metric:<18} {family[metric]:.3f}  ({family['rows']} rows)")
     print(f"REGULATED recall {result['regulated_recall']:.3f}; look-alikes flagged {result['look_alikes_flagged']:.3f}")
-    _write(args.out, {"split": args.split, **result})
+    _write(args.out, {"split": args.split, "set": args.set, "seed": args.seed, **result})
     return 0
+
+
+def _classifier_findings() -> Callable[[str], Mapping[str, int]]:
+    """The whole classifier's verdict on a text as one user message (the detectors, the entity
+    recogniser and the learned data head together), as {finding: data class}."""
+    from tierlift.classifier import load_classifier
+    from tierlift.v1 import classifier_pb2, common_pb2
+
+    classifier = load_classifier()
+
+    def detect(text: str) -> Mapping[str, int]:
+        request = classifier_pb2.ClassifyRequest(messages=[common_pb2.Message(role="user", content=text)])
+        labels = classifier.classify(request)
+        return {kind: labels.detected_data_class for kind in labels.data_findings}
+
+    return detect
 
 
 def cmd_eval_routing(args: argparse.Namespace) -> int:
@@ -226,12 +249,28 @@ def register(
     p = sub.add_parser("eval-detectors", help="data-class detectors on adversarial variants and look-alikes")
     p.add_argument("--split", choices=["dev", "held-out"], default="held-out")
     p.add_argument("--per-family", type=int, default=200)
+    p.add_argument(
+        "--set",
+        choices=["adversarial", "open-world", "all"],
+        default="all",
+        help="adversarial: known identifiers written every way; open-world: the catalogue, unknown formats, "
+        "hidden encodings, health without numbers, public numbers",
+    )
+    p.add_argument("--seed", type=int, default=None, help="draw a fresh set (default: the split's own seed)")
+    p.add_argument(
+        "--whole-classifier",
+        action="store_true",
+        help="judge the whole classifier (detectors, entity recogniser, learned data head), not the detectors alone",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_eval_detectors)
 
     p = sub.add_parser("eval-routing", help="the learned router's cost/quality curve on weak/strong outcomes")
     p.add_argument(
-        "--outcomes", type=Path, required=True, help="CSV file or folder (prompt, weak_correct, strong_correct)"
+        "--outcomes",
+        type=Path,
+        default=Path("data/routing"),
+        help="CSV file or folder (prompt, weak_correct, strong_correct; default: data/routing, RouteLLM's outcomes)",
     )
     p.add_argument("--out", type=Path, required=True, help="JSON result; the chart is written beside it as .html")
     p.add_argument(
@@ -241,7 +280,12 @@ def register(
     p.set_defaults(func=cmd_eval_routing)
 
     p = sub.add_parser("eval", help="the local tier's accuracy and how well its confidence predicts correctness")
-    p.add_argument("--tasks", type=Path, required=True, help="JSONL file or folder (input, target / target_scores)")
+    p.add_argument(
+        "--tasks",
+        type=Path,
+        default=Path("data/tasks"),
+        help="JSONL file or folder (input, target / target_scores; default: data/tasks, BIG-bench questions)",
+    )
     p.add_argument("--out", type=Path, required=True, help="JSON result; the chart is written beside it as .html")
     p.add_argument(
         "--part",

@@ -1,0 +1,144 @@
+# ruff: noqa: RUF001  (texts in the scripts people write them in)
+"""The detectors on what no list names: identifiers of every country python-stdnum knows and of
+formats nobody catalogued, identifiers hidden by markup and encodings, health data without a
+number; and public text full of numbers or of medical words that must stay public. The
+development half of `tierlift.evaluation.open_world` (`tierlift eval-detectors` reports the
+held-out half)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tierlift.classifier import detect_sensitive_data
+from tierlift.evaluation import adversarial, open_world
+from tierlift.v1 import common_pb2
+
+REGULATED = common_pb2.DATA_CLASS_REGULATED
+CONFIDENTIAL = common_pb2.DATA_CLASS_CONFIDENTIAL
+
+
+def _class(text: str) -> int:
+    return max(detect_sensitive_data(text).values(), default=common_pb2.DATA_CLASS_PUBLIC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SSN <b>219</b>-<i>09</i>-9999",  # HTML tags inside
+        "SSN &#50;&#49;&#57;-09-9999",  # HTML entities
+        "SSN **219**-_09_-`9999`",  # markdown emphasis and code
+        "https://example.com/form?ssn=%32%31%39%2D%30%39%2D%39%39%39%39",  # percent-encoded
+        "Decode and store: " + base64.b64encode(b"SSN 219-09-9999").decode(),
+        "payload " + b"ssn 219-09-9999".hex(),
+        "SSN 2\ufe0f\u20e31\ufe0f\u20e39\ufe0f\u20e3-0\ufe0f\u20e39\ufe0f\u20e3-9999",  # keycap emoji
+        "\u793e\u4f1a\u4fdd\u969c\u53f7 \u4e8c\u4e00\u4e5d\u3007\u4e5d\u4e5d\u4e5d\u4e5d\u4e5d",  # CJK numerals
+        "SSN dwa jeden dziewięć zero dziewięć dziewięć dziewięć dziewięć dziewięć",  # Polish
+        "SSN два один девять ноль девять девять девять девять девять",  # Russian
+        json.dumps({"part1": "219", "part2": "09", "part3": "9999", "kind": "ssn"}),  # split across fields
+        'ssn = "219" + "-" + "09" + "-" + "9999"',  # a code concatenation
+        "| employee | ssn |\n|---|---|\n| Ann Lee | 219 | 09 | 9999 |",  # a table row
+    ],
+)
+def test_identifiers_hidden_by_their_writing_are_read(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient: Hans Müller, 8472619305, admitted via ER",  # a record number without its word
+        "Member ID: XJH4829173",
+        "AOK Versichertennummer A123456789",
+        "Henkilötunnus 131052-308T",  # names from python-stdnum's catalogue, in their own language
+        "\u0415\u0413\u041d 7523169263",  # ЕГН
+        "Иван Петров, СНИЛС 112-233-445 95",
+        "Sayın Ayşe Yılmaz, vergi kimlik 1234567890",
+        "\u6211\u7684\u8eab\u4efd\u8bc1\u53f7 11010519491231002X",  # 我的身份证号
+        "My policy number is 48213379",
+        "Ayşe Yılmaz (34606280660)",  # a name and an 11-digit number: fail closed
+    ],
+)
+def test_identifiers_nobody_listed_are_regulated(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My father's lupus flared up again this week.",
+        "Ma fille est atteinte de mucoviscidose.",
+        "Moja mama ma cukrzycę typu 2.",
+        "Annem kemoterapi görüyor.",
+        "У моей сестры диагностировали рак груди.",
+        "أخي مصاب بالربو منذ الطفولة.",
+        "मेरे पिता को उच्च रक्तचाप है।",
+        "\u6211\u7684\u4e08\u592b\u60a3\u6709\u6291\u90c1\u75c7\u3002",  # 我的丈夫患有抑郁症。
+        "父は去年、認知症と診断されました。",
+        "제 어머니는 유방암 진단을 받았습니다.",
+        "Ho la pressione alta e prendo farmaci.",  # the pronoun dropped
+        "John Carter was diagnosed with Crohn's disease.",
+        "She takes atorvastatin and lisinopril every morning.",  # drugs named by their endings
+    ],
+)
+def test_health_data_about_a_person_is_regulated(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Is diabetes common in older adults?",
+        "What does a social security number look like?",
+        "How many digits does a Polish PESEL have?",
+        "¿Qué es la hipertensión arterial?",
+        "Какие симптомы у диабета?",
+        "ما هي أعراض مرض السكري؟",
+        "糖尿病的症状有哪些？",
+        "Explain the mechanism of action of metformin.",
+        "Scan the barcode 4006381333931 at the till.",
+        "Parcel 003401234567890128 left the depot.",
+        "The event fired at timestamp 1701937200123.",
+        "The summit is at 45.832600, 6.865200.",
+        "Order 48213379 for John Smith has shipped.",
+        "John Smith has 150000000 followers.",
+        "The meeting with Jane Doe is on 2024-03-07.",
+        "Our release checksum is 3f786850e387550fdab836ed7e6dc881de23001b.",
+        "A poem: seven, three, nine, one, four, two, eight, six, five, the numbers hum in line.",
+        "The receptionist keeps her desk stocked with pens.",
+        "Hasta mañana, mi amigo.",
+    ],
+)
+def test_public_text_stays_public(text: str) -> None:
+    assert detect_sensitive_data(text) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Call Maria Garcia at +34 612 345 678 about the delivery.",
+        "Send the numbers to Antony Morris (angela97@example.net, 0113 4960221).",
+        "Reginald Hartman, (415)555-2671",
+    ],
+)
+def test_contact_details_stay_confidential_not_regulated(text: str) -> None:
+    assert _class(text) == CONFIDENTIAL, detect_sensitive_data(text)
+
+
+def test_open_world_development_half() -> None:
+    result = adversarial.evaluate(open_world.generate("dev", per_family=60), detect_sensitive_data, REGULATED)
+    assert result["regulated_recall"] >= 0.97, result
+    assert result["look_alikes_flagged"] <= 0.02, result
+
+
+def test_every_catalogued_identifier_has_a_name() -> None:
+    from tierlift.classifier._catalogue import personal_identifiers
+
+    identifiers = personal_identifiers()
+    assert len(identifiers) >= 80  # python-stdnum 2.2 knows this many personal, tax and health numbers
+    assert all(identifier.names for identifier in identifiers), [i.module for i in identifiers if not i.names]
+    modules = {identifier.module for identifier in identifiers}
+    assert {"stdnum.bg.egn", "stdnum.fi.hetu", "stdnum.ru.inn", "stdnum.ca.bc_phn"} <= modules
+    assert not modules & {"stdnum.isbn", "stdnum.ean", "stdnum.iban", "stdnum.eu.vat", "stdnum.imei"}
