@@ -298,3 +298,22 @@ def test_findings_say_where_they_are_and_never_what() -> None:
     assert "219-09-9999" not in str(labels)
     plain = load_classifier().classify(classifier_pb2.ClassifyRequest(messages=request.messages))
     assert not plain.data_finding_fields
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cite as ISBN 979-0-651-53496-2",
+        "Running build 27.13.27.51146 in production",
+        "Budget: $969,492,473.91",
+        "Logged at 2023-08-17T02:36:00Z",
+        "See trace e5193c6e-6921-ff75-1bf0-47c5a8bf7b85",
+        "Parcel 003401234567890128 left the depot this morning.",
+        "Is diabetes common in older adults?",
+    ],
+)
+def test_the_learned_head_never_makes_public_numbers_or_words_regulated(text: str) -> None:
+    # the head said REGULATED for most of these; only the detectors' rules may
+    result = classify(text)
+    assert result.data_class != T.DATA_CLASS_REGULATED, list(result.data_findings)
+    assert not any(f == "learned_regulated" for f in result.data_findings)
