@@ -294,8 +294,16 @@ def test_findings_say_where_they_are_and_never_what() -> None:
     )  # fmt: skip
     labels = load_classifier().classify(request)
     assert labels.data_class == common_pb2.DATA_CLASS_REGULATED
-    assert list(labels.data_finding_fields) == ["national_id at params.stop[0]"]
+    assert list(labels.data_finding_fields) == ["national_id at params.stop[0] offset 4"]  # the number itself
     assert "219-09-9999" not in str(labels)
+    long = "Please summarise the attached notes for the team. " * 12 + "Her SSN is 219-09-9999 by the way."
+    placed = load_classifier().classify(
+        classifier_pb2.ClassifyRequest(messages=[common_pb2.Message(role="user", content=long)])
+    )
+    (where,) = placed.data_finding_fields
+    offset = int(where.rsplit(" ", 1)[1])
+    assert where.startswith("national_id at messages[0].content offset ")
+    assert long.index("SSN") - 16 <= offset <= long.index("219-09"), (where, long.index("SSN"))
     plain = load_classifier().classify(classifier_pb2.ClassifyRequest(messages=request.messages))
     assert not plain.data_finding_fields
 

@@ -198,11 +198,39 @@ class Classifier:
 
 
 def _finding_fields(request: classifier_pb2.ClassifyRequest) -> list[str]:
-    """The detectors' findings by field: each message and part read alone. Only for a request
-    with findings, so the common request pays nothing for it."""
+    """The detectors' findings by field and offset: each message and part read alone. Only for a
+    request with findings, so the common request pays nothing for it."""
     located = [(f"messages[{i}].content", message_text(m)) for i, m in enumerate(request.messages)]
     located += [(p.field, p.text) for p in request.parts]
-    return [f"{kind} at {field}" for field, text in located for kind in sorted(detect_sensitive_data(text))]
+    return [
+        f"{kind} at {field} offset {_offset(text, kind)}"
+        for field, text in located
+        for kind in sorted(detect_sensitive_data(text))
+    ]
+
+
+# A finding is placed by reading windows of the field: the first window in which the detectors
+# find it, then its start moved right for as long as they still do, so the offset is where the
+# evidence begins (the word or the name before a number, the number itself). About twice the
+# field's detection time, and only for fields with findings.
+_WINDOW, _STEP = 256, 96
+
+
+def _offset(text: str, kind: str) -> int:
+    for start in range(0, max(1, len(text) - _WINDOW + _STEP), _STEP):
+        if kind in detect_sensitive_data(text[start : start + _WINDOW]):
+            break
+    else:
+        return 0  # found only with the whole field as its context
+    end = start + _WINDOW
+    low, high = start, min(end, len(text))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if kind in detect_sensitive_data(text[middle:end]):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 @functools.cache
