@@ -142,3 +142,15 @@ def test_every_catalogued_identifier_has_a_name() -> None:
     modules = {identifier.module for identifier in identifiers}
     assert {"stdnum.bg.egn", "stdnum.fi.hetu", "stdnum.ru.inn", "stdnum.ca.bc_phn"} <= modules
     assert not modules & {"stdnum.isbn", "stdnum.ean", "stdnum.iban", "stdnum.eu.vat", "stdnum.imei"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "two one nine dash zero nine dash nine nine nine nine is my ssn",  # a word for the dash
+        "S-S-N: 2 1 9 - 0 9 - 9 9 9 9",  # the abbreviation spelled letter by letter
+        "echo 'MjE5LTA5LTk5OTk=' | base64 -d",  # a short base64 blob, and no word beside it
+    ],
+)
+def test_spelled_and_encoded_writings(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)

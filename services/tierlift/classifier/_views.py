@@ -46,8 +46,10 @@ _CONCATENATION = re2.compile(r"[\"'`]\s{0,3}(?:\+|\.|\|\||&|\.\.)?\s{0,3}[\"'`]"
 # cells of digits in a table row: "219 | 09", "219\t09" (a row of numbers alone is a row of numbers:
 # joined only where the row also has a label)
 _DIGIT_CELLS = re2.compile(r"(\d)[ ]{0,3}[|\t][ ]{0,3}(\d)")
+# an abbreviation spelled out letter by letter: "S-S-N", "S.S.N.", "N I N O"
+_SPACED_LETTERS = re2.compile(r"\b[A-Za-z](?:[-. ][A-Za-z]\b){2,4}\.?")
 _LABELLED_ROW = re2.compile(r"(?m)^.*[|\t].*$")
-_BASE64 = re2.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_BASE64 = re2.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 _HEX = re2.compile(r"\b(?:[0-9A-Fa-f]{2}[ :]?){8,}\b")
 # CJK numerals (plain and the financial forms that cheques use) and Sino-Korean ones, by digit
 _NUMERALS = [
@@ -104,6 +106,28 @@ for _language in _DIGIT_WORDS_BY_LANGUAGE:
         for _word in _spellings.split("/"):
             _DIGIT_WORDS.setdefault(fold(normalise(_word)), str(_digit))
 _SPELLED_MIN = 8
+_DASH_WORDS = frozenset(
+    fold(normalise(w))
+    for w in [
+        "dash",
+        "hyphen",
+        "minus",
+        "tiret",
+        "trait",
+        "guion",
+        "guión",
+        "trattino",
+        "streepje",
+        "bindestrich",
+        "strich",
+        "traço",
+        "myślnik",
+        "kreska",
+        "tire",
+        "тире",
+        "дефис",
+    ]
+)
 _WORD = re2.compile(r"[\pL\pM']+")
 _BETWEEN_DIGIT_WORDS = frozenset(" ,.;/-\n")
 
@@ -138,6 +162,8 @@ def _unmarked(text: str) -> str:
         text = _CONCATENATION.sub("", text)
     if "|" in text or "\t" in text:
         text = _LABELLED_ROW.sub(_join_cells, text)
+    if _SPACED_LETTERS.search(text):
+        text = _SPACED_LETTERS.sub(lambda m: m.group().replace("-", "").replace(".", "").replace(" ", ""), text)
     return normalise(text)
 
 
@@ -193,8 +219,10 @@ def _numerals(text: str) -> str:
         changed = True
     folded = fold(text)
     out: list[str] = []
-    run: list[tuple[int, int, str]] = []  # (start, end, digit) of the digit words in a row
+    run: list[tuple[int, int, str, bool]] = []  # (start, end, digit, after a dash word) in a row
     last = 0
+    gap_from = 0  # where the gap before the next digit word starts (after a digit or dash word)
+    dash = False
 
     def close() -> None:
         nonlocal last, changed
@@ -206,13 +234,20 @@ def _numerals(text: str) -> str:
         run.clear()
 
     for m in _WORD.finditer(folded):
-        digit = _DIGIT_WORDS.get(m.group())
+        word = m.group()
+        if run and word in _DASH_WORDS and set(folded[gap_from : m.start()]) <= _BETWEEN_DIGIT_WORDS:
+            gap_from, dash = m.end(), True  # "two one nine dash zero nine"
+            continue
+        digit = _DIGIT_WORDS.get(word)
         if digit is None:
             close()
+            dash = False
             continue
-        if run and not set(folded[run[-1][1] : m.start()]) <= _BETWEEN_DIGIT_WORDS:
+        if run and not set(folded[gap_from : m.start()]) <= _BETWEEN_DIGIT_WORDS:
             close()
-        run.append((m.start(), m.end(), digit))
+            dash = False
+        run.append((m.start(), m.end(), digit, dash))
+        gap_from, dash = m.end(), False
     close()
     if not changed:
         return ""
@@ -220,15 +255,18 @@ def _numerals(text: str) -> str:
     return "".join(out)
 
 
-def _as_digits(folded: str, run: list[tuple[int, int, str]]) -> str:
+def _as_digits(folded: str, run: list[tuple[int, int, str, bool]]) -> str:
     """Digit words as digits: words apart by spaces make one group ("two one nine" is "219");
     a comma, a dash or a dot between groups of two or more digits is a dash ("219-09-9999"), between
-    single ones a list's comma that stays ("1, 2, 3")."""
+    single ones a list's comma that stays ("1, 2, 3"); a word for a dash is a dash."""
     groups = [[run[0][2]]]
     joints: list[str] = []
-    for (_, end, _), (start, _, digit) in itertools.pairwise(run):
+    for (_, end, _, _), (start, _, digit, after_dash) in itertools.pairwise(run):
         gap = folded[end:start]
-        if gap.strip(" "):
+        if after_dash:
+            groups.append([digit])
+            joints.append("-")
+        elif gap.strip(" "):
             groups.append([digit])
             joints.append(gap)
         else:
