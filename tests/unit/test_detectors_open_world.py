@@ -58,6 +58,7 @@ def test_identifiers_hidden_by_their_writing_are_read(text: str) -> None:
         "Sayın Ayşe Yılmaz, vergi kimlik 1234567890",
         "\u6211\u7684\u8eab\u4efd\u8bc1\u53f7 11010519491231002X",  # 我的身份证号
         "My policy number is 48213379",
+        "Aetna W123456789",  # an insurer names the number beside it
         "Ayşe Yılmaz (34606280660)",  # a name and an 11-digit number: fail closed
     ],
 )

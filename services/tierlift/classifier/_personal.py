@@ -105,7 +105,13 @@ _ID_WORDS = _folded(
     "תעודת זהות; מספר זהות; ת.ז; דרכון; קופת חולים; מספר מבוטח;"
     "आधार; पैन; पहचान; पहचान पत्र; पासपोर्ट; बीमा; रोगी; मरीज; सदस्य; मतदाता; राशन कार्ड;"
     "nik; ktp; npwp; bpjs; nomor induk; kartu keluarga; nomor peserta; cccd; cmnd; can cuoc; so can cuoc;"
-    "chung minh nhan dan; bao hiem; so bao hiem; philhealth; sss; umid; kitambulisho; nida; บัตรประชาชน"
+    "chung minh nhan dan; bao hiem; so bao hiem; philhealth; sss; umid; kitambulisho; nida; บัตรประชาชน;"
+    # health insurers and public health schemes: the number beside one is its member's
+    "aetna; cigna; humana; unitedhealthcare; united healthcare; anthem; kaiser permanente; bcbs; blue cross;"
+    "blue shield; tricare; molina; centene; oscar health; aok; techniker krankenkasse; barmer; dak; ikk; bkk;"
+    "axa; allianz; bupa; cpam; ameli; mgen; harmonie mutuelle; sanitas; adeslas; mapfre; dkv; zilveren kruis;"
+    "vgz; menzis; ohip; ramq; msp; medibank; hcf; nhif; mutualite; mutualidad; cassa mutua; inps; inail; sus;"
+    "unimed; amil; bradesco saude; hapvida; luxmed; medicover; sgk; омс; дмс; 医保卡; 健保卡; 건강보험공단"
 )
 # In scripts written without spaces, matched anywhere.
 _ID_WORDS_UNSPACED = _folded(
