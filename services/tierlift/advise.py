@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,38 @@ def measured_workload(report: ledger_pb2.Report, today: date, peak_factor: Decim
     return Workload(int(tokens_in * scale), int(tokens_out * scale), int(report.requests * scale), peak_factor), days
 
 
+def _number(low: Decimal, high: Decimal | None = None) -> Callable[[str], Decimal]:
+    """An argparse `type=`: a decimal at least `low` and at most `high`; argparse names the flag
+    in its error and exits 2."""
+
+    def parse(text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value.is_finite() or value < low or (high is not None and value > high):
+            most = "" if high is None else f" and at most {high}"
+            raise argparse.ArgumentTypeError(f"{text}: must be at least {low}{most}")
+        return value
+
+    return parse
+
+
+def _count(low: int) -> Callable[[str], int]:
+    """An argparse `type=`: a whole number at least `low`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text}: must be at least {low}")
+        return value
+
+    return parse
+
+
 def cmd_advise(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], Any]) -> int:
     peak = Decimal(args.peak_factor)
     since = (datetime.now(UTC) - timedelta(days=WINDOW_DAYS)).isoformat()
@@ -52,8 +84,12 @@ def cmd_advise(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], 
     workload, days = measured_workload(report, datetime.now(UTC).date(), peak)
     if days:
         print(f"{who}: measured over {days} day(s), scaled to a month")
-    elif report.ByteSize() == 0 and args.tokens_per_day is None:
-        print(f"{who}: no traffic in the ledger over the last {WINDOW_DAYS} days")
+    elif args.tokens_per_day is None:  # advice on no traffic at all is advice on nothing
+        flag = f"--workload {args.workload}" if args.workload else f"--tenant {args.tenant}" if args.tenant else who
+        raise ValueError(
+            f"{flag}: no traffic in the ledger over the last {WINDOW_DAYS} days "
+            "(check the name, or ask what if with --tokens-per-day N)"
+        )
     if args.tokens_per_day is not None:
         if not workload.tokens:  # nothing measured: the mix comes from the flags
             tokens_in = int(Decimal(args.input_share) * 1_000_000)
@@ -120,13 +156,30 @@ def register(sub: Any, ledger: Callable[[argparse.Namespace], Any], ledger_help:
     adv = sub.add_parser("advise", help="self-host or API: monthly costs and each self-hosted model's crossover volume")
     adv.add_argument("--tenant")
     adv.add_argument("--workload")
-    adv.add_argument("--tokens-per-day", type=int, help="what if: this volume at the measured mix")
-    adv.add_argument("--input-share", default="0.75", help="share of input tokens when nothing is measured")
-    adv.add_argument("--tokens-per-request", default="1000", help="tokens per request when nothing is measured")
-    adv.add_argument("--peak-factor", default="3", help="peak hour rate / average rate (sizes the replicas)")
-    adv.add_argument("--min-replicas", type=int, default=1, help="replicas a self-hosted model never goes below")
-    adv.add_argument("--ops-hours", default="20", help="operations hours a month for a self-hosted fleet")
-    adv.add_argument("--ops-rate", default="100", help="USD per operations hour")
+    adv.add_argument("--tokens-per-day", type=_count(1), help="what if: this volume at the measured mix")
+    adv.add_argument(
+        "--input-share",
+        type=_number(Decimal(0), Decimal(1)),
+        default=Decimal("0.75"),
+        help="share of input tokens when nothing is measured",
+    )
+    adv.add_argument(
+        "--tokens-per-request",
+        type=_number(Decimal(1)),
+        default=Decimal(1000),
+        help="tokens per request when nothing is measured",
+    )
+    adv.add_argument(
+        "--peak-factor",
+        type=_number(Decimal(1)),
+        default=Decimal(3),
+        help="peak hour rate / average rate (sizes the replicas)",
+    )
+    adv.add_argument("--min-replicas", type=_count(0), default=1, help="replicas a self-hosted model never goes below")
+    adv.add_argument(
+        "--ops-hours", type=_number(Decimal(0)), default=Decimal(20), help="operations hours a month for a fleet"
+    )
+    adv.add_argument("--ops-rate", type=_number(Decimal(0)), default=Decimal(100), help="USD per operations hour")
     adv.add_argument("--catalog", help="catalog YAML (default: the packaged one)")
     adv.add_argument("--policy", help="policy YAML whose tier_quality ranks the tiers (default: the packaged one)")
     adv.add_argument("--ledger", help=ledger_help)

@@ -4,7 +4,7 @@ tierlift up                      start everything, serve until Ctrl-C
 tierlift ask "question"          route one request, show the answer and its story
 tierlift plan "question"         show the ladder without calling a model
 tierlift spend                   spend by tenant, workload, tier and model
-tierlift keys create|list|revoke  manage API keys (admin)
+tierlift keys create|list|revoke|rotate  manage API keys (admin)
 tierlift audit                   admin actions: keys and budgets
 tierlift rollout start|status|pause|resume|promote|abort   move a workload between models safely
 tierlift migrate                 apply the ledger migrations
@@ -21,7 +21,10 @@ import argparse
 import os
 import sys
 import time
+import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +33,20 @@ from google.protobuf import json_format
 
 from tierlift import advise, quality, reports, rollout
 from tierlift.client import Completion, Tierlift, TierliftError
+from tierlift.client._inputs import ADDRESS_VARIABLES, env_address
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.core.entry import StartupError
 from tierlift.core.identity import with_key
 from tierlift.deployment import Deployment, probe_provider
-from tierlift.devstack import StackError, read_keys, read_state, stack_from_environment
+from tierlift.devstack import (
+    StackError,
+    StackRunning,
+    lock_state_dir,
+    read_keys,
+    read_state,
+    stack_from_environment,
+)
 from tierlift.evaluation import commands as evaluation_commands
 from tierlift.router._policy_source import PolicyError, load_policy
 from tierlift.v1 import assessor_pb2_grpc, common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
@@ -47,8 +58,7 @@ KEY_HELP = "API key (default: TIERLIFT_API_KEY, or the key `tierlift up` wrote)"
 def _channel(args: argparse.Namespace, service: str) -> grpc.Channel:
     """A channel to the router or the ledger with the caller's key: --key, TIERLIFT_API_KEY, or
     the key `tierlift up` wrote (the app key for the router, the admin key for the ledger)."""
-    explicit = getattr(args, service, None)
-    address = _address(explicit, f"TIERLIFT_{service.upper()}_ADDR", service)
+    address = _address(getattr(args, service, None), service)
     key = (
         args.key
         or os.environ.get("TIERLIFT_API_KEY")
@@ -57,8 +67,18 @@ def _channel(args: argparse.Namespace, service: str) -> grpc.Channel:
     return with_key(grpc.insecure_channel(address), key)
 
 
-def _address(explicit: str | None, env: str, key: str) -> str:
-    return explicit or os.environ.get(env) or read_state(STATE_DIR)[key]
+def _address(explicit: str | None, service: str) -> str:
+    """--router/--ledger/--assessor, else the client's variable (TIERLIFT_ADDRESS,
+    TIERLIFT_LEDGER_ADDRESS, TIERLIFT_ASSESSOR_ADDRESS; the old *_ADDR names with a warning),
+    else the running stack's."""
+    if explicit:
+        return explicit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeprecationWarning)
+        from_env = env_address(ADDRESS_VARIABLES[service])
+    for warning in caught:
+        print(f"tierlift: warning: {warning.message}", file=sys.stderr)
+    return from_env or read_state(STATE_DIR)[service]
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -66,9 +86,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     policy_path = Path(args.policy) if args.policy else None
     if policy_path is not None:
         load_policy(policy_path)  # a bad policy stops here, naming the file, before anything starts
+    try:
+        lock = lock_state_dir(STATE_DIR)  # before anything in the folder is written
+    except StackRunning as exc:
+        print(f"tierlift: {exc}", file=sys.stderr)
+        return 1
     stack, deployment = stack_from_environment(
         STATE_DIR, catalog_path, dict(os.environ), probe_provider, args.region or "", policy_path, args.port
     )
+    stack.lock = lock
     started = time.perf_counter()
     stack.start()
     print(f"tierlift is up in {time.perf_counter() - started:.1f}s")
@@ -106,7 +132,7 @@ def _banner(deployment: Deployment) -> str:
 
 def _client(args: argparse.Namespace) -> Tierlift:
     """The client library, as every app calls the router: one way to call it, not two."""
-    address = _address(args.router, "TIERLIFT_ROUTER_ADDR", "router")
+    address = _address(args.router, "router")
     key = args.key or os.environ.get("TIERLIFT_API_KEY") or read_keys(STATE_DIR).get("app", "")
     return Tierlift(address, api_key=key, tenant=args.tenant, workload=args.workload, timeout_s=args.timeout)
 
@@ -191,8 +217,17 @@ def cmd_spend(args: argparse.Namespace) -> int:
             f"{line.tenant:<12} {line.workload:<12} {tier_name(line.tier):<12} {line.model:<34} "
             f"{line.attempts:>8} {line.input_tokens:>8} {line.output_tokens:>8} {line.cost_usd}"
         )
+        _print_kinds(line.kinds, indent=4)
     print(f"total: {report.total_attempts} attempts, {report.total_cost_usd} USD")
+    _print_kinds(report.kinds, indent=2)
     return 0
+
+
+def _print_kinds(kinds: Sequence[ledger_pb2.KindSpend], indent: int) -> None:
+    """The kinds of token that were used (cache reads, writes, images, audio, reasoning, text), one a line."""
+    for kind in kinds:
+        if kind.tokens or Decimal(kind.cost_usd or "0"):
+            print(f"{' ' * indent}{kind.kind:<12} {kind.tokens:>10} tokens  {kind.cost_usd} USD")
 
 
 def _ledger(args: argparse.Namespace) -> ledger_pb2_grpc.LedgerStub:
@@ -211,9 +246,19 @@ def cmd_keys(args: argparse.Namespace) -> int:
         print(f"{created.secret}\n(shown once: store it now) key id {created.key.key_id}, role {created.key.role}, "
               f"tenant {created.key.tenant or '(all)'}")  # fmt: skip
         return 0
+    if args.keys_command in ("revoke", "rotate") and not args.key_id:
+        raise ValueError(f"keys {args.keys_command}: name the key id (`tierlift keys list` shows them)")
     if args.keys_command == "revoke":
         revoked = ledger.RevokeKey(ledger_pb2.KeyId(key_id=args.key_id), timeout=10)
         print(f"revoked {revoked.key_id} at {revoked.revoked_at}")
+        return 0
+    if args.keys_command == "rotate":
+        grace_s = int(rollout.duration_s(args.grace, "--grace"))
+        if grace_s < 1:
+            raise ValueError("--grace: at least 1s (to stop a key now, revoke it)")
+        rotated = ledger.RotateKey(ledger_pb2.KeyRotation(key_id=args.key_id, grace_s=grace_s), timeout=10)
+        print(f"{rotated.secret}\n(shown once: store it now) key id {rotated.key.key_id} replaces {args.key_id}, "
+              f"which keeps working for {args.grace}")  # fmt: skip
         return 0
     for k in ledger.ListKeys(ledger_pb2.KeyQuery(tenant=args.tenant or ""), timeout=10).keys:
         state = f"revoked {k.revoked_at}" if k.revoked_at else f"expires {k.expires_at or 'never'}"
@@ -268,10 +313,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_budget(args: argparse.Namespace) -> int:
     ledger = _ledger(args)
+    if args.budget_command == "delete" and not args.tenant:
+        raise ValueError("--tenant: budget delete needs the tenant whose budget it is")
     if args.budget_command == "set":
         budget = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period,
                                    limit_usd=args.limit, soft_ratio=args.soft_ratio, action=args.action)  # fmt: skip
         budgets = [ledger.SetBudget(budget, timeout=10)]
+    elif args.budget_command == "delete":
+        which = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period)
+        deleted = ledger.DeleteBudget(which, timeout=10)
+        print(f"deleted the {args.period} budget of {deleted.tenant} {deleted.workload or '(all workloads)'}: "
+              f"{deleted.spent_usd} of {deleted.limit_usd} USD, at limit: {deleted.action}")  # fmt: skip
+        return 0
     else:
         budgets = list(ledger.ListBudgets(ledger_pb2.BudgetQuery(tenant=args.tenant or ""), timeout=10).budgets)
     for b in budgets:
@@ -354,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--stream", action="store_true", help="print the answer as it is generated")
         p.add_argument("--max-tokens", type=int, default=64)
         p.add_argument("--idempotency-key")
-        p.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
+        p.add_argument("--router", help="router address (default: TIERLIFT_ADDRESS or the running stack)")
         p.add_argument("--key", help=KEY_HELP)
         p.add_argument("--timeout", type=float, default=120.0)
         p.add_argument("--json", action="store_true", help="print the whole response as JSON")
@@ -362,10 +415,10 @@ def _parser() -> argparse.ArgumentParser:
     spend = sub.add_parser("spend", help="spend by tenant, workload, tier and model")
     spend.add_argument("--tenant")
     spend.add_argument("--workload")
-    spend.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    spend.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDRESS or the running stack)")
     spend.add_argument("--key", help=KEY_HELP)
     spend.set_defaults(func=cmd_spend)
-    ledger_help = "ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)"
+    ledger_help = "ledger address (default: TIERLIFT_LEDGER_ADDRESS or the running stack)"
     report = sub.add_parser("report", help="spend by day and tier, routing distribution, escalation rate")
     report.add_argument("--tenant")
     report.add_argument("--workload")
@@ -375,8 +428,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--ledger", help=ledger_help)
     report.add_argument("--key", help=KEY_HELP)
     report.set_defaults(func=cmd_report)
-    budget = sub.add_parser("budget", help="set or list budgets")
-    budget.add_argument("budget_command", choices=["set", "list"])
+    budget = sub.add_parser("budget", help="set, list or delete budgets")
+    budget.add_argument("budget_command", choices=["set", "list", "delete"])
     budget.add_argument("--tenant")
     budget.add_argument("--workload", help="default: every workload of the tenant")
     budget.add_argument("--period", choices=["day", "month"], default="month")
@@ -386,9 +439,10 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--ledger", help=ledger_help)
     budget.add_argument("--key", help=KEY_HELP)
     budget.set_defaults(func=cmd_budget)
-    keys = sub.add_parser("keys", help="create, list or revoke API keys (admin)")
-    keys.add_argument("keys_command", choices=["create", "list", "revoke"])
-    keys.add_argument("key_id", nargs="?", help="revoke: the key id")
+    keys = sub.add_parser("keys", help="create, list, revoke or rotate API keys (admin)")
+    keys.add_argument("keys_command", choices=["create", "list", "revoke", "rotate"])
+    keys.add_argument("key_id", nargs="?", help="revoke, rotate: the key id")
+    keys.add_argument("--grace", default="24h", help="rotate: how long the old key keeps working (default 24h)")
     keys.add_argument("--tenant")
     keys.add_argument("--role", choices=["app", "viewer", "finance", "admin"], default="app")
     keys.add_argument("--workloads", help="app keys: comma-separated workloads it may use (default: all)")

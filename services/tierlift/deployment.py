@@ -27,6 +27,8 @@ from tierlift.adapters.openai_compat import AZURE_API_VERSION
 from tierlift.core.catalog import Catalog, Model
 from tierlift.core.config import secret
 
+TIERLIFT_KEY_PREFIX = "tl_"  # how Tierlift's own API keys start (core/identity.py)
+
 
 @dataclass(frozen=True)
 class Deployed:
@@ -140,6 +142,8 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
             problem = f"a {family} server with no endpoint in the catalog (give one with --catalog)"
         if not problem and model.api_key_env and not key:
             problem = f"no key: set {model.api_key_env}"
+        if not problem and key.startswith(TIERLIFT_KEY_PREFIX):
+            problem = _own_edge(model, endpoint)
         if not problem and family in CLOUD_ENV_PREFIXES:
             problem = _cloud_problem(family, model, env)
         note = ""
@@ -156,6 +160,17 @@ def plan_deployment(catalog: Catalog, env: Mapping[str, str], region: str, probe
         deployment.adapters[model.adapter] = family
         deployment.deployed.append(Deployed(model, endpoint, note))
     return deployment
+
+
+def _own_edge(model: Model, endpoint: str) -> str:
+    """Why a provider whose key is a Tierlift API key is not one: the variables are those the
+    banner of `tierlift up` tells apps to export, pasted into the shell that runs Tierlift."""
+    via = f"{model.endpoint_env}={endpoint}, " if model.endpoint_env and endpoint else ""
+    unset = " and ".join(v for v in (model.endpoint_env, model.api_key_env) if v)
+    return (
+        f"{via}{model.api_key_env} is a Tierlift API key: that is Tierlift's own OpenAI-compatible edge, "
+        f"not a provider (unset {unset} in the shell that runs `tierlift up`; they are for apps)"
+    )
 
 
 def _check_served(

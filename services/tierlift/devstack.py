@@ -6,6 +6,8 @@ foreground; the integration tests start the very same stack.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
 
 import grpc
 import yaml
@@ -44,14 +48,52 @@ _MODULES = {
     "assessor": "tierlift.assessor.main",
 }
 STATE_FILE = "stack.json"
+LOCK_FILE = "stack.lock"
 NATS_USERS_FILE = "nats-users.json"
 # whose events each consumer takes (TIERLIFT_TRUSTED_PRODUCERS), beside its own
 TRUSTS = {"ledger": ("router", "assessor"), "router": ("ledger", "assessor"), "assessor": ("router", "ledger")}
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
 
 
 class StackError(RuntimeError):
     pass
+
+
+class StackRunning(StackError):
+    """Another stack holds the state folder: a second one would overwrite its stack.json, logs and
+    nats.conf and leave it running where no command finds it."""
+
+
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """An exclusive lock on the state folder, held while the returned file stays open (the stack's
+    life; the kernel drops it when the process ends). The holder's pid is written into it."""
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle = private_file(state_dir / LOCK_FILE).open("r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StackRunning(running_stack_message(state_dir, holder)) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def running_stack_message(state_dir: Path, pid: str) -> str:
+    try:
+        addrs = read_state(state_dir)
+    except (StackError, ValueError):
+        addrs = {}
+    shown = ("router", "ledger", "gateway", "nats")
+    where = ", ".join(f"{name} {addr}" for name, addr in addrs.items() if name in shown)
+    return (
+        f"a stack is already running from {state_dir} (pid {pid}"
+        + (f"; {where}" if where else "; still starting")
+        + "): use it, stop it (Ctrl-C in its terminal), or give this one its own TIERLIFT_STATE_DIR"
+    )
 
 
 def free_port() -> int:
@@ -183,6 +225,8 @@ class Stack:
     nats_seeds: dict[str, str] = field(default_factory=dict)
     # a service that exits is started again after a backoff (`supervise`); these count restarts
     restarts: dict[str, int] = field(default_factory=dict)
+    # the state folder's lock (`lock_state_dir`), taken by `start` unless the caller holds it already
+    lock: IO[str] | None = None
 
     @property
     def services(self) -> list[str]:
@@ -201,10 +245,13 @@ class Stack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def start(self, health_timeout_s: float = 60.0) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.lock = self.lock or lock_state_dir(self.state_dir)  # StackRunning: nothing is touched
         self.state_dir.chmod(0o700)  # an existing folder too: it holds keys, seeds and the ledger
         (self.state_dir / "logs").mkdir(exist_ok=True, mode=0o700)
         try:
+            self.gateway_port = self.gateway_port or free_port()  # known before any provider is called
+            if problem := self.own_edge_as_provider():
+                raise StackError(problem)
             self._start_nats()
             run_bootstrap(self.nats_url, self.nats_seeds[BOOTSTRAP], self.tls)
             private_file(self.state_dir / "ledger.db")
@@ -216,6 +263,24 @@ class Stack:
             self.stop()
             raise
         private_file(self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
+
+    def own_edge_as_provider(self) -> str:
+        """Why an adapter would call this stack's own OpenAI-compatible edge as its provider
+        ("" when none would): an endpoint variable (OPENAI_BASE_URL...) at the gateway's address,
+        as when the banner's exports were pasted into the shell that runs `tierlift up`."""
+        for service, env in self.service_extra_env.items():
+            for variable, value in env.items() if service.startswith("adapter-") else ():
+                try:
+                    url = urlsplit(value)
+                    port = url.port
+                except ValueError:
+                    continue
+                if url.scheme in ("http", "https") and url.hostname in LOOPBACK and port == self.gateway_port:
+                    return (
+                        f"{variable}={value} is this stack's own OpenAI-compatible edge, not a provider: "
+                        f"unset {variable} (and the key beside it) in the shell that runs `tierlift up`"
+                    )
+        return ""
 
     def _start_nats(self, port: int = 0) -> None:
         """nats-server with one nkey user per service and the subject permissions of
@@ -388,7 +453,11 @@ class Stack:
     def stop(self) -> dict[str, int]:
         extra = [name for name in self.procs if name not in (*self.services, "nats")]  # e.g. "router-2"
         codes = {name: self.stop_service(name) for name in [*extra, *reversed(self.services), "nats"]}
-        (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        if self.lock is not None:  # only the stack holding the folder removes its stack.json
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.lock.close()  # closing the file releases the lock
+            self.lock = None
         return codes
 
 

@@ -8,16 +8,24 @@ from __future__ import annotations
 import argparse
 import csv
 import html
+import sys
+import time
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from tierlift.devstack import StackError
 from tierlift.v1 import assessor_pb2, ledger_pb2, router_pb2
 
 COLUMNS = ["workload", "model", "tier", "requests", "share", "scored", "agreement", "feedback", "feedback_score",
            "regeneration_rate", "escalation_rate", "p50_latency_ms", "p95_latency_ms", "cost_usd",
            "cost_per_quality_point", "suite_score"]  # fmt: skip
+# how long `tierlift feedback` waits for the ledger to store a request it does not have yet
+LEDGER_LAG_S = 3.0
 
 
 def _share(value: float) -> str:
@@ -92,13 +100,45 @@ def cmd_quality(args: argparse.Namespace, ledger: Callable[[argparse.Namespace],
     return 0
 
 
-def cmd_feedback(args: argparse.Namespace, router: Callable[[argparse.Namespace], Any]) -> int:
+def cmd_feedback(
+    args: argparse.Namespace, router: Callable[[argparse.Namespace], Any], ledger: Callable[[argparse.Namespace], Any]
+) -> int:
     rating = {"good": 1, "bad": -1, "none": 0}[args.rating]
     request = router_pb2.FeedbackRequest(request_id=args.request_id, tenant=args.tenant or "", rating=rating,
                                          regenerated=args.regenerated, comment=args.comment or "")  # fmt: skip
+    if not _ledger_knows(args, ledger):
+        print(f"tierlift: NOT_FOUND: request_id: the ledger has no request {args.request_id} "
+              "(the id `tierlift ask` prints after `request`)", file=sys.stderr)  # fmt: skip
+        return 1
     ack = router(args).Feedback(request, timeout=10)
     print(f"recorded {ack.event_id}")
     return 0
+
+
+def _ledger_knows(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], Any]) -> bool:
+    """Whether the ledger holds the request (any attempt of it, in the key's tenant). The router
+    takes feedback without asking, as the ledger stores requests a moment after they are answered;
+    a person typing an id has waited that moment. True when the ledger cannot be asked (no
+    stack, an app key that may not read it): the router then takes the verdict as before."""
+    try:
+        uuid.UUID(args.request_id)
+    except ValueError:
+        return True  # not an id at all: the router refuses it, naming the field
+    query = ledger_pb2.AttemptQuery(request_id=args.request_id)
+    deadline = time.monotonic() + LEDGER_LAG_S  # an answer of a moment ago may still be on its way
+    try:
+        stub = ledger(args)
+        while not stub.ListAttempts(query, timeout=10).attempts:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.25)
+    except StackError:
+        return True
+    except grpc.RpcError as exc:
+        if exc.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAVAILABLE):
+            return True
+        raise
+    return True
 
 
 def cmd_suite(args: argparse.Namespace, assessor: Callable[[argparse.Namespace], Any]) -> int:
@@ -128,7 +168,7 @@ def register(
     q.add_argument("--since", help="RFC 3339 timestamp (default: 7 days ago)")
     q.add_argument("--csv", help="also write the rows to this CSV file")
     q.add_argument("--html", help="also write a chart to this HTML file")
-    q.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    q.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDRESS or the running stack)")
     q.add_argument("--key", help=key_help)
     q.set_defaults(func=lambda args: cmd_quality(args, ledger))
     fb = sub.add_parser("feedback", help="rate an answer by its request id")
@@ -137,13 +177,20 @@ def register(
     fb.add_argument("--regenerated", action="store_true", help="the user asked for another answer")
     fb.add_argument("--comment")
     fb.add_argument("--tenant")
-    fb.add_argument("--router", help="router address (default: TIERLIFT_ROUTER_ADDR or the running stack)")
+    fb.add_argument("--router", help="router address (default: TIERLIFT_ADDRESS or the running stack)")
+    fb.add_argument(
+        "--ledger", help="ledger that checks the request exists (default: TIERLIFT_LEDGER_ADDRESS or the stack's)"
+    )
     fb.add_argument("--key", help=key_help)
-    fb.set_defaults(func=lambda args: cmd_feedback(args, router))
+    fb.set_defaults(func=lambda args: cmd_feedback(args, router, ledger))
     suite = sub.add_parser("suite", help="run a workload's golden set on model paths now (admin)")
     suite.add_argument("suite_command", choices=["run"])
     suite.add_argument("--workload", required=True)
-    suite.add_argument("--models", help="model paths, comma-separated (default: the assessor's TIERLIFT_SUITE_MODELS)")
-    suite.add_argument("--assessor", help="assessor address (default: TIERLIFT_ASSESSOR_ADDR or the running stack)")
+    suite.add_argument(
+        "--models",
+        help="model paths, comma-separated (default: the assessor's TIERLIFT_SUITE_MODELS, "
+        "else the workload's live path: each item routed as its traffic is)",
+    )
+    suite.add_argument("--assessor", help="assessor address (default: TIERLIFT_ASSESSOR_ADDRESS or the running stack)")
     suite.add_argument("--key", help=key_help)
     suite.set_defaults(func=lambda args: cmd_suite(args, assessor))

@@ -1,4 +1,5 @@
-"""Spend reports as files: CSV rows (day, tier, attempts, tokens, cost) and a self-contained
+"""Spend reports as files: CSV rows (day, tier, attempts, tokens, cost, and the tokens and cost of
+each kind: cache reads and writes, images, audio, reasoning, text) and a self-contained
 HTML page with a stacked bar chart of daily spend by tier (inline SVG, no scripts)."""
 
 from __future__ import annotations
@@ -12,15 +13,22 @@ from pathlib import Path
 from tierlift.core.catalog import tier_name
 from tierlift.v1 import ledger_pb2
 
+# ledger.proto's KindSpend kinds, in its order
+KINDS = ("cache_read", "cache_write", "image_input", "audio_input", "reasoning", "text")
 TIER_COLOURS = {"LOCAL": "#2a9d8f", "HOSTED_OPEN": "#8ab17d", "CLOSED": "#e9c46a", "FRONTIER": "#e76f51"}
 
 
 def write_csv(report: ledger_pb2.Report, path: Path) -> None:
+    """One row a day and tier; after the totals, each kind's tokens and cost (ledger.proto's
+    KindSpend: cache reads, cache writes, images, audio, reasoning, and text, the rest)."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd"])
+        writer.writerow(["day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd",
+                         *(f"{kind}_{part}" for kind in KINDS for part in ("tokens", "cost_usd"))])  # fmt: skip
         for d in report.days:
-            writer.writerow([d.day, tier_name(d.tier), d.attempts, d.input_tokens, d.output_tokens, d.cost_usd])
+            by_kind = {k.kind: (k.tokens, k.cost_usd) for k in d.kinds}
+            kinds = (v for kind in KINDS for v in by_kind.get(kind, (0, "0")))
+            writer.writerow([d.day, tier_name(d.tier), d.attempts, d.input_tokens, d.output_tokens, d.cost_usd, *kinds])
 
 
 def write_html(report: ledger_pb2.Report, path: Path, title: str) -> None:

@@ -16,11 +16,11 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)?$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
-def duration_s(text: str) -> float:
+def duration_s(text: str, flag: str = "--min-duration") -> float:
     """'90', '90s', '15m', '2h', '7d' -> seconds."""
     found = _DURATION.match(text.strip())
     if not found:
-        raise ValueError(f"--min-duration: {text!r} is not a duration like 30s, 15m, 2h or 7d")
+        raise ValueError(f"{flag}: {text!r} is not a duration like 30s, 15m, 2h or 7d")
     return float(found.group(1)) * _UNIT_S[found.group(2) or "s"]
 
 
@@ -117,7 +117,7 @@ def register(sub: Any, assessor: Callable[[argparse.Namespace], Any], key_help: 
     rollout = sub.add_parser("rollout", help="move a workload between models: shadow, canary, full, with rollback")
     commands = rollout.add_subparsers(dest="rollout_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--assessor", help="assessor address (default: TIERLIFT_ASSESSOR_ADDR or the running stack)")
+    common.add_argument("--assessor", help="assessor address (default: TIERLIFT_ASSESSOR_ADDRESS or the running stack)")
     common.add_argument("--key", help=key_help)
     start = commands.add_parser("start", parents=[common], help="start a rollout at its first stage")
     start.add_argument("--workload", required=True)

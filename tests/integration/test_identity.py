@@ -72,6 +72,8 @@ def test_every_rpc_of_every_service_wants_a_credential(stack: Stack) -> None:
         "Ledger.CreateKey": lambda: ledger.CreateKey(ledger_pb2.KeyRequest(role="admin"), timeout=10),
         "Ledger.ListKeys": lambda: ledger.ListKeys(ledger_pb2.KeyQuery(), timeout=10),
         "Ledger.RevokeKey": lambda: ledger.RevokeKey(ledger_pb2.KeyId(key_id="x"), timeout=10),
+        "Ledger.RotateKey": lambda: ledger.RotateKey(ledger_pb2.KeyRotation(key_id="x"), timeout=10),
+        "Ledger.DeleteBudget": lambda: ledger.DeleteBudget(ledger_pb2.Budget(tenant="dev"), timeout=10),
         "Ledger.ListAudit": lambda: ledger.ListAudit(ledger_pb2.AuditQuery(), timeout=10),
         "Classifier.Classify": lambda: classifier.Classify(classifier_pb2.ClassifyRequest(messages=HELLO), timeout=10),
         "ModelAdapter.Generate": lambda: adapter.Generate(generate, timeout=10),

@@ -21,6 +21,7 @@ from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
 from tierlift.ledger._ingest import request_row, settled_ingest, settled_row
+from tierlift.ledger._kinds import kind_spend
 from tierlift.ledger._servicer import budget_row, build_report
 from tierlift.ledger._store import total
 from tierlift.router._budgets import BudgetBook
@@ -381,6 +382,31 @@ def test_sums_past_the_64_bit_picodollar_range_stay_exact(store: LedgerStore) ->
     assert total(store.spend("acme", "", None, None)) == Decimal(10_000_000)
     assert store.spent_since("acme", "", datetime.now(UTC).date().replace(day=1)) == Decimal(10_000_000)
     assert sum((d["cost_usd"] for d in store.daily("acme", "", None, None)), Decimal(0)) == Decimal(10_000_000)
+
+
+def test_each_token_kinds_tokens_and_cost_are_summed_exactly_on_both_databases(store: LedgerStore) -> None:
+    """claude-opus-4-5 (USD per 1M: input 5, output 25, cache read 0.50, 5-minute write 6.25, 1-hour
+    write 10): 1,000 text in, 3,000 read, 600 + 400 written, 400 text out, 300 reasoning."""
+    rows = []
+    for i in range(3):
+        e = attempt_event(f"k{i}.attempt.0", model="claude-opus-4-5")
+        e.attempt.usage.CopyFrom(common_pb2.Usage(
+            input_tokens=5_000, output_tokens=700, cache_read_input_tokens=3_000, cache_write_input_tokens=1_000,
+            cache_write_1h_input_tokens=400, reasoning_output_tokens=300))  # fmt: skip
+        rows.append(price_attempt(e, CATALOG))
+    store.insert_attempts(rows)
+    [line] = store.spend("acme", "", None, None)
+    kinds = {k.kind: (k.tokens, k.cost_usd) for k in kind_spend(line)}
+    assert kinds == {
+        "cache_read": (9_000, Decimal("0.0045")), "cache_write": (3_000, Decimal("0.02325")),
+        "image_input": (0, Decimal(0)), "audio_input": (0, Decimal(0)), "reasoning": (900, Decimal("0.0225")),
+        "text": (4_200, Decimal("0.045")),  # 3 x (1,000 in x 5 + 400 out x 25) / 1M
+    }  # fmt: skip
+    assert line["cost_usd"] == Decimal("0.09525") == sum(cost for _, cost in kinds.values())
+    [day] = store.daily("acme", "", None, None)  # the rollup keeps the same sums
+    assert {k.kind: (k.tokens, k.cost_usd) for k in kind_spend(day)} == kinds
+    report = build_report(store.daily("acme", "", None, None), [])
+    assert [(k.kind, Decimal(k.cost_usd)) for k in report.days[0].kinds] == [(n, c) for n, (_, c) in kinds.items()]
 
 
 def test_an_attempt_too_large_for_any_model_is_poison_not_a_stuck_batch() -> None:

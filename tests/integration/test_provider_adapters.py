@@ -150,6 +150,47 @@ async def test_stream_yields_chunks_in_order_then_usage(backend: Any) -> None:
     assert (final.summary.usage.input_tokens, final.summary.usage.output_tokens) == (7, len(ANSWER_TOKENS))
 
 
+# the providers that report cache writes (the caller marks what to cache), and those that report
+# reasoning apart (Anthropic's and Bedrock's thinking is in their output count, not given apart)
+WRITES_CACHE = ("anthropic", "bedrock")
+REASONING_APART = ("openai", "azure", "gemini", "vertex")
+
+
+async def _usage_of(backend: Any, streamed: bool) -> common_pb2.Usage:
+    if streamed:
+        chunks = [c async for c in backend.stream(request())]
+        usage: common_pb2.Usage = chunks[-1].summary.usage
+        return usage
+    return (await backend.generate(request())).usage
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["generate", "stream"])
+async def test_cached_prompt_and_reasoning_tokens_reach_usage_in_one_convention(
+    wire: WireServer, backend: Any, streamed: bool
+) -> None:
+    """Whatever each provider counts in its input and output (Anthropic's and Bedrock's input leaves
+    the cache out, Gemini's candidates leave thoughts out), input_tokens counts every input token
+    and output_tokens every output token, and the kinds say how many were cache reads, writes and
+    reasoning."""
+    wire.prompt_cache, wire.reasoning_tokens = True, 9
+    first, again = await _usage_of(backend, streamed), await _usage_of(backend, streamed)
+    reasoning = 9 if wire.protocol in REASONING_APART else 0
+    written = 7 if wire.protocol in WRITES_CACHE else 0
+    assert first == common_pb2.Usage(input_tokens=7, output_tokens=len(ANSWER_TOKENS) + 9,
+                                     cache_write_input_tokens=written, reasoning_output_tokens=reasoning)  # fmt: skip
+    assert again == common_pb2.Usage(input_tokens=7, output_tokens=len(ANSWER_TOKENS) + 9,
+                                     cache_read_input_tokens=7, reasoning_output_tokens=reasoning)  # fmt: skip
+
+
+async def test_an_hours_cache_writes_are_told_apart(wire: WireServer, backend: Any) -> None:
+    wire.prompt_cache, wire.cache_ttl = True, "1h"
+    usage = (await backend.generate(request())).usage
+    if wire.protocol in WRITES_CACHE:
+        assert (usage.cache_write_input_tokens, usage.cache_write_1h_input_tokens) == (7, 7)
+    else:  # OpenAI and Gemini report no writes
+        assert (usage.cache_write_input_tokens, usage.cache_write_1h_input_tokens) == (0, 0)
+
+
 async def test_transient_5xx_and_429_are_retried_by_the_sdk(wire: WireServer, backend: Any) -> None:
     wire.script.extend(["500", "429:0"])
     reply = await backend.generate(request())

@@ -134,7 +134,8 @@ def test_cli_reports_budgets_and_advice_against_the_running_ledger(
         assert time.monotonic() < deadline, "the attempt did not reach the report"
         time.sleep(0.2)
     rows = (tmp_path / "r.csv").read_text().splitlines()
-    assert rows[0] == "day,tier,attempts,input_tokens,output_tokens,cost_usd" and ",LOCAL,1," in rows[1]
+    assert rows[0].startswith("day,tier,attempts,input_tokens,output_tokens,cost_usd,cache_read_tokens,")
+    assert ",LOCAL,1," in rows[1]
     assert "<svg" in (tmp_path / "r.html").read_text()
 
     assert main(["budget", "set", "--tenant", "cli-test", "--period", "day", "--limit", "5", *ledger]) == 0

@@ -68,7 +68,7 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Ot
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(receiver, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    upstream = WireServer()
+    upstream = WireServer(reasoning_tokens=3)  # a model that thinks: the spans count its reasoning apart
     upstream.start()
     stack = start_provider_stack(
         Path(tmp_path_factory.mktemp("traced")),
@@ -141,12 +141,18 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     assert attempt.attr("tierlift.tier") == "HOSTED_OPEN"
     assert attempt.attr("tierlift.escalated") is False
     assert attempt.attr("tierlift.cost_usd") == reply.total_cost_usd
+    assert (attempt.attr("gen_ai.usage.cost"), attempt.attr("gen_ai.usage.currency")) == (
+        pytest.approx(float(reply.total_cost_usd)), "USD")  # fmt: skip
+    assert attempt.attr("gen_ai.usage.input_tokens") == reply.usage.input_tokens
+    assert attempt.attr("gen_ai.usage.reasoning.output_tokens") == reply.usage.reasoning_output_tokens == 3
+    assert attempt.attr("gen_ai.usage.cache_read.input_tokens") == 0
     adapter_server = one("/tierlift.v1.ModelAdapter/Generate", "tierlift-adapter-openai-wire")
     assert parent(parent(adapter_server)) is attempt  # via the router's gRPC client span
     provider_call = one("chat wire-open", "tierlift-adapter-openai-wire")
     assert provider_call.raw.kind == trace_pb2.Span.SPAN_KIND_CLIENT
     assert parent(provider_call) is adapter_server
     assert provider_call.attr("gen_ai.usage.output_tokens") == reply.usage.output_tokens
+    assert provider_call.attr("gen_ai.usage.reasoning.output_tokens") == 3
 
     publish = one("tierlift.request.settled publish", "tierlift-router")  # the answer and its attempt
     assert publish.raw.kind == trace_pb2.Span.SPAN_KIND_PRODUCER
@@ -192,6 +198,6 @@ def test_a_repeated_request_is_labelled_without_calling_the_classifier(traced: t
 def test_router_metrics_are_exported(traced: tuple[Stack, OtlpReceiver]) -> None:
     stack, receiver = traced
     ask(stack)
-    expected = {"tierlift.requests", "tierlift.attempts", "tierlift.request.duration",
-                "gen_ai.client.token.usage", "tierlift.cost", "tierlift.classifications"}  # fmt: skip
+    expected = {"tierlift.requests", "tierlift.attempts", "tierlift.request.duration", "gen_ai.client.token.usage",
+                "tierlift.tokens", "tierlift.cost", "tierlift.classifications"}  # fmt: skip
     _wait(receiver, lambda: expected <= receiver.metric_names, f"metrics {expected}")

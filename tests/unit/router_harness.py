@@ -120,10 +120,10 @@ async def serve_router(
     if shadows is not None:
         shadows.adapters = adapters
     router_deps = RouterDeps(classifier=classifier, adapters=adapters, catalog=CATALOG, shadows=shadows, **deps)
-    router = router_pb2_grpc.RouterStub(
-        serve(router_pb2_grpc.add_RouterServicer_to_server, RouterServicer(router_deps))
-    )
+    servicer = RouterServicer(router_deps)
+    router = router_pb2_grpc.RouterStub(serve(router_pb2_grpc.add_RouterServicer_to_server, servicer))
     router.addresses = addresses  # type: ignore[attr-defined]
+    router.servicer = servicer  # type: ignore[attr-defined]  # for tests that drive a call's generator
     for server in servers:
         await server.start()
     try:

@@ -152,3 +152,29 @@ def test_golden_sets_load_with_clear_errors_and_each_check_decides(tmp_path: Pat
     assert not passes(schema, "[" * 100_000 + "]" * 100_000)[0]  # a model's answer Python cannot read
     packaged = Path(__file__).parents[2] / "services/tierlift/suites/cli.jsonl"
     assert len(load_suite(packaged)) == 5
+
+
+def test_a_suite_run_naming_no_models_runs_the_workloads_live_path(tmp_path: Path) -> None:
+    import asyncio
+
+    from tierlift.assessor._suite import LIVE, MemoryBaselines, SuiteRunner
+
+    (tmp_path / "faq.jsonl").write_text('{"prompt": "2+2?", "reference": "4"}\n{"prompt": "3+3?", "reference": "6"}\n')
+    seen: list[router_pb2.CompleteRequest] = []
+    published: list[events_pb2.QualityScored] = []
+
+    class Router:
+        async def Complete(self, request: router_pb2.CompleteRequest, **_call: float) -> router_pb2.CompleteResponse:
+            seen.append(request)
+            return router_pb2.CompleteResponse(text="4", model="gemma-3-270m-cpu")
+
+    async def publish(subject: str, event: events_pb2.QualityScored, event_id: str) -> None:
+        published.append(event)
+
+    runner = SuiteRunner(Router(), publish, MemoryBaselines({}), tmp_path)  # type: ignore[arg-type]
+    report = asyncio.run(runner.run("faq", []))
+    (path,) = report.paths
+    assert (path.model, path.items, path.passed, path.baseline) == (LIVE, 2, 1, -1.0)
+    assert [list(r.constraints.models) for r in seen] == [[], []]  # routed as the workload's traffic, unpinned
+    assert path.failures == ["item 2 (gemma-3-270m-cpu): normalised: expected '6', got '4'"]
+    assert {e.model for e in published} == {"gemma-3-270m-cpu"}  # each score is the answering model's

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -123,3 +124,43 @@ def test_a_cohort_key_keeps_one_user_in_one_rollout_arm() -> None:
     with Tierlift("127.0.0.1:1", tenant="acme", workload="faq") as tl:  # building a request calls nothing
         request = tl.request("hi", cohort_key="user-42")
     assert request.cohort_key == "user-42" and request.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("argument", "value", "field"),
+    [("max_tokens", -1, "params.max_tokens"), ("max_tokens", 10**12, "params.max_tokens"),
+     ("max_tokens", "64", "params.max_tokens"), ("temperature", "hot", "params.temperature"),
+     ("seed", 1.5, "params.seed"), ("stop", [1], "params.stop"), ("data_class", "secret", "constraints.data_class"),
+     ("allowed_tiers", ["local", "cheap"], "constraints.allowed_tiers[1]"),
+     ("quality_bar", "high", "constraints.quality_bar")],
+)  # fmt: skip
+def test_bad_arguments_are_the_clients_invalid_request_naming_the_field_before_any_call(
+    router: tuple[ScriptedRouter, str], argument: str, value: object, field: str
+) -> None:
+    servicer, address = router
+    with Tierlift(address, tenant="acme") as tl, pytest.raises(InvalidRequest) as err:
+        tl.complete("hi", **{argument: value})
+    assert err.value.field == field and err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert not servicer.seen
+
+
+def test_the_address_variables_are_the_clients_and_the_old_names_still_work_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("TIERLIFT_ADDRESS", "TIERLIFT_ROUTER_ADDR", "TIERLIFT_LEDGER_ADDRESS", "TIERLIFT_LEDGER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TIERLIFT_ROUTER_ADDR", "127.0.0.1:1")
+    monkeypatch.setenv("TIERLIFT_LEDGER_ADDR", "127.0.0.1:2")
+    with pytest.warns(DeprecationWarning) as caught, Tierlift() as tl:
+        assert (tl.address, tl.ledger_address) == ("127.0.0.1:1", "127.0.0.1:2")
+    assert [str(w.message) for w in caught] == [
+        "TIERLIFT_ROUTER_ADDR is deprecated: set TIERLIFT_ADDRESS instead",
+        "TIERLIFT_LEDGER_ADDR is deprecated: set TIERLIFT_LEDGER_ADDRESS instead",
+    ]
+    monkeypatch.setenv("TIERLIFT_ADDRESS", "127.0.0.1:3")
+    monkeypatch.setenv("TIERLIFT_LEDGER_ADDRESS", "127.0.0.1:4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new names: no warning
+        tl = Tierlift()
+    with tl:
+        assert (tl.address, tl.ledger_address) == ("127.0.0.1:3", "127.0.0.1:4")

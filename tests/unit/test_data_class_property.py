@@ -26,7 +26,7 @@ from tierlift.core.catalog import cloud_geography
 from tierlift.router import Policy
 from tierlift.router._policy import ShadowPolicy
 from tierlift.router._policy_source import PolicySource
-from tierlift.router._rollouts import CANDIDATE, RolloutBook
+from tierlift.router._rollouts import CANDIDATE, MOVING, RolloutBook, candidate_percent
 from tierlift.router._shadow import Shadows
 from tierlift.v1 import common_pb2, router_pb2, router_pb2_grpc
 from tierlift.v1.events_pb2 import Guardrails, JudgeSpec, RolloutState, ShadowFinished
@@ -157,7 +157,9 @@ async def scenario(
         plan = await running.router.Plan(request)
         effective = plan.classification.data_class
         running.arms[plan.arm] = running.arms.get(plan.arm, 0) + 1
-        if rollout is not None and not rollout.candidate_policy and plan.arm != CANDIDATE:  # candidate: its arm only
+        # the candidate serves its own arm only, once it has one (a shadow-only stage moves nothing)
+        moving = rollout is not None and not (rollout.status in MOVING and candidate_percent(rollout) == 0)
+        if rollout is not None and moving and not rollout.candidate_policy and plan.arm != CANDIDATE:
             assert rollout.to_model not in [r.model for r in plan.ladder], plan.reasons
         if stream:
             async for _ in running.router.CompleteStream(request):

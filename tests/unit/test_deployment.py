@@ -156,3 +156,26 @@ def test_gemini_bedrock_and_vertex_are_picked_up_from_their_variables() -> None:
     assert reasons["claude-sonnet-4-5-bedrock-us"].startswith("no AWS credentials: set AWS_ACCESS_KEY_ID")
     assert reasons["gemini-2.5-flash-vertex-us"].startswith("no Google Cloud project: set GOOGLE_CLOUD_PROJECT")
     assert reasons["gemini-2.5-flash"] == "no key: set GEMINI_API_KEY"
+
+
+def test_the_banners_exports_pasted_back_do_not_make_tierlift_its_own_provider(tmp_path: Path) -> None:
+    from tierlift.devstack import Stack, StackError, lock_state_dir
+
+    # `export OPENAI_BASE_URL=http://127.0.0.1:<edge>/v1` and `export OPENAI_API_KEY=tl_...` from the banner
+    env = {"OPENAI_API_KEY": "tl_0a1b2c3d4e5f_secret", "OPENAI_BASE_URL": "http://127.0.0.1:43210/v1"}
+    d = plan_deployment(CATALOG, env, "", lambda *_: pytest.fail("Tierlift's own edge was probed as a provider"))
+    reasons = {s.model.id: s.reason for s in d.skipped}
+    assert reasons["gpt-5-mini"].startswith(
+        "OPENAI_BASE_URL=http://127.0.0.1:43210/v1, OPENAI_API_KEY is a Tierlift API key: that is Tierlift's own"
+    )
+    assert "unset OPENAI_BASE_URL and OPENAI_API_KEY" in reasons["gpt-5-mini"]
+    assert "openai" not in d.adapters
+    # the stack itself refuses an adapter endpoint at its own edge's address, before starting anything
+    port = 43210
+    edge = f"http://localhost:{port}/v1"
+    stack = Stack(tmp_path / "state", gateway_port=port, adapters={"openai": "openai"},
+                  service_extra_env={"adapter-openai": {"OPENAI_BASE_URL": edge}})  # fmt: skip
+    with pytest.raises(StackError, match=f"OPENAI_BASE_URL={edge} is this stack's own OpenAI-compatible edge"):
+        stack.start()
+    assert stack.procs == {} and not (tmp_path / "state" / "nats.conf").exists()
+    lock_state_dir(tmp_path / "state").close()  # and the folder is free again

@@ -107,6 +107,22 @@ def test_calibrate_writes_a_policy_the_routers_accept(tmp_path: Path) -> None:
     features = [Features(True, a["mean_logprob"], a["min_logprob"], 0.1, 8, 0.5) for a in answers]
     escalated = sum(policy.confidence_model.probability(f) < threshold for f in features)
     assert escalated <= 0.3 * len(answers)
+    # edited in place, twice: every comment is still above the key it was written for, and what
+    # was added reads as blocks
+    calibrate(eval_file, policy_file, "qa", max_escalation=0.2, keep_accuracy=None)
+    written = policy_file.read_text()
+    assert _key_below_each_comment(written) == _key_below_each_comment(DEFAULT_POLICY.read_text())
+    assert "\nworkloads:\n  faq:\n    confidence_threshold: " in written and "\n  qa:\n" in written
+    assert load_policy(policy_file).threshold_for("faq") == threshold
+
+
+def _key_below_each_comment(text: str) -> dict[str, str]:
+    lines = text.splitlines()
+    return {
+        line: next(below for below in lines[i + 1 :] if not below.startswith("#")).split(":")[0]
+        for i, line in enumerate(lines)
+        if line.startswith("#")
+    }
 
 
 def test_a_confidence_model_scores_only_the_models_it_was_fitted_on() -> None:

@@ -103,10 +103,26 @@ def test_the_candidate_arm_puts_the_candidate_where_the_control_stood_with_the_c
 
 
 def test_the_control_arm_never_reaches_the_candidate() -> None:
-    plan, request = planned()  # type: ignore[misc]
-    split(plan, request, state(0), CATALOG)
+    control_cohort = next(k for k in (f"user-{i}" for i in range(100)) if cohort_point("acme", "qa", k) >= 5)
+    plan, request = planned(cohort=control_cohort)  # type: ignore[misc]
+    split(plan, request, state(1), CATALOG)  # 5%: the candidate has an arm of its own
     assert plan.arm == CONTROL and CANDIDATE_MODEL not in ladder(plan)
     assert any("control arm" in e.reason for e in plan.excluded if e.model == CANDIDATE_MODEL)
+
+
+def test_a_shadow_only_stage_leaves_the_live_ladder_as_planned() -> None:
+    plan, request = planned()  # type: ignore[misc]
+    before = ladder(plan)
+    assert CANDIDATE_MODEL in before and CONTROL_MODEL in before  # the candidate has a place of its own
+    for status in ("running", "paused"):
+        plan, request = planned()  # type: ignore[misc]
+        split(plan, request, state(0, status), CATALOG)  # stage 0: the candidate is only compared
+        assert ladder(plan) == before and CANDIDATE_MODEL not in [e.model for e in plan.excluded]
+        assert (plan.arm, plan.rollout_id) == (CONTROL, "qa-1")  # its evidence and comparisons still count
+        assert comparison(state(0, status), plan.arm) is not None
+    plan, request = planned()  # type: ignore[misc]
+    split(plan, request, state(0, "rolled_back"), CATALOG)  # rolled back: the candidate stays off
+    assert CANDIDATE_MODEL not in ladder(plan)
 
 
 def test_a_candidate_the_data_class_forbids_leaves_the_request_to_the_control() -> None:

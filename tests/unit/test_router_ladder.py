@@ -4,6 +4,7 @@ escalation and fallback can be forced. The real model is exercised in tests/inte
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -223,8 +224,8 @@ async def test_the_router_stops_working_when_the_callers_deadline_passes(harness
     assert harness.closed.calls == []
 
 
-def exhausted(action: str, workload: str = "") -> events_pb2.BudgetState:
-    return events_pb2.BudgetState(tenant="acme", workload=workload, period="month", state="hard_exceeded",
+def exhausted(action: str, workload: str = "", period: str = "month") -> events_pb2.BudgetState:
+    return events_pb2.BudgetState(tenant="acme", workload=workload, period=period, state="hard_exceeded",
                                   action=action, spent_usd="10.5", limit_usd="10")  # fmt: skip
 
 
@@ -235,6 +236,16 @@ async def test_exhausted_local_only_budget_closes_paid_tiers(harness: Harness) -
     assert [a.model for a in reply.attempts] == ["gemma-3-270m-cpu"]
     assert harness.closed.calls == []
     assert any("budget of tenant acme is exhausted" in e.reason for e in reply.plan.excluded)
+
+
+async def test_an_exhausted_budget_is_named_daily_or_monthly_in_the_plan_and_the_error(harness: Harness) -> None:
+    harness.budgets.apply(exhausted("local_only", period="day"))
+    plan = await harness.router.Plan(ask())
+    assert any(e.reason.startswith("daily budget of tenant acme is exhausted") for e in plan.excluded)
+    harness.budgets.apply(exhausted("reject", workload="faq"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await harness.router.Complete(ask())
+    assert (err.value.details() or "").startswith("monthly budget of tenant acme workload faq is exhausted")
 
 
 async def test_exhausted_reject_budget_is_resource_exhausted(harness: Harness) -> None:
@@ -327,6 +338,27 @@ async def test_a_stream_the_caller_leaves_is_recorded_as_cut_off(harness: Harnes
     assert attempt.attempt.error.startswith("CANCELLED: the caller left mid-stream")
     [completed] = _events_of(harness, "tierlift.request.completed", request_id)
     assert not completed.answered and "the caller gave up" in completed.error
+
+
+async def test_a_stream_closed_after_its_final_chunk_is_answered_never_abandoned(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """gRPC stops reading a stream at its final chunk and closes the generator; the answer is
+    settled by then, and nothing may record the request as given up ("request_abandoned")."""
+
+    class Call:
+        def time_remaining(self) -> float:
+            return 30.0
+
+    stream = harness.router.servicer.CompleteStream(ask(), Call())  # type: ignore[attr-defined]
+    async for chunk in stream:
+        if chunk.HasField("final"):
+            break
+    await stream.aclose()
+    gc.collect()
+    await asyncio.sleep(0.2)  # any finaliser or background task has run
+    assert [c.answered for c in harness.publisher.completions()] == [True]
+    assert "request_abandoned" not in caplog.text
 
 
 class StalledKeys(MemoryKeys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, example, prompt_tokens
+from tests.wire.openai_format import ANSWER_TOKENS, KINDS, cache_counts, example, prompt_tokens, reasoning_tokens
 
 PATH = "/v1/messages"
 STREAM_END = b""
@@ -48,7 +48,23 @@ def _message(body: dict[str, Any], content: list[dict[str, Any]], output_tokens:
         "content": content,
         "stop_reason": stop if output_tokens else None,
         "stop_sequence": None,
-        "usage": {"input_tokens": prompt_tokens(body), "output_tokens": output_tokens},
+        "usage": _usage(body, output_tokens),
+    }
+
+
+def _usage(body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
+    """Anthropic's usage: input_tokens leaves the cache reads and writes out; cache_creation splits
+    the writes by lifetime. Extended thinking is in output_tokens, not reported apart."""
+    prompt = prompt_tokens(body)
+    read, written = cache_counts(body, prompt, writes=True)
+    an_hour = written if (body.get(KINDS) or {}).get("cache_ttl") == "1h" else 0
+    thinking = reasoning_tokens(body) if output_tokens else 0
+    return {
+        "input_tokens": prompt - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
+        "cache_creation": {"ephemeral_5m_input_tokens": written - an_hour, "ephemeral_1h_input_tokens": an_hour},
+        "output_tokens": output_tokens + thinking,
     }
 
 
@@ -71,7 +87,7 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
             *deltas,
             ("content_block_stop", {"type": "content_block_stop", "index": 0}),
             ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                               "usage": {"output_tokens": len(ANSWER_TOKENS)}}),
+                               "usage": {"output_tokens": len(ANSWER_TOKENS) + reasoning_tokens(body)}}),
             ("message_stop", {"type": "message_stop"}),
         ]  # fmt: skip
     events: list[tuple[str | None, dict[str, Any]]] = [
@@ -91,7 +107,7 @@ def stream_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                "usage": {"output_tokens": len(ANSWER_TOKENS)},
+                "usage": {"output_tokens": len(ANSWER_TOKENS) + reasoning_tokens(body)},
             },
         ),
         ("message_stop", {"type": "message_stop"}),

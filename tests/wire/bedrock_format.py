@@ -12,7 +12,15 @@ import json
 import struct
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, EMBEDDING_DIMENSIONS, example, vector
+from tests.wire.openai_format import (
+    ANSWER_TOKENS,
+    EMBEDDING_DIMENSIONS,
+    KINDS,
+    cache_counts,
+    example,
+    reasoning_tokens,
+    vector,
+)
 
 PATH = r"/model/(?P<model>[^/]+)/(?P<method>converse|converse-stream|invoke)"
 STREAM_END = b""
@@ -46,9 +54,22 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     return sum(len(str(block.get("text", "")).split()) for block in blocks)
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int]:
+def _usage(body: dict[str, Any]) -> dict[str, Any]:
+    """Converse's usage: inputTokens leaves cache reads and writes out (totalTokens adds them);
+    cacheDetails gives the writes' TTL. Thinking is in outputTokens, not reported apart."""
     prompt = _prompt_tokens(body)
-    return {"inputTokens": prompt, "outputTokens": len(ANSWER_TOKENS), "totalTokens": prompt + len(ANSWER_TOKENS)}
+    read, written = cache_counts(body, prompt, writes=True)
+    output = len(ANSWER_TOKENS) + reasoning_tokens(body)
+    usage: dict[str, Any] = {
+        "inputTokens": prompt - read - written,
+        "outputTokens": output,
+        "totalTokens": prompt + output,
+    }
+    if read or written:
+        usage |= {"cacheReadInputTokens": read, "cacheWriteInputTokens": written}
+    if written:
+        usage["cacheDetails"] = [{"ttl": (body.get(KINDS) or {}).get("cache_ttl", "5m"), "inputTokens": written}]
+    return usage
 
 
 def tool_use(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.wire.openai_format import ANSWER_TOKENS, EMBEDDING_DIMENSIONS, TOKEN_LOGPROB, example, vector
+from tests.wire.openai_format import (
+    ANSWER_TOKENS,
+    EMBEDDING_DIMENSIONS,
+    TOKEN_LOGPROB,
+    cache_counts,
+    example,
+    reasoning_tokens,
+    vector,
+)
 
 PATH = (
     r"/(?:v1|v1beta|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
@@ -29,10 +37,22 @@ def _texts(body: dict[str, Any]) -> list[str]:
     return [str(part.get("text", "")) for content in contents for part in content.get("parts", [])]
 
 
-def _usage(body: dict[str, Any], output_tokens: int) -> dict[str, int]:
+def _usage(body: dict[str, Any], output_tokens: int) -> dict[str, Any]:
+    """Gemini's usageMetadata: promptTokenCount counts the cached content (implicit caching: a
+    prompt seen before), candidatesTokenCount leaves the thoughts out. Zero counts are left out,
+    as Gemini leaves them out."""
     prompt = sum(len(text.split()) for text in _texts(body))
-    total = prompt + output_tokens
-    return {"promptTokenCount": prompt, "candidatesTokenCount": output_tokens, "totalTokenCount": total}
+    cached, _ = cache_counts(body, prompt, writes=False)
+    thoughts = reasoning_tokens(body)
+    usage: dict[str, Any] = {"promptTokenCount": prompt, "candidatesTokenCount": output_tokens,
+                             "totalTokenCount": prompt + output_tokens + thoughts,
+                             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}]}  # fmt: skip
+    if cached:
+        usage["cachedContentTokenCount"] = cached
+        usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": cached}]
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
 
 
 def function_call(body: dict[str, Any]) -> dict[str, Any] | None:

@@ -18,9 +18,39 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return sum(len(str(m["content"]).split()) for m in body["messages"]) + len(str(body.get("system", "")).split())
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int]:
-    prompt = prompt_tokens(body)
-    return {"prompt_tokens": prompt, "completion_tokens": len(ANSWER_TOKENS), "total_tokens": prompt + 5}
+# Where the server puts what its prompt cache and scripted model make of a request (WireServer's
+# `prompt_cache` and `reasoning_tokens`): {"cache_hit": bool, "cache_ttl": "5m" | "1h", "reasoning": int}.
+KINDS = "_wire_usage_kinds"
+
+
+def cache_counts(body: dict[str, Any], prompt: int, writes: bool) -> tuple[int, int]:
+    """(tokens read from the cache, tokens written to it): a prompt seen before is read whole;
+    a new one is written whole where the provider reports writes (Anthropic, Bedrock), as if its
+    caller had marked it for caching."""
+    kinds = body.get(KINDS) or {}
+    if "cache_hit" not in kinds:
+        return 0, 0
+    return (prompt, 0) if kinds["cache_hit"] else (0, prompt if writes else 0)
+
+
+def reasoning_tokens(body: dict[str, Any]) -> int:
+    return int((body.get(KINDS) or {}).get("reasoning", 0))
+
+
+def _usage(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage: prompt_tokens counts the cached ones, completion_tokens the reasoning ones;
+    the details objects say how many (OpenAI caches automatically and reports no writes)."""
+    prompt, reasoning = prompt_tokens(body), reasoning_tokens(body)
+    cached, _ = cache_counts(body, prompt, writes=False)
+    completion = len(ANSWER_TOKENS) + reasoning
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
+                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    }  # fmt: skip
 
 
 def _token_logprob(token: str) -> dict[str, Any]:

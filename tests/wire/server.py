@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from tests.wire import anthropic_format, azure_format, bedrock_format, gemini_format, openai_format
-from tests.wire.openai_format import ANSWER_TOKENS, TOKEN_LOGPROB
+from tests.wire.openai_format import ANSWER_TOKENS, KINDS, TOKEN_LOGPROB
 
 __all__ = ["ANSWER_TOKENS", "TOKEN_LOGPROB", "WireServer"]
 
@@ -109,7 +109,16 @@ class WireServer:
     answer: Callable[[dict[str, Any]], str | tuple[str, float]] | None = None
     # OpenAI tool calls: the arguments a scripted model writes for a request body (else from the schema)
     tool_arguments: Callable[[dict[str, Any]], str] | None = None
+    # The provider's prompt cache: a prompt (model, system, messages, tools) seen before is read
+    # from it, whole, and the usage says so as the provider does; a new one is written to it where
+    # the provider reports writes (Anthropic, Bedrock: as if the caller had marked it for caching,
+    # to live `cache_ttl`). Off: no usage reports a cache.
+    prompt_cache: bool = False
+    cache_ttl: str = "5m"
+    # the scripted model thinks this many tokens before answering, reported as the provider does
+    reasoning_tokens: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cached_prompts: set[str] = field(default_factory=set)
 
     def start(self, port: int = 0) -> str:
         """Serve in a background thread; return the base URL the provider's SDK takes."""
@@ -140,6 +149,21 @@ class WireServer:
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+
+    def usage_kinds(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What the prompt cache and the scripted model make of this answered request (see
+        openai_format.KINDS); a prompt is cached once it is answered."""
+        kinds: dict[str, Any] = {"reasoning": self.reasoning_tokens}
+        if self.prompt_cache:
+            prompt = json.dumps([body.get(k) for k in _PROMPT_FIELDS], sort_keys=True)
+            with self._lock:
+                kinds |= {"cache_hit": prompt in self._cached_prompts, "cache_ttl": self.cache_ttl}
+                self._cached_prompts.add(prompt)
+        return kinds
+
+
+# what makes a prompt the same prompt, in every provider's request body
+_PROMPT_FIELDS = ("model", "system", "messages", "systemInstruction", "contents", "tools", "toolConfig")
 
 
 def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandler]:
@@ -238,6 +262,7 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             if kind == "echo":
                 messages = body.get("messages") or [{}]
                 return self._error(400, f"Invalid value for 'messages[-1].content': {messages[-1].get('content')!r}")
+            body = {**body, KINDS: server.usage_kinds(body)}  # the logged body stays as sent
             streamed = wire.is_stream(groups, body) if hasattr(wire, "is_stream") else body.get("stream")
             if streamed:
                 return self._sse(wire.stream_events(body))

@@ -11,7 +11,7 @@ import grpc
 from opentelemetry import trace
 
 from tierlift.adapters._backend import Backend, BackendError, text_of
-from tierlift.core import limits
+from tierlift.core import limits, pricing
 from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
 from tierlift.core.scrub import scrub
@@ -58,8 +58,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
                     reply = await self.backend.generate(request)
                 except BackendError as exc:
                     raise scrubbed(exc, request) from None
-                span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
-                span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
+                span.set_attributes(pricing.span_attributes(reply.usage))
                 span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
                 return reply
         except BackendError as exc:

@@ -23,6 +23,7 @@ from tierlift.adapters._backend import (
     text_of,
     text_only,
 )
+from tierlift.core import pricing
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -141,7 +142,7 @@ class AnthropicBackend:
             text="".join(block.text for block in reply.content if block.type == "text"),
             tool_calls=calls,
             finish_reason=FINISH_REASONS.get(reply.stop_reason or "", "stop"),
-            usage=common_pb2.Usage(input_tokens=reply.usage.input_tokens, output_tokens=reply.usage.output_tokens),
+            usage=_usage(reply.usage),
             confidence=signals_from_logprobs([]),
             latency_ms=elapsed_ms,
             time_to_first_token_ms=elapsed_ms,
@@ -151,14 +152,14 @@ class AnthropicBackend:
         model = self.models[request.model]
         started = time.perf_counter()
         pieces: list[str] = []
-        usage = common_pb2.Usage()
+        counts: dict[str, Any] = {}  # Anthropic's usage fields: message_start's, then message_delta's
         calls: list[common_pb2.ToolCall] = []
         finish_reason, first_token_ms = "stop", 0.0
         try:
             events = await self._client_of[model.id].messages.create(**self._args(request), stream=True)
             async for event in events:
                 if event.type == "message_start":
-                    usage.input_tokens = event.message.usage.input_tokens
+                    counts |= _reported(event.message.usage)
                 elif event.type == "content_block_start" and event.content_block.type == "tool_use":
                     calls.append(common_pb2.ToolCall(id=event.content_block.id, name=event.content_block.name))
                 elif event.type == "content_block_delta" and event.delta.type == "input_json_delta" and calls:
@@ -168,11 +169,11 @@ class AnthropicBackend:
                     pieces.append(event.delta.text)
                     yield adapter_pb2.GenerateChunk(text=event.delta.text)
                 elif event.type == "message_delta":
-                    usage.output_tokens = event.usage.output_tokens
+                    counts |= _reported(event.usage)  # cumulative: these replace message_start's
                     finish_reason = FINISH_REASONS.get(event.delta.stop_reason or "", finish_reason)
         except anthropic.AnthropicError as exc:
             raise map_error(exc, _ERRORS, model.provider) from exc
-        final = final_chunk("".join(pieces), finish_reason, usage, [], started, first_token_ms)
+        final = final_chunk("".join(pieces), finish_reason, _usage(counts), [], started, first_token_ms)
         for call in calls:
             call.arguments = call.arguments or "{}"
         final.summary.tool_calls.extend(calls)
@@ -181,3 +182,33 @@ class AnthropicBackend:
     async def close(self) -> None:
         for client in set(self._client_of.values()):
             await client.close()
+
+
+def _reported(usage: Any) -> dict[str, Any]:
+    """The usage fields an Anthropic usage object (a message's, or a stream's cumulative delta)
+    sets; the ones it leaves None are not reported there."""
+    names = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+             "cache_creation", "output_tokens_details")  # fmt: skip
+    return {name: value for name in names if (value := getattr(usage, name, None)) is not None}
+
+
+def _usage(usage: Any) -> common_pb2.Usage:
+    """Anthropic's usage in our convention. Its input_tokens leaves cache reads and writes out (they
+    are the tokens before the last cache breakpoint): ours counts them. cache_creation splits the
+    writes by lifetime; extended thinking is in output_tokens, and output_tokens_details says how
+    much (where the API reports it)."""
+    counts = usage if isinstance(usage, dict) else _reported(usage)
+    read = counts.get("cache_read_input_tokens") or 0
+    written = counts.get("cache_creation_input_tokens") or 0
+    by_lifetime = counts.get("cache_creation")
+    details = counts.get("output_tokens_details")
+    return pricing.normalised(
+        common_pb2.Usage(
+            input_tokens=(counts.get("input_tokens") or 0) + read + written,
+            output_tokens=counts.get("output_tokens") or 0,
+            cache_read_input_tokens=read,
+            cache_write_input_tokens=written,
+            cache_write_1h_input_tokens=getattr(by_lifetime, "ephemeral_1h_input_tokens", 0) or 0,
+            reasoning_output_tokens=getattr(details, "thinking_tokens", 0) or 0,
+        )
+    )

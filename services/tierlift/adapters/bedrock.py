@@ -39,6 +39,7 @@ from tierlift.adapters._backend import (
     text_of,
     text_only,
 )
+from tierlift.core import pricing
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.v1 import adapter_pb2, common_pb2
@@ -252,10 +253,23 @@ def _tool_config(p: common_pb2.GenerationParams) -> dict[str, Any]:
     return config
 
 
-def _usage(usage: dict[str, int] | None) -> common_pb2.Usage:
+def _usage(usage: dict[str, Any] | None) -> common_pb2.Usage:
+    """Converse's usage in our convention. Its inputTokens leaves cache reads and writes out (as
+    Anthropic's does; totalTokens adds them): ours counts them. cacheDetails splits the writes by
+    TTL. Converse reports no reasoning apart: a model's thinking is in outputTokens."""
     if not usage:
         return common_pb2.Usage()
-    return common_pb2.Usage(input_tokens=usage.get("inputTokens", 0), output_tokens=usage.get("outputTokens", 0))
+    read, written = int(usage.get("cacheReadInputTokens") or 0), int(usage.get("cacheWriteInputTokens") or 0)
+    an_hour = sum(int(d.get("inputTokens") or 0) for d in usage.get("cacheDetails") or [] if d.get("ttl") == "1h")
+    return pricing.normalised(
+        common_pb2.Usage(
+            input_tokens=int(usage.get("inputTokens") or 0) + read + written,
+            output_tokens=int(usage.get("outputTokens") or 0),
+            cache_read_input_tokens=read,
+            cache_write_input_tokens=written,
+            cache_write_1h_input_tokens=an_hour,
+        )
+    )
 
 
 def _mapped(exc: Exception, model: Model) -> BackendError:

@@ -40,6 +40,7 @@ from tierlift.adapters._backend import (
     text_only,
 )
 from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
+from tierlift.core import pricing
 from tierlift.core.catalog import Model
 from tierlift.core.entry import StartupError
 from tierlift.core.tokens import estimate_tokens
@@ -279,11 +280,34 @@ def _read_candidate(reply: types.GenerateContentResponse) -> tuple[str, str, lis
 
 
 def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> common_pb2.Usage:
+    """Gemini's usage in our convention. promptTokenCount already counts the cached content
+    (cachedContentTokenCount, explicit or implicit caching) and the prompt's images and audio
+    (promptTokensDetails by modality; the cached ones are cache reads, cacheTokensDetails);
+    a tool-use prompt (toolUsePromptTokenCount) is billed as input too. candidatesTokenCount
+    leaves a thinking model's thoughts out: they are billed as output, so ours counts them, as
+    reasoning."""
     if meta is None:
         return common_pb2.Usage()
-    # a thinking model's thoughts are billed as output tokens
-    output = (meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0)
-    return common_pb2.Usage(input_tokens=meta.prompt_token_count or 0, output_tokens=output)
+    thoughts = meta.thoughts_token_count or 0
+    prompt, cached = _by_modality(meta.prompt_tokens_details), _by_modality(meta.cache_tokens_details)
+    return pricing.normalised(
+        common_pb2.Usage(
+            input_tokens=(meta.prompt_token_count or 0) + (meta.tool_use_prompt_token_count or 0),
+            output_tokens=(meta.candidates_token_count or 0) + thoughts,
+            cache_read_input_tokens=meta.cached_content_token_count or 0,
+            image_input_tokens=max(0, prompt.get("IMAGE", 0) - cached.get("IMAGE", 0)),
+            audio_input_tokens=max(0, prompt.get("AUDIO", 0) - cached.get("AUDIO", 0)),
+            reasoning_output_tokens=thoughts,
+        )
+    )
+
+
+def _by_modality(details: list[types.ModalityTokenCount] | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in details or []:
+        modality = str(getattr(d.modality, "value", d.modality))
+        counts[modality] = counts.get(modality, 0) + (d.token_count or 0)
+    return counts
 
 
 def _retry_in(exc: Exception, attempt: int) -> float | None:

@@ -37,6 +37,7 @@ from tierlift.adapters._backend import (
 )
 from tierlift.adapters._openai_http import ChatCompletionsHTTP, MalformedAnswer, ProviderHTTPError, events
 from tierlift.adapters._retry import RETRYABLE_HTTP, backoff, retrying, seconds
+from tierlift.core import pricing
 from tierlift.core.catalog import Model
 from tierlift.v1 import adapter_pb2, common_pb2
 
@@ -191,10 +192,22 @@ def _logprobs(choice: dict[str, Any]) -> list[float]:
 
 
 def _usage(usage: dict[str, Any] | None) -> common_pb2.Usage:
+    """OpenAI's usage, already in our convention: prompt_tokens counts cached and audio tokens,
+    completion_tokens reasoning ones. vLLM and SGLang report cached_tokens too (with prefix
+    caching's stats on); providers that give no details leave the kinds at 0."""
     if not usage:
         return common_pb2.Usage()
-    return common_pb2.Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0), output_tokens=int(usage.get("completion_tokens") or 0)
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return pricing.normalised(
+        common_pb2.Usage(
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            cache_read_input_tokens=int(prompt.get("cached_tokens") or 0),
+            # a cached audio token is a cache read: `normalised` caps audio at what is left
+            audio_input_tokens=int(prompt.get("audio_tokens") or 0),
+            reasoning_output_tokens=int(completion.get("reasoning_tokens") or 0),
+        )
     )
 
 

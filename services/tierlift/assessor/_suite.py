@@ -31,6 +31,9 @@ from tierlift.core.text_match import normalise
 from tierlift.v1 import assessor_pb2, common_pb2, events_pb2, router_pb2, router_pb2_grpc
 
 CHECKS = ("exact", "normalised", "contains", "regex", "json_schema")
+# the path a run names no models for: each item routed as the workload's live traffic is (no
+# model pinned); its baseline is the live route's, each score is the answering model's
+LIVE = "live"
 MAX_FAILURES_SHOWN = 5
 
 
@@ -166,11 +169,9 @@ class SuiteRunner:
     async def run(self, workload: str, models: list[str]) -> assessor_pb2.SuiteReport:
         if not is_slug(workload):
             raise SuiteError(f"workload: {workload[:64]!r} is not a lowercase slug")
-        if not models:
-            raise SuiteError("models: no model paths to run the golden set on")
         items = load_suite(self.suites_dir / f"{workload}.jsonl")
         report = assessor_pb2.SuiteReport(workload=workload)
-        for model in models:
+        for model in models or [LIVE]:
             report.paths.append(await self._path(workload, model, items))
         return report
 
@@ -181,19 +182,22 @@ class SuiteRunner:
             request = router_pb2.CompleteRequest(
                 tenant=self.tenant, workload=workload, messages=item.messages,
                 params=common_pb2.GenerationParams(temperature=0.0),
-                constraints=router_pb2.Constraints(models=[model]),
+                constraints=router_pb2.Constraints(models=[] if model == LIVE else [model]),
             )  # fmt: skip
+            answered_by = model
             try:
                 reply = await self.router.Complete(request, timeout=self.timeout_s)
                 ok, why = passes(item, reply.text)
+                answered_by = reply.model or model
             except grpc.aio.AioRpcError as exc:
                 ok, why = False, f"{exc.code().name}: {(exc.details() or '')[:120]}"
             result.passed += ok
             if not ok and len(result.failures) < MAX_FAILURES_SHOWN:
-                result.failures.append(f"item {index + 1}: {why}")
+                by = f" ({answered_by})" if model == LIVE else ""
+                result.failures.append(f"item {index + 1}{by}: {why}")
             scored = events_pb2.QualityScored(
                 event_id=f"suite.{run_id}.{model}.{index}", request_id=f"suite.{run_id}.{index}",
-                tenant=self.tenant, workload=workload, model=model, reference_model="golden-set",
+                tenant=self.tenant, workload=workload, model=answered_by, reference_model="golden-set",
                 method=item.check, score=1.0 if ok else 0.0, source="suite",
             )  # fmt: skip
             scored.occurred_at.GetCurrentTime()

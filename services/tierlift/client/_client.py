@@ -22,12 +22,14 @@ from typing import Any, TypeVar
 import grpc
 
 from tierlift.client._errors import TierliftError, from_rpc_error
+from tierlift.client._inputs import ADDRESS_VARIABLES, choice, env_address, field, number, whole
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 Messages = str | Sequence[dict[str, str]] | Sequence[common_pb2.Message]
 _KEEPALIVE = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
               ("grpc.keepalive_permit_without_calls", 1), ("grpc.max_reconnect_backoff_ms", 2_000)]  # fmt: skip
 T = TypeVar("T")
+MAX_TOKENS = 32_768  # the router's limit on params.max_tokens
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,19 @@ def _messages(messages: Messages) -> list[common_pb2.Message]:
 
 
 _RATINGS = {"good": 1, "bad": -1, "none": 0, 1: 1, -1: -1, 0: 0}
+
+
+def _params(p: common_pb2.GenerationParams, constraints: dict[str, Any]) -> None:
+    """Generation parameters from `constraints` (taken out of it), checked by field."""
+    if (max_tokens := constraints.pop("max_tokens", None)) is not None:
+        p.max_tokens = whole("params.max_tokens", max_tokens, 0, MAX_TOKENS)
+    for name in ("temperature", "top_p"):
+        if (value := constraints.pop(name, None)) is not None:
+            setattr(p, name, number(f"params.{name}", value))
+    if (seed := constraints.pop("seed", None)) is not None:
+        p.seed = whole("params.seed", seed, -(2**63), 2**63 - 1)
+    with field("params.stop"):
+        p.stop.extend(constraints.pop("stop", None) or [])
 
 
 def feedback_request(
@@ -102,11 +117,11 @@ class Tierlift:
         root_certificates: bytes | None = None,
     ) -> None:
         env = os.environ
-        self.address = address or env.get("TIERLIFT_ADDRESS") or env.get("TIERLIFT_ROUTER_ADDR") or "127.0.0.1:50051"
+        self.address = address or env_address(ADDRESS_VARIABLES["router"]) or "127.0.0.1:50051"
         self.api_key = api_key if api_key is not None else env.get("TIERLIFT_API_KEY", "")
         self.tenant = tenant if tenant is not None else env.get("TIERLIFT_TENANT", "")
         self.workload = workload or env.get("TIERLIFT_WORKLOAD", "default")
-        self.ledger_address = ledger_address or env.get("TIERLIFT_LEDGER_ADDRESS", "")
+        self.ledger_address = ledger_address or env_address(ADDRESS_VARIABLES["ledger"])
         self.timeout_s, self.max_attempts = timeout_s, max_attempts
         certs = root_certificates
         if certs is None and env.get("TIERLIFT_ROOT_CERTIFICATES"):
@@ -146,18 +161,17 @@ class Tierlift:
                                          messages=_messages(messages), idempotency_key=key,
                                          cohort_key=constraints.pop("cohort_key", "") or "")  # fmt: skip
         p, c = req.params, req.constraints
-        for name in ("max_tokens", "temperature", "top_p", "seed"):
-            if (value := constraints.pop(name, None)) is not None:
-                setattr(p, name, value)
-        p.stop.extend(constraints.pop("stop", None) or [])
+        _params(p, constraints)
         if data_class := constraints.pop("data_class", None):
-            c.data_class = common_pb2.DataClass.Value(f"DATA_CLASS_{data_class.upper()}")  # type: ignore[assignment]
-        for tier in constraints.pop("allowed_tiers", None) or []:
-            c.allowed_tiers.append(common_pb2.Tier.Value(f"TIER_{tier.upper()}"))  # type: ignore[arg-type]
-        c.models.extend(constraints.pop("models", None) or [])
-        c.region = constraints.pop("region", "") or ""
+            c.data_class = choice("constraints.data_class", data_class, common_pb2.DataClass, "DATA_CLASS_")  # type: ignore[assignment]
+        for i, tier in enumerate(constraints.pop("allowed_tiers", None) or []):
+            c.allowed_tiers.append(choice(f"constraints.allowed_tiers[{i}]", tier, common_pb2.Tier, "TIER_"))  # type: ignore[arg-type]
+        with field("constraints.models"):
+            c.models.extend(constraints.pop("models", None) or [])
+        with field("constraints.region"):
+            c.region = constraints.pop("region", "") or ""
         c.max_cost_usd = str(constraints.pop("max_cost_usd", "") or "")
-        c.quality_bar = float(constraints.pop("quality_bar", 0.0) or 0.0)
+        c.quality_bar = number("constraints.quality_bar", constraints.pop("quality_bar", 0.0) or 0.0)
         if constraints:
             raise TypeError(f"unknown arguments: {sorted(constraints)}")
         return req

@@ -7,15 +7,17 @@ same way: tokens x USD per 1M tokens.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tierlift.core import money
+from tierlift.core import money, pricing
 from tierlift.core.entry import StartupError
 from tierlift.v1 import common_pb2
 
@@ -42,8 +44,38 @@ class _Strict(BaseModel):
 
 
 class ApiPrice(_Strict):
+    """A provider's list prices, USD per 1M tokens. Only input and output are required; a kind
+    priced apart (see tierlift.core.pricing) that is not given falls back to what the provider
+    would otherwise bill: cache reads and cache writes to the input price (no discount is
+    assumed), 1-hour cache writes to the 5-minute price, images and audio to the input price,
+    reasoning to the output price."""
+
     input_per_million: Decimal = Field(ge=0)
     output_per_million: Decimal = Field(ge=0)
+    cache_read_per_million: Decimal | None = Field(default=None, ge=0)
+    cache_write_per_million: Decimal | None = Field(default=None, ge=0)  # 5-minute writes
+    cache_write_1h_per_million: Decimal | None = Field(default=None, ge=0)
+    image_input_per_million: Decimal | None = Field(default=None, ge=0)
+    audio_input_per_million: Decimal | None = Field(default=None, ge=0)
+    reasoning_per_million: Decimal | None = Field(default=None, ge=0)
+
+    def kind_prices(self) -> dict[str, Decimal]:
+        """Every kind's price, the fallbacks filled in."""
+        cache_write = _given(self.cache_write_per_million, self.input_per_million)
+        return {
+            "cache_read": _given(self.cache_read_per_million, self.input_per_million),
+            "cache_write_5m": cache_write,
+            "cache_write_1h": _given(self.cache_write_1h_per_million, cache_write),
+            "image_input": _given(self.image_input_per_million, self.input_per_million),
+            "audio_input": _given(self.audio_input_per_million, self.input_per_million),
+            "text_input": self.input_per_million,
+            "reasoning": _given(self.reasoning_per_million, self.output_per_million),
+            "text_output": self.output_per_million,
+        }
+
+
+def _given(price: Decimal | None, fallback: Decimal) -> Decimal:
+    return fallback if price is None else price
 
 
 class SelfHostedPrice(_Strict):
@@ -79,6 +111,16 @@ class Price(_Strict):
             return self.api.output_per_million
         assert self.self_hosted is not None
         return self.self_hosted.per_million(self.self_hosted.output_tokens_per_s)
+
+    @functools.cached_property
+    def per_million(self) -> Mapping[str, Decimal]:
+        """USD per 1M tokens of each kind (tierlift.core.pricing.KINDS). A self-hosted model's
+        pod costs the same whatever its tokens are: input kinds at its input price, output kinds
+        at its output price."""
+        if self.api is not None:
+            return MappingProxyType(self.api.kind_prices())
+        prices = {kind: self.input_per_million for kind in pricing.INPUT_KINDS}
+        return MappingProxyType(prices | {kind: self.output_per_million for kind in pricing.OUTPUT_KINDS})
 
 
 class Licence(_Strict):
@@ -162,9 +204,15 @@ class Model(_Strict):
         return TIERS[self.tier]
 
     def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        """Text tokens at the input and output prices (an estimate before a call; a call's own
+        usage is priced by `usage_cost`)."""
         return money.token_cost(input_tokens, self.price.input_per_million) + money.token_cost(
             output_tokens, self.price.output_per_million
         )
+
+    def usage_cost(self, usage: common_pb2.Usage) -> pricing.UsageCost:
+        """A call's usage priced kind by kind (cache reads, writes, images, audio, reasoning, text)."""
+        return pricing.price(usage, self.price.per_million)
 
 
 class Catalog(_Strict):

@@ -98,10 +98,28 @@ class ServerCalls(grpc.aio.ServerInterceptor):
 
         def streamed(inner: Any) -> Any:  # a stream an async generator yields
             async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with _server_span(method, context):
-                    await admitted(request, context)
-                    async for response in inner(request, context):
+                # The span is current only while the stream's own code runs, step by step, never
+                # across a `yield`: gRPC stops reading at the last message and the generator is
+                # closed later in another task, where the context attached here cannot be detached.
+                span = _start_server_span(method, context)
+                responses = inner(request, context)
+                try:
+                    with _current(span, context):
+                        await admitted(request, context)
+                    while True:
+                        with _current(span, context):
+                            try:
+                                response = await anext(responses)
+                            except StopAsyncIteration:
+                                break
                         yield response
+                    span.set_attribute("rpc.grpc.status_code", 0)
+                finally:
+                    try:
+                        with _current(span, context):
+                            await responses.aclose()  # its cleanup runs now, under the call's span
+                    finally:
+                        span.end()
 
             return call
 
@@ -123,25 +141,42 @@ def _refused_stream(method: str, handler: Any) -> Any:
                 response_serializer=handler.response_serializer)  # fmt: skip
 
 
-@contextlib.contextmanager
-def _server_span(method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
-    """The call's SERVER span, a child of the caller's span when it sent `traceparent`."""
+def _start_server_span(method: str, context: grpc.aio.ServicerContext) -> trace.Span:
+    """The call's SERVER span (started, not made current), a child of the caller's span when it
+    sent `traceparent`."""
     parent = propagate.extract({k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)})
     service, _, name = method.lstrip("/").partition("/")
     attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
-    with _tracer.start_as_current_span(
-        method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes, record_exception=False,
-        set_status_on_exception=False,
-    ) as span:  # fmt: skip
+    return _tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
+
+
+@contextlib.contextmanager
+def _current(span: trace.Span, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    """`span` current for the block (not ended by it); a failure sets the call's gRPC status on it.
+    A stream closed by its reader (GeneratorExit) is no failure."""
+    with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
         try:
             yield
+        except GeneratorExit:
+            raise
         except BaseException:
             code = context.code() if hasattr(context, "code") else None
             code = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
             span.set_attribute("rpc.grpc.status_code", code.value[0])
             span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
             raise
+
+
+@contextlib.contextmanager
+def _server_span(method: str, context: grpc.aio.ServicerContext) -> Iterator[None]:
+    """The call's SERVER span, current for the whole (unary) call and ended with it."""
+    span = _start_server_span(method, context)
+    try:
+        with _current(span, context):
+            yield
         span.set_attribute("rpc.grpc.status_code", 0)
+    finally:
+        span.end()
 
 
 class GrpcServer:

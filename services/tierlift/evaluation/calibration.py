@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from tierlift.classifier._model import load_heads
+from tierlift.core import yaml_edit
 from tierlift.core.catalog import tier_name
 from tierlift.router._confidence import ConfidenceModel, Features, score
 from tierlift.router._policy import OPEN_TIERS, RoutingHead
@@ -82,18 +82,15 @@ def calibrate(
     kept = [c for p, c in zip(probabilities, correct, strict=True) if p >= threshold]
     kept_accuracy = sum(kept) / len(kept) if kept else 1.0
 
-    document = yaml.safe_load(policy_path.read_text())
-    document["confidence_model"] = {
-        "weights": list(model.weights),
-        "bias": model.bias,
-        "models": list(model.models),
-        "fitted_on": model.fitted_on,
-    }
-    document.setdefault("workloads", {})[workload] = {
+    document = yaml_edit.load(policy_path.read_text())  # edited in place: its comments stay
+    confidence = {"weights": list(model.weights), "bias": model.bias, "models": list(model.models),
+                  "fitted_on": model.fitted_on}  # fmt: skip
+    yaml_edit.put(document, "confidence_model", confidence)
+    yaml_edit.put(yaml_edit.block_map(document, "workloads"), workload, {
         "confidence_threshold": round(threshold, 4),
         "calibrated": f"{how}: escalates {escalated:.1%}, kept answers {kept_accuracy:.1%} accurate",
-    }
-    text = yaml.safe_dump(document, sort_keys=False)
+    })  # fmt: skip
+    text = yaml_edit.dumped(document)
     parse_policy(text, str(policy_path))  # never write a policy the routers would refuse
     tmp = policy_path.with_suffix(".tmp")
     tmp.write_text(text)
@@ -173,21 +170,19 @@ def calibrate_from_ledger(
     before = [score(a.signals, a.prior, model_id, packaged.confidence_model) >= packaged_threshold for a in test]
     after = [model.probability(features[a.request_id]) >= threshold for a in test]
 
-    document = yaml.safe_load(policy_path.read_text())
+    document = yaml_edit.load(policy_path.read_text())  # its comments stay in the new version
     version = f"{document['version']}+{workload}-{datetime.now(UTC).strftime('%Y%m%d%H%M')}"
     document["version"] = version
-    document["confidence_model"] = {"weights": list(model.weights), "bias": model.bias, "models": [model_id],
-                                    "fitted_on": model.fitted_on}  # fmt: skip
-    document.setdefault("workloads", {}).setdefault(workload, {})
-    document["workloads"][workload] |= {
-        "confidence_threshold": round(threshold, 4),
-        "calibrated": f"from the ledger, {how} on {len(train)} judged answers",
-    }
+    yaml_edit.put(document, "confidence_model", {"weights": list(model.weights), "bias": model.bias,
+                                                 "models": [model_id], "fitted_on": model.fitted_on})  # fmt: skip
+    calibrated = yaml_edit.block_map(yaml_edit.block_map(document, "workloads"), workload)
+    yaml_edit.put(calibrated, "confidence_threshold", round(threshold, 4))
+    yaml_edit.put(calibrated, "calibrated", f"from the ledger, {how} on {len(train)} judged answers")
     if head is not None:
-        document["workloads"][workload]["routing_head"] = {
+        yaml_edit.put(calibrated, "routing_head", {
             "weights": list(head.weights), "bias": head.bias, "min_prior": head.min_prior, "fitted_on": head.fitted_on,
-        }  # fmt: skip
-    text = yaml.safe_dump(document, sort_keys=False)
+        })  # fmt: skip
+    text = yaml_edit.dumped(document)
     parse_policy(text, str(out_path))  # never write a policy the routers would refuse
     out_path.write_text(text)
     return {

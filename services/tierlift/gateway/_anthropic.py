@@ -12,6 +12,7 @@ import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from tierlift.core import pricing
 from tierlift.core.limits import MAX_OUTPUT_TOKENS, check_tools
 from tierlift.gateway import _openai as oai
 from tierlift.v1 import common_pb2, router_pb2
@@ -161,8 +162,15 @@ def _content(reply: router_pb2.CompleteResponse) -> list[dict[str, Any]]:
     return blocks
 
 
-def _usage(reply: router_pb2.CompleteResponse) -> dict[str, int]:
-    return {"input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens}
+def _usage(reply: router_pb2.CompleteResponse) -> dict[str, Any]:
+    """Anthropic's usage: its input_tokens leaves the cache reads and writes out, which ours counts."""
+    kinds = pricing.split(reply.usage)
+    written = kinds.cache_write_5m + kinds.cache_write_1h
+    return {"input_tokens": reply.usage.input_tokens - kinds.cache_read - written,
+            "output_tokens": reply.usage.output_tokens, "cache_read_input_tokens": kinds.cache_read,
+            "cache_creation_input_tokens": written,
+            "cache_creation": {"ephemeral_5m_input_tokens": kinds.cache_write_5m,
+                               "ephemeral_1h_input_tokens": kinds.cache_write_1h}}  # fmt: skip
 
 
 def message(reply: router_pb2.CompleteResponse) -> dict[str, Any]:

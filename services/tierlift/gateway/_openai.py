@@ -293,9 +293,13 @@ def constraints(c: router_pb2.Constraints, meta: Mapping[str, Any], headers: Map
         c.allowed_tiers.append(TIERS[tier])
 
 
-def _usage(usage: common_pb2.Usage) -> dict[str, int]:
+def _usage(usage: common_pb2.Usage) -> dict[str, Any]:
+    """OpenAI's usage; its convention is ours (the details are parts of the totals)."""
     return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
-            "total_tokens": usage.input_tokens + usage.output_tokens}  # fmt: skip
+            "total_tokens": usage.input_tokens + usage.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cache_read_input_tokens,
+                                      "audio_tokens": usage.audio_input_tokens},
+            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_output_tokens}}  # fmt: skip
 
 
 def tool_calls(calls: Any) -> list[dict[str, Any]]:

@@ -183,7 +183,8 @@ def response(reply: router_pb2.CompleteResponse, request: router_pb2.CompleteReq
         "temperature": request.params.temperature, "top_p": request.params.top_p or 1.0,
         "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
                   "total_tokens": usage.input_tokens + usage.output_tokens,
-                  "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
+                  "input_tokens_details": {"cached_tokens": usage.cache_read_input_tokens},
+                  "output_tokens_details": {"reasoning_tokens": usage.reasoning_output_tokens}},
     }  # fmt: skip
 
 

@@ -14,11 +14,13 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry import metrics
+from sqlalchemy import delete, select
 
 from tierlift.core import money
 from tierlift.core.bus import EventBus, budget_subject
 from tierlift.core.ids import is_slug
 from tierlift.core.logging import get_logger
+from tierlift.ledger._schema import budgets
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2
 
@@ -29,6 +31,7 @@ bad_budget_rows = metrics.get_meter("tierlift.ledger").create_counter(
 PERIODS = ("day", "month")
 ACTIONS = ("local_only", "reject")
 DEFAULT_SOFT_RATIO = 0.8
+DELETED = "deleted"  # a budget's last state: routers forget it
 
 
 def period_start(period: str, now: datetime) -> date:
@@ -76,6 +79,23 @@ class BudgetWatcher:
             if self._published.get(key) != told:  # a new state, action or limit: every router hears it
                 await self._publish(budget, spent, state)
                 self._published[key] = told
+
+    async def delete(self, tenant: str, workload: str, period: str) -> dict[str, Any] | None:
+        """Remove a budget (None: there is none); routers hear a last state, "deleted", and drop it."""
+        budget = await asyncio.to_thread(self._delete_row, tenant, workload, period)
+        if budget is not None:
+            spent, _ = await asyncio.to_thread(self.evaluate, budget)
+            await self._publish(budget, spent, DELETED)
+            self._published.pop((tenant, workload, period), None)
+        return budget
+
+    def _delete_row(self, tenant: str, workload: str, period: str) -> dict[str, Any] | None:
+        b = budgets.c
+        which = (b.tenant == tenant, b.workload == workload, b.period == period)
+        with self.store.engine.begin() as conn:
+            row = conn.execute(select(budgets).where(*which)).mappings().one_or_none()
+            conn.execute(delete(budgets).where(*which))
+        return dict(row) if row else None
 
     async def _set_aside(self, budget: dict[str, Any]) -> None:
         key = (budget["tenant"], budget["workload"], budget["period"])

@@ -25,6 +25,7 @@ from tierlift.core.bus import EventBus, PoisonEvent, Received, consumer_span
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
+from tierlift.core.pricing import UsageCost
 from tierlift.ledger._schema import MAX_ROW_USD, attempts, misfit, requests
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2, router_pb2
@@ -73,12 +74,13 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
     model = catalog.get(a.model)
     if model is None:
         raise PoisonEvent(f"attempt.model: {a.model!r} is not in catalog {catalog.version}")
-    for name, tokens in (("input_tokens", a.usage.input_tokens), ("output_tokens", a.usage.output_tokens)):
+    for field, tokens in a.usage.ListFields():
         if tokens > MAX_TOKENS:
-            raise PoisonEvent(f"attempt.usage.{name}: {tokens} is over {MAX_TOKENS:,}, more than any model takes")
+            raise PoisonEvent(f"attempt.usage.{field.name}: {tokens} is over {MAX_TOKENS:,}, more than any model takes")
     if event.kind not in ("", "shadow", "judge"):
         raise PoisonEvent(f"kind: {event.kind[:32]!r} is not '' (live), 'shadow' or 'judge'")
-    cost = model.cost(a.usage.input_tokens, a.usage.output_tokens)
+    priced = model.usage_cost(a.usage)
+    cost = priced.total
     if cost > MAX_ROW_USD:
         raise PoisonEvent(f"attempt cost {cost} USD is over the {MAX_ROW_USD:.0f} USD one attempt row holds")
     return fitted(attempts, {
@@ -105,7 +107,27 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
         **_signals(a),
+        **_kinds(priced),
     })  # fmt: skip
+
+
+def _kinds(priced: UsageCost) -> dict[str, Any]:
+    """The attempt's token kinds (as `pricing.split` caps them: the kinds never add up to more
+    than the tokens) and the cost of each kind reported apart."""
+    t, by_kind = priced.tokens, priced.by_kind
+    return {
+        "cache_read_input_tokens": t.cache_read,
+        "cache_write_input_tokens": t.cache_write_5m + t.cache_write_1h,
+        "cache_write_1h_input_tokens": t.cache_write_1h,
+        "image_input_tokens": t.image_input,
+        "audio_input_tokens": t.audio_input,
+        "reasoning_output_tokens": t.reasoning,
+        "cache_read_cost_usd": by_kind["cache_read"],
+        "cache_write_cost_usd": by_kind["cache_write_5m"] + by_kind["cache_write_1h"],
+        "image_input_cost_usd": by_kind["image_input"],
+        "audio_input_cost_usd": by_kind["audio_input"],
+        "reasoning_cost_usd": by_kind["reasoning"],
+    }
 
 
 def free_text(value: str, limit: int) -> str:

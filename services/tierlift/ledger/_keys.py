@@ -7,8 +7,9 @@ the services that authenticate callers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -23,6 +24,8 @@ from tierlift.ledger._schema import api_keys, audit, misfit
 from tierlift.v1 import events_pb2, ledger_pb2
 
 MAX_DESCRIPTION = 200
+DEFAULT_GRACE_S = 86_400  # how long a rotated key still works, unless the rotation says
+MAX_GRACE_S = 30 * 86_400
 
 
 def key_row(request: ledger_pb2.KeyRequest, now: datetime) -> tuple[dict[str, Any], str]:
@@ -74,14 +77,18 @@ def as_api_key(row: dict[str, Any]) -> ledger_pb2.ApiKey:
 
 
 def as_state(row: dict[str, Any]) -> events_pb2.KeyState:
+    expires = row["expires_at"]
+    if expires is not None and expires.tzinfo is None:  # SQLite gives it back without its zone
+        expires = expires.replace(tzinfo=UTC)
+    # the expiry is in the id: a key rotated out (a new expiry) is a new event, not a duplicate
+    expiry = f".until{int(expires.timestamp())}" if expires is not None else ""
     state = events_pb2.KeyState(
-        event_id=f"key.{row['key_id']}.{'revoked' if row['revoked_at'] else 'active'}",
+        event_id=f"key.{row['key_id']}.{'revoked' if row['revoked_at'] else 'active'}{expiry}",
         key_id=row["key_id"], secret_sha256=row["secret_sha256"], tenant=row["tenant"], role=row["role"],
         workloads=[w for w in row["workloads"].split(",") if w], revoked=row["revoked_at"] is not None,
     )  # fmt: skip
     state.occurred_at.GetCurrentTime()
-    if row["expires_at"] is not None:
-        expires = row["expires_at"] if row["expires_at"].tzinfo else row["expires_at"].replace(tzinfo=UTC)
+    if expires is not None:
         state.expires_at.FromDatetime(expires)
     return state
 
@@ -110,6 +117,22 @@ class KeyStore:
             )
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).mappings().one_or_none()
         return dict(row) if row else None
+
+    def row(self, key_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).mappings().one_or_none()
+        return dict(row) if row else None
+
+    def expire(self, key_id: str, at: datetime) -> dict[str, Any] | None:
+        """The key expires at `at` unless it expires sooner already."""
+        column = api_keys.c.expires_at
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id, column.is_(None) | (column > at))
+                .values(expires_at=at)
+            )
+        return self.row(key_id)
 
     def mark_used(self, rows: list[dict[str, Any]]) -> None:
         """Keep the latest use per key (`key_use_row`s); reports from several routers arrive in
@@ -178,7 +201,14 @@ class KeyKeeper:
         self.book.put(state)
         await self.bus.publish(f"{KEY_SUBJECT}.{row['key_id']}", state, state.event_id)
 
+    async def record_own_use(self) -> None:
+        """When each key was last presented to this ledger, written as a router's report is:
+        admin, finance and viewer keys call only the ledger, so no router reports their use."""
+        if (used := self.book.take_used()) is not None:  # taken on the loop, where callers are admitted
+            await asyncio.to_thread(self.store.mark_used, [key_use_row(used.SerializeToString())])
+
     async def audit(self, actor: Principal, action: str, target: str, detail: str = "") -> None:
+        await self.record_own_use()  # the admin acting now is seen using its key
         now = Timestamp()
         now.GetCurrentTime()
         entry = events_pb2.AuditEvent(
@@ -204,6 +234,33 @@ class KeyKeeper:
         self._seen[key_id] = (row["revoked_at"], row["expires_at"])
         await self.audit(actor, "key.revoked", key_id)
         return as_api_key(row)
+
+    async def rotate(self, actor: Principal, key_id: str, grace_s: int) -> ledger_pb2.CreatedKey | None:
+        """A new key like `key_id` (None: no such key); the old one works `grace_s` more seconds.
+        ValueError: the old key is revoked or expired (nothing to rotate)."""
+        old = self.store.row(key_id)
+        if old is None:
+            return None
+        now = datetime.now(UTC)
+        expires = old["expires_at"]
+        if expires is not None and expires.tzinfo is None:  # SQLite gives it back without its zone
+            expires = expires.replace(tzinfo=UTC)
+        if old["revoked_at"] is not None or (expires is not None and expires <= now):
+            raise ValueError(f"key_id: {key_id} is revoked or expired; create a key instead")
+        workloads = [w for w in old["workloads"].split(",") if w]
+        request = ledger_pb2.KeyRequest(tenant=old["tenant"], role=old["role"], workloads=workloads,
+                                        expires_at=expires.isoformat() if expires else "",
+                                        description=old["description"])  # fmt: skip
+        row, secret = key_row(request, now)
+        self.store.create(row)
+        await self._publish(row)
+        self._seen[row["key_id"]] = (row["revoked_at"], row["expires_at"])
+        retired = self.store.expire(key_id, now + timedelta(seconds=grace_s))
+        assert retired is not None
+        await self._publish(retired)
+        self._seen[key_id] = (retired["revoked_at"], retired["expires_at"])
+        await self.audit(actor, "key.rotated", key_id, f"new key {row['key_id']}; the old one works for {grace_s} s")
+        return ledger_pb2.CreatedKey(key=as_api_key(row), secret=secret)
 
 
 def key_use_row(data: bytes) -> dict[str, Any]:

@@ -79,6 +79,20 @@ def from_picos(value: int | Decimal | str) -> Decimal:
 
 metadata = MetaData()
 
+# An attempt's token kinds (common.proto's Usage fields) and the cost of the kinds reported apart:
+# "cache_write" is both lifetimes' writes.
+KIND_TOKEN_COLUMNS = (
+    "cache_read_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_1h_input_tokens",
+    "image_input_tokens",
+    "audio_input_tokens",
+    "reasoning_output_tokens",
+)
+PRICED_KINDS = ("cache_read", "cache_write_5m", "cache_write_1h", "image_input", "audio_input", "reasoning")
+REPORTED_KINDS = ("cache_read", "cache_write", "image_input", "audio_input", "reasoning")
+KIND_COST_COLUMNS = tuple(f"{kind}_cost_usd" for kind in REPORTED_KINDS)
+
 attempts = Table(
     "attempts",
     metadata,
@@ -111,6 +125,11 @@ attempts = Table(
     Column("low_prob_share", Float, nullable=False, server_default="0"),
     Column("signal_tokens", Integer, nullable=False, server_default="0"),
     Column("prior", Float, nullable=False, server_default="0"),
+    # the tokens of each kind priced apart (tierlift.core.pricing; each also in input_tokens or
+    # output_tokens) and what they cost (also in cost_usd); the rest of cost_usd is text. 0 on rows
+    # from before kinds were kept, whose cost_usd is all text.
+    *(Column(name, Integer, nullable=False, server_default="0") for name in KIND_TOKEN_COLUMNS),
+    *(Column(name, Money, nullable=False, server_default="0") for name in KIND_COST_COLUMNS),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )
 
@@ -155,6 +174,9 @@ daily_spend = Table(
     Column("input_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("cost_usd", Money, nullable=False),
+    # the attempts' token kinds and their cost, summed as `attempts` keeps them
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in KIND_TOKEN_COLUMNS),
+    *(Column(name, Money, nullable=False, server_default="0") for name in KIND_COST_COLUMNS),
 )
 
 price_versions = Table(
@@ -165,6 +187,9 @@ price_versions = Table(
     Column("input_usd_per_million", Money, nullable=False),
     Column("output_usd_per_million", Money, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # each kind's price (tierlift.core.pricing.KINDS but the text ones), fallbacks filled in;
+    # NULL on versions recorded before kinds were priced
+    *(Column(f"{kind}_usd_per_million", Money, nullable=True) for kind in PRICED_KINDS),
 )
 
 budgets = Table(

@@ -17,10 +17,11 @@ from tierlift.core.identity import current_principal
 from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
 from tierlift.ledger._evidence import judged_answers, rollout_evidence
-from tierlift.ledger._keys import KeyKeeper, as_api_key
+from tierlift.ledger._keys import DEFAULT_GRACE_S, MAX_GRACE_S, KeyKeeper, as_api_key
+from tierlift.ledger._kinds import USAGE_COLUMNS, KindTotal, kind_spend, summed_kinds
 from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._store import LedgerStore, total
-from tierlift.v1 import ledger_pb2, ledger_pb2_grpc
+from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc
 
 
 def _timestamp(field: str, value: str) -> datetime | None:
@@ -43,6 +44,10 @@ async def _scoped(context: grpc.aio.ServicerContext, tenant: str) -> str:
             grpc.StatusCode.PERMISSION_DENIED, f"tenant: this key reads tenant {principal.tenant!r} only"
         )
     return principal.tenant
+
+
+def _kind_spend(kind: KindTotal) -> ledger_pb2.KindSpend:
+    return ledger_pb2.KindSpend(kind=kind.kind, tokens=kind.tokens, cost_usd=money.to_wire(kind.cost_usd))
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
@@ -122,11 +127,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     input_tokens=line["input_tokens"],
                     output_tokens=line["output_tokens"],
                     cost_usd=money.to_wire(line["cost_usd"]),
+                    kinds=[_kind_spend(kind) for kind in kind_spend(line)],
                 )
                 for line in lines
             ],
             total_cost_usd=money.to_wire(total(lines)),
             total_attempts=sum(line["attempts"] for line in lines),
+            kinds=[_kind_spend(kind) for kind in summed_kinds(kind_spend(line) for line in lines)],
         )
 
     async def ListAttempts(
@@ -153,6 +160,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     output_tokens=r["output_tokens"],
                     cost_usd=money.to_wire(r["cost_usd"]),
                     price_version=r["price_version"],
+                    usage=common_pb2.Usage(**{k: r[k] for k in USAGE_COLUMNS}),
+                    kinds=[_kind_spend(kind) for kind in kind_spend(r)],
                 )
                 for r in rows
             ]
@@ -189,6 +198,16 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         rows = await asyncio.to_thread(self.store.budgets, await _scoped(context, request.tenant))
         return ledger_pb2.BudgetList(budgets=[await self._with_state(r) for r in rows])
 
+    async def DeleteBudget(self, request: ledger_pb2.Budget, context: grpc.aio.ServicerContext) -> ledger_pb2.Budget:
+        target = f"{request.tenant}/{request.workload or '*'}/{request.period}"
+        deleted = await self.budgets.delete(request.tenant, request.workload, request.period)
+        if deleted is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"budget: no budget {shown(target)}")
+        assert deleted is not None
+        detail = f"was {money.to_wire(deleted['limit_usd'])} USD, {deleted['action']}"
+        await self.keys.audit(current_principal(), "budget.deleted", target, detail)
+        return await self._with_state(deleted)
+
     async def CreateKey(
         self, request: ledger_pb2.KeyRequest, context: grpc.aio.ServicerContext
     ) -> ledger_pb2.CreatedKey:
@@ -208,6 +227,22 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"key_id: no key {shown(request.key_id)}")
         assert revoked is not None
         return revoked
+
+    async def RotateKey(
+        self, request: ledger_pb2.KeyRotation, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.CreatedKey:
+        grace_s = request.grace_s or DEFAULT_GRACE_S
+        if grace_s > MAX_GRACE_S:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"grace_s: {grace_s} is over {MAX_GRACE_S:,}")
+        try:
+            rotated = await self.keys.rotate(current_principal(), request.key_id, grace_s)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+            raise
+        if rotated is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"key_id: no key {shown(request.key_id)}")
+        assert rotated is not None
+        return rotated
 
     async def ListAudit(
         self, request: ledger_pb2.AuditQuery, context: grpc.aio.ServicerContext
@@ -269,6 +304,7 @@ def build_report(days: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> 
                 input_tokens=d["input_tokens"],
                 output_tokens=d["output_tokens"],
                 cost_usd=money.to_wire(d["cost_usd"]),
+                kinds=[_kind_spend(kind) for kind in kind_spend(d)],
             )
             for d in days
         ],

@@ -5,7 +5,7 @@ an insert really added, in the same transaction, so a replayed event changes not
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,9 +35,22 @@ from sqlalchemy.types import TypeDecorator
 from tierlift.core import money
 from tierlift.core.catalog import Catalog
 from tierlift.core.entry import StartupError
-from tierlift.ledger._schema import attempts, budgets, daily_spend, from_picos, price_versions, requests
+from tierlift.ledger._schema import (
+    KIND_COST_COLUMNS,
+    KIND_TOKEN_COLUMNS,
+    PRICED_KINDS,
+    attempts,
+    budgets,
+    daily_spend,
+    from_picos,
+    price_versions,
+    requests,
+)
 
 _ROLLUP_KEYS = ("tenant", "workload", "tier", "model")
+# what a day's rollup adds up: the tokens and cost, of every kind
+_ROLLUP_TOKENS = ("input_tokens", "output_tokens", *KIND_TOKEN_COLUMNS)
+_ROLLUP_COSTS = ("cost_usd", *KIND_COST_COLUMNS)
 
 
 def make_engine(url: str) -> Engine:
@@ -143,23 +156,20 @@ class LedgerStore:
         totals: dict[tuple[Any, ...], dict[str, Any]] = {}
         for r in rows:
             key = (r["occurred_at"].astimezone(UTC).date(), *(r[k] for k in _ROLLUP_KEYS))
-            t = totals.setdefault(key, {"attempts": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": Decimal(0)})
+            t = totals.setdefault(key, {"attempts": 0} | dict.fromkeys(_ROLLUP_TOKENS, 0)
+                                  | dict.fromkeys(_ROLLUP_COSTS, Decimal(0)))  # fmt: skip
             t["attempts"] += 1
-            t["input_tokens"] += r["input_tokens"]
-            t["output_tokens"] += r["output_tokens"]
-            t["cost_usd"] += r["cost_usd"]
+            for name in _ROLLUP_TOKENS:
+                t[name] += r.get(name, 0)  # a row made by hand (tests, benchmarks) may leave the kinds out
+            for name in _ROLLUP_COSTS:
+                t[name] += r.get(name, 0)
         if not totals:
             return
         stmt = self._insert(daily_spend)
         c = daily_spend.c
         stmt = stmt.on_conflict_do_update(
             index_elements=["day", *_ROLLUP_KEYS],
-            set_={
-                "attempts": c.attempts + stmt.excluded.attempts,
-                "input_tokens": c.input_tokens + stmt.excluded.input_tokens,
-                "output_tokens": c.output_tokens + stmt.excluded.output_tokens,
-                "cost_usd": c.cost_usd + stmt.excluded.cost_usd,
-            },
+            set_={name: c[name] + stmt.excluded[name] for name in ("attempts", *_ROLLUP_TOKENS, *_ROLLUP_COSTS)},
         )
         # in key order: two ledger replicas adding to the same days otherwise deadlock
         values = [dict(zip(("day", *_ROLLUP_KEYS), key, strict=True)) | t for key, t in sorted(totals.items())]
@@ -248,27 +258,21 @@ class LedgerStore:
         refused: history is priced by version, so a price change needs a new version."""
         now = datetime.now(UTC)
         # compared as stored: a derived self-hosted price has more places than the 1e-12 column
-        wanted = {
-            m.id: (money.quantize(m.price.input_per_million), money.quantize(m.price.output_per_million))
-            for m in catalog.models
-        }
+        wanted = {m.id: _prices_row(m.price.input_per_million, m.price.output_per_million, m.price.per_million)
+                  for m in catalog.models}  # fmt: skip
         with self.engine.begin() as conn:
             stored = conn.execute(select(price_versions).where(price_versions.c.version == catalog.version)).all()
             for row in stored:
-                if row.model in wanted and wanted[row.model] != (
-                    row.input_usd_per_million,
-                    row.output_usd_per_million,
-                ):
+                # a version recorded before kinds were priced holds NULL for them: not compared
+                recorded = {k: v for k, v in row._mapping.items() if k in wanted.get(row.model, {}) and v is not None}
+                if row.model in wanted and any(wanted[row.model][k] != v for k, v in recorded.items()):
                     raise StartupError(
                         f"catalog version {catalog.version} already recorded other prices for {row.model}: "
                         "give the changed catalog a new `version`"
                     )
             known = {row.model for row in stored}
-            new = [
-                {"version": catalog.version, "model": model, "input_usd_per_million": prices[0],
-                 "output_usd_per_million": prices[1], "recorded_at": now}
-                for model, prices in wanted.items() if model not in known
-            ]  # fmt: skip
+            new = [{"version": catalog.version, "model": model, **prices, "recorded_at": now}
+                   for model, prices in wanted.items() if model not in known]  # fmt: skip
             if new:
                 conn.execute(price_versions.insert(), new)
 
@@ -284,11 +288,15 @@ class LedgerStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def spend(self, tenant: str, workload: str, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """Live spend by (tenant, workload, tier, model), with each kind's tokens and cost
+        (KIND_TOKEN_COLUMNS, KIND_COST_COLUMNS) summed."""
         a = attempts.c
+        kinds = [func.sum(a[name]).label(name) for name in KIND_TOKEN_COLUMNS]
+        kind_costs = [part for name in KIND_COST_COLUMNS for part in _usd_sum(a[name], name)]
         query = (
             select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
                    func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
-                   *_usd_sum(a.cost_usd))
+                   *kinds, *_usd_sum(a.cost_usd), *kind_costs)
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
         )  # fmt: skip
@@ -298,7 +306,11 @@ class LedgerStore:
         if until:
             query = query.where(a.occurred_at < until)
         with self.engine.connect() as conn:
-            return [_with_usd_total(row) for row in conn.execute(query).mappings().all()]
+            rows = conn.execute(query).mappings().all()
+        counts = ("input_tokens", "output_tokens", *KIND_TOKEN_COLUMNS)  # PostgreSQL's SUM may give Decimal
+        return [
+            _with_usd_total(row, ("cost_usd", *KIND_COST_COLUMNS)) | {k: int(row[k]) for k in counts} for row in rows
+        ]
 
     def attempts_for(self, request_id: str) -> list[dict[str, Any]]:
         a = attempts.c
@@ -307,11 +319,12 @@ class LedgerStore:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 
     def daily(self, tenant: str, workload: str, since: date | None, until: date | None) -> list[dict[str, Any]]:
+        """Live spend by (day, tier), each kind's tokens and cost summed as `spend` sums them."""
         d = daily_spend.c
         query = (
             select(d.day, d.tier, func.sum(d.attempts).label("attempts"),
-                   func.sum(d.input_tokens).label("input_tokens"), func.sum(d.output_tokens).label("output_tokens"),
-                   *_usd_sum(d.cost_usd))
+                   *(func.sum(d[name]).label(name) for name in _ROLLUP_TOKENS),
+                   *(part for name in _ROLLUP_COSTS for part in _usd_sum(d[name], name)))
             .group_by(d.day, d.tier)
             .order_by(d.day, d.tier)
         )  # fmt: skip
@@ -323,8 +336,8 @@ class LedgerStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         # PostgreSQL sums BIGINT as NUMERIC: counts come back as Decimal there
-        counts = ("attempts", "input_tokens", "output_tokens")
-        return [{**_with_usd_total(row), **{k: int(row[k]) for k in counts}} for row in rows]
+        counts = ("attempts", *_ROLLUP_TOKENS)
+        return [{**_with_usd_total(row, _ROLLUP_COSTS), **{k: int(row[k]) for k in counts}} for row in rows]
 
     def request_outcomes(
         self, tenant: str, workload: str, since: datetime | None, until: datetime | None
@@ -364,19 +377,28 @@ RECONCILED = ".reconciled"  # the event id suffix of a placeholder request
 NO_OUTCOME = "no outcome was reported for this request: its router stopped or could not publish it"
 
 
-def _usd_sum(column: Any) -> tuple[Any, Any]:
+def _usd_sum(column: Any, name: str = "cost_usd") -> tuple[Any, Any]:
     """SUM of a picodollar column that cannot overflow: SQLite's SUM of integers stops at
     2**63 picodollars (9.2M USD). Summing microdollars and the picodollar remainders apart
-    keeps each sum far inside 64 bits; `_with_usd_total` puts them back together exactly."""
+    keeps each sum far inside 64 bits; `_with_usd_total` puts them back together exactly as
+    `name`."""
     picos = type_coerce(column, BigInteger)
-    return func.sum(picos // _MICRO).label("cost_micros"), func.sum(picos % _MICRO).label("cost_picos")
+    return func.sum(picos // _MICRO).label(f"{name}_micros"), func.sum(picos % _MICRO).label(f"{name}_picos")
 
 
-def _with_usd_total(row: Any) -> dict[str, Any]:
-    out = {k: v for k, v in dict(row).items() if k not in ("cost_micros", "cost_picos")}
-    picos = int(row["cost_micros"] or 0) * _MICRO + int(row["cost_picos"] or 0)
-    out["cost_usd"] = from_picos(picos)
+def _with_usd_total(row: Any, names: Sequence[str] = ("cost_usd",)) -> dict[str, Any]:
+    parts = {f"{name}_{part}" for name in names for part in ("micros", "picos")}
+    out = {k: v for k, v in dict(row).items() if k not in parts}
+    for name in names:
+        picos = int(row[f"{name}_micros"] or 0) * _MICRO + int(row[f"{name}_picos"] or 0)
+        out[name] = from_picos(picos)
     return out
+
+
+def _prices_row(input_price: Decimal, output_price: Decimal, per_million: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """A model's price_versions columns, each as stored (to 1e-12 USD per 1M tokens)."""
+    prices = {"input": input_price, "output": output_price} | {kind: per_million[kind] for kind in PRICED_KINDS}
+    return {f"{kind}_usd_per_million": money.quantize(price) for kind, price in prices.items()}
 
 
 def _filtered(query: Any, columns: Any, tenant: str, workload: str) -> Any:

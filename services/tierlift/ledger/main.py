@@ -32,7 +32,10 @@ _READERS = frozenset({"viewer", "finance", "admin"})
 _ADMIN = frozenset({"admin"})
 LEDGER_ROLES = {
     **{f"/tierlift.v1.Ledger/{m}": _READERS for m in ("GetSpend", "GetReport", "ListAttempts", "ListBudgets")},
-    **{f"/tierlift.v1.Ledger/{m}": _ADMIN for m in ("SetBudget", "CreateKey", "ListKeys", "RevokeKey")},
+    **{
+        f"/tierlift.v1.Ledger/{m}": _ADMIN
+        for m in ("SetBudget", "DeleteBudget", "CreateKey", "ListKeys", "RevokeKey", "RotateKey")
+    },
     "/tierlift.v1.Ledger/ListAudit": frozenset({"finance", "admin"}),
     "/tierlift.v1.Ledger/GetQuality": _READERS,
     # the assessor's rollout controller (with its service key), and admins looking on
@@ -74,6 +77,7 @@ async def sync_keys_forever(keys: KeyKeeper, every_s: float = 5.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
+            await keys.record_own_use()  # last_used_at of the keys that call the ledger
             if changed := await keys.publish_changes():
                 log.info("keys_published", changed=changed)
         except Exception:

@@ -12,7 +12,7 @@ from decimal import Decimal
 import grpc
 from opentelemetry import trace
 
-from tierlift.core import money
+from tierlift.core import money, pricing
 from tierlift.core.catalog import tier_name
 from tierlift.router import _metrics as metrics
 from tierlift.router._circuit import CircuitBreaker
@@ -51,9 +51,10 @@ def annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
     span.set_attribute("tierlift.outcome", router_pb2.Outcome.Name(attempt.outcome).removeprefix("OUTCOME_"))
     span.set_attribute("tierlift.escalated", attempt.outcome == router_pb2.OUTCOME_LOW_CONFIDENCE)
     span.set_attribute("tierlift.confidence", attempt.confidence)
-    span.set_attribute("tierlift.cost_usd", attempt.cost_usd)
-    span.set_attribute("gen_ai.usage.input_tokens", attempt.usage.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", attempt.usage.output_tokens)
+    span.set_attribute("tierlift.cost_usd", attempt.cost_usd)  # exact; gen_ai.usage.cost is for dashboards
+    span.set_attributes(pricing.span_attributes(attempt.usage))
+    span.set_attribute("gen_ai.usage.cost", float(attempt.cost_usd or 0))
+    span.set_attribute("gen_ai.usage.currency", "USD")
     if attempt.error:
         span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
 

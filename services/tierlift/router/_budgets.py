@@ -20,7 +20,7 @@ class BudgetBook:
         key = (state.tenant, state.workload, state.period)
         held = self.states.get(key)
         if held is None or state.version >= held.version:
-            self.states[key] = state
+            self.states[key] = state  # a deleted budget's last state ("deleted") closes nothing
 
     async def on_message(self, msg: Msg) -> None:
         if (state := parse_state(msg, events_pb2.BudgetState)) is not None:
@@ -35,6 +35,10 @@ class BudgetBook:
         ]
 
 
+PERIOD_ADJECTIVES = {"day": "daily", "month": "monthly"}  # "{period}ly" made "dayly"
+
+
 def describe(state: events_pb2.BudgetState) -> str:
     scope = f"tenant {state.tenant}" + (f" workload {state.workload}" if state.workload else "")
-    return f"{state.period}ly budget of {scope} is exhausted ({state.spent_usd} of {state.limit_usd} USD)"
+    period = PERIOD_ADJECTIVES.get(state.period, f"per-{state.period}")
+    return f"{period} budget of {scope} is exhausted ({state.spent_usd} of {state.limit_usd} USD)"

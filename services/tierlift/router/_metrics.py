@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from opentelemetry import metrics
 
+from tierlift.core import pricing
 from tierlift.core.catalog import tier_name
 from tierlift.v1 import router_pb2
 
@@ -15,6 +16,9 @@ escalations = _meter.create_counter("tierlift.escalations", description="Escalat
 duration = _meter.create_histogram("tierlift.request.duration", unit="s", description="Router.Complete latency")
 tokens = _meter.create_histogram(
     "gen_ai.client.token.usage", unit="{token}", description="Tokens per attempt (GenAI semantic conventions)"
+)
+tokens_by_kind = _meter.create_counter(
+    "tierlift.tokens", unit="{token}", description="Tokens by the kind they are priced as (tierlift.core.pricing)"
 )
 cost = _meter.create_counter("tierlift.cost", unit="USD", description="Cost by tier (approximate; see the ledger)")
 classifications = _meter.create_counter(
@@ -35,6 +39,9 @@ def record_attempt(attempt: router_pb2.Attempt) -> None:
         base = {"tierlift.tier": tier, "gen_ai.request.model": attempt.model, "gen_ai.operation.name": "chat"}
         tokens.record(attempt.usage.input_tokens, {**base, "gen_ai.token.type": "input"})
         tokens.record(attempt.usage.output_tokens, {**base, "gen_ai.token.type": "output"})
+        for kind, count in pricing.split(attempt.usage).items():
+            if count:
+                tokens_by_kind.add(count, {**base, "tierlift.token.kind": kind})
         cost.add(float(attempt.cost_usd), {"tierlift.tier": tier})
 
 

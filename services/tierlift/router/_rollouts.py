@@ -3,11 +3,13 @@ assessor, which decides every transition), the sticky cohort a request falls in,
 ladder, or for a policy rollout each arm's policy. Pure apart from `RolloutBook.on_message`, so
 every split is testable.
 
-While a workload has a rollout, its candidate serves only the candidate arm: the control arm's
-ladder leaves it out, and the candidate arm's ladder puts it where the control stood, with the
-control right after it as the fallback. The split never widens what a request may reach: a
-candidate that the plan excluded (data class, region, licence, budget, pins, preferences) is not
-put back, and the control serves the request."""
+While a workload's rollout gives the candidate a share of cohorts, its candidate serves only the
+candidate arm: the control arm's ladder leaves it out, and the candidate arm's ladder puts it
+where the control stood, with the control right after it as the fallback. The split never
+widens what a request may reach: a candidate that the plan excluded (data class, region,
+licence, budget, pins, preferences) is not put back, and the control serves the request. A
+shadow-only stage (0%) moves nothing: the candidate is compared, and keeps any place the plan
+gave it on its own."""
 
 from __future__ import annotations
 
@@ -150,6 +152,9 @@ def split(
     catalog: Catalog,
 ) -> None:
     """Put the request in an arm and shape the plan's ladder for it (in place)."""
+    if state.status in MOVING and candidate_percent(state) == 0:
+        _shadow_only(plan, request, state)
+        return
     ladder = list(plan.ladder)
     control_at = next((i for i, rung in enumerate(ladder) if rung.model == state.from_model), None)
     candidate_rung = next((rung for rung in ladder if rung.model == state.to_model), None)
@@ -188,6 +193,19 @@ def split(
         f"{where}: candidate arm (cohort {point:.2f} < {percent:g}%); {state.from_model} stays as its fallback"
     )
     _set_ladder(plan, ladder)
+
+
+def _shadow_only(
+    plan: router_pb2.RoutingPlan, request: router_pb2.CompleteRequest, state: events_pb2.RolloutState
+) -> None:
+    """A stage where the candidate serves no cohort: it is only compared (`comparison`), and the
+    live ladder stays the plan's, the candidate in any place the plan gave it on its own."""
+    where = f"rollout {state.rollout_id} ({state.from_model} -> {state.to_model})"
+    if not any(rung.model == state.from_model for rung in plan.ladder):
+        plan.reasons.append(f"{where}: its control is not on this request's ladder; not split")
+        return
+    plan.rollout_id, plan.arm = state.rollout_id, CONTROL
+    plan.reasons.append(f"{where}: shadow only at this stage; the ladder is the plan's")
 
 
 def _set_ladder(plan: router_pb2.RoutingPlan, ladder: list[router_pb2.Rung]) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -232,8 +232,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.CompleteChunk]:
         try:
-            async with self._admitted(request):
-                async for chunk in self._complete_stream(request, context):
+            # aclosing: a stream the caller stops reading is closed here, in this call's task, not
+            # later by the garbage collector in another
+            async with self._admitted(request), contextlib.aclosing(self._complete_stream(request, context)) as chunks:
+                async for chunk in chunks:
                     yield chunk
         except RequestFailed as exc:
             await exc.abort(context)
@@ -242,7 +244,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def _complete_stream(
         self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+    ) -> AsyncGenerator[router_pb2.CompleteChunk, None]:
         plan = await self._plan(request)
         deadline = Deadline(context.time_remaining())
         claim = await self._claim(request, deadline)
@@ -255,13 +257,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         text: list[str] = []
         try:
             await events.routed(self.deps.publisher, request, plan)
-            async for chunk in self._stream_ladder(request, plan, deadline):
-                text.append(chunk.text)
-                if chunk.HasField("final"):
-                    await self._keep_answer(claim, chunk.final)
-                    finished = True
-                    self._maybe_shadow(request, plan, functools.partial(_with_text, chunk.final, text))
-                yield chunk
+            async with contextlib.aclosing(self._stream_ladder(request, plan, deadline)) as ladder:
+                async for chunk in ladder:
+                    text.append(chunk.text)
+                    if chunk.HasField("final"):
+                        await self._keep_answer(claim, chunk.final)
+                        finished = True
+                        self._maybe_shadow(request, plan, functools.partial(_with_text, chunk.final, text))
+                    yield chunk
         except BaseException:
             if not finished:
                 await self._release(claim)
@@ -420,7 +423,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> router_pb2.Attempt:
         model = self.deps.catalog.get(rung.model)
         assert model is not None  # the plan only holds catalog models
-        cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
+        cost = model.usage_cost(result.usage).total
         policy = self.deps.rollouts.policy_for(plan, self.deps.policy.current)  # a policy canary's own scoring
         prior = policy.prior(rung.tier, plan.classification)
         return router_pb2.Attempt(
@@ -583,12 +586,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def _stream_ladder(
         self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
-    ) -> AsyncIterator[router_pb2.CompleteChunk]:
+    ) -> AsyncGenerator[router_pb2.CompleteChunk, None]:
         """Stream from the first rung that starts answering. Once text has reached the caller the
         router cannot take it back, so a streamed answer is never escalated; faults before the
         first chunk fall back along the ladder as in Complete."""
         attempts: list[router_pb2.Attempt] = []
         streaming: router_pb2.Rung | None = None
+        answered = False
         try:
             for index, rung in enumerate(plan.ladder):
                 skipped = self._skip(index, rung, deadline)
@@ -630,9 +634,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
                 final = await self._answered(request, plan, attempts, summary)
+                answered = True  # settled and billed: a caller that stops reading now abandons nothing
                 yield router_pb2.CompleteChunk(final=final, request_id=plan.request_id, model=final.model)
                 return
         except (asyncio.CancelledError, GeneratorExit):
+            if answered:
+                raise
             if streaming is not None:
                 # a stream cannot be shielded like a unary call: the provider's partial answer is
                 # cut off; say so in the books rather than leave the attempt out

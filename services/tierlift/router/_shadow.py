@@ -187,7 +187,7 @@ class Shadows:
         except grpc.aio.AioRpcError as exc:
             await self.spend.add(spend_key, day, -reserved)
             return self._skip(f"fault: {exc.code().name}", plan.request_id, model_id)
-        cost = model.cost(result.usage.input_tokens, result.usage.output_tokens)
+        cost = model.usage_cost(result.usage).total
         await self.spend.add(spend_key, day, cost - reserved)
         attempt = router_pb2.Attempt(
             index=0, tier=model.tier_value, model=model_id, adapter=model.adapter,

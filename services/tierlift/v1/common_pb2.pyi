@@ -137,12 +137,24 @@ class Vector(_message.Message):
     def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Usage(_message.Message):
-    __slots__ = ("input_tokens", "output_tokens")
+    __slots__ = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_write_input_tokens", "cache_write_1h_input_tokens", "image_input_tokens", "audio_input_tokens", "reasoning_output_tokens")
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_1H_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     input_tokens: int
     output_tokens: int
-    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ...) -> None: ...
+    cache_read_input_tokens: int
+    cache_write_input_tokens: int
+    cache_write_1h_input_tokens: int
+    image_input_tokens: int
+    audio_input_tokens: int
+    reasoning_output_tokens: int
+    def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cache_read_input_tokens: _Optional[int] = ..., cache_write_input_tokens: _Optional[int] = ..., cache_write_1h_input_tokens: _Optional[int] = ..., image_input_tokens: _Optional[int] = ..., audio_input_tokens: _Optional[int] = ..., reasoning_output_tokens: _Optional[int] = ...) -> None: ...
 
 class ConfidenceSignals(_message.Message):
     __slots__ = ("has_logprobs", "mean_logprob", "min_logprob", "low_prob_token_share", "token_count")

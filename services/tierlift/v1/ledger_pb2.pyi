@@ -69,6 +69,14 @@ class KeyId(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class KeyRotation(_message.Message):
+    __slots__ = ("key_id", "grace_s")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    GRACE_S_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    grace_s: int
+    def __init__(self, key_id: _Optional[str] = ..., grace_s: _Optional[int] = ...) -> None: ...
+
 class AuditQuery(_message.Message):
     __slots__ = ("since", "limit")
     SINCE_FIELD_NUMBER: _ClassVar[int]
@@ -112,7 +120,7 @@ class SpendQuery(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class SpendLine(_message.Message):
-    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd")
+    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +129,7 @@ class SpendLine(_message.Message):
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     tier: _common_pb2.Tier
@@ -129,17 +138,30 @@ class SpendLine(_message.Message):
     input_tokens: int
     output_tokens: int
     cost_usd: str
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
+    kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
+
+class KindSpend(_message.Message):
+    __slots__ = ("kind", "tokens", "cost_usd")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    tokens: int
+    cost_usd: str
+    def __init__(self, kind: _Optional[str] = ..., tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
 
 class SpendReport(_message.Message):
-    __slots__ = ("lines", "total_cost_usd", "total_attempts")
+    __slots__ = ("lines", "total_cost_usd", "total_attempts", "kinds")
     LINES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     TOTAL_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[SpendLine]
     total_cost_usd: str
     total_attempts: int
-    def __init__(self, lines: _Optional[_Iterable[_Union[SpendLine, _Mapping]]] = ..., total_cost_usd: _Optional[str] = ..., total_attempts: _Optional[int] = ...) -> None: ...
+    kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
+    def __init__(self, lines: _Optional[_Iterable[_Union[SpendLine, _Mapping]]] = ..., total_cost_usd: _Optional[str] = ..., total_attempts: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
 
 class AttemptQuery(_message.Message):
     __slots__ = ("request_id",)
@@ -148,7 +170,7 @@ class AttemptQuery(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class LedgerAttempt(_message.Message):
-    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version")
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +183,8 @@ class LedgerAttempt(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     PRICE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     attempt_index: int
@@ -173,7 +197,9 @@ class LedgerAttempt(_message.Message):
     output_tokens: int
     cost_usd: str
     price_version: str
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ...) -> None: ...
+    usage: _common_pb2.Usage
+    kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
 
 class AttemptList(_message.Message):
     __slots__ = ("attempts",)
@@ -182,20 +208,22 @@ class AttemptList(_message.Message):
     def __init__(self, attempts: _Optional[_Iterable[_Union[LedgerAttempt, _Mapping]]] = ...) -> None: ...
 
 class DailySpend(_message.Message):
-    __slots__ = ("day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd")
+    __slots__ = ("day", "tier", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds")
     DAY_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
     day: str
     tier: _common_pb2.Tier
     attempts: int
     input_tokens: int
     output_tokens: int
     cost_usd: str
-    def __init__(self, day: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
+    kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
+    def __init__(self, day: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
 
 class Report(_message.Message):
     __slots__ = ("days", "requests", "answered", "escalated", "escalation_rate", "answered_by_tier", "total_cost_usd", "cost_per_1k_requests_usd")

@@ -59,6 +59,11 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.BudgetQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.BudgetList.FromString,
                 _registered_method=True)
+        self.DeleteBudget = channel.unary_unary(
+                '/tierlift.v1.Ledger/DeleteBudget',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.Budget.FromString,
+                _registered_method=True)
         self.CreateKey = channel.unary_unary(
                 '/tierlift.v1.Ledger/CreateKey',
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyRequest.SerializeToString,
@@ -73,6 +78,11 @@ class LedgerStub:
                 '/tierlift.v1.Ledger/RevokeKey',
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyId.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/tierlift.v1.Ledger/RotateKey',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.KeyRotation.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.CreatedKey.FromString,
                 _registered_method=True)
         self.ListAudit = channel.unary_unary(
                 '/tierlift.v1.Ledger/ListAudit',
@@ -130,6 +140,14 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteBudget(self, request, context):
+        """The budget of tenant, workload and period (its other fields are ignored) removed; returns it
+        as it was. Routers hear it is gone (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateKey(self, request, context):
         """API keys (admin): the secret is returned once, at creation; only its hash is stored.
         """
@@ -145,6 +163,14 @@ class LedgerServicer:
 
     def RevokeKey(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateKey(self, request, context):
+        """A new key like the old one (tenant, role, workloads, description); the old one keeps working
+        for the grace period, then expires (admin).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -206,6 +232,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.BudgetQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.BudgetList.SerializeToString,
             ),
+            'DeleteBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBudget,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.Budget.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+            ),
             'CreateKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateKey,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyRequest.FromString,
@@ -220,6 +251,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.RevokeKey,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyId.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.ApiKey.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.KeyRotation.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.CreatedKey.SerializeToString,
             ),
             'ListAudit': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAudit,
@@ -388,6 +424,33 @@ class Ledger:
             _registered_method=True)
 
     @staticmethod
+    def DeleteBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/DeleteBudget',
+            tierlift_dot_v1_dot_ledger__pb2.Budget.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.Budget.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateKey(request,
             target,
             options=(),
@@ -458,6 +521,33 @@ class Ledger:
             '/tierlift.v1.Ledger/RevokeKey',
             tierlift_dot_v1_dot_ledger__pb2.KeyId.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/RotateKey',
+            tierlift_dot_v1_dot_ledger__pb2.KeyRotation.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.CreatedKey.FromString,
             options,
             channel_credentials,
             insecure,
