@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: install run test test-unit test-integration test-vllm protos lint bench bench-peers migrate clean
+.PHONY: install run test test-unit test-integration test-vllm protos lint bench bench-peers migrate docs clean
 
 install: $(STAMP)
 
@@ -69,6 +69,20 @@ bench-peers: install
 
 migrate: install
 	$(BIN)/tierlift migrate
+
+# The manual (docs/, mkdocs.yml) into site/. The CLI reference, the benchmark tables and the
+# evaluation results are generated first (from the argparse parsers, tests/benchmarks/results/*.json
+# and evaluation/*.json); any warning fails.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python tools/gen_cli_reference.py
+	$(BIN)/python tools/gen_bench_tables.py
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .tierlift

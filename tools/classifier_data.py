@@ -2,7 +2,7 @@
 """Builds the classifier's labelled set: data/classifier/labelled.jsonl.
 
 Rows come from two places:
-- real prompts from ../shared/data (GSM8K and BIG-bench tasks), labelled by the task they
+- real prompts from data/ (GSM8K and BIG-bench tasks), labelled by the task they
   come from, all PUBLIC;
 - templated prompts for the task types and data classes that set lacks (chat, extraction,
   summarisation, translation, code, creative; personal, financial, health and secret data),
@@ -12,7 +12,7 @@ Every template has a split: even-numbered templates train, odd-numbered ones are
 the held-out score measures phrasings the heads never saw, not memorised ones. Real prompts
 split by a hash of their text. Deterministic: the same seed writes the same file.
 
-    python -m tools.classifier_data [--shared ../shared/data] [--out data/classifier/labelled.jsonl]
+    python -m tools.classifier_data [--shared data] [--out data/classifier/labelled.jsonl]
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def _templated_rows(seed: int) -> list[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--shared", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, default=Path("data/classifier/labelled.jsonl"))
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--per-file", type=int, default=60, help="real prompts taken from each task file")

@@ -4,7 +4,7 @@ trained_prompts.npy,card.json}: task type and data class on the classifier's sta
 on the prompt's form (classifier/_prompt_form.py), which transfers to subjects it never saw where
 embeddings do not (`tierlift eval-routing --grouped`).
 
-    python -m tools.train_classifier [--labelled data/classifier/labelled.jsonl] [--routing ../shared/data/routing]
+    python -m tools.train_classifier [--labelled data/classifier/labelled.jsonl] [--routing data/routing]
                                      [--heads task,data,routing]
 
 Trains only on the training part of each file (see tierlift.evaluation.data); the rest is
@@ -57,7 +57,7 @@ def _matrix(embedder: StaticEmbedder, texts: Sequence[str]) -> NDArray[np.float3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labelled", type=Path, default=Path("data/classifier/labelled.jsonl"))
-    parser.add_argument("--routing", type=Path, default=Path("../shared/data/routing"))
+    parser.add_argument("--routing", type=Path, default=Path("data/routing"))
     parser.add_argument("--routing-rows", type=int, default=8000, help="training rows sampled from the routing files")
     parser.add_argument("--heads", default="task,data,routing", help="which heads to retrain (the others are kept)")
     parser.add_argument("--seed", type=int, default=7)

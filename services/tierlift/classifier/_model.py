@@ -4,7 +4,7 @@
 - data head: softmax over the four data classes, a second opinion beside the detectors for
   sensitive data that has no fixed format ("my chemo starts Monday");
 - routing head: P(a small model's answer is as good as a strong model's), trained on
-  per-prompt outcomes of a weak and a strong model (../shared/data/routing), over the prompt's
+  per-prompt outcomes of a weak and a strong model (data/routing), over the prompt's
   form (classifier/_prompt_form.py), not its embedding: it must hold on subjects it never saw.
   This is the prior that places a request on the ladder; complexity = 1 - that probability.
 
