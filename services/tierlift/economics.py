@@ -162,14 +162,16 @@ def _full_load_cost_per_token(model: Model, workload: Workload) -> Decimal:
 def advise(
     catalog: Catalog, workload: Workload, ops: Ops, tier_quality: dict[str, float], minimum: int = MIN_REPLICAS
 ) -> Advice:
-    """`tier_quality` is the policy's expected quality per tier name (LOCAL, HOSTED_OPEN, ...)."""
+    """`tier_quality` is the policy's expected quality per tier name (LOCAL, HOSTED_OPEN, ...).
+    Embedding models answer no chat workload: they are neither options nor peers."""
+    chat = [m for m in catalog.models if not m.capabilities.embeddings]
     api = sorted(
         (ApiOption(m, money.quantize(m.cost(workload.input_tokens, workload.output_tokens)))
-         for m in catalog.models if m.price.api is not None),
+         for m in chat if m.price.api is not None),
         key=lambda o: (o.monthly_usd, o.model.id),
     )  # fmt: skip
     options = []
-    for m in catalog.models:
+    for m in chat:
         if m.price.self_hosted is None:
             continue
         replicas = replicas_needed(m, workload, minimum)

@@ -116,3 +116,12 @@ def test_reproduces_the_planning_tables_crossover(
     assert option.crossover.tokens_per_day == pytest.approx(expected_tokens_per_day, rel=Decimal("1e-6"))
     # the arithmetic: 4,000,000 and 533,333 tokens/day
     assert round(option.crossover.tokens_per_day, -3) in {Decimal(4_000_000), Decimal(533_000)}
+
+
+def test_embedding_models_are_never_the_advice_for_a_chat_workload() -> None:
+    embedder = api("embed-small", "CLOSED", "0.02", "0.00") | {"capabilities": {"embeddings": True}}
+    models = catalog(embedder, api("mini", "CLOSED", "0.25", "2.00"), self_hosted("llama", "2.00", "10000", "1000"))
+    advice = advise(models, Workload(1_000_000, 100_000, 1_000), NO_OPS, QUALITY)
+    assert [o.model.id for o in advice.api] == ["mini"]
+    assert all(o.against is None or o.against.model.id == "mini" for o in advice.self_hosted)
+    assert "embed-small" not in advice.recommendation
