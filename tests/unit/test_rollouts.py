@@ -110,14 +110,18 @@ def test_the_control_arm_never_reaches_the_candidate() -> None:
     assert any("control arm" in e.reason for e in plan.excluded if e.model == CANDIDATE_MODEL)
 
 
-def test_a_shadow_only_stage_leaves_the_live_ladder_as_planned() -> None:
+def test_a_shadow_only_stage_keeps_the_candidate_on_the_live_ladder_behind_its_control() -> None:
     plan, request = planned()  # type: ignore[misc]
     before = ladder(plan)
     assert CANDIDATE_MODEL in before and CONTROL_MODEL in before  # the candidate has a place of its own
     for status in ("running", "paused"):
         plan, request = planned()  # type: ignore[misc]
         split(plan, request, state(0, status), CATALOG)  # stage 0: the candidate is only compared
-        assert ladder(plan) == before and CANDIDATE_MODEL not in [e.model for e in plan.excluded]
+        after = ladder(plan)
+        assert sorted(after) == sorted(before) and CANDIDATE_MODEL not in [e.model for e in plan.excluded]
+        assert after.index(CANDIDATE_MODEL) == after.index(CONTROL_MODEL) + 1  # compared with the control's answers
+        others = [m for m in before if m != CANDIDATE_MODEL]
+        assert [m for m in after if m != CANDIDATE_MODEL] == others  # everything else as planned
         assert (plan.arm, plan.rollout_id) == (CONTROL, "qa-1")  # its evidence and comparisons still count
         assert comparison(state(0, status), plan.arm) is not None
     plan, request = planned()  # type: ignore[misc]
@@ -506,3 +510,14 @@ def test_any_assessor_request_gets_a_deliberate_status(rpc: str, cls: type[Any])
             await server.stop(None)
 
     asyncio.run(run())
+
+
+def test_at_the_shadow_stage_a_candidate_behind_the_control_stays_where_the_plan_put_it() -> None:
+    plan, request = planned()  # type: ignore[misc]
+    rungs = {rung.model: rung for rung in plan.ladder}
+    control_last = [m for m in ladder(plan) if m != CONTROL_MODEL]
+    control_last.insert(0, CONTROL_MODEL)  # a plan with the control first and the candidate later
+    del plan.ladder[:]
+    plan.ladder.extend(rungs[m] for m in control_last)
+    split(plan, request, state(0), CATALOG)
+    assert ladder(plan) == control_last

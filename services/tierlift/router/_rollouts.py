@@ -8,8 +8,9 @@ candidate arm: the control arm's ladder leaves it out, and the candidate arm's l
 where the control stood, with the control right after it as the fallback. The split never
 widens what a request may reach: a candidate that the plan excluded (data class, region,
 licence, budget, pins, preferences) is not put back, and the control serves the request. A
-shadow-only stage (0%) moves nothing: the candidate is compared, and keeps any place the plan
-gave it on its own."""
+shadow-only stage (0%) serves every cohort as the plan would without the rollout, with one
+exception the comparison needs: the control answers first, so a candidate the plan put ahead of
+it waits right behind it (still the control's fallback), and a candidate behind it stays put."""
 
 from __future__ import annotations
 
@@ -198,13 +199,23 @@ def split(
 def _shadow_only(
     plan: router_pb2.RoutingPlan, request: router_pb2.CompleteRequest, state: events_pb2.RolloutState
 ) -> None:
-    """A stage where the candidate serves no cohort: it is only compared (`comparison`), and the
-    live ladder stays the plan's, the candidate in any place the plan gave it on its own."""
+    """A stage where the candidate serves no cohort: it is only compared (`comparison`, against
+    the control's answers), and the live ladder stays the plan's but for the candidate's place:
+    never ahead of the control, whose answers are what it is compared with."""
     where = f"rollout {state.rollout_id} ({state.from_model} -> {state.to_model})"
-    if not any(rung.model == state.from_model for rung in plan.ladder):
+    ladder = list(plan.ladder)
+    control_at = next((i for i, rung in enumerate(ladder) if rung.model == state.from_model), None)
+    if control_at is None:
         plan.reasons.append(f"{where}: its control is not on this request's ladder; not split")
         return
     plan.rollout_id, plan.arm = state.rollout_id, CONTROL
+    candidate_at = next((i for i, rung in enumerate(ladder) if rung.model == state.to_model), None)
+    if candidate_at is not None and candidate_at < control_at:
+        candidate = ladder.pop(candidate_at)
+        ladder.insert(control_at, candidate)  # the control moved up one: this is right behind it
+        _set_ladder(plan, ladder)
+        plan.reasons.append(f"{where}: shadow only at this stage; the control answers first, the candidate behind it")
+        return
     plan.reasons.append(f"{where}: shadow only at this stage; the ladder is the plan's")
 
 
