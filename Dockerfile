@@ -5,9 +5,11 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY services ./services
 COPY migrations ./migrations
 # Editable install keeps migrations/ next to the package, where `tierlift migrate` finds it.
-# torch from PyTorch's CPU index: PyPI's default build carries CUDA (several GB) that nothing here uses
-# (torch runs MiniLM for the assessor's embedding judge and for distilling the classifier's embeddings).
-RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e '.[server]' \
-    && python -m tierlift.classifier.distil && useradd --uid 10001 --user-group --no-create-home tierlift
+# The classifier's static embeddings come with services/ (classifier/model/static-minilm). Beyond
+# `server`, the image keeps `minilm` (torch runs MiniLM for the assessor's embedding judge) and
+# `eval` (`tierlift calibrate --from-ledger`). torch from PyTorch's CPU index: PyPI's default build
+# carries CUDA (several GB) that nothing here uses.
+RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e '.[server,eval,minilm]' \
+    && useradd --uid 10001 --user-group --no-create-home tierlift
 USER 10001
 ENV PYTHONUNBUFFERED=1 HOME=/tmp

@@ -1,28 +1,40 @@
-# Tierlift. `make run` and `make test` each install what they need first.
+# Tierlift. `make run` and `make test` each install what they need first, into one .venv, one
+# stamp file per layer: `make run` the `server` extra alone (no torch); the test, lint, protos and
+# bench targets add `eval`, `minilm` (MiniLM on torch) and `dev` (pyproject.toml says what for).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.dev-installed
 CHECKOV_VENV := .venv-checkov
 
 .PHONY: install run test test-unit test-integration test-vllm protos lint bench bench-peers migrate docs clean
 
 install: $(STAMP)
 
+# The classifier's static embedding model ships in the repository: nothing is distilled here.
+# --no-compile: bytecode is written when a module is first imported (about 40 MB), not for every
+# module of every package (about 150 MB); where PYTHONDONTWRITEBYTECODE is set, never.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[server,dev]'
-	$(BIN)/python -m tierlift.classifier.distil
-	touch $(STAMP)
+	$(BIN)/pip install --quiet --no-compile -e '.[server]'
+	touch $@
+
+# The tests start hundreds of processes: bytecode for everything, PYTHONDONTWRITEBYTECODE or not.
+# A file that does not compile (torch's Python 3.12 test helper) is skipped, as pip skips it.
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[server,eval,minilm,dev]'
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
+	touch $@
 
 run: install
 	$(BIN)/tierlift up
 
-test: install $(CHECKOV_VENV)/.installed
+test: $(DEV_STAMP) $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -q tests/unit tests/integration
 
-test-unit: install $(CHECKOV_VENV)/.installed
+test-unit: $(DEV_STAMP) $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -q tests/unit
 
 # Checkov scans the rendered chart (tests/unit/test_chart_security.py). Its own virtualenv:
@@ -32,7 +44,7 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
 	touch $@
 
-test-integration: install
+test-integration: $(DEV_STAMP)
 	$(BIN)/pytest -q tests/integration
 
 # A real vLLM (CPU build, ~3.5 GB) serving the packaged Gemma 3 270M, converted from GGUF.
@@ -47,24 +59,24 @@ $(VLLM_VENV)/.installed:
 	$(VLLM_VENV)/bin/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $@
 
-test-vllm: install $(VLLM_VENV)/.installed
+test-vllm: $(DEV_STAMP) $(VLLM_VENV)/.installed
 	$(VLLM_VENV)/bin/python tools/gemma_to_hf.py $(VLLM_MODEL)
 	TIERLIFT_VLLM_PYTHON=$(VLLM_VENV)/bin/python TIERLIFT_VLLM_MODEL=$(VLLM_MODEL) \
 		$(BIN)/pytest -q -s tests/vllm
 
-protos: install
+protos: $(DEV_STAMP)
 	$(BIN)/python tools/gen_protos.py
 
-lint: install
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check services tests tools migrations
 	$(BIN)/ruff format --check services tests tools migrations
 	$(BIN)/mypy
 
-bench: install
+bench: $(DEV_STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
 # Tierlift beside LiteLLM and Portkey (../shared/tools/gwbench): tests/benchmarks/results/peers.json
-bench-peers: install
+bench-peers: $(DEV_STAMP)
 	bash tools/bench_peers.sh
 
 migrate: install

@@ -37,6 +37,7 @@ from tierlift.client._inputs import ADDRESS_VARIABLES, env_address
 from tierlift.core.catalog import TIERS, tier_name
 from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.core.entry import StartupError
+from tierlift.core.extras import MissingExtra
 from tierlift.core.identity import with_key
 from tierlift.deployment import Deployment, probe_provider
 from tierlift.devstack import (
@@ -104,6 +105,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print("OpenAI-compatible edge, for any OpenAI SDK (paste into a shell):")
     print(f"  export OPENAI_BASE_URL={stack.openai_base_url}")
     print(f"  export OPENAI_API_KEY={stack.keys['app']}")
+    print(f"Web console: {stack.console_url}   (log in with the admin key in {STATE_DIR / 'keys.json'})")
     print(_banner(deployment))
     print("Ctrl-C stops everything; a service that exits is restarted.")
     stack.serve_until_signalled(lambda line: print(f"tierlift: {line}", file=sys.stderr, flush=True))
@@ -317,7 +319,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
         raise ValueError("--tenant: budget delete needs the tenant whose budget it is")
     if args.budget_command == "set":
         budget = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period,
-                                   limit_usd=args.limit, soft_ratio=args.soft_ratio, action=args.action)  # fmt: skip
+                                   limit_usd=args.limit, soft_ratio=args.soft_ratio, action=args.action,
+                                   strict=args.strict)  # fmt: skip
         budgets = [ledger.SetBudget(budget, timeout=10)]
     elif args.budget_command == "delete":
         which = ledger_pb2.Budget(tenant=args.tenant, workload=args.workload or "", period=args.period)
@@ -329,7 +332,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
         budgets = list(ledger.ListBudgets(ledger_pb2.BudgetQuery(tenant=args.tenant or ""), timeout=10).budgets)
     for b in budgets:
         print(f"{b.tenant:<12} {b.workload or '(all)':<12} {b.period:<6} {b.spent_usd} of {b.limit_usd} USD  "
-              f"{b.state}  at limit: {b.action}")  # fmt: skip
+              f"{b.state}  at limit: {b.action}" + ("  strict" if b.strict else ""))  # fmt: skip
     return 0
 
 
@@ -436,6 +439,9 @@ def _parser() -> argparse.ArgumentParser:
     budget.add_argument("--limit", help="USD, e.g. 250.00")
     budget.add_argument("--soft-ratio", type=float, default=0.8, help="warn at this share of the limit")
     budget.add_argument("--action", choices=["local_only", "reject"], default="local_only")
+    budget.add_argument(
+        "--strict", action="store_true", help="reserve each request with the ledger: spend never passes the limit"
+    )
     budget.add_argument("--ledger", help=ledger_help)
     budget.add_argument("--key", help=KEY_HELP)
     budget.set_defaults(func=cmd_budget)
@@ -483,8 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (StackError, StartupError, PolicyError, FileNotFoundError, ValueError) as exc:
-        # bad input files (eval data, policies) and stack problems: one line, naming the file
+    except (StackError, StartupError, PolicyError, FileNotFoundError, ValueError, MissingExtra) as exc:
+        # bad input files (eval data, policies), stack problems and a missing extra: one line, naming the fix
         print(f"tierlift: {exc}", file=sys.stderr)
         return 2
     except grpc.RpcError as exc:

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -227,6 +228,9 @@ class Stack:
     restarts: dict[str, int] = field(default_factory=dict)
     # the state folder's lock (`lock_state_dir`), taken by `start` unless the caller holds it already
     lock: IO[str] | None = None
+    # signs the web console's session cookies (the gateway serves it at /console); fresh per stack,
+    # as its sessions live in the gateway's memory and end with it anyway
+    console_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     @property
     def services(self) -> list[str]:
@@ -336,6 +340,10 @@ class Stack:
         if name == "gateway":  # HTTP, the OpenAI-compatible edge in front of the router
             env["TIERLIFT_ROUTER_ADDR"] = self.addrs["router"]
             env["TIERLIFT_HTTP_LISTEN"] = f"127.0.0.1:{port}"
+            # and the web console at /console, reading the ledger and the assessor with each user's key
+            env["TIERLIFT_LEDGER_ADDR"], env["TIERLIFT_CONSOLE_SECRET"] = self.addrs["ledger"], self.console_secret
+            if "assessor" in self.addrs:
+                env["TIERLIFT_ASSESSOR_ADDR"] = self.addrs["assessor"]
         if name == "classifier" or name.startswith("adapter-"):
             env["TIERLIFT_TRUSTED_ROUTER_KEYS"] = digest(self.keys["router"])
         if name.startswith("adapter-"):
@@ -371,6 +379,10 @@ class Stack:
     @property
     def openai_base_url(self) -> str:
         return f"{'http' if self.tls is None else 'https'}://{self.addrs['gateway']}/v1"
+
+    @property
+    def console_url(self) -> str:
+        return f"{'http' if self.tls is None else 'https'}://{self.addrs['gateway']}/console/"
 
     def _key(self, name: str, key: str | None) -> str:
         # by default: tenant dev's app key for the router, the admin key for the ledger, the

@@ -21,7 +21,7 @@ from tests.integration.test_bus_and_ledger import attempt_event
 from tests.stack_keys import tenant_router
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus
-from tierlift.core.bus_layout import BUCKETS, DURABLES, STREAM
+from tierlift.core.bus_layout import BUCKETS, DURABLES, STREAM, SUBJECT_LEASE
 from tierlift.core.entry import StartupError
 from tierlift.core.nats_access import EVENTS, WATCHES, EventSigner, inbox_prefix, subject_matches
 from tierlift.devstack import Stack
@@ -187,6 +187,21 @@ async def test_a_service_publishes_and_signs_only_its_own_subjects(
             assert refused != allowed, (role, subject)
     await asyncio.sleep(1.0)  # what the ledger would have ingested by now
     assert _spend(stack, "victim").total_attempts == 0
+
+
+async def test_only_routers_ask_for_budget_leases_and_only_the_ledger_answers(
+    attackers: dict[str, Attacker],
+) -> None:
+    probe = ledger_pb2.LeaseRequest(holder="probe", tenant="nobody", period="day").SerializeToString()
+    reply = await attackers["router"].nc.request(SUBJECT_LEASE, probe, timeout=5)
+    assert ledger_pb2.LeaseReply.FromString(reply.data).no_budget  # the ledger answered, to the router's inbox
+    for role, attacker in attackers.items():
+        if role != "router":
+            assert await attacker.refused_publish(SUBJECT_LEASE, probe), role
+        if role != "ledger":  # nobody else may answer in the ledger's place
+            assert await attacker.refused_subscribe(SUBJECT_LEASE), role
+    # the ledger answers the inbox of a request it received, and no other
+    assert await attackers["ledger"].refused_publish(f"{inbox_prefix('router')}.forged")
 
 
 async def test_a_state_no_trusted_producer_signed_for_its_subject_is_not_followed(stack: Stack) -> None:

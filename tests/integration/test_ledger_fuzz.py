@@ -42,6 +42,7 @@ RPCS = [
     ("GetQuality", ledger_pb2.QualityQuery),
     ("GetRolloutEvidence", ledger_pb2.EvidenceQuery),
     ("ListOutcomes", ledger_pb2.OutcomeQuery),
+    ("ListRequests", ledger_pb2.RequestQuery),
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -180,3 +181,19 @@ def test_budget_delete_and_keys_rotate_call_the_ledger(
         assert cli.main(argv) == 2
         assert capsys.readouterr().err.startswith(f"tierlift: {problem}")
     assert len(admin.calls) == 2
+
+
+def test_a_command_whose_extra_is_not_installed_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`make run` installs the `server` extra alone: `tierlift calibrate` needs scikit-learn (`eval`)."""
+    for name in ["sklearn", *(m for m in sys.modules if m.startswith("sklearn."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "tierlift.evaluation.calibration", raising=False)
+    argv = ["calibrate", "--eval", str(tmp_path / "eval.json"), "--policy", str(tmp_path / "policy.yaml"),
+            "--workload", "chat", "--max-escalation", "0.2"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        "tierlift: tierlift calibrate needs sklearn, which the `server` extra leaves out: "
+        "pip install 'tierlift[eval]'\n"
+    )

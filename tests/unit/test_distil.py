@@ -1,13 +1,17 @@
 """`python -m tierlift.classifier.distil` redoes the static model exactly when what it was made
-with changed (an upgrade of model2vec, transformers, torch or the MiniLM wheel)."""
+with changed (an upgrade of model2vec, transformers, torch or the MiniLM wheel), and the model
+shipped in the repository is what it makes. These need the `minilm` extra (`make test` installs it)."""
 
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tierlift.classifier import distil
+from tierlift.classifier._embedder import STATIC_MODEL, MiniLM
+from tierlift.core.extras import MissingExtra
 
 
 @pytest.fixture
@@ -36,3 +40,22 @@ def test_a_model_made_with_other_versions_is_made_again(made: list[Path]) -> Non
     (distil.STATIC_MODEL / distil.SOURCE).write_text(json.dumps(distil._source() | {"transformers": "4.0.0"}))
     distil.main()
     assert len(made) == 1
+
+
+def test_the_shipped_model_is_what_these_versions_distil(tmp_path: Path) -> None:
+    """The trained heads fit the shipped vectors exactly; an upgrade that changes them fails here
+    (then: `python -m tierlift.classifier.distil --force` and retrain the heads)."""
+    from safetensors.numpy import load_file
+
+    made = tmp_path / "static-minilm"
+    distil.distil(made)
+    assert np.array_equal(load_file(made / "model.safetensors")["embeddings"],
+                          load_file(STATIC_MODEL / "model.safetensors")["embeddings"])  # fmt: skip
+    for name in ("tokenizer.json", "config.json", distil.SOURCE):
+        assert (made / name).read_text() == (STATIC_MODEL / name).read_text(), name
+
+
+def test_minilm_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as under `make run`'s install
+    with pytest.raises(MissingExtra, match=r"pip install 'tierlift\[minilm\]'"):
+        MiniLM()

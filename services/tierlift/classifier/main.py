@@ -15,9 +15,9 @@ from tierlift.v1 import classifier_pb2, classifier_pb2_grpc
 
 
 async def run() -> None:
-    # spaCy's thinc imports torch whenever it is installed, and it is (the assessor's MiniLM and
-    # the distillation of the static embeddings use it). The classifier computes nothing with it,
-    # and it would hold ~250 MB more in every replica: None here makes `import torch` fail.
+    # spaCy's thinc imports torch whenever it is installed, as it is with the `minilm` extra (the
+    # assessor's MiniLM, the distillation; the image has it). The classifier computes nothing with
+    # it, and it would hold ~250 MB more in every replica: None here makes `import torch` fail.
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     settings = load_settings(ServiceSettings)
     configure_logging("classifier", settings.log_level)

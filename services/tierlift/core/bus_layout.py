@@ -54,10 +54,31 @@ DURABLES: dict[str, Durable] = {
     "assessor-shadows": Durable("assessor", "tierlift.shadow.finished"),
 }
 
+
+@dataclass(frozen=True)
+class Service:
+    """A subject answered on core NATS (request/reply): `server` subscribes and replies to the
+    asker's inbox (and only to a request it received: nats-server's `allow_responses`), each role
+    in `clients` may ask. Kept outside the stream's `tierlift.>`: JetStream would store a request
+    there and answer it first, with its own publish acknowledgement."""
+
+    server: str
+    clients: tuple[str, ...]
+
+
+SUBJECT_LEASE = "tierlift-rpc.budget.lease"  # a router's lease on a budget's headroom (ledger/_leases.py)
+LEASE_BUCKET = "TIERLIFT_BUDGET_LEASES"
+SERVICES: dict[str, Service] = {
+    SUBJECT_LEASE: Service("ledger", ("router",)),
+}
+
 BUCKETS: dict[str, Bucket] = {
     "TIERLIFT_IDEMPOTENCY": Bucket("router", IDEMPOTENCY_TTL_S),  # answers by idempotency key
     "TIERLIFT_SHADOW_SPEND": Bucket("router", 3 * 86_400.0),  # each workload's shadow spend per day
     "TIERLIFT_SUITE_BASELINES": Bucket("assessor"),  # each model path's first golden-set score
+    # each budget's lease book per period (ledger/_leases.py), shared by the ledger replicas; a book
+    # outlives its month, then goes
+    LEASE_BUCKET: Bucket("ledger", 40 * 86_400.0),
 }
 
 

@@ -36,12 +36,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import nacl.exceptions
 import nacl.signing
 import nkeys
 
-from tierlift.core.bus_layout import BUCKETS, DURABLES, STREAM
+from tierlift.core.bus_layout import BUCKETS, DURABLES, SERVICES, STREAM
 from tierlift.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -113,15 +114,24 @@ def _durable_configs() -> list[str]:
     return [f"$JS.API.CONSUMER.CREATE.{STREAM}.{name}.>" for name in DURABLES]
 
 
-def _permissions(role: str) -> dict[str, dict[str, list[str]]]:
+def _permissions(role: str) -> dict[str, Any]:
+    """A role's publish and subscribe permissions. A role that answers a request subject
+    (bus_layout.SERVICES) subscribes to it and may reply to the inbox of each request it got
+    (`allow_responses`: one reply each), and to no other inbox; a client role may publish the
+    request and gets the reply under its own inbox prefix."""
+    asks = [subject for subject, service in SERVICES.items() if role in service.clients]
+    serves = [subject for subject, service in SERVICES.items() if service.server == role]
     publish = [*EVENTS[role], f"$JS.API.STREAM.INFO.{STREAM}", *_durables(role), *_watches(role), *_buckets(role)]
-    return {
-        "publish": {"allow": publish, "deny": _durable_configs()},
-        "subscribe": {"allow": [f"{inbox_prefix(role)}.>"]},
+    permissions: dict[str, Any] = {
+        "publish": {"allow": [*publish, *asks], "deny": _durable_configs()},
+        "subscribe": {"allow": [f"{inbox_prefix(role)}.>", *serves]},
     }
+    if serves:
+        permissions["allow_responses"] = True
+    return permissions
 
 
-PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {role: _permissions(role) for role in EVENTS} | {
+PERMISSIONS: dict[str, dict[str, Any]] = {role: _permissions(role) for role in EVENTS} | {
     BOOTSTRAP: {"publish": {"allow": ["$JS.API.>"]}, "subscribe": {"allow": [f"{inbox_prefix(BOOTSTRAP)}.>"]}},
 }
 

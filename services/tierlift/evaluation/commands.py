@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tierlift.core.extras import needs
 from tierlift.evaluation import data
 from tierlift.results import write_result
 
@@ -123,8 +124,9 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
 
 
 def _eval_routing_grouped(args: argparse.Namespace, outcomes: list[data.Outcome]) -> int:
+    with needs("eval", "tierlift eval-routing --grouped"):
+        from tierlift.evaluation.grouped_routing import grouped_evaluation
     from tierlift.evaluation.embeddings import CachedEmbedder
-    from tierlift.evaluation.grouped_routing import grouped_evaluation
 
     embeddings = CachedEmbedder().embed([o.prompt for o in outcomes])
     result = grouped_evaluation(outcomes, embeddings)
@@ -156,8 +158,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tierlift.adapters.llamacpp import LlamaCppBackend, default_model_path
     from tierlift.classifier import load_classifier
     from tierlift.evaluation.chart import write_line_chart
-    from tierlift.evaluation.local_tier import run, summarise
     from tierlift.router._policy_source import DEFAULT_POLICY, load_policy
+
+    with needs("eval", "tierlift eval"):
+        from tierlift.evaluation.local_tier import run, summarise
 
     tasks = data.load_tasks(args.tasks)
     if args.part != "all":
@@ -199,7 +203,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], Any]) -> int:
-    from tierlift.evaluation.calibration import calibrate, calibrate_from_ledger
+    with needs("eval", "tierlift calibrate"):
+        from tierlift.evaluation.calibration import calibrate, calibrate_from_ledger
 
     if not args.from_ledger:
         if args.eval is None:

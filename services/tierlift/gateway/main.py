@@ -11,6 +11,8 @@ import grpc
 from aiohttp import web
 from pydantic import Field
 
+from tierlift.console import PREFIX as CONSOLE_PREFIX
+from tierlift.console.main import open_console
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
 from tierlift.core.entry import StartupError, run_service
@@ -29,6 +31,10 @@ class GatewaySettings(ServiceSettings):
     http_listen: str = "127.0.0.1:8080"
     request_timeout_s: float = Field(default=120.0, gt=0)
     catalog: Path = DEFAULT_CATALOG  # the models a caller may pin by name
+    # the web console at /console, when the ledger's address is given (tierlift/console)
+    ledger_addr: str = ""
+    assessor_addr: str = ""  # the console's Rollouts page; "" = none shown
+    console_session_s: int = Field(default=8 * 3600, gt=0, le=7 * 86400)
 
 
 async def run() -> None:
@@ -45,6 +51,10 @@ async def run() -> None:
         channel = grpc.aio.secure_channel(settings.router_addr, tls.channel_credentials(), options=CHANNEL_OPTIONS)
     catalog = load_catalog(settings.catalog)
     app = build_app(router_pb2_grpc.RouterStub(channel), settings.request_timeout_s, [m.id for m in catalog.models])
+    console = None
+    if settings.ledger_addr:  # beside the OpenAI edge, on its port: one listener to expose
+        console = open_console(settings.ledger_addr, settings.assessor_addr, tls, settings.console_session_s)
+        app.add_subapp(CONSOLE_PREFIX, console.app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, _, port = settings.http_listen.rpartition(":")
@@ -52,7 +62,7 @@ async def run() -> None:
         raise StartupError(f"TIERLIFT_HTTP_LISTEN: {settings.http_listen!r} is not host:port")
     https = tls.https_context() if tls is not None else None  # the same certificate, for HTTPS
     await web.TCPSite(runner, host or "0.0.0.0", int(port), ssl_context=https).start()
-    log.info("http_serving", listen=settings.http_listen, router=settings.router_addr)
+    log.info("http_serving", listen=settings.http_listen, router=settings.router_addr, console=console is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -61,6 +71,8 @@ async def run() -> None:
     log.info("shutdown_started")
     await runner.cleanup()  # stops accepting, waits for the requests in hand
     await channel.close()
+    if console is not None:
+        await console.close()
     telemetry.shutdown()
     log.info("shutdown_finished")
 

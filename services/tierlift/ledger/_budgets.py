@@ -50,8 +50,8 @@ def state_of(spent: Decimal, limit: Decimal, soft_ratio: float) -> str:
 class BudgetWatcher:
     def __init__(self, bus: EventBus, store: LedgerStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.bus, self.store, self.clock = bus, store, clock
-        # per budget, what routers were last told: (state, action, limit)
-        self._published: dict[tuple[str, str, str], tuple[str, str, Decimal]] = {}
+        # per budget, what routers were last told: (state, action, limit, strict)
+        self._published: dict[tuple[str, str, str], tuple[str, str, Decimal, bool]] = {}
         self._set_aside_rows: set[tuple[str, str, str]] = set()
         self._version = 0
 
@@ -75,8 +75,8 @@ class BudgetWatcher:
                 continue
             spent, state = await asyncio.to_thread(self.evaluate, budget)
             key = (budget["tenant"], budget["workload"], budget["period"])
-            told = (state, budget["action"], budget["limit_usd"])
-            if self._published.get(key) != told:  # a new state, action or limit: every router hears it
+            told = (state, budget["action"], budget["limit_usd"], bool(budget.get("strict", False)))
+            if self._published.get(key) != told:  # a new state, action, limit or mode: every router hears it
                 await self._publish(budget, spent, state)
                 self._published[key] = told
 
@@ -125,6 +125,7 @@ class BudgetWatcher:
             state=state,
             action=budget["action"],
             version=version,
+            strict=bool(budget.get("strict", False)),
         )
         await self.bus.publish(budget_subject(budget["tenant"], budget["workload"], budget["period"]), event, event_id)
         log.info("budget_state", tenant=budget["tenant"], workload=budget["workload"], period=budget["period"],

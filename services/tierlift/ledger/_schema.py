@@ -202,6 +202,8 @@ budgets = Table(
     Column("soft_ratio", Float, nullable=False),
     Column("action", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # each request reserves its worst case with the ledger (ledger/_leases.py)
+    Column("strict", Boolean, nullable=False, server_default=false()),
 )
 
 api_keys = Table(

@@ -20,6 +20,7 @@ from tierlift.ledger._evidence import judged_answers, rollout_evidence
 from tierlift.ledger._keys import DEFAULT_GRACE_S, MAX_GRACE_S, KeyKeeper, as_api_key
 from tierlift.ledger._kinds import USAGE_COLUMNS, KindTotal, kind_spend, summed_kinds
 from tierlift.ledger._quality import QualityStore
+from tierlift.ledger._requests import OUTCOMES, find_requests, summary
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc
 
@@ -162,10 +163,25 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     price_version=r["price_version"],
                     usage=common_pb2.Usage(**{k: r[k] for k in USAGE_COLUMNS}),
                     kinds=[_kind_spend(kind) for kind in kind_spend(r)],
+                    latency_ms=r["latency_ms"],
+                    confidence=r["confidence"],
                 )
                 for r in rows
             ]
         )
+
+    async def ListRequests(
+        self, request: ledger_pb2.RequestQuery, context: grpc.aio.ServicerContext
+    ) -> ledger_pb2.RequestList:
+        try:
+            since, until = _timestamp("since", request.since), _timestamp("until", request.until)
+            if request.outcome not in OUTCOMES:
+                raise ValueError(f"outcome: {shown(request.outcome)} is not one of {', '.join(OUTCOMES[1:])}")
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        tenant = await _scoped(context, request.tenant)
+        rows = await asyncio.to_thread(find_requests, self.store.engine, request, tenant, since, until)
+        return ledger_pb2.RequestList(requests=[summary(row) for row in rows])
 
     async def GetReport(self, request: ledger_pb2.SpendQuery, context: grpc.aio.ServicerContext) -> ledger_pb2.Report:
         try:
@@ -189,7 +205,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         await asyncio.to_thread(self.store.set_budget, row)
         await self.budgets.check()  # a new or changed limit may change a state
         target = f"{row['tenant']}/{row['workload'] or '*'}/{row['period']}"
-        await self.keys.audit(current_principal(), "budget.set", target, f"{row['limit_usd']} USD, {row['action']}")
+        detail = f"{row['limit_usd']} USD, {row['action']}" + (", strict" if row["strict"] else "")
+        await self.keys.audit(current_principal(), "budget.set", target, detail)
         return await self._with_state(row)
 
     async def ListBudgets(
@@ -260,7 +277,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
         return ledger_pb2.Budget(
             tenant=row["tenant"], workload=row["workload"], period=row["period"],
             limit_usd=money.to_wire(row["limit_usd"]), soft_ratio=row["soft_ratio"], action=row["action"],
-            spent_usd=money.to_wire(spent), state=state,
+            spent_usd=money.to_wire(spent), state=state, strict=bool(row.get("strict", False)),
         )  # fmt: skip
 
 
@@ -282,7 +299,8 @@ def budget_row(budget: ledger_pb2.Budget) -> dict[str, Any]:
     if not 0 < soft <= 1:
         raise ValueError(f"soft_ratio: {budget.soft_ratio} is outside (0, 1]")
     return {"tenant": budget.tenant, "workload": budget.workload, "period": budget.period, "limit_usd": limit,
-            "soft_ratio": soft, "action": budget.action, "updated_at": datetime.now(UTC)}  # fmt: skip
+            "soft_ratio": soft, "action": budget.action, "updated_at": datetime.now(UTC),
+            "strict": budget.strict}  # fmt: skip
 
 
 def build_report(days: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> ledger_pb2.Report:

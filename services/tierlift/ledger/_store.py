@@ -280,7 +280,7 @@ class LedgerStore:
         stmt = self._insert(budgets)
         stmt = stmt.on_conflict_do_update(
             index_elements=["tenant", "workload", "period"],
-            set_={k: stmt.excluded[k] for k in ("limit_usd", "soft_ratio", "action", "updated_at")},
+            set_={k: stmt.excluded[k] for k in ("limit_usd", "soft_ratio", "action", "updated_at", "strict")},
         )
         with self.engine.begin() as conn:
             conn.execute(stmt, row)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 
 from tierlift.core import bus as bus_module
-from tierlift.core.bus_layout import durable_for
+from tierlift.core.bus_layout import LEASE_BUCKET, durable_for
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
@@ -18,10 +18,12 @@ from tierlift.core.identity import ASSESSOR, Authenticate, KeyBook
 from tierlift.core.ids import nul_field
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.migrations import require_head
+from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
 from tierlift.ledger._ingest import attempt_ingest, request_ingest, settled_ingest
 from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
+from tierlift.ledger._leases import DEFAULT_SETTLE_S, DEFAULT_TTL_S, BucketBooks, LeaseDesk
 from tierlift.ledger._quality import QualityStore, quality_ingests
 from tierlift.ledger._servicer import LedgerServicer
 from tierlift.ledger._store import LedgerStore, make_engine
@@ -31,7 +33,10 @@ log = get_logger(__name__)
 _READERS = frozenset({"viewer", "finance", "admin"})
 _ADMIN = frozenset({"admin"})
 LEDGER_ROLES = {
-    **{f"/tierlift.v1.Ledger/{m}": _READERS for m in ("GetSpend", "GetReport", "ListAttempts", "ListBudgets")},
+    **{
+        f"/tierlift.v1.Ledger/{m}": _READERS
+        for m in ("GetSpend", "GetReport", "ListAttempts", "ListBudgets", "ListRequests")
+    },
     **{
         f"/tierlift.v1.Ledger/{m}": _ADMIN
         for m in ("SetBudget", "DeleteBudget", "CreateKey", "ListKeys", "RevokeKey", "RotateKey")
@@ -58,6 +63,10 @@ class LedgerSettings(BusSettings):
     reconcile_every_s: float = Field(default=60.0, gt=0)
     # the same prompt (tenant, workload) again within this many seconds marks the first regenerated
     regeneration_window_s: float = Field(default=600.0, gt=0)
+    # budget leases (ledger/_leases.py): a lease lapses this long after its router last renewed
+    # it; a budget whose leases have all lapsed this long is counted from the store again
+    lease_ttl_s: float = Field(default=DEFAULT_TTL_S, gt=0)
+    lease_settle_s: float = Field(default=DEFAULT_SETTLE_S, gt=0)
 
 
 async def reconcile_forever(store: LedgerStore, after_s: float, every_s: float) -> None:
@@ -103,6 +112,9 @@ async def run() -> None:
     await bus.wait_for_stream()
     budgets = BudgetWatcher(bus, store)
     await budgets.check()  # routers starting now learn every budget's state
+    books = BucketBooks(await SignedBucket.open(bus.js, LEASE_BUCKET, bus.signer))
+    leases = LeaseDesk(store, books, settings.lease_ttl_s, settings.lease_settle_s)
+    await leases.start(bus)  # routers reserve against budgets from here (NATS request/reply)
     stop_ingest = asyncio.Event()
     ingests = {
         bus_module.SUBJECT_ATTEMPT: attempt_ingest(bus, store, catalog, budgets.check),
@@ -155,6 +167,7 @@ async def run() -> None:
         # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
         reconciler.cancel()
         key_sync.cancel()
+        await leases.stop()
         stop_ingest.set()
         await asyncio.gather(*consumers, *key_consumers)
 

@@ -26,6 +26,14 @@ class BudgetBook:
         if (state := parse_state(msg, events_pb2.BudgetState)) is not None:
             self.apply(state)
 
+    def covering(self, tenant: str, workload: str) -> list[events_pb2.BudgetState]:
+        """Every budget that covers this tenant and workload (a deleted one's last state is none)."""
+        return [
+            s
+            for (t, w, _period), s in sorted(self.states.items())
+            if t == tenant and w in ("", workload) and s.state != "deleted"
+        ]
+
     def exhausted(self, tenant: str, workload: str) -> list[events_pb2.BudgetState]:
         """Budgets at their hard limit that cover this tenant and workload."""
         return [

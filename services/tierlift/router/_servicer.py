@@ -8,7 +8,7 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,7 @@ from tierlift.router._failures import RequestFailed
 from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._feedback import feedback_event
 from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
+from tierlift.router._leases import BudgetLeases, Holds, NoReservation, worst_case_cost
 from tierlift.router._parts import provider_bound_parts
 from tierlift.router._policy import build_plan, data_class_name, embed_plan, has_images
 from tierlift.router._policy_source import PolicySource
@@ -99,6 +100,9 @@ class RouterDeps:
     shadows: Shadows | None = None
     # the rollouts the assessor publishes: each workload's split between control and candidate
     rollouts: RolloutBook = field(default_factory=RolloutBook)
+    # reservations of each request's worst case against its budgets (router/_leases.py); None:
+    # budgets close tiers only once the ledger says they are exhausted
+    leases: BudgetLeases | None = None
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -111,6 +115,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
         self._background: set[asyncio.Task[None]] = set()  # work that outlives its caller
+        self.holds = Holds(deps.leases)  # each request's budget reservations, by request id
         self.fair_share = FairShare()
         self.classifications = Classifications(
             deps.classifier, deps.classifier_timeout_s, deps.classification_cache_size, deps.classification_ttl_s
@@ -145,8 +150,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             view = embeddings.validated(request)
             async with self._fair_share(view):
                 plan = await self._embed_plan(view)
+                plan = await self._reserve(view, plan, self._embed_plan, outputs=False)
                 deadline = Deadline(context.time_remaining())
-                return await embeddings.walk(self.deps, self.breakers, request, view, plan, deadline)
+                try:
+                    reply = await embeddings.walk(self.deps, self.breakers, request, view, plan, deadline)
+                except BaseException:  # what a failed walk cost is not known here: its worst case
+                    self.holds.settle(plan.request_id, None)
+                    raise
+                self.holds.settle(plan.request_id, reply.total_cost_usd)
+                return reply
         except RequestFailed as exc:
             await exc.abort(context)
             raise
@@ -154,8 +166,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             raise
 
-    async def _embed_plan(self, view: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
-        block = self._budget_block(view)
+    async def _embed_plan(self, view: router_pb2.CompleteRequest, closed: str = "") -> router_pb2.RoutingPlan:
+        block = self._budget_block(view) or closed
         classification = await self._classify(view)
         policy = self.deps.policy.current
         plan = embed_plan(view, classification, self.deps.catalog, self.deps.adapters.keys(), policy, block)
@@ -219,9 +231,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if claim.replay is not None:
             return claim.replay, "replayed"
         try:
+            plan = await self._reserve(request, plan)
             await events.routed(self.deps.publisher, request, plan)
             reply = await self._walk_ladder(request, plan, deadline)
-        except BaseException:
+        except BaseException as exc:
+            self.holds.unfinished(plan.request_id, exc)
             await self._release(claim)
             raise
         await self._keep_answer(claim, reply)
@@ -256,6 +270,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         finished = False
         text: list[str] = []
         try:
+            plan = await self._reserve(request, plan)
             await events.routed(self.deps.publisher, request, plan)
             async with contextlib.aclosing(self._stream_ladder(request, plan, deadline)) as ladder:
                 async for chunk in ladder:
@@ -265,7 +280,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                         finished = True
                         self._maybe_shadow(request, plan, functools.partial(_with_text, chunk.final, text))
                     yield chunk
-        except BaseException:
+        except BaseException as exc:
+            self.holds.unfinished(plan.request_id, exc)
             if not finished:
                 await self._release(claim)
             raise
@@ -365,9 +381,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, describe(rejecting[0]))
         return describe(exhausted[0]) + ": paid tiers are closed" if exhausted else ""
 
-    async def _plan(self, request: router_pb2.CompleteRequest) -> router_pb2.RoutingPlan:
-        """For a validated request (Plan validates; Complete's admission did)."""
-        budget_block = self._budget_block(request)
+    async def _plan(self, request: router_pb2.CompleteRequest, closed: str = "") -> router_pb2.RoutingPlan:
+        """For a validated request (Plan validates; Complete's admission did). `closed`: why paid
+        tiers are closed when no exhausted budget says so (a reservation that could not be had)."""
+        budget_block = self._budget_block(request) or closed
         classification = await self._classify(request)
         request_id = request_id_for(request)
         policy, arm = self.deps.policy.current, ""
@@ -386,6 +403,38 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         if not plan.ladder:
             reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
             raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no model may serve this request ({reasons})")
+        return plan
+
+    async def _reserve(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        replan: Callable[[router_pb2.CompleteRequest, str], Awaitable[router_pb2.RoutingPlan]] | None = None,
+        outputs: bool = True,
+    ) -> router_pb2.RoutingPlan:
+        """Reserve the plan's worst case on every budget that covers the request (router/_leases.py)
+        before any provider is called. A `local_only` budget that cannot reserve it closes the paid
+        tiers (`replan`, by default `_plan`, makes the plan again without them); a `reject` budget
+        fails the request. `outputs`: False for embeddings, which bill no output tokens."""
+        leases = self.deps.leases
+        budgets = self.deps.budgets.covering(request.tenant, request.workload)
+        if leases is None or not budgets:
+            return plan
+        paid = any(r.tier != common_pb2.TIER_LOCAL for r in plan.ladder)
+        wanted = [b for b in budgets if b.action == "reject" or paid]  # local_only keeps LOCAL open anyway
+        if not wanted:
+            return plan
+        try:
+            hold = await leases.reserve(wanted, worst_case_cost(request, plan.ladder, self.deps.catalog, outputs))
+        except NoReservation as exc:
+            if exc.state.action != "reject" and paid:
+                log.info("paid_tiers_closed_by_reservation", tenant=request.tenant, reason=str(exc))
+                again = await (replan or self._plan)(request, f"{exc}: paid tiers are closed")
+                return await self._reserve(request, again, replan, outputs)
+            if exc.unavailable:
+                raise RequestFailed(grpc.StatusCode.UNAVAILABLE, str(exc), retry_after_s=1.0) from None
+            raise RequestFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from None
+        self.holds.add(plan.request_id, hold)
         return plan
 
     async def _classify(self, request: router_pb2.CompleteRequest) -> classifier_pb2.Classification:
@@ -448,6 +497,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         attempts: list[router_pb2.Attempt] = []
         results: list[adapter_pb2.GenerateResponse] = []
         last = len(plan.ladder) - 1
+        self.holds.started(plan.request_id)
         in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
         try:
             for index, rung in enumerate(plan.ladder):
@@ -517,12 +567,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempts.append(attempt)
                 await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
             total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+            self.holds.settle(plan.request_id, total)
             story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
             await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
             log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
         except Exception:
             # the ledger's reconciliation writes the request's row if this one is lost
             log.exception("abandoned_request_not_recorded", request_id=plan.request_id)
+        finally:
+            self.holds.settle(plan.request_id, None)  # a cost not known (a failure above): its worst case
 
     async def _answered(
         self,
@@ -536,6 +589,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         not stop the billable event from being stored."""
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        self.holds.settle(plan.request_id, total)
         await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
         log.info(
             "request_answered",
@@ -570,6 +624,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         raise the clearest status."""
         story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error or a.reason}" for a in attempts)
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        self.holds.settle(plan.request_id, total)
         await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
         codes = {a.error.split(":", 1)[0] for a in attempts if a.outcome == router_pb2.OUTCOME_FAULT}
         data_class = plan.classification.data_class
@@ -593,6 +648,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         attempts: list[router_pb2.Attempt] = []
         streaming: router_pb2.Rung | None = None
         answered = False
+        self.holds.started(plan.request_id)
         try:
             for index, rung in enumerate(plan.ladder):
                 skipped = self._skip(index, rung, deadline)

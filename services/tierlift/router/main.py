@@ -20,6 +20,7 @@ from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
 from tierlift.router._idempotency import JetStreamKeys, SingleFlight
+from tierlift.router._leases import DEFAULT_IDLE_S, BudgetLeases, nats_lease_call
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from tierlift.router._rollouts import RolloutBook
 from tierlift.router._servicer import RouterDeps, RouterServicer
@@ -52,6 +53,11 @@ class RouterSettings(BusSettings):
     # how long an idempotency key's answer is kept for replay
     # how often the keys used since the last report are sent to the ledger (last_used_at)
     key_use_report_s: float = Field(default=30.0, gt=0)
+    # budget leases (router/_leases.py): kept alive and idle ones given back this often; one
+    # unused this long goes back to the ledger; the ledger's answer is awaited this long
+    lease_tend_s: float = Field(default=5.0, gt=0)
+    lease_idle_s: float = Field(default=DEFAULT_IDLE_S, gt=0)
+    lease_timeout_s: float = Field(default=2.0, gt=0)
 
     @field_validator("adapters")
     @classmethod
@@ -107,6 +113,7 @@ async def run() -> None:
     rollouts = RolloutBook()
     await bus.watch_latest(f"{bus_module.SUBJECT_ROLLOUT}.>", rollouts.on_message)
     idempotency_keys = await JetStreamKeys.open(bus.js, bus.signer)
+    leases = BudgetLeases(nats_lease_call(bus.nc, settings.lease_timeout_s), idle_s=settings.lease_idle_s)
     adapters = {n: adapter_pb2_grpc.ModelAdapterStub(channels[n]) for n in settings.adapter_addresses()}
     deps = RouterDeps(
         classifier=classifier_pb2_grpc.ClassifierStub(channels["classifier"]),
@@ -116,6 +123,7 @@ async def run() -> None:
         policy=policy,
         budgets=budgets,
         rollouts=rollouts,
+        leases=leases,
         attempt_timeout_s=settings.attempt_timeout_s,
         classifier_timeout_s=settings.classifier_timeout_s,
         classification_cache_size=settings.classification_cache_size,
@@ -153,11 +161,14 @@ async def run() -> None:
 
     watcher = asyncio.create_task(policy.watch(settings.policy_reload_s, audit_policy))
     reporter = asyncio.create_task(report_key_use(keys, bus, settings.key_use_report_s))
+    tending = asyncio.create_task(leases.tend_forever(settings.lease_tend_s))
 
     async def stop_watching() -> None:
         watcher.cancel()
         reporter.cancel()
+        tending.cancel()
         await report_key_use_once(keys, bus)
+        await leases.give_back_all()  # the headroom this router held goes back to the other routers
 
     close_channels = [ch.close for ch in channels.values()]
     await server.serve_until_stopped(cleanups=[stop_watching, *close_channels, bus.drain, telemetry.shutdown])

@@ -218,7 +218,7 @@ class FeedbackGiven(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., rating: _Optional[int] = ..., regenerated: _Optional[bool] = ..., comment: _Optional[str] = ...) -> None: ...
 
 class BudgetState(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "tenant", "workload", "period", "spent_usd", "limit_usd", "state", "action", "version")
+    __slots__ = ("event_id", "occurred_at", "tenant", "workload", "period", "spent_usd", "limit_usd", "state", "action", "version", "strict")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,7 @@ class BudgetState(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     tenant: str
@@ -239,7 +240,8 @@ class BudgetState(_message.Message):
     state: str
     action: str
     version: int
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., spent_usd: _Optional[str] = ..., limit_usd: _Optional[str] = ..., state: _Optional[str] = ..., action: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    strict: bool
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., spent_usd: _Optional[str] = ..., limit_usd: _Optional[str] = ..., state: _Optional[str] = ..., action: _Optional[str] = ..., version: _Optional[int] = ..., strict: _Optional[bool] = ...) -> None: ...
 
 class KeyState(_message.Message):
     __slots__ = ("event_id", "occurred_at", "key_id", "secret_sha256", "tenant", "role", "workloads", "expires_at", "revoked")

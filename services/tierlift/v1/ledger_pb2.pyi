@@ -170,7 +170,7 @@ class AttemptQuery(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class LedgerAttempt(_message.Message):
-    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds")
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -185,6 +185,8 @@ class LedgerAttempt(_message.Message):
     PRICE_VERSION_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     attempt_index: int
@@ -199,7 +201,63 @@ class LedgerAttempt(_message.Message):
     price_version: str
     usage: _common_pb2.Usage
     kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
+    latency_ms: float
+    confidence: float
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class RequestQuery(_message.Message):
+    __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    workload: str
+    model: str
+    outcome: str
+    since: str
+    until: str
+    limit: int
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class RequestSummary(_message.Message):
+    __slots__ = ("request_id", "occurred_at", "tenant", "workload", "final_tier", "final_model", "attempts", "answered", "escalated", "total_cost_usd", "error", "rollout_id", "arm")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    FINAL_TIER_FIELD_NUMBER: _ClassVar[int]
+    FINAL_MODEL_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    ESCALATED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    ARM_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    occurred_at: str
+    tenant: str
+    workload: str
+    final_tier: _common_pb2.Tier
+    final_model: str
+    attempts: int
+    answered: bool
+    escalated: bool
+    total_cost_usd: str
+    error: str
+    rollout_id: str
+    arm: str
+    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempts: _Optional[int] = ..., answered: _Optional[bool] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+
+class RequestList(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[RequestSummary]
+    def __init__(self, requests: _Optional[_Iterable[_Union[RequestSummary, _Mapping]]] = ...) -> None: ...
 
 class AttemptList(_message.Message):
     __slots__ = ("attempts",)
@@ -253,7 +311,7 @@ class Report(_message.Message):
     def __init__(self, days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ..., requests: _Optional[int] = ..., answered: _Optional[int] = ..., escalated: _Optional[int] = ..., escalation_rate: _Optional[float] = ..., answered_by_tier: _Optional[_Mapping[str, float]] = ..., total_cost_usd: _Optional[str] = ..., cost_per_1k_requests_usd: _Optional[str] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("tenant", "workload", "period", "limit_usd", "soft_ratio", "action", "spent_usd", "state")
+    __slots__ = ("tenant", "workload", "period", "limit_usd", "soft_ratio", "action", "spent_usd", "state", "strict")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
@@ -262,6 +320,7 @@ class Budget(_message.Message):
     ACTION_FIELD_NUMBER: _ClassVar[int]
     SPENT_USD_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     period: str
@@ -270,7 +329,8 @@ class Budget(_message.Message):
     action: str
     spent_usd: str
     state: str
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., limit_usd: _Optional[str] = ..., soft_ratio: _Optional[float] = ..., action: _Optional[str] = ..., spent_usd: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...
+    strict: bool
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., limit_usd: _Optional[str] = ..., soft_ratio: _Optional[float] = ..., action: _Optional[str] = ..., spent_usd: _Optional[str] = ..., state: _Optional[str] = ..., strict: _Optional[bool] = ...) -> None: ...
 
 class BudgetQuery(_message.Message):
     __slots__ = ("tenant",)
@@ -447,3 +507,45 @@ class OutcomeList(_message.Message):
     model: str
     answers: _containers.RepeatedCompositeFieldContainer[JudgedAnswer]
     def __init__(self, model: _Optional[str] = ..., answers: _Optional[_Iterable[_Union[JudgedAnswer, _Mapping]]] = ...) -> None: ...
+
+class LeaseRequest(_message.Message):
+    __slots__ = ("holder", "tenant", "workload", "period", "held_usd", "reserved_usd", "need_usd", "want_usd")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    HELD_USD_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_USD_FIELD_NUMBER: _ClassVar[int]
+    NEED_USD_FIELD_NUMBER: _ClassVar[int]
+    WANT_USD_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    tenant: str
+    workload: str
+    period: str
+    held_usd: str
+    reserved_usd: str
+    need_usd: str
+    want_usd: str
+    def __init__(self, holder: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., period: _Optional[str] = ..., held_usd: _Optional[str] = ..., reserved_usd: _Optional[str] = ..., need_usd: _Optional[str] = ..., want_usd: _Optional[str] = ...) -> None: ...
+
+class LeaseReply(_message.Message):
+    __slots__ = ("held_usd", "granted", "ttl_s", "limit_usd", "committed_usd", "strict", "period_start", "no_budget", "error")
+    HELD_USD_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_USD_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_USD_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    NO_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    held_usd: str
+    granted: bool
+    ttl_s: float
+    limit_usd: str
+    committed_usd: str
+    strict: bool
+    period_start: str
+    no_budget: bool
+    error: str
+    def __init__(self, held_usd: _Optional[str] = ..., granted: _Optional[bool] = ..., ttl_s: _Optional[float] = ..., limit_usd: _Optional[str] = ..., committed_usd: _Optional[str] = ..., strict: _Optional[bool] = ..., period_start: _Optional[str] = ..., no_budget: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...

@@ -104,6 +104,11 @@ class LedgerStub:
                 request_serializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeList.FromString,
                 _registered_method=True)
+        self.ListRequests = channel.unary_unary(
+                '/tierlift.v1.Ledger/ListRequests',
+                request_serializer=tierlift_dot_v1_dot_ledger__pb2.RequestQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_ledger__pb2.RequestList.FromString,
+                _registered_method=True)
 
 
 class LedgerServicer:
@@ -204,6 +209,14 @@ class LedgerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRequests(self, request, context):
+        """The latest requests that match, newest first, for the console's search (viewer, finance, admin;
+        a viewer sees its own tenant's). No prompt or answer text: the ledger holds none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -276,6 +289,11 @@ def add_LedgerServicer_to_server(servicer, server):
                     servicer.ListOutcomes,
                     request_deserializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_ledger__pb2.OutcomeList.SerializeToString,
+            ),
+            'ListRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequests,
+                    request_deserializer=tierlift_dot_v1_dot_ledger__pb2.RequestQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_ledger__pb2.RequestList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -656,6 +674,33 @@ class Ledger:
             '/tierlift.v1.Ledger/ListOutcomes',
             tierlift_dot_v1_dot_ledger__pb2.OutcomeQuery.SerializeToString,
             tierlift_dot_v1_dot_ledger__pb2.OutcomeList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Ledger/ListRequests',
+            tierlift_dot_v1_dot_ledger__pb2.RequestQuery.SerializeToString,
+            tierlift_dot_v1_dot_ledger__pb2.RequestList.FromString,
             options,
             channel_credentials,
             insecure,

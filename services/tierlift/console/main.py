@@ -1,0 +1,103 @@
+"""Console entry point: `python -m tierlift.console.main` serves the console alone (at /console,
+with / redirected there); the gateway mounts the same application beside its OpenAI edge when it
+is given a ledger address (gateway/main.py). Either way it reads through the Ledger's and the
+Assessor's gRPC APIs, with each user's own key."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+from pydantic import Field
+
+from tierlift.console._app import PREFIX, build_console
+from tierlift.console._auth import Sessions
+from tierlift.console._backend import Backend
+from tierlift.core.config import ServiceSettings, load_settings, secret
+from tierlift.core.entry import StartupError, run_service
+from tierlift.core.grpc_server import ClientChannel, client_channel
+from tierlift.core.logging import configure_logging, get_logger
+from tierlift.core.telemetry import configure_telemetry
+from tierlift.core.tls import TlsFiles
+from tierlift.v1 import assessor_pb2_grpc, ledger_pb2_grpc
+
+log = get_logger(__name__)
+SECRET_VARIABLE = "TIERLIFT_CONSOLE_SECRET"
+
+
+class ConsoleSettings(ServiceSettings):
+    ledger_addr: str = "127.0.0.1:50052"
+    assessor_addr: str = ""  # "" = the Rollouts page says it has none
+    http_listen: str = "127.0.0.1:8090"
+    console_session_s: int = Field(default=8 * 3600, gt=0, le=7 * 86400)
+
+
+@dataclass
+class Console:
+    app: web.Application
+    channels: list[ClientChannel]
+
+    async def close(self) -> None:
+        for channel in self.channels:
+            await channel.close()
+
+
+def open_console(ledger_addr: str, assessor_addr: str, tls: TlsFiles | None, session_s: int) -> Console:
+    """The console's application and the channels it reads through (close them at shutdown).
+    The cookie-signing secret comes from TIERLIFT_CONSOLE_SECRET (or its _FILE / secrets dir);
+    without one a random secret is drawn, which costs nothing more than a restart already does
+    (sessions live in memory, so users log in again either way)."""
+    key = secret(SECRET_VARIABLE)
+    if not key:
+        log.warning("console_secret_generated", hint=f"set {SECRET_VARIABLE} to sign session cookies")
+        key = secrets.token_urlsafe(32)
+    elif len(key) < 16:
+        raise StartupError(f"{SECRET_VARIABLE}: at least 16 characters")
+    ledger = client_channel(ledger_addr, "", tls)  # no service key: each call presents its user's
+    channels = [ledger]
+    assessor = None
+    if assessor_addr:
+        channels.append(assessor_channel := client_channel(assessor_addr, "", tls))
+        assessor = assessor_pb2_grpc.AssessorStub(assessor_channel)
+    backend = Backend(ledger_pb2_grpc.LedgerStub(ledger), assessor)
+    return Console(build_console(backend, Sessions(key, session_s)), channels)
+
+
+async def _to_console(_request: web.Request) -> web.StreamResponse:
+    return web.Response(status=302, headers={"Location": f"{PREFIX}/"})
+
+
+async def run() -> None:
+    settings = load_settings(ConsoleSettings)
+    configure_logging("console", settings.log_level)
+    telemetry = configure_telemetry("console", settings.otlp_endpoint)
+    tls = settings.tls()
+    console = open_console(settings.ledger_addr, settings.assessor_addr, tls, settings.console_session_s)
+    root = web.Application()
+    root.router.add_get("/", _to_console)
+    root.add_subapp(PREFIX, console.app)
+    runner = web.AppRunner(root, access_log=None)
+    await runner.setup()
+    host, _, port = settings.http_listen.rpartition(":")
+    if not port.isdigit():
+        raise StartupError(f"TIERLIFT_HTTP_LISTEN: {settings.http_listen!r} is not host:port")
+    https = tls.https_context() if tls is not None else None
+    await web.TCPSite(runner, host or "0.0.0.0", int(port), ssl_context=https).start()
+    log.info("http_serving", listen=settings.http_listen, ledger=settings.ledger_addr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutdown_started")
+    await runner.cleanup()
+    await console.close()
+    telemetry.shutdown()
+    log.info("shutdown_finished")
+
+
+if __name__ == "__main__":
+    run_service(run)
