@@ -49,6 +49,7 @@ from tierlift.devstack import (
     stack_from_environment,
 )
 from tierlift.evaluation import commands as evaluation_commands
+from tierlift.reconcile import commands as reconcile_commands
 from tierlift.router._policy_source import PolicyError, load_policy
 from tierlift.v1 import assessor_pb2_grpc, common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
@@ -482,6 +483,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url")
     migrate.set_defaults(func=cmd_migrate)
     evaluation_commands.register(sub, _ledger)
+    reconcile_commands.register(sub, _ledger, ledger_help, KEY_HELP)
     return parser
 
 
