@@ -29,6 +29,7 @@ import grpc
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -63,6 +64,15 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 def _wait(driver: webdriver.Chrome, css: str, timeout_s: float = 15) -> None:
     WebDriverWait(driver, timeout_s).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def _submit(driver: webdriver.Chrome, button: WebElement, then: str = "#done") -> None:
+    """Click a form's button and wait for the page it leads to: the page before may hold `then`
+    too (an earlier action's note), so first wait for it to be gone."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 15).until(ec.staleness_of(page))
+    _wait(driver, then)
 
 
 def _text(driver: webdriver.Chrome, css: str) -> str:
@@ -187,8 +197,7 @@ def test_an_admin_sees_a_request_and_its_spend_and_pauses_and_resumes_a_rollout(
     assert _text(browser, "#status") == "running"
     for action, status in (("pause", "paused"), ("resume", "running")):
         browser.find_element(By.ID, "reason").send_keys(f"console test: {action}")
-        browser.find_element(By.ID, action).click()
-        _wait(browser, "#done")
+        _submit(browser, browser.find_element(By.ID, action))
         assert _text(browser, "#status") == status
     history = _text(browser, "#history")
     assert "console test: pause" in history and "console test: resume" in history
@@ -277,8 +286,7 @@ def test_an_admin_creates_and_revokes_a_key_and_sets_and_deletes_a_budget(
         assert ledger_pb2_grpc.LedgerStub(channel).ListBudgets(ledger_pb2.BudgetQuery(), timeout=10) is not None
     browser.get(f"{stack.console_url}keys")  # shown once: not on the next page
     assert secret not in browser.page_source
-    browser.find_element(By.ID, f"revoke-{key_id}").click()
-    _wait(browser, "#done")
+    _submit(browser, browser.find_element(By.ID, f"revoke-{key_id}"))
     with stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         assert next(k for k in ledger.ListKeys(ledger_pb2.KeyQuery(), timeout=10).keys if k.key_id == key_id).revoked_at
@@ -286,8 +294,7 @@ def test_an_admin_creates_and_revokes_a_key_and_sets_and_deletes_a_budget(
     form = browser.find_element(By.ID, "set-budget")
     for name, value in (("tenant", "dev"), ("workload", "console-budget"), ("limit_usd", "2.50")):
         form.find_element(By.NAME, name).send_keys(value)
-    form.find_element(By.CSS_SELECTOR, "button").click()
-    _wait(browser, "#done")
+    _submit(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "console-budget" in _text(browser, "#budgets")
     with stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
@@ -297,8 +304,7 @@ def test_an_admin_creates_and_revokes_a_key_and_sets_and_deletes_a_budget(
         audit = [e.action for e in ledger.ListAudit(ledger_pb2.AuditQuery(limit=50), timeout=10).entries]
         assert {"key.created", "key.revoked", "budget.set"} <= set(audit)  # audited as from the CLI
     row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#budgets tr") if "console-budget" in r.text)
-    row.find_element(By.CSS_SELECTOR, "button").click()
-    _wait(browser, "#done")
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "button"))
     assert "console-budget" not in _text(browser, "#budgets")
 
 
