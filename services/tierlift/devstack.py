@@ -55,6 +55,9 @@ NATS_USERS_FILE = "nats-users.json"
 TRUSTS = {"ledger": ("router", "assessor"), "router": ("ledger", "assessor"), "assessor": ("router", "ledger")}
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+# Set when `tierlift up` starts: every service serves Prometheus /metrics, each on a free port of
+# its own on loopback (listed in stack.json as "metrics-<service>"), whatever port the value names.
+METRICS_LISTEN = "TIERLIFT_METRICS_LISTEN"
 
 
 class StackError(RuntimeError):
@@ -106,7 +109,7 @@ def free_port() -> int:
 def base_env() -> dict[str, str]:
     """This environment without its credentials (provider keys, cloud credentials, API keys):
     each process is given only its own component's (`service_env`)."""
-    return {k: v for k, v in os.environ.items() if not secret_variable(k)}
+    return {k: v for k, v in os.environ.items() if not secret_variable(k) and k != METRICS_LISTEN}
 
 
 def nats_server_env() -> dict[str, str]:
@@ -231,6 +234,9 @@ class Stack:
     # signs the web console's session cookies (the gateway serves it at /console); fresh per stack,
     # as its sessions live in the gateway's memory and end with it anyway
     console_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # every service serves Prometheus /metrics (TIERLIFT_METRICS_LISTEN) on metrics_addrs[name]
+    metrics: bool = field(default_factory=lambda: bool(os.environ.get(METRICS_LISTEN)))
+    metrics_addrs: dict[str, str] = field(default_factory=dict)
 
     @property
     def services(self) -> list[str]:
@@ -266,7 +272,8 @@ class Stack:
         except BaseException:
             self.stop()
             raise
-        private_file(self.state_dir / STATE_FILE).write_text(json.dumps(self.addrs, indent=2))
+        shown = self.addrs | {f"metrics-{name}": addr for name, addr in self.metrics_addrs.items()}
+        private_file(self.state_dir / STATE_FILE).write_text(json.dumps(shown, indent=2))
 
     def own_edge_as_provider(self) -> str:
         """Why an adapter would call this stack's own OpenAI-compatible edge as its provider
@@ -354,12 +361,16 @@ class Stack:
             env["TIERLIFT_ADAPTERS"] = ",".join(
                 f"{n.removeprefix('adapter-')}={a}" for n, a in self.addrs.items() if n.startswith("adapter-")
             )
+        if name in self.metrics_addrs:
+            env[METRICS_LISTEN] = self.metrics_addrs[name]
         return {**env, **self.extra_env, **self.service_extra_env.get(name, {})}
 
     def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
         """Start (or restart, on the same port) one service and wait until it is SERVING."""
         port = port or {"router": self.router_port, "gateway": self.gateway_port}.get(name, 0) or free_port()
         log_path = self.log_path(name)
+        if self.metrics and name not in self.metrics_addrs:  # a restart keeps its port
+            self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
         proc = subprocess.Popen(
             [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
             env=self.service_env(name, port),

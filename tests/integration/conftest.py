@@ -20,7 +20,8 @@ from tierlift.v1 import ledger_pb2_grpc, router_pb2_grpc
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = tmp_path_factory.mktemp("stack")
     # routers report key use every second (default 30 s), so a test sees last_used_at soon
-    running = Stack(Path(state), service_extra_env={"router": {"TIERLIFT_KEY_USE_REPORT_S": "1"}})
+    # and every service serves /metrics (tests/integration/test_metrics.py)
+    running = Stack(Path(state), service_extra_env={"router": {"TIERLIFT_KEY_USE_REPORT_S": "1"}}, metrics=True)
     running.start()
     try:
         yield running

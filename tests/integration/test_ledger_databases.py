@@ -20,7 +20,7 @@ from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.ledger import BudgetWatcher, LedgerStore, attempt_ingest, make_engine, price_attempt, request_ingest
-from tierlift.ledger._ingest import request_row, settled_ingest, settled_row
+from tierlift.ledger._ingest import request_row, settled_ingest, settled_row, usage_report_row
 from tierlift.ledger._kinds import kind_spend
 from tierlift.ledger._servicer import budget_row, build_report
 from tierlift.ledger._store import total
@@ -231,6 +231,35 @@ def test_two_ledgers_writing_at_once_do_not_deadlock(store: LedgerStore) -> None
     days = store.daily("", "", None, None)
     assert sum(d["attempts"] for d in days) == 200 * 40
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == 200 * sum((r["cost_usd"] for r in template), Decimal(0))
+
+
+def test_a_usage_report_replaces_an_estimate_once_with_ledgers_writing_at_once(store: LedgerStore) -> None:
+    """Streams are never free: an attempt billed from counted tokens (`usage_estimated`) is
+    replaced by its provider's usage once, however many ledger replicas apply the report at
+    once; a report that comes before its attempt is the attempt."""
+    estimates = [attempt_event(f"r{i}.attempt.0", tokens=(40, 10)) for i in range(8)]
+    for e in estimates:
+        e.attempt.usage_estimated = True
+    store.insert_attempts([price_attempt(e, CATALOG) for e in estimates[:4]])  # the last 4: reported first
+    reports = []
+    for e in estimates:
+        report = events_pb2.AttemptUsage(event_id=f"{e.event_id}.usage", attempt=e)
+        report.attempt.attempt.usage.CopyFrom(common_pb2.Usage(input_tokens=1000, output_tokens=500))
+        report.attempt.attempt.usage_estimated = False
+        reports.append(usage_report_row(report.SerializeToString(), CATALOG))
+
+    def apply(replica: int) -> None:
+        for row in reports[::-1] if replica % 2 else reports:
+            store.correct_attempts([row])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(apply, range(4)))
+    store.insert_attempts([price_attempt(e, CATALOG) for e in estimates])  # the estimates, late: stored already
+    [line] = store.spend("acme", "", None, None)
+    [day] = store.daily("acme", "", None, None)
+    assert line["attempts"] == day["attempts"] == 8 and line["estimated_attempts"] == 0
+    assert line["cost_usd"] == day["cost_usd"] == 8 * Decimal("0.00125")  # 1,000 in at 0.25/M, 500 out at 2.00/M
+    assert (day["input_tokens"], day["output_tokens"]) == (8 * 1000, 8 * 500)
 
 
 def settled_event(request_id: str, attempt: events_pb2.AttemptFinished) -> events_pb2.RequestSettled:

@@ -86,6 +86,7 @@ def test_stream_returns_text_then_the_priced_story(router: router_pb2_grpc.Route
     final = chunks[-1].final
     assert text.strip() == final.text
     assert final.attempts[0].usage.output_tokens > 0
+    assert not final.attempts[0].usage_estimated  # llama.cpp counts a stream's tokens itself
     assert Decimal(final.total_cost_usd) > 0
 
 

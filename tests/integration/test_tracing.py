@@ -137,7 +137,8 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     assert parent(parent(classify)).name == "/tierlift.v1.Router/Complete"
 
     attempt = one("chat wire-open", "tierlift-router")
-    assert attempt.attr("gen_ai.request.model") == "wire-open"
+    assert attempt.attr("gen_ai.request.model") == attempt.attr("gen_ai.response.model") == "wire-open"
+    assert attempt.attr("gen_ai.provider.name") == "wire"  # the catalog's provider of the model
     assert attempt.attr("tierlift.tier") == "HOSTED_OPEN"
     assert attempt.attr("tierlift.escalated") is False
     assert attempt.attr("tierlift.cost_usd") == reply.total_cost_usd
@@ -152,6 +153,8 @@ def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, Otlp
     assert provider_call.raw.kind == trace_pb2.Span.SPAN_KIND_CLIENT
     assert parent(provider_call) is adapter_server
     assert provider_call.attr("gen_ai.usage.output_tokens") == reply.usage.output_tokens
+    assert provider_call.attr("gen_ai.provider.name") == "openai"  # the adapter's backend family
+    assert provider_call.attr("gen_ai.response.model") == "wire-open"
     assert provider_call.attr("gen_ai.usage.reasoning.output_tokens") == 3
 
     publish = one("tierlift.request.settled publish", "tierlift-router")  # the answer and its attempt

@@ -25,7 +25,13 @@ PROD_PINNED = {
     "image": {"repository": "registry.example.com/tierlift", "tag": "0.1.0", "digest": DIGEST},
     "vllm": {**overlay("values-prod.yaml")["vllm"], "image": f"vllm/vllm-openai@{DIGEST}"},
 }
-VARIANTS = {env: overlay(env) for env in ENVIRONMENTS} | {"values-prod.yaml + digests": PROD_PINNED}
+# and with the opt-in ServiceMonitor and Grafana dashboards (tests/unit/test_chart_monitoring.py)
+MONITORED = {"metrics": {"enabled": True, "port": 9464, "serviceMonitor": {"enabled": True},
+                         "dashboards": {"enabled": True}}}  # fmt: skip
+VARIANTS = {env: overlay(env) for env in ENVIRONMENTS} | {
+    "values-prod.yaml + digests": PROD_PINNED,
+    "values-prod.yaml + monitoring": overlay("values-prod.yaml") | MONITORED,
+}
 
 
 def workloads(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,8 +114,12 @@ def test_network_policies_deny_by_default_and_open_only_what_each_component_need
         {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway", "assessor"]}]}}  # fmt: skip
     assert policies["router"]["ingress"][0]["from"] == [apps, gateway_and_assessor]
     assessor = policies["assessor"]
-    assert assessor["ingress"][0]["from"] == [
-        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/admin": "true"}}}
+    gateway = {"podSelector": {"matchExpressions": [
+        {"key": "app.kubernetes.io/instance", "operator": "In", "values": ["sy"]},
+        {"key": "app.kubernetes.io/component", "operator": "In", "values": ["gateway"]}]}}  # fmt: skip
+    assert assessor["ingress"][0]["from"] == [  # admins, and the web console's rollouts page
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/admin": "true"}}},
+        gateway,
     ]
     assert [rule["ports"][0]["port"] for rule in assessor["egress"]] == [4222, 50051]
     assert policies["gateway"]["ingress"][0]["from"] == [apps]

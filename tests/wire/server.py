@@ -117,6 +117,9 @@ class WireServer:
     cache_ttl: str = "5m"
     # the scripted model thinks this many tokens before answering, reported as the provider does
     reasoning_tokens: int = 0
+    # a stream's usage comes this long after its text (a provider slow to count, or a caller who
+    # leaves before the end): the event that carries usage at its top level waits this long
+    usage_delay_s: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cached_prompts: set[str] = field(default_factory=set)
 
@@ -309,6 +312,8 @@ def _handler(server: WireServer, wire: WireFormat) -> type[BaseHTTPRequestHandle
             self.close_connection = True
             self.end_headers()
             for name, data in events:
+                if server.usage_delay_s and "usage" in data:
+                    time.sleep(server.usage_delay_s)
                 if hasattr(wire, "encode_event"):
                     self.wfile.write(wire.encode_event(name, data))
                 else:

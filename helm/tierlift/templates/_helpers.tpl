@@ -45,6 +45,10 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.logLevel | quote }}
 - name: TIERLIFT_OTLP_ENDPOINT
   value: {{ .Values.otlpEndpoint | quote }}
+{{- if .Values.metrics.enabled }}
+- name: TIERLIFT_METRICS_LISTEN
+  value: "0.0.0.0:{{ .Values.metrics.port }}"
+{{- end }}
 - name: TIERLIFT_SHUTDOWN_GRACE_S
   value: {{ sub .Values.terminationGracePeriodSeconds 5 | quote }}
 - name: TIERLIFT_NATS_URL
@@ -155,6 +159,11 @@ spec:
               containerPort: {{ $root.Values.tls.healthPort }}
               protocol: TCP
             {{- end }}
+            {{- end }}
+            {{- if $root.Values.metrics.enabled }}
+            - name: metrics
+              containerPort: {{ $root.Values.metrics.port }}
+              protocol: TCP
             {{- end }}
           {{- $keys := and .providerKeys (or $root.Values.providerKeys.existingSecret $root.Values.providerKeys.values) }}
           env:
@@ -307,6 +316,13 @@ spec:
       protocol: TCP
       appProtocol: grpc
     {{- end }}
+    {{- if $root.Values.metrics.enabled }}
+    - name: metrics
+      port: {{ $root.Values.metrics.port }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- if .spec.pdb.enabled }}
 ---
 apiVersion: policy/v1
@@ -399,4 +415,18 @@ from, and the keys rotated out (nats.auth.retiredProducers, "role=UKEY@<ISO time
 {{- end -}}
 {{- end -}}
 {{- join "," (concat $entries ($auth.retiredProducers | default list)) -}}
+{{- end -}}
+
+
+{{/* The components that run a Tierlift service (each serves /metrics when metrics.enabled). */}}
+{{- define "tierlift.serviceComponents" -}}
+{{- $components := list "router" "classifier" "ledger" -}}
+{{- if .Values.assessor.enabled }}{{- $components = append $components "assessor" }}{{- end }}
+{{- if .Values.gateway.enabled }}{{- $components = append $components "gateway" }}{{- end }}
+{{- range $name, $a := .Values.adapters }}{{- if $a }}{{- $components = append $components (printf "adapter-%s" $name) }}{{- end }}{{- end }}
+{{- toJson $components -}}
+{{- end -}}
+
+{{- define "tierlift.consoleSecret" -}}
+{{- .Values.gateway.console.existingSecret | default (printf "%s-console" (include "tierlift.fullname" .)) -}}
 {{- end -}}

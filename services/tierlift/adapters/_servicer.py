@@ -4,12 +4,14 @@ to gRPC status codes. Backend-agnostic."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
 from opentelemetry import trace
 
+from tierlift.adapters import _metrics
 from tierlift.adapters._backend import Backend, BackendError, text_of
 from tierlift.core import limits, pricing
 from tierlift.core.ids import shown
@@ -52,6 +54,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.GenerateResponse:
         await self._check(request, context)
+        started = time.perf_counter()
         try:
             with self._provider_span(request) as span:
                 try:
@@ -60,8 +63,11 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
                     raise scrubbed(exc, request) from None
                 span.set_attributes(pricing.span_attributes(reply.usage))
                 span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
+                span.set_attribute("gen_ai.response.model", request.model)
+                self._measure(request, started)
                 return reply
         except BackendError as exc:
+            self._measure(request, started, exc.code)
             log.warning("generate_failed", model=request.model, code=exc.code.name, error=exc.detail)
             await context.abort(exc.code, exc.message)
             raise  # unreachable: abort raises
@@ -70,15 +76,28 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
         await self._check(request, context)
+        started, first = time.perf_counter(), True
         try:
             try:
                 async for chunk in self.backend.stream(request):
+                    if first:
+                        first = False
+                        labels = _metrics.attributes(self.backend.family, request.model)
+                        _metrics.time_to_first_chunk.record(time.perf_counter() - started, labels)
                     yield chunk
+                self._measure(request, started)
             except BackendError as exc:
                 raise scrubbed(exc, request) from None
         except BackendError as exc:
+            self._measure(request, started, exc.code)
             log.warning("stream_failed", model=request.model, code=exc.code.name, error=exc.detail)
             await context.abort(exc.code, exc.message)
+
+    def _measure(
+        self, request: adapter_pb2.GenerateRequest, started: float, error: grpc.StatusCode | None = None
+    ) -> None:
+        labels = _metrics.attributes(self.backend.family, request.model, error)
+        _metrics.operation_duration.record(time.perf_counter() - started, labels)
 
     @contextlib.contextmanager
     def _provider_span(self, request: adapter_pb2.GenerateRequest) -> Iterator[trace.Span]:

@@ -121,7 +121,7 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
 async def run() -> None:
     settings = load_settings(AdapterSettings)
     configure_logging(f"adapter-{settings.adapter_name}", settings.log_level)
-    telemetry = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint)
+    telemetry = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint, settings.metrics_listen)
     catalog = load_catalog(settings.catalog)
     backend = build_backend(settings, catalog)
 

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js import api
 
+from tierlift.assessor import _metrics
 from tierlift.assessor._metrics import alerts
 from tierlift.assessor._rollout_stats import Decision, decide
 from tierlift.core import bus as bus_module
@@ -145,6 +146,7 @@ class RolloutController:
         known = self.states.get(state.rollout_id)
         if known is None or state.revision > known.revision:
             self.states[state.rollout_id] = state
+            _metrics.record_rollout(state)
 
     # --- admin actions ------------------------------------------------------------------------
 

@@ -64,7 +64,7 @@ async def run_suites_forever(runner: SuiteRunner, models: list[str], every_s: fl
 async def run() -> None:
     settings = load_settings(AssessorSettings)
     configure_logging("assessor", settings.log_level)
-    telemetry = configure_telemetry("assessor", settings.otlp_endpoint)
+    telemetry = configure_telemetry("assessor", settings.otlp_endpoint, settings.metrics_listen)
     bus = await settings.connect_bus("assessor")
     await bus.wait_for_stream()
     if bus.producers is None:

@@ -21,7 +21,7 @@ async def run() -> None:
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     settings = load_settings(ServiceSettings)
     configure_logging("classifier", settings.log_level)
-    telemetry = configure_telemetry("classifier", settings.otlp_endpoint)
+    telemetry = configure_telemetry("classifier", settings.otlp_endpoint, settings.metrics_listen)
 
     server = GrpcServer.for_settings(
         "classifier", settings, routers_only(settings.trusted_router_hashes(), settings.tls_identities)

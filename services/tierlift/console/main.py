@@ -73,7 +73,7 @@ async def _to_console(_request: web.Request) -> web.StreamResponse:
 async def run() -> None:
     settings = load_settings(ConsoleSettings)
     configure_logging("console", settings.log_level)
-    telemetry = configure_telemetry("console", settings.otlp_endpoint)
+    telemetry = configure_telemetry("console", settings.otlp_endpoint, settings.metrics_listen)
     tls = settings.tls()
     console = open_console(settings.ledger_addr, settings.assessor_addr, tls, settings.console_session_s)
     root = web.Application()

@@ -34,6 +34,7 @@ tracer = trace.get_tracer("tierlift.bus")
 
 SUBJECT_ROUTED = "tierlift.request.routed"
 SUBJECT_ATTEMPT = "tierlift.attempt.finished"
+SUBJECT_ATTEMPT_USAGE = "tierlift.attempt.usage"  # a provider's usage for an attempt billed from an estimate
 SUBJECT_COMPLETED = "tierlift.request.completed"
 SUBJECT_SETTLED = "tierlift.request.settled"  # an answered request: its outcome and answering attempt
 SUBJECT_SHADOW = "tierlift.shadow.finished"  # a shadow model's answer, for the assessor

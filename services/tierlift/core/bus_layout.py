@@ -44,6 +44,7 @@ class Bucket:
 # be read in one place; tests/unit/test_nats_access.py checks they match bus.SUBJECT_*.
 DURABLES: dict[str, Durable] = {
     "ledger-attempts": Durable("ledger", "tierlift.attempt.finished"),
+    "ledger-attempts-usage": Durable("ledger", "tierlift.attempt.usage"),
     "ledger-attempts-requests": Durable("ledger", "tierlift.request.completed"),
     "ledger-attempts-settled": Durable("ledger", "tierlift.request.settled"),
     "ledger-attempts-audit": Durable("ledger", "tierlift.audit.>"),

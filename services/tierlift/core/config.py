@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     # OTLP/gRPC collector address, e.g. "http://otel-collector:4317"; empty = no export.
     otlp_endpoint: str = ""
+    # Prometheus /metrics on this host:port (core/telemetry.py), e.g. "0.0.0.0:9464"; empty = none
+    metrics_listen: str = ""
     # gRPC listen address of this service.
     listen: str = "127.0.0.1:0"
     # Seconds to finish in-flight calls after SIGTERM.

@@ -20,6 +20,7 @@ from tierlift.core import money
 from tierlift.core.bus import EventBus, budget_subject
 from tierlift.core.ids import is_slug
 from tierlift.core.logging import get_logger
+from tierlift.ledger import _metrics
 from tierlift.ledger._schema import budgets
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2
@@ -74,6 +75,7 @@ class BudgetWatcher:
             ):
                 continue
             spent, state = await asyncio.to_thread(self.evaluate, budget)
+            _metrics.record_budget(budget, spent, state)
             key = (budget["tenant"], budget["workload"], budget["period"])
             told = (state, budget["action"], budget["limit_usd"], bool(budget.get("strict", False)))
             if self._published.get(key) != told:  # a new state, action, limit or mode: every router hears it
@@ -86,6 +88,7 @@ class BudgetWatcher:
         if budget is not None:
             spent, _ = await asyncio.to_thread(self.evaluate, budget)
             await self._publish(budget, spent, DELETED)
+            _metrics.record_budget(budget, spent, DELETED)
             self._published.pop((tenant, workload, period), None)
         return budget
 

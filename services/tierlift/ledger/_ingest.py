@@ -26,6 +26,7 @@ from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
 from tierlift.core.pricing import UsageCost
+from tierlift.ledger import _metrics
 from tierlift.ledger._schema import MAX_ROW_USD, attempts, misfit, requests
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2, router_pb2
@@ -106,9 +107,21 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "occurred_at": occurred_at(event),
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
+        "estimated": a.usage_estimated,
         **_signals(a),
         **_kinds(priced),
     })  # fmt: skip
+
+
+def usage_report_row(data: bytes, catalog: Catalog) -> dict[str, Any]:
+    """The attempt row an `AttemptUsage` report makes: the attempt as first published, priced from
+    the provider's usage. `LedgerStore.correct_attempts` puts it in place of an estimated row."""
+    event = parse(events_pb2.AttemptUsage, data, required=("event_id",))
+    if not (event.attempt.event_id and event.attempt.request_id):
+        raise PoisonEvent("attempt.event_id and attempt.request_id: must be set")
+    if event.attempt.attempt.usage_estimated:
+        raise PoisonEvent("attempt.attempt.usage_estimated: a usage report carries the provider's usage")
+    return price_attempt(event.attempt, catalog)
 
 
 def _kinds(priced: UsageCost) -> dict[str, Any]:
@@ -233,9 +246,11 @@ class EventIngest:
         to_row: Callable[[bytes], dict[str, Any]],
         write: Callable[[list[dict[str, Any]]], Any],
         after_write: Callable[[Any], Awaitable[None]] | None = None,
+        counted: bool = True,
     ) -> None:
         self.bus, self.subject, self.table = bus, subject, table
         self.to_row, self.write, self.after_write = to_row, write, after_write
+        self.counted = counted  # whether the rows' cost goes to the spend counter (`_metrics`)
         self.dead_lettered = 0
         self._writing = asyncio.Lock()
 
@@ -270,6 +285,8 @@ class EventIngest:
                 span.set_attribute("db.operation.name", "INSERT")
                 span.set_attribute("db.operation.batch.size", len(rows))
                 result = await asyncio.to_thread(self.write, rows)
+            if self.counted:
+                _metrics.record_rows(rows)
             if self.after_write is not None:
                 await self.after_write(result)
         log.debug("events_stored", subject=self.subject, rows=len(rows), batch=len(batch))
@@ -288,6 +305,25 @@ def attempt_ingest(
         lambda data: price_attempt(parse(events_pb2.AttemptFinished, data), catalog),
         store.insert_attempts,
         after_write,
+    )
+
+
+def usage_report_ingest(
+    bus: EventBus,
+    store: LedgerStore,
+    catalog: Catalog,
+    after_write: Callable[[set[tuple[str, str]]], Awaitable[None]] | None = None,
+) -> EventIngest:
+    return EventIngest(
+        bus,
+        bus_module.SUBJECT_ATTEMPT_USAGE,
+        "attempts",
+        lambda data: usage_report_row(data, catalog),
+        store.correct_attempts,
+        after_write,
+        # a report replaces an estimate already counted: counting it again would count the
+        # attempt twice (the counter keeps the estimate; the tables hold the reported amount)
+        counted=False,
     )
 
 

@@ -130,6 +130,9 @@ attempts = Table(
     # from before kinds were kept, whose cost_usd is all text.
     *(Column(name, Integer, nullable=False, server_default="0") for name in KIND_TOKEN_COLUMNS),
     *(Column(name, Money, nullable=False, server_default="0") for name in KIND_COST_COLUMNS),
+    # the tokens were counted by the router, not reported by the provider (a stream cut or ended
+    # without its usage); a later usage report replaces them, once (LedgerStore.correct_attempts)
+    Column("estimated", Boolean, nullable=False, server_default=false()),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
 )
 

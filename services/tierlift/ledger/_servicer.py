@@ -129,6 +129,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     output_tokens=line["output_tokens"],
                     cost_usd=money.to_wire(line["cost_usd"]),
                     kinds=[_kind_spend(kind) for kind in kind_spend(line)],
+                    estimated_attempts=line["estimated_attempts"],
                 )
                 for line in lines
             ],
@@ -165,6 +166,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     kinds=[_kind_spend(kind) for kind in kind_spend(r)],
                     latency_ms=r["latency_ms"],
                     confidence=r["confidence"],
+                    estimated=r["estimated"],
                 )
                 for r in rows
             ]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     cast,
     column,
     create_engine,
@@ -51,6 +52,9 @@ _ROLLUP_KEYS = ("tenant", "workload", "tier", "model")
 # what a day's rollup adds up: the tokens and cost, of every kind
 _ROLLUP_TOKENS = ("input_tokens", "output_tokens", *KIND_TOKEN_COLUMNS)
 _ROLLUP_COSTS = ("cost_usd", *KIND_COST_COLUMNS)
+# what a usage report replaces in an estimated attempt row: its tokens, their cost and the prices
+_REPORTED_COLUMNS = (*_ROLLUP_TOKENS, *_ROLLUP_COSTS, "input_usd_per_million", "output_usd_per_million",
+                     "price_version")  # fmt: skip
 
 
 def make_engine(url: str) -> Engine:
@@ -127,17 +131,59 @@ class LedgerStore:
             self._insert_requests(conn, [row["request"] for row in rows])
         return grew
 
+    def correct_attempts(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Usage reports (`usage_report_row`s: attempt rows priced from the provider's usage) in
+        one transaction. Each replaces the tokens and cost of its attempt's row if that row is
+        still estimated, and the day's rollup moves by the difference; a row already reported is
+        never touched, so a report replayed (or a second one) changes nothing. A report that comes
+        before its attempt is stored as the attempt, and the estimated attempt, coming after,
+        finds its event id stored. Returns the (tenant, workload) pairs whose live spend changed.
+        Locks are taken in one order whatever the batch (the estimated rows, the new rows, the
+        rollups, each sorted), so replicas correcting at once cannot deadlock."""
+        if not rows:
+            return set()
+        rows = _first_of_each(rows, "event_id")
+        a = attempts.c
+        query = select(attempts).where(a.event_id.in_([row["event_id"] for row in rows]), a.estimated.is_(True))
+        with self.engine.begin() as conn:
+            locked = conn.execute(query.order_by(a.event_id).with_for_update()).mappings()
+            estimated = {old["event_id"]: dict(old) for old in locked}
+            added = self._insert_new_attempts(conn, rows)
+            changes = [row for row in rows if row["event_id"] in added]
+            for row in rows:
+                old = estimated.get(row["event_id"])
+                if old is not None and self._replace_estimate(conn, row):
+                    changes.append(_difference(old, row))
+            live = [change for change in changes if change.get("kind", "live") == "live"]
+            self._add_to_rollups(conn, live)
+        return {(change["tenant"], change["workload"]) for change in live}
+
+    def _replace_estimate(self, conn: Connection, row: dict[str, Any]) -> bool:
+        """Put a reported row's tokens and cost in place of its estimated row's; False when that
+        row is reported already."""
+        a = attempts.c
+        replaced = conn.execute(
+            update(attempts)
+            .where(a.event_id == row["event_id"], a.estimated.is_(True))
+            .values({name: row[name] for name in _REPORTED_COLUMNS} | {"estimated": False})
+        )
+        return bool(replaced.rowcount == 1)
+
     def _insert_attempts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         if not rows:
             return set()
         rows = _first_of_each(rows, "event_id")  # an event twice in one batch is stored and counted once
-        stmt, values = self._insert_rows(attempts, rows)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
-        added = set(conn.execute(stmt, values).scalars())
+        added = self._insert_new_attempts(conn, rows)
         # shadow runs are priced and stored, but are not the tenant's live spend
         new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
         self._add_to_rollups(conn, new_rows)
         return {(r["tenant"], r["workload"]) for r in new_rows}
+
+    def _insert_new_attempts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert `rows` (one per event id), skipping stored event ids; the event ids added."""
+        stmt, values = self._insert_rows(attempts, rows)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(attempts.c.event_id)
+        return set(conn.execute(stmt, values).scalars())
 
     def _insert_requests(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -153,12 +199,14 @@ class LedgerStore:
         self._mark_regenerations(conn, rows)
 
     def _add_to_rollups(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Add `rows` to their days' rollups: each is one attempt, unless it says how many
+        (`attempts`: 0 for a usage report's difference, whose attempt is counted already)."""
         totals: dict[tuple[Any, ...], dict[str, Any]] = {}
         for r in rows:
             key = (r["occurred_at"].astimezone(UTC).date(), *(r[k] for k in _ROLLUP_KEYS))
             t = totals.setdefault(key, {"attempts": 0} | dict.fromkeys(_ROLLUP_TOKENS, 0)
                                   | dict.fromkeys(_ROLLUP_COSTS, Decimal(0)))  # fmt: skip
-            t["attempts"] += 1
+            t["attempts"] += r.get("attempts", 1)
             for name in _ROLLUP_TOKENS:
                 t[name] += r.get(name, 0)  # a row made by hand (tests, benchmarks) may leave the kinds out
             for name in _ROLLUP_COSTS:
@@ -296,6 +344,7 @@ class LedgerStore:
         query = (
             select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
                    func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
+                   func.sum(case((a.estimated, 1), else_=0)).label("estimated_attempts"),
                    *kinds, *_usd_sum(a.cost_usd), *kind_costs)
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
@@ -307,7 +356,12 @@ class LedgerStore:
             query = query.where(a.occurred_at < until)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        counts = ("input_tokens", "output_tokens", *KIND_TOKEN_COLUMNS)  # PostgreSQL's SUM may give Decimal
+        counts = (
+            "input_tokens",
+            "output_tokens",
+            "estimated_attempts",
+            *KIND_TOKEN_COLUMNS,
+        )  # PostgreSQL's SUM: Decimal
         return [
             _with_usd_total(row, ("cost_usd", *KIND_COST_COLUMNS)) | {k: int(row[k]) for k in counts} for row in rows
         ]
@@ -393,6 +447,13 @@ def _with_usd_total(row: Any, names: Sequence[str] = ("cost_usd",)) -> dict[str,
         picos = int(row[f"{name}_micros"] or 0) * _MICRO + int(row[f"{name}_picos"] or 0)
         out[name] = from_picos(picos)
     return out
+
+
+def _difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """What replacing the row `old` with `new` adds to its day's rollup: its tokens' and costs'
+    differences, and no attempt."""
+    same = {key: old[key] for key in (*_ROLLUP_KEYS, "kind")} | {"attempts": 0, "occurred_at": _utc(old["occurred_at"])}
+    return same | {name: new[name] - old[name] for name in (*_ROLLUP_TOKENS, *_ROLLUP_COSTS)}
 
 
 def _prices_row(input_price: Decimal, output_price: Decimal, per_million: Mapping[str, Decimal]) -> dict[str, Decimal]:

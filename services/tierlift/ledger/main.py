@@ -21,7 +21,7 @@ from tierlift.core.migrations import require_head
 from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
-from tierlift.ledger._ingest import attempt_ingest, request_ingest, settled_ingest
+from tierlift.ledger._ingest import attempt_ingest, request_ingest, settled_ingest, usage_report_ingest
 from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
 from tierlift.ledger._leases import DEFAULT_SETTLE_S, DEFAULT_TTL_S, BucketBooks, LeaseDesk
 from tierlift.ledger._quality import QualityStore, quality_ingests
@@ -96,7 +96,7 @@ async def sync_keys_forever(keys: KeyKeeper, every_s: float = 5.0) -> None:
 async def run() -> None:
     settings = load_settings(LedgerSettings)
     configure_logging("ledger", settings.log_level)
-    telemetry = configure_telemetry("ledger", settings.otlp_endpoint)
+    telemetry = configure_telemetry("ledger", settings.otlp_endpoint, settings.metrics_listen)
     catalog = load_catalog(settings.catalog)
     database_url = secret("TIERLIFT_DATABASE_URL") or settings.database_url
     engine = make_engine(database_url)
@@ -120,6 +120,7 @@ async def run() -> None:
         bus_module.SUBJECT_ATTEMPT: attempt_ingest(bus, store, catalog, budgets.check),
         bus_module.SUBJECT_COMPLETED: request_ingest(bus, store),
         bus_module.SUBJECT_SETTLED: settled_ingest(bus, store, catalog, budgets.check),
+        bus_module.SUBJECT_ATTEMPT_USAGE: usage_report_ingest(bus, store, catalog, budgets.check),
     }
     consumers = [
         asyncio.create_task(

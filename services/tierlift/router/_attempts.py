@@ -13,7 +13,7 @@ import grpc
 from opentelemetry import trace
 
 from tierlift.core import money, pricing
-from tierlift.core.catalog import tier_name
+from tierlift.core.catalog import Catalog, tier_name
 from tierlift.router import _metrics as metrics
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.v1 import router_pb2
@@ -36,11 +36,14 @@ def rpc_fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> r
 
 
 @contextlib.contextmanager
-def attempt_span(rung: router_pb2.Rung) -> Iterator[trace.Span]:
-    """One span per rung tried; the adapter call's gRPC client span is its child."""
+def attempt_span(rung: router_pb2.Rung, catalog: Catalog | None = None) -> Iterator[trace.Span]:
+    """One span per rung tried; the adapter call's gRPC client span is its child. With the
+    catalog, the span names the model's provider (gen_ai.provider.name)."""
     with tracer.start_as_current_span(f"chat {rung.model}") as span:
         span.set_attribute("gen_ai.operation.name", "chat")
         span.set_attribute("gen_ai.request.model", rung.model)
+        if catalog is not None and (model := catalog.get(rung.model)) is not None:
+            span.set_attribute("gen_ai.provider.name", model.provider)
         span.set_attribute("tierlift.tier", tier_name(rung.tier))
         span.set_attribute("tierlift.adapter", rung.adapter)
         yield span
@@ -55,6 +58,8 @@ def annotate(span: trace.Span, attempt: router_pb2.Attempt) -> None:
     span.set_attributes(pricing.span_attributes(attempt.usage))
     span.set_attribute("gen_ai.usage.cost", float(attempt.cost_usd or 0))
     span.set_attribute("gen_ai.usage.currency", "USD")
+    if attempt.outcome != router_pb2.OUTCOME_FAULT:
+        span.set_attribute("gen_ai.response.model", attempt.model)  # the catalog's id of what answered
     if attempt.error:
         span.set_status(trace.Status(trace.StatusCode.ERROR, attempt.error))
 

@@ -54,7 +54,7 @@ async def walk(
     attempts: list[router_pb2.Attempt] = []
     await events.routed(deps.publisher, view, plan)
     for index, rung in enumerate(plan.ladder):
-        with attempt_span(rung) as span:
+        with attempt_span(rung, deps.catalog) as span:
             # an open circuit or a spent deadline: a fault without a call, as on Complete's ladder
             if (attempt := skipped(index, rung, deadline, breakers[rung.adapter, rung.model])) is not None:
                 annotate(span, attempt)

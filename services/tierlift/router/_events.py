@@ -15,7 +15,7 @@ from tierlift.core import bus
 from tierlift.core.identity import ASSESSOR, caller
 from tierlift.core.logging import get_logger
 from tierlift.core.text_match import prompt_digest
-from tierlift.v1 import events_pb2, router_pb2
+from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
 PUBLISH_ATTEMPTS = 3
@@ -78,9 +78,24 @@ def _attempt_event(
 
 async def attempt_finished(
     publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
-) -> None:
+) -> events_pb2.AttemptFinished:
+    """Publish the attempt; returns its event (a later usage report repeats it)."""
     event = _attempt_event(request, request_id, attempt)
     await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event.event_id)
+    return event
+
+
+async def usage_reported(
+    publisher: Publisher, finished: events_pb2.AttemptFinished, usage: common_pb2.Usage, cost_usd: str
+) -> None:
+    """The provider's usage for an attempt published with an estimate: the attempt's event again,
+    with the reported usage and its cost, for the ledger to put in place of the estimate."""
+    report = events_pb2.AttemptUsage(event_id=f"{finished.event_id}.usage", occurred_at=_now())
+    report.attempt.CopyFrom(finished)
+    report.attempt.attempt.usage.CopyFrom(usage)
+    report.attempt.attempt.cost_usd = cost_usd
+    report.attempt.attempt.usage_estimated = False
+    await _publish(publisher, bus.SUBJECT_ATTEMPT_USAGE, report, report.event_id)
 
 
 def _completed_event(

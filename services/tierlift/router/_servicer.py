@@ -57,6 +57,7 @@ from tierlift.router._rollouts import (
     split,
 )
 from tierlift.router._shadow import Shadows
+from tierlift.router._stream_usage import AdapterStream, bill_estimate, report_late_usage, reported, summary_text
 from tierlift.router._validation import InvalidRequest, validate
 from tierlift.v1 import (
     adapter_pb2,
@@ -103,6 +104,9 @@ class RouterDeps:
     # reservations of each request's worst case against its budgets (router/_leases.py); None:
     # budgets close tiers only once the ledger says they are exhausted
     leases: BudgetLeases | None = None
+    # a stream the caller left is read on this long for the provider's usage, which then replaces
+    # the estimate it was billed at (router/_stream_usage.py); 0: never
+    late_usage_s: float = 5.0
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -400,6 +404,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             plan.reasons.append(f"rollout {plan.rollout_id}: {arm} arm (policy {policy.version})")
         elif plan.ladder and rollout is not None and not rollout.candidate_policy:
             split(plan, request, rollout, self.deps.catalog)
+        metrics.record_plan(plan, self.deps.catalog)
         if not plan.ladder:
             reasons = "; ".join(f"{e.model}: {e.reason}" for e in plan.excluded)
             raise RequestFailed(grpc.StatusCode.FAILED_PRECONDITION, f"no model may serve this request ({reasons})")
@@ -501,7 +506,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
         try:
             for index, rung in enumerate(plan.ladder):
-                with attempt_span(rung) as span:
+                with attempt_span(rung, self.deps.catalog) as span:
                     attempt = self._skip(index, rung, deadline)
                     if attempt is None:
                         # shielded: if the caller goes away, the provider call finishes and is billed
@@ -644,9 +649,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> AsyncGenerator[router_pb2.CompleteChunk, None]:
         """Stream from the first rung that starts answering. Once text has reached the caller the
         router cannot take it back, so a streamed answer is never escalated; faults before the
-        first chunk fall back along the ladder as in Complete."""
+        first chunk fall back along the ladder as in Complete. A stream without the provider's
+        usage is billed from counted tokens (router/_stream_usage.py)."""
         attempts: list[router_pb2.Attempt] = []
-        streaming: router_pb2.Rung | None = None
+        streaming: tuple[router_pb2.Rung, AdapterStream] | None = None
         answered = False
         self.holds.started(plan.request_id)
         try:
@@ -657,14 +663,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     attempts.append(skipped)
                     await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
                     continue
-                call = self.deps.adapters[rung.adapter].GenerateStream(
-                    self._generate_request(request, rung, plan.request_id),
-                    timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                stream = AdapterStream(
+                    self.deps.adapters[rung.adapter].GenerateStream(
+                        self._generate_request(request, rung, plan.request_id),
+                        timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+                    )
                 )
                 summary: adapter_pb2.GenerateResponse | None = None
-                streaming = rung
+                streaming = (rung, stream)
                 try:
-                    async for chunk in call:
+                    while (chunk := await stream.next()) is not None:
                         if chunk.final:
                             summary = chunk.summary
                         else:
@@ -675,6 +683,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     streaming = None
                     self.breakers[rung.adapter, rung.model].record(exc.code())
                     attempts.append(rpc_fault(index, rung, exc))
+                    if stream.text:  # the provider answered part of it: billed from what came
+                        bill_estimate(attempts[-1], request, "".join(stream.text), self.deps.catalog)
                     metrics.record_attempt(attempts[-1])
                     await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
                     continue
@@ -687,6 +697,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempt = self._priced_attempt(index, rung, summary, plan)
                 attempt.outcome = router_pb2.OUTCOME_ANSWERED
                 attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
+                if not reported(summary.usage):  # the provider sent no usage: counted here
+                    bill_estimate(attempt, request, summary_text(summary) or "".join(stream.text), self.deps.catalog)
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
                 final = await self._answered(request, plan, attempts, summary)
@@ -697,33 +709,44 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             if answered:
                 raise
             if streaming is not None:
-                # a stream cannot be shielded like a unary call: the provider's partial answer is
-                # cut off; say so in the books rather than leave the attempt out
+                # the provider's answer is cut off here: billed from the tokens counted so far, and
+                # the stream read on in the background for the provider's own usage
+                rung, stream = streaming
                 cut = fault_attempt(
-                    len(attempts), streaming,
-                    "CANCELLED: the caller left mid-stream; the provider may bill tokens the router never saw",
-                    "stream cut off when the caller left",
+                    len(attempts), rung,
+                    "CANCELLED: the caller left mid-stream; billed from counted tokens until the provider's usage "
+                    "arrives", "stream cut off when the caller left",
                 )  # fmt: skip
+                bill_estimate(cut, request, "".join(stream.text), self.deps.catalog)
                 attempts.append(cut)
-                self._in_background(self._publish_then_abandon(request, plan, attempts, cut))
+                self._in_background(self._cut_stream(request, plan, attempts, stream))
             else:
                 self._in_background(self._abandoned(request, plan, attempts, None))
             raise
         await self._give_up(request, plan, attempts)
 
-    async def _publish_then_abandon(
+    async def _cut_stream(
         self,
         request: router_pb2.CompleteRequest,
         plan: router_pb2.RoutingPlan,
         attempts: list[router_pb2.Attempt],
-        cut: router_pb2.Attempt,
+        stream: AdapterStream,
     ) -> None:
+        """The caller left mid-stream: publish the cut attempt (estimated) and how the request
+        ended, then read the adapter's stream on for the provider's usage (`late_usage_s`); when
+        it comes, report it, and the ledger replaces the estimate with it."""
+        cut = attempts[-1]
+        finished = None
         try:
             metrics.record_attempt(cut)
-            await events.attempt_finished(self.deps.publisher, request, plan.request_id, cut)
+            finished = await events.attempt_finished(self.deps.publisher, request, plan.request_id, cut)
         except Exception:
             log.exception("abandoned_attempt_not_recorded", request_id=plan.request_id)
         await self._abandoned(request, plan, attempts, None)
+        if finished is not None:
+            await report_late_usage(self.deps.publisher, self.deps.catalog, finished, stream, self.deps.late_usage_s)
+        else:
+            await stream.close()
 
 
 def _for_caller(request: router_pb2.CompleteRequest | router_pb2.EmbedRequest | router_pb2.FeedbackRequest) -> None:

@@ -42,6 +42,9 @@ class RouterSettings(BusSettings):
     policy: Path = DEFAULT_POLICY
     policy_reload_s: float = Field(default=2.0, gt=0)
     attempt_timeout_s: float = Field(default=60.0, gt=0)
+    # a stream the caller left is read on this long for the provider's usage, which replaces the
+    # estimate it was billed at (router/_stream_usage.py); 0: never
+    late_usage_s: float = Field(default=5.0, ge=0, le=600)
     classifier_timeout_s: float = Field(default=2.0, gt=0)
     # labels of recently classified requests kept here, so a repeated prompt skips the call
     # (0 = none); the time-to-live bounds how long a new classifier version waits behind them
@@ -89,7 +92,7 @@ async def report_key_use(keys: KeyBook, bus: bus_module.EventBus, every_s: float
 async def run() -> None:
     settings = load_settings(RouterSettings)
     configure_logging("router", settings.log_level)
-    telemetry = configure_telemetry("router", settings.otlp_endpoint)
+    telemetry = configure_telemetry("router", settings.otlp_endpoint, settings.metrics_listen)
     catalog = load_catalog(settings.catalog)
     try:
         policy = PolicySource.from_file(settings.policy)
@@ -125,6 +128,7 @@ async def run() -> None:
         rollouts=rollouts,
         leases=leases,
         attempt_timeout_s=settings.attempt_timeout_s,
+        late_usage_s=settings.late_usage_s,
         classifier_timeout_s=settings.classifier_timeout_s,
         classification_cache_size=settings.classification_cache_size,
         classification_ttl_s=settings.classification_ttl_s,

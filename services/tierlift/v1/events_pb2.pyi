@@ -43,6 +43,16 @@ class AttemptFinished(_message.Message):
     kind: str
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
+class AttemptUsage(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "attempt")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    attempt: AttemptFinished
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
+
 class RequestCompleted(_message.Message):
     __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm", "prompt_form")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -120,7 +120,7 @@ class SpendQuery(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class SpendLine(_message.Message):
-    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds")
+    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds", "estimated_attempts")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,7 @@ class SpendLine(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     tier: _common_pb2.Tier
@@ -139,7 +140,8 @@ class SpendLine(_message.Message):
     output_tokens: int
     cost_usd: str
     kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
+    estimated_attempts: int
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., estimated_attempts: _Optional[int] = ...) -> None: ...
 
 class KindSpend(_message.Message):
     __slots__ = ("kind", "tokens", "cost_usd")
@@ -170,7 +172,7 @@ class AttemptQuery(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class LedgerAttempt(_message.Message):
-    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence")
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence", "estimated")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +189,7 @@ class LedgerAttempt(_message.Message):
     KINDS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     attempt_index: int
@@ -203,7 +206,8 @@ class LedgerAttempt(_message.Message):
     kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
     latency_ms: float
     confidence: float
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
+    estimated: bool
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ...) -> None: ...
 
 class RequestQuery(_message.Message):
     __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit")
