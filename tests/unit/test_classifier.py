@@ -189,9 +189,15 @@ def test_the_stricter_of_declared_and_detected_wins() -> None:
 
 
 def test_prior_and_complexity_are_complementary_probabilities() -> None:
-    result = classify("What's the capital of Italy?")
+    result = classify("Which of the following is the capital of Italy?\nA. Rome\nB. Milan\nC. Naples\nD. Turin")
     assert 0 < result.small_model_ok < 1
     assert result.complexity == pytest.approx(1 - result.small_model_ok, abs=1e-3)
+
+
+def test_no_prior_for_a_prompt_unlike_the_routing_heads_training_prompts() -> None:
+    # the routing head knows exam questions (MMLU, GSM8K): a chat question gets no estimate
+    result = classify("What's the capital of Italy?")
+    assert (result.small_model_ok, result.complexity) == (0, 0)
 
 
 def batch_sizes(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:

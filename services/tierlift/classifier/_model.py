@@ -7,6 +7,10 @@
   per-prompt outcomes of a weak and a strong model (data/routing), over the prompt's
   form (classifier/_prompt_form.py), not its embedding: it must hold on subjects it never saw.
   This is the prior that places a request on the ladder; complexity = 1 - that probability.
+  It abstains (no estimate: small_model_ok 0, the router's neutral start) on a prompt whose
+  static embedding is farther from every centroid of its training prompts than the threshold
+  in `model/routing_support.npz` (`RoutingSupport`; the threshold chosen by nested grouped
+  cross-validation, `tierlift eval-routing --nested`).
 
 The task and data heads read MiniLM sentence embeddings (plus length and digits).
 
@@ -25,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 HEADS_PATH = Path(__file__).parent / "model" / "heads.npz"
+SUPPORT_PATH = Path(__file__).parent / "model" / "routing_support.npz"
 HEADS = ("task", "data", "routing")
 _DIGIT = re.compile(r"\d")
 
@@ -79,3 +84,44 @@ def load_heads(path: Path = HEADS_PATH) -> dict[str, LinearHead]:
             )
             for name in HEADS
         }
+
+
+@dataclass(frozen=True)
+class RoutingSupport:
+    """Where the routing head was trained: k-means centroids of its training prompts' unit static
+    embeddings, and the cosine distance to the nearest centroid beyond which it abstains. About
+    200 x 384 multiply-adds per prompt."""
+
+    centroids: NDArray[np.float32]  # (k, dimensions), unit rows
+    max_distance: float
+    chosen: str = ""  # how the threshold was chosen, for the model card
+
+    def distances(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
+        """1 - the cosine similarity to the nearest centroid, per row (1 for a zero embedding)."""
+        if not len(embeddings):
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(1 - (np.atleast_2d(embeddings) @ self.centroids.T).max(axis=1), dtype=np.float32)
+
+    def abstains(self, embeddings: NDArray[np.float32]) -> NDArray[np.bool_]:
+        return self.distances(embeddings) > self.max_distance
+
+
+def save_support(support: RoutingSupport, path: Path = SUPPORT_PATH) -> None:
+    np.savez_compressed(
+        path,
+        centroids=support.centroids.astype(np.float32),
+        max_distance=np.array(support.max_distance),
+        chosen=np.array(support.chosen),
+    )
+
+
+def load_support(path: Path = SUPPORT_PATH) -> RoutingSupport | None:
+    """None when the file is missing: the routing head then never abstains."""
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return RoutingSupport(
+            centroids=np.asarray(data["centroids"], dtype=np.float32),
+            max_distance=float(data["max_distance"]),
+            chosen=str(data["chosen"]),
+        )

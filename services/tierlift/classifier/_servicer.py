@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 from tierlift.classifier._detectors import detect_sensitive_data
 from tierlift.classifier._embedder import StaticEmbedder
-from tierlift.classifier._model import LinearHead, features, load_heads
+from tierlift.classifier._model import LinearHead, RoutingSupport, features, load_heads, load_support
 from tierlift.classifier._ner import EntityFinder, near_addresses
 from tierlift.classifier._prompt_form import prompt_forms
 from tierlift.core.ids import content_key
@@ -79,6 +79,7 @@ class Classifier:
     embedder: StaticEmbedder
     heads: dict[str, LinearHead]
     entities: EntityFinder
+    support: RoutingSupport | None = None  # where the routing head abstains; None: never
     cache_size: int = 4096
     _cache: cachetools.LRUCache[bytes, bytes] = field(init=False)
     _lock: Lock = field(default_factory=Lock)
@@ -110,11 +111,20 @@ class Classifier:
         return classifier_pb2.Classification.FromString(hit)
 
     def small_model_ok_many(self, texts: list[str]) -> list[float]:
-        """The routing head's P(a small model suffices) for many prompts at once (evaluation)."""
-        return [float(p[1]) for p in self.heads["routing"].probabilities(prompt_forms(texts))]
+        """The routing head's P(a small model suffices) for many prompts at once (evaluation); 0
+        where it abstains, as in `classify`."""
+        vectors = self.embedder.embed_many(texts) if self.support is not None else None
+        return [float(p) for p in self._small_model_ok(prompt_forms(texts), vectors)]
 
-    def _features(self, texts: list[str]) -> NDArray[np.float32]:
-        vectors = self.embedder.embed_many(texts)
+    def _small_model_ok(self, forms: NDArray[np.float32], vectors: NDArray[np.float32] | None) -> NDArray[np.float64]:
+        """P(a small model suffices) per prompt, 0 ("no estimate") for a prompt unlike those the
+        head was trained on."""
+        p = self.heads["routing"].probabilities(forms)[:, 1]
+        if self.support is not None and vectors is not None:
+            p = np.where(self.support.abstains(vectors), 0.0, p)
+        return p
+
+    def _features(self, texts: list[str], vectors: NDArray[np.float32]) -> NDArray[np.float32]:
         return np.stack([features(t, v) for t, v in zip(texts, vectors, strict=True)])
 
     def draft_many(self, requests: list[classifier_pb2.ClassifyRequest]) -> list[Draft]:
@@ -129,10 +139,11 @@ class Classifier:
             "\n".join([text, *(p.text for p in r.parts)]) if r.parts else text
             for r, text in zip(requests, texts, strict=True)
         ]
-        x = self._features(user_texts)
+        vectors = self.embedder.embed_many(user_texts)
+        x = self._features(user_texts, vectors)
         tasks = self.heads["task"].probabilities(x)
         forms = prompt_forms(user_texts)
-        small_model_ok = self.heads["routing"].probabilities(forms)[:, 1]
+        small_model_ok = self._small_model_ok(forms, vectors)
         data = self.heads["data"].probabilities(x)
         drafts = []
         for request, text, user_text, task, ok, data_p, form in zip(
@@ -185,7 +196,8 @@ class Classifier:
         return classifier_pb2.Classification(
             data_finding_fields=where,
             task_type=f"TASK_TYPE_{draft.task}",
-            complexity=round(1.0 - draft.small_model_ok, 4),
+            # no estimate (the head abstained): 0 for both, as a classifier without a routing head
+            complexity=round(1.0 - draft.small_model_ok, 4) if draft.small_model_ok else 0.0,
             small_model_ok=round(draft.small_model_ok, 4),
             data_class=max(detected, draft.request.declared_data_class),
             detected_data_class=detected,
@@ -242,7 +254,7 @@ def load_classifier() -> Classifier:
     # both load lazily: not on the first request's time
     _language("warm up the language model")
     detect_sensitive_data("Grüße")  # the Unicode table, built on the first text that is not ASCII
-    return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder())
+    return Classifier(embedder=StaticEmbedder(), heads=load_heads(), entities=EntityFinder(), support=load_support())
 
 
 class _Batcher:

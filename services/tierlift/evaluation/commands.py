@@ -81,16 +81,21 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     from tierlift.evaluation.routing import evaluate_routing
 
     outcomes = data.load_outcomes(args.outcomes)
+    if args.nested:
+        return _eval_routing_nested(args, outcomes)
+    if args.adapt:
+        return _eval_routing_replay(args, outcomes)
     if args.grouped:
         return _eval_routing_grouped(args, outcomes)
     fresh = [o for o, ok in zip(outcomes, data.held_out(o.prompt for o in outcomes), strict=True) if ok]
     print(f"{len(fresh)} outcomes ({len(outcomes) - len(fresh)} skipped: the router was trained on them)")
     scores = load_classifier().small_model_ok_many([o.prompt for o in fresh])
-    result = evaluate_routing(scores, fresh) | {"skipped_trained_on": len(outcomes) - len(fresh)}
+    abstained = [s == 0 for s in scores]  # no estimate: routed at random
+    result = evaluate_routing(scores, fresh, abstained) | {"skipped_trained_on": len(outcomes) - len(fresh)}
     by_source = {}
     for source in sorted({o.source for o in fresh}):
         part = [(s, o) for s, o in zip(scores, fresh, strict=True) if o.source == source]
-        r = evaluate_routing([s for s, _ in part], [o for _, o in part])
+        r = evaluate_routing([s for s, _ in part], [o for _, o in part], [s == 0 for s, _ in part])
         by_source[source] = {k: v for k, v in r.items() if k != "curve"}
     result["by_source"] = by_source
     print(
@@ -144,6 +149,35 @@ def _eval_routing_grouped(args: argparse.Namespace, outcomes: list[data.Outcome]
     return 0
 
 
+def _eval_routing_nested(args: argparse.Namespace, outcomes: list[data.Outcome]) -> int:
+    with needs("eval", "tierlift eval-routing --nested"):
+        from tierlift.evaluation.nested_routing import nested_evaluation
+    from tierlift.classifier._embedder import StaticEmbedder
+    from tierlift.classifier._prompt_form import prompt_forms
+
+    prompts = [o.prompt for o in outcomes]
+    result = nested_evaluation(outcomes, prompt_forms(prompts), StaticEmbedder().embed_many(prompts))
+    print(f"worst outer fold: {result['worst_outer_ratio']:.3f} x random routing's strong share; "
+          f"shipped choice: {result['shipped_choice']['chosen']}")  # fmt: skip
+    _write(args.out, result)
+    return 0
+
+
+def _eval_routing_replay(args: argparse.Namespace, outcomes: list[data.Outcome]) -> int:
+    with needs("eval", "tierlift eval-routing --adapt"):
+        from tierlift.evaluation.replay import replay
+    from tierlift.classifier import load_classifier
+
+    fresh = [o for o, ok in zip(outcomes, data.held_out(o.prompt for o in outcomes), strict=True) if ok]
+    result = replay(fresh, args.adapt, load_classifier().small_model_ok_many, seed=args.seed)
+    result["skipped_trained_on"] = len(outcomes) - len(fresh)
+    for name, part in result["by_source"].items():
+        print(f"  {name:<16} strong share for 95%: adapted {part['adapted']:.1%}, shipped {part['shipped']:.1%}, "
+              f"random {part['random']:.1%} ({part['rows']} rows)")  # fmt: skip
+    _write(args.out, result)
+    return 0
+
+
 def _first_per_source(tasks: list[data.Task], n: int) -> list[data.Task]:
     taken: dict[str, int] = {}
     kept = []
@@ -159,6 +193,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tierlift.classifier import load_classifier
     from tierlift.evaluation.chart import write_line_chart
     from tierlift.router._policy_source import DEFAULT_POLICY, load_policy
+    from tierlift.v1 import classifier_pb2, common_pb2
 
     with needs("eval", "tierlift eval"):
         from tierlift.evaluation.local_tier import run, summarise
@@ -169,13 +204,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.per_task:
         tasks = _first_per_source(tasks, args.per_task)
     print(f"{len(tasks)} questions through the local tier")
-    priors = load_classifier().small_model_ok_many([t.input for t in tasks])
+    policy = load_policy(args.policy or DEFAULT_POLICY)
+    # the prior the router gives the local rung: the tier's quality where the classifier has no estimate
+    priors = [
+        policy.prior(common_pb2.TIER_LOCAL, classifier_pb2.Classification(small_model_ok=p))
+        for p in load_classifier().small_model_ok_many([t.input for t in tasks])
+    ]
     backend = LlamaCppBackend(
         "eval", [args.model], args.gguf or default_model_path(), threads=args.threads, context=2048, parallel=1
     )
     started = time.monotonic()
     graded = run(backend, args.model, tasks, priors, args.max_tokens)
-    policy = load_policy(args.policy or DEFAULT_POLICY)
     fitted = policy.confidence_model
     result = summarise(graded, fitted if fitted and args.model in fitted.models else None)
     result["seconds"] = round(time.monotonic() - started, 1)
@@ -282,6 +321,17 @@ def register(
         "--grouped", action="store_true",
         help="cross-validate routers with whole MMLU subjects and sources held out (minutes: embeds every prompt)",
     )  # fmt: skip
+    p.add_argument(
+        "--nested", action="store_true",
+        help="choose the routing prior's features, C and abstention by nested grouped cross-validation, "
+        "and score the choice on outer folds never looked at",
+    )  # fmt: skip
+    p.add_argument(
+        "--adapt", type=int, default=0, metavar="N",
+        help="replay: the outcomes as one organisation's traffic in a fixed shuffled order, the first N fed to "
+        "the workload routing-head fit of `calibrate --from-ledger`, the adapted prior scored on the rest",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=7, help="--adapt: the order of the traffic")
     p.set_defaults(func=cmd_eval_routing)
 
     p = sub.add_parser("eval", help="the local tier's accuracy and how well its confidence predicts correctness")

@@ -314,7 +314,8 @@ def _apply_prior(
     """Start above the open tiers when the learned router expects a small model to fail, if a
     stronger rung is left: a preference, never a reason to leave the request with no rung."""
     p = classification.small_model_ok
-    if not p:
+    if not p:  # the classifier abstained (a prompt unlike its training data), or gave no prior
+        plan.reasons.append("learned router: no estimate; neutral start (confidence escalation decides)")
         return eligible
     if not floor or p >= floor:
         plan.reasons.append(f"learned router: P(small model suffices) = {p:.2f}")
