@@ -94,8 +94,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"tierlift: {exc}", file=sys.stderr)
         return 1
     stack, deployment = stack_from_environment(
-        STATE_DIR, catalog_path, dict(os.environ), probe_provider, args.region or "", policy_path, args.port
-    )
+        STATE_DIR, catalog_path, dict(os.environ), probe_provider, args.region or "", policy_path, args.port,
+        args.topology,
+    )  # fmt: skip
     stack.lock = lock
     started = time.perf_counter()
     stack.start()
@@ -383,6 +384,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from tierlift.combined import run
+    from tierlift.core.entry import run_service
+
+    run_service(lambda: run(args.components))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierlift", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -395,10 +404,23 @@ def _parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("TIERLIFT_ROUTER_PORT", "0")),
         help="router port on 127.0.0.1 (default: a free one)",
     )
+    up.add_argument(
+        "--topology",
+        choices=("microservices", "combined"),
+        default=os.environ.get("TIERLIFT_TOPOLOGY", "microservices"),
+        help="a process per component (default), or the request path in one process (docs/operations/topologies.md)",
+    )
     up.add_argument("--catalog", help="catalog YAML of one's own (default: the packaged dev catalog)")
     up.add_argument("--policy", help="routing policy YAML of one's own (default: the packaged dev policy)")
     up.add_argument("--region", help="the region this stack serves: models outside it are left out")
     up.set_defaults(func=cmd_up)
+    serve = sub.add_parser("serve", help="host several components in one process (the combined topology)")
+    serve.add_argument(
+        "--components",
+        default="all",
+        help="all, or router,classifier,gateway,adapter:<name>[=<backend>],... (default: all)",
+    )
+    serve.set_defaults(func=cmd_serve)
     for name, func in (("ask", cmd_ask), ("plan", cmd_plan)):
         p = sub.add_parser(name, help="route one request" if name == "ask" else "dry run: show the ladder")
         p.add_argument("prompt")

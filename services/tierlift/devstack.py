@@ -237,10 +237,16 @@ class Stack:
     # every service serves Prometheus /metrics (TIERLIFT_METRICS_LISTEN) on metrics_addrs[name]
     metrics: bool = field(default_factory=lambda: bool(os.environ.get(METRICS_LISTEN)))
     metrics_addrs: dict[str, str] = field(default_factory=dict)
+    # "microservices": a process per component; "combined": the request path (gateway, router,
+    # classifier, every adapter) in one process named "router" (`tierlift serve`), whose gRPC is
+    # addrs["router"] and HTTP addrs["gateway"]; ledger, assessor and NATS apart either way
+    topology: str = "microservices"
 
     @property
     def services(self) -> list[str]:
         """Start order (each needs the ones before); stopped in reverse."""
+        if self.topology == "combined":
+            return ["ledger", "router", "assessor"]
         return ["ledger", "classifier", *(f"adapter-{name}" for name in self.adapters), "router", "assessor", "gateway"]
 
     @property
@@ -356,7 +362,7 @@ class Stack:
         if name.startswith("adapter-"):
             env["TIERLIFT_ADAPTER_NAME"] = name.removeprefix("adapter-")
             env["TIERLIFT_ADAPTER_BACKEND"] = self.adapters[name.removeprefix("adapter-")]
-        if role == "router":
+        if role == "router" and self.topology != "combined":  # combined: hosted in the router's process
             env["TIERLIFT_CLASSIFIER_ADDR"] = self.addrs["classifier"]
             env["TIERLIFT_ADAPTERS"] = ",".join(
                 f"{n.removeprefix('adapter-')}={a}" for n, a in self.addrs.items() if n.startswith("adapter-")
@@ -365,15 +371,42 @@ class Stack:
             env[METRICS_LISTEN] = self.metrics_addrs[name]
         return {**env, **self.extra_env, **self.service_extra_env.get(name, {})}
 
+    def combined_env(self, port: int) -> dict[str, str]:
+        """The combined process's environment: the router's, the gateway's listener and console,
+        the adapters' provider settings, and the router's key trusted by the hosted callees."""
+        env = self.service_env("router", port)
+        env["TIERLIFT_HTTP_LISTEN"] = f"127.0.0.1:{self.gateway_port}"
+        env["TIERLIFT_LEDGER_ADDR"], env["TIERLIFT_CONSOLE_SECRET"] = self.addrs["ledger"], self.console_secret
+        if "assessor" in self.addrs:
+            env["TIERLIFT_ASSESSOR_ADDR"] = self.addrs["assessor"]
+        env["TIERLIFT_TRUSTED_ROUTER_KEYS"] = digest(self.keys["router"])
+        for name in self.adapters:
+            env |= self.service_extra_env.get(f"adapter-{name}", {})
+        return env | self.service_extra_env.get("router", {})
+
+    def _command(self, name: str) -> list[str]:
+        if self.topology == "combined" and name == "router":
+            hosted = ",".join(f"adapter:{name}={backend}" for name, backend in self.adapters.items())
+            return [
+                sys.executable,
+                "-m",
+                "tierlift.cli",
+                "serve",
+                "--components",
+                f"router,classifier,gateway,{hosted}",
+            ]
+        return [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]]
+
     def start_service(self, name: str, health_timeout_s: float = 60.0, port: int = 0) -> None:
         """Start (or restart, on the same port) one service and wait until it is SERVING."""
         port = port or {"router": self.router_port, "gateway": self.gateway_port}.get(name, 0) or free_port()
         log_path = self.log_path(name)
         if self.metrics and name not in self.metrics_addrs:  # a restart keeps its port
             self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
+        combined = self.topology == "combined" and name == "router"
         proc = subprocess.Popen(
-            [sys.executable, "-m", _MODULES[name.split("-", 1)[0]]],
-            env=self.service_env(name, port),
+            self._command(name),
+            env=self.combined_env(port) if combined else self.service_env(name, port),
             # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
             stdout=private_file(log_path).open("ab"),
             stderr=subprocess.STDOUT,
@@ -382,7 +415,11 @@ class Stack:
         )
         self.procs[name] = proc
         self.addrs[name] = f"127.0.0.1:{port}"
-        if name == "gateway":
+        if combined:
+            self.addrs["gateway"] = f"127.0.0.1:{self.gateway_port}"
+            wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path, self.tls)
+            wait_for_port(self.gateway_port, health_timeout_s, proc, name)
+        elif name == "gateway":
             wait_for_port(port, health_timeout_s, proc, name)
         else:
             wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path, self.tls)
@@ -533,6 +570,7 @@ def stack_from_environment(
     region: str = "",
     policy_path: Path | None = None,
     router_port: int = 0,
+    topology: str = "microservices",
 ) -> tuple[Stack, Deployment]:
     """The stack `tierlift up` runs: an adapter for every provider whose key is in `env` (see
     tierlift.deployment). Router and adapters get a catalog of what is deployed, written to
@@ -557,5 +595,6 @@ def stack_from_environment(
         adapters=deployment.adapters,
         extra_env=shared,
         service_extra_env=per_service,
+        topology=topology,
     )
     return stack, deployment

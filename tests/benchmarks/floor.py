@@ -192,7 +192,9 @@ async def _consume(url: str, total: int) -> None:
     nc = await nats.connect(url)
     # the services' own pull consumer: nats-py's PullSubscription.fetch costs ~23 µs more a message
     config = api.ConsumerConfig(durable_name="floor", ack_policy=api.AckPolicy.EXPLICIT, filter_subject="floor.>")
-    sub = await PullConsumer.bind(nc.jetstream(), nc, "FLOOR", config)
+    js = nc.jetstream()
+    await js.add_consumer("FLOOR", config)  # as the bootstrap makes one: a service only binds to it
+    sub = await PullConsumer.bind(js, nc, "FLOOR", "floor")
     print("ready", flush=True)
     seen, started = 0, None
     while seen < total:

@@ -23,8 +23,10 @@ commit and machine that produced them. Speed is measured here, never asserted in
                           the least CPU a routed request of this design can cost on this machine
     classifier_load.json  the classifier alone with new ~230-token prompts at 1 and 16 concurrent
                           calls: latency, CPU per prompt, resident memory
+    topology.json         the same requests on the microservices and the combined topology, both
+                          up at once, alternating rounds: latency, throughput, CPU per request
 
-BENCH=local, overhead, ledger, detectors, auth, gateway, tools, shadow, profile, floor or classifier runs one.
+BENCH=local, overhead, ledger, detectors, auth, gateway, tools, shadow, profile, floor, classifier or topology runs one.
 """
 
 from __future__ import annotations
@@ -237,6 +239,10 @@ def main() -> int:
         from tests.benchmarks.floor import bench_floor
 
         _write("floor.json", bench_floor())
+    if which in ("all", "topology"):
+        from tests.benchmarks.topology import bench_topology
+
+        _write("topology.json", bench_topology())
     return 0
 
 

@@ -40,7 +40,11 @@ def aws_env(state: Path, access_key_id: str = "AKIAWIRETEST") -> dict[str, str]:
 
 
 def start_provider_stack(
-    state: Path, models: list[dict[str, object]], adapters: dict[str, str] | None = None, **env: str
+    state: Path,
+    models: list[dict[str, object]],
+    adapters: dict[str, str] | None = None,
+    topology: str = "microservices",
+    **env: str,
 ) -> Stack:
     """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`.
     The provider key (`WIRE_API_KEY`, "sk-wire" unless `env` gives one) goes to the adapters only."""
@@ -53,6 +57,7 @@ def start_provider_stack(
         adapters=adapters,
         extra_env={"TIERLIFT_CATALOG": str(catalog), **env},
         service_extra_env={f"adapter-{name}": dict(key) for name in adapters},
+        topology=topology,
     )
     stack.start()
     return stack

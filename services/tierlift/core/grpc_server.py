@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import signal
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import propagate, trace
 
+from tierlift.core.entry import on_stop_signals
 from tierlift.core.identity import Authenticate
 from tierlift.core.logging import get_logger
 from tierlift.core.tls import TlsFiles
@@ -237,9 +237,7 @@ class GrpcServer:
         log.info("grpc_serving", port=self.port, services=self._service_names)
 
     def stop_on_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
+        on_stop_signals(self._stopping.set)
 
     async def serve_until_stopped(self, cleanups: Sequence[Cleanup] = ()) -> None:
         await self._stopping.wait()
@@ -282,7 +280,11 @@ SERVER_OPTIONS = [
 def client_channel(target: str, key: str = "", tls: TlsFiles | None = None) -> ClientChannel:
     """A channel that presents `key` (this service's service key) and the trace context on every
     call, each call in a CLIENT span; over TLS when `tls` is given (and then with this service's
-    client certificate)."""
+    client certificate). A component this process hosts (`tierlift serve`) is called directly."""
+    from tierlift.core import local_channel  # imported here: it builds on this module
+
+    if (local := local_channel.hosted(target)) is not None:
+        return local.channel(key)  # type: ignore[return-value]  # ClientChannel's interface, in-process
     if tls is None:
         return ClientChannel(grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS), key)
     return ClientChannel(grpc.aio.secure_channel(target, tls.channel_credentials(), options=CHANNEL_OPTIONS), key)

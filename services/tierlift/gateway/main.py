@@ -4,7 +4,6 @@ the router; it serves until SIGTERM, then stops accepting and finishes the reque
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import grpc
@@ -13,9 +12,10 @@ from pydantic import Field
 
 from tierlift.console import PREFIX as CONSOLE_PREFIX
 from tierlift.console.main import open_console
+from tierlift.core import local_channel
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
-from tierlift.core.entry import StartupError, run_service
+from tierlift.core.entry import StartupError, on_stop_signals, run_service
 from tierlift.core.grpc_server import CHANNEL_OPTIONS
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
@@ -45,7 +45,10 @@ async def run() -> None:
     # traceparent on (see _app._metadata), so the router's span joins the caller's trace; client
     # interceptors here cost ~0.45 ms per call (BENCH=gateway) for a span that adds nothing.
     tls = settings.tls()
-    if tls is None:
+    channel: grpc.aio.Channel | local_channel.LocalChannel
+    if (router := local_channel.hosted(settings.router_addr)) is not None:
+        channel = router.channel()  # `tierlift serve`: the router in this process, called directly
+    elif tls is None:
         channel = grpc.aio.insecure_channel(settings.router_addr, options=CHANNEL_OPTIONS)
     else:
         channel = grpc.aio.secure_channel(settings.router_addr, tls.channel_credentials(), options=CHANNEL_OPTIONS)
@@ -64,9 +67,7 @@ async def run() -> None:
     await web.TCPSite(runner, host or "0.0.0.0", int(port), ssl_context=https).start()
     log.info("http_serving", listen=settings.http_listen, router=settings.router_addr, console=console is not None)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    on_stop_signals(stop.set)
     await stop.wait()
     log.info("shutdown_started")
     await runner.cleanup()  # stops accepting, waits for the requests in hand

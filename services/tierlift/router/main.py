@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from tierlift.core import bus as bus_module
+from tierlift.core import local_channel
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import StartupError, run_service
@@ -145,10 +146,12 @@ async def run() -> None:
         ),
     )
 
-    server = GrpcServer.for_settings(
-        "router", settings, Authenticate(keys, {"*": frozenset({"app", "admin", ASSESSOR})})
-    )
-    router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(deps), server.server)
+    auth = Authenticate(keys, {"*": frozenset({"app", "admin", ASSESSOR})})
+    server = GrpcServer.for_settings("router", settings, auth)
+    servicer = RouterServicer(deps)
+    router_pb2_grpc.add_RouterServicer_to_server(servicer, server.server)
+    # `tierlift serve`: the gateway in this process calls the same servicer, admitted alike
+    local_channel.offer(settings.listen, "router", auth, router_pb2_grpc.add_RouterServicer_to_server, servicer)
     server.add_service(router_pb2.DESCRIPTOR.services_by_name["Router"].full_name)
 
     await server.start()
