@@ -79,8 +79,15 @@ async def test_low_confidence_escalates_one_rung_up(harness: Harness) -> None:
     assert reply.model == "gpt-5-mini"
     assert harness.closed.calls == ["gpt-5-mini"]
     subjects = [s for s, _, _ in harness.publisher.events]
-    # the escalated attempt alone as it ended; the answering one with the request's outcome
-    assert subjects == ["tierlift.request.routed", "tierlift.attempt.finished", "tierlift.request.settled"]
+    # each provider call written ahead of it; the escalated attempt alone as it ended; the
+    # answering one with the request's outcome
+    assert subjects == [
+        "tierlift.request.routed",
+        "tierlift.attempt.started",
+        "tierlift.attempt.finished",
+        "tierlift.attempt.started",
+        "tierlift.request.settled",
+    ]
     [settled] = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.settled"]
     assert [a.attempt.index for a in settled.attempts] == [1]  # type: ignore[attr-defined]
     assert settled.completed.answered and settled.completed.attempt_count == 2  # type: ignore[attr-defined]
@@ -118,7 +125,10 @@ async def test_a_finished_request_is_replayed_not_run_again(harness: Harness) ->
     second = await harness.router.Complete(ask(idempotency_key="order-42"))
     assert second == first
     assert len(harness.local.calls) == 1
-    assert [e.event_id for e in harness.publisher.attempts()] == [f"{first.request_id}.attempt.0"]
+    # the run's attempts are billed under ids of its own (a run after a failed one is billed apart)
+    assert [e.event_id for e in harness.publisher.attempts()] == [
+        f"{first.request_id}.{first.plan.execution_id}.attempt.0"
+    ]
 
 
 async def test_concurrent_duplicates_wait_for_the_first_call_and_share_its_answer(harness: Harness) -> None:

@@ -45,6 +45,7 @@ class Bucket:
 DURABLES: dict[str, Durable] = {
     "ledger-attempts": Durable("ledger", "tierlift.attempt.finished"),
     "ledger-attempts-usage": Durable("ledger", "tierlift.attempt.usage"),
+    "ledger-attempts-started": Durable("ledger", "tierlift.attempt.started"),
     "ledger-attempts-requests": Durable("ledger", "tierlift.request.completed"),
     "ledger-attempts-settled": Durable("ledger", "tierlift.request.settled"),
     "ledger-attempts-audit": Durable("ledger", "tierlift.audit.>"),

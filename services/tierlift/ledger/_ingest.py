@@ -8,6 +8,7 @@ router's cost is only a preview."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,7 @@ from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
 from tierlift.core.pricing import UsageCost
 from tierlift.ledger import _metrics
-from tierlift.ledger._schema import MAX_ROW_USD, attempts, misfit, requests
+from tierlift.ledger._schema import MAX_ROW_USD, attempts, attempts_started, misfit, requests
 from tierlift.ledger._store import LedgerStore
 from tierlift.v1 import events_pb2, router_pb2
 
@@ -122,6 +123,47 @@ def usage_report_row(data: bytes, catalog: Catalog) -> dict[str, Any]:
     if event.attempt.attempt.usage_estimated:
         raise PoisonEvent("attempt.attempt.usage_estimated: a usage report carries the provider's usage")
     return price_attempt(event.attempt, catalog)
+
+
+def started_row(data: bytes, catalog: Catalog) -> dict[str, Any]:
+    """The `attempts_started` row of an `AttemptStarted`: its attempt checked now (one that could
+    never be priced is a PoisonEvent here, not when it falls due) and kept to bill if no outcome
+    comes."""
+    event = parse(events_pb2.AttemptStarted, data, required=("event_id",))
+    finished = event.attempt
+    if not (finished.event_id and finished.request_id):
+        raise PoisonEvent("attempt.event_id and attempt.request_id: must be set")
+    price_attempt(finished, catalog)
+    return fitted(attempts_started, {
+        "event_id": finished.event_id,
+        "request_id": finished.request_id,
+        "settle_after": timestamp(event.settle_after, "settle_after"),
+        "payload": base64.b64encode(finished.SerializeToString()).decode(),
+    })  # fmt: skip
+
+
+def unsettled_row(payload: str, catalog: Catalog) -> dict[str, Any]:
+    """The attempt row a started call with no outcome is billed as: its worst case, `unsettled`."""
+    finished = events_pb2.AttemptFinished.FromString(base64.b64decode(payload))
+    return price_attempt(finished, catalog) | {"unsettled": True}
+
+
+def settle_started(store: LedgerStore, catalog: Catalog, cutoff: datetime) -> tuple[int, set[tuple[str, str]]]:
+    """Close the started calls whose deadline passed before `cutoff`: those with an outcome
+    stored are done; the others are billed at their worst case, `unsettled` (their outcome, if it
+    ever comes, replaces it: LedgerStore._settle_late). Returns how many were billed so, and the
+    (tenant, workload) pairs whose spend grew. Blocking (a worker thread)."""
+    due = store.due_started(cutoff)
+    missing = store.unsettled_due([d["event_id"] for d in due])
+    rows = []
+    for d in due:
+        if d["event_id"] in missing:
+            try:
+                rows.append(unsettled_row(d["payload"], catalog))
+            except Exception as exc:  # checked at ingest; a catalog that lost its model since
+                log.error("unsettled_attempt_unpriceable", event_id=d["event_id"], error=repr(exc))
+    grew = store.settle_started([d["event_id"] for d in due], rows)
+    return len(rows), grew
 
 
 def _kinds(priced: UsageCost) -> dict[str, Any]:
@@ -324,6 +366,17 @@ def usage_report_ingest(
         # a report replaces an estimate already counted: counting it again would count the
         # attempt twice (the counter keeps the estimate; the tables hold the reported amount)
         counted=False,
+    )
+
+
+def started_ingest(bus: EventBus, store: LedgerStore, catalog: Catalog) -> EventIngest:
+    return EventIngest(
+        bus,
+        bus_module.SUBJECT_ATTEMPT_STARTED,
+        "attempts_started",
+        lambda data: started_row(data, catalog),
+        store.insert_started,
+        counted=False,  # nothing is billed until the call's deadline passes without an outcome
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     false,
 )
 from sqlalchemy.engine import Dialect
@@ -133,7 +134,22 @@ attempts = Table(
     # the tokens were counted by the router, not reported by the provider (a stream cut or ended
     # without its usage); a later usage report replaces them, once (LedgerStore.correct_attempts)
     Column("estimated", Boolean, nullable=False, server_default=false()),
+    # the call started (AttemptStarted) and no outcome came by its deadline: billed at its worst
+    # case until its AttemptFinished arrives and replaces it, once (LedgerStore.settle_started)
+    Column("unsettled", Boolean, nullable=False, server_default=false()),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
+)
+
+# Provider calls written ahead (tierlift.attempt.started), each kept until its deadline has passed
+# by TIERLIFT_UNSETTLED_AFTER_S: then an attempt row with its event id exists (it finished), or it
+# is written from `payload` (the AttemptFinished to bill, base64) at its worst case, `unsettled`.
+attempts_started = Table(
+    "attempts_started",
+    metadata,
+    Column("event_id", String(128), primary_key=True),  # the attempt's event id
+    Column("request_id", String(64), nullable=False),
+    Column("settle_after", DateTime(timezone=True), nullable=False, index=True),
+    Column("payload", Text, nullable=False),
 )
 
 requests = Table(

@@ -130,6 +130,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     cost_usd=money.to_wire(line["cost_usd"]),
                     kinds=[_kind_spend(kind) for kind in kind_spend(line)],
                     estimated_attempts=line["estimated_attempts"],
+                    unsettled_attempts=line["unsettled_attempts"],
                 )
                 for line in lines
             ],
@@ -167,6 +168,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     latency_ms=r["latency_ms"],
                     confidence=r["confidence"],
                     estimated=r["estimated"],
+                    unsettled=r["unsettled"],
                 )
                 for r in rows
             ]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     column,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -41,6 +42,7 @@ from tierlift.ledger._schema import (
     KIND_TOKEN_COLUMNS,
     PRICED_KINDS,
     attempts,
+    attempts_started,
     budgets,
     daily_spend,
     from_picos,
@@ -119,7 +121,8 @@ class LedgerStore:
             return self._insert_attempts(conn, rows)
 
     def insert_requests(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Once per request; a real outcome replaces a placeholder written by `reconcile`."""
+        """Once per request; a real outcome replaces a placeholder written by `reconcile`, and an
+        answer replaces a failed run's outcome (a retry with the request's idempotency key)."""
         with self.engine.begin() as conn:
             self._insert_requests(conn, rows)
 
@@ -174,10 +177,79 @@ class LedgerStore:
             return set()
         rows = _first_of_each(rows, "event_id")  # an event twice in one batch is stored and counted once
         added = self._insert_new_attempts(conn, rows)
+        # an attempt stored already is one replayed, or one billed `unsettled` while its outcome
+        # was not known: this outcome replaces that row, once
+        changes = [r for r in rows if r["event_id"] in added]
+        changes += self._settle_late(conn, [r for r in rows if r["event_id"] not in added])
         # shadow runs are priced and stored, but are not the tenant's live spend
-        new_rows = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
-        self._add_to_rollups(conn, new_rows)
-        return {(r["tenant"], r["workload"]) for r in new_rows}
+        live = [r for r in changes if r.get("kind", "live") == "live"]
+        self._add_to_rollups(conn, live)
+        return {(r["tenant"], r["workload"]) for r in live}
+
+    def _settle_late(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Put each row (an attempt's outcome) in place of its stored `unsettled` row, if it has
+        one; a settled row is never touched. The rollups' differences (`_difference`)."""
+        if not rows:
+            return []
+        a = attempts.c
+        query = select(attempts).where(a.event_id.in_([r["event_id"] for r in rows]), a.unsettled.is_(True))
+        found = {
+            old["event_id"]: dict(old) for old in conn.execute(query.order_by(a.event_id).with_for_update()).mappings()
+        }
+        changes = []
+        for row in rows:
+            old = found.get(row["event_id"])
+            if old is None:
+                continue
+            values = {k: v for k, v in row.items() if k != "event_id"} | {"unsettled": False}
+            replaced = conn.execute(
+                update(attempts).where(a.event_id == row["event_id"], a.unsettled.is_(True)).values(values)
+            )
+            if replaced.rowcount == 1:
+                changes.append(_difference(old, row))
+        return changes
+
+    # --- write-ahead attempts (tierlift.attempt.started) ------------------------------------------
+
+    def insert_started(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Provider calls written ahead of the call; a replayed one changes nothing."""
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            stmt, values = self._insert_rows(attempts_started, _first_of_each(rows, "event_id"))
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["event_id"]), values)
+
+    def due_started(self, cutoff: datetime, limit: int = 1000) -> list[dict[str, Any]]:
+        """Started calls whose deadline passed before `cutoff`, oldest first: each has an outcome
+        by now, or never will."""
+        s = attempts_started.c
+        query = select(s.event_id, s.payload).where(s.settle_after < cutoff).order_by(s.settle_after).limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def settle_started(self, due: Sequence[str], unsettled: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Close the started calls `due`: each whose attempt is stored is done; `unsettled` holds the
+        attempt rows (`unsettled` true, at the worst case) written for the others, unless their
+        outcome is stored meanwhile. Returns the (tenant, workload) pairs whose live spend grew."""
+        with self.engine.begin() as conn:
+            grew: set[tuple[str, str]] = set()
+            if unsettled:
+                rows = _first_of_each(unsettled, "event_id")
+                added = self._insert_new_attempts(conn, rows)
+                live = [r for r in rows if r["event_id"] in added and r.get("kind", "live") == "live"]
+                self._add_to_rollups(conn, live)
+                grew = {(r["tenant"], r["workload"]) for r in live}
+            if due:
+                conn.execute(delete(attempts_started).where(attempts_started.c.event_id.in_(sorted(due))))
+        return grew
+
+    def unsettled_due(self, due: Sequence[str]) -> set[str]:
+        """Of the started calls `due`, those with no attempt stored."""
+        if not due:
+            return set()
+        with self.engine.connect() as conn:
+            stored = set(conn.execute(select(attempts.c.event_id).where(attempts.c.event_id.in_(list(due)))).scalars())
+        return set(due) - stored
 
     def _insert_new_attempts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Insert `rows` (one per event id), skipping stored event ids; the event ids added."""
@@ -193,7 +265,9 @@ class LedgerStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["request_id"],
             set_={c.name: stmt.excluded[c.name] for c in requests.columns if c.name != "request_id"},
-            where=requests.c.event_id.like(f"%{RECONCILED}"),
+            # a placeholder gives way to the real outcome; a run that failed, to a later run of the
+            # same request (its idempotency key) that was answered
+            where=requests.c.event_id.like(f"%{RECONCILED}") | (~requests.c.answered & stmt.excluded.answered),
         )
         conn.execute(stmt, values)
         self._mark_regenerations(conn, rows)
@@ -345,6 +419,7 @@ class LedgerStore:
             select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
                    func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
                    func.sum(case((a.estimated, 1), else_=0)).label("estimated_attempts"),
+                   func.sum(case((a.unsettled, 1), else_=0)).label("unsettled_attempts"),
                    *kinds, *_usd_sum(a.cost_usd), *kind_costs)
             .group_by(a.tenant, a.workload, a.tier, a.model)
             .order_by(a.tenant, a.workload, a.tier, a.model)
@@ -360,6 +435,7 @@ class LedgerStore:
             "input_tokens",
             "output_tokens",
             "estimated_attempts",
+            "unsettled_attempts",
             *KIND_TOKEN_COLUMNS,
         )  # PostgreSQL's SUM: Decimal
         return [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from pydantic import Field
 
 from tierlift.core import bus as bus_module
 from tierlift.core.bus_layout import LEASE_BUCKET, durable_for
-from tierlift.core.catalog import load_catalog
+from tierlift.core.catalog import Catalog, load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, BusSettings, load_settings, secret
 from tierlift.core.entry import run_service
 from tierlift.core.grpc_server import GrpcServer
@@ -21,7 +22,14 @@ from tierlift.core.migrations import require_head
 from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.ledger._budgets import BudgetWatcher
-from tierlift.ledger._ingest import attempt_ingest, request_ingest, settled_ingest, usage_report_ingest
+from tierlift.ledger._ingest import (
+    attempt_ingest,
+    request_ingest,
+    settle_started,
+    settled_ingest,
+    started_ingest,
+    usage_report_ingest,
+)
 from tierlift.ledger._keys import KeyKeeper, KeyStore, audit_ingest, key_use_ingest
 from tierlift.ledger._leases import DEFAULT_SETTLE_S, DEFAULT_TTL_S, BucketBooks, LeaseDesk
 from tierlift.ledger._quality import QualityStore, quality_ingests
@@ -61,6 +69,10 @@ class LedgerSettings(BusSettings):
     # attempts whose request reported no outcome this long get a placeholder request saying so
     reconcile_after_s: float = Field(default=600.0, gt=0)
     reconcile_every_s: float = Field(default=60.0, gt=0)
+    # a provider call written ahead (tierlift.attempt.started) with no outcome this long after its
+    # deadline is billed at its worst case, `unsettled` (its outcome, if it comes, replaces it)
+    unsettled_after_s: float = Field(default=120.0, gt=0)
+    settle_every_s: float = Field(default=10.0, gt=0)
     # the same prompt (tenant, workload) again within this many seconds marks the first regenerated
     regeneration_window_s: float = Field(default=600.0, gt=0)
     # budget leases (ledger/_leases.py): a lease lapses this long after its router last renewed
@@ -79,6 +91,27 @@ async def reconcile_forever(store: LedgerStore, after_s: float, every_s: float) 
                 log.warning("requests_reconciled", placeholders=written)
         except Exception:
             log.exception("reconcile_failed")
+        await asyncio.sleep(every_s)
+
+
+async def settle_forever(
+    store: LedgerStore,
+    catalog: Catalog,
+    after_s: float,
+    every_s: float,
+    grew: Callable[[set[tuple[str, str]]], Awaitable[None]],
+) -> None:
+    """Bill the provider calls that started and never finished (ledger/_ingest.py settle_started)."""
+    while True:
+        try:
+            cutoff = datetime.now(UTC) - timedelta(seconds=after_s)
+            billed, touched = await asyncio.to_thread(settle_started, store, catalog, cutoff)
+            if billed:
+                log.warning("attempts_unsettled", billed_at_worst_case=billed)
+            if touched:
+                await grew(touched)
+        except Exception:
+            log.exception("settle_started_failed")
         await asyncio.sleep(every_s)
 
 
@@ -121,6 +154,7 @@ async def run() -> None:
         bus_module.SUBJECT_COMPLETED: request_ingest(bus, store),
         bus_module.SUBJECT_SETTLED: settled_ingest(bus, store, catalog, budgets.check),
         bus_module.SUBJECT_ATTEMPT_USAGE: usage_report_ingest(bus, store, catalog, budgets.check),
+        bus_module.SUBJECT_ATTEMPT_STARTED: started_ingest(bus, store, catalog),
     }
     consumers = [
         asyncio.create_task(
@@ -138,6 +172,9 @@ async def run() -> None:
     ]
 
     reconciler = asyncio.create_task(reconcile_forever(store, settings.reconcile_after_s, settings.reconcile_every_s))
+    settler = asyncio.create_task(
+        settle_forever(store, catalog, settings.unsettled_after_s, settings.settle_every_s, budgets.check)
+    )
 
     quality = QualityStore(engine)
     keys = KeyKeeper(KeyStore(engine), bus, KeyBook())
@@ -167,6 +204,7 @@ async def run() -> None:
     async def stop_consuming() -> None:
         # Let the batches in hand commit and ack; unacked messages are redelivered anyway.
         reconciler.cancel()
+        settler.cancel()
         key_sync.cancel()
         await leases.stop()
         stop_ingest.set()

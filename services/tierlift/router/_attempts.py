@@ -16,7 +16,8 @@ from tierlift.core import money, pricing
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.router import _metrics as metrics
 from tierlift.router._circuit import CircuitBreaker
-from tierlift.v1 import router_pb2
+from tierlift.router._leases import UNSET_MAX_TOKENS, worst_case_cost, worst_case_input_tokens
+from tierlift.v1 import common_pb2, router_pb2
 
 tracer = trace.get_tracer("tierlift.router")
 
@@ -26,6 +27,21 @@ def fault_attempt(index: int, rung: router_pb2.Rung, error: str, reason: str) ->
     return router_pb2.Attempt(
         index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter, outcome=router_pb2.OUTCOME_FAULT,
         cost_usd=money.to_wire(Decimal(0)), error=error, reason=reason,
+    )  # fmt: skip
+
+
+def worst_case_attempt(
+    index: int, rung: router_pb2.Rung, request: router_pb2.CompleteRequest, catalog: Catalog
+) -> router_pb2.Attempt:
+    """The attempt a provider call is billed as when its outcome never arrives (the router or the
+    adapter stopped mid-call): the request's worst case on this rung, as its reservation counts it."""
+    max_tokens = request.params.max_tokens or UNSET_MAX_TOKENS
+    return router_pb2.Attempt(
+        index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter, outcome=router_pb2.OUTCOME_FAULT,
+        usage=common_pb2.Usage(input_tokens=worst_case_input_tokens(request), output_tokens=max_tokens),
+        cost_usd=money.to_wire(worst_case_cost(request, [rung], catalog)),
+        error="UNKNOWN: the call started and no outcome was recorded (its router or adapter stopped mid-call)",
+        reason="billed at its worst case until its outcome arrives (unsettled)",
     )  # fmt: skip
 
 

@@ -59,7 +59,7 @@ async def walk(
             if (attempt := skipped(index, rung, deadline, breakers[rung.adapter, rung.model])) is not None:
                 annotate(span, attempt)
                 attempts.append(attempt)
-                await events.attempt_finished(deps.publisher, view, plan.request_id, attempt)
+                await events.attempt_finished(deps.publisher, view, plan, attempt)
                 continue
             call = deps.adapters[rung.adapter].Embed(
                 adapter_pb2.EmbeddingsRequest(model=rung.model, inputs=request.inputs, dimensions=request.dimensions,
@@ -89,7 +89,7 @@ async def walk(
                 request_id=plan.request_id, model=rung.model, tier=rung.tier, vectors=result.vectors,
                 usage=result.usage, total_cost_usd=total, attempts=attempts, plan=plan,
             )  # fmt: skip
-        await events.attempt_finished(deps.publisher, view, plan.request_id, attempt)
+        await events.attempt_finished(deps.publisher, view, plan, attempt)
     story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
     total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
     await events.unanswered(deps.publisher, view, plan, attempts, total, story)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from google.protobuf.message import Message as ProtoMessage
@@ -46,6 +47,23 @@ async def _publish(publisher: Publisher, subject: str, event: ProtoMessage, even
             await asyncio.sleep(0.05 * 2**attempt)
 
 
+async def eventually(publish: Callable[[], Awaitable[object]], what: str, request_id: str, within_s: float) -> None:
+    """Publish in the background until the bus takes it (a stalled bus), for up to `within_s`:
+    the same event ids, so JetStream stores each once if an earlier try was stored unacknowledged.
+    What is never stored is billed by the ledger from the call's write-ahead record (unsettled)."""
+    give_up = time.monotonic() + within_s
+    while True:
+        try:
+            await publish()
+            log.info("event_published_late", what=what, request_id=request_id)
+            return
+        except EventsUnavailable:
+            if time.monotonic() >= give_up:
+                log.error("event_not_published", what=what, request_id=request_id, tried_s=within_s)
+                return
+            await asyncio.sleep(1.0)
+
+
 async def routed(publisher: Publisher, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan) -> None:
     event_id = f"{plan.request_id}.routed"
     event = events_pb2.RequestRouted(
@@ -62,13 +80,14 @@ def _judging() -> bool:
 
 
 def _attempt_event(
-    request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+    request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, attempt: router_pb2.Attempt
 ) -> events_pb2.AttemptFinished:
-    event_id = f"{request_id}.attempt.{attempt.index}"
+    run = f"{plan.execution_id}." if plan.execution_id else ""  # each run's provider calls billed apart
+    event_id = f"{plan.request_id}.{run}attempt.{attempt.index}"
     return events_pb2.AttemptFinished(
         event_id=event_id,
         occurred_at=_now(),
-        request_id=request_id,
+        request_id=plan.request_id,
         tenant=request.tenant,
         workload=request.workload,
         attempt=attempt,
@@ -76,11 +95,32 @@ def _attempt_event(
     )
 
 
+async def attempt_started(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    plan: router_pb2.RoutingPlan,
+    worst: router_pb2.Attempt,
+    settle_after_s: float,
+) -> None:
+    """Write a provider call ahead of it: stored by JetStream before the call is made, so a call
+    whose router or adapter dies mid-call is billed (at `worst`, its worst case, `unsettled`) when
+    no outcome comes by `settle_after_s` from now; its AttemptFinished, same event id, settles it."""
+    finished = _attempt_event(request, plan, worst)
+    event = events_pb2.AttemptStarted(
+        event_id=f"{finished.event_id}.started",
+        occurred_at=finished.occurred_at,
+        attempt=finished,
+        reserved_cost_usd=worst.cost_usd,
+    )
+    event.settle_after.FromNanoseconds(time.time_ns() + int(settle_after_s * 1e9))
+    await _publish(publisher, bus.SUBJECT_ATTEMPT_STARTED, event, event.event_id)
+
+
 async def attempt_finished(
-    publisher: Publisher, request: router_pb2.CompleteRequest, request_id: str, attempt: router_pb2.Attempt
+    publisher: Publisher, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, attempt: router_pb2.Attempt
 ) -> events_pb2.AttemptFinished:
     """Publish the attempt; returns its event (a later usage report repeats it)."""
-    event = _attempt_event(request, request_id, attempt)
+    event = _attempt_event(request, plan, attempt)
     await _publish(publisher, bus.SUBJECT_ATTEMPT, event, event.event_id)
     return event
 
@@ -154,11 +194,11 @@ async def settled(
     judge's own requests are no request of the tenant's: only their attempt is published."""
     answer = attempts[-1]
     if _judging():
-        await attempt_finished(publisher, request, plan.request_id, answer)
+        await attempt_finished(publisher, request, plan, answer)
         return
     event = events_pb2.RequestSettled(
         completed=_completed_event(request, plan, attempts, total_cost, answer, ""),
-        attempts=[_attempt_event(request, plan.request_id, answer)],
+        attempts=[_attempt_event(request, plan, answer)],
     )
     await _publish(publisher, bus.SUBJECT_SETTLED, event, f"{plan.request_id}.settled")
 

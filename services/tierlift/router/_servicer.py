@@ -34,6 +34,7 @@ from tierlift.router._attempts import (
     refuse,
     rpc_fault,
     skipped,
+    worst_case_attempt,
 )
 from tierlift.router._budgets import BudgetBook, describe
 from tierlift.router._circuit import CircuitBreaker
@@ -72,6 +73,9 @@ from tierlift.v1 import (
 log = get_logger(__name__)
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tierlift:idempotency")
+# an outcome the bus did not take is published again in the background for this long
+_LATE_PUBLISH_S = 120.0
+_SETTLE_SLACK_S = 5.0  # after a call's own timeout, before the ledger may count it as never finished
 _BUS_ERRORS = (nats.errors.Error, TimeoutError)  # what a JetStream key-value call raises while the bus stalls
 _PASS_THROUGH_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -312,7 +316,22 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             await self.deps.idempotency.finish(claim, reply)
         except _BUS_ERRORS as exc:
-            log.warning("idempotent_answer_not_kept", request_id=reply.request_id, error=repr(exc))
+            log.warning("idempotent_answer_not_kept_yet", request_id=reply.request_id, error=repr(exc))
+            self._in_background(self._keep_answer_later(claim, reply))
+
+    async def _keep_answer_later(self, claim: Claim, reply: router_pb2.CompleteResponse) -> None:
+        """Keep trying while the bus stalls: a retry meanwhile waits on the key (or is told to retry),
+        and once the answer is kept it is replayed, never a second provider call."""
+        give_up = time.monotonic() + _LATE_PUBLISH_S
+        while time.monotonic() < give_up:
+            await asyncio.sleep(1.0)
+            try:
+                await self.deps.idempotency.finish(claim, reply)
+            except _BUS_ERRORS:
+                continue
+            log.info("idempotent_answer_kept_late", request_id=reply.request_id)
+            return
+        log.error("idempotent_answer_not_kept", request_id=reply.request_id)
 
     async def _release(self, claim: Claim) -> None:
         """Free the key after a failure; on a stalled bus its lease lapses instead (logged), and
@@ -399,6 +418,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             arm, policy = (CANDIDATE, candidate) if candidate is not None else (CONTROL, policy)
         plan = build_plan(request, classification, self.deps.catalog, self.deps.adapters.keys(), policy, budget_block)
         plan.request_id = request_id
+        if request.idempotency_key:  # a run after a failed one is billed apart (events._attempt_event)
+            plan.execution_id = uuid.uuid4().hex[:12]
         if rollout is not None and arm:
             plan.rollout_id, plan.arm = rollout.rollout_id, arm
             plan.reasons.append(f"rollout {plan.rollout_id}: {arm} arm (policy {policy.version})")
@@ -510,12 +531,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     attempt = self._skip(index, rung, deadline)
                     if attempt is None:
                         # shielded: if the caller goes away, the provider call finishes and is billed
-                        call = asyncio.ensure_future(
-                            self.deps.adapters[rung.adapter].Generate(
-                                self._generate_request(request, rung, plan.request_id),
-                                timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
-                            )
-                        )
+                        call = asyncio.ensure_future(self._generate(request, plan, index, rung, deadline))
                         in_flight = (index, rung, call)
                         try:
                             result = await asyncio.shield(call)
@@ -534,12 +550,49 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempts.append(attempt)
                 if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
                     return await self._answered(request, plan, attempts, results[-1])
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+                await events.attempt_finished(self.deps.publisher, request, plan, attempt)
         except asyncio.CancelledError:
             self._in_background(self._abandoned(request, plan, attempts, in_flight))
             raise
         await self._give_up(request, plan, attempts)
         raise AssertionError("unreachable")
+
+    async def _generate(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        index: int,
+        rung: router_pb2.Rung,
+        deadline: Deadline,
+    ) -> adapter_pb2.GenerateResponse:
+        """One provider call, written ahead (`_announce`) before it is made; its timeout is what is
+        left once the record is stored, so it ends by the time the record names."""
+        await self._announce(request, plan, index, rung, deadline.attempt_timeout(self.deps.attempt_timeout_s))
+        return await self.deps.adapters[rung.adapter].Generate(
+            self._generate_request(request, rung, plan.request_id),
+            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+        )
+
+    async def _announce(
+        self,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        index: int,
+        rung: router_pb2.Rung,
+        timeout_s: float,
+    ) -> None:
+        """The write-ahead record of a provider call (`events.attempt_started`): stored before the
+        call, or the call is not made (EventsUnavailable: the caller gets UNAVAILABLE)."""
+        worst = worst_case_attempt(index, rung, request, self.deps.catalog)
+        try:
+            await events.attempt_started(self.deps.publisher, request, plan, worst, timeout_s + _SETTLE_SLACK_S)
+        except events.EventsUnavailable:
+            # a stalled bus may yet store what it did not acknowledge: the call is closed at no cost
+            error = "UNAVAILABLE: the event bus did not store this call's write-ahead record; not called"
+            closed = fault_attempt(index, rung, error, "not called")
+            publish = functools.partial(events.attempt_finished, self.deps.publisher, request, plan, closed)
+            self._in_background(events.eventually(publish, "not_called", plan.request_id, _LATE_PUBLISH_S))
+            raise
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -552,6 +605,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         plan: router_pb2.RoutingPlan,
         attempts: list[router_pb2.Attempt],
         in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None,
+        not_called: tuple[int, router_pb2.Rung] | None = None,
     ) -> None:
         """The caller gave up (cancelled, or its deadline passed) mid-ladder: let the call in
         flight finish, bill it, and record how the request ended, so every attempt row in the
@@ -570,7 +624,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     attempt.reason = "answered after the caller gave up; billed as the provider bills it"
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
-                await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempt)
+                await events.attempt_finished(self.deps.publisher, request, plan, attempt)
+            if not_called is not None:
+                error = "CANCELLED: the caller left before this rung was called"
+                attempts.append(fault_attempt(*not_called, error, "not called"))
+                await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
             total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
             self.holds.settle(plan.request_id, total)
             story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
@@ -595,7 +653,15 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         answer = attempts[-1]
         total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
         self.holds.settle(plan.request_id, total)
-        await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
+        try:
+            await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
+        except events.EventsUnavailable:
+            # The answering call was written ahead: it is on the books (at its worst case, until
+            # its outcome lands) whatever the bus does now. The caller gets the answer it is billed
+            # for, and the outcome goes on being published in the background.
+            log.warning("settled_event_delayed", request_id=plan.request_id)
+            publish = functools.partial(events.settled, self.deps.publisher, request, plan, attempts, total)
+            self._in_background(events.eventually(publish, "settled", plan.request_id, _LATE_PUBLISH_S))
         log.info(
             "request_answered",
             request_id=plan.request_id,
@@ -653,6 +719,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         usage is billed from counted tokens (router/_stream_usage.py)."""
         attempts: list[router_pb2.Attempt] = []
         streaming: tuple[router_pb2.Rung, AdapterStream] | None = None
+        announced: tuple[int, router_pb2.Rung] | None = None  # the rung last written ahead
         answered = False
         self.holds.started(plan.request_id)
         try:
@@ -661,8 +728,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 if skipped is not None:
                     metrics.record_attempt(skipped)
                     attempts.append(skipped)
-                    await events.attempt_finished(self.deps.publisher, request, plan.request_id, skipped)
+                    await events.attempt_finished(self.deps.publisher, request, plan, skipped)
                     continue
+                announced = (index, rung)
+                await self._announce(request, plan, index, rung, deadline.attempt_timeout(self.deps.attempt_timeout_s))
                 stream = AdapterStream(
                     self.deps.adapters[rung.adapter].GenerateStream(
                         self._generate_request(request, rung, plan.request_id),
@@ -686,7 +755,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     if stream.text:  # the provider answered part of it: billed from what came
                         bill_estimate(attempts[-1], request, "".join(stream.text), self.deps.catalog)
                     metrics.record_attempt(attempts[-1])
-                    await events.attempt_finished(self.deps.publisher, request, plan.request_id, attempts[-1])
+                    await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
                     continue
                 streaming = None
                 self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
@@ -721,7 +790,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempts.append(cut)
                 self._in_background(self._cut_stream(request, plan, attempts, stream))
             else:
-                self._in_background(self._abandoned(request, plan, attempts, None))
+                # a rung written ahead but never called (the caller left meanwhile) is closed at no cost
+                not_called = announced if announced is not None and announced[0] == len(attempts) else None
+                self._in_background(self._abandoned(request, plan, attempts, None, not_called))
             raise
         await self._give_up(request, plan, attempts)
 
@@ -739,7 +810,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         finished = None
         try:
             metrics.record_attempt(cut)
-            finished = await events.attempt_finished(self.deps.publisher, request, plan.request_id, cut)
+            finished = await events.attempt_finished(self.deps.publisher, request, plan, cut)
         except Exception:
             log.exception("abandoned_attempt_not_recorded", request_id=plan.request_id)
         await self._abandoned(request, plan, attempts, None)

@@ -43,6 +43,20 @@ class AttemptFinished(_message.Message):
     kind: str
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
+class AttemptStarted(_message.Message):
+    __slots__ = ("event_id", "occurred_at", "attempt", "settle_after", "reserved_cost_usd")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occurred_at: _timestamp_pb2.Timestamp
+    attempt: AttemptFinished
+    settle_after: _timestamp_pb2.Timestamp
+    reserved_cost_usd: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[_Union[AttemptFinished, _Mapping]] = ..., settle_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reserved_cost_usd: _Optional[str] = ...) -> None: ...
+
 class AttemptUsage(_message.Message):
     __slots__ = ("event_id", "occurred_at", "attempt")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -120,7 +120,7 @@ class SpendQuery(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
 
 class SpendLine(_message.Message):
-    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds", "estimated_attempts")
+    __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds", "estimated_attempts", "unsettled_attempts")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class SpendLine(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     tier: _common_pb2.Tier
@@ -141,7 +142,8 @@ class SpendLine(_message.Message):
     cost_usd: str
     kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
     estimated_attempts: int
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., estimated_attempts: _Optional[int] = ...) -> None: ...
+    unsettled_attempts: int
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., estimated_attempts: _Optional[int] = ..., unsettled_attempts: _Optional[int] = ...) -> None: ...
 
 class KindSpend(_message.Message):
     __slots__ = ("kind", "tokens", "cost_usd")
@@ -172,7 +174,7 @@ class AttemptQuery(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class LedgerAttempt(_message.Message):
-    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence", "estimated")
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence", "estimated", "unsettled")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +192,7 @@ class LedgerAttempt(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     attempt_index: int
@@ -207,7 +210,8 @@ class LedgerAttempt(_message.Message):
     latency_ms: float
     confidence: float
     estimated: bool
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ...) -> None: ...
+    unsettled: bool
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ..., unsettled: _Optional[bool] = ...) -> None: ...
 
 class RequestQuery(_message.Message):
     __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit")

@@ -139,7 +139,7 @@ class Exclusion(_message.Message):
     def __init__(self, model: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RoutingPlan(_message.Message):
-    __slots__ = ("request_id", "classification", "ladder", "excluded", "confidence_threshold", "reasons", "rollout_id", "arm")
+    __slots__ = ("request_id", "classification", "ladder", "excluded", "confidence_threshold", "reasons", "rollout_id", "arm", "execution_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CLASSIFICATION_FIELD_NUMBER: _ClassVar[int]
     LADDER_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +148,7 @@ class RoutingPlan(_message.Message):
     REASONS_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     classification: _classifier_pb2.Classification
     ladder: _containers.RepeatedCompositeFieldContainer[Rung]
@@ -156,7 +157,8 @@ class RoutingPlan(_message.Message):
     reasons: _containers.RepeatedScalarFieldContainer[str]
     rollout_id: str
     arm: str
-    def __init__(self, request_id: _Optional[str] = ..., classification: _Optional[_Union[_classifier_pb2.Classification, _Mapping]] = ..., ladder: _Optional[_Iterable[_Union[Rung, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+    execution_id: str
+    def __init__(self, request_id: _Optional[str] = ..., classification: _Optional[_Union[_classifier_pb2.Classification, _Mapping]] = ..., ladder: _Optional[_Iterable[_Union[Rung, _Mapping]]] = ..., excluded: _Optional[_Iterable[_Union[Exclusion, _Mapping]]] = ..., confidence_threshold: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., execution_id: _Optional[str] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("request_id", "text", "tier", "model", "confidence", "usage", "total_cost_usd", "attempts", "plan", "tool_calls", "finish_reason")
