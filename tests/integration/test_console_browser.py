@@ -28,6 +28,7 @@ from pathlib import Path
 import grpc
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
@@ -71,8 +72,18 @@ def _submit(driver: webdriver.Chrome, button: WebElement, then: str = "#done") -
     too (an earlier action's note), so first wait for it to be gone."""
     page = driver.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(driver, 15).until(ec.staleness_of(page))
+    WebDriverWait(driver, 15).until(lambda _: _gone(page))
     _wait(driver, then)
+
+
+def _gone(element: WebElement) -> bool:
+    """Whether `element` left the document. Chromedriver says so with a stale-element error, or
+    at times with "Node ... does not belong to the document": both are WebDriverExceptions."""
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False
 
 
 def _text(driver: webdriver.Chrome, css: str) -> str:
