@@ -16,6 +16,7 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from stdnum import iban, luhn, verhoeff
 from stdnum.be import nn as be_nn
@@ -438,12 +439,18 @@ class Example:
 
 def generate(split: str, per_family: int, seed: int | None = None) -> list[Example]:
     """`split` is "dev" (even-numbered templates) or "held-out" (odd-numbered, another seed)."""
+    return generate_from(FAMILIES, split, per_family, seed if seed is not None else (11 if split == "dev" else 29))
+
+
+def generate_from(families: Mapping[str, Any], split: str, per_family: int, seed: int) -> list[Example]:
+    """Rows of `families` (each with `sensitive`, `templates` and `value(rng)`): the split's half
+    of each family's templates, filled from `seed`."""
     if split not in ("dev", "held-out"):
         raise ValueError(f"split: {split!r} is not 'dev' or 'held-out'")
     parity = 0 if split == "dev" else 1
-    rng = random.Random(seed if seed is not None else (11 if split == "dev" else 29))
+    rng = random.Random(seed)
     examples = []
-    for name, family in FAMILIES.items():
+    for name, family in families.items():
         templates = family.templates[parity::2]
         for i in range(per_family):
             text = templates[i % len(templates)].format(**family.value(rng))

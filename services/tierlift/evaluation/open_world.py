@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from stdnum import ean, luhn
 
-from tierlift.evaluation.adversarial import Example, ssn
+from tierlift.evaluation.adversarial import Example, generate_from, ssn
 
 # People, in the scripts they write their names in
 NAMES = [
@@ -299,14 +299,4 @@ FAMILIES: dict[str, _Family] = {
 
 def generate(split: str, per_family: int, seed: int | None = None) -> list[Example]:
     """`split` is "dev" (even-numbered templates) or "held-out" (odd-numbered, another seed)."""
-    if split not in ("dev", "held-out"):
-        raise ValueError(f"split: {split!r} is not 'dev' or 'held-out'")
-    parity = 0 if split == "dev" else 1
-    rng = random.Random(seed if seed is not None else (13 if split == "dev" else 31))
-    examples = []
-    for name, family in FAMILIES.items():
-        templates = family.templates[parity::2]
-        for i in range(per_family):
-            text = templates[i % len(templates)].format(**family.value(rng))
-            examples.append(Example(name, text, family.sensitive))
-    return examples
+    return generate_from(FAMILIES, split, per_family, seed if seed is not None else (13 if split == "dev" else 31))
