@@ -155,3 +155,9 @@ def test_every_catalogued_identifier_has_a_name() -> None:
 )
 def test_spelled_and_encoded_writings(text: str) -> None:
     assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+def test_json_nested_past_the_stack_is_read_as_text_not_a_crash() -> None:
+    nested = '{"a":' * 20_000 + '"SSN 219-09-9999"' + "}" * 20_000
+    assert _class(nested) == REGULATED  # the other views still read it
+    assert detect_sensitive_data('{"a":' * 20_000 + "1" + "}" * 20_000) == {}

@@ -36,6 +36,7 @@ from tierlift.classifier._normalise import fold, normalise
 _MAX_BLOBS = 16  # decoded blobs read per text (each view is read whole)
 _MAX_BLOB_CHARS = 8192
 _MAX_JSON_OBJECTS = 32
+_MAX_JSON_DEPTH = 32
 
 _BLOCK_TAG = re2.compile(r"(?i)<\s*/?\s*(?:br|p|div|td|th|tr|li|ul|ol|table|tbody|thead|h[1-6]|hr)\b[^<>]{0,200}>")
 _TAG = re2.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>]{0,200})?\s*/?>")
@@ -198,7 +199,7 @@ def _json_fields(text: str) -> str:
     while start != -1 and len(lines) < _MAX_JSON_OBJECTS:
         try:
             value, end = decoder.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's stack
             start = text.find("{", start + 1)
             continue
         _flatten(value, lines)
@@ -206,17 +207,19 @@ def _json_fields(text: str) -> str:
     return "\n".join(lines)
 
 
-def _flatten(value: object, lines: list[str]) -> None:
+def _flatten(value: object, lines: list[str], depth: int = 0) -> None:
+    if depth > _MAX_JSON_DEPTH:
+        return  # what lies deeper is still read as text by the other views
     if isinstance(value, list):
         for item in value[:_MAX_JSON_OBJECTS]:
-            _flatten(item, lines)
+            _flatten(item, lines, depth + 1)
         return
     if not isinstance(value, dict):
         return
     keys, scalars, digit_values = [], [], []
     for key, item in value.items():
         if isinstance(item, dict | list):
-            _flatten(item, lines)
+            _flatten(item, lines, depth + 1)
             continue
         keys.append(str(key))
         scalars.append(str(item))
