@@ -251,7 +251,11 @@ async def test_a_burst_over_two_routers_spends_no_more_than_the_limit(strict: bo
 
     await asyncio.gather(*(one(i) for i in range(50)))
     assert sum(billed) <= D("0.01")
-    assert 5 <= len(admitted) < 50  # at least the limit's worth of worst cases got in
+    # Liveness: the limit holds 5 worst cases, but a cost the store has before the ledger hears the
+    # lease's return is counted twice meanwhile (spent, and still held: conservative, never money).
+    # At the k-th grant at most k-1 costs of >= 0.001 each are so doubled, so 0.003 (k-1) <= 0.008
+    # still grants: at least 3 get in whatever the interleaving, 5 when nothing was stored early.
+    assert 3 <= len(admitted) < 50
     if strict:
         assert len(calls) >= 2 * len(admitted)  # a reservation and a return per request
     for leases in routers:
