@@ -109,6 +109,52 @@ async def test_a_router_killed_mid_call_leaves_an_attempt_for_every_provider_cal
     assert unsettled == IN_FLIGHT  # the calls killed mid-flight, billed at their worst case
 
 
+async def test_an_adapter_killed_mid_call_leaves_an_attempt_for_every_provider_call(
+    stack: Stack, wire: WireServer
+) -> None:
+    """The adapter took the calls and reached the provider, then died: the router cannot know
+    what the provider billed, so each is billed at its worst case, unsettled, never at 0; a caller
+    who got the error is not billed as answered."""
+    tenant, base = "adapterkill", len(wire.log)
+    app_key(stack, tenant)
+    wire.delay_s = 30.0
+    in_flight = asyncio.create_task(complete(stack, 2000, IN_FLIGHT, tenant))
+    deadline = time.monotonic() + 30
+    while len(wire.log) - base < IN_FLIGHT:
+        assert time.monotonic() < deadline, f"only {len(wire.log) - base} calls reached the provider"
+        await asyncio.sleep(0.02)
+    adapter = stack.procs["adapter-openai-wire"]
+    adapter.send_signal(signal.SIGKILL)  # within the router's 3 s attempt timeout: the calls are in flight
+    adapter.wait()
+    lost = await in_flight
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in lost)  # one rung: the callers get the error
+
+    wire.delay_s = 0.05
+    port = int(stack.addrs["adapter-openai-wire"].rsplit(":", 1)[1])
+    stack.start_service("adapter-openai-wire", port=port)
+    answers: list[router_pb2.CompleteResponse] = []
+    deadline = time.monotonic() + 60
+    while len(answers) < AFTER:  # the router's circuit for the adapter reopens after its cooldown
+        assert time.monotonic() < deadline, f"{len(answers)} answers after the adapter came back"
+        [reply] = await complete(stack, 2100 + len(answers), 1, tenant)
+        if isinstance(reply, router_pb2.CompleteResponse):
+            answers.append(reply)
+        else:
+            await asyncio.sleep(0.5)
+    calls = len(wire.log) - base
+    assert calls == IN_FLIGHT + AFTER
+
+    deadline = time.monotonic() + 60
+    while (billed := billed_calls(stack, tenant)) < calls:
+        assert time.monotonic() < deadline, f"{billed} calls billed of {calls}"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2)  # settled once: nothing more comes
+    assert billed_calls(stack, tenant) == calls
+    unsettled = sum(line.unsettled_attempts for line in spend(stack, tenant).lines)
+    assert unsettled == IN_FLIGHT  # the killed calls, at their worst case
+    assert answered_requests(stack, tenant) == {a.request_id for a in answers}
+
+
 KEYED_TEXT = "A question asked with an idempotency key?"
 
 
@@ -152,7 +198,7 @@ async def test_a_nats_stall_bills_each_request_as_its_caller_saw_it(stack: Stack
             nats.send_signal(signal.SIGSTOP)  # a stall: connections stay open, nothing is answered
         await asyncio.sleep(0.5)
         waves.append(asyncio.create_task(complete(stack, 1000 + 8 * w, 8, tenant)))
-    await asyncio.sleep(20)  # longer than a publish's tries (3 x 5 s): the router gives up on some
+    await asyncio.sleep(30)  # a 30 s stall, longer than a publish's tries (3 x 5 s): the router gives up on some
     nats.send_signal(signal.SIGCONT)
     results = [r for wave in waves for r in await wave]
     answers = [r for r in results if isinstance(r, router_pb2.CompleteResponse)]

@@ -123,6 +123,7 @@ async def serve_router(
     servicer = RouterServicer(router_deps)
     router = router_pb2_grpc.RouterStub(serve(router_pb2_grpc.add_RouterServicer_to_server, servicer))
     router.addresses = addresses  # type: ignore[attr-defined]
+    router.adapter_servers = dict(zip(adapters, servers, strict=False))  # type: ignore[attr-defined]  # to kill one
     router.servicer = servicer  # type: ignore[attr-defined]  # for tests that drive a call's generator
     for server in servers:
         await server.start()

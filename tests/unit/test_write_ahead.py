@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from tierlift.ledger._ingest import settle_started, started_row
 from tierlift.router import Policy
 from tierlift.router._attempts import worst_case_attempt
 from tierlift.router._policy_source import PolicySource
-from tierlift.v1 import common_pb2, events_pb2, router_pb2
+from tierlift.v1 import adapter_pb2, common_pb2, events_pb2, router_pb2
 
 STARTED, FINISHED = "tierlift.attempt.started", "tierlift.attempt.finished"
 
@@ -86,6 +87,86 @@ async def test_a_streamed_call_is_written_ahead_too(low_confidence: Any) -> None
     assert chunks[-1].HasField("final")
     subjects = [s for s, _, _ in publisher.events]
     assert subjects[:2] == ["tierlift.request.routed", STARTED]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_call_whose_adapter_dies_mid_call_is_left_unsettled_at_its_worst_case(streamed: bool) -> None:
+    """The adapter took the call and its process went away (its server stopped with the call in
+    flight): the provider may have billed it, so its outcome is not published; the ledger bills it
+    from its write-ahead record, at its worst case, unsettled. The next rung answers."""
+    local, closed = ScriptedBackend("llamacpp-local", delay_s=30.0), ScriptedBackend("openai")
+    publisher = RecordingPublisher()
+    policy = PolicySource(Policy(confidence_threshold=0.5))
+    async with serve_router([local, closed], publisher=publisher, policy=policy, attempt_timeout_s=60) as router:
+        call = asyncio.ensure_future(_stream_final(router, ask()) if streamed else router.Complete(ask(), timeout=60))
+        await eventually(lambda: bool(local.calls))
+        await router.adapter_servers["llamacpp-local"].stop(None)  # no status from it, ever
+        reply = await call
+    dead, answer = reply.attempts
+    assert dead.unsettled and dead.outcome == router_pb2.OUTCOME_FAULT and "no status of its own" in dead.error
+    [started] = [e for s, e, _ in publisher.events if s == STARTED and e.attempt.attempt.index == 0]
+    assert dead.cost_usd == started.reserved_cost_usd != "0.000000000000"  # billed at its worst case
+    assert dead.usage == started.attempt.attempt.usage
+    assert [a.attempt.index for a in publisher.attempts()] == [1]  # its outcome left to the ledger
+    assert reply.total_cost_usd == str(Decimal(dead.cost_usd) + Decimal(answer.cost_usd))
+
+
+@dataclass
+class Embedder(ScriptedBackend):
+    """Makes vectors (the openai adapter's text-embedding-3-small), after `delay_s`."""
+
+    async def embed(self, request: adapter_pb2.EmbeddingsRequest) -> adapter_pb2.EmbeddingsResponse:
+        self.calls.append(request.model)
+        await asyncio.sleep(self.delay_s)
+        vectors = [common_pb2.Vector(values=[0.5, 0.5]) for _ in request.inputs]
+        return adapter_pb2.EmbeddingsResponse(vectors=vectors, usage=common_pb2.Usage(input_tokens=3))
+
+
+@pytest.mark.parametrize("dies", [False, True])
+async def test_an_embedding_call_is_written_ahead_and_one_whose_adapter_dies_is_left_unsettled(dies: bool) -> None:
+    embedder, publisher = Embedder("openai", delay_s=30.0 if dies else 0.0), RecordingPublisher()
+    request = router_pb2.EmbedRequest(tenant="acme", workload="faq", inputs=["hello", "world"])
+    policy = PolicySource(Policy())
+    async with serve_router([embedder], publisher=publisher, policy=policy, attempt_timeout_s=60) as router:
+        call = asyncio.ensure_future(router.Embed(request, timeout=60))
+        if dies:
+            await eventually(lambda: bool(embedder.calls))
+            await router.adapter_servers["openai"].stop(None)
+            with pytest.raises(grpc.aio.AioRpcError):
+                await call
+        else:
+            await call
+    started = [e for s, e, _ in publisher.events if s == STARTED]
+    assert started and all(s.attempt.attempt.usage.output_tokens == 0 for s in started)  # inputs only
+    subjects = [s for s, _, _ in publisher.events]
+    assert subjects.index(STARTED) < subjects.index(
+        "tierlift.request.settled" if not dies else "tierlift.request.completed"
+    )
+    billed = {a.event_id for a in publisher.attempts()}
+    first = started[0].attempt.event_id
+    assert (first in billed) is not dies  # a dead adapter's call: billed from its record, unsettled
+
+
+async def _stream_final(router: Any, request: router_pb2.CompleteRequest) -> router_pb2.CompleteResponse:
+    async for chunk in router.CompleteStream(request, timeout=60):
+        if chunk.HasField("final"):
+            return chunk.final
+    raise AssertionError("no final chunk")
+
+
+@pytest.mark.parametrize("how", ["its own status", "nothing listening"])
+async def test_a_call_the_adapter_ended_itself_or_never_took_is_closed_at_no_cost(how: str) -> None:
+    local, closed = ScriptedBackend("llamacpp-local", fail_with=grpc.StatusCode.UNAVAILABLE), ScriptedBackend("openai")
+    publisher = RecordingPublisher()
+    policy = PolicySource(Policy(confidence_threshold=0.5))
+    async with serve_router([local, closed], publisher=publisher, policy=policy, attempt_timeout_s=5) as router:
+        if how == "nothing listening":
+            await router.adapter_servers["llamacpp-local"].stop(None)
+        reply = await router.Complete(ask(), timeout=30)
+    failed = reply.attempts[0]
+    assert failed.outcome == router_pb2.OUTCOME_FAULT and not failed.unsettled
+    assert Decimal(failed.cost_usd) == 0
+    assert [a.attempt.index for a in publisher.attempts()] == [0, 1]  # its outcome published: closes the record
 
 
 async def test_a_call_that_could_not_be_written_ahead_is_never_made_and_is_closed_at_no_cost() -> None:

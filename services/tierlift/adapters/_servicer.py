@@ -13,7 +13,7 @@ from opentelemetry import trace
 
 from tierlift.adapters import _metrics
 from tierlift.adapters._backend import Backend, BackendError, text_of
-from tierlift.core import limits, pricing
+from tierlift.core import adapter_calls, limits, pricing
 from tierlift.core.ids import shown
 from tierlift.core.logging import get_logger
 from tierlift.core.scrub import scrub
@@ -53,6 +53,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
     async def Generate(
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.GenerateResponse:
+        await adapter_calls.take(context)  # from here a failure without our status may have been billed
         await self._check(request, context)
         started = time.perf_counter()
         try:
@@ -75,6 +76,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
     async def GenerateStream(
         self, request: adapter_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[adapter_pb2.GenerateChunk]:
+        await adapter_calls.take(context)
         await self._check(request, context)
         started, first = time.perf_counter(), True
         try:
@@ -118,6 +120,7 @@ class AdapterServicer(adapter_pb2_grpc.ModelAdapterServicer):
         self, request: adapter_pb2.EmbeddingsRequest, context: grpc.aio.ServicerContext
     ) -> adapter_pb2.EmbeddingsResponse:
         """Embeddings, where the backend makes them (`embed`); UNIMPLEMENTED where it has none."""
+        await adapter_calls.take(context)
         embed: Any = getattr(self.backend, "embed", None)
         if request.model not in self._description.models:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"model: {shown(request.model)} is not served here")

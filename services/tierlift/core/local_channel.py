@@ -69,6 +69,7 @@ class LocalContext:
         self._code: grpc.StatusCode | None = None
         self._details = ""
         self._trailing: Metadata = ()
+        self._initial: Metadata = ()
 
     def invocation_metadata(self) -> Metadata:
         return self._metadata
@@ -88,6 +89,9 @@ class LocalContext:
 
     def set_trailing_metadata(self, trailing_metadata: Metadata) -> None:
         self._trailing = tuple(trailing_metadata)
+
+    async def send_initial_metadata(self, initial_metadata: Metadata) -> None:
+        self._initial = tuple(initial_metadata)  # the caller sees it on a failure (core/adapter_calls.py)
 
     def set_code(self, code: grpc.StatusCode) -> None:
         self._code = code
@@ -112,21 +116,20 @@ class LocalContext:
 
     def error(self, exc: BaseException) -> grpc.aio.AioRpcError:
         """What the caller sees of the callee's failure `exc`."""
-        trailing = grpc.aio.Metadata(*self._trailing)
+        initial, trailing = grpc.aio.Metadata(*self._initial), grpc.aio.Metadata(*self._trailing)
         if self._code is not None and self._code != grpc.StatusCode.OK:  # aborted, or set before raising
-            return grpc.aio.AioRpcError(self._code, grpc.aio.Metadata(), trailing, self._details)
+            return grpc.aio.AioRpcError(self._code, initial, trailing, self._details)
         if isinstance(exc, grpc.aio.AioRpcError):  # a callee that let its own callee's error through
-            return grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), trailing, f"Unexpected {exc!r}")
+            return grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, initial, trailing, f"Unexpected {exc!r}")
         log.error("local_call_failed", error=f"{exc.__class__.__name__}: {exc}"[:300])
+        return grpc.aio.AioRpcError(grpc.StatusCode.UNKNOWN, initial, trailing, f"Unexpected {type(exc)}: {exc}")
+
+    def deadline_exceeded(self) -> grpc.aio.AioRpcError:
+        """The caller's deadline passed: what the callee had sent of its metadata, no status of its own."""
+        initial = grpc.aio.Metadata(*self._initial)
         return grpc.aio.AioRpcError(
-            grpc.StatusCode.UNKNOWN, grpc.aio.Metadata(), trailing, f"Unexpected {type(exc)}: {exc}"
+            grpc.StatusCode.DEADLINE_EXCEEDED, initial, grpc.aio.Metadata(), "Deadline Exceeded"
         )
-
-
-def _deadline_exceeded() -> grpc.aio.AioRpcError:
-    return grpc.aio.AioRpcError(
-        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.aio.Metadata(), grpc.aio.Metadata(), "Deadline Exceeded"
-    )
 
 
 class LocalEndpoint:
@@ -244,7 +247,7 @@ class LocalChannel:
                 async with asyncio.timeout(timeout):
                     response, error = await served
             except TimeoutError:
-                raise _deadline_exceeded() from None
+                raise context.deadline_exceeded() from None
         if error is not None:
             raise error
         return response
@@ -307,7 +310,7 @@ class LocalStream:
                 async for message in messages:
                     await self._queue.put(message)
         except TimeoutError:
-            self._error = _deadline_exceeded()
+            self._error = context.deadline_exceeded()
         except NotInProcess:
             raise
         except Exception as exc:

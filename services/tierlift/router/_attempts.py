@@ -12,7 +12,7 @@ from decimal import Decimal
 import grpc
 from opentelemetry import trace
 
-from tierlift.core import money, pricing
+from tierlift.core import adapter_calls, money, pricing
 from tierlift.core.catalog import Catalog, tier_name
 from tierlift.router import _metrics as metrics
 from tierlift.router._circuit import CircuitBreaker
@@ -31,15 +31,16 @@ def fault_attempt(index: int, rung: router_pb2.Rung, error: str, reason: str) ->
 
 
 def worst_case_attempt(
-    index: int, rung: router_pb2.Rung, request: router_pb2.CompleteRequest, catalog: Catalog
+    index: int, rung: router_pb2.Rung, request: router_pb2.CompleteRequest, catalog: Catalog, outputs: bool = True
 ) -> router_pb2.Attempt:
     """The attempt a provider call is billed as when its outcome never arrives (the router or the
-    adapter stopped mid-call): the request's worst case on this rung, as its reservation counts it."""
-    max_tokens = request.params.max_tokens or UNSET_MAX_TOKENS
+    adapter stopped mid-call): the request's worst case on this rung, as its reservation counts it
+    (`outputs`: False for an embedding, which bills its inputs only)."""
+    max_tokens = (request.params.max_tokens or UNSET_MAX_TOKENS) if outputs else 0
     return router_pb2.Attempt(
         index=index, tier=rung.tier, model=rung.model, adapter=rung.adapter, outcome=router_pb2.OUTCOME_FAULT,
         usage=common_pb2.Usage(input_tokens=worst_case_input_tokens(request), output_tokens=max_tokens),
-        cost_usd=money.to_wire(worst_case_cost(request, [rung], catalog)),
+        cost_usd=money.to_wire(worst_case_cost(request, [rung], catalog, outputs)),
         error="UNKNOWN: the call started and no outcome was recorded (its router or adapter stopped mid-call)",
         reason="billed at its worst case until its outcome arrives (unsettled)",
     )  # fmt: skip
@@ -49,6 +50,27 @@ def rpc_fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> r
     return fault_attempt(
         index, rung, f"{exc.code().name}: {exc.details()}", "adapter failed; falling back to the next rung"
     )
+
+
+def call_fault(
+    index: int,
+    rung: router_pb2.Rung,
+    exc: grpc.aio.AioRpcError,
+    request: router_pb2.CompleteRequest,
+    catalog: Catalog,
+    outputs: bool = True,
+) -> router_pb2.Attempt:
+    """A written-ahead provider call that failed: at no cost when the adapter ended it with a status
+    of its own (or never took it); at its worst case, `unsettled`, when it may have reached the
+    provider and its outcome is not known (core/adapter_calls.py). An unsettled attempt is not
+    published: the ledger bills it from its write-ahead record, marked for reconciliation."""
+    if not adapter_calls.outcome_unknown(exc):
+        return rpc_fault(index, rung, exc)
+    attempt = worst_case_attempt(index, rung, request, catalog, outputs)
+    attempt.error = f"{exc.code().name}: {exc.details()} (the adapter took the call and gave no status of its own)"
+    attempt.reason = "outcome unknown: billed at its worst case (unsettled); falling back to the next rung"
+    attempt.unsettled = True
+    return attempt
 
 
 @contextlib.contextmanager

@@ -4,7 +4,9 @@ The same path as an answer's, minus confidence: the fair share admits it, the cl
 every text (the data class limits where they may go), the plan holds the embedding models that
 pass the hard limits, cheapest first (router/_policy.py `embed_plan`), a fault falls back to the
 next, and the attempts are billed through the same events as a completion's (the texts travel as
-the request's user messages, so the ledger prices them at the model's input price)."""
+the request's user messages, so the ledger prices them at the model's input price). Each call is
+written ahead (`announce`, the servicer's) and an adapter that dies mid-call leaves it unsettled,
+as a completion's call (router/_attempts.py `call_fault`)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,13 @@ import grpc
 
 from tierlift.core import money
 from tierlift.router import _events as events
-from tierlift.router._attempts import Deadline, annotate, attempt_span, rpc_fault, skipped
+from tierlift.router._attempts import Deadline, annotate, attempt_span, call_fault, skipped
 from tierlift.router._failures import RequestFailed
 from tierlift.router._validation import InvalidRequest, validate_embed
 from tierlift.v1 import adapter_pb2, common_pb2, router_pb2
 
 Plan = Callable[[router_pb2.CompleteRequest], Awaitable[router_pb2.RoutingPlan]]
+Announce = Callable[..., Awaitable[None]]  # RouterServicer._announce
 
 
 def as_completion(request: router_pb2.EmbedRequest) -> router_pb2.CompleteRequest:
@@ -48,6 +51,7 @@ async def walk(
     view: router_pb2.CompleteRequest,
     plan: router_pb2.RoutingPlan,
     deadline: Deadline,
+    announce: Announce,
 ) -> router_pb2.EmbedResponse:
     """Each rung until one gives vectors; every attempt an event, the answer settled before the
     caller has it."""
@@ -61,6 +65,7 @@ async def walk(
                 attempts.append(attempt)
                 await events.attempt_finished(deps.publisher, view, plan, attempt)
                 continue
+            await announce(view, plan, index, rung, deadline.attempt_timeout(deps.attempt_timeout_s), outputs=False)
             call = deps.adapters[rung.adapter].Embed(
                 adapter_pb2.EmbeddingsRequest(model=rung.model, inputs=request.inputs, dimensions=request.dimensions,
                                               request_id=plan.request_id),
@@ -70,7 +75,7 @@ async def walk(
                 result: adapter_pb2.EmbeddingsResponse = await asyncio.shield(call)
             except grpc.aio.AioRpcError as exc:
                 breakers[rung.adapter, rung.model].record(exc.code())
-                attempt = rpc_fault(index, rung, exc)
+                attempt = call_fault(index, rung, exc, view, deps.catalog, outputs=False)
             else:
                 breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
                 model = deps.catalog.get(rung.model)
@@ -89,7 +94,8 @@ async def walk(
                 request_id=plan.request_id, model=rung.model, tier=rung.tier, vectors=result.vectors,
                 usage=result.usage, total_cost_usd=total, attempts=attempts, plan=plan,
             )  # fmt: skip
-        await events.attempt_finished(deps.publisher, view, plan, attempt)
+        if not attempt.unsettled:  # an unsettled one is billed from its write-ahead record
+            await events.attempt_finished(deps.publisher, view, plan, attempt)
     story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
     total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
     await events.unanswered(deps.publisher, view, plan, attempts, total, story)

@@ -29,10 +29,10 @@ from tierlift.router._attempts import (
     Deadline,
     annotate,
     attempt_span,
+    call_fault,
     decide,
     fault_attempt,
     refuse,
-    rpc_fault,
     skipped,
     worst_case_attempt,
 )
@@ -161,7 +161,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 plan = await self._reserve(view, plan, self._embed_plan, outputs=False)
                 deadline = Deadline(context.time_remaining())
                 try:
-                    reply = await embeddings.walk(self.deps, self.breakers, request, view, plan, deadline)
+                    reply = await embeddings.walk(
+                        self.deps, self.breakers, request, view, plan, deadline, self._announce
+                    )
                 except BaseException:  # what a failed walk cost is not known here: its worst case
                     self.holds.settle(plan.request_id, None)
                     raise
@@ -537,7 +539,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                             result = await asyncio.shield(call)
                         except grpc.aio.AioRpcError as exc:
                             self.breakers[rung.adapter, rung.model].record(exc.code())
-                            attempt = rpc_fault(index, rung, exc)
+                            attempt = call_fault(index, rung, exc, request, self.deps.catalog)
                         else:
                             self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
                             attempt = self._priced_attempt(index, rung, result, plan)
@@ -550,7 +552,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 attempts.append(attempt)
                 if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
                     return await self._answered(request, plan, attempts, results[-1])
-                await events.attempt_finished(self.deps.publisher, request, plan, attempt)
+                if not attempt.unsettled:  # an unsettled one is billed from its write-ahead record
+                    await events.attempt_finished(self.deps.publisher, request, plan, attempt)
         except asyncio.CancelledError:
             self._in_background(self._abandoned(request, plan, attempts, in_flight))
             raise
@@ -580,10 +583,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         index: int,
         rung: router_pb2.Rung,
         timeout_s: float,
+        outputs: bool = True,
     ) -> None:
         """The write-ahead record of a provider call (`events.attempt_started`): stored before the
-        call, or the call is not made (EventsUnavailable: the caller gets UNAVAILABLE)."""
-        worst = worst_case_attempt(index, rung, request, self.deps.catalog)
+        call, or the call is not made (EventsUnavailable: the caller gets UNAVAILABLE). `outputs`:
+        False for an embedding."""
+        worst = worst_case_attempt(index, rung, request, self.deps.catalog, outputs)
         try:
             await events.attempt_started(self.deps.publisher, request, plan, worst, timeout_s + _SETTLE_SLACK_S)
         except events.EventsUnavailable:
@@ -616,7 +621,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 try:
                     result = await call
                 except grpc.aio.AioRpcError as exc:
-                    attempt = rpc_fault(index, rung, exc)
+                    attempt = call_fault(index, rung, exc, request, self.deps.catalog)
                 else:
                     attempt = self._priced_attempt(index, rung, result, plan)
                     attempt.outcome = router_pb2.OUTCOME_FAULT
@@ -624,7 +629,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     attempt.reason = "answered after the caller gave up; billed as the provider bills it"
                 metrics.record_attempt(attempt)
                 attempts.append(attempt)
-                await events.attempt_finished(self.deps.publisher, request, plan, attempt)
+                if not attempt.unsettled:
+                    await events.attempt_finished(self.deps.publisher, request, plan, attempt)
             if not_called is not None:
                 error = "CANCELLED: the caller left before this rung was called"
                 attempts.append(fault_attempt(*not_called, error, "not called"))
@@ -751,10 +757,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 except grpc.aio.AioRpcError as exc:
                     streaming = None
                     self.breakers[rung.adapter, rung.model].record(exc.code())
-                    attempts.append(rpc_fault(index, rung, exc))
+                    attempts.append(call_fault(index, rung, exc, request, self.deps.catalog))
+                    metrics.record_attempt(attempts[-1])
+                    if attempts[-1].unsettled:  # billed from its write-ahead record
+                        continue
                     if stream.text:  # the provider answered part of it: billed from what came
                         bill_estimate(attempts[-1], request, "".join(stream.text), self.deps.catalog)
-                    metrics.record_attempt(attempts[-1])
                     await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
                     continue
                 streaming = None

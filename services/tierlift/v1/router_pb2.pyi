@@ -87,7 +87,7 @@ class CompleteRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.Message, _Mapping]]] = ..., params: _Optional[_Union[_common_pb2.GenerationParams, _Mapping]] = ..., constraints: _Optional[_Union[Constraints, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., cohort_key: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
-    __slots__ = ("index", "tier", "model", "adapter", "outcome", "confidence", "usage", "cost_usd", "latency_ms", "error", "reason", "signals", "prior", "usage_estimated")
+    __slots__ = ("index", "tier", "model", "adapter", "outcome", "confidence", "usage", "cost_usd", "latency_ms", "error", "reason", "signals", "prior", "usage_estimated", "unsettled")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TIER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,7 @@ class Attempt(_message.Message):
     SIGNALS_FIELD_NUMBER: _ClassVar[int]
     PRIOR_FIELD_NUMBER: _ClassVar[int]
     USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_FIELD_NUMBER: _ClassVar[int]
     index: int
     tier: _common_pb2.Tier
     model: str
@@ -116,7 +117,8 @@ class Attempt(_message.Message):
     signals: _common_pb2.ConfidenceSignals
     prior: float
     usage_estimated: bool
-    def __init__(self, index: _Optional[int] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., adapter: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., confidence: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[str] = ..., latency_ms: _Optional[float] = ..., error: _Optional[str] = ..., reason: _Optional[str] = ..., signals: _Optional[_Union[_common_pb2.ConfidenceSignals, _Mapping]] = ..., prior: _Optional[float] = ..., usage_estimated: _Optional[bool] = ...) -> None: ...
+    unsettled: bool
+    def __init__(self, index: _Optional[int] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., adapter: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., confidence: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., cost_usd: _Optional[str] = ..., latency_ms: _Optional[float] = ..., error: _Optional[str] = ..., reason: _Optional[str] = ..., signals: _Optional[_Union[_common_pb2.ConfidenceSignals, _Mapping]] = ..., prior: _Optional[float] = ..., usage_estimated: _Optional[bool] = ..., unsettled: _Optional[bool] = ...) -> None: ...
 
 class Rung(_message.Message):
     __slots__ = ("tier", "model", "adapter", "reason")
