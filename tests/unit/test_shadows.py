@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+import grpc
 import pytest
 
 from tests.unit.router_harness import CATALOG, RecordingPublisher, ScriptedBackend, serve_router
@@ -124,3 +125,29 @@ async def test_the_daily_cap_stops_shadows_and_unsampled_requests_never_run_one(
     await rig.router.Complete(ask("And of Italy?"))
     await asyncio.sleep(0.2)
     assert rig.closed.calls == ["gpt-5-mini"]
+
+
+async def test_a_shadow_run_is_written_ahead_and_a_failed_one_closes_its_record_at_no_cost(rig: Rig) -> None:
+    rig.use()
+    await rig.router.Complete(ask())
+    await settle(rig)
+    [started] = [e.attempt for e in rig.events(events_pb2.AttemptStarted) if e.attempt.kind == "shadow"]
+    [billed] = [e for e in rig.events(events_pb2.AttemptFinished) if e.kind == "shadow"]
+    assert started.event_id == billed.event_id  # its outcome settles the record
+    assert Decimal(started.attempt.cost_usd) >= Decimal(billed.attempt.cost_usd) > 0  # the worst case covers it
+    subjects = [s for s, _, _ in rig.publisher.events]
+    assert subjects.index("tierlift.attempt.started", subjects.index("tierlift.request.settled")) < subjects.index(
+        "tierlift.attempt.finished"
+    )
+
+    rig.publisher.events.clear()
+    rig.closed.fail_with = grpc.StatusCode.UNAVAILABLE  # the adapter's own status: the provider billed nothing
+    await rig.router.Complete(ask("What is the capital of Spain?"))
+    for _ in range(100):
+        if any(e.kind == "shadow" for e in rig.events(events_pb2.AttemptFinished)):
+            break
+        await asyncio.sleep(0.02)
+    [started] = [e.attempt for e in rig.events(events_pb2.AttemptStarted) if e.attempt.kind == "shadow"]
+    [closed] = [e for e in rig.events(events_pb2.AttemptFinished) if e.kind == "shadow"]
+    assert closed.event_id == started.event_id and Decimal(closed.attempt.cost_usd) == 0
+    assert closed.attempt.outcome == router_pb2.OUTCOME_FAULT and not closed.attempt.unsettled

@@ -3,11 +3,14 @@ messages go to each of the workload's shadow (reference) models, and the two ans
 assessor to compare. Off the hot path (a background task the caller never waits for), under the
 same hard limits as live traffic (data class, region, licence, the request's own tier limits),
 priced as their own kind and stopped by a daily cap per workload that every router shares (a run
-counts its most possible cost before it starts, so the cap holds with runs in flight)."""
+counts its most possible cost before it starts, so the cap holds with runs in flight). Each run's
+provider call is written ahead, as a live one is: a run whose adapter dies mid-call is billed at
+its worst case, unsettled (router/_attempts.py `call_fault`)."""
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +30,12 @@ from tierlift.core.sealing import seal
 from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
+from tierlift.router._attempts import call_fault, worst_case_attempt
 from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
+SETTLE_SLACK_S = 5.0  # after the run's timeout, before the ledger may count it as never finished
 
 
 class ShadowPublisher(Protocol):
@@ -182,10 +187,16 @@ class Shadows:
         generate = adapter_pb2.GenerateRequest(
             model=model_id, messages=request.messages, params=request.params, request_id=plan.request_id
         )
+        rung = router_pb2.Rung(tier=model.tier_value, model=model_id, adapter=model.adapter)
+        event_id = f"{plan.request_id}.shadow.{model_id}"
+        await self._write_ahead(plan.request_id, request, worst_case_attempt(0, rung, request, self.catalog))
         try:
             result = await self.adapters[model.adapter].Generate(generate, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            await self.spend.add(spend_key, day, -reserved)
+            fault = call_fault(0, rung, exc, request, self.catalog)
+            if not fault.unsettled:  # no cost: its record closed, its reservation back
+                await self.spend.add(spend_key, day, -reserved)
+                await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, fault), event_id)
             return self._skip(f"fault: {exc.code().name}", plan.request_id, model_id)
         cost = model.usage_cost(result.usage).total
         await self.spend.add(spend_key, day, cost - reserved)
@@ -194,13 +205,7 @@ class Shadows:
             outcome=router_pb2.OUTCOME_ANSWERED, usage=result.usage, cost_usd=money.to_wire(cost),
             latency_ms=result.latency_ms, reason="shadow run for the assessor",
         )  # fmt: skip
-        event_id = f"{plan.request_id}.shadow.{model_id}"
-        billed = events_pb2.AttemptFinished(
-            event_id=event_id, request_id=plan.request_id, tenant=request.tenant, workload=request.workload,
-            attempt=attempt, kind="shadow",
-        )  # fmt: skip
-        billed.occurred_at.GetCurrentTime()
-        await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed, event_id)
+        await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, attempt), event_id)
         finished = events_pb2.ShadowFinished(
             event_id=f"{event_id}.finished", request_id=plan.request_id, attempt=attempt, tenant=request.tenant,
             workload=request.workload, live_model=live.model, live_tier=live.tier, data_class=data_class,
@@ -212,6 +217,31 @@ class Shadows:
             finished.ClearField("answers")
         finished.occurred_at.GetCurrentTime()
         await self.publisher.publish(bus.SUBJECT_SHADOW, finished, finished.event_id, ttl_s=policy.text_retention_s)
+
+    async def _write_ahead(
+        self, request_id: str, request: router_pb2.CompleteRequest, worst: router_pb2.Attempt
+    ) -> None:
+        """The run's provider call on the books before it is made (a failure to store it raises:
+        the run is not made)."""
+        finished = billed(request_id, request, worst)
+        started = events_pb2.AttemptStarted(
+            event_id=f"{finished.event_id}.started", attempt=finished, reserved_cost_usd=worst.cost_usd
+        )
+        started.occurred_at.CopyFrom(started.attempt.occurred_at)
+        started.settle_after.FromNanoseconds(time.time_ns() + int((self.timeout_s + SETTLE_SLACK_S) * 1e9))
+        await self.publisher.publish(bus.SUBJECT_ATTEMPT_STARTED, started, started.event_id)
+
+
+def billed(
+    request_id: str, request: router_pb2.CompleteRequest, attempt: router_pb2.Attempt
+) -> events_pb2.AttemptFinished:
+    """A shadow run's attempt as the ledger bills it: its own kind, one event id per model."""
+    event = events_pb2.AttemptFinished(
+        event_id=f"{request_id}.shadow.{attempt.model}", request_id=request_id, tenant=request.tenant,
+        workload=request.workload, attempt=attempt, kind="shadow",
+    )  # fmt: skip
+    event.occurred_at.GetCurrentTime()
+    return event
 
 
 def keep_text(shadow: ShadowPolicy, data_class: int) -> bool:
