@@ -1,6 +1,7 @@
-"""Streams are never free: a stream without the provider's usage (none sent, the adapter died, the
-caller left) is billed from counted tokens with `usage_estimated` set, and a usage that arrives
-after the caller left replaces the estimate in the ledger exactly once, never a reported row."""
+"""Answers are never free: an answer or a stream without the provider's usage (none sent, the
+stream cut, the caller left) is billed from counted tokens with `usage_estimated` set, and a usage
+that arrives after the caller left replaces the estimate in the ledger exactly once, never a
+reported row."""
 
 from __future__ import annotations
 
@@ -114,6 +115,28 @@ async def test_a_stream_without_usage_is_billed_from_counted_tokens(routed: Any)
     assert attempt.usage_estimated and attempt.outcome == router_pb2.OUTCOME_ANSWERED
     assert attempt.usage == estimated_usage(ask(), "".join(PIECES))
     assert Decimal(final.total_cost_usd) == Decimal(attempt.cost_usd) == price(attempt.model, attempt.usage) > 0
+    [published] = publisher.attempts()
+    assert published.attempt == attempt
+
+
+@dataclass
+class Unreported(ScriptedBackend):
+    """Answers whole, and its provider reports no usage."""
+
+    async def generate(self, request: adapter_pb2.GenerateRequest) -> adapter_pb2.GenerateResponse:
+        reply = await super().generate(request)
+        reply.ClearField("usage")
+        return reply
+
+
+async def test_an_answer_without_usage_is_billed_from_counted_tokens_too() -> None:
+    local, publisher = Unreported("llamacpp-local"), RecordingPublisher()
+    policy = PolicySource(Policy(confidence_threshold=0.5))
+    async with serve_router([local, ScriptedBackend("openai")], publisher=publisher, policy=policy) as router:
+        reply = await router.Complete(ask())
+    [attempt] = reply.attempts
+    assert attempt.usage_estimated and attempt.usage == estimated_usage(ask(), reply.text)
+    assert Decimal(reply.total_cost_usd) == Decimal(attempt.cost_usd) == price(attempt.model, attempt.usage) > 0
     [published] = publisher.attempts()
     assert published.attempt == attempt
 

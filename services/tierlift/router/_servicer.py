@@ -496,14 +496,21 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         )
 
     def _priced_attempt(
-        self, index: int, rung: router_pb2.Rung, result: adapter_pb2.GenerateResponse, plan: router_pb2.RoutingPlan
+        self,
+        request: router_pb2.CompleteRequest,
+        index: int,
+        rung: router_pb2.Rung,
+        result: adapter_pb2.GenerateResponse,
+        plan: router_pb2.RoutingPlan,
     ) -> router_pb2.Attempt:
+        """The attempt of an answer, priced from the provider's usage; from counted tokens, marked
+        `usage_estimated`, when the provider reported none (never free)."""
         model = self.deps.catalog.get(rung.model)
         assert model is not None  # the plan only holds catalog models
         cost = model.usage_cost(result.usage).total
         policy = self.deps.rollouts.policy_for(plan, self.deps.policy.current)  # a policy canary's own scoring
         prior = policy.prior(rung.tier, plan.classification)
-        return router_pb2.Attempt(
+        attempt = router_pb2.Attempt(
             index=index,
             tier=rung.tier,
             model=rung.model,
@@ -515,6 +522,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             cost_usd=money.to_wire(cost),
             latency_ms=result.latency_ms,
         )
+        if not reported(result.usage):
+            bill_estimate(attempt, request, summary_text(result), self.deps.catalog)
+        return attempt
 
     def _skip(self, index: int, rung: router_pb2.Rung, deadline: Deadline) -> router_pb2.Attempt | None:
         return skipped(index, rung, deadline, self.breakers[rung.adapter, rung.model])
@@ -542,7 +552,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                             attempt = call_fault(index, rung, exc, request, self.deps.catalog)
                         else:
                             self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
-                            attempt = self._priced_attempt(index, rung, result, plan)
+                            attempt = self._priced_attempt(request, index, rung, result, plan)
                             decide(attempt, plan.confidence_threshold, is_last=index == last)
                             if problem := answer_problem(request, result):
                                 refuse(attempt, problem, is_last=index == last)
@@ -623,7 +633,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 except grpc.aio.AioRpcError as exc:
                     attempt = call_fault(index, rung, exc, request, self.deps.catalog)
                 else:
-                    attempt = self._priced_attempt(index, rung, result, plan)
+                    attempt = self._priced_attempt(request, index, rung, result, plan)
                     attempt.outcome = router_pb2.OUTCOME_FAULT
                     attempt.error = "CANCELLED: the caller gave up before this answer arrived"
                     attempt.reason = "answered after the caller gave up; billed as the provider bills it"
@@ -771,7 +781,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     raise RequestFailed(
                         grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
                     )
-                attempt = self._priced_attempt(index, rung, summary, plan)
+                attempt = self._priced_attempt(request, index, rung, summary, plan)
                 attempt.outcome = router_pb2.OUTCOME_ANSWERED
                 attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
                 if not reported(summary.usage):  # the provider sent no usage: counted here
