@@ -1,5 +1,6 @@
-"""The Router servicer: validate -> classify -> plan -> walk the ladder -> answer, with every
-attempt published as a billable event before the caller sees the answer."""
+"""The Router servicer: validate -> classify -> plan -> walk the ladder (router/_ladder.py) ->
+answer, with every attempt published as a billable event before the caller sees the answer. Here:
+admission (fair share, budgets, reservations), plans, idempotency and shadows."""
 
 from __future__ import annotations
 
@@ -8,109 +9,38 @@ import contextlib
 import functools
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 import grpc
 import nats.errors
 
-from tierlift.core import money
-from tierlift.core.catalog import Catalog, tier_name
 from tierlift.core.identity import ASSESSOR, caller
 from tierlift.core.logging import get_logger
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _embed as embeddings
 from tierlift.router import _events as events
 from tierlift.router import _metrics as metrics
-from tierlift.router._answer_check import answer_problem
-from tierlift.router._attempts import (
-    Deadline,
-    annotate,
-    attempt_span,
-    call_fault,
-    decide,
-    fault_attempt,
-    refuse,
-    skipped,
-    worst_case_attempt,
-)
-from tierlift.router._budgets import BudgetBook, describe
+from tierlift.router._attempts import Deadline
+from tierlift.router._budgets import describe
 from tierlift.router._circuit import CircuitBreaker
 from tierlift.router._classifications import Classifications
-from tierlift.router._confidence import score
+from tierlift.router._deps import RouterDeps
 from tierlift.router._failures import RequestFailed
 from tierlift.router._fair_share import FairShare, OverLimit
 from tierlift.router._feedback import feedback_event
-from tierlift.router._idempotency import Claim, IdempotencyConflict, MemoryKeys, SingleFlight, WaitedTooLong
-from tierlift.router._leases import BudgetLeases, Holds, NoReservation, worst_case_cost
+from tierlift.router._idempotency import Claim, IdempotencyConflict, WaitedTooLong
+from tierlift.router._ladder import LATE_PUBLISH_S, Ladder
+from tierlift.router._leases import Holds, NoReservation, worst_case_cost
 from tierlift.router._parts import provider_bound_parts
-from tierlift.router._policy import build_plan, data_class_name, embed_plan, has_images
-from tierlift.router._policy_source import PolicySource
-from tierlift.router._rollouts import (
-    CANDIDATE,
-    CONTROL,
-    RolloutBook,
-    comparison,
-    policy_arm,
-    policy_in_play,
-    split,
-)
-from tierlift.router._shadow import Shadows
-from tierlift.router._stream_usage import AdapterStream, bill_estimate, report_late_usage, reported, summary_text
+from tierlift.router._policy import build_plan, embed_plan, has_images
+from tierlift.router._rollouts import CANDIDATE, CONTROL, comparison, policy_arm, policy_in_play, split
 from tierlift.router._validation import InvalidRequest, validate
-from tierlift.v1 import (
-    adapter_pb2,
-    adapter_pb2_grpc,
-    classifier_pb2,
-    classifier_pb2_grpc,
-    common_pb2,
-    router_pb2,
-    router_pb2_grpc,
-)
+from tierlift.v1 import classifier_pb2, common_pb2, router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
 # Request ids from idempotency keys live in their own UUID namespace.
 _IDEMPOTENCY_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:tierlift:idempotency")
-# an outcome the bus did not take is published again in the background for this long
-_LATE_PUBLISH_S = 120.0
-_SETTLE_SLACK_S = 5.0  # after a call's own timeout, before the ledger may count it as never finished
 _BUS_ERRORS = (nats.errors.Error, TimeoutError)  # what a JetStream key-value call raises while the bus stalls
-_PASS_THROUGH_CODES = {
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,  # every answer failed its check (a tool call, JSON)
-}
-
-
-@dataclass(frozen=True)
-class RouterDeps:
-    classifier: classifier_pb2_grpc.ClassifierStub
-    adapters: Mapping[str, adapter_pb2_grpc.ModelAdapterStub]
-    catalog: Catalog
-    publisher: events.Publisher
-    policy: PolicySource
-    budgets: BudgetBook = field(default_factory=BudgetBook)
-    attempt_timeout_s: float = 60.0
-    classifier_timeout_s: float = 2.0
-    classification_cache_size: int = 4096
-    classification_ttl_s: float = 60.0
-    circuit_threshold: int = 5
-    circuit_cooldown_s: float = 10.0
-    # one execution per idempotency key; production routers share a JetStream bucket
-    idempotency: SingleFlight = field(default_factory=lambda: SingleFlight(MemoryKeys()))
-    # shadow runs for the workloads whose policy asks for them; None = never
-    shadows: Shadows | None = None
-    # the rollouts the assessor publishes: each workload's split between control and candidate
-    rollouts: RolloutBook = field(default_factory=RolloutBook)
-    # reservations of each request's worst case against its budgets (router/_leases.py); None:
-    # budgets close tiers only once the ledger says they are exhausted
-    leases: BudgetLeases | None = None
-    # a stream the caller left is read on this long for the provider's usage, which then replaces
-    # the estimate it was billed at (router/_stream_usage.py); 0: never
-    late_usage_s: float = 5.0
 
 
 def request_id_for(request: router_pb2.CompleteRequest) -> str:
@@ -122,7 +52,6 @@ def request_id_for(request: router_pb2.CompleteRequest) -> str:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, deps: RouterDeps) -> None:
         self.deps = deps
-        self._background: set[asyncio.Task[None]] = set()  # work that outlives its caller
         self.holds = Holds(deps.leases)  # each request's budget reservations, by request id
         self.fair_share = FairShare()
         self.classifications = Classifications(
@@ -135,6 +64,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             for m in deps.catalog.models
             if m.adapter in deps.adapters
         }
+        self.ladder = Ladder(deps, self.holds, self.breakers)
         deployed = [m for m in deps.catalog.models if m.adapter in deps.adapters]
         self.max_prompt_tokens = max((m.context_window for m in deployed), default=0)
 
@@ -162,7 +92,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 deadline = Deadline(context.time_remaining())
                 try:
                     reply = await embeddings.walk(
-                        self.deps, self.breakers, request, view, plan, deadline, self._announce
+                        self.deps, self.breakers, request, view, plan, deadline, self.ladder.announce
                     )
                 except BaseException:  # what a failed walk cost is not known here: its worst case
                     self.holds.settle(plan.request_id, None)
@@ -243,7 +173,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             plan = await self._reserve(request, plan)
             await events.routed(self.deps.publisher, request, plan)
-            reply = await self._walk_ladder(request, plan, deadline)
+            reply = await self.ladder.walk(request, plan, deadline)
         except BaseException as exc:
             self.holds.unfinished(plan.request_id, exc)
             await self._release(claim)
@@ -282,7 +212,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             plan = await self._reserve(request, plan)
             await events.routed(self.deps.publisher, request, plan)
-            async with contextlib.aclosing(self._stream_ladder(request, plan, deadline)) as ladder:
+            async with contextlib.aclosing(self.ladder.stream(request, plan, deadline)) as ladder:
                 async for chunk in ladder:
                     text.append(chunk.text)
                     if chunk.HasField("final"):
@@ -319,12 +249,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await self.deps.idempotency.finish(claim, reply)
         except _BUS_ERRORS as exc:
             log.warning("idempotent_answer_not_kept_yet", request_id=reply.request_id, error=repr(exc))
-            self._in_background(self._keep_answer_later(claim, reply))
+            self.ladder.in_background(self._keep_answer_later(claim, reply))
 
     async def _keep_answer_later(self, claim: Claim, reply: router_pb2.CompleteResponse) -> None:
         """Keep trying while the bus stalls: a retry meanwhile waits on the key (or is told to retry),
         and once the answer is kept it is replayed, never a second provider call."""
-        give_up = time.monotonic() + _LATE_PUBLISH_S
+        give_up = time.monotonic() + LATE_PUBLISH_S
         while time.monotonic() < give_up:
             await asyncio.sleep(1.0)
             try:
@@ -366,7 +296,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         answer = None
         for shadow in filter(None, runs):
             answer = answer or reply()
-            self._in_background(shadows.run(shadow, policy, request, plan, answer))
+            self.ladder.in_background(shadows.run(shadow, policy, request, plan, answer))
 
     @contextlib.asynccontextmanager
     async def _admitted(self, request: router_pb2.CompleteRequest) -> AsyncIterator[None]:
@@ -487,355 +417,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise RequestFailed(
                 grpc.StatusCode.UNAVAILABLE, f"classifier: {exc.code().name}: {exc.details()}"
             ) from None
-
-    def _generate_request(
-        self, request: router_pb2.CompleteRequest, rung: router_pb2.Rung, request_id: str
-    ) -> adapter_pb2.GenerateRequest:
-        return adapter_pb2.GenerateRequest(
-            model=rung.model, messages=request.messages, params=request.params, request_id=request_id
-        )
-
-    def _priced_attempt(
-        self,
-        request: router_pb2.CompleteRequest,
-        index: int,
-        rung: router_pb2.Rung,
-        result: adapter_pb2.GenerateResponse,
-        plan: router_pb2.RoutingPlan,
-    ) -> router_pb2.Attempt:
-        """The attempt of an answer, priced from the provider's usage; from counted tokens, marked
-        `usage_estimated`, when the provider reported none (never free)."""
-        model = self.deps.catalog.get(rung.model)
-        assert model is not None  # the plan only holds catalog models
-        cost = model.usage_cost(result.usage).total
-        policy = self.deps.rollouts.policy_for(plan, self.deps.policy.current)  # a policy canary's own scoring
-        prior = policy.prior(rung.tier, plan.classification)
-        attempt = router_pb2.Attempt(
-            index=index,
-            tier=rung.tier,
-            model=rung.model,
-            adapter=rung.adapter,
-            confidence=score(result.confidence, prior, rung.model, policy.confidence_model),
-            signals=result.confidence,
-            prior=prior,
-            usage=result.usage,
-            cost_usd=money.to_wire(cost),
-            latency_ms=result.latency_ms,
-        )
-        if not reported(result.usage):
-            bill_estimate(attempt, request, summary_text(result), self.deps.catalog)
-        return attempt
-
-    def _skip(self, index: int, rung: router_pb2.Rung, deadline: Deadline) -> router_pb2.Attempt | None:
-        return skipped(index, rung, deadline, self.breakers[rung.adapter, rung.model])
-
-    async def _walk_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
-    ) -> router_pb2.CompleteResponse:
-        attempts: list[router_pb2.Attempt] = []
-        results: list[adapter_pb2.GenerateResponse] = []
-        last = len(plan.ladder) - 1
-        self.holds.started(plan.request_id)
-        in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None = None
-        try:
-            for index, rung in enumerate(plan.ladder):
-                with attempt_span(rung, self.deps.catalog) as span:
-                    attempt = self._skip(index, rung, deadline)
-                    if attempt is None:
-                        # shielded: if the caller goes away, the provider call finishes and is billed
-                        call = asyncio.ensure_future(self._generate(request, plan, index, rung, deadline))
-                        in_flight = (index, rung, call)
-                        try:
-                            result = await asyncio.shield(call)
-                        except grpc.aio.AioRpcError as exc:
-                            self.breakers[rung.adapter, rung.model].record(exc.code())
-                            attempt = call_fault(index, rung, exc, request, self.deps.catalog)
-                        else:
-                            self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
-                            attempt = self._priced_attempt(request, index, rung, result, plan)
-                            decide(attempt, plan.confidence_threshold, is_last=index == last)
-                            if problem := answer_problem(request, result):
-                                refuse(attempt, problem, is_last=index == last)
-                            results.append(result)
-                        in_flight = None
-                    annotate(span, attempt)
-                attempts.append(attempt)
-                if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
-                    return await self._answered(request, plan, attempts, results[-1])
-                if not attempt.unsettled:  # an unsettled one is billed from its write-ahead record
-                    await events.attempt_finished(self.deps.publisher, request, plan, attempt)
-        except asyncio.CancelledError:
-            self._in_background(self._abandoned(request, plan, attempts, in_flight))
-            raise
-        await self._give_up(request, plan, attempts)
-        raise AssertionError("unreachable")
-
-    async def _generate(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        index: int,
-        rung: router_pb2.Rung,
-        deadline: Deadline,
-    ) -> adapter_pb2.GenerateResponse:
-        """One provider call, written ahead (`_announce`) before it is made; its timeout is what is
-        left once the record is stored, so it ends by the time the record names."""
-        await self._announce(request, plan, index, rung, deadline.attempt_timeout(self.deps.attempt_timeout_s))
-        return await self.deps.adapters[rung.adapter].Generate(
-            self._generate_request(request, rung, plan.request_id),
-            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
-        )
-
-    async def _announce(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        index: int,
-        rung: router_pb2.Rung,
-        timeout_s: float,
-        outputs: bool = True,
-    ) -> None:
-        """The write-ahead record of a provider call (`events.attempt_started`): stored before the
-        call, or the call is not made (EventsUnavailable: the caller gets UNAVAILABLE). `outputs`:
-        False for an embedding."""
-        worst = worst_case_attempt(index, rung, request, self.deps.catalog, outputs)
-        try:
-            await events.attempt_started(self.deps.publisher, request, plan, worst, timeout_s + _SETTLE_SLACK_S)
-        except events.EventsUnavailable:
-            # a stalled bus may yet store what it did not acknowledge: the call is closed at no cost
-            error = "UNAVAILABLE: the event bus did not store this call's write-ahead record; not called"
-            closed = fault_attempt(index, rung, error, "not called")
-            publish = functools.partial(events.attempt_finished, self.deps.publisher, request, plan, closed)
-            self._in_background(events.eventually(publish, "not_called", plan.request_id, _LATE_PUBLISH_S))
-            raise
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _abandoned(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        attempts: list[router_pb2.Attempt],
-        in_flight: tuple[int, router_pb2.Rung, asyncio.Future[adapter_pb2.GenerateResponse]] | None,
-        not_called: tuple[int, router_pb2.Rung] | None = None,
-    ) -> None:
-        """The caller gave up (cancelled, or its deadline passed) mid-ladder: let the call in
-        flight finish, bill it, and record how the request ended, so every attempt row in the
-        ledger joins a request row that explains it."""
-        try:
-            if in_flight is not None:
-                index, rung, call = in_flight
-                try:
-                    result = await call
-                except grpc.aio.AioRpcError as exc:
-                    attempt = call_fault(index, rung, exc, request, self.deps.catalog)
-                else:
-                    attempt = self._priced_attempt(request, index, rung, result, plan)
-                    attempt.outcome = router_pb2.OUTCOME_FAULT
-                    attempt.error = "CANCELLED: the caller gave up before this answer arrived"
-                    attempt.reason = "answered after the caller gave up; billed as the provider bills it"
-                metrics.record_attempt(attempt)
-                attempts.append(attempt)
-                if not attempt.unsettled:
-                    await events.attempt_finished(self.deps.publisher, request, plan, attempt)
-            if not_called is not None:
-                error = "CANCELLED: the caller left before this rung was called"
-                attempts.append(fault_attempt(*not_called, error, "not called"))
-                await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
-            total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-            self.holds.settle(plan.request_id, total)
-            story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
-            await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
-            log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
-        except Exception:
-            # the ledger's reconciliation writes the request's row if this one is lost
-            log.exception("abandoned_request_not_recorded", request_id=plan.request_id)
-        finally:
-            self.holds.settle(plan.request_id, None)  # a cost not known (a failure above): its worst case
-
-    async def _answered(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        attempts: list[router_pb2.Attempt],
-        result: adapter_pb2.GenerateResponse,
-    ) -> router_pb2.CompleteResponse:
-        """The answering attempt (the last) and the request's outcome go out as one event, stored
-        (acknowledged) before the caller gets the answer. Shielded: a caller that leaves now does
-        not stop the billable event from being stored."""
-        answer = attempts[-1]
-        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        self.holds.settle(plan.request_id, total)
-        try:
-            await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
-        except events.EventsUnavailable:
-            # The answering call was written ahead: it is on the books (at its worst case, until
-            # its outcome lands) whatever the bus does now. The caller gets the answer it is billed
-            # for, and the outcome goes on being published in the background.
-            log.warning("settled_event_delayed", request_id=plan.request_id)
-            publish = functools.partial(events.settled, self.deps.publisher, request, plan, attempts, total)
-            self._in_background(events.eventually(publish, "settled", plan.request_id, _LATE_PUBLISH_S))
-        log.info(
-            "request_answered",
-            request_id=plan.request_id,
-            tier=tier_name(answer.tier),
-            model=answer.model,
-            confidence=round(answer.confidence, 3),
-            attempts=len(attempts),
-            cost_usd=total,
-        )
-        return router_pb2.CompleteResponse(
-            request_id=plan.request_id,
-            text=result.text,
-            tool_calls=result.tool_calls,
-            finish_reason=result.finish_reason or "stop",
-            tier=answer.tier,
-            model=answer.model,
-            confidence=answer.confidence,
-            usage=answer.usage,
-            total_cost_usd=total,
-            attempts=attempts,
-            plan=plan,
-        )
-
-    async def _give_up(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        attempts: list[router_pb2.Attempt],
-    ) -> None:
-        """No rung gave an answer (faults, or answers that failed their check): publish the outcome and
-        raise the clearest status."""
-        story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error or a.reason}" for a in attempts)
-        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        self.holds.settle(plan.request_id, total)
-        await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
-        codes = {a.error.split(":", 1)[0] for a in attempts if a.outcome == router_pb2.OUTCOME_FAULT}
-        data_class = plan.classification.data_class
-        if data_class == common_pb2.DATA_CLASS_REGULATED:
-            raise RequestFailed(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"data class {data_class_name(data_class)} keeps this request on tier LOCAL and every "
-                f"LOCAL rung failed: {story}",
-            )
-        code = grpc.StatusCode[codes.pop()] if len(codes) == 1 else grpc.StatusCode.UNAVAILABLE
-        if code not in _PASS_THROUGH_CODES:
-            code = grpc.StatusCode.UNAVAILABLE
-        raise RequestFailed(code, f"every rung failed: {story}")
-
-    async def _stream_ladder(
-        self, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan, deadline: Deadline
-    ) -> AsyncGenerator[router_pb2.CompleteChunk, None]:
-        """Stream from the first rung that starts answering. Once text has reached the caller the
-        router cannot take it back, so a streamed answer is never escalated; faults before the
-        first chunk fall back along the ladder as in Complete. A stream without the provider's
-        usage is billed from counted tokens (router/_stream_usage.py)."""
-        attempts: list[router_pb2.Attempt] = []
-        streaming: tuple[router_pb2.Rung, AdapterStream] | None = None
-        announced: tuple[int, router_pb2.Rung] | None = None  # the rung last written ahead
-        answered = False
-        self.holds.started(plan.request_id)
-        try:
-            for index, rung in enumerate(plan.ladder):
-                skipped = self._skip(index, rung, deadline)
-                if skipped is not None:
-                    metrics.record_attempt(skipped)
-                    attempts.append(skipped)
-                    await events.attempt_finished(self.deps.publisher, request, plan, skipped)
-                    continue
-                announced = (index, rung)
-                await self._announce(request, plan, index, rung, deadline.attempt_timeout(self.deps.attempt_timeout_s))
-                stream = AdapterStream(
-                    self.deps.adapters[rung.adapter].GenerateStream(
-                        self._generate_request(request, rung, plan.request_id),
-                        timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
-                    )
-                )
-                summary: adapter_pb2.GenerateResponse | None = None
-                streaming = (rung, stream)
-                try:
-                    while (chunk := await stream.next()) is not None:
-                        if chunk.final:
-                            summary = chunk.summary
-                        else:
-                            yield router_pb2.CompleteChunk(
-                                text=chunk.text, request_id=plan.request_id, model=rung.model
-                            )
-                except grpc.aio.AioRpcError as exc:
-                    streaming = None
-                    self.breakers[rung.adapter, rung.model].record(exc.code())
-                    attempts.append(call_fault(index, rung, exc, request, self.deps.catalog))
-                    metrics.record_attempt(attempts[-1])
-                    if attempts[-1].unsettled:  # billed from its write-ahead record
-                        continue
-                    if stream.text:  # the provider answered part of it: billed from what came
-                        bill_estimate(attempts[-1], request, "".join(stream.text), self.deps.catalog)
-                    await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
-                    continue
-                streaming = None
-                self.breakers[rung.adapter, rung.model].record(grpc.StatusCode.OK)
-                if summary is None:
-                    raise RequestFailed(
-                        grpc.StatusCode.INTERNAL, f"adapter {rung.adapter} ended the stream without a summary"
-                    )
-                attempt = self._priced_attempt(request, index, rung, summary, plan)
-                attempt.outcome = router_pb2.OUTCOME_ANSWERED
-                attempt.reason = "streamed answer: accepted as sent (text already reached the caller)"
-                if not reported(summary.usage):  # the provider sent no usage: counted here
-                    bill_estimate(attempt, request, summary_text(summary) or "".join(stream.text), self.deps.catalog)
-                metrics.record_attempt(attempt)
-                attempts.append(attempt)
-                final = await self._answered(request, plan, attempts, summary)
-                answered = True  # settled and billed: a caller that stops reading now abandons nothing
-                yield router_pb2.CompleteChunk(final=final, request_id=plan.request_id, model=final.model)
-                return
-        except (asyncio.CancelledError, GeneratorExit):
-            if answered:
-                raise
-            if streaming is not None:
-                # the provider's answer is cut off here: billed from the tokens counted so far, and
-                # the stream read on in the background for the provider's own usage
-                rung, stream = streaming
-                cut = fault_attempt(
-                    len(attempts), rung,
-                    "CANCELLED: the caller left mid-stream; billed from counted tokens until the provider's usage "
-                    "arrives", "stream cut off when the caller left",
-                )  # fmt: skip
-                bill_estimate(cut, request, "".join(stream.text), self.deps.catalog)
-                attempts.append(cut)
-                self._in_background(self._cut_stream(request, plan, attempts, stream))
-            else:
-                # a rung written ahead but never called (the caller left meanwhile) is closed at no cost
-                not_called = announced if announced is not None and announced[0] == len(attempts) else None
-                self._in_background(self._abandoned(request, plan, attempts, None, not_called))
-            raise
-        await self._give_up(request, plan, attempts)
-
-    async def _cut_stream(
-        self,
-        request: router_pb2.CompleteRequest,
-        plan: router_pb2.RoutingPlan,
-        attempts: list[router_pb2.Attempt],
-        stream: AdapterStream,
-    ) -> None:
-        """The caller left mid-stream: publish the cut attempt (estimated) and how the request
-        ended, then read the adapter's stream on for the provider's usage (`late_usage_s`); when
-        it comes, report it, and the ledger replaces the estimate with it."""
-        cut = attempts[-1]
-        finished = None
-        try:
-            metrics.record_attempt(cut)
-            finished = await events.attempt_finished(self.deps.publisher, request, plan, cut)
-        except Exception:
-            log.exception("abandoned_attempt_not_recorded", request_id=plan.request_id)
-        await self._abandoned(request, plan, attempts, None)
-        if finished is not None:
-            await report_late_usage(self.deps.publisher, self.deps.catalog, finished, stream, self.deps.late_usage_s)
-        else:
-            await stream.close()
 
 
 def _for_caller(request: router_pb2.CompleteRequest | router_pb2.EmbedRequest | router_pb2.FeedbackRequest) -> None:

@@ -20,11 +20,12 @@ from tierlift.core.identity import ASSESSOR, Authenticate, KeyBook
 from tierlift.core.logging import configure_logging, get_logger
 from tierlift.core.telemetry import configure_telemetry
 from tierlift.router._budgets import BudgetBook
+from tierlift.router._deps import RouterDeps
 from tierlift.router._idempotency import JetStreamKeys, SingleFlight
 from tierlift.router._leases import DEFAULT_IDLE_S, BudgetLeases, nats_lease_call
 from tierlift.router._policy_source import DEFAULT_POLICY, PolicyError, PolicySource
 from tierlift.router._rollouts import RolloutBook
-from tierlift.router._servicer import RouterDeps, RouterServicer
+from tierlift.router._servicer import RouterServicer
 from tierlift.router._shadow import JetStreamSpend, Shadows
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, events_pb2, router_pb2, router_pb2_grpc
 
