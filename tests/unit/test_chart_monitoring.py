@@ -10,7 +10,7 @@ from typing import Any
 import helm_python as helm
 import kubernetes_validate
 
-from tests.unit.test_helm_chart import CHART, KUBE_VERSION, of_kind, overlay, render
+from tests.unit.test_helm_chart import CHART, KUBE_VERSION, of_kind, overlay, render, values_for
 
 COMPONENTS = ["router", "classifier", "ledger", "assessor", "gateway", "adapter-llamacpp-local"]
 MONITORED = {
@@ -78,6 +78,27 @@ def test_the_service_monitor_selects_every_components_metrics_port() -> None:
     for doc in docs:  # everything else still validates; the ServiceMonitor is a CRD's
         if doc["kind"] != "ServiceMonitor":
             kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_in_combined_the_request_path_process_is_scraped_once() -> None:
+    """One process serves one /metrics (the router's): its own Service has the metrics port, the
+    router's and the gateway's Services (the same pods) have none, so no pod is scraped twice."""
+    docs = render(values_for("values-dev.yaml", "combined") | MONITORED)
+    [monitor] = of_kind(docs, "ServiceMonitor").values()
+    selected = monitor["spec"]["selector"]["matchExpressions"][2]["values"]
+    services = of_kind(docs, "Service")
+    scraped = {
+        name.removeprefix("sy-tierlift-")
+        for name, s in services.items()
+        if any(p["name"] == "metrics" for p in s["spec"]["ports"])
+    }
+    assert set(selected) == scraped == {"requestpath", "ledger", "assessor", "adapter-llamacpp-local"}
+    pods = {s["spec"]["selector"]["app.kubernetes.io/component"] for n, s in services.items() if "-nats" not in n}
+    assert pods == scraped  # the router's and the gateway's Services select the request-path pods
+    request_path = of_kind(docs, "Deployment")["sy-tierlift-requestpath"]
+    assert env_of(request_path)["TIERLIFT_METRICS_LISTEN"] == "0.0.0.0:9464"
+    policy = of_kind(docs, "NetworkPolicy")["sy-tierlift-metrics"]["spec"]
+    assert sorted(peer_components(policy)) == sorted(scraped)
 
 
 def test_dashboards_are_config_maps_for_grafanas_sidecar() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.test_helm_chart import ENVIRONMENTS, of_kind, overlay, render
+from tests.unit.test_helm_chart import ENVIRONMENTS, TOPOLOGIES, of_kind, overlay, render, values_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = Path(os.environ.get("TIERLIFT_CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov"))
@@ -31,6 +31,9 @@ MONITORED = {"metrics": {"enabled": True, "port": 9464, "serviceMonitor": {"enab
 VARIANTS = {env: overlay(env) for env in ENVIRONMENTS} | {
     "values-prod.yaml + digests": PROD_PINNED,
     "values-prod.yaml + monitoring": overlay("values-prod.yaml") | MONITORED,
+    # the request path in one Deployment (topology combined)
+    "values-dev.yaml + combined": values_for("values-dev.yaml", "combined"),
+    "values-prod.yaml + combined + monitoring": values_for("values-prod.yaml", "combined") | MONITORED,
 }
 
 
@@ -126,6 +129,40 @@ def test_network_policies_deny_by_default_and_open_only_what_each_component_need
     assert policies["gateway"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 50051}]
 
 
+def test_network_policies_follow_the_combined_topology() -> None:
+    """One policy for the request-path pods, with the ports they serve and what they call; the
+    others name those pods where they named a component it hosts; none names a hosted one."""
+    policies = _policies(values_for("values-prod.yaml", "combined"))
+    assert {"router", "gateway", "from-router"}.isdisjoint(policies)  # every adapter is hosted
+    apps = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"tierlift.io/client": "true"}}}
+
+    def peer(*components: str) -> dict[str, Any]:
+        return {"podSelector": {"matchExpressions": [
+            {"key": "app.kubernetes.io/instance", "operator": "In", "values": ["sy"]},
+            {"key": "app.kubernetes.io/component", "operator": "In", "values": list(components)}]}}  # fmt: skip
+
+    request_path = policies["requestpath"]
+    assert request_path["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "requestpath"
+    assert request_path["ingress"] == [
+        {"from": [apps, peer("assessor")], "ports": [{"protocol": "TCP", "port": 50051}]},  # the router's gRPC
+        {"from": [apps], "ports": [{"protocol": "TCP", "port": 8080}]},  # the gateway's HTTP
+    ]
+    assert [r["ports"][0]["port"] for r in request_path["egress"]] == [4222, 50051]  # NATS; the console's reads
+    assert request_path["egress"][1]["to"] == [peer("ledger", "assessor")]
+    selected = {name: p["podSelector"]["matchExpressions"][1]["values"] for name, p in policies.items()
+                if "matchExpressions" in p["podSelector"]}  # fmt: skip
+    assert selected["to-providers"] == selected["vllm-adapters"] == ["requestpath"]
+    assert policies["vllm"]["ingress"][0]["from"] == [peer("requestpath")]
+    assert policies["ledger"]["ingress"][0]["from"][0] == peer("requestpath", "assessor")
+    assert policies["assessor"]["egress"][1]["to"] == [peer("requestpath", "ledger")]
+    assert selected["metrics"] == ["requestpath", "ledger", "assessor"]
+
+    dev = _policies(values_for("values-dev.yaml", "combined"))  # llama.cpp's adapter stays its own pod
+    assert dev["requestpath"]["egress"][0]["to"] == [peer("adapter-llamacpp-local")]
+    assert dev["from-router"]["ingress"][0]["from"] == [peer("requestpath")]
+    assert dev["nats"]["ingress"][0]["from"] == [peer("requestpath", "ledger", "assessor")]
+
+
 def test_network_policies_can_be_switched_off_for_clusters_without_a_controller() -> None:
     assert _policies({"networkPolicy": {"enabled": False}}) == {}
 
@@ -147,8 +184,9 @@ def test_checkov_finds_nothing_but_justified_skips(variant: str, tmp_path: Path)
         assert len(skipped["check_result"]["suppress_comment"]) > 20, skipped  # every skip says why
 
 
-def test_router_classifier_and_adapters_share_one_router_key_and_the_ledger_has_none() -> None:
-    docs = render(overlay("values-prod.yaml"))
+@pytest.mark.parametrize("topology", TOPOLOGIES)
+def test_router_classifier_and_adapters_share_one_router_key_and_the_ledger_has_none(topology: str) -> None:
+    docs = render(values_for("values-prod.yaml", topology))
     [secret] = [d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "sy-tierlift-router-key"]
     assert len(secret["data"]["ROUTER_KEY"]) >= 48
     for name, deployment in of_kind(docs, "Deployment").items():

@@ -82,12 +82,16 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 A service Deployment. Arguments (dict): root, component, module, spec (replicas, resources),
-env (list, may be empty), volumes, volumeMounts (lists, may be empty).
+env (list, may be empty), volumes, volumeMounts (lists, may be empty). The combined topology's
+request-path process adds: command (instead of `python -m module`), grpc (serves gRPC beside
+`http`), natsRole (the NATS user it runs as), services (its Services, "tierlift.service" args).
 */}}
 {{- define "tierlift.deployment" -}}
 {{- $root := .root -}}
-{{- $natsUser := and $root.Values.nats.auth.enabled (has .component (list "router" "ledger" "assessor")) -}}
+{{- $natsRole := .natsRole | default .component -}}
+{{- $natsUser := and $root.Values.nats.auth.enabled (has $natsRole (list "router" "ledger" "assessor")) -}}
 {{- $tls := $root.Values.tls.enabled -}}
+{{- $grpc := or (not .http) .grpc -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -144,13 +148,18 @@ spec:
         - name: {{ .component }}
           image: {{ include "tierlift.image" $root | quote }}
           imagePullPolicy: {{ include "tierlift.pullPolicy" (include "tierlift.image" $root) }}
+          {{- if .command }}
+          command: {{ toJson .command }}
+          {{- else }}
           command: ["python", "-m", {{ .module | quote }}]
+          {{- end }}
           ports:
             {{- if .http }}
             - name: http
               containerPort: {{ $root.Values.gateway.httpPort }}
               protocol: TCP
-            {{- else }}
+            {{- end }}
+            {{- if $grpc }}
             - name: grpc
               containerPort: {{ $root.Values.grpcPort }}
               protocol: TCP
@@ -186,7 +195,7 @@ spec:
             {{- if $natsUser }}
             # whose events it takes, each only on the subjects its role publishes (core/nats_access.py)
             - name: TIERLIFT_TRUSTED_PRODUCERS
-              value: {{ include "tierlift.trustedProducers" (dict "root" $root "component" .component) | quote }}
+              value: {{ include "tierlift.trustedProducers" (dict "root" $root "component" $natsRole) | quote }}
             {{- end }}
             {{- with .env }}
             {{- toYaml . | nindent 12 }}
@@ -194,6 +203,12 @@ spec:
           {{- $probe := dict "grpc" (dict "port" (ternary $root.Values.tls.healthPort $root.Values.grpcPort $tls)) }}
           {{- if .http }}
           {{- $probe = dict "httpGet" (dict "path" "/health" "port" "http" "scheme" (ternary "HTTPS" "HTTP" $tls)) }}
+          {{- end }}
+          {{- $startupProbe := $probe }}
+          {{- if and .http .grpc }}
+          {{- /* both: ready and alive on the router's gRPC health (NOT_SERVING while it drains);
+                 started once the gateway, which starts after the router, answers HTTP */}}
+          {{- $probe = dict "grpc" (dict "port" (ternary $root.Values.tls.healthPort $root.Values.grpcPort $tls)) }}
           {{- end }}
           readinessProbe:
             {{- toYaml $probe | nindent 12 }}
@@ -204,7 +219,7 @@ spec:
             periodSeconds: 10
             failureThreshold: 3
           startupProbe:
-            {{- toYaml $probe | nindent 12 }}
+            {{- toYaml $startupProbe | nindent 12 }}
             periodSeconds: 2
             failureThreshold: 60
           resources:
@@ -270,7 +285,7 @@ spec:
             secretName: {{ $root.Values.nats.auth.existingSecret }}
             defaultMode: 0400
             items:
-              - {key: {{ printf "%s_NATS_SEED" (upper .component) }}, path: seed}
+              - {key: {{ printf "%s_NATS_SEED" (upper $natsRole) }}, path: seed}
         {{- end }}
         {{- if $root.Values.tls.enabled }}
         - name: tls
@@ -286,43 +301,10 @@ spec:
         {{- with .volumes }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+{{- range (.services | default (list (dict "component" .component "http" .http "metrics" $root.Values.metrics.enabled))) }}
 ---
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
-  namespace: {{ $root.Release.Namespace }}
-  labels:
-    {{- include "tierlift.labels" . | nindent 4 }}
-spec:
-  {{- if not .http }}
-  # headless: callers resolve every ready replica and spread their gRPC calls over them
-  # (round_robin, core/grpc_server.py); a ClusterIP would pin each caller's one HTTP/2 connection
-  # to one pod
-  clusterIP: None
-  {{- end }}
-  selector:
-    {{- include "tierlift.selector" . | nindent 4 }}
-  ports:
-    {{- if .http }}
-    - name: http
-      port: {{ $root.Values.gateway.httpPort }}
-      targetPort: http
-      protocol: TCP
-    {{- else }}
-    - name: grpc
-      port: {{ $root.Values.grpcPort }}
-      targetPort: grpc
-      protocol: TCP
-      appProtocol: grpc
-    {{- end }}
-    {{- if $root.Values.metrics.enabled }}
-    - name: metrics
-      port: {{ $root.Values.metrics.port }}
-      targetPort: metrics
-      protocol: TCP
-      appProtocol: http
-    {{- end }}
+{{ include "tierlift.service" (merge (dict "root" $root) .) }}
+{{- end }}
 {{- if .spec.pdb.enabled }}
 ---
 apiVersion: policy/v1
@@ -362,6 +344,53 @@ spec:
           type: Utilization
           averageUtilization: {{ .spec.autoscaling.targetCPUUtilizationPercentage }}
 {{- end }}
+{{- end -}}
+
+
+{{/*
+A component's Service. Arguments (dict): root, component (its name and label), selects (the pods'
+component, default: the same), http (the gateway's port), grpc (default: not http), metrics.
+*/}}
+{{- define "tierlift.service" -}}
+{{- $root := .root -}}
+{{- $grpc := ternary .grpc (not .http) (hasKey . "grpc") -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "tierlift.fullname" $root }}-{{ .component }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "tierlift.labels" . | nindent 4 }}
+spec:
+  {{- if $grpc }}
+  # headless: callers resolve every ready replica and spread their gRPC calls over them
+  # (round_robin, core/grpc_server.py); a ClusterIP would pin each caller's one HTTP/2 connection
+  # to one pod
+  clusterIP: None
+  {{- end }}
+  selector:
+    {{- include "tierlift.selector" (dict "root" $root "component" (.selects | default .component)) | nindent 4 }}
+  ports:
+    {{- if .http }}
+    - name: http
+      port: {{ $root.Values.gateway.httpPort }}
+      targetPort: http
+      protocol: TCP
+    {{- end }}
+    {{- if $grpc }}
+    - name: grpc
+      port: {{ $root.Values.grpcPort }}
+      targetPort: grpc
+      protocol: TCP
+      appProtocol: grpc
+    {{- end }}
+    {{- if .metrics }}
+    - name: metrics
+      port: {{ $root.Values.metrics.port }}
+      targetPort: metrics
+      protocol: TCP
+      appProtocol: http
+    {{- end }}
 {{- end -}}
 
 
@@ -418,13 +447,42 @@ from, and the keys rotated out (nats.auth.retiredProducers, "role=UKEY@<ISO time
 {{- end -}}
 
 
-{{/* The components that run a Tierlift service (each serves /metrics when metrics.enabled). */}}
+{{/* The components that run a Tierlift service (each serves /metrics when metrics.enabled), as
+their pods are labelled: in `combined`, the request-path process stands for those it hosts. */}}
 {{- define "tierlift.serviceComponents" -}}
 {{- $components := list "router" "classifier" "ledger" -}}
 {{- if .Values.assessor.enabled }}{{- $components = append $components "assessor" }}{{- end }}
 {{- if .Values.gateway.enabled }}{{- $components = append $components "gateway" }}{{- end }}
 {{- range $name, $a := .Values.adapters }}{{- if $a }}{{- $components = append $components (printf "adapter-%s" $name) }}{{- end }}{{- end }}
-{{- toJson $components -}}
+{{- include "tierlift.podComponents" (dict "root" . "components" $components) -}}
+{{- end -}}
+
+{{/* The adapters the request-path process hosts in `combined`: every enabled one but llama.cpp's,
+whose native model would share the process's CPU (as `tierlift serve --components all`). */}}
+{{- define "tierlift.hostedAdapters" -}}
+{{- $hosted := list -}}
+{{- if eq .Values.topology "combined" -}}
+{{- range $name, $a := .Values.adapters }}{{- if and $a (ne $a.backend "llamacpp") }}{{- $hosted = append $hosted $name }}{{- end }}{{- end }}
+{{- end -}}
+{{- toJson $hosted -}}
+{{- end -}}
+
+{{/* The components that live in the request-path process ("requestpath") in `combined`; none in `microservices`. */}}
+{{- define "tierlift.hostedComponents" -}}
+{{- $hosted := list -}}
+{{- if eq .Values.topology "combined" -}}
+{{- $hosted = list "router" "classifier" "gateway" -}}
+{{- range (include "tierlift.hostedAdapters" . | fromJsonArray) }}{{- $hosted = append $hosted (printf "adapter-%s" .) }}{{- end }}
+{{- end -}}
+{{- toJson $hosted -}}
+{{- end -}}
+
+{{/* Components (dict: root, components) as their pods are labelled: JSON list, in order, each once. */}}
+{{- define "tierlift.podComponents" -}}
+{{- $hosted := include "tierlift.hostedComponents" .root | fromJsonArray -}}
+{{- $pods := list -}}
+{{- range .components }}{{- $pods = append $pods (ternary "requestpath" . (has . $hosted)) }}{{- end }}
+{{- toJson (uniq $pods) -}}
 {{- end -}}
 
 {{- define "tierlift.consoleSecret" -}}
