@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
-from tierlift.classifier._model import load_heads
+from tierlift.classifier._model import LinearHead
 from tierlift.core import yaml_edit
 from tierlift.core.catalog import tier_name
+from tierlift.evaluation.routing_fit import Prior, fit_from_prior, shipped_prior
 from tierlift.router._confidence import ConfidenceModel, Features, score
 from tierlift.router._policy import OPEN_TIERS, RoutingHead
 from tierlift.router._policy_source import parse_policy
@@ -196,42 +196,48 @@ def calibrate_from_ledger(
 
 
 def fit_routing_head(
-    train: list[ledger_pb2.JudgedAnswer], test: list[ledger_pb2.JudgedAnswer], correct: dict[str, bool], fitted_on: str
+    train: list[ledger_pb2.JudgedAnswer],
+    test: list[ledger_pb2.JudgedAnswer],
+    correct: dict[str, bool],
+    fitted_on: str,
+    shipped: LinearHead | None = None,
 ) -> tuple[RoutingHead | None, dict[str, Any]]:
-    """The workload's own routing head: logistic regression over the prompts' form on whether the
-    small model's answer agreed with the reference; its floor keeps the hardest 10% (of the
-    training prompts) off the open tiers, as the packaged policy's does. Compared with the packaged
-    head by AUROC on the held-back answers."""
+    """The workload's own routing head: the shipped classifier's routing head (or `shipped`)
+    corrected by the workload's judged prompts (`routing_fit.fit_from_prior`: how far it may
+    depart, chosen by cross-validation on the training answers), on whether the small model's
+    answer agreed with the reference; its floor keeps the hardest 10% (of the training prompts)
+    off the open tiers, as the packaged policy's does. Compared with the shipped head by AUROC on
+    the held-back answers."""
     train = [a for a in train if a.prompt_form]
     test = [a for a in test if a.prompt_form]
-    y = np.array([correct[a.request_id] for a in train])
+    y = np.array([correct[a.request_id] for a in train], dtype=bool)
     if len(train) < 20 or len(test) < 10 or y.all() or not y.any():
         return None, {
             "fitted": False,
             "why": "needs 20 training and 10 held-back answers with prompt forms, both verdicts",
         }
-    x = np.array([list(a.prompt_form) for a in train])
-    scaler = StandardScaler().fit(x)
-    fitted = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(x), y)
-    weights = fitted.coef_[0] / scaler.scale_
-    bias = float(fitted.intercept_[0] - (scaler.mean_ / scaler.scale_) @ fitted.coef_[0])
-    head = RoutingHead(tuple(float(w) for w in weights), bias, 0.0, f"{fitted_on} ({len(train)} judged prompts)")
-    train_p = [head.probability(a.prompt_form) or 0.0 for a in train]
-    head = RoutingHead(head.weights, head.bias, round(float(np.percentile(train_p, 10)), 4), head.fitted_on)
-    outcome = [correct[a.request_id] for a in test]
+    x = np.array([list(a.prompt_form) for a in train], dtype=np.float64)
+    prior = shipped_prior(x.shape[1], shipped)
+    fitted, strength = fit_from_prior(x, y, prior or Prior.zero(x.shape[1]))
+    weights = tuple(float(w) for w in fitted.weights)
+    train_p = 1 / (1 + np.exp(-(x @ fitted.weights + fitted.bias)))
+    floor = round(float(np.percentile(train_p, 10)), 4)
+    head = RoutingHead(weights, fitted.bias, floor, f"{fitted_on} ({len(train)} judged prompts)")
     report: dict[str, Any] = {
         "fitted": True,
         "trained_on": len(train),
         "held_back": len(test),
         "min_prior": head.min_prior,
+        "started_from": "shipped prior" if prior is not None else "nothing (the shipped prior reads another form)",
+        "strength": round(strength, 4),
     }
+    outcome = [correct[a.request_id] for a in test]
     if len(set(outcome)) == 2:
         forms = np.array([list(a.prompt_form) for a in test])
         report["held_back_auroc_calibrated"] = round(
             float(roc_auc_score(outcome, [head.probability(f) for f in forms])), 4
         )
-        packaged = load_heads()["routing"]
-        if packaged.weights.shape[0] == forms.shape[1]:
-            general = packaged.probabilities(forms.astype(np.float32))[:, 1]
+        if prior is not None:
+            general = 1 / (1 + np.exp(-(forms @ prior.weights + prior.bias)))
             report["held_back_auroc_packaged"] = round(float(roc_auc_score(outcome, general)), 4)
     return head, report

@@ -2,8 +2,10 @@
 seen N of its requests. The outcome rows are replayed as one organisation's traffic in a fixed
 shuffled order; the first N become judged shadow outcomes (the label: the small model's answer
 was as good as the strong one's) and go through the fit `tierlift calibrate --from-ledger` makes
-(`calibration.fit_routing_head`, with its own held-back share); the adapted prior, the shipped
-classifier's prior and random routing are then scored on the rows after them, which no fit saw."""
+(`calibration.fit_routing_head`: the shipped routing head corrected by those rows, how far chosen
+by cross-validation on them alone, with its own held-back share); the adapted prior, the shipped
+classifier's prior and random routing are then scored on the rows after them, which no fit and
+no choice of the fit's strength saw."""
 
 from __future__ import annotations
 
