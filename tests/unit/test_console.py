@@ -15,10 +15,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tierlift.console import PREFIX, Backend, Sessions, build_console
 from tierlift.console._auth import COOKIE, same_origin
-from tierlift.v1 import assessor_pb2, common_pb2, events_pb2, ledger_pb2
+from tierlift.console.main import TraceLinkSettings
+from tierlift.core.config import ConfigError, load_settings
+from tierlift.v1 import assessor_pb2, common_pb2, events_pb2, ledger_pb2, router_pb2
 
 SECRET = "a-test-secret-of-enough-length"
 ROLES = {"tl_admin_x": "admin", "tl_finance_x": "finance", "tl_viewer_x": "viewer"}
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 class _Refused(grpc.aio.AioRpcError):
@@ -59,6 +62,9 @@ ANSWERS: dict[str, Any] = {
     "GetReport": lambda q: ledger_pb2.Report(
         requests=3, answered=3, escalation_rate=0.25, total_cost_usd="0.0123", answered_by_tier={"LOCAL": 1.0},
         days=[ledger_pb2.DailySpend(day="2026-12-07", tier=common_pb2.TIER_LOCAL, attempts=3, cost_usd="0.01")],
+        fell_back=1, fallback_rate=1 / 3, requests_by_data_class={"PUBLIC": 2, "REGULATED": 1},
+        routes=[ledger_pb2.RouteLine(tier=common_pb2.TIER_LOCAL, model="gemma", answered=3, fell_back=1,
+                                     fallback_rate=1 / 3, requests_by_data_class={"PUBLIC": 2, "REGULATED": 1})],
     ),
     "GetSpend": lambda q: ledger_pb2.SpendReport(
         lines=[_line(common_pb2.TIER_LOCAL, "gemma", "0.01"), _line(common_pb2.TIER_CLOSED, "=cmd()", "0.0023")],
@@ -71,7 +77,11 @@ ANSWERS: dict[str, Any] = {
         outcome="ANSWERED", cost_usd="0.0001")] if q.request_id == "req-1" else []),
     "ListRequests": lambda q: ledger_pb2.RequestList(requests=[ledger_pb2.RequestSummary(
         request_id="req-1", tenant="dev", workload=q.workload or "chat", final_tier=common_pb2.TIER_LOCAL,
-        final_model="gemma", attempts=1, answered=True, total_cost_usd="0.0001")]),
+        final_model="gemma", attempts=1, answered=True, total_cost_usd="0.0001", data_class="REGULATED",
+        reasons=["policy p1; escalate below confidence 0.70", "<script>x</script>"],
+        ladder=[router_pb2.Rung(tier=common_pb2.TIER_LOCAL, model="gemma", reason="LOCAL tier, free")],
+        excluded=[router_pb2.Exclusion(model="gpt-5", reason="REGULATED data stays on the LOCAL tier")],
+        trace_id=TRACE_ID)]),
     "GetQuality": lambda q: ledger_pb2.QualityReport(
         lines=[ledger_pb2.QualityLine(workload="chat", model="gemma", tier="LOCAL", requests=3, agreement=-1,
                                       suite_score=0.9)],
@@ -89,10 +99,17 @@ ANSWERS: dict[str, Any] = {
 
 
 @pytest.fixture
-async def console() -> AsyncIterator[tuple[TestClient[Any, Any], FakeBackend]]:
+def trace_url(request: pytest.FixtureRequest) -> str:
+    """TIERLIFT_CONSOLE_TRACE_URL: "" unless a test parametrizes it (indirect)."""
+    url: str = getattr(request, "param", "")
+    return url
+
+
+@pytest.fixture
+async def console(trace_url: str) -> AsyncIterator[tuple[TestClient[Any, Any], FakeBackend]]:
     backend = FakeBackend()
     root = web.Application()
-    root.add_subapp(PREFIX, build_console(backend, Sessions(SECRET, 3600)))
+    root.add_subapp(PREFIX, build_console(backend, Sessions(SECRET, 3600), trace_url))
     client = TestClient(TestServer(root))
     await client.start_server()
     try:
@@ -220,3 +237,46 @@ async def test_a_revoked_key_ends_the_session(
     reply = await client.get(f"{PREFIX}/quality", allow_redirects=False)
     assert reply.status == 303 and reply.headers["Location"] == f"{PREFIX}/login"
     assert (await client.get(f"{PREFIX}/", allow_redirects=False)).status == 303
+
+
+async def test_the_overview_shows_the_fallback_rate_and_the_data_class_mix(
+    console: tuple[TestClient[Any, Any], FakeBackend],
+) -> None:
+    client, _backend = console
+    await _login(client, "tl_viewer_x")
+    page = await (await client.get(f"{PREFIX}/")).text()
+    assert re.search(r'id="fallback">33\.3%<', page)
+    routes = page.split('id="routes"')[1].split("</table>")[0]
+    assert "<td>gemma</td><td>3</td><td>1</td><td>33.3%</td><td>PUBLIC 2 · REGULATED 1</td>" in routes
+    classes = page.split('id="data-classes"')[1].split("</table>")[0]
+    assert "<td>PUBLIC</td><td>2</td>" in classes and "<td>REGULATED</td><td>1</td>" in classes
+
+
+@pytest.mark.parametrize("trace_url", ["", "https://jaeger.example/trace/{trace_id}?a=1&b=2"], indirect=True)
+async def test_a_requests_page_shows_where_it_went_why_and_its_trace(
+    console: tuple[TestClient[Any, Any], FakeBackend], trace_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _backend = console
+    await _login(client, "tl_viewer_x")
+    page = await (await client.get(f"{PREFIX}/requests/req-1")).text()
+    assert '<td id="data-class">REGULATED</td>' in page
+    assert "<li>policy p1; escalate below confidence 0.70</li>" in page
+    assert "<li>&lt;script&gt;x&lt;/script&gt;</li>" in page  # a reason is text, escaped
+    assert "<td>gpt-5</td><td>REGULATED data stays on the LOCAL tier</td>" in page
+    assert "<td>gemma</td><td>LOCAL tier, free</td>" in page
+    link = f'href="https://jaeger.example/trace/{TRACE_ID}?a=1&amp;b=2"'
+    assert (link in page) == bool(trace_url) and f"<code>{TRACE_ID}</code>" in page
+    # a trace id that is not 32 hex digits never reaches the URL
+    hostile = ledger_pb2.RequestSummary(request_id="req-1", tenant="dev", trace_id='"><script>x</script>')
+    monkeypatch.setitem(ANSWERS, "ListRequests", lambda q: ledger_pb2.RequestList(requests=[hostile]))
+    page = await (await client.get(f"{PREFIX}/requests/req-1")).text()
+    assert "jaeger.example" not in page and "<script>x" not in page and "not recorded" in page
+
+
+def test_the_trace_url_must_be_a_web_page_with_the_trace_id_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for bad in ("javascript:alert(1)//{trace_id}", "https://jaeger.example/trace/", "https://j/{trace_id}/{trace_id}"):
+        monkeypatch.setenv("TIERLIFT_CONSOLE_TRACE_URL", bad)
+        with pytest.raises(ConfigError, match="TIERLIFT_CONSOLE_TRACE_URL"):
+            load_settings(TraceLinkSettings)
+    monkeypatch.setenv("TIERLIFT_CONSOLE_TRACE_URL", "http://localhost:16686/trace/{trace_id}")
+    assert load_settings(TraceLinkSettings).console_trace_url == "http://localhost:16686/trace/{trace_id}"

@@ -28,6 +28,7 @@ HERE = Path(__file__).parent
 BACKEND = web.AppKey("backend", Backend)
 SESSIONS = web.AppKey("sessions", Sessions)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
+TRACE_URL = web.AppKey("trace_url", str)  # a tracing UI's trace page, "{trace_id}" in it; "" = no links
 SESSION = web.RequestKey("console_session", Session)  # the Session the guard found
 _OPEN = (f"{PREFIX}/login", f"{PREFIX}/static/")  # reachable without a session
 _HEADERS = {
@@ -123,12 +124,14 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def build_console(backend: Backend, sessions: Sessions) -> web.Application:
-    """The console, to be mounted at PREFIX (`app.add_subapp(PREFIX, build_console(...))`)."""
+def build_console(backend: Backend, sessions: Sessions, trace_url: str = "") -> web.Application:
+    """The console, to be mounted at PREFIX (`app.add_subapp(PREFIX, build_console(...))`).
+    `trace_url`: TIERLIFT_CONSOLE_TRACE_URL, checked (console/main.py); "" shows trace ids unlinked."""
     from tierlift.console import _actions, _pages
 
     app = web.Application(middlewares=[guard])
     app[BACKEND], app[SESSIONS], app[TEMPLATES] = backend, sessions, _templates()
+    app[TRACE_URL] = trace_url
     app.router.add_get("/login", _pages.login_form)
     app.router.add_post("/login", _actions.login)
     app.router.add_post("/logout", _actions.logout)

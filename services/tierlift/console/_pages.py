@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from tierlift.console._app import BACKEND, PREFIX, redirect, refuse, render, session_of
+from tierlift.console._app import BACKEND, PREFIX, TRACE_URL, redirect, refuse, render, session_of
 from tierlift.core.catalog import tier_name
 from tierlift.v1 import assessor_pb2, ledger_pb2
 
@@ -24,6 +24,7 @@ OUTCOMES = ("", "answered", "escalated", "failed")  # as Ledger.ListRequests tak
 WINDOWS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days"}
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # tenants and workloads, as the router has them
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 TIER_COLOURS = {"LOCAL": "#2e7d32", "HOSTED_OPEN": "#1565c0", "CLOSED": "#ef6c00", "FRONTIER": "#6a1b9a"}
 
 
@@ -73,6 +74,7 @@ async def overview(request: web.Request) -> web.Response:
     context = {
         "days": days, "windows": WINDOWS, "report": report, "chart": _daily_chart(report.days, session.sees_money),
         "mix": sorted(mix.items()), "by_tier": sorted(report.answered_by_tier.items()),
+        "classes": sorted(report.requests_by_data_class.items()), "routes": list(report.routes),
     }  # fmt: skip
     template = "_overview_body.html" if request.headers.get("HX-Request") else "overview.html"
     return render(request, template, **context)
@@ -160,10 +162,23 @@ async def request_page(request: web.Request) -> web.Response:
         return refuse(request, 400, "not a request id")
     found = await backend.ledger_call("ListAttempts", ledger_pb2.AttemptQuery(request_id=request_id), session.key)
     attempts = sorted(found.attempts, key=lambda a: a.attempt_index)
-    if not attempts:
-        return render(request, "request.html", status=404, request_id=request_id, attempts=[], total=Decimal(0))
+    # its row: where it went and why (none yet while its outcome is on the way, or another tenant's)
+    rows = await backend.ledger_call("ListRequests", ledger_pb2.RequestQuery(request_id=request_id), session.key)
+    summary = next((r for r in rows.requests if r.request_id == request_id), None)
+    context: dict[str, Any] = {"request_id": request_id, "attempts": attempts, "summary": summary,
+               "trace_link": _trace_link(request.app[TRACE_URL], summary.trace_id if summary else "")}  # fmt: skip
+    if not attempts and summary is None:
+        return render(request, "request.html", status=404, total=Decimal(0), **context)
     total = sum((Decimal(a.cost_usd or "0") for a in attempts), Decimal(0))
-    return render(request, "request.html", request_id=request_id, attempts=attempts, total=total)
+    return render(request, "request.html", total=total, **context)
+
+
+def _trace_link(template: str, trace_id: str) -> str:
+    """The tracing UI's page of `trace_id` (TIERLIFT_CONSOLE_TRACE_URL), or "" for no link. The id
+    must be 32 hex digits, so nothing else reaches the URL; the page's autoescape does the rest."""
+    if not template or not _TRACE_ID.match(trace_id):
+        return ""
+    return template.replace("{trace_id}", trace_id)
 
 
 async def quality(request: web.Request) -> web.Response:

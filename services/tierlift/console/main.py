@@ -11,12 +11,13 @@ import signal
 from dataclasses import dataclass
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tierlift.console._app import PREFIX, build_console
 from tierlift.console._auth import Sessions
 from tierlift.console._backend import Backend
-from tierlift.core.config import ServiceSettings, load_settings, secret
+from tierlift.core.config import ENV_PREFIX, ServiceSettings, load_settings, secret
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import ClientChannel, client_channel
 from tierlift.core.logging import configure_logging, get_logger
@@ -33,6 +34,23 @@ class ConsoleSettings(ServiceSettings):
     assessor_addr: str = ""  # "" = the Rollouts page says it has none
     http_listen: str = "127.0.0.1:8090"
     console_session_s: int = Field(default=8 * 3600, gt=0, le=7 * 86400)
+
+
+class TraceLinkSettings(BaseSettings):
+    """TIERLIFT_CONSOLE_TRACE_URL: a tracing UI's page of one trace, "{trace_id}" where the id goes
+    (e.g. "https://jaeger.example/trace/{trace_id}"); "" = trace ids are shown without a link. Read
+    by `open_console` itself, so the console alone and the gateway's mount both honour it."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    console_trace_url: str = ""
+
+    @field_validator("console_trace_url")
+    @classmethod
+    def _a_trace_page(cls, value: str) -> str:
+        if value and not (value.startswith(("https://", "http://")) and value.count("{trace_id}") == 1):
+            raise ValueError('an http(s) URL with "{trace_id}" in it once, or ""')
+        return value
 
 
 @dataclass
@@ -56,6 +74,7 @@ def open_console(ledger_addr: str, assessor_addr: str, tls: TlsFiles | None, ses
         key = secrets.token_urlsafe(32)
     elif len(key) < 16:
         raise StartupError(f"{SECRET_VARIABLE}: at least 16 characters")
+    trace_url = load_settings(TraceLinkSettings).console_trace_url  # checked before any channel opens
     ledger = client_channel(ledger_addr, "", tls)  # no service key: each call presents its user's
     channels = [ledger]
     assessor = None
@@ -63,7 +82,7 @@ def open_console(ledger_addr: str, assessor_addr: str, tls: TlsFiles | None, ses
         channels.append(assessor_channel := client_channel(assessor_addr, "", tls))
         assessor = assessor_pb2_grpc.AssessorStub(assessor_channel)
     backend = Backend(ledger_pb2_grpc.LedgerStub(ledger), assessor)
-    return Console(build_console(backend, Sessions(key, session_s)), channels)
+    return Console(build_console(backend, Sessions(key, session_s), trace_url), channels)
 
 
 async def _to_console(_request: web.Request) -> web.StreamResponse:

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,14 +24,14 @@ from sqlalchemy import Table
 
 from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, PoisonEvent, Received, consumer_span
-from tierlift.core.catalog import Catalog, tier_name
+from tierlift.core.catalog import TIERS, Catalog, tier_name
 from tierlift.core.logging import get_logger
 from tierlift.core.money import usd
 from tierlift.core.pricing import UsageCost
 from tierlift.ledger import _metrics
 from tierlift.ledger._schema import MAX_ROW_USD, attempts, attempts_started, misfit, requests
 from tierlift.ledger._store import LedgerStore
-from tierlift.v1 import events_pb2, router_pb2
+from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
 MAX_TOKENS = 2**31 - 1  # the token columns are 32-bit integers on PostgreSQL
@@ -261,7 +262,47 @@ def request_row(event: events_pb2.RequestCompleted) -> dict[str, Any]:
         "rollout_id": event.rollout_id[:64],
         "arm": event.arm[:16],
         "prompt_form": _form(event.prompt_form),
+        **why(event),
     })  # fmt: skip
+
+
+MAX_REASON = 256  # characters kept of one reason (and of a model id beside it)
+MAX_REASONS = 8_000  # characters of reasons and model ids kept per request, in all
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def why(event: events_pb2.RequestCompleted) -> dict[str, str]:
+    """Where the request went and why, for its row: the data class the plan applied (its enum name
+    without the prefix; "" for UNSPECIFIED, an unknown value is a PoisonEvent, as a tier is), the
+    plan's reasons, exclusions and rungs as JSON, and the trace id. The reasons are the router's
+    own words (never prompt text), each cut to MAX_REASON characters; entries past MAX_REASONS
+    characters in all are left out and counted (`cut`). A trace id that is not 32 hex digits (or
+    is all zeros, which W3C calls invalid) is stored as "": a link, not worth the request's row."""
+    data_class = _named(common_pb2.DataClass.Name, event.data_class, "data_class").removeprefix("DATA_CLASS_")
+    budget, cut = MAX_REASONS, 0
+
+    def kept(*texts: str) -> list[str] | None:
+        nonlocal budget, cut
+        parts = [free_text(t, MAX_REASON) for t in texts]
+        size = sum(len(p) for p in parts)
+        if size > budget:
+            cut += 1
+            return None
+        budget -= size
+        return parts
+
+    plan = [p[0] for r in event.reasons if (p := kept(r))]
+    tiers = set(TIERS.values())
+    ladder = [[tier_name(rung.tier) if rung.tier in tiers else "", *p]
+              for rung in event.ladder if (p := kept(rung.model, rung.reason))]  # fmt: skip
+    excluded = [p for x in event.excluded if (p := kept(x.model, x.reason))]
+    reasons = ""
+    if plan or ladder or excluded or cut:
+        reasons = json.dumps({"plan": plan, "ladder": ladder, "excluded": excluded, "cut": cut}, separators=(",", ":"))
+    trace_id = event.trace_id.lower()
+    if not _TRACE_ID.match(trace_id) or trace_id == "0" * 32:
+        trace_id = ""
+    return {"data_class": "" if data_class == "UNSPECIFIED" else data_class, "reasons": reasons, "trace_id": trace_id}
 
 
 MAX_FORM = 64  # features kept per request

@@ -1,18 +1,20 @@
 """Ledger.ListRequests: the latest requests that match a search, from the `requests` table (one
 row per ended request; no prompt or answer text is stored). The web console's Requests page
-searches with it; ListAttempts then tells one request's story."""
+searches with it; one request's page reads its row (where it went and why) and ListAttempts tells
+the rest of its story. Also GetReport's routing mix: the fallback rate and the data classes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, case, exists, func, select
 
 from tierlift.core import money
 from tierlift.core.catalog import TIERS
-from tierlift.ledger._schema import requests
-from tierlift.v1 import common_pb2, ledger_pb2
+from tierlift.ledger._schema import attempts, requests
+from tierlift.v1 import common_pb2, ledger_pb2, router_pb2
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 OUTCOMES = ("", "answered", "escalated", "failed")
@@ -30,6 +32,8 @@ def find_requests(
     rows = select(requests).order_by(r.occurred_at.desc(), r.request_id)
     if tenant:
         rows = rows.where(r.tenant == tenant)
+    if query.request_id:
+        rows = rows.where(r.request_id == query.request_id)
     if query.workload:
         rows = rows.where(r.workload == query.workload)
     if query.model:
@@ -66,4 +70,88 @@ def summary(row: dict[str, Any]) -> ledger_pb2.RequestSummary:
         error=row["error"],
         rollout_id=row["rollout_id"],
         arm=row["arm"],
+        data_class=row["data_class"],
+        trace_id=row["trace_id"],
+        **_reasons(row["reasons"]),
     )
+
+
+def _reasons(stored: str) -> dict[str, Any]:
+    """The `reasons` column (ledger/_ingest.py `why`) as RequestSummary fields; "" = none kept."""
+    if not stored:
+        return {}
+    try:
+        why = json.loads(stored)
+    except ValueError:  # written by `why` only; a row edited by hand must not fail the whole search
+        return {}
+    return {
+        "reasons": why["plan"],
+        "ladder": [
+            router_pb2.Rung(tier=TIERS.get(t, common_pb2.TIER_UNSPECIFIED), model=m, reason=r)
+            for t, m, r in why["ladder"]
+        ],
+        "excluded": [router_pb2.Exclusion(model=m, reason=r) for m, r in why["excluded"]],
+        "reasons_cut": why["cut"],
+    }
+
+
+UNRECORDED = "UNRECORDED"  # the data class of a request stored before the ledger kept it
+
+
+def routing_mix(
+    engine: Engine, tenant: str, workload: str, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    """Ended requests counted in SQL by (answered, final tier, final model, data class), each group
+    with how many of its answered requests fell back. A request fell back when it was answered and
+    at least one of its live attempts (not a shadow's or the judge's) ended FAULT: the ladder moved
+    past an error, a timeout, an unavailable provider or a call billed unsettled before a later
+    rung answered (the answering attempt itself is never a FAULT). Escalations on low confidence
+    are no fallback. Attempts are found by the indexed request id."""
+    r, a = requests.c, attempts.c
+    faulted = exists().where(a.request_id == r.request_id, a.tenant == r.tenant, a.kind == "live", a.outcome == _FAULT)
+    fell_back = func.sum(case((and_(r.answered.is_(True), faulted), 1), else_=0))
+    query = select(
+        r.answered, r.final_tier, r.final_model, r.data_class,
+        func.count().label("requests"), fell_back.label("fell_back"),
+    ).group_by(r.answered, r.final_tier, r.final_model, r.data_class)  # fmt: skip
+    if tenant:
+        query = query.where(r.tenant == tenant)
+    if workload:
+        query = query.where(r.workload == workload)
+    if since:
+        query = query.where(r.occurred_at >= since)
+    if until:
+        query = query.where(r.occurred_at < until)
+    with engine.connect() as conn:
+        groups = [dict(row) for row in conn.execute(query).mappings().all()]
+    for g in groups:  # PostgreSQL sums integers as NUMERIC: counts come back as Decimal there
+        g["requests"], g["fell_back"] = int(g["requests"]), int(g["fell_back"] or 0)
+        g["data_class"] = g["data_class"] or UNRECORDED
+    return groups
+
+
+_FAULT = router_pb2.Outcome.Name(router_pb2.OUTCOME_FAULT).removeprefix("OUTCOME_")
+
+
+def add_routing_mix(report: ledger_pb2.Report, groups: list[dict[str, Any]]) -> None:
+    """Put `routing_mix`'s groups (a handful per tier, model and class) into `report`."""
+    routes: dict[tuple[str, str], ledger_pb2.RouteLine] = {}
+    for g in groups:
+        report.requests_by_data_class[g["data_class"]] += g["requests"]
+        if not g["answered"]:
+            continue
+        report.fell_back += g["fell_back"]
+        route = routes.get((g["final_tier"], g["final_model"]))
+        if route is None:
+            route = ledger_pb2.RouteLine(
+                tier=TIERS.get(g["final_tier"], common_pb2.TIER_UNSPECIFIED), model=g["final_model"]
+            )
+            routes[(g["final_tier"], g["final_model"])] = route
+        route.answered += g["requests"]
+        route.fell_back += g["fell_back"]
+        route.requests_by_data_class[g["data_class"]] += g["requests"]
+    answered = sum(route.answered for route in routes.values())
+    report.fallback_rate = report.fell_back / answered if answered else 0.0
+    for (_tier, _model), route in sorted(routes.items()):
+        route.fallback_rate = route.fell_back / route.answered
+        report.routes.append(route)

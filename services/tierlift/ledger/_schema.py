@@ -176,6 +176,12 @@ requests = Table(
     Column("arm", String(16), nullable=False, server_default=""),
     # the classifier's form features of the prompt, as a JSON list ("" = none): numbers, no text
     Column("prompt_form", String(1024), nullable=False, server_default=""),
+    # where the request went and why (migration 0015; "" on rows stored before): the data class the
+    # plan applied ("PUBLIC" ... "REGULATED"), the plan's reasons, exclusions and rungs as JSON
+    # (ledger/_ingest.py `why`, bounded), and the W3C trace id of the router's span
+    Column("data_class", String(16), nullable=False, server_default=""),
+    Column("reasons", Text, nullable=False, server_default=""),
+    Column("trace_id", String(32), nullable=False, server_default=""),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
     Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256", "occurred_at"),
     Index("ix_requests_rollout", "rollout_id", "occurred_at"),

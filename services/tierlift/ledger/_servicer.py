@@ -20,7 +20,7 @@ from tierlift.ledger._evidence import judged_answers, rollout_evidence
 from tierlift.ledger._keys import DEFAULT_GRACE_S, MAX_GRACE_S, KeyKeeper, as_api_key
 from tierlift.ledger._kinds import USAGE_COLUMNS, KindTotal, kind_spend, summed_kinds
 from tierlift.ledger._quality import QualityStore
-from tierlift.ledger._requests import OUTCOMES, find_requests, summary
+from tierlift.ledger._requests import OUTCOMES, add_routing_mix, find_requests, routing_mix, summary
 from tierlift.ledger._store import LedgerStore, total
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc
 
@@ -198,7 +198,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             self.store.daily, tenant, request.workload, since and since.date(), until and until.date()
         )
         outcomes = await asyncio.to_thread(self.store.request_outcomes, tenant, request.workload, since, until)
-        return build_report(days, outcomes)
+        report = build_report(days, outcomes)
+        mix = await asyncio.to_thread(routing_mix, self.store.engine, tenant, request.workload, since, until)
+        add_routing_mix(report, mix)
+        return report
 
     async def SetBudget(self, request: ledger_pb2.Budget, context: grpc.aio.ServicerContext) -> ledger_pb2.Budget:
         try:

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from google.protobuf.message import Message as ProtoMessage
 from google.protobuf.timestamp_pb2 import Timestamp
+from opentelemetry import trace
 
 from tierlift.core import bus
 from tierlift.core.identity import ASSESSOR, caller
@@ -138,6 +139,12 @@ async def usage_reported(
     await _publish(publisher, bus.SUBJECT_ATTEMPT_USAGE, report, report.event_id)
 
 
+def _trace_id() -> str:
+    """The current span's trace id as 32 hex digits; "" when tracing is off (no valid span)."""
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else ""
+
+
 def _completed_event(
     request: router_pb2.CompleteRequest,
     plan: router_pb2.RoutingPlan,
@@ -161,6 +168,12 @@ def _completed_event(
         rollout_id=plan.rollout_id,
         arm=plan.arm,
         prompt_form=plan.classification.prompt_form,
+        # where it went and why (the plan's own words; no prompt or answer text), and its trace
+        data_class=plan.classification.data_class,
+        reasons=plan.reasons,
+        excluded=plan.excluded,
+        ladder=plan.ladder,
+        trace_id=_trace_id(),
     )
     if answer is not None:
         event.final_tier, event.final_model = answer.tier, answer.model

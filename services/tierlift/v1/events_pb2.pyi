@@ -68,7 +68,7 @@ class AttemptUsage(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[_Union[AttemptFinished, _Mapping]] = ...) -> None: ...
 
 class RequestCompleted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm", "prompt_form")
+    __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "answered", "final_tier", "final_model", "attempt_count", "escalated", "total_cost_usd", "error", "prompt_sha256", "rollout_id", "arm", "prompt_form", "data_class", "reasons", "excluded", "ladder", "trace_id")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,11 @@ class RequestCompleted(_message.Message):
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FORM_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    LADDER_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     request_id: str
@@ -101,7 +106,12 @@ class RequestCompleted(_message.Message):
     rollout_id: str
     arm: str
     prompt_form: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., prompt_form: _Optional[_Iterable[float]] = ...) -> None: ...
+    data_class: _common_pb2.DataClass
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    excluded: _containers.RepeatedCompositeFieldContainer[_router_pb2.Exclusion]
+    ladder: _containers.RepeatedCompositeFieldContainer[_router_pb2.Rung]
+    trace_id: str
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., answered: _Optional[bool] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempt_count: _Optional[int] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., prompt_sha256: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., prompt_form: _Optional[_Iterable[float]] = ..., data_class: _Optional[_Union[_common_pb2.DataClass, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., excluded: _Optional[_Iterable[_Union[_router_pb2.Exclusion, _Mapping]]] = ..., ladder: _Optional[_Iterable[_Union[_router_pb2.Rung, _Mapping]]] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class RequestSettled(_message.Message):
     __slots__ = ("completed", "attempts")

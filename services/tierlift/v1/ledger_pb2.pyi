@@ -1,4 +1,5 @@
 from tierlift.v1 import common_pb2 as _common_pb2
+from tierlift.v1 import router_pb2 as _router_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -214,7 +215,7 @@ class LedgerAttempt(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ..., unsettled: _Optional[bool] = ...) -> None: ...
 
 class RequestQuery(_message.Message):
-    __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit")
+    __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit", "request_id")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +223,7 @@ class RequestQuery(_message.Message):
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     model: str
@@ -229,10 +231,11 @@ class RequestQuery(_message.Message):
     since: str
     until: str
     limit: int
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    request_id: str
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., limit: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RequestSummary(_message.Message):
-    __slots__ = ("request_id", "occurred_at", "tenant", "workload", "final_tier", "final_model", "attempts", "answered", "escalated", "total_cost_usd", "error", "rollout_id", "arm")
+    __slots__ = ("request_id", "occurred_at", "tenant", "workload", "final_tier", "final_model", "attempts", "answered", "escalated", "total_cost_usd", "error", "rollout_id", "arm", "data_class", "reasons", "excluded", "ladder", "reasons_cut", "trace_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +249,12 @@ class RequestSummary(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_ID_FIELD_NUMBER: _ClassVar[int]
     ARM_FIELD_NUMBER: _ClassVar[int]
+    DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    LADDER_FIELD_NUMBER: _ClassVar[int]
+    REASONS_CUT_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     occurred_at: str
     tenant: str
@@ -259,7 +268,13 @@ class RequestSummary(_message.Message):
     error: str
     rollout_id: str
     arm: str
-    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempts: _Optional[int] = ..., answered: _Optional[bool] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ...) -> None: ...
+    data_class: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    excluded: _containers.RepeatedCompositeFieldContainer[_router_pb2.Exclusion]
+    ladder: _containers.RepeatedCompositeFieldContainer[_router_pb2.Rung]
+    reasons_cut: int
+    trace_id: str
+    def __init__(self, request_id: _Optional[str] = ..., occurred_at: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., final_tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., final_model: _Optional[str] = ..., attempts: _Optional[int] = ..., answered: _Optional[bool] = ..., escalated: _Optional[bool] = ..., total_cost_usd: _Optional[str] = ..., error: _Optional[str] = ..., rollout_id: _Optional[str] = ..., arm: _Optional[str] = ..., data_class: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ..., excluded: _Optional[_Iterable[_Union[_router_pb2.Exclusion, _Mapping]]] = ..., ladder: _Optional[_Iterable[_Union[_router_pb2.Rung, _Mapping]]] = ..., reasons_cut: _Optional[int] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class RequestList(_message.Message):
     __slots__ = ("requests",)
@@ -292,7 +307,7 @@ class DailySpend(_message.Message):
     def __init__(self, day: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., attempts: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
 
 class Report(_message.Message):
-    __slots__ = ("days", "requests", "answered", "escalated", "escalation_rate", "answered_by_tier", "total_cost_usd", "cost_per_1k_requests_usd")
+    __slots__ = ("days", "requests", "answered", "escalated", "escalation_rate", "answered_by_tier", "total_cost_usd", "cost_per_1k_requests_usd", "fell_back", "fallback_rate", "requests_by_data_class", "routes")
     class AnsweredByTierEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -300,6 +315,13 @@ class Report(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class RequestsByDataClassEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     DAYS_FIELD_NUMBER: _ClassVar[int]
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_FIELD_NUMBER: _ClassVar[int]
@@ -308,6 +330,10 @@ class Report(_message.Message):
     ANSWERED_BY_TIER_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     COST_PER_1K_REQUESTS_USD_FIELD_NUMBER: _ClassVar[int]
+    FELL_BACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_RATE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_BY_DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
     days: _containers.RepeatedCompositeFieldContainer[DailySpend]
     requests: int
     answered: int
@@ -316,7 +342,34 @@ class Report(_message.Message):
     answered_by_tier: _containers.ScalarMap[str, float]
     total_cost_usd: str
     cost_per_1k_requests_usd: str
-    def __init__(self, days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ..., requests: _Optional[int] = ..., answered: _Optional[int] = ..., escalated: _Optional[int] = ..., escalation_rate: _Optional[float] = ..., answered_by_tier: _Optional[_Mapping[str, float]] = ..., total_cost_usd: _Optional[str] = ..., cost_per_1k_requests_usd: _Optional[str] = ...) -> None: ...
+    fell_back: int
+    fallback_rate: float
+    requests_by_data_class: _containers.ScalarMap[str, int]
+    routes: _containers.RepeatedCompositeFieldContainer[RouteLine]
+    def __init__(self, days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ..., requests: _Optional[int] = ..., answered: _Optional[int] = ..., escalated: _Optional[int] = ..., escalation_rate: _Optional[float] = ..., answered_by_tier: _Optional[_Mapping[str, float]] = ..., total_cost_usd: _Optional[str] = ..., cost_per_1k_requests_usd: _Optional[str] = ..., fell_back: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., requests_by_data_class: _Optional[_Mapping[str, int]] = ..., routes: _Optional[_Iterable[_Union[RouteLine, _Mapping]]] = ...) -> None: ...
+
+class RouteLine(_message.Message):
+    __slots__ = ("tier", "model", "answered", "fell_back", "fallback_rate", "requests_by_data_class")
+    class RequestsByDataClassEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    FELL_BACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_RATE_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_BY_DATA_CLASS_FIELD_NUMBER: _ClassVar[int]
+    tier: _common_pb2.Tier
+    model: str
+    answered: int
+    fell_back: int
+    fallback_rate: float
+    requests_by_data_class: _containers.ScalarMap[str, int]
+    def __init__(self, tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., answered: _Optional[int] = ..., fell_back: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., requests_by_data_class: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class Budget(_message.Message):
     __slots__ = ("tenant", "workload", "period", "limit_usd", "soft_ratio", "action", "spent_usd", "state", "strict")
