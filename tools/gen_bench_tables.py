@@ -105,6 +105,13 @@ ABOUT: dict[str, tuple[str, str, str]] = {
         "Ingest of signed attempt events from JetStream (verified as in production), and spend and "
         "report queries over 1M stored attempts, on SQLite and PostgreSQL.",
     ),
+    "console.json": (
+        "Console pages over a large ledger",
+        "BENCH=console make bench",
+        "Each page of the web console over HTTP, one client asking in turn after a warm-up: the console alone "
+        "reading the ledger (PostgreSQL, 1M stored attempts over 90 days with their requests and daily rollups) "
+        "and the assessor over gRPC with an admin key. The target is 200 ms at p95.",
+    ),
     "vllm.json": (
         "vLLM through Tierlift",
         "make test-vllm",
@@ -244,6 +251,16 @@ def _ledger(d: dict[str, Any]) -> list[str]:
     return [intro, "", *_table(["measure", *names], rows)]
 
 
+def _console(d: dict[str, Any]) -> list[str]:
+    target = d.get("target_p95_ms")
+    rows = [[name.replace("_", " "), f"`{p['path']}`", p["n"], p["p50_ms"], p["p95_ms"], p["max_ms"],
+             "-" if target is None else ("yes" if p["p95_ms"] <= target else "**no**")]
+            for name, p in d["pages"].items()]  # fmt: skip
+    counts = ", ".join(f"{_num(n)} {table.replace('_', ' ')}" for table, n in d["rows"].items())
+    head = ["page", "path", "n", "p50 ms", "p95 ms", "max ms", f"p95 within {target} ms" if target else "-"]
+    return [f"Stored rows: {counts}.", "", *_table(head, rows)]
+
+
 def _vllm(d: dict[str, Any]) -> list[str]:
     row = [d["direct_output_tokens_per_s"], d["through_tierlift_output_tokens_per_s"]]
     return _table(["direct, output tokens/s", "through Tierlift, output tokens/s"], [row])
@@ -301,7 +318,8 @@ LAYOUTS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "local_model.json": _local_model, "router_overhead.json": _router_overhead,
     "classifier_load.json": _classifier_load, "detectors.json": _detectors, "auth.json": _auth,
     "gateway.json": _gateway, "tools.json": _tools, "shadow.json": _shadow, "cpu_profile.json": _cpu_profile,
-    "floor.json": _floor, "ledger.json": _ledger, "vllm.json": _vllm, "peers.json": _peers,
+    "floor.json": _floor, "ledger.json": _ledger, "console.json": _console, "vllm.json": _vllm,
+    "peers.json": _peers,
 }  # fmt: skip
 
 

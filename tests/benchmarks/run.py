@@ -9,6 +9,8 @@ commit and machine that produced them. Speed is measured here, never asserted in
 
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
+    console.json          the web console's pages (p50/p95/max) over 1M stored attempts on
+                          PostgreSQL, the console alone reading the ledger and assessor over gRPC
     detectors.json        the classifier's pattern work (detectors, prompt form, address search)
                           at 4K, 32K and 128K characters of five kinds of text
     auth.json             what authenticating a call adds (Authenticate.admit, 10,000 keys)
@@ -26,7 +28,8 @@ commit and machine that produced them. Speed is measured here, never asserted in
     topology.json         the same requests on the microservices and the combined topology, both
                           up at once, alternating rounds: latency, throughput, CPU per request
 
-BENCH=local, overhead, ledger, detectors, auth, gateway, tools, shadow, profile, floor, classifier or topology runs one.
+BENCH=local, overhead, ledger, console, detectors, auth, gateway, tools, shadow, profile, floor, classifier
+or topology runs one.
 """
 
 from __future__ import annotations
@@ -207,6 +210,10 @@ def main() -> int:
         from tests.benchmarks.ledger import bench_ledger
 
         _write("ledger.json", bench_ledger())
+    if which in ("all", "console"):
+        from tests.benchmarks.console import bench_console
+
+        _write("console.json", bench_console())
     if which in ("all", "gateway"):
         from tests.benchmarks.gateway import bench_gateway
 
