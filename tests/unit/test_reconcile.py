@@ -133,10 +133,11 @@ def test_a_day_missing_from_the_ledger_and_a_price_difference_are_found_and_aler
 ) -> None:  # fmt: skip
     billed = traffic(store, (model,))
     lost = DAYS[2]
-    with store.engine.begin() as conn:  # the ledger never heard of that day's attempt
-        from tierlift.ledger._schema import attempts
+    with store.engine.begin() as conn:  # the ledger never heard of that day's attempt: neither it nor its rollup
+        from tierlift.ledger._schema import attempts, daily_spend
 
         conn.execute(attempts.delete().where(attempts.c.request_id == f"{model}-{lost}"))
+        conn.execute(daily_spend.delete().where(daily_spend.c.day == lost, daily_spend.c.model == model))
     overbilled = DAYS[3]  # the provider charged 10% more than the catalog's prices make it
     billed = [b if b.day != overbilled else Billed(b.day, b.model, b.input_tokens, b.output_tokens,
               b.cache_read_tokens, b.requests, b.input_usd * Decimal("1.1"), b.output_usd * Decimal("1.1"))

@@ -3,6 +3,7 @@ renders what came back. Money is shown to finance and admin only; a viewer sees 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -64,8 +65,9 @@ async def overview(request: web.Request) -> web.Response:
     session, backend = session_of(request), request.app[BACKEND]
     days, since = _window(request)
     query = ledger_pb2.SpendQuery(since=since)
-    report = await backend.ledger_call("GetReport", query, session.key)
-    spend = await backend.ledger_call("GetSpend", query, session.key)
+    report, spend = await asyncio.gather(  # independent reads: the ledger answers both at once
+        backend.ledger_call("GetReport", query, session.key), backend.ledger_call("GetSpend", query, session.key)
+    )
     mix: dict[tuple[str, str], list[Any]] = {}
     for line in spend.lines:  # attempts and cost per tier and model, over tenants and workloads
         row = mix.setdefault((tier_name(line.tier), line.model), [0, Decimal(0)])
@@ -90,21 +92,26 @@ def _rollup(lines: Any, field: str) -> list[tuple[str, int, Decimal]]:
     return sorted(((k, n, c) for k, (n, c) in totals.items()), key=lambda r: (-r[2], -r[1], r[0]))
 
 
-async def _spend_lines(request: web.Request) -> tuple[dict[str, str], Any]:
-    session, backend = session_of(request), request.app[BACKEND]
+def _spend_query(request: web.Request) -> tuple[dict[str, str], ledger_pb2.SpendQuery]:
     days, since = _window(request)
     filters = {"days": days, "tenant": _slug(request, "tenant"), "workload": _slug(request, "workload")}
-    query = ledger_pb2.SpendQuery(tenant=filters["tenant"], workload=filters["workload"], since=since)
+    return filters, ledger_pb2.SpendQuery(tenant=filters["tenant"], workload=filters["workload"], since=since)
+
+
+async def _spend_lines(request: web.Request) -> tuple[dict[str, str], Any]:
+    session, backend = session_of(request), request.app[BACKEND]
+    filters, query = _spend_query(request)
     return filters, await backend.ledger_call("GetSpend", query, session.key)
 
 
 async def spend(request: web.Request) -> web.Response:
     session, backend = session_of(request), request.app[BACKEND]
-    filters, report = await _spend_lines(request)
-    _days, since = _window(request)
-    query = ledger_pb2.SpendQuery(tenant=filters["tenant"], workload=filters["workload"], since=since)
-    daily = await backend.ledger_call("GetReport", query, session.key)
-    budgets = await backend.ledger_call("ListBudgets", ledger_pb2.BudgetQuery(tenant=filters["tenant"]), session.key)
+    filters, query = _spend_query(request)
+    report, daily, budgets = await asyncio.gather(  # independent reads: the ledger answers them at once
+        backend.ledger_call("GetSpend", query, session.key),
+        backend.ledger_call("GetReport", query, session.key),
+        backend.ledger_call("ListBudgets", ledger_pb2.BudgetQuery(tenant=filters["tenant"]), session.key),
+    )
     rollups = {field: _rollup(report.lines, field) for field in ("tenant", "workload", "tier", "model")}
     chart = _daily_chart(daily.days, session.sees_money)
     return render(request, "spend.html", filters=filters, windows=WINDOWS, report=report, rollups=rollups,

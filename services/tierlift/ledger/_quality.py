@@ -5,21 +5,21 @@ quality point (cost ÷ agreement)."""
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, func, select
+from sqlalchemy import Engine, Table, and_, case, func, or_, select
 
 from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.ledger._ingest import EventIngest, fitted, free_text, occurred_at, parse
 from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
-from tierlift.ledger._store import dialect_insert
+from tierlift.ledger._store import _usd_sum, _with_usd_total, dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
 
 
@@ -60,21 +60,22 @@ class QualityStore:
             with self.engine.begin() as conn:
                 conn.execute(self._insert(table).on_conflict_do_nothing(index_elements=["event_id"]), list(rows))
 
+    def _read(self, query: Any) -> Sequence[Any]:
+        with self.engine.connect() as conn:
+            return conn.execute(query).all()
+
     def report(self, tenant: str, workload: str, since: datetime, until: datetime) -> ledger_pb2.QualityReport:
         r, a, q, f = requests.c, attempts.c, quality_scores.c, feedback.c
         where = [r.occurred_at >= since, r.occurred_at < until, r.answered.is_(True)]
         where += [r.tenant == tenant] if tenant else []
         where += [r.workload == workload] if workload else []
-        with self.engine.connect() as conn:
-            served = conn.execute(
-                select(r.request_id, r.workload, r.final_model, r.final_tier, r.escalated, r.regenerated,
-                       r.total_cost_usd).where(*where)
-            ).all()  # fmt: skip
-            latency = conn.execute(
-                select(r.workload, a.model, a.latency_ms)
-                .join(requests, and_(r.request_id == a.request_id, r.final_model == a.model))
-                .where(*where, a.kind == "live", a.outcome == "ANSWERED")
-            ).all()
+        # the latencies (the join of requests with their attempts: most of the time) on a second
+        # connection while the rest is read on this one
+        with ThreadPoolExecutor(max_workers=1) as pool, self.engine.connect() as conn:
+            ranked = pool.submit(self._read, _latency_ranks(where))
+            served = {
+                (row.workload, row.final_model): _with_usd_total(row._mapping) for row in conn.execute(_served(where))
+            }
             scores = conn.execute(
                 select(q.source, q.workload, q.model, func.count(), func.avg(q.score))
                 .where(q.occurred_at >= since, q.occurred_at < until, *([q.workload == workload] if workload else []),
@@ -91,63 +92,103 @@ class QualityStore:
             apart = [a.kind != "live", a.occurred_at >= since, a.occurred_at < until]
             apart += [a.tenant == tenant] if tenant else []
             apart += [a.workload == workload] if workload else []
-            costs: dict[str, Decimal] = defaultdict(Decimal)
-            for kind, cost in conn.execute(select(a.kind, a.cost_usd).where(*apart)):
-                costs[kind] += cost
+            summed = select(a.kind, *_usd_sum(a.cost_usd)).where(*apart).group_by(a.kind)
+            costs = {row["kind"]: _with_usd_total(row)["cost_usd"] for row in conn.execute(summed).mappings()}
             alerts = conn.execute(
                 select(quality_alerts).where(quality_alerts.c.occurred_at >= since,
                                              *([quality_alerts.c.workload == workload] if workload else []))
                 .order_by(quality_alerts.c.occurred_at.desc()).limit(50)
             ).mappings().all()  # fmt: skip
-        report = _report(served, latency, scores, ratings, costs["shadow"], alerts)
-        report.judge_cost_usd = money.to_wire(costs["judge"])
+            latencies = _latencies(ranked.result())
+        report = _report(served, latencies, scores, ratings, costs.get("shadow", Decimal(0)), alerts)
+        report.judge_cost_usd = money.to_wire(costs.get("judge", Decimal(0)))
         return report
 
 
-def _percentile(values: list[float], share: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+def _served(where: Sequence[Any]) -> Any:
+    """The answered requests of the window counted per (workload, model) path: how many, the tier,
+    how many were regenerated or escalated, and what they cost in all."""
+    r = requests.c
+    return (
+        select(r.workload, r.final_model, func.count().label("requests"), func.min(r.final_tier).label("tier"),
+               func.sum(case((r.regenerated, 1), else_=0)).label("regenerated"),
+               func.sum(case((r.escalated, 1), else_=0)).label("escalated"), *_usd_sum(r.total_cost_usd))
+        .where(*where)
+        .group_by(r.workload, r.final_model)
+    )  # fmt: skip
+
+
+def _latency_ranks(where: Sequence[Any]) -> Any:
+    """The latencies that the p50 and p95 of each (workload, model) path are made of, ranked in
+    SQL (window functions: PostgreSQL and SQLite alike): the middle one or two and the
+    int(0.95 * n)-th from the lowest (0-based), each row as (workload, model, n, rank, latency).
+    The latency of a request is that of its live ANSWERED attempts on its final model."""
+    r, a = requests.c, attempts.c
+    path = (r.workload, a.model)
+    ranked = (
+        select(r.workload, a.model.label("model"), a.latency_ms,
+               func.row_number().over(partition_by=path, order_by=a.latency_ms).label("rank"),
+               func.count().over(partition_by=path).label("n"))
+        .join(requests, and_(r.request_id == a.request_id, r.final_model == a.model))
+        .where(*where, a.kind == "live", a.outcome == "ANSWERED")
+        .subquery()
+    )  # fmt: skip
+    n, rank = ranked.c.n, ranked.c.rank
+    wanted = or_(rank == n // 2 + 1, and_(n % 2 == 0, rank == n // 2), rank == n * 95 // 100 + 1)
+    return select(ranked.c.workload, ranked.c.model, n, rank, ranked.c.latency_ms).where(wanted)
+
+
+def _latencies(ranked: Sequence[Any]) -> dict[tuple[str, str], tuple[float, float]]:
+    """Each path's (p50, p95) from `_latency_ranks`: the median as statistics.median takes it (the
+    mean of the middle two of an even count), the p95 the value int(0.95 * n) places up (counted
+    as 95 * n // 100, which is the same for every count below 5,000,000)."""
+    at: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    counts: dict[tuple[str, str], int] = {}
+    for workload, model, n, rank, ms in ranked:
+        at[workload, model][int(rank)] = ms
+        counts[workload, model] = int(n)
+    out = {}
+    for key, n in counts.items():
+        values = at[key]
+        p50 = values[n // 2 + 1] if n % 2 else (values[n // 2] + values[n // 2 + 1]) / 2
+        out[key] = (p50, values[n * 95 // 100 + 1])
+    return out
 
 
 def _report(
-    served: Sequence[Any],
-    latency: Sequence[Any],
+    served: dict[tuple[str, str], dict[str, Any]],
+    latencies: dict[tuple[str, str], tuple[float, float]],
     scores: Sequence[Any],
     ratings: Sequence[Any],
     shadow_cost: Decimal,
     alerts: Sequence[Any],
 ) -> ledger_pb2.QualityReport:
-    paths: dict[tuple[str, str], list[Any]] = defaultdict(list)
-    for row in served:
-        paths[row.workload, row.final_model].append(row)
+    paths = dict(served)
     per_workload: dict[str, int] = defaultdict(int)
-    for (workload, _), rows in paths.items():
-        per_workload[workload] += len(rows)
-    latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for workload, model, ms in latency:
-        latencies[workload, model].append(ms)
+    for (workload, _), path in paths.items():
+        per_workload[workload] += path["requests"]
     scored = {(w, m): (n, mean) for source, w, m, n, mean in scores if source == "shadow"}
     suites = {(w, m): float(mean) for source, w, m, _, mean in scores if source == "suite"}
+    empty = {"requests": 0, "tier": "", "regenerated": 0, "escalated": 0, "cost_usd": Decimal(0)}
     for key in suites.keys() - paths.keys():  # a path only the golden set has tried yet
-        paths[key] = []
+        paths[key] = empty
     rated = {(w, m): (n, mean) for w, m, n, mean in ratings}
     report = ledger_pb2.QualityReport(shadow_cost_usd=money.to_wire(shadow_cost))
-    for (workload, model), rows in sorted(paths.items()):
-        n = len(rows) or 1  # rates of a path without live traffic are 0
-        cost = sum((row.total_cost_usd for row in rows), Decimal(0))
+    for (workload, model), path in sorted(paths.items()):
+        requests_n = int(path["requests"])
+        n = requests_n or 1  # rates of a path without live traffic are 0
+        cost = path["cost_usd"]
         count, agreement = scored.get((workload, model), (0, None))
         feedback_count, feedback_mean = rated.get((workload, model), (0, None))
+        p50, p95 = latencies.get((workload, model), (0.0, 0.0))
         line = ledger_pb2.QualityLine(
-            workload=workload, model=model, tier=rows[0].final_tier if rows else "", requests=len(rows),
-            share=len(rows) / per_workload[workload] if rows else 0.0, suite_score=suites.get((workload, model), -1.0),
-            scored=count, agreement=-1.0 if agreement is None else float(agreement), feedback=feedback_count,
-            feedback_score=float(feedback_mean or 0.0),
-            regeneration_rate=sum(row.regenerated for row in rows) / n,
-            escalation_rate=sum(row.escalated for row in rows) / n,
-            p50_latency_ms=statistics.median(latencies[workload, model]) if latencies[workload, model] else 0.0,
-            p95_latency_ms=_percentile(latencies[workload, model], 0.95), cost_usd=money.to_wire(cost),
+            workload=workload, model=model, tier=path["tier"], requests=requests_n,
+            share=requests_n / per_workload[workload] if requests_n else 0.0,
+            suite_score=suites.get((workload, model), -1.0), scored=count,
+            agreement=-1.0 if agreement is None else float(agreement), feedback=feedback_count,
+            feedback_score=float(feedback_mean or 0.0), regeneration_rate=int(path["regenerated"]) / n,
+            escalation_rate=int(path["escalated"]) / n, p50_latency_ms=p50, p95_latency_ms=p95,
+            cost_usd=money.to_wire(cost),
         )  # fmt: skip
         if agreement:  # the cost of one point of agreement: what a cheaper path buys per unit of quality
             line.cost_per_quality_point = money.to_wire(money.quantize(cost / Decimal(str(agreement))))

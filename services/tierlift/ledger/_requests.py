@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, case, exists, func, select
 
 from tierlift.core import money
 from tierlift.core.catalog import TIERS
-from tierlift.ledger._schema import attempts, requests
+from tierlift.ledger._schema import FAULT, LIVE, attempts, requests
 from tierlift.v1 import common_pb2, ledger_pb2, router_pb2
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
@@ -101,19 +101,19 @@ UNRECORDED = "UNRECORDED"  # the data class of a request stored before the ledge
 def routing_mix(
     engine: Engine, tenant: str, workload: str, since: datetime | None, until: datetime | None
 ) -> list[dict[str, Any]]:
-    """Ended requests counted in SQL by (answered, final tier, final model, data class), each group
-    with how many of its answered requests fell back. A request fell back when it was answered and
-    at least one of its live attempts (not a shadow's or the judge's) ended FAULT: the ladder moved
-    past an error, a timeout, an unavailable provider or a call billed unsettled before a later
-    rung answered (the answering attempt itself is never a FAULT). Escalations on low confidence
-    are no fallback. Attempts are found by the indexed request id."""
+    """Ended requests counted in SQL by (answered, final tier, final model, data class, escalated),
+    each group with how many of its answered requests fell back. A request fell back when it was
+    answered and at least one of its live attempts (not a shadow's or the judge's) ended FAULT: the
+    ladder moved past an error, a timeout, an unavailable provider or a call billed unsettled before
+    a later rung answered (the answering attempt itself is never a FAULT). Escalations on low
+    confidence are no fallback. The live FAULT attempts have their own small partial index
+    (ix_attempts_live_faults): PostgreSQL hashes it once or probes it per request, instead of the
+    index of every attempt. The groups also give the outcome counts (`outcomes_of`)."""
     r, a = requests.c, attempts.c
-    faulted = exists().where(a.request_id == r.request_id, a.tenant == r.tenant, a.kind == "live", a.outcome == _FAULT)
+    faulted = exists().where(a.request_id == r.request_id, a.tenant == r.tenant, a.kind == LIVE, a.outcome == FAULT)
     fell_back = func.sum(case((and_(r.answered.is_(True), faulted), 1), else_=0))
-    query = select(
-        r.answered, r.final_tier, r.final_model, r.data_class,
-        func.count().label("requests"), fell_back.label("fell_back"),
-    ).group_by(r.answered, r.final_tier, r.final_model, r.data_class)  # fmt: skip
+    keys = (r.answered, r.final_tier, r.final_model, r.data_class, r.escalated)
+    query = select(*keys, func.count().label("requests"), fell_back.label("fell_back")).group_by(*keys)
     if tenant:
         query = query.where(r.tenant == tenant)
     if workload:
@@ -130,7 +130,14 @@ def routing_mix(
     return groups
 
 
-_FAULT = router_pb2.Outcome.Name(router_pb2.OUTCOME_FAULT).removeprefix("OUTCOME_")
+def outcomes_of(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`routing_mix`'s groups as LedgerStore.request_outcomes counts them: by (answered, final
+    tier, escalated)."""
+    counts: dict[tuple[bool, str, bool], int] = {}
+    for g in groups:
+        key = (bool(g["answered"]), g["final_tier"], bool(g["escalated"]))
+        counts[key] = counts.get(key, 0) + g["requests"]
+    return [{"answered": k[0], "final_tier": k[1], "escalated": k[2], "requests": n} for k, n in sorted(counts.items())]
 
 
 def add_routing_mix(report: ledger_pb2.Report, groups: list[dict[str, Any]]) -> None:

@@ -22,8 +22,11 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    literal_column,
+    text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.types import TypeDecorator
 
 from tierlift.core import money
@@ -94,6 +97,14 @@ PRICED_KINDS = ("cache_read", "cache_write_5m", "cache_write_1h", "image_input",
 REPORTED_KINDS = ("cache_read", "cache_write", "image_input", "audio_input", "reasoning")
 KIND_COST_COLUMNS = tuple(f"{kind}_cost_usd" for kind in REPORTED_KINDS)
 
+LIVE_FAULTS = "outcome = 'FAULT' AND kind = 'live'"
+LIVE_FLAGGED = "(estimated OR unsettled) AND kind = 'live'"
+
+# the two partial indexes' predicates, as queries must spell them for a planner to use them: with
+# the constants in the SQL (a bound parameter proves nothing to PostgreSQL's generic plans)
+LIVE: ColumnClause[str] = literal_column("'live'")
+FAULT: ColumnClause[str] = literal_column("'FAULT'")
+
 attempts = Table(
     "attempts",
     metadata,
@@ -138,7 +149,14 @@ attempts = Table(
     # case until its AttemptFinished arrives and replaces it, once (LedgerStore.settle_started)
     Column("unsettled", Boolean, nullable=False, server_default=false()),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
-)
+    # small partial indexes (migration 0016): the live FAULT attempts, which make an answered
+    # request one that fell back (GetReport), and the live attempts still estimated or unsettled,
+    # counted per spend line (GetSpend)
+    Index("ix_attempts_live_faults", "request_id", "tenant", postgresql_where=text(LIVE_FAULTS),
+          sqlite_where=text(LIVE_FAULTS)),
+    Index("ix_attempts_live_flagged", "occurred_at", postgresql_where=text(LIVE_FLAGGED),
+          sqlite_where=text(LIVE_FLAGGED)),
+)  # fmt: skip
 
 # Provider calls written ahead (tierlift.attempt.started), each kept until its deadline has passed
 # by TIERLIFT_UNSETTLED_AFTER_S: then an attempt row with its event id exists (it finished), or it
@@ -183,6 +201,7 @@ requests = Table(
     Column("reasons", Text, nullable=False, server_default=""),
     Column("trace_id", String(32), nullable=False, server_default=""),
     Index("ix_requests_tenant_occurred", "tenant", "occurred_at"),
+    Index("ix_requests_occurred_at", "occurred_at"),  # a window over every tenant (the console)
     Index("ix_requests_prompt", "tenant", "workload", "prompt_sha256", "occurred_at"),
     Index("ix_requests_rollout", "rollout_id", "occurred_at"),
 )

@@ -5,6 +5,7 @@ an insert really added, in the same transaction, so a replayed event changes not
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,13 +26,14 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    literal,
     select,
     type_coerce,
     union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
 from tierlift.core import money
@@ -40,6 +42,7 @@ from tierlift.core.entry import StartupError
 from tierlift.ledger._schema import (
     KIND_COST_COLUMNS,
     KIND_TOKEN_COLUMNS,
+    LIVE,
     PRICED_KINDS,
     attempts,
     attempts_started,
@@ -60,7 +63,10 @@ _REPORTED_COLUMNS = (*_ROLLUP_TOKENS, *_ROLLUP_COSTS, "input_usd_per_million", "
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, pool_pre_ping=True)
+    # PostgreSQL's JIT compiles the console's window reads (hundreds of thousands of rows) for
+    # up to 0.7 s each and never wins that back at the ledger's sizes: it is off on its connections
+    postgres = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(url, pool_pre_ping=True, connect_args={"options": "-c jit=off"} if postgres else {})
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -188,7 +194,9 @@ class LedgerStore:
 
     def _settle_late(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Put each row (an attempt's outcome) in place of its stored `unsettled` row, if it has
-        one; a settled row is never touched. The rollups' differences (`_difference`)."""
+        one; a settled row is never touched. What the rollups change by: the stored row taken out
+        of its day and key, and the outcome added to its own (its time is when the call ended, not
+        when it started, and may fall on the next day)."""
         if not rows:
             return []
         a = attempts.c
@@ -206,7 +214,7 @@ class LedgerStore:
                 update(attempts).where(a.event_id == row["event_id"], a.unsettled.is_(True)).values(values)
             )
             if replaced.rowcount == 1:
-                changes.append(_difference(old, row))
+                changes += [_removed(old), row]
         return changes
 
     # --- write-ahead attempts (tierlift.attempt.started) ------------------------------------------
@@ -411,36 +419,50 @@ class LedgerStore:
 
     def spend(self, tenant: str, workload: str, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
         """Live spend by (tenant, workload, tier, model), with each kind's tokens and cost
-        (KIND_TOKEN_COLUMNS, KIND_COST_COLUMNS) summed."""
-        a = attempts.c
-        kinds = [func.sum(a[name]).label(name) for name in KIND_TOKEN_COLUMNS]
-        kind_costs = [part for name in KIND_COST_COLUMNS for part in _usd_sum(a[name], name)]
+        (KIND_TOKEN_COLUMNS, KIND_COST_COLUMNS) summed, and how many of the attempts are still
+        estimated or unsettled. The window's whole UTC days are read from the daily rollups, which
+        hold exactly their live attempts' sums (`_add_to_rollups`, corrections by the difference);
+        only the part-days at its ends are summed from attempts, and the estimated and unsettled
+        ones (few) are counted from their partial index. All of it is added up in one statement."""
+        a, d = attempts.c, daily_spend.c
+        zero, one = literal(0, BigInteger), literal(1, BigInteger)
+        columns = ("attempts", *_ROLLUP_TOKENS, *_ROLLUP_COSTS, "estimated_attempts", "unsettled_attempts")
+
+        def from_attempts(start: datetime | None, end: datetime | None) -> Any:
+            values = (one, *(a[name] for name in _ROLLUP_TOKENS), *(a[name] for name in _ROLLUP_COSTS), zero, zero)
+            return _windowed(_spend_part(a, values, columns).where(a.kind == "live"), a, tenant, workload, start, end)
+
+        days = _whole_days(since, until)
+        if days is None:
+            parts = [from_attempts(since, until)]
+        else:
+            first, last = days
+            rollups = _filtered(_spend_part(d, [d[name] for name in columns[:-2]] + [zero, zero], columns), d,
+                                tenant, workload)  # fmt: skip
+            rollups = rollups.where(d.day >= first) if first else rollups
+            parts = [rollups.where(d.day < last) if last else rollups]
+            if since is not None and first is not None and _utc(since) < _midnight(first):
+                parts.append(from_attempts(since, _midnight(first)))
+            if until is not None and last is not None and _midnight(last) < _utc(until):
+                parts.append(from_attempts(_midnight(last), until))
+        flags = (zero,) * (len(columns) - 2) + (case((a.estimated, 1), else_=0), case((a.unsettled, 1), else_=0))
+        flagged = _spend_part(a, flags, columns).where(a.kind == LIVE, a.estimated | a.unsettled)
+        parts.append(_windowed(flagged, a, tenant, workload, since, until))
+        rows = union_all(*parts).subquery()
+        u = rows.c
+        keys = (u.tenant, u.workload, u.tier, u.model)
+        counts = ("attempts", *_ROLLUP_TOKENS, "estimated_attempts", "unsettled_attempts")
         query = (
-            select(a.tenant, a.workload, a.tier, a.model, func.count().label("attempts"),
-                   func.sum(a.input_tokens).label("input_tokens"), func.sum(a.output_tokens).label("output_tokens"),
-                   func.sum(case((a.estimated, 1), else_=0)).label("estimated_attempts"),
-                   func.sum(case((a.unsettled, 1), else_=0)).label("unsettled_attempts"),
-                   *kinds, *_usd_sum(a.cost_usd), *kind_costs)
-            .group_by(a.tenant, a.workload, a.tier, a.model)
-            .order_by(a.tenant, a.workload, a.tier, a.model)
+            select(*keys, *(func.sum(u[name]).label(name) for name in counts),
+                   *(part for name in _ROLLUP_COSTS for part in _usd_sum(u[name], name)))
+            .group_by(*keys)
+            .having(func.sum(u.attempts) > 0)  # a key whose only attempt moved to another day
+            .order_by(*keys)
         )  # fmt: skip
-        query = _filtered(query, a, tenant, workload).where(a.kind == "live")  # shadow runs: GetQuality
-        if since:
-            query = query.where(a.occurred_at >= since)
-        if until:
-            query = query.where(a.occurred_at < until)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        counts = (
-            "input_tokens",
-            "output_tokens",
-            "estimated_attempts",
-            "unsettled_attempts",
-            *KIND_TOKEN_COLUMNS,
-        )  # PostgreSQL's SUM: Decimal
-        return [
-            _with_usd_total(row, ("cost_usd", *KIND_COST_COLUMNS)) | {k: int(row[k]) for k in counts} for row in rows
-        ]
+            found = conn.execute(query).mappings().all()
+        # PostgreSQL's SUM: Decimal
+        return [_with_usd_total(row, _ROLLUP_COSTS) | {k: int(row[k]) for k in counts} for row in found]
 
     def attempts_for(self, request_id: str) -> list[dict[str, Any]]:
         a = attempts.c
@@ -517,12 +539,22 @@ def _usd_sum(column: Any, name: str = "cost_usd") -> tuple[Any, Any]:
 
 
 def _with_usd_total(row: Any, names: Sequence[str] = ("cost_usd",)) -> dict[str, Any]:
-    parts = {f"{name}_{part}" for name in names for part in ("micros", "picos")}
-    out = {k: v for k, v in dict(row).items() if k not in parts}
-    for name in names:
-        picos = int(row[f"{name}_micros"] or 0) * _MICRO + int(row[f"{name}_picos"] or 0)
-        out[name] = from_picos(picos)
+    parts, columns = _usd_parts(tuple(names))
+    out = {k: v for k, v in row.items() if k not in parts}
+    for name, micros, picos in columns:
+        total = int(row[micros] or 0) * _MICRO + int(row[picos] or 0)
+        out[name] = from_picos(total) if total else _ZERO_USD  # most kinds cost nothing on most lines
     return out
+
+
+@functools.cache
+def _usd_parts(names: tuple[str, ...]) -> tuple[frozenset[str], tuple[tuple[str, str, str], ...]]:
+    """The `_usd_sum` columns of `names`, and each name with its two."""
+    columns = tuple((name, f"{name}_micros", f"{name}_picos") for name in names)
+    return frozenset(c for _, *pair in columns for c in pair), columns
+
+
+_ZERO_USD = from_picos(0)
 
 
 def _difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -530,6 +562,46 @@ def _difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     differences, and no attempt."""
     same = {key: old[key] for key in (*_ROLLUP_KEYS, "kind")} | {"attempts": 0, "occurred_at": _utc(old["occurred_at"])}
     return same | {name: new[name] - old[name] for name in (*_ROLLUP_TOKENS, *_ROLLUP_COSTS)}
+
+
+def _removed(old: Mapping[str, Any]) -> dict[str, Any]:
+    """What taking the row `old` out of its day's rollup adds to it: one attempt fewer, its tokens
+    and costs negated."""
+    same = {key: old[key] for key in (*_ROLLUP_KEYS, "kind")} | {
+        "attempts": -1,
+        "occurred_at": _utc(old["occurred_at"]),
+    }
+    return same | {name: -old[name] for name in (*_ROLLUP_TOKENS, *_ROLLUP_COSTS)}
+
+
+def _spend_part(table: Any, values: Sequence[Any], names: Sequence[str]) -> Any:
+    """One source of `LedgerStore.spend`'s rows: the spend line's key and `values` as `names`."""
+    return select(table.tenant, table.workload, table.tier, table.model,
+                  *(value.label(name) for value, name in zip(values, names, strict=True)))  # fmt: skip
+
+
+def _windowed(query: Any, a: Any, tenant: str, workload: str, start: datetime | None, end: datetime | None) -> Any:
+    query = _filtered(query, a, tenant, workload)
+    query = query.where(a.occurred_at >= start) if start else query
+    return query.where(a.occurred_at < end) if end else query
+
+
+def _whole_days(since: datetime | None, until: datetime | None) -> tuple[date | None, date | None] | None:
+    """The UTC days [first, last) wholly inside [since, until) (None: unbounded on that side), or
+    None when there is none."""
+    first = last = None
+    if since is not None:
+        first = _utc(since).date()
+        first += timedelta(days=0 if _utc(since) == _midnight(first) else 1)
+    if until is not None:
+        last = _utc(until).date()
+    if first is not None and last is not None and first >= last:
+        return None
+    return first, last
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _prices_row(input_price: Decimal, output_price: Decimal, per_million: Mapping[str, Decimal]) -> dict[str, Decimal]:
