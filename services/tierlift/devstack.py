@@ -239,8 +239,9 @@ class Stack:
     metrics_addrs: dict[str, str] = field(default_factory=dict)
     # "microservices": a process per component; "combined": the request path (gateway, router,
     # classifier, every adapter) in one process named "router" (`tierlift serve`), whose gRPC is
-    # addrs["router"] and HTTP addrs["gateway"]; ledger, assessor and NATS apart either way
-    topology: str = "microservices"
+    # addrs["router"] and HTTP addrs["gateway"]; ledger, assessor and NATS apart either way.
+    # TIERLIFT_TOPOLOGY picks the default, as for `tierlift up` (the test suite runs in either)
+    topology: str = field(default_factory=lambda: os.environ.get("TIERLIFT_TOPOLOGY", "microservices"))
 
     @property
     def services(self) -> list[str]:
@@ -371,21 +372,26 @@ class Stack:
             env[METRICS_LISTEN] = self.metrics_addrs[name]
         return {**env, **self.extra_env, **self.service_extra_env.get(name, {})}
 
-    def combined_env(self, port: int) -> dict[str, str]:
-        """The combined process's environment: the router's, the gateway's listener and console,
-        the adapters' provider settings, and the router's key trusted by the hosted callees."""
-        env = self.service_env("router", port)
-        env["TIERLIFT_HTTP_LISTEN"] = f"127.0.0.1:{self.gateway_port}"
+    def combined_env(self, name: str, port: int, http_port: int) -> dict[str, str]:
+        """A combined process's environment (`name`: "router", or a replica "router-2"): the
+        router's, the gateway's listener and console, the adapters' provider settings, and the
+        router's key trusted by the hosted callees."""
+        env = self.service_env(name, port)
+        env["TIERLIFT_HTTP_LISTEN"] = f"127.0.0.1:{http_port}"
         env["TIERLIFT_LEDGER_ADDR"], env["TIERLIFT_CONSOLE_SECRET"] = self.addrs["ledger"], self.console_secret
         if "assessor" in self.addrs:
             env["TIERLIFT_ASSESSOR_ADDR"] = self.addrs["assessor"]
         env["TIERLIFT_TRUSTED_ROUTER_KEYS"] = digest(self.keys["router"])
         for name in self.adapters:
             env |= self.service_extra_env.get(f"adapter-{name}", {})
-        return env | self.service_extra_env.get("router", {})
+        return env | self.service_extra_env.get(name, {})
+
+    def _combined(self, name: str) -> bool:
+        """Whether `name` is a combined request-path process: the router, or a replica of it."""
+        return self.topology == "combined" and name.startswith("router")
 
     def _command(self, name: str) -> list[str]:
-        if self.topology == "combined" and name == "router":
+        if self._combined(name):
             hosted = ",".join(f"adapter:{name}={backend}" for name, backend in self.adapters.items())
             return [
                 sys.executable,
@@ -403,10 +409,12 @@ class Stack:
         log_path = self.log_path(name)
         if self.metrics and name not in self.metrics_addrs:  # a restart keeps its port
             self.metrics_addrs[name] = f"127.0.0.1:{free_port()}"
-        combined = self.topology == "combined" and name == "router"
+        combined = self._combined(name)
+        # a replica's edge on a port of its own; the stack's gateway address stays the first one's
+        http_port = self.gateway_port if name == "router" else free_port()
         proc = subprocess.Popen(
             self._command(name),
-            env=self.combined_env(port) if combined else self.service_env(name, port),
+            env=self.combined_env(name, port, http_port) if combined else self.service_env(name, port),
             # Own session: a terminal's Ctrl-C reaches only the CLI, which stops services in order.
             stdout=private_file(log_path).open("ab"),
             stderr=subprocess.STDOUT,
@@ -416,9 +424,10 @@ class Stack:
         self.procs[name] = proc
         self.addrs[name] = f"127.0.0.1:{port}"
         if combined:
-            self.addrs["gateway"] = f"127.0.0.1:{self.gateway_port}"
+            if name == "router":
+                self.addrs["gateway"] = f"127.0.0.1:{self.gateway_port}"
             wait_healthy(self.addrs[name], health_timeout_s, proc, name, log_path, self.tls)
-            wait_for_port(self.gateway_port, health_timeout_s, proc, name)
+            wait_for_port(http_port, health_timeout_s, proc, name)
         elif name == "gateway":
             wait_for_port(port, health_timeout_s, proc, name)
         else:

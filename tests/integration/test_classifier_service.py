@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from tests.topology import own_process
 from tierlift.devstack import Stack
 from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 
@@ -9,6 +10,7 @@ from tierlift.v1 import classifier_pb2, classifier_pb2_grpc, common_pb2
 def test_the_classifier_process_holds_no_torch(stack: Stack) -> None:
     """spaCy's thinc imports torch whenever it is installed; the classifier computes nothing with
     it and keeps it out (~250 MB per replica)."""
+    own_process(stack, "classifier")
     request = classifier_pb2.ClassifyRequest(
         messages=[common_pb2.Message(role="user", content="Send the lease to Ines Roth, 3 Mill Lane, Leeds.")]
     )

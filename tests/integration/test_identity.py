@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from tests.stack_keys import app_key, wait_until_router_knows
+from tests.topology import own_process
 from tierlift.core.identity import with_key
 from tierlift.devstack import Stack
 from tierlift.v1 import (
@@ -51,6 +52,8 @@ def create_key(stack: Stack, **fields: Any) -> str:
 
 
 def test_every_rpc_of_every_service_wants_a_credential(stack: Stack) -> None:
+    own_process(stack, "classifier")  # combined: the classifier and the adapters have no address to call
+
     def open_channel(name: str) -> grpc.Channel:
         return grpc.insecure_channel(stack.addrs[name])
 
@@ -138,6 +141,7 @@ def test_roles_decide_who_reads_budgets_and_manages_keys(stack: Stack) -> None:
 
 
 def test_only_routers_may_call_the_classifier_and_the_adapters(stack: Stack) -> None:
+    own_process(stack, "adapter-llamacpp-local")
     key = app_key(stack, "tenant-a")
     with stack.channel("adapter-llamacpp-local", key) as channel:
         generate = adapter_pb2.GenerateRequest(model="gemma-3-270m-cpu", messages=HELLO)

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from tests.topology import process_of
 from tierlift.devstack import Stack
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
@@ -75,7 +76,7 @@ def test_a_request_shows_in_the_genai_and_tierlift_metrics(
     }
     assert "tierlift_request_duration_seconds" in router_metrics
 
-    adapter = scrape(stack, "adapter-llamacpp-local")["gen_ai_client_operation_duration_seconds"]
+    adapter = scrape(stack, process_of(stack, "adapter-llamacpp-local"))["gen_ai_client_operation_duration_seconds"]
     [count] = [s for s in adapter if s.name.endswith("_count") and s.labels["gen_ai_request_model"] == reply.model]
     assert count.value >= 1 and count.labels["gen_ai_provider_name"] == "llamacpp"
     assert count.labels["gen_ai_response_model"] == reply.model

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from tests.topology import own_process
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.devstack import Stack
@@ -93,6 +94,7 @@ def test_stream_returns_text_then_the_priced_story(router: router_pb2_grpc.Route
 def test_adapter_down_is_unavailable_with_its_name_then_recovers(
     stack: Stack, router: router_pb2_grpc.RouterStub
 ) -> None:
+    own_process(stack, "adapter-llamacpp-local")
     assert stack.stop_service("adapter-llamacpp-local") == 0  # SIGTERM drains and exits 0
     try:
         with pytest.raises(grpc.RpcError) as err:

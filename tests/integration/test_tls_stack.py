@@ -15,6 +15,7 @@ import pytest
 import trustme
 
 from tests.stack_keys import tenant_router
+from tests.topology import own_process
 from tierlift.core.tls import TlsFiles
 from tierlift.devstack import Stack
 from tierlift.v1 import (
@@ -98,6 +99,7 @@ def test_the_classifier_knows_the_router_by_its_certificate_and_no_one_else(
     tls_stack: Stack, ca: trustme.CA, tmp_path: Path
 ) -> None:
     assert tls_stack.tls is not None
+    own_process(tls_stack, "classifier")
     request = classifier_pb2.ClassifyRequest(messages=[common_pb2.Message(role="user", content="hi")])
     root = tls_stack.tls.ca.read_bytes()
 

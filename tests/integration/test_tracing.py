@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.stack_keys import tenant_router
+from tests.topology import own_process
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -103,6 +104,7 @@ def ask(stack: Stack, prompt: str = "Hi there?") -> router_pb2.CompleteResponse:
 
 
 def test_one_request_is_one_trace_across_every_service(traced: tuple[Stack, OtlpReceiver]) -> None:
+    own_process(traced[0], "adapter-openai-wire")  # each span's service is its process's
     stack, receiver = traced
     receiver.spans.clear()
     reply = ask(stack, "Hi there, traced?")  # a prompt of its own: a repeat skips the classifier
@@ -173,6 +175,7 @@ def test_a_repeated_request_is_labelled_without_calling_the_classifier(traced: t
     """The router remembers the labels it was given: the same request again, within the minute,
     has no Classifier span in its trace (and is still routed, answered and billed)."""
     stack, receiver = traced
+    own_process(stack, "classifier")
     receiver.spans.clear()
     first, again = ask(stack, "Is this asked twice?"), ask(stack, "Is this asked twice?")
     assert first.request_id != again.request_id and again.text

@@ -17,6 +17,7 @@ import grpc
 import pytest
 
 from tests.stack_keys import app_key
+from tests.topology import own_process
 from tests.wire.server import WireServer
 from tests.wire.stack import start_provider_stack, wire_model
 from tierlift.devstack import Stack
@@ -115,6 +116,7 @@ async def test_an_adapter_killed_mid_call_leaves_an_attempt_for_every_provider_c
     """The adapter took the calls and reached the provider, then died: the router cannot know
     what the provider billed, so each is billed at its worst case, unsettled, never at 0; a caller
     who got the error is not billed as answered."""
+    own_process(stack, "adapter-openai-wire")
     tenant, base = "adapterkill", len(wire.log)
     app_key(stack, tenant)
     wire.delay_s = 30.0

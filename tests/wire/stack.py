@@ -43,7 +43,7 @@ def start_provider_stack(
     state: Path,
     models: list[dict[str, object]],
     adapters: dict[str, str] | None = None,
-    topology: str = "microservices",
+    topology: str | None = None,
     **env: str,
 ) -> Stack:
     """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`.
@@ -57,7 +57,7 @@ def start_provider_stack(
         adapters=adapters,
         extra_env={"TIERLIFT_CATALOG": str(catalog), **env},
         service_extra_env={f"adapter-{name}": dict(key) for name in adapters},
-        topology=topology,
+        **({"topology": topology} if topology else {}),  # else the stacks' default (TIERLIFT_TOPOLOGY)
     )
     stack.start()
     return stack
