@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -50,7 +51,10 @@ class FakeBackend(Backend):
 
 
 def _line(tier: common_pb2.Tier, model: str, cost: str) -> ledger_pb2.SpendLine:
-    return ledger_pb2.SpendLine(tenant="dev", workload="chat", tier=tier, model=model, attempts=2, cost_usd=cost)
+    kinds = [ledger_pb2.KindSpend(kind="cache_read", tokens=100, cost_usd="0.0001"),
+             ledger_pb2.KindSpend(kind="text", tokens=50, cost_usd=str(Decimal(cost) - Decimal("0.0001")))]  # fmt: skip
+    return ledger_pb2.SpendLine(tenant="dev", workload="chat", tier=tier, model=model, attempts=2, cost_usd=cost,
+                                kinds=kinds)  # fmt: skip
 
 
 def _rollout(status: str) -> events_pb2.RolloutState:
@@ -250,6 +254,19 @@ async def test_the_overview_shows_the_fallback_rate_and_the_data_class_mix(
     assert "<td>gemma</td><td>3</td><td>1</td><td>33.3%</td><td>PUBLIC 2 · REGULATED 1</td>" in routes
     classes = page.split('id="data-classes"')[1].split("</table>")[0]
     assert "<td>PUBLIC</td><td>2</td>" in classes and "<td>REGULATED</td><td>1</td>" in classes
+
+
+@pytest.mark.parametrize("key", ["tl_finance_x", "tl_viewer_x"])
+async def test_the_spend_page_shows_tokens_and_money_by_kind(
+    console: tuple[TestClient[Any, Any], FakeBackend], key: str
+) -> None:
+    client, _backend = console
+    await _login(client, key)
+    page = await (await client.get(f"{PREFIX}/spend")).text()
+    kinds = page.split('id="kinds"')[1].split("</table>")[0]
+    assert "<td>cache_read</td><td>200</td>" in kinds and "<td>text</td><td>100</td>" in kinds  # over both lines
+    assert ("<td>0.0002</td>" in kinds) == (key == "tl_finance_x")  # money for finance, tokens for all
+    assert ("<td>0.0121</td>" in kinds) == (key == "tl_finance_x")
 
 
 @pytest.mark.parametrize("trace_url", ["", "https://jaeger.example/trace/{trace_id}?a=1&b=2"], indirect=True)

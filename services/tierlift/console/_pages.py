@@ -92,6 +92,18 @@ def _rollup(lines: Any, field: str) -> list[tuple[str, int, Decimal]]:
     return sorted(((k, n, c) for k, (n, c) in totals.items()), key=lambda r: (-r[2], -r[1], r[0]))
 
 
+def _by_kind(lines: Any) -> list[tuple[str, int, Decimal]]:
+    """Tokens and cost per token kind (cache reads and writes, images, audio, reasoning, text),
+    summed over the lines, in KindSpend's order (ledger.proto)."""
+    totals: dict[str, list[Any]] = {}
+    for line in lines:
+        for k in line.kinds:
+            row = totals.setdefault(k.kind, [0, Decimal(0)])
+            row[0] += k.tokens
+            row[1] += Decimal(k.cost_usd or "0")
+    return [(kind, n, c) for kind, (n, c) in totals.items()]
+
+
 def _spend_query(request: web.Request) -> tuple[dict[str, str], ledger_pb2.SpendQuery]:
     days, since = _window(request)
     filters = {"days": days, "tenant": _slug(request, "tenant"), "workload": _slug(request, "workload")}
@@ -115,7 +127,7 @@ async def spend(request: web.Request) -> web.Response:
     rollups = {field: _rollup(report.lines, field) for field in ("tenant", "workload", "tier", "model")}
     chart = _daily_chart(daily.days, session.sees_money)
     return render(request, "spend.html", filters=filters, windows=WINDOWS, report=report, rollups=rollups,
-                  chart=chart, budgets=[_budget(b) for b in budgets.budgets])  # fmt: skip
+                  kinds=_by_kind(report.lines), chart=chart, budgets=[_budget(b) for b in budgets.budgets])  # fmt: skip
 
 
 def _budget(budget: ledger_pb2.Budget) -> dict[str, Any]:
