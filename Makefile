@@ -75,9 +75,11 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python -m tests.benchmarks.run
 
-# Tierlift beside LiteLLM and Portkey (../shared/tools/gwbench): tests/benchmarks/results/peers.json
+# Tierlift beside LiteLLM and Portkey (../shared/tools/gwbench), in each topology:
+# tests/benchmarks/results/peers.json (microservices) and peers_combined.json
 bench-peers: $(DEV_STAMP)
 	bash tools/bench_peers.sh
+	TIERLIFT_TOPOLOGY=combined bash tools/bench_peers.sh
 
 migrate: install
 	$(BIN)/tierlift migrate

@@ -3,7 +3,8 @@
 # ../shared/tools/gwbench, on one instant upstream, in one run. gwbench installs its peers into
 # $GWBENCH_WORK (default /tmp/gwbench: a venv and, with npm, Portkey). Writes gwbench's JSON, with
 # the command, commit and machine, to tests/benchmarks/results/peers.json. Extra arguments go to
-# gwbench (default: the full matrix, ~10-15 minutes on 2 cores).
+# gwbench (default: the full matrix, ~10-15 minutes on 2 cores). TIERLIFT_TOPOLOGY=combined runs
+# Tierlift's request path as one process and writes peers_combined.json instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GWBENCH="${GWBENCH:-../shared/tools/gwbench}"
@@ -20,9 +21,12 @@ GWBENCH_PROJECT_TARGET="http://127.0.0.1:18084/v1/chat/completions" \
 GWBENCH_PROJECT_READY="http://127.0.0.1:18084/health" \
 GWBENCH_PROJECT_HEADERS="{\"Authorization\": \"Bearer $KEY\"}" \
   bash "$GWBENCH/run.sh" "${ARGS[@]}" --out "$RAW"
-"$PY" - "$RAW" "bash tools/bench_peers.sh ${*:-}" <<'PY'
+TOPOLOGY="${TIERLIFT_TOPOLOGY:-microservices}"
+OUT="tests/benchmarks/results/peers.json"
+[[ "$TOPOLOGY" == "microservices" ]] || OUT="tests/benchmarks/results/peers_${TOPOLOGY}.json"
+"$PY" - "$RAW" "TIERLIFT_TOPOLOGY=$TOPOLOGY bash tools/bench_peers.sh ${*:-}" "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
 from tierlift.results import write_result
-write_result(Path("tests/benchmarks/results/peers.json"), sys.argv[2], {"gwbench": json.loads(Path(sys.argv[1]).read_text())})
+write_result(Path(sys.argv[3]), sys.argv[2], {"gwbench": json.loads(Path(sys.argv[1]).read_text())})
 PY

@@ -125,6 +125,13 @@ ABOUT: dict[str, tuple[str, str, str]] = {
         "gateway, and Tierlift (the whole embedded stack, every service its own process). Two "
         "repetitions per system and level.",
     ),
+    "peers_combined.json": (
+        "Beside other gateways, combined topology",
+        "TIERLIFT_TOPOLOGY=combined bash tools/bench_peers.sh (the second half of make bench-peers)",
+        "As above, with Tierlift's request path (gateway, router, classifier, adapter) in one process; "
+        "ledger, assessor and nats-server apart. Ratios only hold within one run: compare Tierlift with "
+        "Portkey in this table, not with the table above.",
+    ),
 }
 # Comparisons between two versions of the code, not measures of one: not shown.
 SKIP = {"ledger_ingest_ab.json"}
@@ -320,6 +327,7 @@ LAYOUTS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "gateway.json": _gateway, "tools.json": _tools, "shadow.json": _shadow, "cpu_profile.json": _cpu_profile,
     "floor.json": _floor, "ledger.json": _ledger, "console.json": _console, "vllm.json": _vllm,
     "peers.json": _peers,
+    "peers_combined.json": _peers,
 }  # fmt: skip
 
 
