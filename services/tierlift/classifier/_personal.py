@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import phonenumbers
 import re2
@@ -376,7 +376,7 @@ def unexplained_identifier(
     normalised: str,
     folded: str,
     persons: list[int],
-    phones: list[tuple[int, int]] = [],  # noqa: B006 (read only)
+    phones: Sequence[tuple[int, int]] = (),
 ) -> bool:
     """A run that looks like an identifier, is not explained as public, and stands beside a
     person or a word naming an identifier. `folded` is `fold(normalised)` (aligned with it);
