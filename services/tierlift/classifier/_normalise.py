@@ -16,6 +16,9 @@ from __future__ import annotations
 import functools
 import sys
 import unicodedata
+from collections.abc import Iterable
+
+import re2
 
 
 def _build_table() -> dict[int, str | None]:
@@ -81,3 +84,8 @@ def fold(normalised: str) -> str:
     if normalised.isascii():
         return normalised.lower()
     return normalised.translate(_FOLD)
+
+
+def alternation(words: Iterable[str]) -> str:
+    """An RE2 group matching any of `words`, the longest first (so "SSN number" wins over "SSN")."""
+    return "(?:" + "|".join(re2.escape(w) for w in sorted(set(words), key=len, reverse=True)) + ")"

@@ -34,7 +34,7 @@ import re2
 from stdnum import ean, isbn
 
 from tierlift.classifier._catalogue import identifier_names
-from tierlift.classifier._normalise import fold, normalise
+from tierlift.classifier._normalise import alternation, fold, normalise
 
 _MIN_DIGITS = 7  # shorter runs are house numbers, postcodes, years, counts
 _MIN_NAMED_DIGITS = 6  # right after the identifier's name: "vinnutal 254332"
@@ -49,14 +49,10 @@ _BEFORE, _AFTER = 100, 60  # how far a person or an identifier word may be from 
 _NOT_WORD = r"[^\pL\pN\pM]"
 
 
-def _alternation(words: Iterable[str]) -> str:
-    return "(?:" + "|".join(re2.escape(w) for w in sorted(set(words), key=len, reverse=True)) + ")"
-
-
 def _boundary_words(words: Iterable[str]) -> str:
     """An alternation of folded words bounded by anything that is not a letter, digit or mark
     (RE2's \\b is ASCII-only: it never matches beside "é" or "я")."""
-    return rf"(?:^|{_NOT_WORD}){_alternation(words)}(?:{_NOT_WORD}|$)"
+    return rf"(?:^|{_NOT_WORD}){alternation(words)}(?:{_NOT_WORD}|$)"
 
 
 def _folded(words: str) -> list[str]:
@@ -150,9 +146,9 @@ def _patterns() -> tuple[re2._Regexp, re2._Regexp, re2._Regexp]:
     after one): built on first use, the catalogue's names being read from python-stdnum."""
     id_words = _boundary_words([*_ID_WORDS, *identifier_names()])
     return (
-        re2.compile(f"{id_words}|{_alternation(_ID_WORDS_UNSPACED)}"),
-        re2.compile(rf"(?:^|{_NOT_WORD}){_alternation(_PUBLIC_LABELS)}[^\pL]{{0,6}}$"),
-        re2.compile(rf"^[\s:=#.,()\-]{{0,3}}{_alternation(_UNITS)}(?:{_NOT_WORD}|$)"),
+        re2.compile(f"{id_words}|{alternation(_ID_WORDS_UNSPACED)}"),
+        re2.compile(rf"(?:^|{_NOT_WORD}){alternation(_PUBLIC_LABELS)}[^\pL]{{0,6}}$"),
+        re2.compile(rf"^[\s:=#.,()\-]{{0,3}}{alternation(_UNITS)}(?:{_NOT_WORD}|$)"),
     )
 
 
@@ -241,7 +237,7 @@ _PERSON_WORDS_UNSPACED = _folded(
 
 @functools.cache
 def _person_word_pattern() -> re2._Regexp:
-    return re2.compile(f"{_boundary_words(_PERSON_WORDS)}|{_alternation(_PERSON_WORDS_UNSPACED)}")
+    return re2.compile(f"{_boundary_words(_PERSON_WORDS)}|{alternation(_PERSON_WORDS_UNSPACED)}")
 
 
 def name_positions(normalised: str) -> list[int]:
@@ -342,7 +338,7 @@ _CONTACT = re2.compile(
         )
     )
     + "|"
-    + _alternation(["电话", "電話", "手机", "携帯", "전화", "휴대폰"])
+    + alternation(["电话", "電話", "手机", "携帯", "전화", "휴대폰"])
     + r"|[\w.+-]@[\w-]+\."
 )
 

@@ -27,11 +27,10 @@ import html
 import itertools
 import json
 import urllib.parse
-from collections.abc import Iterable
 
 import re2
 
-from tierlift.classifier._normalise import fold, normalise
+from tierlift.classifier._normalise import alternation, fold, normalise
 
 _MAX_BLOBS = 16  # decoded blobs read per text (each view is read whole)
 _MAX_BLOB_CHARS = 8192
@@ -134,15 +133,11 @@ _WORD = re2.compile(r"[\pL\pM']+")
 _BETWEEN_DIGIT_WORDS = frozenset(" ,.;/-\n")
 
 
-def _alternation(words: Iterable[str]) -> str:
-    return "(?:" + "|".join(re2.escape(w) for w in sorted(words, key=len, reverse=True)) + ")"
-
-
 # A run of eight digit words (a dash word may stand between two), found by RE2 in one pass: prose
 # has digit words ("one", "un", "i") but almost never eight in a row, and the word-by-word walk
 # of `_numerals` costs ~0.5 ms on a 200-token prompt, so it runs only where this matches.
-_DIGIT_WORD = _alternation(_DIGIT_WORDS)
-_DIGIT_WORD_GAP = rf"(?:[ ,.;/\n-]+|[ ,.;/\n-]+{_alternation(_DASH_WORDS)}[ ,.;/\n-]+)"
+_DIGIT_WORD = alternation(_DIGIT_WORDS)
+_DIGIT_WORD_GAP = rf"(?:[ ,.;/\n-]+|[ ,.;/\n-]+{alternation(_DASH_WORDS)}[ ,.;/\n-]+)"
 _DIGIT_WORD_RUN = re2.compile(
     rf"(?:^|[^\pL\pN\pM']){_DIGIT_WORD}(?:{_DIGIT_WORD_GAP}{_DIGIT_WORD}){{{_SPELLED_MIN - 1},}}(?:[^\pL\pN\pM']|$)"
 )
