@@ -21,6 +21,7 @@ from tierlift.v1 import common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
 PUBLISH_ATTEMPTS = 3
+SETTLE_SLACK_S = 5.0  # after a call's own timeout, before the ledger may count it as never finished
 
 
 class Publisher(Protocol):
@@ -101,19 +102,24 @@ async def attempt_started(
     request: router_pb2.CompleteRequest,
     plan: router_pb2.RoutingPlan,
     worst: router_pb2.Attempt,
-    settle_after_s: float,
+    timeout_s: float,
 ) -> None:
-    """Write a provider call ahead of it: stored by JetStream before the call is made, so a call
-    whose router or adapter dies mid-call is billed (at `worst`, its worst case, `unsettled`) when
-    no outcome comes by `settle_after_s` from now; its AttemptFinished, same event id, settles it."""
-    finished = _attempt_event(request, plan, worst)
+    """Write a ladder's provider call ahead of it (`write_ahead`); `worst` is its worst case."""
+    await write_ahead(publisher, _attempt_event(request, plan, worst), timeout_s)
+
+
+async def write_ahead(publisher: Publisher, worst: events_pb2.AttemptFinished, timeout_s: float) -> None:
+    """Store a provider call before it is made, so a call whose router or adapter dies mid-call is
+    billed (as `worst`, its worst case, `unsettled`) when no outcome comes within the call's
+    `timeout_s` and SETTLE_SLACK_S; its AttemptFinished, same event id, settles it. Live calls and
+    shadow runs alike."""
     event = events_pb2.AttemptStarted(
-        event_id=f"{finished.event_id}.started",
-        occurred_at=finished.occurred_at,
-        attempt=finished,
-        reserved_cost_usd=worst.cost_usd,
+        event_id=f"{worst.event_id}.started",
+        occurred_at=worst.occurred_at,
+        attempt=worst,
+        reserved_cost_usd=worst.attempt.cost_usd,
     )
-    event.settle_after.FromNanoseconds(time.time_ns() + int(settle_after_s * 1e9))
+    event.settle_after.FromNanoseconds(time.time_ns() + int((timeout_s + SETTLE_SLACK_S) * 1e9))
     await _publish(publisher, bus.SUBJECT_ATTEMPT_STARTED, event, event.event_id)
 
 

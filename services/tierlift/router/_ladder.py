@@ -42,7 +42,6 @@ from tierlift.v1 import adapter_pb2, common_pb2, router_pb2
 log = get_logger(__name__)
 # an outcome the bus did not take is published again in the background for this long
 LATE_PUBLISH_S = 120.0
-_SETTLE_SLACK_S = 5.0  # after a call's own timeout, before the ledger may count it as never finished
 _PASS_THROUGH_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -168,7 +167,7 @@ class Ladder:
         False for an embedding."""
         worst = worst_case_attempt(index, rung, request, self.deps.catalog, outputs)
         try:
-            await events.attempt_started(self.deps.publisher, request, plan, worst, timeout_s + _SETTLE_SLACK_S)
+            await events.attempt_started(self.deps.publisher, request, plan, worst, timeout_s)
         except events.EventsUnavailable:
             # a stalled bus may yet store what it did not acknowledge: the call is closed at no cost
             error = "UNAVAILABLE: the event bus did not store this call's write-ahead record; not called"

@@ -10,7 +10,6 @@ its worst case, unsettled (router/_attempts.py `call_fault`)."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,12 +29,12 @@ from tierlift.core.sealing import seal
 from tierlift.core.signed_bucket import SignedBucket
 from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
+from tierlift.router import _events as events
 from tierlift.router._attempts import call_fault, worst_case_attempt
 from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
 from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
-SETTLE_SLACK_S = 5.0  # after the run's timeout, before the ledger may count it as never finished
 
 
 class ShadowPublisher(Protocol):
@@ -189,7 +188,8 @@ class Shadows:
         )
         rung = router_pb2.Rung(tier=model.tier_value, model=model_id, adapter=model.adapter)
         event_id = f"{plan.request_id}.shadow.{model_id}"
-        await self._write_ahead(plan.request_id, request, worst_case_attempt(0, rung, request, self.catalog))
+        worst = worst_case_attempt(0, rung, request, self.catalog)
+        await events.write_ahead(self.publisher, billed(plan.request_id, request, worst), self.timeout_s)
         try:
             result = await self.adapters[model.adapter].Generate(generate, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
@@ -217,19 +217,6 @@ class Shadows:
             finished.ClearField("answers")
         finished.occurred_at.GetCurrentTime()
         await self.publisher.publish(bus.SUBJECT_SHADOW, finished, finished.event_id, ttl_s=policy.text_retention_s)
-
-    async def _write_ahead(
-        self, request_id: str, request: router_pb2.CompleteRequest, worst: router_pb2.Attempt
-    ) -> None:
-        """The run's provider call on the books before it is made (a failure to store it raises:
-        the run is not made)."""
-        finished = billed(request_id, request, worst)
-        started = events_pb2.AttemptStarted(
-            event_id=f"{finished.event_id}.started", attempt=finished, reserved_cost_usd=worst.cost_usd
-        )
-        started.occurred_at.CopyFrom(started.attempt.occurred_at)
-        started.settle_after.FromNanoseconds(time.time_ns() + int((self.timeout_s + SETTLE_SLACK_S) * 1e9))
-        await self.publisher.publish(bus.SUBJECT_ATTEMPT_STARTED, started, started.event_id)
 
 
 def billed(
