@@ -17,8 +17,8 @@ bare in its own processes, 16 concurrent callers, CPU read from /proc per proces
 
 A routed request over the OpenAI-compatible edge makes three gRPC hops (gateway -> router ->
 classifier, adapter; two for a prompt the router remembers), one HTTP hop in (gateway) and one
-out (adapter -> provider), and publishes two events (request.routed, request.settled), of which
-the ledger consumes the second. Adding those up gives the least CPU per request this design can
+out (adapter -> provider), and publishes two events (attempt.started, request.settled); the floor counts the ledger
+consuming one of them. Adding those up gives the least CPU per request this design can
 cost on this machine with these libraries: a floor to set the performance issue's targets (and
 our own code's share) against.
 """
@@ -413,7 +413,7 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
         # a prompt the router remembers (gwbench's repeated prompt) skips the classifier's hop
         "repeated_prompt_floor_ms": round((routed - hop) / 1000, 2),
         # one client, over calling the provider directly: the edge, three gRPC round trips and
-        # the two publishes a request waits for (request.routed before spending, request.settled
+        # the two publishes a request waits for (attempt.started before spending, request.settled
         # before answering); the adapter's own call to the provider is the direct call's twin
         "one_client_added_p50_floor_ms": round(
             edge["added_p50_ms"] + 3 * grpc_hop["one_caller_p50_ms"] + 2 * events["one_publisher_p50_ms"], 2

@@ -186,7 +186,8 @@ def bench_router_overhead() -> dict[str, object]:
             upstream.stop()
     return {
         "what": "Router.Complete round trip: router + classifier + adapter (aiohttp to the provider) + JetStream "
-        "publish of the request.routed and request.settled events; upstream is a local OpenAI wire server "
+        "publish of the attempt.started (the call written ahead, with the plan) and request.settled events; "
+        "upstream is a local OpenAI wire server "
         "answering at once. repeated_prompts: five questions, classified from the cache; new_prompts: each request "
         "new to the classifier (static embeddings, detectors, prompt form; spaCy near an address), one classifier "
         "process; errors are counted, not hidden. "

@@ -79,10 +79,10 @@ async def test_low_confidence_escalates_one_rung_up(harness: Harness) -> None:
     assert reply.model == "gpt-5-mini"
     assert harness.closed.calls == ["gpt-5-mini"]
     subjects = [s for s, _, _ in harness.publisher.events]
-    # each provider call written ahead of it; the escalated attempt alone as it ended; the
-    # answering one with the request's outcome
+    # each provider call written ahead of it (the first with the plan: one publish before any
+    # money is spent); the escalated attempt alone as it ended; the answering one with the
+    # request's outcome
     assert subjects == [
-        "tierlift.request.routed",
         "tierlift.attempt.started",
         "tierlift.attempt.finished",
         "tierlift.attempt.started",
@@ -273,7 +273,7 @@ def _events_of(harness: Harness, subject: str, request_id: str) -> list[Any]:
 
 async def _request_id_of_first_routed(harness: Harness) -> str:
     for _ in range(100):
-        routed = [e for s, e, _ in harness.publisher.events if s == "tierlift.request.routed"]
+        routed = [e for s, e, _ in harness.publisher.events if s == "tierlift.attempt.started"]
         if routed:
             return str(routed[0].plan.request_id)
         await asyncio.sleep(0.01)

@@ -73,6 +73,9 @@ async def test_every_provider_call_is_written_ahead_under_its_attempts_event_id(
     assert [s.attempt.event_id for s in started] == list(billed)  # one record ahead of each call, same id
     subjects = [s for s, _, _ in publisher.events]
     assert subjects.index(STARTED) < subjects.index(FINISHED)
+    # the record is the request's routing on the bus: the plan it was routed by, before any call
+    assert subjects[0] == STARTED and all(s.plan.request_id == reply.request_id for s in started)
+    assert [r.model for r in started[0].plan.ladder][:2] == [a.model for a in reply.attempts]
     for s in started:
         worst, outcome = s.attempt.attempt, billed[s.attempt.event_id].attempt
         assert worst.outcome == router_pb2.OUTCOME_FAULT and not worst.usage_estimated
@@ -86,7 +89,7 @@ async def test_a_streamed_call_is_written_ahead_too(low_confidence: Any) -> None
     chunks = [c async for c in router.CompleteStream(ask())]
     assert chunks[-1].HasField("final")
     subjects = [s for s, _, _ in publisher.events]
-    assert subjects[:2] == ["tierlift.request.routed", STARTED]
+    assert subjects[0] == STARTED
 
 
 @pytest.mark.parametrize("streamed", [False, True])

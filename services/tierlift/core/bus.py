@@ -32,7 +32,6 @@ from tierlift.core.tls import TlsFiles
 log = get_logger(__name__)
 tracer = trace.get_tracer("tierlift.bus")
 
-SUBJECT_ROUTED = "tierlift.request.routed"
 SUBJECT_ATTEMPT_STARTED = "tierlift.attempt.started"  # written ahead of each provider call
 SUBJECT_ATTEMPT = "tierlift.attempt.finished"
 SUBJECT_ATTEMPT_USAGE = "tierlift.attempt.usage"  # a provider's usage for an attempt billed from an estimate

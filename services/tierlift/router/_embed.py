@@ -56,7 +56,6 @@ async def walk(
     """Each rung until one gives vectors; every attempt an event, the answer settled before the
     caller has it."""
     attempts: list[router_pb2.Attempt] = []
-    await events.routed(deps.publisher, view, plan)
     for index, rung in enumerate(plan.ladder):
         with attempt_span(rung, deps.catalog) as span:
             # an open circuit or a spent deadline: a fault without a call, as on Complete's ladder

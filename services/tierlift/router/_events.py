@@ -66,14 +66,6 @@ async def eventually(publish: Callable[[], Awaitable[object]], what: str, reques
             await asyncio.sleep(1.0)
 
 
-async def routed(publisher: Publisher, request: router_pb2.CompleteRequest, plan: router_pb2.RoutingPlan) -> None:
-    event_id = f"{plan.request_id}.routed"
-    event = events_pb2.RequestRouted(
-        event_id=event_id, occurred_at=_now(), tenant=request.tenant, workload=request.workload, plan=plan
-    )
-    await _publish(publisher, bus.SUBJECT_ROUTED, event, event_id)
-
-
 def _judging() -> bool:
     """The request is the assessor's LLM judge at work: its attempts are priced as kind "judge"
     (apart from the tenant's live spend) and it is no request of the tenant's own."""
@@ -104,20 +96,28 @@ async def attempt_started(
     worst: router_pb2.Attempt,
     timeout_s: float,
 ) -> None:
-    """Write a ladder's provider call ahead of it (`write_ahead`); `worst` is its worst case."""
-    await write_ahead(publisher, _attempt_event(request, plan, worst), timeout_s)
+    """Write a ladder's provider call ahead of it (`write_ahead`), with the plan it was routed by;
+    `worst` is its worst case."""
+    await write_ahead(publisher, _attempt_event(request, plan, worst), timeout_s, plan)
 
 
-async def write_ahead(publisher: Publisher, worst: events_pb2.AttemptFinished, timeout_s: float) -> None:
+async def write_ahead(
+    publisher: Publisher,
+    worst: events_pb2.AttemptFinished,
+    timeout_s: float,
+    plan: router_pb2.RoutingPlan | None = None,
+) -> None:
     """Store a provider call before it is made, so a call whose router or adapter dies mid-call is
     billed (as `worst`, its worst case, `unsettled`) when no outcome comes within the call's
     `timeout_s` and SETTLE_SLACK_S; its AttemptFinished, same event id, settles it. Live calls and
-    shadow runs alike."""
+    shadow runs alike. The record is also the request's routing on the bus: it carries the live
+    request's `plan`, so a request is one awaited publish before its first provider call."""
     event = events_pb2.AttemptStarted(
         event_id=f"{worst.event_id}.started",
         occurred_at=worst.occurred_at,
         attempt=worst,
         reserved_cost_usd=worst.attempt.cost_usd,
+        plan=plan,
     )
     event.settle_after.FromNanoseconds(time.time_ns() + int((timeout_s + SETTLE_SLACK_S) * 1e9))
     await _publish(publisher, bus.SUBJECT_ATTEMPT_STARTED, event, event.event_id)

@@ -172,7 +172,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             return claim.replay, "replayed"
         try:
             plan = await self._reserve(request, plan)
-            await events.routed(self.deps.publisher, request, plan)
             reply = await self.ladder.walk(request, plan, deadline)
         except BaseException as exc:
             self.holds.unfinished(plan.request_id, exc)
@@ -211,7 +210,6 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         text: list[str] = []
         try:
             plan = await self._reserve(request, plan)
-            await events.routed(self.deps.publisher, request, plan)
             async with contextlib.aclosing(self.ladder.stream(request, plan, deadline)) as ladder:
                 async for chunk in ladder:
                     text.append(chunk.text)

@@ -11,20 +11,6 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class RequestRouted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "tenant", "workload", "plan")
-    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
-    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
-    TENANT_FIELD_NUMBER: _ClassVar[int]
-    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
-    PLAN_FIELD_NUMBER: _ClassVar[int]
-    event_id: str
-    occurred_at: _timestamp_pb2.Timestamp
-    tenant: str
-    workload: str
-    plan: _router_pb2.RoutingPlan
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., plan: _Optional[_Union[_router_pb2.RoutingPlan, _Mapping]] = ...) -> None: ...
-
 class AttemptFinished(_message.Message):
     __slots__ = ("event_id", "occurred_at", "request_id", "tenant", "workload", "attempt", "kind")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,18 +30,20 @@ class AttemptFinished(_message.Message):
     def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., attempt: _Optional[_Union[_router_pb2.Attempt, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class AttemptStarted(_message.Message):
-    __slots__ = ("event_id", "occurred_at", "attempt", "settle_after", "reserved_cost_usd")
+    __slots__ = ("event_id", "occurred_at", "attempt", "settle_after", "reserved_cost_usd", "plan")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     SETTLE_AFTER_FIELD_NUMBER: _ClassVar[int]
     RESERVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     occurred_at: _timestamp_pb2.Timestamp
     attempt: AttemptFinished
     settle_after: _timestamp_pb2.Timestamp
     reserved_cost_usd: str
-    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[_Union[AttemptFinished, _Mapping]] = ..., settle_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reserved_cost_usd: _Optional[str] = ...) -> None: ...
+    plan: _router_pb2.RoutingPlan
+    def __init__(self, event_id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt: _Optional[_Union[AttemptFinished, _Mapping]] = ..., settle_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reserved_cost_usd: _Optional[str] = ..., plan: _Optional[_Union[_router_pb2.RoutingPlan, _Mapping]] = ...) -> None: ...
 
 class AttemptUsage(_message.Message):
     __slots__ = ("event_id", "occurred_at", "attempt")
