@@ -99,15 +99,14 @@ def _host_adapters(chosen: Components, settings: ServiceSettings) -> list[Callab
     """Each hosted adapter's servicer at its address in TIERLIFT_ADAPTERS (added there when not
     listed); the backends' close functions."""
     from tierlift.adapters._servicer import AdapterServicer
-    from tierlift.adapters.main import AdapterSettings, build_backend
+    from tierlift.adapters.main import AdapterSettings, adapter_settings, build_backend
     from tierlift.v1 import adapter_pb2_grpc
 
     listed = _listed_adapters()
     closes: list[Callable[[], Awaitable[None]]] = []
     for name, given in chosen.adapters.items():
-        base = load_settings(AdapterSettings)
-        catalog = load_catalog(base.catalog)
-        adapter = base.model_copy(update={"adapter_name": name, "adapter_backend": _backend_of(name, given, catalog)})
+        catalog = load_catalog(load_settings(AdapterSettings).catalog)
+        adapter = adapter_settings(name, _backend_of(name, given, catalog))  # its own settings over the process's
         backend = build_backend(adapter, catalog)
         closes.append(backend.close)
         endpoint = local_channel.LocalEndpoint(

@@ -309,13 +309,16 @@ def test_combined_mounts_every_secret_and_setting_of_the_components_it_hosts(env
                 assert any(e["value"].startswith(m + "/") or e["value"] == m for m in mounts), (name, e)
 
 
-def test_combined_hosts_the_adapters_in_one_environment_and_refuses_disagreeing_settings() -> None:
+def test_combined_gives_each_hosted_adapter_its_own_settings_and_refuses_disagreeing_shared_ones() -> None:
     values = values_for("values-prod.yaml", "combined")
     values["adapters"]["openai"]["env"] = {"TIERLIFT_UPSTREAM_TIMEOUT_S": 20}
-    values["adapters"]["anthropic"]["env"] = {"TIERLIFT_UPSTREAM_TIMEOUT_S": 20}
+    values["adapters"]["anthropic"]["env"] = {"TIERLIFT_UPSTREAM_TIMEOUT_S": 45, "HTTPS_PROXY": "http://proxy:3128"}
     [container] = pod_spec(of_kind(render(values), "Deployment")[REQUEST_PATH])["containers"]
-    assert {"name": "TIERLIFT_UPSTREAM_TIMEOUT_S", "value": "20"} in container["env"]
-    values["adapters"]["anthropic"]["env"] = {"TIERLIFT_UPSTREAM_TIMEOUT_S": 45}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["TIERLIFT_ADAPTER_OPENAI__UPSTREAM_TIMEOUT_S"] == "20"  # as adapters/main.py reads them
+    assert env["TIERLIFT_ADAPTER_ANTHROPIC__UPSTREAM_TIMEOUT_S"] == "45"
+    assert "TIERLIFT_UPSTREAM_TIMEOUT_S" not in env and env["HTTPS_PROXY"] == "http://proxy:3128"
+    values["adapters"]["openai"]["env"] = {"HTTPS_PROXY": "http://another:3128"}
     with pytest.raises(Exception, match="one process has one environment"):
         render(values)
 

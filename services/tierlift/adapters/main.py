@@ -6,15 +6,18 @@ backend family; the catalog says which models that adapter serves.
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from tierlift.adapters._backend import Backend
 from tierlift.adapters._servicer import AdapterServicer
 from tierlift.core.catalog import Catalog, load_catalog
-from tierlift.core.config import DEFAULT_CATALOG, ServiceSettings, load_settings
+from tierlift.core.config import DEFAULT_CATALOG, ConfigError, ServiceSettings, load_settings
 from tierlift.core.entry import StartupError, run_service
 from tierlift.core.grpc_server import GrpcServer
 from tierlift.core.identity import routers_only
@@ -44,6 +47,52 @@ class AdapterSettings(ServiceSettings):
     # self-hosted servers (vLLM, SGLang, TGI): refuse at once past this queue depth or KV-cache use
     vllm_max_waiting: int = Field(default=16, ge=0)
     vllm_max_kv_cache: float = Field(default=0.98, gt=0, le=1)
+
+
+# What one adapter may set apart from the others in its process (`combined` hosts several in one
+# environment): TIERLIFT_ADAPTER_<NAME>__<SETTING>, e.g. TIERLIFT_ADAPTER_OPENAI__UPSTREAM_TIMEOUT_S
+# for adapter `openai`; a name's characters other than letters and digits are written "_".
+OWN_SETTINGS = (
+    "upstream_timeout_s", "upstream_max_retries", "upstream_model", "llamacpp_gguf", "llamacpp_threads",
+    "llamacpp_context", "llamacpp_parallel", "vllm_max_waiting", "vllm_max_kv_cache",
+)  # fmt: skip
+
+
+def own_prefix(adapter_name: str) -> str:
+    return f"TIERLIFT_ADAPTER_{re.sub(r'[^A-Za-z0-9]', '_', adapter_name).upper()}__"
+
+
+def adapter_settings(
+    name: str = "", backend: str = "", env: Mapping[str, str] | None = None
+) -> AdapterSettings:
+    """One adapter's settings: the process's TIERLIFT_* variables, its name and backend (from
+    TIERLIFT_ADAPTER_NAME/_BACKEND unless given), and its own TIERLIFT_ADAPTER_<NAME>__<SETTING>
+    over them. The same in both topologies; an own variable for a setting that cannot differ
+    between adapters in one process (the log level, the listener, TLS) is refused by name."""
+    env = os.environ if env is None else env
+    base = load_settings(AdapterSettings)
+    name = name or base.adapter_name
+    prefix = own_prefix(name)
+    own: dict[str, str] = {}
+    for variable, value in env.items():
+        if variable.startswith(prefix):
+            setting = variable.removeprefix(prefix).lower()
+            if setting not in OWN_SETTINGS:
+                raise ConfigError(
+                    f"{variable}: not a setting one adapter may have apart (one of: "
+                    f"{', '.join(s.upper() for s in OWN_SETTINGS)})"
+                )
+            own[setting] = value
+    given = {"adapter_name": name} | ({"adapter_backend": backend} if backend else {})
+    try:
+        return AdapterSettings(**(base.model_dump() | given | own))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            variable = f"{prefix}{field.upper()}" if field in own else f"TIERLIFT_{field.upper()}"
+            problems.append(f"{variable}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
 def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
@@ -119,7 +168,7 @@ def build_backend(settings: AdapterSettings, catalog: Catalog) -> Backend:
 
 
 async def run() -> None:
-    settings = load_settings(AdapterSettings)
+    settings = adapter_settings()
     configure_logging(f"adapter-{settings.adapter_name}", settings.log_level)
     telemetry = configure_telemetry(f"adapter-{settings.adapter_name}", settings.otlp_endpoint, settings.metrics_listen)
     catalog = load_catalog(settings.catalog)
