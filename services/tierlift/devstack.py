@@ -100,6 +100,13 @@ def running_stack_message(state_dir: Path, pid: str) -> str:
     )
 
 
+def replica_of(name: str) -> str:
+    """The service a process name stands for: "router-2" (a second replica) is a router,
+    "ledger-2" a ledger; "adapter-openai" is itself."""
+    service, _, number = name.rpartition("-")
+    return service if service and number.isdigit() else name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -242,6 +249,9 @@ class Stack:
     # addrs["router"] and HTTP addrs["gateway"]; ledger, assessor and NATS apart either way.
     # TIERLIFT_TOPOLOGY picks the default, as for `tierlift up` (the test suite runs in either)
     topology: str = field(default_factory=lambda: os.environ.get("TIERLIFT_TOPOLOGY", "microservices"))
+    # the ledger's database (SQLAlchemy URL); "": a SQLite file in the state folder. Replicas
+    # ("ledger-2") share it, as they share the bus's durable consumers.
+    ledger_database_url: str = ""
 
     @property
     def services(self) -> list[str]:
@@ -256,7 +266,7 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        return f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
+        return self.ledger_database_url or f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
 
     def log_path(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
@@ -271,7 +281,8 @@ class Stack:
                 raise StackError(problem)
             self._start_nats()
             run_bootstrap(self.nats_url, self.nats_seeds[BOOTSTRAP], self.tls)
-            private_file(self.state_dir / "ledger.db")
+            if not self.ledger_database_url:
+                private_file(self.state_dir / "ledger.db")
             migrations.upgrade(self.database_url)
             self.keys = bootstrap_keys(self.state_dir, self.database_url)
             for name in self.services:
@@ -326,7 +337,7 @@ class Stack:
         self.addrs["nats"] = f"{'nats' if self.tls is None else 'tls'}://127.0.0.1:{port}"
 
     def service_env(self, name: str, port: int) -> dict[str, str]:
-        role = "router" if name.startswith("router") else name  # "router-2": a second replica
+        role = replica_of(name)
         env = {
             **base_env(),
             "TIERLIFT_LISTEN": f"127.0.0.1:{port}",
@@ -346,7 +357,7 @@ class Stack:
             env["TIERLIFT_LEDGER_ADDR"] = self.addrs["ledger"]  # the rollout controller's evidence
         if role == "router":
             env["TIERLIFT_TRUSTED_ASSESSOR_KEYS"] = digest(self.keys["assessor"])
-        if name == "ledger":
+        if role == "ledger":
             env["TIERLIFT_DATABASE_URL"] = self.database_url
             env["TIERLIFT_TRUSTED_ASSESSOR_KEYS"] = digest(self.keys["assessor"])  # rollout evidence
         if role == "router":

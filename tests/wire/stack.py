@@ -44,10 +44,14 @@ def start_provider_stack(
     models: list[dict[str, object]],
     adapters: dict[str, str] | None = None,
     topology: str | None = None,
+    database_url: str = "",
+    metrics: bool = False,
     **env: str,
 ) -> Stack:
     """A started stack serving `models`; by default one `openai`-family adapter, `openai-wire`.
-    The provider key (`WIRE_API_KEY`, "sk-wire" unless `env` gives one) goes to the adapters only."""
+    The provider key (`WIRE_API_KEY`, "sk-wire" unless `env` gives one) goes to the adapters only.
+    `database_url`: the ledger's database (default: SQLite in `state`); `metrics`: every process
+    serves /metrics (Stack.metrics_addrs)."""
     catalog = state / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"version": "wire-test-1", "models": models}))
     adapters = adapters or {"openai-wire": "openai"}
@@ -57,6 +61,8 @@ def start_provider_stack(
         adapters=adapters,
         extra_env={"TIERLIFT_CATALOG": str(catalog), **env},
         service_extra_env={f"adapter-{name}": dict(key) for name in adapters},
+        ledger_database_url=database_url,
+        metrics=metrics,
         **({"topology": topology} if topology else {}),  # else the stacks' default (TIERLIFT_TOPOLOGY)
     )
     stack.start()
