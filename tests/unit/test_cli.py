@@ -3,8 +3,10 @@ folder, flags that take nonsense, unknown ids, and the environment variables it 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ from typing import Any
 import grpc
 import pytest
 
-from tierlift import cli, quality
+from tierlift import cli
+from tierlift.cli import _connect, quality, stack
 from tierlift.devstack import LOCK_FILE, STATE_FILE, lock_state_dir
 from tierlift.v1 import ledger_pb2, router_pb2
 
@@ -20,7 +23,7 @@ from tierlift.v1 import ledger_pb2, router_pb2
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
-    monkeypatch.setattr(cli, "STATE_DIR", state)
+    monkeypatch.setattr(_connect, "STATE_DIR", state)
     return state
 
 
@@ -30,7 +33,7 @@ def test_a_second_up_on_one_state_folder_names_the_running_stack_and_touches_not
     def second_stack(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a second stack was planned in a folder another stack holds")
 
-    monkeypatch.setattr(cli, "stack_from_environment", second_stack)
+    monkeypatch.setattr(stack, "stack_from_environment", second_stack)
     first = lock_state_dir(state_dir)  # the first `tierlift up`
     addrs = {"nats": "nats://127.0.0.1:4222", "router": "127.0.0.1:50051", "ledger": "127.0.0.1:50052"}
     (state_dir / STATE_FILE).write_text(json.dumps(addrs))
@@ -44,6 +47,20 @@ def test_a_second_up_on_one_state_folder_names_the_running_stack_and_touches_not
     finally:
         first.close()
     lock_state_dir(state_dir).close()  # the first stack gone, the folder is free again
+
+
+def _helps(parser: argparse.ArgumentParser) -> list[str]:
+    """The --help text of a parser and of every subcommand under it."""
+    children = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [parser.format_help(), *(h for a in children for child in a.choices.values() for h in _helps(child))]
+
+
+def test_no_help_text_names_the_old_address_variables() -> None:
+    """`calibrate --ledger` still told people to set TIERLIFT_LEDGER_ADDR, a name the CLI warns about."""
+    helps = _helps(cli._parser())
+    assert len(helps) > 20
+    assert [h.splitlines()[0] for h in helps if re.search(r"TIERLIFT_(ROUTER|LEDGER|ASSESSOR)_ADDR\b", h)] == []
+    assert any("TIERLIFT_LEDGER_ADDRESS" in h for h in helps if h.startswith("usage: tierlift calibrate"))
 
 
 class EmptyLedger:
@@ -89,11 +106,11 @@ def test_the_cli_reads_the_clients_address_variables_and_warns_on_the_old_names(
     old = f"TIERLIFT_{service.upper()}_ADDR"
     monkeypatch.delenv(new[service], raising=False)
     monkeypatch.setenv(old, "127.0.0.1:7001")
-    assert cli._address(None, service) == "127.0.0.1:7001"
+    assert _connect.address(None, service) == "127.0.0.1:7001"
     assert capsys.readouterr().err == f"tierlift: warning: {old} is deprecated: set {new[service]} instead\n"
     monkeypatch.setenv(new[service], "127.0.0.1:7002")
-    assert cli._address(None, service) == "127.0.0.1:7002" and capsys.readouterr().err == ""
-    assert cli._address("127.0.0.1:7003", service) == "127.0.0.1:7003"  # the flag wins
+    assert _connect.address(None, service) == "127.0.0.1:7002" and capsys.readouterr().err == ""
+    assert _connect.address("127.0.0.1:7003", service) == "127.0.0.1:7003"  # the flag wins
 
 
 class AttemptLedger:
@@ -133,6 +150,20 @@ def test_feedback_on_a_request_the_ledger_does_not_hold_is_not_found_and_sends_n
     args = cli._parser().parse_args(["feedback", KNOWN, "good"])
     assert quality.cmd_feedback(args, lambda _a: router, lambda _a: AttemptLedger(KNOWN)) == 0
     assert capsys.readouterr().out == "recorded feedback.1\n" and router.seen[0].request_id == KNOWN
+
+
+@pytest.mark.parametrize("request_id", ["notauuid", "6f1c7a52", f"{{{KNOWN}}}", KNOWN.replace("-", "")])
+def test_feedback_on_something_that_is_no_request_id_is_refused_naming_it_before_any_call(
+    request_id: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tierlift feedback notauuid good` went to the router (and, before the router checked, was
+    "recorded"); it needs no stack to know that is no request id."""
+    monkeypatch.setattr(cli, "_router", lambda _args: pytest.fail("the router was called"))
+    monkeypatch.setattr(cli, "_ledger", lambda _args: pytest.fail("the ledger was called"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["feedback", request_id, "good"])
+    assert exit_.value.code == 2
+    assert f"argument request_id: {request_id!r} is not a request id" in capsys.readouterr().err
 
 
 def test_feedback_goes_to_the_router_when_the_ledger_may_not_be_asked(capsys: pytest.CaptureFixture[str]) -> None:

@@ -164,3 +164,19 @@ def test_the_address_variables_are_the_clients_and_the_old_names_still_work_with
         tl = Tierlift()
     with tl:
         assert (tl.address, tl.ledger_address) == ("127.0.0.1:3", "127.0.0.1:4")
+
+
+def test_tierlift_ask_with_a_tenants_key_names_no_tenant_so_the_key_decides(
+    router: tuple[ScriptedRouter, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tierlift ask --key <a key of tenant acme>` was refused: the CLI named the tenant "dev"."""
+    from tierlift import cli
+
+    servicer, address = router
+    monkeypatch.delenv("TIERLIFT_TENANT", raising=False)
+    assert cli.main(["ask", "hi", "--router", address, "--key", "tl_acme01_s3cret"]) == 0
+    assert servicer.seen[-1].tenant == "" and servicer.seen[-1].workload == "cli"
+    assert servicer.metadata[-1]["authorization"] == "Bearer tl_acme01_s3cret"
+    assert capsys.readouterr().out.startswith("Paris\n")
+    assert cli.main(["ask", "hi", "--router", address, "--key", "tl_admin1_s3cret", "--tenant", "acme"]) == 0
+    assert servicer.seen[-1].tenant == "acme"  # an admin key acts for the tenant it names

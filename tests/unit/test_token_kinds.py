@@ -282,7 +282,6 @@ def test_the_csv_report_has_each_kinds_tokens_and_cost(tmp_path: Path) -> None:
 def test_tierlift_spend_prints_the_kinds_that_were_used(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import argparse
 
     from tierlift import cli
     from tierlift.v1 import ledger_pb2
@@ -300,7 +299,7 @@ def test_tierlift_spend_prints_the_kinds_that_were_used(
             return report
 
     monkeypatch.setattr(cli, "_ledger", lambda _args: Ledger())
-    assert cli.cmd_spend(argparse.Namespace(tenant="acme", workload="")) == 0
+    assert cli.main(["spend", "--tenant", "acme"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [o.split()[:2] for o in out if o.strip().startswith(("cache_read", "image_input", "text"))] == [
         ["cache_read", "1000"], ["text", "500"], ["cache_read", "1000"], ["text", "500"]]  # fmt: skip

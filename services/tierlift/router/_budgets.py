@@ -43,7 +43,7 @@ class BudgetBook:
         ]
 
 
-PERIOD_ADJECTIVES = {"day": "daily", "month": "monthly"}  # "{period}ly" made "dayly"
+PERIOD_ADJECTIVES = {"day": "daily", "month": "monthly"}  # not "{period}ly": "day" is irregular
 
 
 def describe(state: events_pb2.BudgetState) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from tierlift.cli._connect import KEY_HELP, LEDGER_HELP, Stub
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG, secret
 from tierlift.reconcile import _anthropic, _openai
@@ -45,7 +45,7 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
-def register(sub: Any, ledger: Callable[[argparse.Namespace], Any], ledger_help: str, key_help: str) -> None:
+def register(sub: Any, ledger: Stub) -> None:
     p = sub.add_parser("reconcile", help="the provider's own usage and cost reports against the ledger, per day")
     p.add_argument("--provider", choices=sorted(FETCHERS), required=True)
     p.add_argument("--from", dest="first_day", type=_day, required=True, help="first UTC day, YYYY-MM-DD")
@@ -61,8 +61,8 @@ def register(sub: Any, ledger: Callable[[argparse.Namespace], Any], ledger_help:
                    help="... or by more than this share of its larger side (default %(default)s)")  # fmt: skip
     p.add_argument("--catalog", help="catalog YAML naming the provider's models (default: the packaged one)")
     p.add_argument("--provider-url", default="", help="the provider's API base URL (default: its own)")
-    p.add_argument("--ledger", help=ledger_help)
-    p.add_argument("--key", help=key_help)
+    p.add_argument("--ledger", help=LEDGER_HELP)
+    p.add_argument("--key", help=KEY_HELP)
     p.set_defaults(func=lambda args: cmd_reconcile(args, ledger(args)))
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tierlift.cli._connect import LEDGER_HELP, Stub
 from tierlift.core.extras import needs
 from tierlift.evaluation import data
 from tierlift.results import write_result
@@ -241,7 +242,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_calibrate(args: argparse.Namespace, ledger: Callable[[argparse.Namespace], Any]) -> int:
+def cmd_calibrate(args: argparse.Namespace, ledger: Stub) -> int:
     with needs("eval", "tierlift calibrate"):
         from tierlift.evaluation.calibration import calibrate, calibrate_from_ledger
 
@@ -276,9 +277,7 @@ def cmd_calibrate(args: argparse.Namespace, ledger: Callable[[argparse.Namespace
     return 0
 
 
-def register(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], ledger: Callable[[argparse.Namespace], Any]
-) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], ledger: Stub) -> None:
     p = sub.add_parser("eval-classifier", help="task type and data class accuracy on labelled rows")
     p.add_argument("--data", type=Path, default=Path("data/classifier/labelled.jsonl"), help="JSONL file or folder")
     p.add_argument(
@@ -365,7 +364,7 @@ def register(
     p.add_argument("--since", help="--from-ledger: RFC 3339 (default: 30 days ago)")
     p.add_argument("--out", type=Path, help="--from-ledger: the new policy file (default: beside --policy)")
     p.add_argument("--report", type=Path, help="--from-ledger: also write the before/after as JSON")
-    p.add_argument("--ledger", help="ledger address (default: TIERLIFT_LEDGER_ADDR or the running stack)")
+    p.add_argument("--ledger", help=LEDGER_HELP)
     p.add_argument("--key", help="admin API key (default: TIERLIFT_API_KEY or the running stack's)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--max-escalation", type=float, help="e.g. 0.3: escalate at most 30%% of answers")
