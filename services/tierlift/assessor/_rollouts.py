@@ -96,6 +96,8 @@ def _stages(given: list[int], policy: bool = False) -> list[int]:
         raise RolloutError(f"stages: {stages} must rise strictly from 0 or more to 100")
     if policy and stages[0] == 0:
         raise RolloutError("stages: a policy rollout has no shadow stage (its arms are compared live): start above 0")
+    if policy and len(stages) == 1:
+        raise RolloutError("stages: a policy rollout needs a stage below 100 (its control arm is the baseline)")
     return stages
 
 
@@ -292,11 +294,28 @@ class RolloutController:
                  percent=new.stages[new.stage_index], reason=new.reason)  # fmt: skip
 
     async def _evidence(self, state: events_pb2.RolloutState) -> ledger_pb2.RolloutEvidence:
+        """This stage's evidence per arm. A policy rollout's quality compares its arms, and at 100%
+        no request is in the control arm: there the control's evidence is the whole rollout's (its
+        earlier stages), else a policy rollout could never complete."""
         since = state.stage_started_at.ToDatetime(tzinfo=UTC).isoformat()
         query = ledger_pb2.EvidenceQuery(
             rollout_id=state.rollout_id, since=since, control_model=state.from_model, candidate_model=state.to_model
         )
-        return await self.ledger.GetRolloutEvidence(query, timeout=self.timeout_s)
+        evidence = await self.ledger.GetRolloutEvidence(query, timeout=self.timeout_s)
+        last = state.stage_index >= len(state.stages) - 1
+        if not (state.candidate_policy and last and state.stages and state.stages[-1] == 100):
+            return evidence
+        query.since = state.started_at.ToDatetime(tzinfo=UTC).isoformat()
+        whole = await self.ledger.GetRolloutEvidence(query, timeout=self.timeout_s)
+        baseline = next((arm for arm in whole.arms if arm.arm == "control"), None)
+        if baseline is None:
+            return evidence
+        combined = ledger_pb2.RolloutEvidence()
+        combined.arms.add().CopyFrom(baseline)
+        for arm in evidence.arms:
+            if arm.arm != "control":
+                combined.arms.add().CopyFrom(arm)
+        return combined
 
     async def _publish(self, state: events_pb2.RolloutState, action: str) -> None:
         state.event_id = f"rollout.{state.rollout_id}.{state.revision}"

@@ -18,6 +18,7 @@ from tierlift.core import bus as bus_module
 from tierlift.core.bus import EventBus, Received, consumer_span
 from tierlift.core.logging import get_logger
 from tierlift.core.sealing import Unsealable, unseal
+from tierlift.router._shadow import EXPLORATION_REASON
 from tierlift.v1 import events_pb2
 
 log = get_logger(__name__)
@@ -58,6 +59,9 @@ class Assessor:
             return
         if shadow.rollout_id and not shadow.candidate_is_live:
             _candidate_first(shadow)  # a rollout's verdict is always the candidate's, against the control
+        explored = not shadow.rollout_id and shadow.attempt.reason == EXPLORATION_REASON
+        if explored:  # the cheap rung's answer is the one judged, the live (stronger) one its reference
+            _candidate_first(shadow)
         method = shadow.judge.method or "normalised"
         try:
             if method == "llm":
@@ -77,13 +81,16 @@ class Assessor:
         scored = events_pb2.QualityScored(
             event_id=f"{shadow.event_id}.scored", request_id=shadow.request_id, tenant=shadow.tenant,
             workload=shadow.workload, model=shadow.live_model, reference_model=shadow.attempt.model,
-            method=method, score=verdict.score, source="rollout" if shadow.rollout_id else "shadow",
+            method=method, score=verdict.score,
+            source="rollout" if shadow.rollout_id else "explore" if explored else "shadow",
             rollout_id=shadow.rollout_id,
         )  # fmt: skip
         scored.occurred_at.GetCurrentTime()
         await self.bus.publish(bus_module.SUBJECT_SCORED, scored, scored.event_id)
-        if shadow.rollout_id:
-            return  # the rollout controller judges these; a path's drift is judged on its own shadows
+        if shadow.rollout_id or explored:
+            # the rollout controller judges those; explored prompts are the ones the prior expected the
+            # cheap rung to fail, no sample of its traffic: a path's drift is judged on its own shadows
+            return
         alert = self.drift.add(shadow.workload, shadow.live_model, verdict.score)
         if alert is not None:
             alert.event_id = f"quality.alert.{uuid.uuid4()}"
@@ -94,8 +101,9 @@ class Assessor:
 
 
 def _candidate_first(shadow: events_pb2.ShadowFinished) -> None:
-    """At a rollout's stage 0 the control answered live and the candidate ran as the shadow: swap
-    them, so the judge scores the candidate (as "live") against the control (as the reference)."""
+    """At a rollout's stage 0 the control answered live and the candidate ran as the shadow (and in
+    an exploration run, the stronger rung answered live and the cheap one ran): swap them, so the
+    judge scores the candidate (as "live") against the control (as the reference)."""
     a = shadow.answers
     a.live_text, a.shadow_text = a.shadow_text, a.live_text
     a.live_sha256, a.shadow_sha256 = a.shadow_sha256, a.live_sha256

@@ -36,6 +36,18 @@ OPEN_TIERS = frozenset({T.TIER_LOCAL, T.TIER_HOSTED_OPEN})
 
 
 @dataclass(frozen=True)
+class ExplorationPolicy:
+    """Of a workload's requests that the learned router started above the cheapest rung their hard
+    limits allow, run a `share` on that cheap rung too, as a shadow run whose answer is judged
+    against the live one, so the learner sees the region above today's floor (router/_shadow.py).
+    Stopped by its own daily cap, apart from the workload's shadows'."""
+
+    share: float
+    max_usd_per_day: Decimal
+    judge: events_pb2.JudgeSpec = field(default_factory=lambda: events_pb2.JudgeSpec(method="normalised"))
+
+
+@dataclass(frozen=True)
 class ShadowPolicy:
     """Run a sample of a workload's requests again on reference models, off the hot path, for
     the assessor to compare (router/_shadow.py)."""
@@ -50,6 +62,12 @@ class ShadowPolicy:
     candidate_is_live: bool = False
     live_model: str = ""  # compare only answers this model gave ("" = any)
     spend_key: str = ""  # whose daily cap the runs count against ("" = the workload's)
+    # the workload's exploration, decided per request with its plan (router/_shadow.py)
+    exploration: ExplorationPolicy | None = None
+
+
+# why `_apply_prior` leaves an open-tier rung off a ladder; exploration finds those rungs by it
+PRIOR_EXCLUSION = "a small model is unlikely to suffice"
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,7 @@ class Policy:
     shadows: dict[str, ShadowPolicy] = field(default_factory=dict)
     text_retention_s: float = 7 * 86_400.0
     routing_heads: dict[str, RoutingHead] = field(default_factory=dict)
+    explorations: dict[str, ExplorationPolicy] = field(default_factory=dict)  # none: off
 
     def threshold_for(self, workload: str) -> float:
         return self.workload_thresholds.get(workload, self.confidence_threshold)
@@ -328,7 +347,7 @@ def _apply_prior(
     )
     for m in eligible:
         if m.tier_value in OPEN_TIERS:
-            plan.excluded.add(model=m.id, reason=f"a small model is unlikely to suffice (P = {p:.2f})")
+            plan.excluded.add(model=m.id, reason=f"{PRIOR_EXCLUSION} (P = {p:.2f})")
     return [m for m in eligible if m.tier_value not in OPEN_TIERS]
 
 
@@ -351,3 +370,12 @@ def _apply_latency_slo(
         fallback_reason=f"no model is expected within {slo} ms; keeping the fastest, {fastest.id}",
         plan=plan,
     )
+
+
+def explorable(plan: router_pb2.RoutingPlan, catalog: Catalog) -> Model | None:
+    """The cheapest rung the learned router left off this plan's ladder (it expected a small model
+    to fail), if it did: a rung the request's hard limits allowed, since the prior only orders what
+    they left. None when the plan starts on the cheapest rung it was allowed."""
+    skipped = [catalog.get(e.model) for e in plan.excluded if e.reason.startswith(PRIOR_EXCLUSION)]
+    models = [m for m in skipped if m is not None]
+    return min(models, key=lambda m: (m.tier_value, _blended_price(m))) if models else None

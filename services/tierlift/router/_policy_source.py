@@ -20,7 +20,7 @@ from tierlift.core.logging import get_logger
 from tierlift.router import _metrics as metrics
 from tierlift.router._confidence import ConfidenceModel
 from tierlift.router._fair_share import TenantLimits
-from tierlift.router._policy import Policy, RoutingHead, ShadowPolicy
+from tierlift.router._policy import ExplorationPolicy, Policy, RoutingHead, ShadowPolicy
 from tierlift.v1 import common_pb2, events_pb2
 
 log = get_logger(__name__)
@@ -66,6 +66,15 @@ class ShadowFile(_Strict):
     keep_regulated_text: bool = False
 
 
+class ExplorationFile(_Strict):
+    """Off unless given: a share of the requests the learned router starts above the cheapest
+    allowed rung also runs on that rung, judged against the live answer (router/_shadow.py)."""
+
+    share: float = Field(gt=0, le=1)
+    max_usd_per_day: str = Field(pattern=r"^\d{1,9}(\.\d{1,6})?$")
+    judge: JudgeFile = JudgeFile()
+
+
 class RoutingHeadFile(_Strict):
     weights: list[float] = Field(min_length=1, max_length=64)
     bias: float
@@ -79,6 +88,7 @@ class WorkloadFile(_Strict):
     shadow: ShadowFile | None = None
     # the workload's own learned router, written by `tierlift calibrate --from-ledger`
     routing_head: RoutingHeadFile | None = None
+    exploration: ExplorationFile | None = None
 
 
 class ConfidenceModelFile(_Strict):
@@ -117,16 +127,19 @@ def _tier(name: str) -> int:
     return int(common_pb2.Tier.Value(f"TIER_{name}"))
 
 
-def _shadow(raw: ShadowFile) -> ShadowPolicy:
-    judge = raw.judge
+def _judge(judge: JudgeFile) -> events_pb2.JudgeSpec:
     schema = json.dumps(judge.json_schema) if judge.json_schema else ""
+    return events_pb2.JudgeSpec(
+        method=judge.method, json_schema=schema, agree_at=judge.agree_at, model=judge.model, rubric=judge.rubric
+    )
+
+
+def _shadow(raw: ShadowFile) -> ShadowPolicy:
     return ShadowPolicy(
         sample=raw.sample,
         models=tuple(raw.models),
         max_usd_per_day=Decimal(raw.max_usd_per_day),
-        judge=events_pb2.JudgeSpec(
-            method=judge.method, json_schema=schema, agree_at=judge.agree_at, model=judge.model, rubric=judge.rubric
-        ),
+        judge=_judge(raw.judge),
         keep_regulated_text=raw.keep_regulated_text,
     )
 
@@ -170,6 +183,11 @@ def parse_policy(text: str, source: str) -> Policy:
             name: RoutingHead(tuple(h.weights), h.bias, h.min_prior, h.fitted_on)
             for name, w in raw.workloads.items()
             if (h := w.routing_head) is not None
+        },
+        explorations={
+            name: ExplorationPolicy(e.share, Decimal(e.max_usd_per_day), _judge(e.judge))
+            for name, w in raw.workloads.items()
+            if (e := w.exploration) is not None
         },
         text_retention_s=raw.text_retention_days * 86_400,
         open_tiers_min_prior=raw.open_tiers_min_prior,

@@ -121,12 +121,12 @@ class RolloutBook:
 
 def _under_limits(candidate: Policy, current: Policy) -> Policy:
     """The candidate with the data-class tiers of both (the narrower wins) and the fair-share
-    limits, shadows and text retention of the policy in force."""
+    limits, shadows, explorations and text retention of the policy in force."""
     ours = current.tiers_for_data_class
     tiers = {dc: allowed & ours[dc] for dc, allowed in candidate.tiers_for_data_class.items()}
     return replace(candidate, tiers_for_data_class=tiers, default_limits=current.default_limits,
                    tenant_limits=current.tenant_limits, key_limits=current.key_limits, shadows=current.shadows,
-                   text_retention_s=current.text_retention_s)  # fmt: skip
+                   explorations=current.explorations, text_retention_s=current.text_retention_s)  # fmt: skip
 
 
 def policy_in_play(state: events_pb2.RolloutState, current_version: str) -> bool:

@@ -5,13 +5,19 @@ same hard limits as live traffic (data class, region, licence, the request's own
 priced as their own kind and stopped by a daily cap per workload that every router shares (a run
 counts its most possible cost before it starts, so the cap holds with runs in flight). Each run's
 provider call is written ahead, as a live one is: a run whose adapter dies mid-call is billed at
-its worst case, unsettled (router/_attempts.py `call_fault`)."""
+its worst case, unsettled (router/_attempts.py `call_fault`).
+
+Exploration (a workload's `exploration` in the policy, off by default): of the requests the learned
+router started above the cheapest rung their hard limits allow, a share also runs on that cheap
+rung, the same way, with the live answer as its reference, under a daily cap of its own; the
+assessor judges the cheap answer (source "explore"), so the learner sees the region above today's
+floor. The share is drawn only among those requests, and the hard limits are checked again."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -22,7 +28,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from tierlift.core import bus, money
-from tierlift.core.catalog import Catalog
+from tierlift.core.catalog import Catalog, Model
 from tierlift.core.logging import get_logger
 from tierlift.core.nats_access import EventSigner
 from tierlift.core.sealing import seal
@@ -31,10 +37,24 @@ from tierlift.core.text_match import normalise, sha256
 from tierlift.core.tokens import estimate_tokens
 from tierlift.router import _events as events
 from tierlift.router._attempts import call_fault, worst_case_attempt
-from tierlift.router._policy import DEFAULT_OUTPUT_TOKENS, Policy, ShadowPolicy, shadow_exclusion
-from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2, events_pb2, router_pb2
+from tierlift.router._confidence import score
+from tierlift.router._policy import (
+    DEFAULT_OUTPUT_TOKENS,
+    ExplorationPolicy,
+    Policy,
+    ShadowPolicy,
+    explorable,
+    shadow_exclusion,
+)
+from tierlift.v1 import adapter_pb2, adapter_pb2_grpc, classifier_pb2, common_pb2, events_pb2, router_pb2
 
 log = get_logger(__name__)
+# the attempt reason that marks an exploration run (the assessor judges its answer, not the live one)
+EXPLORATION_REASON = "exploration: the cheap rung the learned router skipped, for the learner"
+SHADOW_REASON = "shadow run for the assessor"
+# what `sampled` hands back for a request of a workload that explores but was not drawn for a
+# shadow run: whether it is explored needs its plan, which `run` has
+_NO_SHADOW = ShadowPolicy(sample=0.0, models=(), max_usd_per_day=Decimal(0), judge=events_pb2.JudgeSpec())
 
 
 class ShadowPublisher(Protocol):
@@ -116,9 +136,12 @@ class Shadows:
     seal_to: str = ""
 
     def sampled(self, policy: Policy, workload: str) -> ShadowPolicy | None:
-        """The workload's shadow policy if this request is drawn for a shadow run, else None."""
+        """The workload's shadow policy if this request is drawn for a shadow run, else None; for a
+        workload that explores, always a policy carrying its exploration (`run` decides on it)."""
         shadow = policy.shadows.get(workload)
-        return shadow if shadow is not None and self.draw() < shadow.sample else None
+        drawn = shadow if shadow is not None and self.draw() < shadow.sample else None
+        exploration = policy.explorations.get(workload)
+        return drawn if exploration is None else replace(drawn or _NO_SHADOW, exploration=exploration)
 
     def run(
         self,
@@ -147,12 +170,39 @@ class Shadows:
                     await self._one(model_id, shadow, policy, request, plan, live)
                 except Exception:
                     log.exception("shadow_failed", request_id=plan.request_id, model=model_id)
+            if shadow.exploration is not None:
+                try:
+                    await self._explore(shadow.exploration, policy, request, plan, live)
+                except Exception:
+                    log.exception("exploration_failed", request_id=plan.request_id)
         finally:
             self.pending -= 1
 
-    def _skip(self, reason: str, request_id: str, model_id: str) -> None:
-        self.skipped[reason.split(":", 1)[0]] = self.skipped.get(reason.split(":", 1)[0], 0) + 1
-        log.info("shadow_skipped", request_id=request_id, model=model_id, reason=reason)
+    async def _explore(
+        self,
+        exploration: ExplorationPolicy,
+        policy: Policy,
+        request: router_pb2.CompleteRequest,
+        plan: router_pb2.RoutingPlan,
+        live: router_pb2.CompleteResponse,
+    ) -> None:
+        """The cheap rung the learned router skipped, for a `share` of the requests it skipped one."""
+        model = explorable(plan, self.catalog)
+        if model is None or model.id == live.model:
+            return  # it started on the cheapest rung it was allowed: nothing above the floor to learn
+        if self.draw() >= exploration.share:
+            return
+        explored = ShadowPolicy(
+            sample=exploration.share, models=(model.id,), max_usd_per_day=exploration.max_usd_per_day,
+            judge=exploration.judge, spend_key=f"{request.workload}.explore",
+        )  # fmt: skip
+        await self._one(model.id, explored, policy, request, plan, live, explore=True)
+
+    def _skip(self, reason: str, request_id: str, model_id: str, explore: bool = False) -> None:
+        key = ("explore-" if explore else "") + reason.split(":", 1)[0]
+        self.skipped[key] = self.skipped.get(key, 0) + 1
+        event = "exploration_skipped" if explore else "shadow_skipped"
+        log.info(event, request_id=request_id, model=model_id, reason=reason)
 
     async def _one(
         self,
@@ -162,22 +212,26 @@ class Shadows:
         request: router_pb2.CompleteRequest,
         plan: router_pb2.RoutingPlan,
         live: router_pb2.CompleteResponse,
+        explore: bool = False,
     ) -> None:
+        def skip(reason: str) -> None:
+            self._skip(reason, plan.request_id, model_id, explore)
+
         model = self.catalog.get(model_id)
         if model is None:
-            return self._skip(f"unknown: {model_id} is not in the catalog", plan.request_id, model_id)
+            return skip(f"unknown: {model_id} is not in the catalog")
         if model_id == live.model:
-            return self._skip("same: the live answer came from this model", plan.request_id, model_id)
+            return skip("same: the live answer came from this model")
         if shadow.live_model and live.model != shadow.live_model:
-            return self._skip(f"other: {live.model} answered, not {shadow.live_model}", plan.request_id, model_id)
+            return skip(f"other: {live.model} answered, not {shadow.live_model}")
         data_class = plan.classification.data_class
         tokens = estimate_tokens("".join(m.content for m in request.messages))
         if why := shadow_exclusion(model, policy, request, self.adapters.keys(), data_class, tokens):
-            return self._skip(f"excluded: {why}", plan.request_id, model_id)
+            return skip(f"excluded: {why}")
         day = datetime.now(UTC).date().isoformat()
         spend_key = shadow.spend_key or request.workload
         if await self.spend.spent(spend_key, day) >= shadow.max_usd_per_day:
-            return self._skip(f"capped: {shadow.max_usd_per_day} USD/day reached", plan.request_id, model_id)
+            return skip(f"capped: {shadow.max_usd_per_day} USD/day reached")
 
         # the run's most it could cost is counted before the call, so runs in flight together
         # cannot all pass the cap; the difference to the real cost is settled after
@@ -187,25 +241,23 @@ class Shadows:
             model=model_id, messages=request.messages, params=request.params, request_id=plan.request_id
         )
         rung = router_pb2.Rung(tier=model.tier_value, model=model_id, adapter=model.adapter)
-        event_id = f"{plan.request_id}.shadow.{model_id}"
+        event_id = f"{plan.request_id}.{'explore' if explore else 'shadow'}.{model_id}"
         worst = worst_case_attempt(0, rung, request, self.catalog)
-        await events.write_ahead(self.publisher, billed(plan.request_id, request, worst), self.timeout_s)
+        await events.write_ahead(self.publisher, billed(plan.request_id, request, worst, event_id), self.timeout_s)
         try:
             result = await self.adapters[model.adapter].Generate(generate, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
             fault = call_fault(0, rung, exc, request, self.catalog)
             if not fault.unsettled:  # no cost: its record closed, its reservation back
                 await self.spend.add(spend_key, day, -reserved)
-                await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, fault), event_id)
-            return self._skip(f"fault: {exc.code().name}", plan.request_id, model_id)
+                await self.publisher.publish(
+                    bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, fault, event_id), event_id
+                )
+            return skip(f"fault: {exc.code().name}")
         cost = model.usage_cost(result.usage).total
         await self.spend.add(spend_key, day, cost - reserved)
-        attempt = router_pb2.Attempt(
-            index=0, tier=model.tier_value, model=model_id, adapter=model.adapter,
-            outcome=router_pb2.OUTCOME_ANSWERED, usage=result.usage, cost_usd=money.to_wire(cost),
-            latency_ms=result.latency_ms, reason="shadow run for the assessor",
-        )  # fmt: skip
-        await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, attempt), event_id)
+        attempt = _answered(model, result, cost, policy, plan.classification, explore)
+        await self.publisher.publish(bus.SUBJECT_ATTEMPT, billed(plan.request_id, request, attempt, event_id), event_id)
         finished = events_pb2.ShadowFinished(
             event_id=f"{event_id}.finished", request_id=plan.request_id, attempt=attempt, tenant=request.tenant,
             workload=request.workload, live_model=live.model, live_tier=live.tier, data_class=data_class,
@@ -219,12 +271,35 @@ class Shadows:
         await self.publisher.publish(bus.SUBJECT_SHADOW, finished, finished.event_id, ttl_s=policy.text_retention_s)
 
 
+def _answered(
+    model: Model,
+    result: adapter_pb2.GenerateResponse,
+    cost: Decimal,
+    policy: Policy,
+    classification: classifier_pb2.Classification,
+    explore: bool,
+) -> router_pb2.Attempt:
+    """A run's answering attempt; an exploration run's also with what the learner reads besides the
+    verdict: the answer's confidence signals, and the prior and confidence the router gave it."""
+    attempt = router_pb2.Attempt(
+        index=0, tier=model.tier_value, model=model.id, adapter=model.adapter, outcome=router_pb2.OUTCOME_ANSWERED,
+        usage=result.usage, cost_usd=money.to_wire(cost), latency_ms=result.latency_ms,
+        reason=EXPLORATION_REASON if explore else SHADOW_REASON,
+    )  # fmt: skip
+    if explore:
+        attempt.signals.CopyFrom(result.confidence)
+        attempt.prior = policy.prior(model.tier_value, classification)
+        attempt.confidence = score(result.confidence, attempt.prior, model.id, policy.confidence_model)
+    return attempt
+
+
 def billed(
-    request_id: str, request: router_pb2.CompleteRequest, attempt: router_pb2.Attempt
+    request_id: str, request: router_pb2.CompleteRequest, attempt: router_pb2.Attempt, event_id: str = ""
 ) -> events_pb2.AttemptFinished:
-    """A shadow run's attempt as the ledger bills it: its own kind, one event id per model."""
+    """A shadow run's attempt as the ledger bills it: its own kind, one event id per model (and per
+    purpose: an exploration run's is `<request>.explore.<model>`)."""
     event = events_pb2.AttemptFinished(
-        event_id=f"{request_id}.shadow.{attempt.model}", request_id=request_id, tenant=request.tenant,
+        event_id=event_id or f"{request_id}.shadow.{attempt.model}", request_id=request_id, tenant=request.tenant,
         workload=request.workload, attempt=attempt, kind="shadow",
     )  # fmt: skip
     event.occurred_at.GetCurrentTime()
