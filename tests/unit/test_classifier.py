@@ -331,3 +331,15 @@ def test_the_learned_head_never_makes_public_numbers_or_words_regulated(text: st
     result = classify(text)
     assert result.data_class != T.DATA_CLASS_REGULATED, list(result.data_findings)
     assert not any(f == "learned_regulated" for f in result.data_findings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "陈伟每天服用胰岛素。",  # a Chinese name with no honorific, a drug
+        "Clara's mammogram came back abnormal.",  # a given name alone
+        "Fernanda Lima (4471-2290-18) — retorno na quinta",  # a number labelled by the person's name
+    ],
+)
+def test_the_whole_classifier_keeps_health_and_ids_about_a_person_regulated(text: str) -> None:
+    assert classify(text).data_class == T.DATA_CLASS_REGULATED, list(classify(text).data_findings)

@@ -161,3 +161,79 @@ def test_json_nested_past_the_stack_is_read_as_text_not_a_crash() -> None:
     nested = '{"a":' * 20_000 + '"SSN 219-09-9999"' + "}" * 20_000
     assert _class(nested) == REGULATED  # the other views still read it
     assert detect_sensitive_data('{"a":' * 20_000 + "1" + "}" * 20_000) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Stanisław Kowalczyk miał zawał w marcu.",  # "ł" folds to "l": the word list writes "zawal"
+        "Sebastian has epilepsy and takes lamotrigine.",  # a given name alone names a person
+        "Hugo's biopsy came back clear.",
+        "赵磊确诊了肺癌。",  # a Chinese surname and name before "was diagnosed"
+        "पूजा गुप्ता को अस्थमा है।",  # a Hindi name: a word before a common surname
+        "مريم خليل مصابة بالربو",  # an Arabic given name; "with asthma" written as one word
+        "Follow-up for Mr. Grant: Rx lisinopril, Hx of DVT.",  # a chart's shorthand
+        "Dr. Ortiz saw Paula Reyes today; she presents with chest pain.",
+        "Nathan Cole's strep test came back positive.",
+    ],
+)
+def test_health_data_about_a_person_written_as_notes_and_in_other_scripts_is_regulated(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Greta Lindqvist: 58213-7",  # a short number whose label is the person's name
+        "Paolo Conti (904 117)",
+        "Ines Duarte\t7712 0934 18\torthopaedics",  # a phone's digits, not a phone's grouping
+        "Record of Jonas Weber: 3312-8842-71",
+        "Patient: Oskar Lind   447 120 9931   ward 6",  # columns of a listing
+        "کد ملی ایشان ۰۰۱۲۳۴۵۶۷۸ است",  # Persian "national code", Persian digits
+        "Sosyal güvenlik numarası 40213377210",
+    ],
+)
+def test_numbers_labelled_by_a_person_or_a_local_id_word_are_regulated(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Customer Lars Berg, id in base64: " + base64.b64encode(b"32118745093").decode(),  # the words around a blob
+        'pesel = ["8506", "1201", "234"].join("")',  # a list of strings joined by code
+        "pesel = ''.join(['8506', '1201', '234'])",
+        "| # | aadhaar |\n|---|---|\n| a | 4821 |\n| b | 9907 |\n| c | 3316 |",  # split down a column
+    ],
+)
+def test_identifiers_split_by_code_tables_and_encodings_are_read(text: str) -> None:
+    assert _class(text) == REGULATED, detect_sensitive_data(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Scan barcode 5684847513500 at the till.",  # an EAN-13 that also passes Luhn: not a card
+        "IMEI 490154203237518 - is my phone blacklisted?",
+        "My phone's IMEI reads 35-209900-176148-1.",
+        "Edge 121.0.2277.83 keeps crashing for my team.",  # a version beside "my"
+        "Our VAT number is FR40303265045 (printed on every invoice).",
+        "Daniel Brooks: 73421 total votes.",  # a count, a word between the number and its unit
+        "Tom Reyes: 18342 passing yards",
+        "Ada Lovelace (1815-1852) wrote the first program.",  # a lifetime, not an id
+        "for (int i = 0; i < 10000000; i++) sum += i;",  # "i" as code writes a variable
+        "for i in range(25000000):\n    total += i",
+        "ISSN 2049-3630 is the journal's serial number.",  # an ISSN is not an SSN
+        "It crashed on 48151623 again",  # "on" is English, not Polish "he"
+        "Is Crohn's disease hereditary?",  # a question's first word is not a first name
+        "| Quarter | Revenue |\n|---|---|\n| Q1 | 120 |\n| Q2 | 340 |\n| Q3 | 560 |",  # a column of figures
+        "张家界的风景很美。",
+        "高血压的治疗方法是什么？",
+    ],
+)
+def test_public_numbers_beside_the_new_rules_stay_public(text: str) -> None:
+    assert REGULATED not in detect_sensitive_data(text).values(), detect_sensitive_data(text)
+
+
+def test_business_names_are_not_a_persons_label() -> None:
+    assert _class("Trattoria Bella Napoli: 06 1234 5678") == CONFIDENTIAL  # a phone, not an id

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2
+from stdnum import ean, luhn
 from stdnum import iban as std_iban
-from stdnum import luhn
 from stdnum.ar import cuit
 from stdnum.at import vnr
 from stdnum.au import tfn
@@ -115,7 +115,8 @@ ID_CONTEXT = _words(
     r"personal number", r"citizen number", r"citizen service number", r"patient (?:no|number|id)",
     r"tc kimlik(?: no| numarasi)?", r"kimlik (?:no|numarasi)", r"tckn", r"cuit", r"cuil", r"cnp",
     r"cod numeric personal", r"egn", r"rodne cislo", r"rodne c\.?", r"teudat zehut", r"mispar zehut", r"ird",
-    r"rut", r"rol unico tributario", r"s\.s\.n", r"[a-z]{1,24}ssn", r"nric", r"fin (?:no|number)",
+    # "[a-z]{2,}ssn": customer_ssn written as one word, never an ISSN
+    r"rut", r"rol unico tributario", r"s\.s\.n", r"[a-z]{2,24}ssn", r"nric", r"fin (?:no|number)",
     r"i/?c (?:no|number)", r"mykad", r"kad pengenalan", r"hkid", r"cnic", r"nadra", r"nik", r"ktp",
     r"nomor induk kependudukan", r"amka", r"isikukood", r"asmens kodas", r"oib", r"emso",
     r"svnr", r"sv-?nummer", r"versicherungsnummer", r"medicare (?:card|no|number|id)", r"mbi",
@@ -387,8 +388,15 @@ def is_card(span: Span, context: Context) -> bool:
     ):
         return False  # odd joints: a card's grouping, and a card word where lists are written so
     # 12 digits (some Maestro cards): one number in ten passes Luhn, so only next to a card word;
-    # dotted groups are versions far more often than cards, unless grouped as cards are
-    if n == 12 or (span.dotted and span.groups not in _CARD_SHAPES):
+    # dotted groups are versions far more often than cards, unless grouped as cards are; 13 digits
+    # that are a valid EAN-13 are a barcode (13-digit cards are long retired), and 15 digits are an
+    # American Express card (34, 37) or, as often, a phone's IMEI: other networks issue none that long
+    if (
+        n == 12
+        or (span.dotted and span.groups not in _CARD_SHAPES)
+        or (n == 13 and ean.is_valid(span.digits))
+        or (n == 15 and span.digits[:2] not in ("34", "37"))
+    ):
         return Context.near(context.cards, span.start, span.end)
     return True
 

@@ -7,8 +7,9 @@ format characters (zero-width spaces and joiners, soft hyphens, bidi marks) and 
 dress a digit up as an emoji (a keycap "1\ufe0f\u20e3" is "1"), folds every kind of space to " "
 and every kind of dash to "-", and maps every digit of any script to ASCII: decimal digits, and
 the other digits Unicode knows (dingbat and negative circled ones, "\u278a" is "1").
-`fold` then lowercases and strips accents one character for one, so that vocabulary matches
-("diagnostiqué", "Ärztin") and positions stay aligned with the normalised text.
+`fold` then lowercases and strips accents and strokes ("ł" is "l") one character for one, so
+that vocabulary matches ("diagnostiqué", "Ärztin", "zawał") and positions stay aligned with the
+normalised text.
 """
 
 from __future__ import annotations
@@ -54,9 +55,16 @@ def normalise(text: str) -> str:
 _ASCII_SPACES = {ord("\t"): " ", ord("\v"): "\n", ord("\f"): "\n", ord("\r"): "\n"}
 
 
+# Latin letters with a stroke, which Unicode does not decompose into a letter and an accent:
+# Polish "zawał" reads as "zawal", Croatian "đ" as "d", Danish "ø" as "o"
+_STROKED = {"ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ø": "o", "Ø": "o", "ħ": "h", "Ħ": "h", "ŧ": "t", "Ŧ": "t"}
+
+
 def _fold_char(ch: str) -> str:
     if ch in "ıİ":  # Turkish dotless and dotted i: "hastalığı" reads as "hastaligi"
         return "i"
+    if ch in _STROKED:
+        return _STROKED[ch]
     base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c)).lower()
     if len(base) > 1:  # a Hangul syllable comes apart into its letters: its first alone is another word
         return ch.lower()[:1] or ch

@@ -9,10 +9,12 @@ health-insurance, medical-record or member number is what a breach report is abo
 rule cannot tell those apart from each other, only from what is public.
 
 Public shapes that explain a number: dates and times, amounts (with a currency, or grouped in
-thousands), decimals and coordinates, versions and IP addresses, year ranges, hashes and UUIDs,
-valid ISBNs and EAN/UPC barcodes, parcel numbers (UPS 1Z, GS1 SSCC), phone numbers written as
-phones, and a number whose own label says what it is ("order", "invoice", "tracking", "flight",
-"room"...) or that counts something ("followers", "km").
+thousands), decimals and coordinates, versions and IP addresses, year ranges and lifetimes,
+hashes and UUIDs, valid ISBNs and EAN/UPC barcodes, IMEIs, VAT numbers with their country, parcel
+numbers (UPS 1Z, GS1 SSCC), phone numbers written as phones, and a number whose own label says
+what it is ("order", "invoice", "tracking", "flight", "room", "VAT"...) or that counts something
+("followers", "km", "total votes"). A person's name as a number's own label ("Sanne Bakker
+(629060)") makes even a short number, or one in a phone's digits, an identifier.
 
 Who a text is about (`person_positions`) is also what makes health words health *data*: a
 condition beside a named person, a first-person "I"/"my", a relative or a pronoun, not a
@@ -31,13 +33,15 @@ from collections.abc import Iterable, Sequence
 
 import phonenumbers
 import re2
-from stdnum import ean, isbn
+from stdnum import ean, isbn, luhn, vatin
 
 from tierlift.classifier._catalogue import identifier_names
+from tierlift.classifier._names import gazetteer_positions
 from tierlift.classifier._normalise import alternation, fold, normalise
 
 _MIN_DIGITS = 7  # shorter runs are house numbers, postcodes, years, counts
 _MIN_NAMED_DIGITS = 6  # right after the identifier's name: "vinnutal 254332"
+_MIN_LABELLED_DIGITS = 5  # right after the person's name: "Camille Lefèvre: 3193-3"
 _MIN_MIXED_DIGITS = 5  # with letters: "XJ4829173", "A12345678"
 _MIN_NAMED_MIXED_DIGITS = 4  # with letters, beside the identifier's name: India's PAN "ABCDE1234F"
 _MAX_CHARS = 24  # longer runs are hashes, keys, encodings: other detectors read those
@@ -89,7 +93,7 @@ _ID_WORDS = _folded(
     # Polish, Turkish, Russian, Ukrainian, Greek, Czech, Hungarian, Nordic, Romanian
     "pesel; dowod osobisty; numer dowodu; numer ubezpieczenia; nfz; numer pacjenta; legitymacja; numer klienta;"
     "kimlik; kimlik no; kimlik numarasi; tc no; t.c. no; vergi no; vergi numarasi; sgk; sigorta; sigorta no;"
-    "hasta no; hasta numarasi; uye no; uye numarasi; pasaport;"
+    "hasta no; hasta numarasi; uye no; uye numarasi; pasaport; sosyal guvenlik; sigorta numarasi; hasta dosya no;"
     "паспорт; снилс; инн; полис; омс; номер полиса; номер паспорта; страховой номер; медицинская карта;"
     "удостоверение; личности; пациент; рнокпп; ідентифікаційний код;"
     "αμκα; αφμ; ταυτοτητα; αριθμος ταυτοτητας; διαβατηριο; αριθμος μητρωου;"
@@ -98,6 +102,7 @@ _ID_WORDS = _folded(
     # Arabic, Hebrew, Hindi, Indonesian, Vietnamese, Filipino, Swahili, Thai
     "رقم الهوية; الهوية الوطنية; هوية; رقم وطني; الرقم الوطني; الرقم القومي; جواز السفر; جواز سفر; رقم التامين;"
     "رقم المريض; رقم الملف; بطاقة; الاقامة; اقامة; رقم الضمان الاجتماعي;"
+    "کد ملی; کد ملي; شماره ملی; کارت ملی; شناسنامه; بیمه; شماره بیمه; شناختی کارڈ; قومی شناختی;"  # Persian, Urdu
     "תעודת זהות; מספר זהות; ת.ז; דרכון; קופת חולים; מספר מבוטח;"
     "आधार; पैन; पहचान; पहचान पत्र; पासपोर्ट; बीमा; रोगी; मरीज; सदस्य; मतदाता; राशन कार्ड;"
     "nik; ktp; npwp; bpjs; nomor induk; kartu keluarga; nomor peserta; cccd; cmnd; can cuoc; so can cuoc;"
@@ -126,6 +131,9 @@ _PUBLIC_LABELS = _folded(
     "room; gate; seat; train; bus; route; isbn; issn; ean; upc; gtin; barcode; doi; pmid; arxiv; patent; case law;"
     "transaction; txn; payment reference; quote; estimate; job; build no; run; pipeline; request; trace; span;"
     "phone; tel; telephone; mobile; cell; fax; call; whatsapp; extension; ext;"
+    "vat; vat no; vat number; vat id; vat reg; vat registration; company number; company no; company registration;"
+    "ust-idnr; ust-id; umsatzsteuer-id; umsatzsteuer-identifikationsnummer; handelsregister; n° tva; tva;"
+    "numero de tva; partita iva; p. iva; cif; btw; btw-nummer; kvk; mwst; vat nr;"
     "bestellung; bestellnummer; rechnung; rechnungsnummer; sendungsnummer; paket; commande; facture; colis;"
     "pedido; factura; envio; ordine; fattura; spedizione; bestelling; factuur; zending; encomenda; fatura;"
     "zamowienie; faktura; przesylka; siparis; fatura; kargo; заказ; счет; посылка; трек"
@@ -136,7 +144,12 @@ _UNITS = _folded(
     "votes; residents; inhabitants; km; kilometres; kilometers; miles; m; kg; tons; tonnes; bytes; kb; mb; gb; tb;"
     "times; years; days; hours; seconds; steps; points; tokens; words; pages; rows; records; lines; requests;"
     "metres; meters; feet; ft; inches; calories; kcal; litres; liters; grams; g; mg; ml; euro; people; times;"
-    "dollars; euros; pounds; usd; eur; gbp; jpy; yen; won; rupees; inr; cny; chf; km2; hectares; acres; sq"
+    "dollars; euros; pounds; usd; eur; gbp; jpy; yen; won; rupees; inr; cny; chf; km2; hectares; acres; sq;"
+    "impressions; clicks; sessions; visits; pageviews; transactions; orders; shares; streams; plays; listeners;"
+    "readers; viewers; employees; participants; students; cases; deaths; births; samples; packets; cycles;"
+    "iterations; epochs; parameters; params; hits; events; messages; tweets; posts; comments; installs; signups;"
+    "ms; hz; khz; mhz; ghz; rpm; watts; kw; kwh; mw; volts; pixels; px; frames; barrels; bottles; tickets;"
+    "yards; goals; assists; rebounds; wins; appearances; laps; runs; strikeouts; medals"
 )
 
 
@@ -147,9 +160,16 @@ def _patterns() -> tuple[re2._Regexp, re2._Regexp, re2._Regexp]:
     id_words = _boundary_words([*_ID_WORDS, *identifier_names()])
     return (
         re2.compile(f"{id_words}|{alternation(_ID_WORDS_UNSPACED)}"),
-        re2.compile(rf"(?:^|{_NOT_WORD}){alternation(_PUBLIC_LABELS)}[^\pL]{{0,6}}$"),
-        re2.compile(rf"^[\s:=#.,()\-]{{0,3}}{alternation(_UNITS)}(?:{_NOT_WORD}|$)"),
+        re2.compile(
+            rf"(?:^|{_NOT_WORD}){alternation(_PUBLIC_LABELS)}(?: (?:is|was|ist|est|es|e|wordt))?[^\pL]{{0,6}}$"
+        ),
+        re2.compile(rf"^[\s:=#.,()\-]{{0,3}}(?:\pL{{2,12}} )?{alternation(_UNITS)}(?:{_NOT_WORD}|$)"),
     )
+
+
+def names_an_identifier(folded: str) -> bool:
+    """Whether a word that names a personal identifier is anywhere in the folded text."""
+    return _patterns()[0].search(folded) is not None
 
 
 # --- who a text is about -----------------------------------------------------------------------
@@ -186,6 +206,13 @@ _NOT_NAMES = frozenset(
         " Bitte Sehr Geehrte Geehrter Liebe Lieber Madame Monsieur Estimado Estimada Gentile Beste Caro Cara"
         " Amazon Google Apple Microsoft Visa Mastercard Paypal Python Java Linux Windows Android Iphone Github"
         " Sql Json Html Api Http Https Url Excel Word Powerpoint Zoom Slack Teams Tierlift Openai"
+        # the words a question starts with: "Is Hodgkin's lymphoma curable?"
+        " Is Are Was Were Does Do Did Can Could Should Would Will Shall May Might Must Has Have Had Why"
+        # what a business is called by: "Pizzeria Da Mario", "Sunrise Dental", "Bäckerei Schmidt"
+        " Pizzeria Restaurant Ristorante Trattoria Cafe Café Bistro Bar Pub Grill Diner Kitchen Bakery Bäckerei"
+        " Boulangerie Panaderia Hotel Hostel Motel Shop Store Market Salon Spa Studio Gym Boutique Deli Pharmacy"
+        " Apotheke Farmacia Pharmacie Dental Clinic Klinik Praxis Garage Motors Auto Taxi Plumbing Electric"
+        " Travel Tours Bank Insurance Solutions Consulting Partners Associates Holdings Corp Gmbh Ag Sa Srl Bv"
     ).split()
 )
 
@@ -203,7 +230,7 @@ _PERSON_WORDS = _folded(
     "io; mio; mia; miei; mie; lei; lui; mamma; papa; figlio; figlia; moglie; fratello; sorella; nonna; nonno;"
     "ik; mijn; mij; hij; zij; moeder; vader; zoon; dochter; vrouw; echtgenoot; broer; zus; oma; opa;"
     "eu; meu; minha; meus; minhas; ele; ela; mae; pai; filho; filha; esposa; marido; irmao; irma; avo;"
-    "mojej; mojego; mojemu; moim; moja; ja; moj; moje; mam; mnie; mi; on; ona; jego; jej; matka; ojciec; syn; corka; zona; maz; brat; siostra;"
+    "mojej; mojego; mojemu; moim; moja; ja; moj; moje; mam; mnie; mi; ona; jego; jej; matka; ojciec; syn; corka; zona; maz; brat; siostra;"
     "ben; benim; bana; bende; annem; babam; oglum; kizim; esim; kardesim;"
     "я; мой; моя; мое; мои; мне; меня; у меня; он; она; его; ее; мама; папа; мать; отец; сын; дочь; жена; муж;"
     "брат; сестра; бабушка; дедушка; моей; моего; моему; моим; мою; сестры; брата; мамы; отца; сына; дочери;"
@@ -240,6 +267,14 @@ def _person_word_pattern() -> re2._Regexp:
     return re2.compile(f"{_boundary_words(_PERSON_WORDS)}|{alternation(_PERSON_WORDS_UNSPACED)}")
 
 
+# "i" as code writes a variable: an operator or a bracket beside it, or a loop's "for i"
+# (each group starts where the person words' pattern starts its match, the character before)
+_CODE_I = re2.compile(
+    rf"((?:^|{_NOT_WORD})i)\s?(?:[=<>+*/%\[\])]|-[-=]|!=)|\bfor(?: ?\()?(?: (?:let|var|int|auto|const|size_t))?( i)\b"
+    rf"|[=<>+*/%-]\s?({_NOT_WORD}i)(?:{_NOT_WORD}|$)"
+)
+
+
 def name_positions(normalised: str) -> list[int]:
     """Where a person is named: an honorific and a name, a name with a CJK or Korean honorific,
     or capitalised words in a row that are not a title's or a heading's."""
@@ -256,7 +291,10 @@ def person_positions(normalised: str, folded: str) -> list[int]:
     """Where the text points at a person: a name, or a word that points at one ("my", "she",
     "my mother", "patient"), in the languages above."""
     pointed = [m.start() for m in _person_word_pattern().finditer(folded)]
-    return sorted(name_positions(normalised) + pointed)
+    if pointed and _CODE_I.search(folded):  # "for (i = 0; i < n; i++)": a loop's variable, not "I"
+        code = {next(m.start(g) for g in (1, 2, 3) if m.group(g) is not None) for m in _CODE_I.finditer(folded)}
+        pointed = [p for p in pointed if p not in code]
+    return sorted(name_positions(normalised) + gazetteer_positions(normalised, folded) + pointed)
 
 
 def near(positions: list[int], start: int, end: int, before: int = _BEFORE, after: int = _AFTER) -> bool:
@@ -278,7 +316,11 @@ _DATE_SHAPES = re2.compile(
 _THOUSANDS = re2.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d{1,3}(?:'\d{3})+")
 _DECIMAL = re2.compile(r"-?\d+[.,]\d+")
 _IPV4 = re2.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
-_YEAR_RANGE = re2.compile(r"(?:19|20)\d{2}\s?[-/]\s?(?:19|20)\d{2}")
+_YEAR_RANGE = re2.compile(r"(?:1[5-9]|20)\d{2}\s?[-/]\s?(?:1[5-9]|20)\d{2}")  # 1939-1945, a life: 1775-1817
+# A version or a build: three or more dotted groups, a short first one and a minor number of one
+# or two digits inside ("120.0.6099.109", "3.12.1"); ids written with dots have longer groups
+# inside ("62.496.674.35", "12.345.678")
+_VERSION = re2.compile(r"v?\d{1,3}(?:\.\d{1,6})*\.\d{1,2}(?:\.\d{1,6})+")
 _HEX = re2.compile(r"(?i)[0-9a-f]{12,}")
 _TRACKING = re2.compile(r"(?i)1Z[0-9A-Z]{16}")
 _CURRENCY_NEAR = re2.compile(r"[$€£¥₹₩₽]|(?i:\b(?:usd|eur|gbp|chf|jpy|inr|cny|aud|cad)\b)")
@@ -298,7 +340,8 @@ def _compact_date(digits: str) -> bool:
 
 def _public_shape(token: str, text: str, start: int, end: int) -> bool:
     """Shapes that only public numbers have: a date, a time, an amount, a decimal, an IP
-    address, a year range, a hash, a phone number written as one, a parcel or book number."""
+    address, a version, a year range, a hash, a phone number written as one, a parcel or book
+    number."""
     digits = "".join(ch for ch in token if ch.isdigit())
     compact = "".join(ch for ch in token if ch.isalnum())
     if (
@@ -306,6 +349,7 @@ def _public_shape(token: str, text: str, start: int, end: int) -> bool:
         or _DECIMAL.fullmatch(token)
         or _IPV4.fullmatch(token)
         or _YEAR_RANGE.fullmatch(token)
+        or _VERSION.fullmatch(token)
         or _TRACKING.fullmatch(compact)
         or text[start - 1 : start] == "+"
         or (_is_phone(token) and _CONTACT.search(fold(text[max(0, start - _BEFORE) : end + _AFTER])))
@@ -322,9 +366,22 @@ def _public_shape(token: str, text: str, start: int, end: int) -> bool:
         return True
     if len(compact) == len(digits) >= 14 and _compact_date(digits[:8]):
         return True  # 20240307101500: a timestamp
+    if len(compact) == len(digits) == 15 and luhn.is_valid(digits) and _is_imei(token, text, start):
+        return True  # a phone's IMEI, "35-209900-176148-1": a device's, not a person's
+    if compact[:2].isalpha() and compact[2:].isdigit() and len(compact) >= 10 and vatin.is_valid(compact):
+        return True  # a company's VAT number, its country first ("FR40303265045"): on every invoice
     if compact.isdigit() and len(compact) == 18 and compact.startswith("00") and ean.is_valid(compact):
         return True  # a GS1 parcel number (SSCC)
     return compact.isdigit() and len(compact) == 13 and compact[:3] in ("978", "979") and isbn.is_valid(compact)
+
+
+_IMEI = re2.compile(r"(?i)\b(?:imei|meid)\b")
+
+
+def _is_imei(token: str, text: str, start: int) -> bool:
+    """Grouped as IMEIs are printed (2-6-6-1), or named IMEI shortly before."""
+    groups = [len(g) for g in re2.split(r"[ .-]+", token)]
+    return groups == [2, 6, 6, 1] or _IMEI.search(text[max(0, start - _BEFORE) : start]) is not None
 
 
 _AREA_CODE = re2.compile(r"\(\d{2,5}\)\s?$|\(0\)\s?$")  # (426)650-5834, +49 (0)1090 362032
@@ -346,11 +403,15 @@ _CONTACT = re2.compile(
 def _reads_as_phone(token: str, text: str, start: int, end: int, named: bool) -> bool:
     """A number the phone detector took for a phone, read as one here too: beside contact
     details (a word for a phone, an email address); or, unless an identifier's name is beside
-    it, written in a phone's groups (no lone check digit at the end: "044908504-2" is an id)."""
+    it, written in a phone's groups (no lone check digit or pair at the end: "044908504-2" and
+    "4409-1182-33" are ids)."""
     if _CONTACT.search(fold(text[max(0, start - _BEFORE) : end + _AFTER])):
         return True
-    groups = re2.split(r"[ .-]+", token)
-    return not named and len(groups) > 1 and len(groups[-1]) > 1
+    groups = [len(g) for g in re2.split(r"[ .-]+", token)]
+    # a phone ends in a group of three or more digits, or in pairs ("06 12 34 56 78", "079 123 45
+    # 67"): a lone pair after longer groups ("4409-1182-33") is how record numbers are written
+    ends_as_phone = groups[-1] > 2 or groups[-2:] == [2, 2]
+    return not named and len(groups) > 1 and groups[-1] > 1 and ends_as_phone
 
 
 def _is_phone(token: str) -> bool:
@@ -366,6 +427,16 @@ def _is_phone(token: str) -> bool:
         except phonenumbers.NumberParseException:
             continue
     return False
+
+
+# A person's name as a number's label: "Sanne Bakker (629060)", "Иван Петров: 840 691 5831", a
+# name and a number in the cells of a row or the columns of a listing
+_NAME_LABEL = re2.compile(r"(\p{Lu}\p{Ll}+(?:[-' ]\p{Lu}\p{Ll}+){1,3})(?::[ ]?|[ ]?\([ ]?|\t[ ]?|[ ]?\|[ ]?|[ ]{2,})$")
+
+
+def _labelled_by_name(normalised: str, start: int) -> bool:
+    m = _NAME_LABEL.search(normalised[max(0, start - _LABEL - 20) : start])
+    return m is not None and not any(w.lower() in _NOT_NAMES for w in re2.split(r"[-' ]", m.group(1)))
 
 
 def unexplained_identifier(
@@ -387,7 +458,7 @@ def unexplained_identifier(
         compact = "".join(ch for ch in token if ch.isalnum())
         digits = sum(ch.isdigit() for ch in compact)
         letters = len(compact) - digits
-        if len(compact) > _MAX_CHARS or digits < (_MIN_NAMED_MIXED_DIGITS if letters else _MIN_NAMED_DIGITS):
+        if len(compact) > _MAX_CHARS or digits < (_MIN_NAMED_MIXED_DIGITS if letters else _MIN_LABELLED_DIGITS):
             continue
         if letters > 2 and not compact.isupper():
             continue  # words with numbers in them: "covid19", "mp3player", "Windows11Pro"
@@ -400,12 +471,13 @@ def unexplained_identifier(
             continue  # "150000000 followers"
         if id_words is None:
             id_words = [m.start() for m in id_pattern.finditer(folded)]
+        by_name = _labelled_by_name(normalised, start)
         if any(p_start <= start < p_end or start <= p_start < end for p_start, p_end in phones) and _reads_as_phone(
-            token, normalised, start, end, named=near(id_words, start, end)
+            token, normalised, start, end, named=by_name or near(id_words, start, end)
         ):
             continue
-        if digits < _MIN_DIGITS and not letters:  # six digits: only right after the identifier's name
-            if near(id_words, start, end, before=_LABEL, after=0):
+        if digits < _MIN_DIGITS and not letters:  # five or six digits: only right after a name of the id or the person
+            if by_name or (digits >= _MIN_NAMED_DIGITS and near(id_words, start, end, before=_LABEL, after=0)):
                 return True
             continue
         if near(id_words, start, end):

@@ -6,12 +6,14 @@ trigger is in the text (a '<', a '%', a blob of base64...), so plain prose costs
 - **unmarked**: HTML entities decoded and tags removed (a block tag, a table cell or a line
   break becomes a space, an inline tag nothing: "<b>219</b>-09" is "219-09"), markdown emphasis
   and code marks removed, URL percent-encoding decoded, string concatenations in code joined
-  (`"219" + "09"`, `'219' . '09'`, `'219' || '09'`), and the cells of a table row or a CSV line
-  that hold only digits joined by "-" ("| 219 | 09 | 9999 |" is "219-09-9999").
+  (`"219" + "09"`, `'219' . '09'`, `'219' || '09'`) and lists of digit strings joined by code
+  (`['219', '09'].join('')`), the cells of a table row or a CSV line that hold only digits joined
+  by "-" ("| 219 | 09 | 9999 |" is "219-09-9999"), and, where the text names an identifier, a
+  number split down a table's column (its last cells over two to five rows).
 - **fields**: every JSON object in the text read as one line, its keys then its values, digit
   values joined by "-": a number split across `{"a": "219", "b": "09", "c": "9999"}` is whole.
 - **decoded**: base64 and hex blobs that decode to text, each decoded text read as well (two
-  levels deep: base64 of base64).
+  levels deep: base64 of base64), with the words written around its blob.
 - **numerals**: digits written as words of any of thirty-odd languages, or as CJK or Korean
   numerals, in runs of eight or more, rewritten as ASCII digits.
 
@@ -31,11 +33,13 @@ import urllib.parse
 import re2
 
 from tierlift.classifier._normalise import alternation, fold, normalise
+from tierlift.classifier._personal import names_an_identifier
 
 _MAX_BLOBS = 16  # decoded blobs read per text (each view is read whole)
 _MAX_BLOB_CHARS = 8192
 _MAX_JSON_OBJECTS = 32
 _MAX_JSON_DEPTH = 32
+_CONTEXT = 100  # characters either side of a blob kept with its decoded text
 
 _BLOCK_TAG = re2.compile(r"(?i)<\s*/?\s*(?:br|p|div|td|th|tr|li|ul|ol|table|tbody|thead|h[1-6]|hr)\b[^<>]{0,200}>")
 _TAG = re2.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]{0,20}(?:\s[^<>]{0,200})?\s*/?>")
@@ -50,6 +54,18 @@ _DIGIT_CELLS = re2.compile(r"(\d)[ ]{0,3}[|\t][ ]{0,3}(\d)")
 # an abbreviation spelled out letter by letter: "S-S-N", "S.S.N.", "N I N O"
 _SPACED_LETTERS = re2.compile(r"\b[A-Za-z](?:[-. ][A-Za-z]\b){2,4}\.?")
 _LABELLED_ROW = re2.compile(r"(?m)^.*[|\t].*$")
+# A list of quoted digit strings joined into one by code: ['6075', '1229'].join(''), "".join(["60", "75"])
+_QUOTED_DIGITS = r"\s{0,3}[\"'`]\d{1,12}[\"'`]\s{0,3}"
+_JOINED_LIST = re2.compile(
+    rf"\[((?:{_QUOTED_DIGITS},){{1,8}}{_QUOTED_DIGITS})\]\s{{0,3}}\.join\(\s{{0,3}}(?:[\"'`]{{2}})?\s{{0,3}}\)"
+    rf"|[\"'`]{{2}}\.join\(\s{{0,3}}\[((?:{_QUOTED_DIGITS},){{1,8}}{_QUOTED_DIGITS})\]\s{{0,3}}\)"
+    rf"|(?:implode|concat)\(\s{{0,3}}(?:[\"'`]{{2}}\s{{0,3}},\s{{0,3}})?\[?((?:{_QUOTED_DIGITS},){{1,8}}{_QUOTED_DIGITS})\]?\s{{0,3}}\)"
+)
+# A number split down a table's column: two to five rows whose last cell holds a few digits
+# ("| 1 | 2877 |" over three rows), read as one number after the rows, where the text names an
+# identifier (a table of figures is not one number)
+_DIGIT_COLUMN = re2.compile(r"(?m)(?:^[^\n|]{0,40}\|[^\n]{0,80}?\|[ ]{0,3}\d{1,6}[ ]{0,3}\|?[ ]{0,3}(?:\n|\z)){2,5}")
+_LAST_CELL = re2.compile(r"\|[ ]{0,3}(\d{1,6})[ ]{0,3}\|?[ ]{0,3}$")
 _BASE64 = re2.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 _HEX = re2.compile(r"\b(?:[0-9A-Fa-f]{2}[ :]?){8,}\b")
 # CJK numerals (plain and the financial forms that cheques use) and Sino-Korean ones, by digit
@@ -170,12 +186,26 @@ def _unmarked(text: str) -> str:
     if any(mark in text for mark in "*_`~|"):
         text = _DIGIT_EMPHASIS.sub(r"\1", _MARKDOWN.sub("", text))
     if any(quote in text for quote in "\"'`"):
+        text = _JOINED_LIST.sub(_join_list, text)
         text = _CONCATENATION.sub("", text)
     if "|" in text or "\t" in text:
+        if _DIGIT_COLUMN.search(text) and names_an_identifier(fold(text)):  # not a column of figures
+            text = _DIGIT_COLUMN.sub(_join_column, text)
         text = _LABELLED_ROW.sub(_join_cells, text)
     if _SPACED_LETTERS.search(text):
         text = _SPACED_LETTERS.sub(lambda m: m.group().replace("-", "").replace(".", "").replace(" ", ""), text)
     return normalise(text)
+
+
+def _join_list(m: re2._Match) -> str:
+    parts = next(g for g in m.groups() if g)
+    return '"' + "".join(ch for ch in parts if ch.isdigit()) + '"'
+
+
+def _join_column(m: re2._Match) -> str:
+    rows = m.group().rstrip("\n").split("\n")
+    cells = [c.group(1) for row in rows if (c := _LAST_CELL.search(row)) is not None]
+    return m.group().rstrip("\n") + "\n" + "-".join(cells) + "\n"
 
 
 def _join_cells(row: re2._Match) -> str:
@@ -305,7 +335,7 @@ def _decoded(text: str, depth: int) -> list[str]:
         if blob.isdigit() or blob.isalpha():
             continue  # a number or a word, not an encoding
         if (decoded := _as_text(_b64(blob))) is not None:
-            found.append(decoded)
+            found.append(_in_place(text, m.start(), m.end(), decoded))
             found.extend(_decoded(decoded, depth - 1))
     for n, m in enumerate(_HEX.finditer(text)):
         if n == _MAX_BLOBS:
@@ -315,8 +345,14 @@ def _decoded(text: str, depth: int) -> list[str]:
         except ValueError:
             continue
         if (decoded := _as_text(raw)) is not None:
-            found.append(decoded)
+            found.append(_in_place(text, m.start(), m.end(), decoded))
     return found
+
+
+def _in_place(text: str, start: int, end: int, decoded: str) -> str:
+    """The decoded text where its blob stood, with the words written around the blob (a bounded
+    window: "the customer's id, base64: MTQx..." says whose number it decodes to)."""
+    return f"{text[max(0, start - _CONTEXT) : start]} {decoded} {text[end : end + _CONTEXT]}"
 
 
 def _b64(blob: str) -> bytes:

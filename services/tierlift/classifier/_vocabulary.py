@@ -100,6 +100,13 @@ _HEALTH += [
     r"viral load", r"cd4", r"psa (?:level|test)", r"white blood cell\w{0,1}", r"heart (?:disease|failure|condition)",
     r"high blood pressure", r"mental illness", r"breakdown", r"relapse\w{0,1}", r"in remission", r"terminal\w{0,1}",
     r"palliative", r"hospice", r"icu", r"intensive care", r"wheelchair", r"crutches", r"prosthe\w{0,6}",
+    # how a clinical note writes a finding: what a patient presents with, a test's outcome
+    r"(?:chest|back|lower back|abdominal|stomach|pelvic|joint|knee|hip|neck|ear|tooth|nerve|chronic) pain",
+    r"present(?:s|ed|ing) with", r"complain(?:s|ed|ing) of", r"troponin", r"creatinine", r"ecg", r"ekg",
+    r"(?:came|come|comes|coming) back (?:positive|negative|abnormal|elevated|high|low|clear)",
+    r"(?:test|tests|result|results|scan|swab|screening)s? (?:was|were|is|are) (?:positive|abnormal|elevated)",
+    # a chart's shorthand: diagnosis, prescription, history of; conditions written as initials
+    r"dx", r"rx", r"hx of", r"s/p", r"chf", r"dvt", r"afib", r"a-fib", r"gerd", r"uti",
 ]  # fmt: skip
 # How medicine names conditions, procedures and drugs: an unlisted one still has its ending.
 _MEDICAL_FORMS = [
@@ -108,7 +115,8 @@ _MEDICAL_FORMS = [
     r"(?:atteinte?|souffrant|erkrankt|affett[oa]|afectad[oa]|acometid[oa]|affected|afflicted|stricken) (?:de|d'|an|da|por|by|with)",
     r"\w{3,20}(?:itis|osis|aemia|emia|opathy|plegia|algia|ectomy|otomy|ostomy|oplasty|oscopy|penia|trophy|sclerosis)",
     r"\w{3,20}(?:mab|tinib|pril|sartan|olol|statin|prazole|tidine|cillin|mycin|cycline|floxacin|conazole|ciclovir"
-    r"|cyclovir|navir|oxetine|triptan|gliptin|gliflozin|azepam|azolam|parin|dronate|lukast|profen|codone|morphone)",
+    r"|cyclovir|navir|oxetine|triptan|gliptin|gliflozin|azepam|azolam|parin|dronate|lukast|profen|codone|morphone"
+    r"|semide|thiazide|dipine|zosin|setron|formin)",
 ]
 # Words ending like a medical term that are not one.
 _NOT_MEDICAL = re2.compile(
@@ -151,6 +159,7 @@ _HEALTH_OTHER = [
     "हृदय रोग", "दिल का दौरा", "अस्थमा", "दमा", "एड्स", "एचआईवी", "हेपेटाइटिस", "टीबी", "तपेदिक", "स्ट्रोक",
     "डिमेंशिया", "मिर्गी", "कीमोथेरेपी", "सर्जरी", "ऑपरेशन", "निदान", "अस्पताल", "दवा", "दवाई", "दवाइयां", "गर्भवती",
     "गर्भपात", "इलाज", "उपचार", "इंसुलिन", "डायलिसिस", "बीमारी", "रोग", "बीमार",
+    "पॉजिटिव", "पॉज़िटिव", "नेगेटिव", "जांच रिपोर्ट", "टेस्ट रिपोर्ट",
 ]  # fmt: skip
 # Chinese, Japanese and Korean, written without spaces between words: matched anywhere.
 _HEALTH_UNSPACED = [
@@ -166,6 +175,9 @@ _HEALTH_UNSPACED = [
     "종양", "우울증", "불안장애", "공황장애", "고혈압", "심장병", "천식", "에이즈", "간염", "결핵", "뇌졸중", "치매",
     "알츠하이머", "파킨슨", "뇌전증", "조현병", "양극성", "백혈병", "항암", "화학요법", "방사선 치료", "수술", "진단",
     "입원", "복용", "처방", "임신", "유산", "치료", "인슐린", "투석", "질환", "병원",
+    # a test's result: positive, a laboratory test, a nucleic-acid (PCR) test, a confirmed diagnosis
+    "阳性", "陽性", "化验", "化驗", "核酸检测", "核酸檢測", "양성", "확진", "血液検査", "血液检查", "血液檢查", "혈액검사",
+    "혈액 검사",
 ]  # fmt: skip
 
 
@@ -177,11 +189,15 @@ _BOUND = r"[^\pL\pN\pM]"
 _STEMS = [w.rstrip("*") for w in _HEALTH_OTHER if w.endswith("*")]
 _WORDS = [w for w in _HEALTH_OTHER if not w.endswith("*")]
 # One pattern per kind: RE2 refuses a single pattern this size (each \pL is a large class).
+# Arabic writes "and", "with", "for" as letters joined before the word ("بالسكري", "with diabetes")
+_PROCLITICS = "[\u0648\u0641\u0628\u0644\u0643]{1,2}"  # و ف ب ل ك
+_ARABIC = [w for w in _WORDS if any("\u0600" <= ch <= "\u06ff" for ch in w)]
 _HEALTH_PATTERNS = [
     re2.compile(r"\b(?:" + "|".join(_HEALTH + _GERMAN_ENDINGS) + r")\b"),
     re2.compile(r"\b(?:" + "|".join(_MEDICAL_FORMS) + r")\b"),
     re2.compile(rf"(?:^|{_BOUND})(?:(?:{_alternation(_STEMS)})[\pL\pM]{{0,8}}|{_alternation(_WORDS)})(?:{_BOUND}|$)"),
     re2.compile(_alternation(_HEALTH_UNSPACED)),
+    re2.compile(rf"(?:^|{_BOUND}){_PROCLITICS}(?:{_alternation(_ARABIC)})(?:{_BOUND}|$)"),
 ]
 CARE = re2.compile(r"\b(?:" + "|".join(_CARE) + r")\b")
 
