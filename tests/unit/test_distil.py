@@ -49,8 +49,13 @@ def test_the_shipped_model_is_what_these_versions_distil(tmp_path: Path) -> None
 
     made = tmp_path / "static-minilm"
     distil.distil(made)
-    assert np.array_equal(load_file(made / "model.safetensors")["embeddings"],
-                          load_file(STATIC_MODEL / "model.safetensors")["embeddings"])  # fmt: skip
+    # the same vectors to float16's step at 1.0: how a value near a rounding edge comes out of
+    # the float32 kernels depends on the CPU (0.7% of the values move by up to 2^-10 between an AMD
+    # and an Intel machine), where a new version of the model or the libraries moves them far more
+    made_vectors = load_file(made / "model.safetensors")["embeddings"].astype(np.float32)
+    shipped_vectors = load_file(STATIC_MODEL / "model.safetensors")["embeddings"].astype(np.float32)
+    np.testing.assert_allclose(made_vectors, shipped_vectors, rtol=0, atol=2**-10)
+    assert np.mean(made_vectors != shipped_vectors) < 0.01
     for name in ("tokenizer.json", "config.json", distil.SOURCE):
         assert (made / name).read_text() == (STATIC_MODEL / name).read_text(), name
 
