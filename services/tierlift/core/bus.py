@@ -111,6 +111,9 @@ class EventBus:
                 refused.set_result(str(exc))
 
         async def on_disconnected() -> None:
+            # nats-py calls this on our own close too: only a lost connection is worth a warning
+            if connecting.done() and not connecting.cancelled() and connecting.result().is_closed:
+                return
             log.warning("nats_disconnected")
 
         async def on_reconnected() -> None:
