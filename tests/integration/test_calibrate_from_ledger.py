@@ -3,11 +3,14 @@ the openai SDK) answers a workload's sums, wrong on about a third of them and le
 wrong, though not cleanly so; a reference model shadows every request and the assessor judges each
 pair. The command refits the confidence model and the threshold on those judged answers and
 writes a new policy version; on the answers it held back, its keep-or-escalate decisions are at
-least as good as the packaged policy's, and the routers load it."""
+least as good as the packaged policy's, and the routers load it. A second stack explores: the
+workload's own head starts every sum on the reference, the small model runs as an exploration,
+and the ledger lists those verdicts for calibrate with the runs' own signals and prior."""
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -139,3 +142,65 @@ def test_calibrating_from_the_ledger_decides_at_least_as_well_as_the_packaged_po
             assert time.monotonic() < deadline, "the router did not load the calibrated policy"
             time.sleep(0.3)
     assert any("sums's own routing head" in r for r in reasons)
+
+
+EXPLORED = QUESTIONS[:40]
+HEAD_BIAS = -1.0  # the workload's own routing head: P(small suffices) = 0.27 on every prompt, under its floor
+
+
+@pytest.fixture(scope="module")
+def exploring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A workload whose own routing head starts every sum above the open tiers (on the reference),
+    exploring the skipped small model on every request."""
+    server = WireServer(served_models=["small", "reference"], answer=Small())
+    server.start()
+    state = Path(tmp_path_factory.mktemp("explore"))
+    policy = yaml.safe_load((Path(__file__).parents[2] / "services/tierlift/policy/dev.yaml").read_text())
+    policy["workloads"] = {"sums": {
+        "routing_head": {"weights": [0.0] * 24, "bias": HEAD_BIAS, "min_prior": 0.5, "fitted_on": "test"},
+        "exploration": {"share": 1.0, "max_usd_per_day": "100", "judge": {"method": "normalised"}},
+    }}  # fmt: skip
+    (state / "policy.yaml").write_text(yaml.safe_dump(policy))
+    models = [wire_model("small", "LOCAL", server.endpoint, "0.01"),
+              wire_model("reference", "FRONTIER", server.endpoint, "10.00")]  # fmt: skip
+    running = start_provider_stack(state, models, TIERLIFT_POLICY=str(state / "policy.yaml"))
+    try:
+        yield running
+    finally:
+        running.stop()
+        server.stop()
+
+
+def test_the_ledger_gives_calibrate_the_explored_verdicts_with_their_runs_signals_and_prior(
+    exploring: Stack,
+) -> None:
+    """Exploration end to end: each sum answered live by the reference, its small-model run
+    billed as a shadow attempt, judged by the assessor (`source: explore`), and listed by
+    Ledger.ListOutcomes for the small model with that run's signals and prior."""
+    small = Small()
+    with exploring.channel("router", exploring.keys["app"]) as channel:
+        router = router_pb2_grpc.RouterStub(channel)
+        for i, question in enumerate(EXPLORED):
+            request = router_pb2.CompleteRequest(
+                workload="sums", messages=[common_pb2.Message(role="user", content=question)],
+                idempotency_key=f"explore-{i}",
+            )  # fmt: skip
+            assert router.Complete(request, timeout=30).model == "reference"
+    query = ledger_pb2.OutcomeQuery(workload="sums", model="small")
+    deadline = time.monotonic() + 60
+    while True:
+        with exploring.channel("ledger", exploring.keys["admin"]) as channel:
+            listed = ledger_pb2_grpc.LedgerStub(channel).ListOutcomes(query, timeout=10)
+        if len(listed.answers) >= len(EXPLORED):
+            break
+        assert time.monotonic() < deadline, f"{len(listed.answers)} of {len(EXPLORED)} explored verdicts listed"
+        time.sleep(0.3)
+    assert len(listed.answers) == len(EXPLORED) and listed.model == "small"
+    prior = 1 / (1 + math.exp(-HEAD_BIAS))
+    wrong = 0
+    for answer in listed.answers:
+        assert answer.tier == "LOCAL" and answer.reference_model == "reference"
+        assert answer.signals.has_logprobs and answer.prior == pytest.approx(prior, abs=1e-4)  # as the plan rounds it
+        assert len(answer.prompt_form) == 24
+        wrong += answer.score < 0.5
+    assert wrong == sum(q in small.wrong for q in EXPLORED)  # the small model's answers were judged

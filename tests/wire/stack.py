@@ -63,7 +63,7 @@ def start_provider_stack(
         service_extra_env={f"adapter-{name}": dict(key) for name in adapters},
         ledger_database_url=database_url,
         metrics=metrics,
-        **({"topology": topology} if topology else {}),  # else the stacks' default (TIERLIFT_TOPOLOGY)
     )
+    stack.topology = topology or stack.topology  # else the stacks' default (TIERLIFT_TOPOLOGY)
     stack.start()
     return stack

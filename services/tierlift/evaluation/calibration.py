@@ -4,8 +4,10 @@ threshold for a target, and writes both into a policy file, which the routers th
 
 The graded answers come from `tierlift eval` on a public benchmark, or (`--from-ledger`) from the
 organisation's own traffic: the workload's answers that a shadow judge compared with its
-reference. The ledger's answers are mostly those the router kept (it shadows the answer it
-returns), so a fit from the ledger learns the region above today's threshold best."""
+reference. The ledger's live answers are mostly those the router kept (it shadows the answer it
+returns), so a fit from them learns the region above today's threshold best; where the workload
+explores, the ledger adds the cheap model's judged answers on prompts the routing prior started
+above it."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 from tierlift.classifier._model import LinearHead
 from tierlift.core import yaml_edit
 from tierlift.core.catalog import tier_name
-from tierlift.evaluation.routing_fit import Prior, fit_from_prior, shipped_prior
+from tierlift.evaluation.routing_fit import Prior, fit_from_prior, prompt_families, shipped_prior
 from tierlift.router._confidence import ConfidenceModel, Features, score
 from tierlift.router._policy import OPEN_TIERS, RoutingHead
 from tierlift.router._policy_source import parse_policy
@@ -203,11 +205,11 @@ def fit_routing_head(
     shipped: LinearHead | None = None,
 ) -> tuple[RoutingHead | None, dict[str, Any]]:
     """The workload's own routing head: the shipped classifier's routing head (or `shipped`)
-    corrected by the workload's judged prompts (`routing_fit.fit_from_prior`: how far it may
-    depart, chosen by cross-validation on the training answers), on whether the small model's
-    answer agreed with the reference; its floor keeps the hardest 10% (of the training prompts)
-    off the open tiers, as the packaged policy's does. Compared with the shipped head by AUROC on
-    the held-back answers."""
+    corrected by the workload's judged prompts (`routing_fit.fit_from_prior`: multiple-choice and
+    other prompts weighing alike, how far it may depart chosen by cross-validation on the training
+    answers), on whether the small model's answer agreed with the reference; its floor keeps the
+    hardest 10% (of the training prompts) off the open tiers, as the packaged policy's does.
+    Compared with the shipped head by AUROC on the held-back answers."""
     train = [a for a in train if a.prompt_form]
     test = [a for a in test if a.prompt_form]
     y = np.array([correct[a.request_id] for a in train], dtype=bool)
@@ -218,7 +220,8 @@ def fit_routing_head(
         }
     x = np.array([list(a.prompt_form) for a in train], dtype=np.float64)
     prior = shipped_prior(x.shape[1], shipped)
-    fitted, strength = fit_from_prior(x, y, prior or Prior.zero(x.shape[1]))
+    families = prompt_families(x)
+    fitted, strength = fit_from_prior(x, y, prior or Prior.zero(x.shape[1]), families)
     weights = tuple(float(w) for w in fitted.weights)
     train_p = 1 / (1 + np.exp(-(x @ fitted.weights + fitted.bias)))
     floor = round(float(np.percentile(train_p, 10)), 4)
@@ -230,6 +233,7 @@ def fit_routing_head(
         "min_prior": head.min_prior,
         "started_from": "shipped prior" if prior is not None else "nothing (the shipped prior reads another form)",
         "strength": round(strength, 4),
+        "families": {"multiple_choice": int(families.sum()), "other": int(len(families) - families.sum())},
     }
     outcome = [correct[a.request_id] for a in test]
     if len(set(outcome)) == 2:

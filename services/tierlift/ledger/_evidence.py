@@ -2,7 +2,8 @@
 - a rollout's arms since its stage began (the assessor's controller, assessor/_rollouts.py): the
   requests each arm served, how many faulted or fell back, the arm model's answering latencies,
   live cost, the candidate-vs-control judgements and the feedback;
-- a model path's judged answers with their confidence signals (`tierlift calibrate --from-ledger`).
+- a model path's judged answers, live and explored, with their confidence signals (`tierlift
+  calibrate --from-ledger`).
 The ledger only counts; it decides nothing."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, select, union_all
 
 from tierlift.core import money
 from tierlift.ledger._schema import attempts, feedback, quality_scores, requests
@@ -92,9 +93,16 @@ MAX_OUTCOMES = 20_000
 
 
 def judged_answers(engine: Engine, workload: str, model: str, since: datetime, limit: int) -> ledger_pb2.OutcomeList:
-    """A model path's live answers that a shadow judged, with the signals their confidence came
-    from (for `tierlift calibrate --from-ledger`). Escalated answers are in only where a judge saw
-    them; the router shadows the answer it kept, so most of these were kept."""
+    """A model path's answers that a judge compared with a reference, with the signals their
+    confidence came from (for `tierlift calibrate --from-ledger`), newest first:
+    - its live answers that a shadow judged (score source "shadow"). Escalated answers are in only
+      where a judge saw them; the router shadows the answer it kept, so most of these were kept;
+    - its explored answers (source "explore"): requests the learned router started above this
+      model, which an exploration run also sent to it (router/_shadow.py). The verdict is this
+      model's answer against the live one; the signals, prior and confidence are those of the
+      run's own attempt, billed as kind "shadow" under event id `<request>.explore.<model>`, so
+      a verdict whose run the ledger has not (yet) recorded is left out. These are the answers
+      the router would not have kept, the region the live ones never show."""
     a, q = attempts.c, quality_scores.c
     answering = [a.workload == workload, a.kind == "live", a.occurred_at >= since,
                  a.outcome.in_(("ANSWERED", "LOW_CONFIDENCE"))]  # fmt: skip
@@ -106,16 +114,27 @@ def judged_answers(engine: Engine, workload: str, model: str, since: datetime, l
                 ).scalar()
                 or ""
             )
-        rows = conn.execute(
-            select(a.request_id, a.occurred_at, a.has_logprobs, a.mean_logprob, a.min_logprob, a.low_prob_share,
+        columns = (a.request_id, a.occurred_at, a.has_logprobs, a.mean_logprob, a.min_logprob, a.low_prob_share,
                    a.signal_tokens, a.prior, a.confidence, a.outcome, q.score, q.reference_model,
-                   requests.c.prompt_form, a.tier)
+                   requests.c.prompt_form, a.tier)  # fmt: skip
+        live = (
+            select(*columns)
             .join(quality_scores, and_(q.request_id == a.request_id, q.model == a.model, q.source == "shadow"))
             .outerjoin(requests, requests.c.request_id == a.request_id)
             .where(*answering, a.model == model)
-            .order_by(a.occurred_at.desc())
-            .limit(min(limit or MAX_OUTCOMES, MAX_OUTCOMES))
-        ).all()  # fmt: skip
+        )
+        explore_run = a.event_id == q.request_id + ".explore." + q.model  # router/_shadow.py's event id
+        explored = (
+            select(*columns)
+            .join(quality_scores, and_(q.request_id == a.request_id, q.model == a.model, q.source == "explore"))
+            .outerjoin(requests, requests.c.request_id == a.request_id)
+            .where(explore_run, a.workload == workload, a.kind == "shadow", a.occurred_at >= since, a.model == model)
+            .where(a.outcome == "ANSWERED")
+        )
+        both = union_all(live, explored).subquery()
+        rows = conn.execute(
+            select(both).order_by(both.c.occurred_at.desc()).limit(min(limit or MAX_OUTCOMES, MAX_OUTCOMES))
+        ).all()
     result = ledger_pb2.OutcomeList(model=model)
     for row in rows:
         result.answers.add(
