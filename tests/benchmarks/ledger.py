@@ -79,7 +79,7 @@ async def _ingest_rate(nats_url: str, store: LedgerStore, n: int) -> float:
     while True:
         await asyncio.sleep(0.02)
         try:
-            info = await bus.js.consumer_info(bus_module.STREAM, "bench")
+            info = await bus.js.consumer_info(bus_module.STREAM, "ledger-attempts")
         except NotFoundError:
             continue  # the consumer task has not made it yet
         if info.num_pending == 0 and info.num_ack_pending == 0 and (info.delivered.stream_seq or 0) >= n:
