@@ -62,9 +62,7 @@ def own_prefix(adapter_name: str) -> str:
     return f"TIERLIFT_ADAPTER_{re.sub(r'[^A-Za-z0-9]', '_', adapter_name).upper()}__"
 
 
-def adapter_settings(
-    name: str = "", backend: str = "", env: Mapping[str, str] | None = None
-) -> AdapterSettings:
+def adapter_settings(name: str = "", backend: str = "", env: Mapping[str, str] | None = None) -> AdapterSettings:
     """One adapter's settings: the process's TIERLIFT_* variables, its name and backend (from
     TIERLIFT_ADAPTER_NAME/_BACKEND unless given), and its own TIERLIFT_ADAPTER_<NAME>__<SETTING>
     over them. The same in both topologies; an own variable for a setting that cannot differ
