@@ -238,8 +238,8 @@ class Stack:
     restarts: dict[str, int] = field(default_factory=dict)
     # the state folder's lock (`lock_state_dir`), taken by `start` unless the caller holds it already
     lock: IO[str] | None = None
-    # signs the web console's session cookies (the gateway serves it at /console); fresh per stack,
-    # as its sessions live in the gateway's memory and end with it anyway
+    # seals the web console's session cookies (the gateway serves it at /console): fresh per stack,
+    # so a session ends with the stack that made it
     console_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # every service serves Prometheus /metrics (TIERLIFT_METRICS_LISTEN) on metrics_addrs[name]
     metrics: bool = field(default_factory=lambda: bool(os.environ.get(METRICS_LISTEN)))

@@ -4,10 +4,11 @@ The ledger, the assessor and the console run as their own processes, as deployed
 users, the ledger on PostgreSQL, the assessor with a running rollout, and the console alone
 (`python -m tierlift.console.main`) reading both over gRPC with an admin key. The ledger's rows
 are made inside PostgreSQL (generate_series): attempts over ~90 days, 20 tenants, 12 workloads and
-8 models, with escalations, faults and shadow runs; their request rows and daily rollups made from
-them as ingest makes them; judged shadow runs, feedback, budgets, keys and an audit trail. One
-client then asks for each page in turn, after a warm-up, and the latency of each is its whole
-HTTP exchange (the console's gRPC calls and the ledger's queries inside it)."""
+8 models, with escalations, faults and shadow runs; their request rows, daily rollups (spend and
+request outcomes) and answer latencies made from them as ingest makes them; judged shadow runs,
+feedback, budgets, keys and an audit trail. One client then asks for each page in turn, after a
+warm-up, and the latency of each is its whole HTTP exchange (the console's gRPC calls and the
+ledger's queries inside it)."""
 
 from __future__ import annotations
 
@@ -126,7 +127,19 @@ _ROLLUPS = """
     INSERT INTO daily_spend (day, tenant, workload, tier, model, attempts, input_tokens, output_tokens, cost_usd)
     SELECT (occurred_at AT TIME ZONE 'UTC')::date, tenant, workload, tier, model, count(*), sum(input_tokens),
         sum(output_tokens), sum(cost_usd)
-    FROM attempts WHERE kind = 'live' GROUP BY 1, 2, 3, 4, 5
+    FROM attempts WHERE kind = 'live' GROUP BY 1, 2, 3, 4, 5;
+    TRUNCATE daily_requests;
+    INSERT INTO daily_requests (day, tenant, workload, answered, final_tier, final_model, data_class, escalated,
+        requests, fell_back)
+    SELECT (occurred_at AT TIME ZONE 'UTC')::date, tenant, workload, answered, final_tier, final_model, data_class,
+        escalated, count(*), count(*) FILTER (WHERE answered AND EXISTS (SELECT 1 FROM attempts AS a
+            WHERE a.request_id = r.request_id AND a.tenant = r.tenant AND a.outcome = 'FAULT' AND a.kind = 'live'))
+    FROM requests AS r GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+    TRUNCATE answer_latencies;
+    INSERT INTO answer_latencies (request_id, event_id, tenant, workload, model, latency_ms, occurred_at)
+    SELECT r.request_id, a.event_id, r.tenant, r.workload, a.model, a.latency_ms, r.occurred_at
+    FROM requests AS r JOIN attempts AS a ON a.request_id = r.request_id AND a.model = r.final_model
+    WHERE r.answered AND a.kind = 'live' AND a.outcome = 'ANSWERED'
 """
 # a score for each shadow run, feedback on one request in 200, an audit trail
 _QUALITY = """
@@ -182,7 +195,16 @@ def _load(url: str, attempts: int, rollout_id: str, rollout_started: datetime) -
         conn.execute("ANALYZE")  # the planner's statistics, as autovacuum would have them in production
         counts = {
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
-            for table in ("attempts", "requests", "daily_spend", "quality_scores", "feedback", "budgets")
+            for table in (
+                "attempts",
+                "requests",
+                "daily_spend",
+                "daily_requests",
+                "answer_latencies",
+                "quality_scores",
+                "feedback",
+                "budgets",
+            )
         }
     return {"rows": counts, "load_s": round(time.perf_counter() - started, 1)}
 

@@ -5,8 +5,9 @@ selenium) against the real embedded stack, the console mounted on its gateway at
   its attempts, and pauses and resumes a rollout (started through the Assessor's API, as the CLI
   does); it creates a key (its secret shown once) and revokes it, sets a budget and deletes it;
 - a viewer key sees the pages but every action is refused (403), with its session and token;
-- without a session a page redirects to login; a forged or expired cookie is refused, and so is
-  a POST with a bad CSRF token, from a foreign Origin, or from a foreign page in the browser.
+- without a session a page redirects to login; a forged, tampered or expired cookie is refused,
+  and so is a POST with a bad CSRF token, from a foreign Origin, or from a foreign page in the
+  browser; a session sealed by another process with the same secret (a replica) is honoured.
 
 It saves screenshots of the overview and of a request page into docs/images/. The console also
 serves alone (`python -m tierlift.console.main`) against the same ledger."""
@@ -255,10 +256,13 @@ def test_no_forged_or_expired_session_and_no_cross_site_post_gets_through(
     _log_in(browser, stack, stack.keys["admin"])
     cookie, csrf = _cookie(browser), _csrf(browser)
     assert _get(stack, "/spend", cookie)[0] == 200
-    session_id, _expires, _mac = cookie.split(".")
-    assert _get(stack, "/spend", f"{session_id}.9999999999.{_mac}")[0] == 303  # expiry stretched: signature fails
+    tampered = cookie[:20] + ("A" if cookie[20] != "A" else "B") + cookie[21:]
+    assert _get(stack, "/spend", tampered)[0] == 303  # the sealed session changed: it does not open
     assert _get(stack, "/spend", "forged.9999999999.AAAA")[0] == 303
-    expired = Sessions(stack.console_secret, 60).sign(session_id, int(time.time()) - 1)  # rightly signed, expired
+    admin = (stack.keys["admin"], "admin", key_id_of(stack.keys["admin"]))
+    replica = Sessions(stack.console_secret, 60)  # another replica: the same secret, nothing shared
+    assert _get(stack, "/spend", replica.open(*admin)[1])[0] == 200
+    expired = replica.open(*admin, now=time.time() - 61)[1]  # rightly sealed, expired
     assert _get(stack, "/spend", expired)[0] == 303
 
     rollout_id = _start_rollout(stack, "console-guard")
@@ -320,10 +324,11 @@ def test_an_admin_creates_and_revokes_a_key_and_sets_and_deletes_a_budget(
 
 
 def test_the_console_serves_alone(stack: Stack, tmp_path: Path) -> None:
-    """`python -m tierlift.console.main`: the same console on its own port, reading the same ledger."""
-    port = free_port()
+    """`python -m tierlift.console.main`: the same console on its own port, reading the same ledger;
+    given the gateway's secret, a session it opens is honoured by the gateway's console too."""
+    port, secret = free_port(), stack.console_secret  # the gateway's secret: this console is a second replica
     env = {**base_env(), "TIERLIFT_HTTP_LISTEN": f"127.0.0.1:{port}", "TIERLIFT_LEDGER_ADDR": stack.addrs["ledger"],
-           "TIERLIFT_ASSESSOR_ADDR": stack.addrs["assessor"], "TIERLIFT_CONSOLE_SECRET": "s" * 32}  # fmt: skip
+           "TIERLIFT_ASSESSOR_ADDR": stack.addrs["assessor"], "TIERLIFT_CONSOLE_SECRET": secret}  # fmt: skip
     log = (tmp_path / "console.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "tierlift.console.main"], env=env, stdout=log, stderr=log)
     try:
@@ -337,6 +342,8 @@ def test_the_console_serves_alone(stack: Stack, tmp_path: Path) -> None:
             assert page.url == f"{origin}/console/" and 'id="requests"' in page.read().decode()
         with opener.open(f"{origin}/", timeout=20) as page:
             assert page.url == f"{origin}/console/"
+        [cookie] = [c.value for c in jar if c.name == COOKIE and c.value]
+        assert _get(stack, "/spend", cookie)[0] == 200  # the gateway's console, with the same secret, opens it
     finally:
         proc.terminate()
         assert proc.wait(20) == 0

@@ -1,8 +1,9 @@
 """The console's window reads give exactly what summing the stored rows gives: spend from the daily
 rollups plus the part-days at the window's ends (LedgerStore.spend), the routing mix and outcome
-counts from one read of the requests (routing_mix, outcomes_of), and the quality page's counts and
-latency percentiles in SQL (QualityStore.report). Each is checked against the plain computation
-over rows planted on SQLite and on a private PostgreSQL."""
+counts from the daily outcome rollups plus the part-days (routing_mix, outcomes_of), and the quality
+page's counts and latency percentiles in SQL (QualityStore.report). Each is checked against the
+plain computation over rows planted on SQLite and on a private PostgreSQL, and the outcome rollups
+against the requests and faults stored, whatever order they arrive in."""
 
 from __future__ import annotations
 
@@ -19,9 +20,18 @@ import pytest
 
 from tierlift.core import migrations
 from tierlift.ledger import LedgerStore, make_engine
+from tierlift.ledger._kinds import kind_spend, kinds_of_sum, summed_kinds
 from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._requests import outcomes_of, routing_mix
-from tierlift.ledger._schema import KIND_COST_COLUMNS, KIND_TOKEN_COLUMNS, metadata
+from tierlift.ledger._schema import (
+    KIND_COST_COLUMNS,
+    KIND_TOKEN_COLUMNS,
+    answer_latencies,
+    attempts,
+    daily_requests,
+    metadata,
+    requests,
+)
 
 NOW = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
 MODELS = [("LOCAL", "gemma-3-270m-cpu"), ("CLOSED", "gpt-5-mini"), ("FRONTIER", "claude-opus-4-5")]
@@ -142,6 +152,18 @@ def test_spend_from_rollups_and_part_days_is_what_the_attempts_sum_to(store: Led
     for (since, until), tenant in itertools.product(_windows(), ("", "t1")):
         assert _same(store.spend(tenant, "", since, until), _spend_of(rows, tenant, since, until)), (since, until)
     assert sum(line["attempts"] for line in store.spend("", "", None, None)) == sum(r["kind"] == "live" for r in rows)
+    # per tier and model (the overview's GetSpend), and the window's kinds from the lines' sums
+    for since, until in _windows():
+        lines = store.spend("", "", since, until)
+        by_model: dict[tuple[str, str], dict[str, Any]] = {}
+        for line in lines:
+            summed = by_model.setdefault((line["tier"], line["model"]), defaultdict(int, tenant="", workload=""))
+            for name, value in line.items():
+                if name not in ("tenant", "workload", "tier", "model"):
+                    summed[name] += value
+        expected = [dict(by_model[key], tier=key[0], model=key[1]) for key in sorted(by_model)]
+        assert _same(store.spend("", "", since, until, by_model=True), expected), (since, until)
+        assert kinds_of_sum(lines) == summed_kinds(kind_spend(line) for line in lines)
 
 
 def _request(n: int, attempts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -181,6 +203,158 @@ def test_the_routing_mix_and_outcome_counts_are_what_the_requests_add_up_to(stor
             key=lambda o: (o["answered"], o["final_tier"], o["escalated"]),
         )
     assert any(g["fell_back"] for g in routing_mix(store.engine, "", "", None, None))
+    _assert_rollups_exact(store)
+
+
+_KEYS = ("tenant", "workload", "answered", "final_tier", "final_model", "data_class", "escalated")
+
+
+def _assert_rollups_exact(store: LedgerStore) -> None:
+    """daily_requests holds, per day and key, exactly the stored requests and how many of the
+    answered ones have a live FAULT attempt of their request and tenant."""
+    with store.engine.connect() as conn:
+        stored = [dict(r) for r in conn.execute(requests.select()).mappings()]
+        faulted = {(a.request_id, a.tenant) for a in conn.execute(attempts.select()) if a.kind == "live"
+                   and a.outcome == "FAULT"}  # fmt: skip
+        rolled = {(r["day"], *(r[k] for k in _KEYS)): (int(r["requests"]), int(r["fell_back"]))
+                  for r in conn.execute(daily_requests.select()).mappings()
+                  if r["requests"] or r["fell_back"]}  # fmt: skip
+    expected: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for r in stored:
+        at = r["occurred_at"]
+        day = (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).date()
+        counts = expected[(day, *(r[k] for k in _KEYS))]
+        counts[0] += 1
+        counts[1] += r["answered"] and (r["request_id"], r["tenant"]) in faulted
+    assert rolled == {key: tuple(n) for key, n in expected.items()}
+    # and answer_latencies each live ANSWERED attempt on an answered request's final model
+    with store.engine.connect() as conn:
+        kept = sorted((r.request_id, r.event_id, r.tenant, r.workload, r.model, r.latency_ms)
+                      for r in conn.execute(answer_latencies.select()))  # fmt: skip
+        answers = [a for a in conn.execute(attempts.select()) if a.kind == "live" and a.outcome == "ANSWERED"]
+    by_id = {r["request_id"]: r for r in stored if r["answered"]}
+    linked = [(a, by_id[a.request_id]) for a in answers if a.request_id in by_id]
+    assert kept == sorted((a.request_id, a.event_id, r["tenant"], r["workload"], a.model, a.latency_ms)
+                          for a, r in linked if a.model == r["final_model"])  # fmt: skip
+
+
+def _mix_of(rows: list[dict[str, Any]], faulted: set[tuple[str, str]], since: datetime | None,
+            until: datetime | None) -> dict[tuple[Any, ...], list[int]]:  # fmt: skip
+    expected: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if (since and r["occurred_at"] < since) or (until and r["occurred_at"] >= until):
+            continue
+        key = (r["answered"], r["final_tier"], r["final_model"], r["data_class"] or "UNRECORDED", r["escalated"])
+        expected[key][0] += 1
+        expected[key][1] += r["answered"] and (r["request_id"], r["tenant"]) in faulted
+    return dict(expected)
+
+
+def test_the_outcome_rollups_follow_requests_and_faults_in_any_order_and_replayed(store: LedgerStore) -> None:
+    attempts_stored = _planted(store)
+    requests_all = [_request(n, attempts_stored) for n in range(60)]
+    # stored twice, and twice in one batch: counted once
+    store.insert_requests(requests_all[:30])
+    store.insert_requests(requests_all[:10] + requests_all[:10])
+    store.insert_settled([{"event_id": "x", "attempts": [a for a in attempts_stored if a["request_id"] == "r1"],
+                           "request": requests_all[1]}])  # fmt: skip
+    _assert_rollups_exact(store)
+    # the rest had no outcome: placeholders, on the day of their last attempt, then the real outcomes
+    assert store.reconcile(NOW + timedelta(days=1)) == 30
+    _assert_rollups_exact(store)
+    late = requests_all[30:]
+    late[0] = late[0] | {"occurred_at": late[0]["occurred_at"] + timedelta(days=1)}  # another day than its placeholder
+    store.insert_requests(late)
+    _assert_rollups_exact(store)
+    # a run that failed, then the same request answered by a later run (moved to another model and day)
+    failed = _request(33, attempts_stored) | {"request_id": "r900", "event_id": "r900.failed", "answered": False,
+                                              "final_tier": "", "final_model": "", "escalated": True}  # fmt: skip
+    store.insert_requests([failed])
+    answered = failed | {"event_id": "r900.completed", "answered": True, "final_tier": "FRONTIER",
+                         "escalated": False, "final_model": "claude-opus-4-5",
+                         "occurred_at": failed["occurred_at"] + timedelta(hours=20)}  # fmt: skip
+    store.insert_requests([answered])
+    store.insert_requests([failed])  # the failed run replayed: the answer stays
+    _assert_rollups_exact(store)
+    # a fault after its answered request, replayed; one of another tenant's, which is not this request's
+    fault = _attempt(900, 0, answered["occurred_at"], request_id="r900", tenant=answered["tenant"], outcome="FAULT",
+                     event_id="r900.attempt.0")  # fmt: skip
+    store.insert_attempts([fault])
+    store.insert_attempts([fault, fault | {"event_id": "r900.attempt.5"}])  # a second fault: still one fallback
+    store.insert_attempts([fault | {"event_id": "r900.other", "tenant": "someone-else"}])
+    _assert_rollups_exact(store)
+    # a call billed unsettled (a FAULT at its worst case) whose outcome comes later: an answer, so
+    # the request no longer fell back on its account
+    faulty = {a["request_id"] for a in attempts_stored if a["outcome"] == "FAULT" and a["kind"] == "live"}
+    clean = next(r for r in requests_all if r["answered"] and r["request_id"] not in faulty)
+    n = int(clean["request_id"][1:])
+    before = _rolled_fell_back(store)
+    worst = _attempt(n, 7, clean["occurred_at"], outcome="FAULT", unsettled=True, event_id=f"r{n}.attempt.7")
+    store.settle_started([], [worst])
+    assert _rolled_fell_back(store) == before + 1
+    _assert_rollups_exact(store)
+    store.insert_attempts([worst | {"unsettled": False, "outcome": "ANSWERED"}])
+    assert _rolled_fell_back(store) == before
+    _assert_rollups_exact(store)
+    # a request settled with its answering attempt and a fault in one event
+    settled = _request(7, attempts_stored) | {"request_id": "r901", "event_id": "r901.completed", "answered": True}
+    store.insert_settled([{"event_id": "r901.settled", "request": settled, "attempts": [
+        _attempt(901, 0, settled["occurred_at"], request_id="r901", tenant=settled["tenant"], outcome="FAULT"),
+        _attempt(901, 1, settled["occurred_at"], request_id="r901", tenant=settled["tenant"])]}])  # fmt: skip
+    _assert_rollups_exact(store)
+    with store.engine.connect() as conn:
+        stored = [dict(r) for r in conn.execute(requests.select()).mappings()]
+        faulted = {(a.request_id, a.tenant) for a in conn.execute(attempts.select()) if a.kind == "live"
+                   and a.outcome == "FAULT"}  # fmt: skip
+    for r in stored:
+        r["occurred_at"] = r["occurred_at"] if r["occurred_at"].tzinfo else r["occurred_at"].replace(tzinfo=UTC)
+    for (since, until), tenant in itertools.product(_windows(), ("", "t1")):
+        mix = routing_mix(store.engine, tenant, "", since, until)
+        got = {(g["answered"], g["final_tier"], g["final_model"], g["data_class"], g["escalated"]):
+               [g["requests"], g["fell_back"]] for g in mix}  # fmt: skip
+        ours = [r for r in stored if not tenant or r["tenant"] == tenant]
+        assert got == _mix_of(ours, faulted, since, until), (since, until, tenant)
+
+
+def test_a_fault_written_while_its_request_is_being_stored_is_counted_once(store: LedgerStore) -> None:
+    """Two ledgers (or the request and attempt consumers of one) at once on PostgreSQL: the fault's
+    transaction waits for the request's lock, then sees its row; whichever order, one fallback."""
+    import threading
+
+    from tierlift.ledger._outcomes import OutcomeChanges
+
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    at = NOW - timedelta(hours=3)
+    for n, request_first in ((700, True), (701, False)):
+        answer = _attempt(n, 1, at)
+        request = _request(n, [answer]) | {"answered": True, "final_tier": answer["tier"],
+                                           "final_model": answer["model"]}  # fmt: skip
+        fault = _attempt(n, 0, at, outcome="FAULT")
+        first, second = ([request], [fault]) if request_first else ([fault], [request])
+        conn = store.engine.connect()
+        outcomes = OutcomeChanges()
+        with conn.begin():
+            if request_first:
+                store._insert_requests(conn, first, outcomes)
+            else:
+                store._insert_attempts(conn, first, outcomes)
+            outcomes.flush(conn, store._insert)  # holds the request's lock until the commit
+            other = threading.Thread(
+                target=store.insert_attempts if request_first else store.insert_requests, args=(second,)
+            )
+            other.start()
+            other.join(timeout=1)
+            assert other.is_alive()  # waiting for the lock
+        other.join()
+        conn.close()
+    _assert_rollups_exact(store)
+    assert _rolled_fell_back(store) == 2
+
+
+def _rolled_fell_back(store: LedgerStore) -> int:
+    with store.engine.connect() as conn:
+        return sum(int(r.fell_back) for r in conn.execute(daily_requests.select()))
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -237,8 +411,8 @@ def test_migration_0016_rebuilds_the_rollups_from_the_attempts_they_sum(store: L
     from sqlalchemy import text
 
     url = store.engine.url.render_as_string(hide_password=False)
-    command.downgrade(migrations.alembic_config(url), "0015")
     rows = _planted(store)
+    command.downgrade(migrations.alembic_config(url), "0015")
     unrolled = _attempt(500, 0, NOW - timedelta(days=1, hours=3))  # stored before the rollups existed
     with store.engine.begin() as conn:
         conn.execute(metadata.tables["attempts"].insert(), [unrolled])
@@ -252,6 +426,21 @@ def test_migration_0016_rebuilds_the_rollups_from_the_attempts_they_sum(store: L
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == sum(
         (r["cost_usd"] for r in rows if r["kind"] == "live"), Decimal(0)
     )
+
+
+def test_migration_0017_builds_the_outcome_rollups_from_the_requests_stored(store: LedgerStore) -> None:
+    from alembic import command
+
+    url = store.engine.url.render_as_string(hide_password=False)
+    attempts_stored = _planted(store)
+    command.downgrade(migrations.alembic_config(url), "0016")
+    with store.engine.begin() as conn:  # as a ledger before 0017 stored them
+        conn.execute(requests.insert(), [_request(n, attempts_stored) for n in range(60)])
+    migrations.upgrade(url)
+    _assert_rollups_exact(store)
+    assert _rolled_fell_back(store) > 0
+    with store.engine.connect() as conn:
+        assert conn.execute(answer_latencies.select()).first() is not None
 
 
 def test_the_partial_indexes_name_the_outcome_and_kind_the_ledger_stores() -> None:

@@ -47,7 +47,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    request.app[SESSIONS].close(request.cookies.get(COOKIE))
+    """Deletes the cookie, which holds the whole session (a copy stays valid until it expires: _auth.py)."""
     response = redirect(f"{PREFIX}/login")
     response.del_cookie(COOKIE, path=PREFIX)
     return response

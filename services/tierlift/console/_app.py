@@ -100,8 +100,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.UNAUTHENTICATED:  # the key was revoked or expired meanwhile
-            request.app[SESSIONS].close(request.cookies.get(COOKIE))
-            return to_login(request)
+            return to_login(request)  # which deletes the cookie: its session is over
         status = _STATUS_OF.get(exc.code(), 502)
         return refuse(request, status, f"{exc.code().name}: {exc.details() or ''}")
 

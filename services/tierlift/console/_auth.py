@@ -1,12 +1,19 @@
 """Sessions, cookies and CSRF for the console.
 
-A login exchanges an API key for a session. The key stays on the server (in `Sessions`, in
-memory): the browser holds only a random session id, signed with HMAC-SHA256 under the server's
-secret and carrying its expiry, in an HttpOnly, SameSite=Strict cookie. So a key is never rendered
-back nor readable by a script, a forged or tampered cookie fails the signature, and an expired one
-is refused even where the store still remembers it. Sessions do not outlive the process: a restart
-(or another replica) asks the user to log in again, which is the price of never shipping the key
-to the browser.
+A login exchanges an API key for a session, and the session travels in its cookie: the key, the
+role and key id the ledger answered, the expiry and the CSRF token, sealed (XSalsa20-Poly1305:
+PyNaCl's SecretBox) under a key derived from TIERLIFT_CONSOLE_SECRET. The server keeps nothing,
+so every replica given the same secret opens every session, and a restart or an upgrade signs no
+one out. The cookie is HttpOnly and SameSite=Strict, and its content is ciphertext: no page renders
+the key and no script, nor whoever reads the cookie jar, can read it. A forged or tampered cookie
+fails authentication; one past its sealed expiry is refused although it opens.
+
+What a server-side store gave and this does not: logout deletes the browser's cookie but cannot
+recall a copy of it, which stays valid until its expiry (TIERLIFT_CONSOLE_SESSION_S) unless the
+key is revoked: revoking the API key in the ledger ends every session that carries it, since each
+backend call presents the key. And the secret now guards keys, not only session ids: it and a
+captured cookie give the key inside, so keep the secret as a key (the chart mounts it from a
+Secret); changing it ends every session.
 
 Every POST carries the session's CSRF token in a hidden field and must come from this origin
 (Origin, else Referer): SameSite=Strict already keeps the cookie off cross-site requests, the
@@ -15,15 +22,21 @@ token and the origin check are the belts beside those braces."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import nacl.exceptions
+import nacl.secret
+
 COOKIE = "tierlift_console"
-MAX_SESSIONS = 10_000  # a bound on memory, whoever keeps logging in
+_KDF_PERSON = b"tl-console-box-1"  # the KDF's context: a key for sealing sessions, and only that
+_MAX_COOKIE = 4096  # what browsers keep; a session seals to under 300 characters
 
 
 @dataclass
@@ -43,58 +56,34 @@ class Session:
         return self.role == "admin"
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 class Sessions:
-    """Session ids to sessions, and the signed cookie values that name them."""
+    """Sessions sealed into cookie values, and opened from them, under the console's secret."""
 
     def __init__(self, secret: str, lifetime_s: int) -> None:
         if len(secret) < 16:
             raise ValueError("the console's secret must be at least 16 characters")
-        self._secret = secret.encode()
+        box_key = hashlib.blake2b(secret.encode(), digest_size=nacl.secret.SecretBox.KEY_SIZE, person=_KDF_PERSON)
+        self._box = nacl.secret.SecretBox(box_key.digest())
         self.lifetime_s = lifetime_s
-        self._by_id: dict[str, Session] = {}
-
-    def sign(self, session_id: str, expires: int) -> str:
-        payload = f"{session_id}.{expires}"
-        mac = hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()
-        return f"{payload}.{_b64(mac)}"
 
     def open(self, key: str, role: str, key_id: str, now: float | None = None) -> tuple[Session, str]:
-        """A new session and its cookie value."""
+        """A new session and its cookie value: the session, sealed (a random nonce each time)."""
         now = time.time() if now is None else now
-        self._forget_expired(now)
-        if len(self._by_id) >= MAX_SESSIONS:  # the oldest go first
-            for old in sorted(self._by_id, key=lambda sid: self._by_id[sid].expires)[: MAX_SESSIONS // 10]:
-                del self._by_id[old]
-        session_id = secrets.token_urlsafe(32)
         session = Session(key=key, role=role, key_id=key_id, expires=int(now) + self.lifetime_s)
-        self._by_id[session_id] = session
-        return session, self.sign(session_id, session.expires)
+        sealed = self._box.encrypt(json.dumps(dataclasses.asdict(session), separators=(",", ":")).encode())
+        return session, base64.urlsafe_b64encode(bytes(sealed)).rstrip(b"=").decode()
 
     def find(self, cookie: str | None, now: float | None = None) -> Session | None:
-        """The session a cookie names: None when it is missing, forged, expired or forgotten."""
-        if not cookie or cookie.count(".") != 2:
+        """The session a cookie carries: None when it is missing, forged, tampered with or expired."""
+        if not cookie or len(cookie) > _MAX_COOKIE:
             return None
-        session_id, expires_text, _mac = cookie.split(".")
-        if not expires_text.isdigit() or not hmac.compare_digest(self.sign(session_id, int(expires_text)), cookie):
+        try:
+            sealed = base64.urlsafe_b64decode(cookie + "=" * (-len(cookie) % 4))
+            session = Session(**json.loads(self._box.decrypt(sealed)))
+        except (ValueError, TypeError, nacl.exceptions.CryptoError):  # not base64, not ours, or changed
             return None
         now = time.time() if now is None else now
-        session = self._by_id.get(session_id)
-        if session is None or int(expires_text) <= now or session.expires <= now:
-            return None
-        return session
-
-    def close(self, cookie: str | None) -> None:
-        """Logout: only a cookie that would open the session may close it."""
-        if cookie and self.find(cookie) is not None:
-            del self._by_id[cookie.split(".")[0]]
-
-    def _forget_expired(self, now: float) -> None:
-        for session_id in [sid for sid, s in self._by_id.items() if s.expires <= now]:
-            del self._by_id[session_id]
+        return session if isinstance(session.expires, int) and session.expires > now else None
 
 
 def csrf_ok(session: Session, token: str) -> bool:

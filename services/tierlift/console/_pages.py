@@ -65,11 +65,12 @@ async def overview(request: web.Request) -> web.Response:
     session, backend = session_of(request), request.app[BACKEND]
     days, since = _window(request)
     query = ledger_pb2.SpendQuery(since=since)
+    by_model = ledger_pb2.SpendQuery(since=since, by_model=True)  # a line per tier and model: all the mix shows
     report, spend = await asyncio.gather(  # independent reads: the ledger answers both at once
-        backend.ledger_call("GetReport", query, session.key), backend.ledger_call("GetSpend", query, session.key)
+        backend.ledger_call("GetReport", query, session.key), backend.ledger_call("GetSpend", by_model, session.key)
     )
     mix: dict[tuple[str, str], list[Any]] = {}
-    for line in spend.lines:  # attempts and cost per tier and model, over tenants and workloads
+    for line in spend.lines:  # attempts and cost per tier and model
         row = mix.setdefault((tier_name(line.tier), line.model), [0, Decimal(0)])
         row[0] += line.attempts
         row[1] += Decimal(line.cost_usd or "0")
@@ -92,22 +93,21 @@ def _rollup(lines: Any, field: str) -> list[tuple[str, int, Decimal]]:
     return sorted(((k, n, c) for k, (n, c) in totals.items()), key=lambda r: (-r[2], -r[1], r[0]))
 
 
-def _by_kind(lines: Any) -> list[tuple[str, int, Decimal]]:
-    """Tokens and cost per token kind (cache reads and writes, images, audio, reasoning, text),
-    summed over the lines, in KindSpend's order (ledger.proto)."""
-    totals: dict[str, list[Any]] = {}
-    for line in lines:
-        for k in line.kinds:
-            row = totals.setdefault(k.kind, [0, Decimal(0)])
-            row[0] += k.tokens
-            row[1] += Decimal(k.cost_usd or "0")
-    return [(kind, n, c) for kind, (n, c) in totals.items()]
+def _by_kind(report: ledger_pb2.SpendReport) -> list[tuple[str, int, Decimal]]:
+    """Tokens and cost per token kind (cache reads and writes, images, audio, reasoning, text) over
+    the window's lines, in KindSpend's order (ledger.proto); none when there is no line."""
+    if not report.lines:
+        return []
+    return [(k.kind, k.tokens, Decimal(k.cost_usd or "0")) for k in report.kinds]
 
 
 def _spend_query(request: web.Request) -> tuple[dict[str, str], ledger_pb2.SpendQuery]:
     days, since = _window(request)
     filters = {"days": days, "tenant": _slug(request, "tenant"), "workload": _slug(request, "workload")}
-    return filters, ledger_pb2.SpendQuery(tenant=filters["tenant"], workload=filters["workload"], since=since)
+    # the lines without their kinds: the page shows the window's kinds (SpendReport.kinds), not each line's
+    query = ledger_pb2.SpendQuery(tenant=filters["tenant"], workload=filters["workload"], since=since,
+                                  omit_line_kinds=True)  # fmt: skip
+    return filters, query
 
 
 async def _spend_lines(request: web.Request) -> tuple[dict[str, str], Any]:
@@ -119,15 +119,15 @@ async def _spend_lines(request: web.Request) -> tuple[dict[str, str], Any]:
 async def spend(request: web.Request) -> web.Response:
     session, backend = session_of(request), request.app[BACKEND]
     filters, query = _spend_query(request)
-    report, daily, budgets = await asyncio.gather(  # independent reads: the ledger answers them at once
+    query.with_days = True  # the chart's days come with the lines: no GetReport (nor its read of the requests)
+    report, budgets = await asyncio.gather(  # independent reads: the ledger answers both at once
         backend.ledger_call("GetSpend", query, session.key),
-        backend.ledger_call("GetReport", query, session.key),
         backend.ledger_call("ListBudgets", ledger_pb2.BudgetQuery(tenant=filters["tenant"]), session.key),
     )
     rollups = {field: _rollup(report.lines, field) for field in ("tenant", "workload", "tier", "model")}
-    chart = _daily_chart(daily.days, session.sees_money)
+    chart = _daily_chart(report.days, session.sees_money)
     return render(request, "spend.html", filters=filters, windows=WINDOWS, report=report, rollups=rollups,
-                  kinds=_by_kind(report.lines), chart=chart, budgets=[_budget(b) for b in budgets.budgets])  # fmt: skip
+                  kinds=_by_kind(report), chart=chart, budgets=[_budget(b) for b in budgets.budgets])  # fmt: skip
 
 
 def _budget(budget: ledger_pb2.Budget) -> dict[str, Any]:

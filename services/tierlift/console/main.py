@@ -65,12 +65,13 @@ class Console:
 
 def open_console(ledger_addr: str, assessor_addr: str, tls: TlsFiles | None, session_s: int) -> Console:
     """The console's application and the channels it reads through (close them at shutdown).
-    The cookie-signing secret comes from TIERLIFT_CONSOLE_SECRET (or its _FILE / secrets dir);
-    without one a random secret is drawn, which costs nothing more than a restart already does
-    (sessions live in memory, so users log in again either way)."""
+    The secret that seals session cookies comes from TIERLIFT_CONSOLE_SECRET (or its _FILE /
+    secrets dir), the same on every replica; without one a random secret is drawn, so sessions end
+    with this process and no other replica opens them."""
     key = secret(SECRET_VARIABLE)
     if not key:
-        log.warning("console_secret_generated", hint=f"set {SECRET_VARIABLE} to sign session cookies")
+        hint = f"set {SECRET_VARIABLE}, the same on every replica, to keep sessions across replicas and restarts"
+        log.warning("console_secret_generated", hint=hint)
         key = secrets.token_urlsafe(32)
     elif len(key) < 16:
         raise StartupError(f"{SECRET_VARIABLE}: at least 16 characters")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tierlift.ledger._schema import KIND_TOKEN_COLUMNS, REPORTED_KINDS
+from tierlift.ledger._schema import KIND_COST_COLUMNS, KIND_TOKEN_COLUMNS, REPORTED_KINDS
 
 # the attempt columns that make a common.proto Usage
 USAGE_COLUMNS = ("input_tokens", "output_tokens", *KIND_TOKEN_COLUMNS)
@@ -48,3 +48,14 @@ def summed_kinds(rows: Iterable[Sequence[KindTotal]]) -> list[KindTotal]:
             tokens[k.kind] = tokens.get(k.kind, 0) + k.tokens
             costs[k.kind] = costs.get(k.kind, Decimal(0)) + k.cost_usd
     return [KindTotal(kind, tokens.get(kind, 0), costs.get(kind, Decimal(0))) for kind in (*REPORTED_KINDS, "text")]
+
+
+def kinds_of_sum(rows: Sequence[Mapping[str, Any]]) -> list[KindTotal]:
+    """What `summed_kinds` gives for the rows' `kind_spend`s, from one `kind_spend` of their sums
+    (each kind, and the text left, is a sum or a difference of sums): for a reader that wants the
+    window's kinds, not each of ~1,200 lines'."""
+    if not rows:
+        return summed_kinds([])
+    tokens = {name: sum(int(row[name]) for row in rows) for name in USAGE_COLUMNS}
+    costs = {name: sum((row[name] for row in rows), Decimal(0)) for name in ("cost_usd", *KIND_COST_COLUMNS)}
+    return kind_spend(tokens | costs)

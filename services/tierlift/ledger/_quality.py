@@ -18,7 +18,7 @@ from tierlift.core import bus as bus_module
 from tierlift.core import money
 from tierlift.core.bus import EventBus, PoisonEvent
 from tierlift.ledger._ingest import EventIngest, fitted, free_text, occurred_at, parse
-from tierlift.ledger._schema import attempts, feedback, quality_alerts, quality_scores, requests
+from tierlift.ledger._schema import answer_latencies, attempts, feedback, quality_alerts, quality_scores, requests
 from tierlift.ledger._store import _usd_sum, _with_usd_total, dialect_insert
 from tierlift.v1 import events_pb2, ledger_pb2
 
@@ -69,10 +69,14 @@ class QualityStore:
         where = [r.occurred_at >= since, r.occurred_at < until, r.answered.is_(True)]
         where += [r.tenant == tenant] if tenant else []
         where += [r.workload == workload] if workload else []
-        # the latencies (the join of requests with their attempts: most of the time) on a second
-        # connection while the rest is read on this one
+        # the latencies (ranked in SQL: most of the time) on a second connection while the rest is
+        # read on this one
+        lat = answer_latencies.c
+        timed = [lat.occurred_at >= since, lat.occurred_at < until]
+        timed += [lat.tenant == tenant] if tenant else []
+        timed += [lat.workload == workload] if workload else []
         with ThreadPoolExecutor(max_workers=1) as pool, self.engine.connect() as conn:
-            ranked = pool.submit(self._read, _latency_ranks(where))
+            ranked = pool.submit(self._read, _latency_ranks(timed))
             served = {
                 (row.workload, row.final_model): _with_usd_total(row._mapping) for row in conn.execute(_served(where))
             }
@@ -122,15 +126,17 @@ def _latency_ranks(where: Sequence[Any]) -> Any:
     """The latencies that the p50 and p95 of each (workload, model) path are made of, ranked in
     SQL (window functions: PostgreSQL and SQLite alike): the middle one or two and the
     int(0.95 * n)-th from the lowest (0-based), each row as (workload, model, n, rank, latency).
-    The latency of a request is that of its live ANSWERED attempts on its final model."""
-    r, a = requests.c, attempts.c
-    path = (r.workload, a.model)
+    The latency of a request is that of its live ANSWERED attempts on its final model: the
+    ledger keeps them, with the request's time, tenant and workload, in `answer_latencies`
+    (ledger/_outcomes.py), so `where` (on those columns) reads the window's range of that narrow
+    table, not a join of the window's requests with every attempt."""
+    lat = answer_latencies.c
+    path = (lat.workload, lat.model)
     ranked = (
-        select(r.workload, a.model.label("model"), a.latency_ms,
-               func.row_number().over(partition_by=path, order_by=a.latency_ms).label("rank"),
+        select(lat.workload, lat.model, lat.latency_ms,
+               func.row_number().over(partition_by=path, order_by=lat.latency_ms).label("rank"),
                func.count().over(partition_by=path).label("n"))
-        .join(requests, and_(r.request_id == a.request_id, r.final_model == a.model))
-        .where(*where, a.kind == "live", a.outcome == "ANSWERED")
+        .where(*where)
         .subquery()
     )  # fmt: skip
     n, rank = ranked.c.n, ranked.c.rank

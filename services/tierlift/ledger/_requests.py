@@ -9,11 +9,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, exists, func, select
+from sqlalchemy import Engine, and_, case, exists, func, select, union_all
 
 from tierlift.core import money
 from tierlift.core.catalog import TIERS
-from tierlift.ledger._schema import FAULT, LIVE, attempts, requests
+from tierlift.ledger._schema import FAULT, LIVE, attempts, daily_requests, requests
+from tierlift.ledger._store import _filtered, _midnight, _utc, _whole_days
 from tierlift.v1 import common_pb2, ledger_pb2, router_pb2
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
@@ -106,28 +107,61 @@ def routing_mix(
     answered and at least one of its live attempts (not a shadow's or the judge's) ended FAULT: the
     ladder moved past an error, a timeout, an unavailable provider or a call billed unsettled before
     a later rung answered (the answering attempt itself is never a FAULT). Escalations on low
-    confidence are no fallback. The live FAULT attempts have their own small partial index
-    (ix_attempts_live_faults): PostgreSQL hashes it once or probes it per request, instead of the
-    index of every attempt. The groups also give the outcome counts (`outcomes_of`)."""
+    confidence are no fallback. The window's whole UTC days are read from the daily outcome rollups
+    (`daily_requests`, which hold exactly their requests' counts: ledger/_outcomes.py); only the
+    part-days at its ends are counted from the requests, as LedgerStore.spend reads spend. The
+    groups also give the outcome counts (`outcomes_of`)."""
+    days = _whole_days(since, until)
+    if days is None:
+        parts = [_counted(tenant, workload, since, until)]
+    else:
+        first, last = days
+        d = daily_requests.c
+        # summed apart (in parallel on PostgreSQL) before the part-days join them: ~2,500 rows a day
+        day_keys = [d[k] for k in _MIX_KEYS]
+        rollups = select(*day_keys, func.sum(d.requests).label("requests"), func.sum(d.fell_back).label("fell_back"))
+        rollups = _filtered(rollups.group_by(*day_keys), d, tenant, workload)
+        rollups = rollups.where(d.day >= first) if first else rollups
+        parts = [rollups.where(d.day < last) if last else rollups]
+        if since is not None and first is not None and _utc(since) < _midnight(first):
+            parts.append(_counted(tenant, workload, since, _midnight(first)))
+        if until is not None and last is not None and _midnight(last) < _utc(until):
+            parts.append(_counted(tenant, workload, _midnight(last), until))
+    rows = union_all(*parts).subquery()
+    u = rows.c
+    keys = [u[k] for k in _MIX_KEYS]
+    query = (
+        select(*keys, func.sum(u.requests).label("requests"), func.sum(u.fell_back).label("fell_back"))
+        .group_by(*keys)
+        .having(func.sum(u.requests) > 0)  # a group whose requests all moved (replaced) to another
+    )
+    with engine.connect() as conn:
+        groups = [dict(row) for row in conn.execute(query).mappings().all()]
+    for g in groups:  # PostgreSQL sums integers as NUMERIC: counts come back as Decimal there
+        g["answered"], g["escalated"] = bool(g["answered"]), bool(g["escalated"])
+        g["requests"], g["fell_back"] = int(g["requests"]), int(g["fell_back"] or 0)
+        g["data_class"] = g["data_class"] or UNRECORDED
+    return groups
+
+
+_MIX_KEYS = ("answered", "final_tier", "final_model", "data_class", "escalated")
+
+
+def _counted(tenant: str, workload: str, since: datetime | None, until: datetime | None) -> Any:
+    """The requests of [since, until) grouped as `routing_mix` groups them, counted from the rows.
+    The live FAULT attempts have their own small partial index (ix_attempts_live_faults):
+    PostgreSQL hashes it once or probes it per request, instead of the index of every attempt."""
     r, a = requests.c, attempts.c
     faulted = exists().where(a.request_id == r.request_id, a.tenant == r.tenant, a.kind == LIVE, a.outcome == FAULT)
     fell_back = func.sum(case((and_(r.answered.is_(True), faulted), 1), else_=0))
-    keys = (r.answered, r.final_tier, r.final_model, r.data_class, r.escalated)
+    keys = [r[k] for k in _MIX_KEYS]
     query = select(*keys, func.count().label("requests"), fell_back.label("fell_back")).group_by(*keys)
-    if tenant:
-        query = query.where(r.tenant == tenant)
-    if workload:
-        query = query.where(r.workload == workload)
+    query = _filtered(query, r, tenant, workload)
     if since:
         query = query.where(r.occurred_at >= since)
     if until:
         query = query.where(r.occurred_at < until)
-    with engine.connect() as conn:
-        groups = [dict(row) for row in conn.execute(query).mappings().all()]
-    for g in groups:  # PostgreSQL sums integers as NUMERIC: counts come back as Decimal there
-        g["requests"], g["fell_back"] = int(g["requests"]), int(g["fell_back"] or 0)
-        g["data_class"] = g["data_class"] or UNRECORDED
-    return groups
+    return query
 
 
 def outcomes_of(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -223,6 +223,44 @@ daily_spend = Table(
     *(Column(name, Money, nullable=False, server_default="0") for name in KIND_COST_COLUMNS),
 )
 
+# Ended requests per UTC day of their occurred_at, counted by what the console's routing mix groups
+# them by (migration 0017), and how many of those answered fell back (a live FAULT attempt of the
+# same request and tenant). The ledger keeps them in the transaction that stores or replaces a
+# request row, or adds or settles an attempt that changes whether an answered request fell back
+# (ledger/_outcomes.py), so the whole days of a window are read here instead of from `requests`.
+daily_requests = Table(
+    "daily_requests",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("tenant", String(64), primary_key=True),
+    Column("workload", String(64), primary_key=True),
+    Column("answered", Boolean, primary_key=True),
+    Column("final_tier", String(16), primary_key=True),
+    Column("final_model", String(128), primary_key=True),
+    Column("data_class", String(16), primary_key=True),
+    Column("escalated", Boolean, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("fell_back", BigInteger, nullable=False),
+)
+
+# The latencies the quality page's percentiles are made of: one row per live ANSWERED attempt on
+# the final model of an answered request, with that request's tenant, workload and time (migration
+# 0017). The ledger rebuilds a request's rows in each transaction that stores or replaces it or adds
+# or settles one of its attempts (ledger/_outcomes.py), so a window's latencies are a range of this
+# narrow table instead of a join of its requests with every attempt.
+answer_latencies = Table(
+    "answer_latencies",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("event_id", String(128), primary_key=True),  # the attempt's
+    Column("tenant", String(64), nullable=False),
+    Column("workload", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),  # the request's
+    Index("ix_answer_latencies_occurred_at", "occurred_at"),
+)
+
 price_versions = Table(
     "price_versions",
     metadata,

@@ -19,7 +19,7 @@ from tierlift.core.ids import is_slug, shown
 from tierlift.ledger._budgets import ACTIONS, DEFAULT_SOFT_RATIO, PERIODS, BudgetWatcher
 from tierlift.ledger._evidence import judged_answers, rollout_evidence
 from tierlift.ledger._keys import DEFAULT_GRACE_S, MAX_GRACE_S, KeyKeeper, as_api_key
-from tierlift.ledger._kinds import USAGE_COLUMNS, KindTotal, kind_spend, summed_kinds
+from tierlift.ledger._kinds import USAGE_COLUMNS, KindTotal, kind_spend, kinds_of_sum, summed_kinds
 from tierlift.ledger._quality import QualityStore
 from tierlift.ledger._requests import OUTCOMES, add_routing_mix, find_requests, outcomes_of, routing_mix, summary
 from tierlift.ledger._store import LedgerStore, total
@@ -122,9 +122,22 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
         tenant = await _scoped(context, request.tenant)
-        lines = await asyncio.to_thread(self.store.spend, tenant, request.workload, since, until)
-        kinds = [kind_spend(line) for line in lines]  # each line's, once: a 7-day window has ~1,200 lines
+        spend = asyncio.to_thread(self.store.spend, tenant, request.workload, since, until, request.by_model)
+        if request.with_days:  # the days as GetReport has them, read at once on a second connection
+            daily = asyncio.to_thread(
+                self.store.daily, tenant, request.workload, since and since.date(), until and until.date()
+            )
+            lines, days = await asyncio.gather(spend, daily)
+        else:
+            lines, days = await spend, []
+        if request.omit_line_kinds:  # the window's kinds alone, from the lines' sums
+            kinds: list[list[KindTotal]] = [[] for _ in lines]
+            window = kinds_of_sum(lines)
+        else:
+            kinds = [kind_spend(line) for line in lines]  # each line's, once: a 7-day window has ~1,200 lines
+            window = summed_kinds(kinds)
         return ledger_pb2.SpendReport(
+            days=daily_spend(days),
             lines=[
                 ledger_pb2.SpendLine(
                     tenant=line["tenant"],
@@ -143,7 +156,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             ],
             total_cost_usd=money.to_wire(total(lines)),
             total_attempts=sum(line["attempts"] for line in lines),
-            kinds=[_kind_spend(kind) for kind in summed_kinds(kinds)],
+            kinds=[_kind_spend(kind) for kind in window],
         )
 
     async def ListAttempts(
@@ -201,8 +214,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise
         tenant = await _scoped(context, request.tenant)
-        # the days' spend and one read of the window's requests (both the outcome counts and the
-        # routing mix), at once on two connections
+        # the days' spend and one read of the window's request outcomes (the daily rollups and the
+        # part-days: both the outcome counts and the routing mix), at once on two connections
         days, mix = await asyncio.gather(
             asyncio.to_thread(
                 self.store.daily, tenant, request.workload, since and since.date(), until and until.date()
@@ -331,18 +344,7 @@ def build_report(days: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> 
             by_tier[o["final_tier"]] = by_tier.get(o["final_tier"], 0) + o["requests"]
     per_1k = total_cost / requests * 1000 if requests else Decimal(0)
     return ledger_pb2.Report(
-        days=[
-            ledger_pb2.DailySpend(
-                day=d["day"].isoformat(),
-                tier=TIERS[d["tier"]],
-                attempts=d["attempts"],
-                input_tokens=d["input_tokens"],
-                output_tokens=d["output_tokens"],
-                cost_usd=money.to_wire(d["cost_usd"]),
-                kinds=[_kind_spend(kind) for kind in kind_spend(d)],
-            )
-            for d in days
-        ],
+        days=daily_spend(days),
         requests=requests,
         answered=answered,
         escalated=escalated,
@@ -351,3 +353,19 @@ def build_report(days: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> 
         total_cost_usd=money.to_wire(total_cost),
         cost_per_1k_requests_usd=money.to_wire(per_1k),
     )
+
+
+def daily_spend(days: list[dict[str, Any]]) -> list[ledger_pb2.DailySpend]:
+    """LedgerStore.daily's rows (by day and tier) as Report.days and SpendReport.days hold them."""
+    return [
+        ledger_pb2.DailySpend(
+            day=d["day"].isoformat(),
+            tier=TIERS[d["tier"]],
+            attempts=d["attempts"],
+            input_tokens=d["input_tokens"],
+            output_tokens=d["output_tokens"],
+            cost_usd=money.to_wire(d["cost_usd"]),
+            kinds=[_kind_spend(kind) for kind in kind_spend(d)],
+        )
+        for d in days
+    ]

@@ -109,16 +109,22 @@ class AuditList(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ...) -> None: ...
 
 class SpendQuery(_message.Message):
-    __slots__ = ("tenant", "workload", "since", "until")
+    __slots__ = ("tenant", "workload", "since", "until", "by_model", "with_days", "omit_line_kinds")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     UNTIL_FIELD_NUMBER: _ClassVar[int]
+    BY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    WITH_DAYS_FIELD_NUMBER: _ClassVar[int]
+    OMIT_LINE_KINDS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     workload: str
     since: str
     until: str
-    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ...) -> None: ...
+    by_model: bool
+    with_days: bool
+    omit_line_kinds: bool
+    def __init__(self, tenant: _Optional[str] = ..., workload: _Optional[str] = ..., since: _Optional[str] = ..., until: _Optional[str] = ..., by_model: _Optional[bool] = ..., with_days: _Optional[bool] = ..., omit_line_kinds: _Optional[bool] = ...) -> None: ...
 
 class SpendLine(_message.Message):
     __slots__ = ("tenant", "workload", "tier", "model", "attempts", "input_tokens", "output_tokens", "cost_usd", "kinds", "estimated_attempts", "unsettled_attempts")
@@ -157,16 +163,18 @@ class KindSpend(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ...) -> None: ...
 
 class SpendReport(_message.Message):
-    __slots__ = ("lines", "total_cost_usd", "total_attempts", "kinds")
+    __slots__ = ("lines", "total_cost_usd", "total_attempts", "kinds", "days")
     LINES_FIELD_NUMBER: _ClassVar[int]
     TOTAL_COST_USD_FIELD_NUMBER: _ClassVar[int]
     TOTAL_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     KINDS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
     lines: _containers.RepeatedCompositeFieldContainer[SpendLine]
     total_cost_usd: str
     total_attempts: int
     kinds: _containers.RepeatedCompositeFieldContainer[KindSpend]
-    def __init__(self, lines: _Optional[_Iterable[_Union[SpendLine, _Mapping]]] = ..., total_cost_usd: _Optional[str] = ..., total_attempts: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ...) -> None: ...
+    days: _containers.RepeatedCompositeFieldContainer[DailySpend]
+    def __init__(self, lines: _Optional[_Iterable[_Union[SpendLine, _Mapping]]] = ..., total_cost_usd: _Optional[str] = ..., total_attempts: _Optional[int] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., days: _Optional[_Iterable[_Union[DailySpend, _Mapping]]] = ...) -> None: ...
 
 class AttemptQuery(_message.Message):
     __slots__ = ("request_id",)
