@@ -37,21 +37,6 @@ NOW = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)
 MODELS = [("LOCAL", "gemma-3-270m-cpu"), ("CLOSED", "gpt-5-mini"), ("FRONTIER", "claude-opus-4-5")]
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    from tests.postgres import postgres_server
-
-    try:
-        server = postgres_server()
-        url = server.__enter__()
-    except RuntimeError as exc:  # no PostgreSQL on this machine
-        pytest.skip(str(exc))
-    try:
-        yield url
-    finally:
-        server.__exit__(None, None, None)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerStore]:
     url = (

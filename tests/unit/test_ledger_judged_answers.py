@@ -23,21 +23,6 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    from tests.postgres import postgres_server
-
-    try:
-        server = postgres_server()
-        url = server.__enter__()
-    except RuntimeError as exc:  # no PostgreSQL on this machine
-        pytest.skip(str(exc))
-    try:
-        yield url
-    finally:
-        server.__exit__(None, None, None)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     url = (
