@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 # The tests start hundreds of processes: bytecode for everything, PYTHONDONTWRITEBYTECODE or not.
 # A file that does not compile (torch's Python 3.12 test helper) is skipped, as pip skips it.
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[server,eval,minilm,dev]'
+	$(BIN)/pip install --quiet -e '.[server,eval,minilm,dev,docs]'
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
