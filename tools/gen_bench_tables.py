@@ -50,6 +50,12 @@ ABOUT: dict[str, tuple[str, str, str]] = {
         "classifier, adapter hop and event publishing, at 1, 16 and 128 concurrent clients; prompts the "
         "classifier has seen, and a new prompt every request.",
     ),
+    "router_overhead_combined.json": (
+        "Router overhead, combined topology",
+        "TIERLIFT_TOPOLOGY=combined BENCH=overhead make bench",
+        "The same, with gateway, router, classifier and adapter in one process (`tierlift serve`): the "
+        "classifier and adapter calls are direct calls; the client still calls `Router.Complete` over gRPC.",
+    ),
     "classifier_load.json": (
         "Classifier under load",
         "BENCH=classifier make bench",
@@ -366,6 +372,7 @@ def _generic(d: dict[str, Any]) -> list[str]:
 
 LAYOUTS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "local_model.json": _local_model, "router_overhead.json": _router_overhead,
+    "router_overhead_combined.json": _router_overhead,
     "classifier_load.json": _classifier_load, "detectors.json": _detectors, "auth.json": _auth,
     "gateway.json": _gateway, "tools.json": _tools, "shadow.json": _shadow, "cpu_profile.json": _cpu_profile,
     "floor.json": _floor, "ledger.json": _ledger, "console.json": _console, "vllm.json": _vllm,

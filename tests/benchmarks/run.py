@@ -6,6 +6,7 @@ commit and machine that produced them. Speed is measured here, never asserted in
     router_overhead.json  router + classifier + adapter hop + event publish with an upstream
                           that answers at once (a local OpenAI wire server), at 1, 16 and 128
                           concurrent clients
+                          (router_overhead_combined.json: the same with TIERLIFT_TOPOLOGY=combined)
 
     ledger.json           ledger ingest rate (events/s) and report query latency over 1M stored
                           attempts, on SQLite and PostgreSQL
@@ -196,8 +197,8 @@ def bench_router_overhead() -> dict[str, object]:
     }
 
 
-def _write(name: str, result: dict[str, object]) -> None:
-    write_result(RESULTS / name, "make bench", result)
+def _write(name: str, result: dict[str, object], command: str = "make bench") -> None:
+    write_result(RESULTS / name, command, result)
 
 
 def main() -> int:
@@ -205,8 +206,11 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if which in ("all", "local"):
         _write("local_model.json", bench_local(int(os.environ.get("BENCH_ROUNDS", "30"))))
-    if which in ("all", "overhead"):
-        _write("router_overhead.json", bench_router_overhead())
+    if which in ("all", "overhead"):  # in the test stacks' topology (TIERLIFT_TOPOLOGY), each its own file
+        topology = os.environ.get("TIERLIFT_TOPOLOGY", "microservices")
+        name = "router_overhead.json" if topology == "microservices" else f"router_overhead_{topology}.json"
+        command = "make bench" if topology == "microservices" else f"TIERLIFT_TOPOLOGY={topology} make bench"
+        _write(name, bench_router_overhead() | {"topology": topology}, command)
     if which in ("all", "ledger"):
         from tests.benchmarks.ledger import bench_ledger
 
