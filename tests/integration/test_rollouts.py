@@ -265,6 +265,9 @@ def test_a_candidate_that_turns_bad_at_25_percent_is_rolled_back(
     print(shown)
     assert "status rolled_back" in shown and "quality" in shown and "history:" in shown
     assert shown.count("\n  20") == len(story.history)  # one line per transition
+    assert cli("rollout", "list", "--status", "rolled_back", *admin) == 0  # the assessor's ListRollouts
+    listed = capsys.readouterr().out
+    assert rollout_id in listed and "rolled_back" in listed
 
 
 def test_admins_pause_resume_and_abort_and_bad_rollouts_are_refused(

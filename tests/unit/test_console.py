@@ -112,6 +112,7 @@ ANSWERS: dict[str, Any] = {
     "DeleteBudget": lambda q: q,
     "GetRollout": lambda q: assessor_pb2.RolloutReport(state=_rollout("running"), history=[_rollout("running")]),
     "ChangeRollout": lambda q: _rollout("paused"),
+    "ListRollouts": lambda q: assessor_pb2.RolloutList(rollouts=[_rollout("running")]),
 }  # fmt: skip
 
 
@@ -193,6 +194,8 @@ async def test_every_page_renders_for_every_reader_and_money_only_for_finance_an
         assert "'=cmd()" in await csv.text()  # a formula is quoted as text
     rollouts = await (await client.get(f"{PREFIX}/rollouts?workload=chat")).text()
     assert ('id="pause"' in rollouts) == (key == "tl_admin_x")
+    listed = await (await client.get(f"{PREFIX}/rollouts")).text()  # every rollout, each a link to its page
+    assert ('href="/console/rollouts?id=chat-1234"' in listed) == (key == "tl_admin_x")
     assert (await client.get(f"{PREFIX}/requests/nope")).status == 404
     assert (await client.get(f"{PREFIX}/static/htmx-2.0.6.min.js")).status == 200
 

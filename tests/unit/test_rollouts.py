@@ -356,6 +356,27 @@ def test_one_moving_rollout_per_workload_and_unknown_ids_are_not_found() -> None
     asyncio.run(run())
 
 
+def test_the_rollouts_are_listed_newest_first_by_workload_and_status() -> None:
+    rollouts, _, _ = controller()
+
+    async def run() -> list[str]:
+        first = await rollouts.start(spec(workload="qa"), "admin:k1")
+        await rollouts.change(assessor_pb2.RolloutChange(rollout_id=first.rollout_id, action="abort"), "admin:k1")
+        second = await rollouts.start(spec(workload="qa"), "admin:k1")
+        third = await rollouts.start(spec(workload="chat"), "admin:k1")
+        return [first.rollout_id, second.rollout_id, third.rollout_id]
+
+    first, second, third = asyncio.run(run())
+    listed = lambda **q: [s.rollout_id for s in rollouts.listed(assessor_pb2.RolloutListQuery(**q)).rollouts]  # noqa: E731
+    assert listed() == [third, second, first]
+    assert listed(workload="qa") == [second, first]
+    assert listed(status="aborted") == [first]
+    assert listed(limit=1) == [third]
+    for bad, field_named in (({"status": "done"}, "status"), ({"limit": 5000}, "limit")):
+        with pytest.raises(RolloutError, match=field_named):
+            rollouts.listed(assessor_pb2.RolloutListQuery(**bad))
+
+
 def test_the_controller_rolls_back_on_a_breach_and_says_so_three_ways() -> None:
     rollouts, bus, ledger = controller()
 

@@ -224,6 +224,19 @@ class RolloutController:
             raise RolloutNotFound(f"rollout_id: no rollout {shown(rollout_id)}")
         return state
 
+    def listed(self, query: assessor_pb2.RolloutListQuery) -> assessor_pb2.RolloutList:
+        """The rollouts this controller knows, newest first, filtered by workload and status."""
+        if query.status and query.status not in (*MOVING, *ENDED):
+            raise RolloutError(f"status: {shown(query.status)} is not one of {', '.join((*MOVING, *ENDED))}")
+        if query.limit > 1000:
+            raise RolloutError(f"limit: at most 1000, not {query.limit}")
+        chosen = [
+            s for s in self.states.values()
+            if (not query.workload or s.workload == query.workload) and (not query.status or s.status == query.status)
+        ]  # fmt: skip
+        chosen.sort(key=lambda s: s.started_at.ToNanoseconds(), reverse=True)
+        return assessor_pb2.RolloutList(rollouts=chosen[: query.limit or 100])
+
     async def report(self, query: assessor_pb2.RolloutQuery) -> assessor_pb2.RolloutReport:
         if query.rollout_id:
             state = self._known(query.rollout_id)

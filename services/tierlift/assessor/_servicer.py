@@ -73,3 +73,11 @@ class AssessorServicer(assessor_pb2_grpc.AssessorServicer):
         self, request: assessor_pb2.RolloutQuery, context: grpc.aio.ServicerContext
     ) -> assessor_pb2.RolloutReport:
         return await self._rollout(context, lambda controller: controller.report(request))
+
+    async def ListRollouts(
+        self, request: assessor_pb2.RolloutListQuery, context: grpc.aio.ServicerContext
+    ) -> assessor_pb2.RolloutList:
+        async def listed(controller: RolloutController) -> assessor_pb2.RolloutList:
+            return controller.listed(request)
+
+        return await self._rollout(context, listed)

@@ -1,4 +1,4 @@
-"""`tierlift rollout start|status|pause|resume|promote|abort`: move a workload from one model to
+"""`tierlift rollout start|list|status|pause|resume|promote|abort`: move a workload from one model to
 another through the assessor's rollouts (assessor/_rollouts.py)."""
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ def cmd_status(args: argparse.Namespace, assessor: Stub) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace, assessor: Stub) -> int:
+    query = assessor_pb2.RolloutListQuery(workload=args.workload or "", status=args.status or "", limit=args.limit)
+    listed = assessor(args).ListRollouts(query, timeout=30).rollouts
+    for state in listed:
+        print(f"{state.rollout_id:<24} {state.workload:<16} {describe(state)}")
+    if not listed:
+        print("no rollouts")
+    return 0
+
+
 def cmd_change(args: argparse.Namespace, assessor: Stub) -> int:
     change = assessor_pb2.RolloutChange(
         rollout_id=args.rollout_id, action=args.rollout_command, reason=args.reason or ""
@@ -76,6 +86,11 @@ def register(sub: Any, assessor: Stub) -> None:
     start.add_argument("--judge-model", help="for --judge llm")
     start.add_argument("--rubric", help="for --judge llm")
     start.set_defaults(func=lambda args: cmd_start(args, assessor))
+    listing = commands.add_parser("list", parents=[common], help="the rollouts the assessor knows, newest first")
+    listing.add_argument("--workload")
+    listing.add_argument("--status", choices=["running", "paused", "completed", "rolled_back", "aborted"])
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (up to 1000)")
+    listing.set_defaults(func=lambda args: cmd_list(args, assessor))
     status = commands.add_parser("status", parents=[common], help="state, this stage's evidence, guardrails, history")
     status.add_argument("rollout_id", nargs="?")
     status.add_argument("--workload", help="its latest rollout")

@@ -210,23 +210,27 @@ async def quality(request: web.Request) -> web.Response:
 
 
 async def rollouts(request: web.Request) -> web.Response:
-    """One rollout, by id or by workload (its latest): the Assessor lists none, and shows them to
-    admins only (its GetRollout is admin's)."""
+    """The rollouts the Assessor knows (newest first, of the workload when one is named), and one
+    rollout by id or by workload (its latest). The Assessor shows them to admins only."""
     session, backend = session_of(request), request.app[BACKEND]
     rollout_id, workload = request.query.get("id", "").strip(), _slug(request, "workload")
-    context: dict[str, Any] = {"rollout_id": rollout_id, "workload": workload, "report": None, "note": ""}
+    context: dict[str, Any] = {"rollout_id": rollout_id, "workload": workload, "report": None, "note": "",
+                               "listed": []}  # fmt: skip
     if backend.assessor is None:
         context["note"] = "this console has no assessor address (TIERLIFT_ASSESSOR_ADDR): rollouts are not shown"
     elif not session.acts:
         context["note"] = "the Assessor shows rollouts to admin keys only"
-    elif rollout_id or workload:
-        query = assessor_pb2.RolloutQuery(rollout_id=rollout_id, workload="" if rollout_id else workload)
-        try:
-            context["report"] = await backend.call(backend.assessor, "GetRollout", query, session.key)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            context["note"] = f"no rollout found: {exc.details()}"
+    else:
+        listing = assessor_pb2.RolloutListQuery(workload=workload, limit=50)
+        context["listed"] = (await backend.call(backend.assessor, "ListRollouts", listing, session.key)).rollouts
+        if rollout_id or workload:
+            query = assessor_pb2.RolloutQuery(rollout_id=rollout_id, workload="" if rollout_id else workload)
+            try:
+                context["report"] = await backend.call(backend.assessor, "GetRollout", query, session.key)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                context["note"] = f"no rollout found: {exc.details()}"
     return render(request, "rollouts.html", **context, done=request.query.get("done", ""))
 
 

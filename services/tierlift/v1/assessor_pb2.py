@@ -26,7 +26,7 @@ from tierlift.v1 import events_pb2 as tierlift_dot_v1_dot_events__pb2
 from tierlift.v1 import ledger_pb2 as tierlift_dot_v1_dot_ledger__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atierlift/v1/assessor.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/events.proto\x1a\x18tierlift/v1/ledger.proto\"\xe3\x01\n\x0bRolloutSpec\x12\x10\n\x08workload\x18\x01 \x01(\t\x12\x12\n\nfrom_model\x18\x02 \x01(\t\x12\x10\n\x08to_model\x18\x03 \x01(\t\x12\x0e\n\x06stages\x18\x04 \x03(\r\x12+\n\nguardrails\x18\x05 \x01(\x0b\x32\x17.tierlift.v1.Guardrails\x12%\n\x05judge\x18\x06 \x01(\x0b\x32\x16.tierlift.v1.JudgeSpec\x12\x1e\n\x16max_shadow_usd_per_day\x18\x07 \x01(\t\x12\x18\n\x10\x63\x61ndidate_policy\x18\x08 \x01(\t\"C\n\rRolloutChange\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"4\n\x0cRolloutQuery\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\"?\n\x0eGuardrailCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07verdict\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xc2\x01\n\rRolloutReport\x12(\n\x05state\x18\x01 \x01(\x0b\x32\x19.tierlift.v1.RolloutState\x12.\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x1c.tierlift.v1.RolloutEvidence\x12+\n\x06\x63hecks\x18\x03 \x03(\x0b\x32\x1b.tierlift.v1.GuardrailCheck\x12*\n\x07history\x18\x04 \x03(\x0b\x32\x19.tierlift.v1.RolloutState\"0\n\x0cSuiteRequest\x12\x10\n\x08workload\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x03(\t\"\x85\x01\n\x0fSuitePathResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05items\x18\x02 \x01(\r\x12\x0e\n\x06passed\x18\x03 \x01(\r\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x10\n\x08\x62\x61seline\x18\x05 \x01(\x01\x12\x11\n\tregressed\x18\x06 \x01(\x08\x12\x10\n\x08\x66\x61ilures\x18\x07 \x03(\t\"L\n\x0bSuiteReport\x12\x10\n\x08workload\x18\x01 \x01(\t\x12+\n\x05paths\x18\x02 \x03(\x0b\x32\x1c.tierlift.v1.SuitePathResult2\x9d\x02\n\x08\x41ssessor\x12?\n\x08RunSuite\x12\x19.tierlift.v1.SuiteRequest\x1a\x18.tierlift.v1.SuiteReport\x12\x43\n\x0cStartRollout\x12\x18.tierlift.v1.RolloutSpec\x1a\x19.tierlift.v1.RolloutState\x12\x46\n\rChangeRollout\x12\x1a.tierlift.v1.RolloutChange\x1a\x19.tierlift.v1.RolloutState\x12\x43\n\nGetRollout\x12\x19.tierlift.v1.RolloutQuery\x1a\x1a.tierlift.v1.RolloutReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atierlift/v1/assessor.proto\x12\x0btierlift.v1\x1a\x18tierlift/v1/events.proto\x1a\x18tierlift/v1/ledger.proto\"\xe3\x01\n\x0bRolloutSpec\x12\x10\n\x08workload\x18\x01 \x01(\t\x12\x12\n\nfrom_model\x18\x02 \x01(\t\x12\x10\n\x08to_model\x18\x03 \x01(\t\x12\x0e\n\x06stages\x18\x04 \x03(\r\x12+\n\nguardrails\x18\x05 \x01(\x0b\x32\x17.tierlift.v1.Guardrails\x12%\n\x05judge\x18\x06 \x01(\x0b\x32\x16.tierlift.v1.JudgeSpec\x12\x1e\n\x16max_shadow_usd_per_day\x18\x07 \x01(\t\x12\x18\n\x10\x63\x61ndidate_policy\x18\x08 \x01(\t\"C\n\rRolloutChange\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"4\n\x0cRolloutQuery\x12\x12\n\nrollout_id\x18\x01 \x01(\t\x12\x10\n\x08workload\x18\x02 \x01(\t\"C\n\x10RolloutListQuery\x12\x10\n\x08workload\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\":\n\x0bRolloutList\x12+\n\x08rollouts\x18\x01 \x03(\x0b\x32\x19.tierlift.v1.RolloutState\"?\n\x0eGuardrailCheck\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07verdict\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xc2\x01\n\rRolloutReport\x12(\n\x05state\x18\x01 \x01(\x0b\x32\x19.tierlift.v1.RolloutState\x12.\n\x08\x65vidence\x18\x02 \x01(\x0b\x32\x1c.tierlift.v1.RolloutEvidence\x12+\n\x06\x63hecks\x18\x03 \x03(\x0b\x32\x1b.tierlift.v1.GuardrailCheck\x12*\n\x07history\x18\x04 \x03(\x0b\x32\x19.tierlift.v1.RolloutState\"0\n\x0cSuiteRequest\x12\x10\n\x08workload\x18\x01 \x01(\t\x12\x0e\n\x06models\x18\x02 \x03(\t\"\x85\x01\n\x0fSuitePathResult\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05items\x18\x02 \x01(\r\x12\x0e\n\x06passed\x18\x03 \x01(\r\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x10\n\x08\x62\x61seline\x18\x05 \x01(\x01\x12\x11\n\tregressed\x18\x06 \x01(\x08\x12\x10\n\x08\x66\x61ilures\x18\x07 \x03(\t\"L\n\x0bSuiteReport\x12\x10\n\x08workload\x18\x01 \x01(\t\x12+\n\x05paths\x18\x02 \x03(\x0b\x32\x1c.tierlift.v1.SuitePathResult2\xe6\x02\n\x08\x41ssessor\x12?\n\x08RunSuite\x12\x19.tierlift.v1.SuiteRequest\x1a\x18.tierlift.v1.SuiteReport\x12\x43\n\x0cStartRollout\x12\x18.tierlift.v1.RolloutSpec\x1a\x19.tierlift.v1.RolloutState\x12\x46\n\rChangeRollout\x12\x1a.tierlift.v1.RolloutChange\x1a\x19.tierlift.v1.RolloutState\x12\x43\n\nGetRollout\x12\x19.tierlift.v1.RolloutQuery\x1a\x1a.tierlift.v1.RolloutReport\x12G\n\x0cListRollouts\x12\x1d.tierlift.v1.RolloutListQuery\x1a\x18.tierlift.v1.RolloutListb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,16 +39,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROLLOUTCHANGE']._serialized_end=392
   _globals['_ROLLOUTQUERY']._serialized_start=394
   _globals['_ROLLOUTQUERY']._serialized_end=446
-  _globals['_GUARDRAILCHECK']._serialized_start=448
-  _globals['_GUARDRAILCHECK']._serialized_end=511
-  _globals['_ROLLOUTREPORT']._serialized_start=514
-  _globals['_ROLLOUTREPORT']._serialized_end=708
-  _globals['_SUITEREQUEST']._serialized_start=710
-  _globals['_SUITEREQUEST']._serialized_end=758
-  _globals['_SUITEPATHRESULT']._serialized_start=761
-  _globals['_SUITEPATHRESULT']._serialized_end=894
-  _globals['_SUITEREPORT']._serialized_start=896
-  _globals['_SUITEREPORT']._serialized_end=972
-  _globals['_ASSESSOR']._serialized_start=975
-  _globals['_ASSESSOR']._serialized_end=1260
+  _globals['_ROLLOUTLISTQUERY']._serialized_start=448
+  _globals['_ROLLOUTLISTQUERY']._serialized_end=515
+  _globals['_ROLLOUTLIST']._serialized_start=517
+  _globals['_ROLLOUTLIST']._serialized_end=575
+  _globals['_GUARDRAILCHECK']._serialized_start=577
+  _globals['_GUARDRAILCHECK']._serialized_end=640
+  _globals['_ROLLOUTREPORT']._serialized_start=643
+  _globals['_ROLLOUTREPORT']._serialized_end=837
+  _globals['_SUITEREQUEST']._serialized_start=839
+  _globals['_SUITEREQUEST']._serialized_end=887
+  _globals['_SUITEPATHRESULT']._serialized_start=890
+  _globals['_SUITEPATHRESULT']._serialized_end=1023
+  _globals['_SUITEREPORT']._serialized_start=1025
+  _globals['_SUITEREPORT']._serialized_end=1101
+  _globals['_ASSESSOR']._serialized_start=1104
+  _globals['_ASSESSOR']._serialized_end=1462
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,22 @@ class RolloutQuery(_message.Message):
     workload: str
     def __init__(self, rollout_id: _Optional[str] = ..., workload: _Optional[str] = ...) -> None: ...
 
+class RolloutListQuery(_message.Message):
+    __slots__ = ("workload", "status", "limit")
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workload: str
+    status: str
+    limit: int
+    def __init__(self, workload: _Optional[str] = ..., status: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class RolloutList(_message.Message):
+    __slots__ = ("rollouts",)
+    ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    rollouts: _containers.RepeatedCompositeFieldContainer[_events_pb2.RolloutState]
+    def __init__(self, rollouts: _Optional[_Iterable[_Union[_events_pb2.RolloutState, _Mapping]]] = ...) -> None: ...
+
 class GuardrailCheck(_message.Message):
     __slots__ = ("name", "verdict", "detail")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -56,6 +56,11 @@ class AssessorStub:
                 request_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.SerializeToString,
                 response_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutReport.FromString,
                 _registered_method=True)
+        self.ListRollouts = channel.unary_unary(
+                '/tierlift.v1.Assessor/ListRollouts',
+                request_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutListQuery.SerializeToString,
+                response_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutList.FromString,
+                _registered_method=True)
 
 
 class AssessorServicer:
@@ -87,6 +92,13 @@ class AssessorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRollouts(self, request, context):
+        """newest first, without evidence
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssessorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +121,11 @@ def add_AssessorServicer_to_server(servicer, server):
                     servicer.GetRollout,
                     request_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.FromString,
                     response_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutReport.SerializeToString,
+            ),
+            'ListRollouts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRollouts,
+                    request_deserializer=tierlift_dot_v1_dot_assessor__pb2.RolloutListQuery.FromString,
+                    response_serializer=tierlift_dot_v1_dot_assessor__pb2.RolloutList.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,6 +237,33 @@ class Assessor:
             '/tierlift.v1.Assessor/GetRollout',
             tierlift_dot_v1_dot_assessor__pb2.RolloutQuery.SerializeToString,
             tierlift_dot_v1_dot_assessor__pb2.RolloutReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRollouts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tierlift.v1.Assessor/ListRollouts',
+            tierlift_dot_v1_dot_assessor__pb2.RolloutListQuery.SerializeToString,
+            tierlift_dot_v1_dot_assessor__pb2.RolloutList.FromString,
             options,
             channel_credentials,
             insecure,
