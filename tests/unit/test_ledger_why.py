@@ -197,3 +197,31 @@ def test_the_fallback_rate_and_the_data_class_mix_are_counted_in_sql_exactly(tmp
     assert (everyone.fell_back, everyone.requests_by_data_class["PUBLIC"]) == (4, 4)
     assert everyone.fallback_rate == 4 / 6
     engine.dispose()
+
+
+def test_each_attempt_keeps_its_own_reason_and_error_bounded(tmp_path: Path) -> None:
+    """The router's story of each attempt (why it moved on or kept it, a fault's error) is stored
+    on the attempt's row (migration 0018), cut to 512 characters with NUL shown, and listed."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    migrations.upgrade(url)
+    store = LedgerStore(make_engine(url))
+    event = events_pb2.AttemptFinished(
+        event_id="r1.attempt.0", request_id="r1", tenant="acme", workload="chat",
+        attempt=router_pb2.Attempt(index=0, tier=common_pb2.TIER_LOCAL, model="gemma-3-270m-cpu",
+                                   adapter="llamacpp-local", outcome=router_pb2.OUTCOME_LOW_CONFIDENCE,
+                                   reason="confidence 0.238 < threshold 0.350: escalating"),
+    )  # fmt: skip
+    event.occurred_at.FromDatetime(NOW)
+    escalated = price_attempt(event, CATALOG)
+    event.event_id, event.attempt.index, event.attempt.model = "r1.attempt.1", 1, "gpt-5-mini"
+    event.attempt.tier, event.attempt.adapter, event.attempt.outcome = (
+        common_pb2.TIER_CLOSED,
+        "openai",
+        router_pb2.OUTCOME_FAULT,
+    )
+    event.attempt.reason, event.attempt.error = "", "UNAVAILABLE: upstream said \x00" + "x" * 2_000
+    faulted = price_attempt(event, CATALOG)
+    store.insert_attempts([escalated, faulted])
+    rows = {r["attempt_index"]: r for r in store.attempts_for("r1")}
+    assert rows[0]["reason"] == "confidence 0.238 < threshold 0.350: escalating" and rows[0]["error"] == ""
+    assert rows[1]["error"].startswith("UNAVAILABLE: upstream said \ufffd") and len(rows[1]["error"]) == 512

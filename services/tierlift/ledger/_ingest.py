@@ -110,6 +110,8 @@ def price_attempt(event: events_pb2.AttemptFinished, catalog: Catalog) -> dict[s
         "recorded_at": datetime.now(UTC),
         "kind": event.kind or "live",
         "estimated": a.usage_estimated,
+        "reason": free_text(a.reason, 512),
+        "error": free_text(a.error, 512),
         **_signals(a),
         **_kinds(priced),
     })  # fmt: skip

@@ -148,6 +148,10 @@ attempts = Table(
     # the call started (AttemptStarted) and no outcome came by its deadline: billed at its worst
     # case until its AttemptFinished arrives and replaces it, once (LedgerStore.settle_started)
     Column("unsettled", Boolean, nullable=False, server_default=false()),
+    # the attempt's own story (migration 0018; "" on rows stored before): why the router moved on
+    # from it or kept it, and a fault's error; bounded, never prompt or answer text
+    Column("reason", String(512), nullable=False, server_default=""),
+    Column("error", String(512), nullable=False, server_default=""),
     Index("ix_attempts_tenant_occurred_at", "tenant", "occurred_at"),
     # small partial indexes (migration 0016): the live FAULT attempts, which make an answered
     # request one that fell back (GetReport), and the live attempts still estimated or unsettled,

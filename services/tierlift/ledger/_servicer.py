@@ -189,6 +189,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServicer):
                     confidence=r["confidence"],
                     estimated=r["estimated"],
                     unsettled=r["unsettled"],
+                    reason=r["reason"],
+                    error=r["error"],
                 )
                 for r in rows
             ]

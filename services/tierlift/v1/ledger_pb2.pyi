@@ -183,7 +183,7 @@ class AttemptQuery(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class LedgerAttempt(_message.Message):
-    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence", "estimated", "unsettled")
+    __slots__ = ("event_id", "request_id", "attempt_index", "tenant", "workload", "tier", "model", "outcome", "input_tokens", "output_tokens", "cost_usd", "price_version", "usage", "kinds", "latency_ms", "confidence", "estimated", "unsettled", "reason", "error")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +202,8 @@ class LedgerAttempt(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     UNSETTLED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     request_id: str
     attempt_index: int
@@ -220,7 +222,9 @@ class LedgerAttempt(_message.Message):
     confidence: float
     estimated: bool
     unsettled: bool
-    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ..., unsettled: _Optional[bool] = ...) -> None: ...
+    reason: str
+    error: str
+    def __init__(self, event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt_index: _Optional[int] = ..., tenant: _Optional[str] = ..., workload: _Optional[str] = ..., tier: _Optional[_Union[_common_pb2.Tier, str]] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[str] = ..., price_version: _Optional[str] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[KindSpend, _Mapping]]] = ..., latency_ms: _Optional[float] = ..., confidence: _Optional[float] = ..., estimated: _Optional[bool] = ..., unsettled: _Optional[bool] = ..., reason: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class RequestQuery(_message.Message):
     __slots__ = ("tenant", "workload", "model", "outcome", "since", "until", "limit", "request_id")
