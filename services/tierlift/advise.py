@@ -14,13 +14,16 @@ from tierlift.v1 import ledger_pb2
 WINDOW_DAYS = 30
 
 
-def measured_workload(report: ledger_pb2.Report, today: date, peak_factor: Decimal) -> tuple[Workload, int]:
+def measured_workload(
+    report: ledger_pb2.Report, today: date, peak_factor: Decimal, window_days: int = WINDOW_DAYS
+) -> tuple[Workload, int]:
     """A month of the measured traffic: the window's totals scaled from the days it covers
-    (from the first day with traffic to today, at most 30) to a month. Returns it and the days."""
+    (from the first day with traffic to today, at most the window's `window_days`) to a month.
+    Returns it and the days."""
     if not report.days:
         return Workload(0, 0, 0, peak_factor), 0
     first = min(date.fromisoformat(d.day) for d in report.days)
-    days = max(1, min(WINDOW_DAYS, (today - first).days + 1))
+    days = max(1, min(window_days, (today - first).days + 1))
     scale = DAYS_PER_MONTH / days
     tokens_in = sum(d.input_tokens for d in report.days)
     tokens_out = sum(d.output_tokens for d in report.days)

@@ -81,7 +81,8 @@ def _rollout(status: str) -> events_pb2.RolloutState:
 ANSWERS: dict[str, Any] = {
     "GetReport": lambda q: ledger_pb2.Report(
         requests=3, answered=3, escalation_rate=0.25, total_cost_usd="0.0123", answered_by_tier={"LOCAL": 1.0},
-        days=[ledger_pb2.DailySpend(day="2026-12-07", tier=common_pb2.TIER_LOCAL, attempts=3, cost_usd="0.01")],
+        days=[ledger_pb2.DailySpend(day="2026-12-07", tier=common_pb2.TIER_LOCAL, attempts=3, cost_usd="0.01",
+                                    input_tokens=9_000_000, output_tokens=1_000_000)],
         fell_back=1, fallback_rate=1 / 3, requests_by_data_class={"PUBLIC": 2, "REGULATED": 1},
         routes=[ledger_pb2.RouteLine(tier=common_pb2.TIER_LOCAL, model="gemma", answered=3, fell_back=1,
                                      fallback_rate=1 / 3, requests_by_data_class={"PUBLIC": 2, "REGULATED": 1})],
@@ -196,6 +197,8 @@ async def test_every_page_renders_for_every_reader_and_money_only_for_finance_an
     assert ('id="pause"' in rollouts) == (key == "tl_admin_x")
     listed = await (await client.get(f"{PREFIX}/rollouts")).text()  # every rollout, each a link to its page
     assert ('href="/console/rollouts?id=chat-1234"' in listed) == (key == "tl_admin_x")
+    overview = await (await client.get(f"{PREFIX}/")).text()  # self-host or API, as `tierlift advise` weighs it
+    assert ('id="crossover"' in overview and "tokens a day" in overview) == (key != "tl_viewer_x")
     assert (await client.get(f"{PREFIX}/requests/nope")).status == 404
     assert (await client.get(f"{PREFIX}/static/htmx-2.0.6.min.js")).status == 200
 

@@ -5,19 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
+import os
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import grpc
 from aiohttp import web
 
+from tierlift.advise import measured_workload
 from tierlift.console._app import BACKEND, PREFIX, TRACE_URL, redirect, refuse, render, session_of
-from tierlift.core.catalog import tier_name
+from tierlift.core.catalog import Catalog, load_catalog, tier_name
+from tierlift.core.config import DEFAULT_CATALOG
+from tierlift.economics import Advice, Ops, advise
+from tierlift.router._policy_source import DEFAULT_POLICY, load_policy
 from tierlift.v1 import assessor_pb2, ledger_pb2
 
 OUTCOMES = ("", "answered", "escalated", "failed")  # as Ledger.ListRequests takes them
@@ -78,9 +85,29 @@ async def overview(request: web.Request) -> web.Response:
         "days": days, "windows": WINDOWS, "report": report, "chart": _daily_chart(report.days, session.sees_money),
         "mix": sorted(mix.items()), "by_tier": sorted(report.answered_by_tier.items()),
         "classes": sorted(report.requests_by_data_class.items()), "routes": list(report.routes),
+        "advice": _advice(report, int(days)) if session.sees_money else None,
     }  # fmt: skip
     template = "_overview_body.html" if request.headers.get("HX-Request") else "overview.html"
     return render(request, template, **context)
+
+
+@functools.cache
+def _economics() -> tuple[Catalog, dict[str, float]]:
+    """The catalog's prices and the policy's expected quality per tier, as `tierlift advise` reads
+    them (TIERLIFT_CATALOG and TIERLIFT_POLICY, else the packaged ones); read once."""
+    catalog = load_catalog(Path(os.environ.get("TIERLIFT_CATALOG") or DEFAULT_CATALOG))
+    policy = load_policy(Path(os.environ.get("TIERLIFT_POLICY") or DEFAULT_POLICY))
+    return catalog, {tier_name(t): q for t, q in policy.tier_quality.items()}
+
+
+def _advice(report: ledger_pb2.Report, window_days: int) -> tuple[Any, Advice] | None:
+    """Self-host or API at the window's volume scaled to a month (`tierlift advise`'s arithmetic,
+    its default ops cost and peak factor); None without traffic."""
+    workload, measured = measured_workload(report, datetime.now(UTC).date(), Decimal(3), window_days)
+    if not measured:
+        return None
+    catalog, quality = _economics()
+    return workload, advise(catalog, workload, Ops(), quality)
 
 
 def _rollup(lines: Any, field: str) -> list[tuple[str, int, Decimal]]:
