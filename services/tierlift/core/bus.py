@@ -112,7 +112,8 @@ class EventBus:
 
         async def on_disconnected() -> None:
             # nats-py calls this on our own close too: only a lost connection is worth a warning
-            if connecting.done() and not connecting.cancelled() and connecting.result().is_closed:
+            connected = connecting.done() and not connecting.cancelled() and connecting.exception() is None
+            if connected and connecting.result().is_closed:
                 return
             log.warning("nats_disconnected")
 
