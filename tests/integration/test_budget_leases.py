@@ -60,25 +60,35 @@ def ask(tenant: str, text: str = PROMPT, max_tokens: int = MAX_TOKENS) -> router
     )  # fmt: skip
 
 
-def set_budget(stack: Stack, tenant: str, strict: bool) -> None:
+def set_budget(stack: Stack, wire: WireServer, tenant: str, strict: bool) -> int:
+    """Set the budget and wait until both routers enforce it; return how many probes reached the
+    provider (each a failed attempt the ledger records, at no cost)."""
     budget = ledger_pb2.Budget(tenant=tenant, period="day", limit_usd=str(LIMIT), action="reject", strict=strict)
     with stack.channel("ledger") as channel:
         ledger_pb2_grpc.LedgerStub(channel).SetBudget(budget, timeout=10)
-    # each router knows the budget once it refuses a request whose worst case is over the limit
+    # each router knows the budget once it refuses a request whose worst case is over the limit; a
+    # router that has not heard of it yet (the budget's state is on its way over JetStream) passes
+    # the probe on, and the provider refuses it, so it costs nothing
     too_big = ask(tenant, "w " * 14_000)  # a worst case of ~0.06 USD, within the model's context window
-    for name in ROUTERS:
-        with stack.channel(name, app_key(stack, tenant)) as channel:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    router_pb2_grpc.RouterStub(channel).Complete(too_big, timeout=10)
-                except grpc.RpcError as exc:
-                    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        break
-                    if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
-                        raise  # (a key reaches the second router a moment later)
-                assert time.monotonic() < deadline, f"{name} never heard of the budget"
-                time.sleep(0.2)
+    sent = len(wire.log)
+    try:
+        for name in ROUTERS:
+            with stack.channel(name, app_key(stack, tenant)) as channel:
+                deadline = time.monotonic() + 20
+                while True:
+                    wire.script.clear()
+                    wire.script.append("400")
+                    try:
+                        router_pb2_grpc.RouterStub(channel).Complete(too_big, timeout=10)
+                    except grpc.RpcError as exc:
+                        if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            break
+                        # (a key reaches the second router a moment later; the provider's 400)
+                    assert time.monotonic() < deadline, f"{name} never heard of the budget"
+                    time.sleep(0.2)
+    finally:
+        wire.script.clear()
+    return len(wire.log) - sent
 
 
 async def burst(stack: Stack, tenant: str, n: int = 50) -> tuple[list[router_pb2.CompleteResponse], list[str]]:
@@ -107,14 +117,16 @@ async def burst(stack: Stack, tenant: str, n: int = 50) -> tuple[list[router_pb2
     return [r for r in replies if r is not None], refusals
 
 
-def billed(stack: Stack, tenant: str, expected: Decimal) -> ledger_pb2.SpendReport:
-    """The ledger's spend of `tenant` once it has stored `expected` (or what it has after 20 s)."""
+def billed(stack: Stack, tenant: str, expected: Decimal, attempts: int) -> ledger_pb2.SpendReport:
+    """The ledger's spend of `tenant` once it has stored `expected` over `attempts` attempts (or
+    what it has after 20 s)."""
     with stack.channel("ledger") as channel:
         ledger = ledger_pb2_grpc.LedgerStub(channel)
         deadline = time.monotonic() + 20
         while True:
             report = ledger.GetSpend(ledger_pb2.SpendQuery(tenant=tenant), timeout=10)
-            if Decimal(report.total_cost_usd or "0") >= expected or time.monotonic() > deadline:
+            stored = Decimal(report.total_cost_usd or "0") >= expected and report.total_attempts >= attempts
+            if stored or time.monotonic() > deadline:
                 return report
             time.sleep(0.2)
 
@@ -143,9 +155,11 @@ async def lease_book(stack: Stack, tenant: str, settled: Decimal) -> LeaseBook:
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["leased", "strict"])
-async def test_a_burst_over_two_routers_spends_no_more_than_the_budget(stack: Stack, strict: bool) -> None:
+async def test_a_burst_over_two_routers_spends_no_more_than_the_budget(
+    stack: Stack, wire: WireServer, strict: bool
+) -> None:
     tenant = "burst-strict" if strict else "burst-leased"
-    set_budget(stack, tenant, strict)
+    probes = set_budget(stack, wire, tenant, strict)
     assert worst_case_input_tokens(ask(tenant)) < 1000
 
     replies, refusals = await burst(stack, tenant)
@@ -155,10 +169,11 @@ async def test_a_burst_over_two_routers_spends_no_more_than_the_budget(stack: St
     assert all("daily budget of tenant " + tenant + " has no headroom" in r for r in refusals), refusals[:3]
     print(f"{tenant}: {len(replies)} of 50 answered, {answered} USD billed of {LIMIT}")  # for the report
     assert answered <= LIMIT
-    report = billed(stack, tenant, answered)
-    # billed once each: the ledger's total and attempts are the answers' own
+    report = billed(stack, tenant, answered, len(replies) + probes)
+    # billed once each: the ledger's total and attempts are the answers' own (and any probe's that
+    # a router passed on before it knew the budget, refused by the provider at no cost)
     assert Decimal(report.total_cost_usd) == answered
-    assert report.total_attempts == len(replies)
+    assert report.total_attempts == len(replies) + probes
     assert len({r.request_id for r in replies}) == len(replies)
     # the ledger's lease book never counts less than was spent, nor commits more than the limit
     book = await lease_book(stack, tenant, answered)
