@@ -160,7 +160,7 @@ def test_network_policies_follow_the_combined_topology() -> None:
     dev = _policies(values_for("values-dev.yaml", "combined"))  # llama.cpp's adapter stays its own pod
     assert dev["requestpath"]["egress"][0]["to"] == [peer("adapter-llamacpp-local")]
     assert dev["from-router"]["ingress"][0]["from"] == [peer("requestpath")]
-    assert dev["nats"]["ingress"][0]["from"] == [peer("requestpath", "ledger", "assessor")]
+    assert dev["nats"]["ingress"][0]["from"] == [peer("requestpath", "ledger", "assessor", "bus-bootstrap")]
 
 
 def test_network_policies_can_be_switched_off_for_clusters_without_a_controller() -> None:
@@ -197,3 +197,92 @@ def test_router_classifier_and_adapters_share_one_router_key_and_the_ledger_has_
         mounted = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         shares = "TIERLIFT_ROUTER_KEY_FILE" in env and "sy-tierlift-router-key" in mounted
         assert shares == (not name.endswith("-ledger")), name
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), expressions  # the only operator the chart writes
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        labels.get(e["key"]) in e["values"] for e in expressions
+    )
+
+
+def _peer_matches(peer: dict[str, Any], pod: dict[str, str] | None) -> bool:
+    """Whether a NetworkPolicyPeer admits `pod` (a pod of the release's namespace, by its labels)
+    or, for None, an address outside the cluster."""
+    if pod is None:
+        return "ipBlock" in peer
+    if "ipBlock" in peer:
+        return False  # pod addresses are not matched by ipBlock (implementation-defined in Kubernetes)
+    return _selects(peer.get("podSelector", {}), pod)  # a namespaceSelector {} or none: this namespace too
+
+
+def _admitted(rules: list[dict[str, Any]], peers_key: str, other: dict[str, str] | None, port: int) -> bool:
+    for rule in rules:
+        ports = rule.get("ports")
+        if ports and port not in [p["port"] for p in ports]:
+            continue
+        peers = rule.get(peers_key)
+        if not peers or any(_peer_matches(p, other) for p in peers):
+            return True
+    return False
+
+
+def may_connect(docs: list[dict[str, Any]], source: dict[str, str], dest: dict[str, str] | None, port: int) -> bool:
+    """Whether the chart's NetworkPolicies let a pod labelled `source` open a connection to a pod
+    labelled `dest` (None: outside the cluster) on `port`: the egress of every policy that
+    isolates the source and the ingress of every policy that isolates the destination, as
+    Kubernetes reads them (a pod no policy isolates is open that way)."""
+    policies = [p["spec"] for p in of_kind(docs, "NetworkPolicy").values()]
+
+    def open_to(pod: dict[str, str], kind: str, other: dict[str, str] | None) -> bool:
+        rules, peers = ("egress", "to") if kind == "Egress" else ("ingress", "from")
+        isolating = [p for p in policies if kind in p["policyTypes"] and _selects(p["podSelector"], pod)]
+        return not isolating or any(_admitted(p.get(rules, []), peers, other, port) for p in isolating)
+
+    return open_to(source, "Egress", dest) and (dest is None or open_to(dest, "Ingress", source))
+
+
+def holders_of(env_name: str, topology: str) -> set[str]:
+    """The components the production values hand `env_name` (a credential's file)."""
+    return {
+        w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        for w in workloads(render(values_for("values-prod.yaml", topology)))
+        if any(e["name"] == env_name for c in containers(w) for e in c.get("env", []))
+    }
+
+
+@pytest.mark.parametrize("topology", ["microservices", "combined"])
+@pytest.mark.parametrize("env", ["values-dev.yaml", "values-prod.yaml"])
+def test_every_workload_holding_a_nats_identity_may_reach_nats_and_no_other_may(env: str, topology: str) -> None:
+    """Who connects to NATS is whoever the chart hands a NATS identity (a seed file, with NATS
+    authorisation on: the production values); the policies must let each of them through, the
+    Job that creates the bus's stream included, and nobody else."""
+    holders = holders_of("TIERLIFT_NATS_SEED_FILE", topology)
+    assert {"bus-bootstrap", "ledger", "assessor"} < holders
+    docs = render(values_for(env, topology))
+    nats = next(
+        (
+            w["spec"]["template"]["metadata"]["labels"]
+            for w in workloads(docs)
+            if w["metadata"]["name"] == "sy-tierlift-nats"
+        ),
+        None,
+    )  # the chart's own NATS (dev), else the one outside (prod)
+    for w in workloads(docs):
+        labels = w["spec"]["template"]["metadata"]["labels"]
+        component = labels["app.kubernetes.io/component"]
+        if component == "nats":
+            continue
+        assert may_connect(docs, labels, nats, 4222) == (component in holders), (component, nats is not None)
+
+
+@pytest.mark.parametrize("topology", ["microservices", "combined"])
+def test_only_the_workloads_holding_the_database_url_may_reach_the_database(topology: str) -> None:
+    holders = holders_of("TIERLIFT_DATABASE_URL_FILE", topology)
+    assert holders == {"ledger", "migrate"}
+    docs = render(values_for("values-prod.yaml", topology))
+    for w in workloads(docs):
+        labels = w["spec"]["template"]["metadata"]["labels"]
+        component = labels["app.kubernetes.io/component"]
+        assert may_connect(docs, labels, None, 5432) == (component in holders), component
