@@ -157,6 +157,41 @@ async def test_an_adapter_killed_mid_call_leaves_an_attempt_for_every_provider_c
     assert answered_requests(stack, tenant) == {a.request_id for a in answers}
 
 
+async def test_a_router_stopped_gracefully_bills_the_calls_its_callers_left_exactly(
+    stack: Stack, wire: WireServer
+) -> None:
+    """Callers that cancel leave their provider calls running in the router's background; a
+    rolling restart (SIGTERM) lets them finish before it closes its adapter channels and the bus,
+    so each is billed as the provider answered it (before, the closing channel cut them, and they
+    were closed at no cost though the provider had them)."""
+    tenant, base = "graceful", len(wire.log)
+    wire.delay_s = 2.0  # the provider answers after the callers left and the router was told to stop
+    async with stack.aio_channel("router", app_key(stack, tenant)) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        calls = [stub.Complete(ask(i, tenant), timeout=60) for i in range(3000, 3000 + IN_FLIGHT)]
+        deadline = time.monotonic() + 30
+        while len(wire.log) - base < IN_FLIGHT:
+            assert time.monotonic() < deadline, f"only {len(wire.log) - base} calls reached the provider"
+            await asyncio.sleep(0.02)
+        for call in calls:
+            call.cancel()
+        left = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in left)
+    port = int(stack.addrs["router"].rsplit(":", 1)[1])
+    assert stack.stop_service("router") == 0
+    wire.delay_s = 0.05
+    stack.start_service("router", port=port)
+
+    deadline = time.monotonic() + 60
+    while (billed := billed_calls(stack, tenant)) < IN_FLIGHT:
+        assert time.monotonic() < deadline, f"{billed} calls billed of {IN_FLIGHT}"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(2)  # a call billed unsettled would come after its deadline: nothing more comes
+    report = spend(stack, tenant)
+    assert report.total_attempts == IN_FLIGHT
+    assert sum(line.unsettled_attempts for line in report.lines) == 0  # each as the provider billed it
+
+
 KEYED_TEXT = "A question asked with an idempotency key?"
 
 

@@ -271,11 +271,12 @@ def _events_of(harness: Harness, subject: str, request_id: str) -> list[Any]:
     return [e for s, e, _ in harness.publisher.events if s == subject and e.request_id == request_id]
 
 
-async def _request_id_of_first_routed(harness: Harness) -> str:
+async def _request_id_of_first_routed(harness: Harness, skip: int = 0) -> str:
+    """The request id of the first request routed after the first `skip`."""
     for _ in range(100):
         routed = [e for s, e, _ in harness.publisher.events if s == "tierlift.attempt.started"]
-        if routed:
-            return str(routed[0].plan.request_id)
+        if len(routed) > skip:
+            return str(routed[skip].plan.request_id)
         await asyncio.sleep(0.01)
     raise AssertionError("the request was never routed")
 
@@ -295,6 +296,41 @@ async def test_a_caller_who_cancels_mid_call_still_gets_the_call_billed_and_the_
     [completed] = _events_of(harness, "tierlift.request.completed", request_id)
     assert not completed.answered and "the caller gave up" in completed.error
     assert completed.total_cost_usd == attempt.attempt.cost_usd
+
+
+async def _left_by_its_caller(call: Any, ladder: Any) -> None:
+    """Cancel `call` and wait until the router has taken the cancellation (its call in flight goes
+    on in the background)."""
+    call.cancel()
+    for _ in range(200):
+        if ladder._background:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the router never saw the caller leave")
+
+
+async def test_a_shutdown_lets_a_call_whose_caller_left_finish_and_be_billed_before_the_bus_closes(
+    harness: Harness,
+) -> None:
+    """The router's shutdown waits (`Ladder.finish_background`) for the work that outlived its
+    caller; past its limit that work is cut, and its call is billed from the write-ahead record."""
+    harness.local.delay_s = 0.5
+    call = harness.router.Complete(ask())
+    request_id = await _request_id_of_first_routed(harness)
+    ladder = harness.router.servicer.ladder  # type: ignore[attr-defined]
+    await _left_by_its_caller(call, ladder)
+    assert await ladder.finish_background(within_s=5) == 0  # returns once the call is billed, not at 5 s
+    [attempt] = _events_of(harness, "tierlift.attempt.finished", request_id)
+    assert Decimal(attempt.attempt.cost_usd) > 0
+    [completed] = _events_of(harness, "tierlift.request.completed", request_id)
+    assert "the caller gave up" in completed.error
+
+    harness.local.delay_s = 30
+    call = harness.router.Complete(ask("Another question?"))
+    request_id = await _request_id_of_first_routed(harness, skip=1)
+    await _left_by_its_caller(call, ladder)
+    assert await ladder.finish_background(within_s=0.2) == 1  # cut: no event of its end
+    assert _events_of(harness, "tierlift.request.completed", request_id) == []
 
 
 async def test_a_caller_whose_deadline_passes_leaves_a_request_that_says_so(harness: Harness) -> None:

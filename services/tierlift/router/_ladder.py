@@ -181,6 +181,24 @@ class Ladder:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def finish_background(self, within_s: float) -> int:
+        """At shutdown, once no call is being served: let the work that outlived its caller (a
+        shadow run, a call the caller left being billed, an event the bus took late) end before
+        the channels and the bus close, for up to `within_s`. What is cut then is billed from its
+        write-ahead record (at its worst case, `unsettled`). Returns how many were cut."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while self._background:  # (work that ends may start more: an abandoned call's events)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            await asyncio.wait(set(self._background), timeout=left)
+        cut = list(self._background)
+        for task in cut:
+            task.cancel()
+        if cut:
+            log.warning("background_work_cut_at_shutdown", tasks=len(cut), waited_s=within_s)
+        return len(cut)
+
     async def _abandoned(
         self,
         request: router_pb2.CompleteRequest,

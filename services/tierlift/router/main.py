@@ -30,6 +30,8 @@ from tierlift.router._shadow import JetStreamSpend, Shadows
 from tierlift.v1 import adapter_pb2_grpc, classifier_pb2_grpc, events_pb2, router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
+# at shutdown, the most the work that outlived its callers (shadow runs, late events) may take
+BACKGROUND_GRACE_S = 10.0
 _ADAPTER_ENTRY = re.compile(r"([a-z0-9][a-z0-9-]*)=([^\s,=]+:\d+)")
 
 
@@ -178,8 +180,13 @@ async def run() -> None:
         await report_key_use_once(keys, bus)
         await leases.give_back_all()  # the headroom this router held goes back to the other routers
 
+    async def finish_background() -> None:
+        await servicer.ladder.finish_background(min(settings.shutdown_grace_s, BACKGROUND_GRACE_S))
+
     close_channels = [ch.close for ch in channels.values()]
-    await server.serve_until_stopped(cleanups=[stop_watching, *close_channels, bus.drain, telemetry.shutdown])
+    await server.serve_until_stopped(
+        cleanups=[finish_background, stop_watching, *close_channels, bus.drain, telemetry.shutdown]
+    )
 
 
 if __name__ == "__main__":
