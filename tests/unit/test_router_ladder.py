@@ -333,16 +333,27 @@ async def test_a_shutdown_lets_a_call_whose_caller_left_finish_and_be_billed_bef
     assert _events_of(harness, "tierlift.request.completed", request_id) == []
 
 
-async def test_a_caller_whose_deadline_passes_leaves_a_request_that_says_so(harness: Harness) -> None:
+async def test_a_caller_whose_deadline_passes_leaves_a_request_that_says_so_and_its_call_billed(
+    harness: Harness,
+) -> None:
+    """The deadline ends the caller's wait, not the provider call: it finishes and is billed as
+    the provider answered (cut with the caller, it would be closed at no cost though the provider
+    had it)."""
     harness.local.delay_s = harness.closed.delay_s = 0.5
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await harness.router.Complete(ask(), timeout=0.3)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     request_id = await _request_id_of_first_routed(harness)
-    await asyncio.sleep(0.8)
-    attempts = _events_of(harness, "tierlift.attempt.finished", request_id)
+    for _ in range(200):  # the call ends 0.5 s after it started, in the background
+        if _events_of(harness, "tierlift.request.completed", request_id):
+            break
+        await asyncio.sleep(0.01)
+    [attempt] = _events_of(harness, "tierlift.attempt.finished", request_id)
+    assert attempt.attempt.error.startswith("CANCELLED: the caller gave up")
+    assert Decimal(attempt.attempt.cost_usd) > 0 and attempt.attempt.usage.output_tokens == 20
     [completed] = _events_of(harness, "tierlift.request.completed", request_id)
-    assert not completed.answered and completed.error and completed.attempt_count == len(attempts) >= 1
+    assert not completed.answered and "the caller gave up" in completed.error and completed.attempt_count == 1
+    assert completed.total_cost_usd == attempt.attempt.cost_usd
 
 
 async def test_a_tenant_over_its_fair_share_is_refused_at_once_and_others_are_not(harness: Harness) -> None:

@@ -9,9 +9,11 @@ its worst case, `unsettled`, for reconciliation with the provider's own bill
 (router/_attempts.py). A call the adapter never took (nothing listening, the connection refused)
 reached no provider and costs nothing.
 
-A call the caller ended (its deadline passed, or it cancelled) was cancelled at the adapter too,
-which cancels the provider's request: it is closed at no cost, as providers do not bill a request
-cut before its response. That is the one case billed on an assumption rather than a record.
+A call its caller ended (the router's attempt timeout passed, or a stream's caller left) was
+cancelled at the adapter too, which cancels the provider's request: it is closed at no cost, as
+providers do not bill a request cut before its response. That is the one case billed on an
+assumption rather than a record. (A caller of the router whose deadline passes or who cancels
+does not end the provider call: the router lets it finish and bills it, router/_ladder.py.)
 """
 
 from __future__ import annotations

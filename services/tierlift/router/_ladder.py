@@ -110,7 +110,7 @@ class Ladder:
                     attempt = self._skip(index, rung, deadline)
                     if attempt is None:
                         # shielded: if the caller goes away, the provider call finishes and is billed
-                        call = asyncio.ensure_future(self._generate(request, plan, index, rung, deadline))
+                        call = asyncio.ensure_future(self._generate(request, plan, index, rung))
                         in_flight = (index, rung, call)
                         try:
                             result = await asyncio.shield(call)
@@ -143,14 +143,16 @@ class Ladder:
         plan: router_pb2.RoutingPlan,
         index: int,
         rung: router_pb2.Rung,
-        deadline: Deadline,
     ) -> adapter_pb2.GenerateResponse:
-        """One provider call, written ahead (`_announce`) before it is made; its timeout is what is
-        left once the record is stored, so it ends by the time the record names."""
-        await self.announce(request, plan, index, rung, deadline.attempt_timeout(self.deps.attempt_timeout_s))
+        """One provider call, written ahead (`_announce`) before it is made; its timeout is the
+        attempt's own, counted once the record is stored, so it ends by the time the record names.
+        Not the caller's deadline: a caller whose deadline passes leaves the call to finish in the
+        background and be billed as the provider answered, as a caller who cancels does (`walk`);
+        cut at the deadline, it would be closed at no cost though the provider had it."""
+        timeout = self.deps.attempt_timeout_s
+        await self.announce(request, plan, index, rung, timeout)
         return await self.deps.adapters[rung.adapter].Generate(
-            self._generate_request(request, rung, plan.request_id),
-            timeout=deadline.attempt_timeout(self.deps.attempt_timeout_s),
+            self._generate_request(request, rung, plan.request_id), timeout=timeout
         )
 
     async def announce(
