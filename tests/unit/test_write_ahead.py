@@ -150,6 +150,28 @@ async def test_an_embedding_call_is_written_ahead_and_one_whose_adapter_dies_is_
     assert (first in billed) is not dies  # a dead adapter's call: billed from its record, unsettled
 
 
+@pytest.mark.parametrize("leaves", ["cancels", "deadline passes"])
+async def test_an_embedding_call_whose_caller_leaves_finishes_and_is_billed(leaves: str) -> None:
+    embedder, publisher = Embedder("openai", delay_s=0.5), RecordingPublisher()
+    request = router_pb2.EmbedRequest(tenant="acme", workload="faq", inputs=["hello", "world"])
+    async with serve_router(
+        [embedder], publisher=publisher, policy=PolicySource(Policy()), attempt_timeout_s=60
+    ) as router:
+        call = router.Embed(request, timeout=0.2 if leaves == "deadline passes" else 60)
+        await eventually(lambda: bool(embedder.calls))
+        if leaves == "cancels":
+            call.cancel()
+        with pytest.raises((grpc.aio.AioRpcError, asyncio.CancelledError)):
+            await call
+        await eventually(lambda: any(s == "tierlift.request.completed" for s, _, _ in publisher.events))
+    [attempt] = publisher.attempts()
+    assert attempt.attempt.error.startswith("CANCELLED: the caller gave up")
+    assert attempt.attempt.usage.input_tokens == 3 and Decimal(attempt.attempt.cost_usd) > 0
+    [completed] = [e for s, e, _ in publisher.events if s == "tierlift.request.completed"]
+    assert not completed.answered and "the caller gave up" in completed.error
+    assert completed.total_cost_usd == attempt.attempt.cost_usd
+
+
 async def _stream_final(router: Any, request: router_pb2.CompleteRequest) -> router_pb2.CompleteResponse:
     async for chunk in router.CompleteStream(request, timeout=60):
         if chunk.HasField("final"):

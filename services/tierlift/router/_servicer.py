@@ -92,8 +92,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 deadline = Deadline(context.time_remaining())
                 try:
                     reply = await embeddings.walk(
-                        self.deps, self.breakers, request, view, plan, deadline, self.ladder.announce
-                    )
+                        self.deps, self.breakers, request, view, plan, deadline, self.ladder.announce,
+                        self.ladder.in_background,
+                    )  # fmt: skip
                 except BaseException:  # what a failed walk cost is not known here: its worst case
                     self.holds.settle(plan.request_id, None)
                     raise
