@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -286,3 +287,38 @@ def test_only_the_workloads_holding_the_database_url_may_reach_the_database(topo
         labels = w["spec"]["template"]["metadata"]["labels"]
         component = labels["app.kubernetes.io/component"]
         assert may_connect(docs, labels, None, 5432) == (component in holders), component
+
+
+def declared_calls(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, str], dict[str, str], int]]:
+    """Every connection a workload is configured to open to another of the release: the gRPC
+    addresses in its environment, and each catalog model's endpoint (from the pod that hosts the
+    model's adapter: its own, or in `combined` the request path). (caller, its pod labels, the
+    callee's pod labels, port)."""
+    pods = {w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: w for w in workloads(docs)}
+    services = {name: s["spec"]["selector"] for name, s in of_kind(docs, "Service").items()}
+    calls = []
+    for component, w in pods.items():
+        labels = w["spec"]["template"]["metadata"]["labels"]
+        for c in containers(w):
+            for e in c.get("env", []):
+                for name, port in re.findall(r"dns:///([a-z0-9-]+):(\d+)", str(e.get("value", ""))):
+                    calls.append((f"{component} {e['name']}", labels, services[name], int(port)))
+    catalog = yaml.safe_load(of_kind(docs, "ConfigMap")["sy-tierlift-config"]["data"].get("catalog.yaml", "{}"))
+    for model in catalog.get("models", []):  # (no catalog of its own: the packaged one names no pod)
+        if match := re.match(r"https?://([a-z0-9-]+):(\d+)", model.get("endpoint", "")):
+            host = pods.get(f"adapter-{model['adapter']}") or pods["requestpath"]
+            labels = host["spec"]["template"]["metadata"]["labels"]
+            calls.append((f"{model['id']} endpoint", labels, services[match[1]], int(match[2])))
+    return calls
+
+
+@pytest.mark.parametrize("topology", ["microservices", "combined"])
+@pytest.mark.parametrize("env", ["values-dev.yaml", "values-prod.yaml"])
+def test_every_call_a_workload_is_configured_to_make_is_let_through(env: str, topology: str) -> None:
+    """Least privilege must not cut what the release itself wires: each address a component is
+    given (and each self-hosted model's endpoint) passes the NetworkPolicies."""
+    docs = render(values_for(env, topology))
+    calls = declared_calls(docs)
+    assert len(calls) >= 3
+    for what, source, dest, port in calls:
+        assert may_connect(docs, source, dest, port), (what, dest["app.kubernetes.io/component"], port)
