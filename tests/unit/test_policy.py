@@ -1,7 +1,7 @@
 from tierlift.core.catalog import load_catalog
 from tierlift.core.config import DEFAULT_CATALOG
 from tierlift.router import Policy, build_plan
-from tierlift.router._policy import RoutingHead
+from tierlift.router._policy import RoutingHead, embed_plan
 from tierlift.v1 import classifier_pb2, common_pb2, router_pb2
 
 CATALOG = load_catalog(DEFAULT_CATALOG)
@@ -151,3 +151,19 @@ def test_a_json_schema_is_given_only_to_models_with_structured_outputs() -> None
     assert plan.ladder and {r.model for r in plan.ladder} <= takes
     assert all("structured outputs" in e.reason for e in plan.excluded if e.model not in takes | embedders)
     assert {e.model for e in plan.excluded if e.reason == "an embedding model"} == embedders
+
+
+def test_an_embedding_models_context_window_holds_each_text_not_all_of_them() -> None:
+    """Each text is embedded alone, with no output: many texts that each fit keep the model; one
+    that does not fit excludes it, naming the longest text."""
+
+    def texts(*sizes: int) -> router_pb2.CompleteRequest:
+        return router_pb2.CompleteRequest(
+            tenant="acme", workload="w1", messages=[T.Message(role="user", content="w" * 4 * n) for n in sizes]
+        )
+
+    fits = embed_plan(texts(*[8000] * 50), labels(tokens=400_000), CATALOG, EVERY_ADAPTER, Policy())
+    assert "text-embedding-3-small" in [r.model for r in fits.ladder]
+    too_long = embed_plan(texts(10, 9000), labels(tokens=9010), CATALOG, EVERY_ADAPTER, Policy())
+    [reason] = [e.reason for e in too_long.excluded if e.model == "text-embedding-3-small"]
+    assert reason == "the longest text (~9000 tokens) does not fit its context window (8191)"

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from tierlift.core import money
 from tierlift.core.catalog import Catalog, Model, tier_name
+from tierlift.core.tokens import estimate_tokens
 from tierlift.router._confidence import ConfidenceModel
 from tierlift.router._fair_share import TenantLimits
 from tierlift.v1 import classifier_pb2, common_pb2, events_pb2, router_pb2
@@ -148,7 +149,9 @@ def _hard_exclusion(
         return f"licence {model.licence.name} excludes region {region}"
     if region and "any" not in model.regions and region not in model.regions:
         return f"model runs in {list(model.regions)}, not in region {region}"
-    if token_estimate + (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) > model.context_window:
+    if embedding and token_estimate > model.context_window:  # each text is embedded alone, with no output
+        return f"the longest text (~{token_estimate} tokens) does not fit its context window ({model.context_window})"
+    if not embedding and token_estimate + (request.params.max_tokens or DEFAULT_OUTPUT_TOKENS) > model.context_window:
         return f"prompt (~{token_estimate} tokens) plus output does not fit its context window ({model.context_window})"
     if model.adapter not in deployed:
         return f"adapter {model.adapter} is not deployed here"
@@ -269,8 +272,9 @@ def embed_plan(
         f"data class {data_class_name(data_class)} allows tiers {sorted(tier_name(t) for t in allowed)}"
     )
     eligible: list[Model] = []
+    longest = max((estimate_tokens(m.content) for m in request.messages), default=0)  # a text per message
     for model in catalog.models:
-        why = _hard_exclusion(model, allowed, request, deployed, data_class, classification.token_estimate, True)
+        why = _hard_exclusion(model, allowed, request, deployed, data_class, longest, True)
         if not why and budget_block and model.tier_value != T.TIER_LOCAL:
             why = budget_block
         if why:
