@@ -26,8 +26,12 @@ from tierlift.client._inputs import ADDRESS_VARIABLES, choice, env_address, fiel
 from tierlift.v1 import common_pb2, ledger_pb2, ledger_pb2_grpc, router_pb2, router_pb2_grpc
 
 Messages = str | Sequence[dict[str, str]] | Sequence[common_pb2.Message]
-_KEEPALIVE = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
-              ("grpc.keepalive_permit_without_calls", 1), ("grpc.max_reconnect_backoff_ms", 2_000)]  # fmt: skip
+# keepalives; and the services' message limit (core/grpc_server.py), so a large answer (2,048
+# embeddings of 3,072 dimensions is ~25 MB) is not refused at gRPC's default 4 MiB
+_CHANNEL_OPTIONS = [("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
+                    ("grpc.keepalive_permit_without_calls", 1), ("grpc.max_reconnect_backoff_ms", 2_000),
+                    ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+                    ("grpc.max_send_message_length", 32 * 1024 * 1024)]  # fmt: skip
 T = TypeVar("T")
 MAX_TOKENS = 32_768  # the router's limit on params.max_tokens
 
@@ -134,8 +138,8 @@ class Tierlift:
 
     def _open(self, address: str) -> grpc.Channel:
         if self._credentials is not None:
-            return grpc.secure_channel(address, self._credentials, options=_KEEPALIVE)
-        return grpc.insecure_channel(address, options=_KEEPALIVE)
+            return grpc.secure_channel(address, self._credentials, options=_CHANNEL_OPTIONS)
+        return grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
 
     def __enter__(self) -> Tierlift:
         return self
@@ -279,7 +283,7 @@ class AsyncTierlift:
         # the blocking client resolves settings and builds requests; its channel is not used
         self._sync = Tierlift(address, **options)
         self._sync.close()
-        opts = _KEEPALIVE
+        opts = _CHANNEL_OPTIONS
         if self._sync._credentials is not None:
             self._channel = grpc.aio.secure_channel(self._sync.address, self._sync._credentials, options=opts)
         else:

@@ -259,7 +259,17 @@ class GrpcServer:
         self._stopping.set()
 
 
+# A message may be as large as what the edge accepts and then some: the gateway takes 8 MiB
+# bodies, and the classifier reads a request's messages and its other provider-bound strings
+# side by side (gRPC's default limit, 4 MiB, refused such a request as RESOURCE_EXHAUSTED, which
+# the edge answers as a retryable 429)
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+_MESSAGE_LIMITS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
 CHANNEL_OPTIONS = [
+    *_MESSAGE_LIMITS,
     # reconnect quickly to a restarted pod instead of gRPC's default backoff of up to 120 s
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.min_reconnect_backoff_ms", 100),
@@ -270,6 +280,7 @@ CHANNEL_OPTIONS = [
     ("grpc.lb_policy_name", "round_robin"),
 ]
 SERVER_OPTIONS = [
+    *_MESSAGE_LIMITS,
     # callers reconnect, and so resolve the callee's name again, every few minutes: replicas added
     # by a scale-up get traffic without a restart of the callers; calls in flight get 2 minutes
     ("grpc.max_connection_age_ms", 300_000),
