@@ -8,12 +8,15 @@ models are the router's answer too (`Router.ListModels`), so a caller without a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from tierlift.core.logging import get_logger
 from tierlift.gateway import _anthropic as ant
@@ -23,6 +26,9 @@ from tierlift.v1 import router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
 MAX_BODY = 8 * 1024 * 1024
+# a body that stops arriving (a client that sends its headers and then trickles or nothing) is
+# refused after this long, rather than holding a connection and a handler without end
+BODY_TIMEOUT_S = 30.0
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 ROUTER = web.AppKey("router", router_pb2_grpc.RouterStub)
 TIMEOUT_S = web.AppKey("timeout_s", float)
@@ -43,10 +49,17 @@ def _error(exc: oai.OpenAIError) -> web.Response:
 _PASSED_ON = ("traceparent", "tracestate")  # W3C trace context: the router's span joins the caller's trace
 
 
+def _header_value(value: str) -> bool:
+    """Whether a header can travel as gRPC metadata: printable ASCII (RFC 9110 allows other
+    bytes, which aiohttp reads as Latin-1; no key or trace context holds them)."""
+    return value.isascii() and value.isprintable()
+
+
 def _metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
     """The caller's key (a Bearer token, or Anthropic's `x-api-key`) and trace context, as gRPC
-    metadata for the router."""
-    pairs = [(name, request.headers[name]) for name in _PASSED_ON if name in request.headers]
+    metadata for the router. A trace context that is not ASCII is dropped, as W3C Trace Context
+    says an unreadable one is (a key that is not ASCII is refused first, by `caller_headers`)."""
+    pairs = [(name, value) for name in _PASSED_ON if (value := request.headers.get(name)) and _header_value(value)]
     if auth := request.headers.get("Authorization", ""):
         pairs.append(("authorization", auth))
     elif key := request.headers.get("x-api-key", ""):
@@ -55,12 +68,26 @@ def _metadata(request: web.Request) -> tuple[tuple[str, str], ...]:
 
 
 async def _json_body(request: web.Request) -> Any:
-    """The parsed body; an OpenAIError (the caller's protocol maps it) when it is not JSON."""
+    """The parsed body; an OpenAIError (the caller's protocol maps it) when it is not JSON, not
+    readable (an unknown charset, a broken compression), or not all there within BODY_TIMEOUT_S."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise oai.OpenAIError(413, f"body: larger than {MAX_BODY} bytes", "invalid_request_error", "body")
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            text = await request.text()
+    except TimeoutError:
+        raise oai.OpenAIError(408, f"body: not received within {BODY_TIMEOUT_S:.0f} s", "invalid_request_error",
+                              "body") from None  # fmt: skip
+    except LookupError:
+        raise oai.invalid("Content-Type", f"charset {request.charset!r} is not one this server reads") from None
+    except UnicodeDecodeError:
+        raise oai.invalid("body", f"is not valid {request.charset or 'UTF-8'} text") from None
+    except (HttpProcessingError, RequestPayloadError) as exc:  # a compression that does not decompress
+        cause = exc.__cause__ if isinstance(exc, RequestPayloadError) and exc.__cause__ else exc
+        raise oai.invalid("body", f"cannot be read ({type(cause).__name__})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
         raise oai.invalid("body", "is not valid JSON") from None
     except (ValueError, RecursionError):  # valid JSON Python will not read
         raise oai.invalid("body", "nests too deep or holds a number too long to read") from None
@@ -287,10 +314,28 @@ async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _in_callers_schema(request: web.Request, error: oai.OpenAIError) -> web.Response:
+    """An error in the schema of the API the caller speaks: Anthropic's on /v1/messages, else OpenAI's."""
+    return _anthropic_error(ant.from_openai(error)) if request.path == "/v1/messages" else _error(error)
+
+
+def caller_headers(request: web.Request) -> oai.OpenAIError | None:
+    """A key that cannot be a key (not printable ASCII) is a 401 here, before anything reads it."""
+    for name in ("Authorization", "x-api-key"):
+        if name in request.headers and not _header_value(request.headers[name]):
+            return oai.OpenAIError(401, f"{name}: holds characters no API key has", "authentication_error",
+                                   code="invalid_api_key")  # fmt: skip
+    return None
+
+
 @web.middleware
 async def openai_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """aiohttp's own refusals (no such path, another method, a body over the limit) in OpenAI's
-    error schema, as the SDKs expect, instead of plain text."""
+    """Every error in the caller's API's schema, as the SDKs expect, never plain text: aiohttp's
+    own refusals (no such path, another method, a body over the limit); a key that cannot be one;
+    and, as the last guard, anything a handler did not expect (a 500 that names no internals, its
+    traceback in the log)."""
+    if (refused := caller_headers(request)) is not None:
+        return _in_callers_schema(request, refused)
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -303,7 +348,14 @@ async def openai_errors(request: web.Request, handler: Any) -> web.StreamRespons
             405: f"{request.method} is not allowed on {request.path}",
             413: f"body: larger than {MAX_BODY} bytes",
         }.get(exc.status, exc.reason)
-        return _error(oai.OpenAIError(exc.status, message, kind or "api_error", "body" if exc.status == 413 else None))
+        error = oai.OpenAIError(exc.status, message, kind or "api_error", "body" if exc.status == 413 else None)
+        return _in_callers_schema(request, error)
+    except ConnectionResetError:  # the caller left mid-body: nobody to answer, nothing to log
+        return web.Response(status=400)
+    except Exception:
+        log.exception("request_failed_unexpectedly", method=request.method, path=request.path)
+        error = oai.OpenAIError(500, "the gateway failed on this request; it is logged", "api_error")
+        return _in_callers_schema(request, error)
 
 
 def build_app(router: router_pb2_grpc.RouterStub, timeout_s: float, catalog_models: list[str]) -> web.Application:
