@@ -83,6 +83,7 @@ def check_tools(p: common_pb2.GenerationParams, prefix: str = "params") -> Probl
 
 MAX_EMBED_INPUTS = 2048
 MAX_EMBED_INPUT_CHARS = 32_768
+MAX_EMBED_DIMENSIONS = 16_384  # the router's limit; the gateway refuses more before the proto's uint32 overflows
 
 
 def check_inputs(inputs: Any, prefix: str = "inputs") -> Problem:
@@ -132,16 +133,26 @@ def check_messages(messages: Any, prefix: str = "messages") -> Problem:
 
 def _is_json_object(text: str) -> bool:
     try:
-        return isinstance(json.loads(text), dict)
+        return isinstance(_loads(text), dict)
     except (ValueError, RecursionError):
         return False
+
+
+def _loads(text: str) -> Any:
+    """JSON text, strictly: Python's reader takes NaN, Infinity and -Infinity, which are no JSON,
+    and a provider sent them refuses the whole request."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 @functools.lru_cache(maxsize=256)
 def _schema_problem(text: str) -> str | None:
     """What is wrong with a tool's parameters (a JSON Schema of an object, as JSON text), or None."""
     try:
-        schema: Any = json.loads(text)
+        schema: Any = _loads(text)
     except (ValueError, RecursionError):
         return "is not JSON"
     if not isinstance(schema, dict):
@@ -182,7 +193,7 @@ def check_enum(field: str, value: int, enum: EnumTypeWrapper, allow_unspecified:
 def _json_schema_problem(text: str) -> tuple[str, str] | None:
     """(the part of the json_schema object at fault, e.g. ".schema", what is wrong) or None."""
     try:
-        spec: Any = json.loads(text)
+        spec: Any = _loads(text)
     except (ValueError, RecursionError):
         return "", "is not JSON"
     if not isinstance(spec, dict):

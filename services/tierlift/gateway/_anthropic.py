@@ -65,16 +65,14 @@ def _messages(raw: Any) -> list[common_pb2.Message]:
         message = common_pb2.Message(role=turn["role"])
         for j, block in enumerate(_blocks(turn.get("content"), f"messages.{i}.content")):
             where, kind = f"messages.{i}.content.{j}", block.get("type")
-            if kind == "text" and isinstance(block.get("text"), str):
-                message.parts.add(type="text", text=block["text"])
+            if kind == "text":
+                message.parts.add(type="text", text=_text(block, where))
             elif kind == "tool_use" and turn["role"] == "assistant":
                 if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
                     raise invalid(where, "a tool_use block has a string id and name")
-                arguments = json.dumps(block.get("input") or {}, separators=(",", ":"))
-                message.tool_calls.add(id=block["id"], name=block["name"], arguments=arguments)
+                message.tool_calls.add(id=block["id"], name=block["name"], arguments=_input(block, where))
             elif kind == "tool_result" and turn["role"] == "user":
-                result = block.get("content", "")
-                texts = [b.get("text", "") for b in _blocks(result, f"{where}.content") if b.get("type") == "text"]
+                texts = _texts(block.get("content", ""), f"{where}.content")
                 if not isinstance(block.get("tool_use_id"), str):
                     raise invalid(f"{where}.tool_use_id", "must be a string")
                 out.append(common_pb2.Message(role="tool", tool_call_id=block["tool_use_id"], content="\n".join(texts)))
@@ -88,71 +86,119 @@ def _messages(raw: Any) -> list[common_pb2.Message]:
     return out
 
 
+def _text(block: Mapping[str, Any], where: str) -> str:
+    if not isinstance(block.get("text"), str):
+        raise invalid(f"{where}.text", "must be a string")
+    return str(block["text"])
+
+
+def _texts(content: Any, where: str) -> list[str]:
+    """A system prompt's or a tool result's texts: text blocks only (Tierlift passes both on as
+    text), so another block, an image in a tool result, is refused rather than dropped."""
+    texts = []
+    for k, block in enumerate(_blocks(content, where)):
+        if block.get("type") != "text":
+            raise invalid(f"{where}.{k}.type", "must be text")
+        texts.append(_text(block, f"{where}.{k}"))
+    return texts
+
+
+def _input(block: Mapping[str, Any], where: str) -> str:
+    """A tool_use block's `input`, an object, as the call's JSON arguments (NaN is no JSON)."""
+    arguments = block.get("input")
+    if arguments is not None and not isinstance(arguments, dict):
+        raise invalid(f"{where}.input", "must be an object")
+    return oai.json_text(arguments or {}, f"{where}.input")
+
+
 def _system(system: Any) -> list[common_pb2.Message]:
     if system is None:
         return []
-    texts = [b.get("text", "") for b in _blocks(system, "system") if b.get("type") == "text"]
+    texts = _texts(system, "system")
     return [common_pb2.Message(role="system", content="\n\n".join(texts))] if any(texts) else []
 
 
 def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
-    for i, tool in enumerate(body.get("tools") or []):
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise invalid("tools", "must be a list of tools")
+    for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise invalid(f"tools.{i}", "must be {'name': ..., 'description': ..., 'input_schema': {...}}")
-        schema = tool.get("input_schema")
+        if tool.get("type") not in (None, "custom"):  # a server tool (bash, web_search) is no function to call
+            raise invalid(f"tools.{i}.type", "must be custom: Tierlift passes on client tools only")
+        schema, description = tool.get("input_schema"), tool.get("description")
         if schema is not None and not isinstance(schema, dict):
             raise invalid(f"tools.{i}.input_schema", "must be a JSON Schema object")
-        params.tools.add(name=tool["name"], description=str(tool.get("description") or ""),
-                         parameters=json.dumps(schema, separators=(",", ":")) if schema else "")  # fmt: skip
+        if description is not None and not isinstance(description, str):
+            raise invalid(f"tools.{i}.description", "must be a string")
+        params.tools.add(name=tool["name"], description=description or "",
+                         parameters=oai.json_text(schema, f"tools.{i}.input_schema") if schema else "")  # fmt: skip
     choice = body.get("tool_choice")
     if choice is not None:
         kind = choice.get("type") if isinstance(choice, dict) else None
         if kind not in ("auto", "any", "tool", "none") or (kind == "tool" and not isinstance(choice.get("name"), str)):
             raise invalid("tool_choice", "must be {'type': 'auto' | 'any' | 'none'} or {'type': 'tool', 'name': ...}")
         params.tool_choice = str(choice["name"] if kind == "tool" else {"any": "required"}.get(str(kind), kind))
-        if choice.get("disable_parallel_tool_use") is True:
+        if oai.flag(choice.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use"):
             params.parallel_tool_calls = False
     if problem := check_tools(params):
         raise invalid(problem[0].removeprefix("params."), problem[1])
 
 
+def _cohort(metadata: Any) -> str:
+    """`metadata.user_id`, the one key of Anthropic's metadata: one user stays in one arm of a
+    rollout (as the OpenAI edge's `user`). Another key is refused, never dropped."""
+    if metadata is None:
+        return ""
+    if not isinstance(metadata, dict):
+        raise invalid("metadata", "must be an object: {'user_id': ...}")
+    for key, value in metadata.items():
+        if key != "user_id" and value is not None:
+            raise invalid(f"metadata.{key}", "is not supported by Tierlift: user_id is")
+    user = metadata.get("user_id")
+    if user is not None and (not isinstance(user, str) or len(user) > oai.MAX_COHORT):
+        raise invalid("metadata.user_id", f"must be a string of at most {oai.MAX_COHORT} characters")
+    return user or ""
+
+
 def to_request(
     body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
 ) -> tuple[router_pb2.CompleteRequest, bool]:
-    """(the request, stream?)"""
+    """(the request, stream?). The checks shared with the OpenAI edge raise its error, which goes
+    back in Anthropic's schema (the handler answers AnthropicError only)."""
     try:
-        body = oai.checked_body(body, _KNOWN)
-        model = oai.known_model(body.get("model"), catalog_models)
+        return _request(oai.checked_body(body, _KNOWN), headers, catalog_models)
     except oai.OpenAIError as exc:
         raise from_openai(exc) from None
+
+
+def _request(
+    body: Mapping[str, Any], headers: Mapping[str, str], catalog_models: Collection[str]
+) -> tuple[router_pb2.CompleteRequest, bool]:
+    model = oai.known_model(body.get("model"), catalog_models)
     limit = body.get("max_tokens")
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_OUTPUT_TOKENS:
         raise invalid("max_tokens", f"must be an integer from 1 to {MAX_OUTPUT_TOKENS}")
     params = common_pb2.GenerationParams(max_tokens=limit)
     for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            if not isinstance(body[name], int | float) or isinstance(body[name], bool):
-                raise invalid(name, "must be a number")
-            setattr(params, name, float(body[name]))
-    stops = body.get("stop_sequences") or []
-    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        if (value := oai.number(body.get(name), name)) is not None:
+            setattr(params, name, value)
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
         raise invalid("stop_sequences", "must be a list of strings")
-    params.stop.extend(stops)
+    params.stop.extend(stops or [])
     _tools(body, params)
-    metadata = body.get("metadata") or {}
     request = router_pb2.CompleteRequest(
         tenant=headers.get("x-tierlift-tenant", ""),
         workload=headers.get("x-tierlift-workload") or "default",
         messages=[*_system(body.get("system")), *_messages(body.get("messages"))],
         params=params,
         idempotency_key=headers.get("idempotency-key", ""),
-        cohort_key=str(metadata.get("user_id") or "") if isinstance(metadata, dict) else "",
+        cohort_key=_cohort(body.get("metadata")),
     )
-    try:
-        oai.constraints(request.constraints, {}, headers, model)
-    except oai.OpenAIError as exc:
-        raise from_openai(exc) from None
-    return request, bool(body.get("stream"))
+    oai.constraints(request.constraints, {}, headers, model)
+    return request, oai.flag(body.get("stream"), "stream")
 
 
 def _content(reply: router_pb2.CompleteResponse) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from tierlift.core.logging import get_logger
 from tierlift.gateway import _anthropic as ant
+from tierlift.gateway import _embeddings as emb
 from tierlift.gateway import _openai as oai
 from tierlift.gateway import _responses as rsp
 from tierlift.v1 import router_pb2, router_pb2_grpc
@@ -204,13 +205,13 @@ async def embeddings(request: web.Request) -> web.Response:
     """OpenAI's embeddings on Router.Embed: the same policy, data-class limits and ledger."""
     try:
         pinnable: tuple[str, ...] = request.app[CATALOG]
-        embed, encoding = oai.to_embed_request(await _json_body(request), request.headers, pinnable)
+        embed, encoding = emb.to_request(await _json_body(request), request.headers, pinnable)
         reply = await request.app[ROUTER].Embed(embed, timeout=request.app[TIMEOUT_S], metadata=_metadata(request))
     except oai.OpenAIError as exc:
         return _error(exc)
     except grpc.aio.AioRpcError as exc:
         return _error(_from_rpc(exc))
-    return web.json_response(oai.embeddings(reply, encoding), headers={"x-tierlift-request-id": reply.request_id,
+    return web.json_response(emb.embeddings(reply, encoding), headers={"x-tierlift-request-id": reply.request_id,
                              "x-tierlift-model": reply.model, "x-tierlift-cost-usd": reply.total_cost_usd})  # fmt: skip
 
 

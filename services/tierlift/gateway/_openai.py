@@ -9,9 +9,7 @@ ones so) and is taken as absent, as is one at the value that changes nothing (`_
 
 from __future__ import annotations
 
-import base64
 import json
-import struct
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -55,6 +53,45 @@ def invalid(param: str, message: str) -> OpenAIError:
     return OpenAIError(400, f"{param}: {message}", "invalid_request_error", param)
 
 
+def flag(value: Any, field: str) -> bool:
+    """A JSON true or false, null being false: `bool()` would read "false", 1 or "no" as true."""
+    if value is not None and not isinstance(value, bool):
+        raise invalid(field, "must be true or false")
+    return bool(value)
+
+
+def number(value: Any, field: str) -> float | None:
+    """A JSON number as a float, or None for null. An integer past a float's range (`1` and 400
+    zeros reads as an int) would raise OverflowError, a 500; NaN and infinities pass, and the
+    router's range check names them."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise invalid(field, "must be a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise invalid(field, "is too large a number") from None
+
+
+def json_text(value: Any, field: str) -> str:
+    """`value` as compact JSON text. Python's reader takes NaN and Infinity (and reads 1e999 as
+    Infinity), which are no JSON: passed on, they would make the provider refuse the request."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise invalid(field, "is not JSON (NaN and Infinity are not JSON numbers)") from None
+    except RecursionError:
+        raise invalid(field, "nests too deep") from None
+
+
+def metadata(value: Any) -> Mapping[str, Any]:
+    """`metadata`, an object (null is none); `0` or `[]` are no object, though falsy."""
+    if value is not None and not isinstance(value, dict):
+        raise invalid("metadata", "must be an object of strings")
+    return value or {}
+
+
 def _content(content: Any, where: str, message: common_pb2.Message) -> None:
     """A string, or a list of text and image parts: the parts stay parts (each is classified on
     its own; joining them could glue a word to a number)."""
@@ -82,25 +119,33 @@ def _messages(raw: Any) -> list[common_pb2.Message]:
         raise invalid("messages", "must be a non-empty list")
     out = []
     for i, m in enumerate(raw):
-        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+        role = m.get("role") if isinstance(m, dict) else None
+        if not isinstance(role, str) or role not in _ROLES:  # a list is no role (and no dict key)
             raise invalid(f"messages[{i}].role", f"must be one of {sorted(_ROLES)}")
-        message = common_pb2.Message(role=_ROLES[m["role"]])
-        if m.get("content") is not None or not m.get("tool_calls"):  # an assistant turn may only call tools
+        message = common_pb2.Message(role=_ROLES[role])
+        calls = m.get("tool_calls")
+        if calls is not None and not isinstance(calls, list):
+            raise invalid(f"messages[{i}].tool_calls", "must be a list of tool calls")
+        if m.get("content") is not None or not calls:  # an assistant turn may only call tools
             _content(m.get("content"), f"messages[{i}].content", message)
         for name in ("name", "tool_call_id"):
             if m.get(name) is not None:
                 if not isinstance(m[name], str):
                     raise invalid(f"messages[{i}].{name}", "must be a string")
                 setattr(message, name, m[name])
-        for j, call in enumerate(m.get("tool_calls") or []):
-            function = call.get("function") if isinstance(call, dict) else None
-            if not isinstance(function, dict) or call.get("type", "function") != "function":
-                raise invalid(f"messages[{i}].tool_calls[{j}]", "must be {'id', 'type': 'function', 'function': {...}}")
-            if not all(isinstance(v, str) for v in (call.get("id"), function.get("name"), function.get("arguments"))):
-                raise invalid(f"messages[{i}].tool_calls[{j}]", "id, function.name and function.arguments are strings")
-            message.tool_calls.add(id=call["id"], name=function["name"], arguments=function["arguments"])
+        _tool_calls(calls or [], f"messages[{i}].tool_calls", message)
         out.append(message)
     return out
+
+
+def _tool_calls(calls: list[Any], where: str, message: common_pb2.Message) -> None:
+    for j, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or call.get("type", "function") != "function":
+            raise invalid(f"{where}[{j}]", "must be {'id', 'type': 'function', 'function': {...}}")
+        if not all(isinstance(v, str) for v in (call.get("id"), function.get("name"), function.get("arguments"))):
+            raise invalid(f"{where}[{j}]", "id, function.name and function.arguments are strings")
+        message.tool_calls.add(id=call["id"], name=function["name"], arguments=function["arguments"])
 
 
 def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
@@ -115,19 +160,26 @@ def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None
         name, description = function.get("name"), function.get("description") or ""
         if not isinstance(name, str) or not isinstance(description, str):
             raise invalid(f"tools[{i}].function", "name and description are strings")
-        added = params.tools.add(name=name, description=description, strict=function.get("strict") is True)
+        strict = flag(function.get("strict"), f"tools[{i}].function.strict")
+        added = params.tools.add(name=name, description=description, strict=strict)
         if function.get("parameters") is not None:
             if not isinstance(function["parameters"], dict):
                 raise invalid(f"tools[{i}].function.parameters", "must be a JSON Schema object")
-            added.parameters = json.dumps(function["parameters"], separators=(",", ":"))
-    choice = body.get("tool_choice")
-    if isinstance(choice, str):
-        params.tool_choice = choice
-    elif isinstance(choice, dict) and isinstance((choice.get("function") or {}).get("name"), str):
-        params.tool_choice = choice["function"]["name"]
-    elif choice is not None:
-        raise invalid("tool_choice", "must be auto, none, required or {'type': 'function', 'function': {'name': ...}}")
+            added.parameters = json_text(function["parameters"], f"tools[{i}].function.parameters")
+    params.tool_choice = _tool_choice(body.get("tool_choice"))
     parallel_then_check(body, params)
+
+
+def _tool_choice(choice: Any) -> str:
+    """auto, none, required, or {'type': 'function', 'function': {'name': ...}}: that name."""
+    if choice is None or isinstance(choice, str):
+        return choice or ""
+    if not isinstance(choice, dict) or choice.get("type") != "function":
+        raise invalid("tool_choice", "must be auto, none, required or {'type': 'function', 'function': {'name': ...}}")
+    function = choice.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise invalid("tool_choice.function", "must be {'name': ...}, the tool's name a string")
+    return str(function["name"])
 
 
 def parallel_then_check(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
@@ -164,10 +216,8 @@ def _params(body: Mapping[str, Any]) -> common_pb2.GenerationParams:
             raise invalid(param, f"is over the limit of {MAX_OUTPUT_TOKENS}")
         params.max_tokens = limit
     for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            if not isinstance(body[name], int | float) or isinstance(body[name], bool):
-                raise invalid(name, "must be a number")
-            setattr(params, name, float(body[name]))
+        if (value := number(body.get(name), name)) is not None:
+            setattr(params, name, value)
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
@@ -198,10 +248,7 @@ def response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
             "response_format",
             "must be {'type': 'text'}, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}",
         )
-    try:
-        params.json_schema = json.dumps(fmt["json_schema"], separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError, RecursionError):  # NaN and Infinity are no JSON
-        raise invalid("response_format.json_schema", "is not JSON") from None
+    params.json_schema = json_text(fmt["json_schema"], "response_format.json_schema")
     if problem := check_json_schema(params.json_schema, "response_format.json_schema"):
         raise invalid(*problem)
     params.response_format = kind
@@ -213,9 +260,14 @@ def header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: st
 
 
 def known_model(model: Any, catalog_models: Collection[str]) -> str:
-    """`model` when it is a virtual model (MODELS) or a catalog model; else a 404 `model_not_found`."""
-    if not isinstance(model, str) or (model not in MODELS and model not in catalog_models):
-        raise OpenAIError(404, f"model: {str(model)[:64]!r} does not exist; see GET /v1/models",
+    """`model` when it is a virtual model (MODELS) or a catalog model; else a 404 `model_not_found`
+    (a missing or non-string `model` is a malformed request, a 400, not an unknown model)."""
+    if model is None:
+        raise invalid("model", "is required: a model's id (see GET /v1/models)")
+    if not isinstance(model, str):
+        raise invalid("model", "must be a string: a model's id (see GET /v1/models)")
+    if model not in MODELS and model not in catalog_models:
+        raise OpenAIError(404, f"model: {model[:64]!r} does not exist; see GET /v1/models",
                           "invalid_request_error", "model", "model_not_found")  # fmt: skip
     return model
 
@@ -232,9 +284,7 @@ def to_request(
         if value is not None and (value != neutral or isinstance(value, bool) != isinstance(neutral, bool)):
             raise invalid(name, f"only {neutral!r} is supported")
     model = known_model(body.get("model"), catalog_models)
-    meta = body.get("metadata") or {}
-    if not isinstance(meta, dict):
-        raise invalid("metadata", "must be an object of strings")
+    meta = metadata(body.get("metadata"))
     request = router_pb2.CompleteRequest(
         tenant=header_or(meta, headers, "tenant"),
         workload=header_or(meta, headers, "workload") or "default",
@@ -244,8 +294,19 @@ def to_request(
         cohort_key=cohort(body.get("user"), header_or(meta, headers, "cohort")),
     )
     constraints(request.constraints, meta, headers, model)
-    options = body.get("stream_options") or {}
-    return request, model, bool(body.get("stream")), bool(isinstance(options, dict) and options.get("include_usage"))
+    return request, model, flag(body.get("stream"), "stream"), _include_usage(body.get("stream_options"))
+
+
+def _include_usage(options: Any) -> bool:
+    """`stream_options`: {'include_usage': true | false}; another option is refused, never dropped."""
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise invalid("stream_options", "must be an object: {'include_usage': true}")
+    for key, value in options.items():
+        if key != "include_usage" and value is not None:
+            raise invalid(f"stream_options.{key}", "is not supported by Tierlift")
+    return flag(options.get("include_usage"), "stream_options.include_usage")
 
 
 def _lone_surrogate(value: Any, where: str) -> str | None:
@@ -370,49 +431,3 @@ def from_grpc(code: grpc.StatusCode, details: str, retry_after: str | None = Non
     retry_after = (retry_after or "1") if status in (429, 503) else None
     param = field if status in (400, 409, 413) else None
     return OpenAIError(status, details or code.name, kind, param, code.name.lower(), retry_after)
-
-
-_EMBED_KNOWN = {"model", "input", "encoding_format", "dimensions", "user", "metadata"}
-
-
-def to_embed_request(
-    body: Any, headers: Mapping[str, str], catalog_models: Collection[str] = ()
-) -> tuple[router_pb2.EmbedRequest, str]:
-    """`POST /v1/embeddings` as Router.Embed: (the request, the encoding asked for)."""
-    body = checked_body(body, _EMBED_KNOWN)
-    model = known_model(body.get("model"), catalog_models)
-    texts = body.get("input")
-    texts = [texts] if isinstance(texts, str) else texts
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise invalid("input", "must be a string or a non-empty list of strings (token arrays are not taken)")
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
-        raise invalid("encoding_format", "must be float or base64")
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
-        raise invalid("dimensions", "must be a positive integer")
-    meta = body.get("metadata") or {}
-    if not isinstance(meta, dict):
-        raise invalid("metadata", "must be an object of strings")
-    request = router_pb2.EmbedRequest(
-        tenant=header_or(meta, headers, "tenant"),
-        workload=header_or(meta, headers, "workload") or "default",
-        inputs=texts,
-        dimensions=dimensions or 0,
-    )
-    constraints(request.constraints, meta, headers, model)
-    return request, encoding
-
-
-def embeddings(reply: router_pb2.EmbedResponse, encoding: str) -> dict[str, Any]:
-    """OpenAI's embeddings list; base64 is the vector's little-endian float32 bytes, as the SDKs read it."""
-
-    def vector(values: Any) -> Any:
-        if encoding == "base64":
-            return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-        return list(values)
-
-    data = [{"object": "embedding", "index": i, "embedding": vector(v.values)} for i, v in enumerate(reply.vectors)]
-    tokens = reply.usage.input_tokens
-    usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-    return {"object": "list", "data": data, "model": reply.model, "usage": usage}

@@ -4,7 +4,9 @@ output items) to messages, function tools, `tool_choice`, `max_output_tokens`, `
 answers as a `response` with `message` and `function_call` output items, plain or as the typed
 stream events the SDKs read. Tierlift keeps no conversation state: `store: true`,
 `previous_response_id` and `conversation` are refused by name, and an input that needs them
-cannot be given.
+cannot be given. As on the chat path, a field Tierlift cannot honour is refused by name, never
+dropped: `truncation` other than "disabled", `text.verbosity` other than "medium", an `include`
+other than the encrypted reasoning stateless clients ask for (Tierlift returns no reasoning items).
 
 Errors are OpenAI's schema, as on the chat-completions path."""
 
@@ -22,7 +24,13 @@ from tierlift.v1 import common_pb2, router_pb2
 _KNOWN = {"model", "input", "instructions", "max_output_tokens", "temperature", "top_p", "tools", "tool_choice",
           "parallel_tool_calls", "stream", "store", "metadata", "user", "text", "previous_response_id",
           "conversation", "include", "truncation"}  # fmt: skip
-_STATEFUL = {"previous_response_id": None, "conversation": None, "store": False}
+_STATEFUL = ("previous_response_id", "conversation")
+# what `include` may ask for: the encrypted reasoning of reasoning items, which Tierlift never
+# returns (clients that keep their own state, `store: false`, ask for it on every call)
+_INCLUDE = {"reasoning.encrypted_content"}
+# the fields of each `text.format` type
+_FORMAT_KEYS = {"text": {"type"}, "json_object": {"type"},
+                "json_schema": {"type", "name", "schema", "strict", "description"}}  # fmt: skip
 _ROLES = {"user": "user", "system": "system", "developer": "system", "assistant": "assistant"}
 invalid = oai.invalid
 
@@ -38,7 +46,10 @@ def _content(content: Any, where: str, message: common_pb2.Message) -> None:
         if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
             message.parts.add(type="text", text=part["text"])
         elif kind == "input_image" and isinstance(part.get("image_url"), str):
-            message.parts.add(type="image_url", image_url=part["image_url"], detail=str(part.get("detail") or ""))
+            detail = part.get("detail") or ""
+            if not isinstance(detail, str):
+                raise invalid(f"{where}[{i}].detail", "must be auto, low or high")
+            message.parts.add(type="image_url", image_url=part["image_url"], detail=detail)
         else:
             raise invalid(f"{where}[{i}]", "must be an input_text, output_text or input_image part")
     if len(message.parts) == 1 and message.parts[0].type == "text":
@@ -55,9 +66,11 @@ def _input(raw: Any) -> list[common_pb2.Message]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             raise invalid(f"input[{i}]", "must be an object")
-        kind = item.get("type", "message")
-        if kind == "message" and item.get("role") in _ROLES:
-            message = common_pb2.Message(role=_ROLES[item["role"]])
+        kind, role = item.get("type", "message"), item.get("role")
+        if kind == "message":
+            if not isinstance(role, str) or role not in _ROLES:  # a list is no role (nor a dict key)
+                raise invalid(f"input[{i}].role", f"must be one of {sorted(_ROLES)}")
+            message = common_pb2.Message(role=_ROLES[role])
             _content(item.get("content"), f"input[{i}].content", message)
             out.append(message)
         elif kind == "function_call":
@@ -79,17 +92,22 @@ def _input(raw: Any) -> list[common_pb2.Message]:
 
 
 def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None:
-    for i, tool in enumerate(body.get("tools") or []):
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise invalid("tools", "must be a list of function tools")
+    for i, tool in enumerate(tools or []):
         if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("name"), str):
             raise invalid(
                 f"tools[{i}]", "must be a function tool: {'type': 'function', 'name': ..., 'parameters': ...}"
             )
-        parameters = tool.get("parameters")
+        parameters, description = tool.get("parameters"), tool.get("description")
         if parameters is not None and not isinstance(parameters, dict):
             raise invalid(f"tools[{i}].parameters", "must be a JSON Schema object")
-        params.tools.add(name=tool["name"], description=str(tool.get("description") or ""),
-                         parameters=json.dumps(parameters, separators=(",", ":")) if parameters else "",
-                         strict=tool.get("strict") is True)  # fmt: skip
+        if description is not None and not isinstance(description, str):
+            raise invalid(f"tools[{i}].description", "must be a string")
+        params.tools.add(name=tool["name"], description=description or "",
+                         parameters=oai.json_text(parameters, f"tools[{i}].parameters") if parameters else "",
+                         strict=oai.flag(tool.get("strict"), f"tools[{i}].strict"))  # fmt: skip
     choice = body.get("tool_choice")
     if isinstance(choice, str):
         params.tool_choice = choice
@@ -100,19 +118,52 @@ def _tools(body: Mapping[str, Any], params: common_pb2.GenerationParams) -> None
     oai.parallel_then_check(body, params)
 
 
-def _format(text: Any, params: common_pb2.GenerationParams) -> None:
-    """`text.format`: text, json_object, or json_schema (name, schema, strict, description)."""
-    fmt = text.get("format") if isinstance(text, dict) else None
-    if fmt is None:
+def _text(text: Any, params: common_pb2.GenerationParams) -> None:
+    """`text`: its `format`, and `verbosity` at its default (Tierlift cannot ask a model to say
+    more or less); another key is refused, never dropped."""
+    if text is None:
         return
+    if not isinstance(text, dict):
+        raise invalid("text", "must be an object: {'format': {...}}")
+    for key, value in text.items():
+        if key not in ("format", "verbosity") and value is not None:
+            raise invalid(f"text.{key}", "is not supported by Tierlift")
+    if text.get("verbosity") not in (None, "medium"):
+        raise invalid("text.verbosity", "only 'medium' is supported")
+    if text.get("format") is not None:
+        _format(text["format"], params)
+
+
+def _format(fmt: Any, params: common_pb2.GenerationParams) -> None:
+    """`text.format`: text, json_object, or json_schema (name, schema, strict, description)."""
     kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "json_schema":
-        spec = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
-        oai.response_format({"type": "json_schema", "json_schema": spec}, params)
-    elif kind in ("text", "json_object"):
-        params.response_format = kind
-    else:
+    if not isinstance(kind, str) or kind not in _FORMAT_KEYS:
         raise invalid("text.format", "must be {'type': 'text' | 'json_object' | 'json_schema', ...}")
+    if unknown := sorted(set(fmt) - _FORMAT_KEYS[kind]):
+        raise invalid(f"text.format.{unknown[0]}", f"is not a field of a {kind} format")
+    if kind != "json_schema":
+        params.response_format = kind
+        return
+    try:
+        oai.response_format({"type": kind, "json_schema": {k: v for k, v in fmt.items() if k != "type"}}, params)
+    except oai.OpenAIError as exc:  # named as chat's response_format.json_schema: name it as sent here
+        field = (exc.param or "").replace("response_format.json_schema", "text.format", 1)
+        raise invalid(field, exc.message.removeprefix(f"{exc.param}: ")) from None
+
+
+def _options(body: Mapping[str, Any]) -> bool:
+    """What a stateless Tierlift can honour of `store`, `include` and `truncation`; then `stream`."""
+    if oai.flag(body.get("store"), "store"):
+        raise invalid("store", "Tierlift keeps no conversation state: send the whole input each time")
+    include = body.get("include")
+    if include is not None and not isinstance(include, list):
+        raise invalid("include", "must be a list")
+    for i, wanted in enumerate(include or []):
+        if not isinstance(wanted, str) or wanted not in _INCLUDE:
+            raise invalid(f"include[{i}]", f"Tierlift can include only {sorted(_INCLUDE)}")
+    if body.get("truncation") not in (None, "disabled"):
+        raise invalid("truncation", "only 'disabled' is supported: Tierlift does not drop input to fit")
+    return oai.flag(body.get("stream"), "stream")
 
 
 def to_request(
@@ -120,9 +171,10 @@ def to_request(
 ) -> tuple[router_pb2.CompleteRequest, bool]:
     """(the request, stream?)"""
     body = oai.checked_body(body, _KNOWN)
-    for name, neutral in _STATEFUL.items():
-        if body.get(name) not in (None, neutral):
+    for name in _STATEFUL:
+        if body.get(name) is not None:
             raise invalid(name, "Tierlift keeps no conversation state: send the whole input each time")
+    stream = _options(body)
     model = oai.known_model(body.get("model"), catalog_models)
     params = common_pb2.GenerationParams()
     limit = body.get("max_output_tokens")
@@ -131,19 +183,15 @@ def to_request(
             raise invalid("max_output_tokens", f"must be an integer from 1 to {MAX_OUTPUT_TOKENS}")
         params.max_tokens = limit
     for name in ("temperature", "top_p"):
-        if body.get(name) is not None:
-            if not isinstance(body[name], int | float) or isinstance(body[name], bool):
-                raise invalid(name, "must be a number")
-            setattr(params, name, float(body[name]))
-    _format(body.get("text"), params)
+        if (value := oai.number(body.get(name), name)) is not None:
+            setattr(params, name, value)
+    _text(body.get("text"), params)
     _tools(body, params)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid("instructions", "must be a string")
     system = [common_pb2.Message(role="system", content=instructions)] if instructions else []
-    meta = body.get("metadata") or {}
-    if not isinstance(meta, dict):
-        raise invalid("metadata", "must be an object of strings")
+    meta = oai.metadata(body.get("metadata"))
     request = router_pb2.CompleteRequest(
         tenant=oai.header_or(meta, headers, "tenant"),
         workload=oai.header_or(meta, headers, "workload") or "default",
@@ -153,7 +201,7 @@ def to_request(
         cohort_key=oai.cohort(body.get("user"), oai.header_or(meta, headers, "cohort")),
     )
     oai.constraints(request.constraints, meta, headers, model)
-    return request, bool(body.get("stream"))
+    return request, stream
 
 
 def _items(reply: router_pb2.CompleteResponse) -> list[dict[str, Any]]:

@@ -41,17 +41,14 @@ def prompt_text(message: common_pb2.Message) -> str:
     return message.content + "".join(p.text for p in message.parts) + calls
 
 
-MAX_DIMENSIONS = 16_384
-
-
 def validate_embed(request: router_pb2.EmbedRequest) -> None:
     """Router.Embed's request: the same rules as Complete's for tenant, workload and constraints."""
     _check_slug("tenant", request.tenant)
     _check_slug("workload", request.workload)
     if problem := limits.check_inputs(request.inputs):
         raise InvalidRequest(*problem)
-    if request.dimensions > MAX_DIMENSIONS:
-        raise InvalidRequest("dimensions", f"{request.dimensions} is over {MAX_DIMENSIONS}")
+    if request.dimensions > limits.MAX_EMBED_DIMENSIONS:
+        raise InvalidRequest("dimensions", f"{request.dimensions} is over {limits.MAX_EMBED_DIMENSIONS}")
     _check_constraints(request.constraints)
 
 
