@@ -23,6 +23,7 @@ from tierlift.gateway import _anthropic as ant
 from tierlift.gateway import _embeddings as emb
 from tierlift.gateway import _openai as oai
 from tierlift.gateway import _responses as rsp
+from tierlift.gateway._names import callers_terms
 from tierlift.v1 import router_pb2, router_pb2_grpc
 
 log = get_logger(__name__)
@@ -37,9 +38,10 @@ TIMEOUT_S = web.AppKey("timeout_s", float)
 CATALOG = web.AppKey("catalog", tuple[str, ...])
 
 
-def _from_rpc(exc: grpc.aio.AioRpcError) -> oai.OpenAIError:
+def _from_rpc(exc: grpc.aio.AioRpcError, request: web.Request) -> oai.OpenAIError:
+    """The router's error as the caller's API has it, its field named as the caller sent it."""
     hint = next((str(v) for k, v in (exc.trailing_metadata() or ()) if k == "retry-after"), None)
-    return oai.from_grpc(exc.code(), exc.details() or "", hint)
+    return oai.from_grpc(exc.code(), callers_terms(request.path, exc.details() or ""), hint)
 
 
 def _error(exc: oai.OpenAIError) -> web.Response:
@@ -142,7 +144,7 @@ async def _anthropic_stream(
                 for name, payload in ant.closing_events(piece.final, text_open):
                     await _event(response, name, payload)
     except grpc.aio.AioRpcError as exc:
-        error = ant.from_openai(_from_rpc(exc))
+        error = ant.from_openai(_from_rpc(exc, request))
         if response is None:
             return _anthropic_error(error)
         await _event(response, "error", error.body())
@@ -176,7 +178,7 @@ async def responses(request: web.Request) -> web.StreamResponse:
             for name, payload in events.finished(piece.final) if piece.HasField("final") else ():
                 await _event(response, name, payload)
     except grpc.aio.AioRpcError as exc:
-        error = _from_rpc(exc)
+        error = _from_rpc(exc, request)
         if response is None:
             return _error(error)
         await _event(response, "error", {"type": "error", "code": error.code, "message": error.message,
@@ -210,7 +212,7 @@ async def embeddings(request: web.Request) -> web.Response:
     except oai.OpenAIError as exc:
         return _error(exc)
     except grpc.aio.AioRpcError as exc:
-        return _error(_from_rpc(exc))
+        return _error(_from_rpc(exc, request))
     return web.json_response(emb.embeddings(reply, encoding), headers={"x-tierlift-request-id": reply.request_id,
                              "x-tierlift-model": reply.model, "x-tierlift-cost-usd": reply.total_cost_usd})  # fmt: skip
 
@@ -227,7 +229,7 @@ async def _answer(
             completion, timeout=request.app[TIMEOUT_S], metadata=_metadata(request)
         )
     except grpc.aio.AioRpcError as exc:
-        return error(_from_rpc(exc))
+        return error(_from_rpc(exc, request))
     return web.json_response(render(reply), headers=oai.story_headers(reply))
 
 
@@ -262,7 +264,7 @@ async def _stream(
             elif piece.text:
                 await _send(response, oai.chunk(request_id, model, {"content": piece.text}))
     except grpc.aio.AioRpcError as exc:
-        error = _from_rpc(exc)
+        error = _from_rpc(exc, request)
         if response is None:
             return _error(error)
         await _send(response, error.body())  # after the headers: the error goes in the stream
@@ -290,7 +292,7 @@ async def _catalog_models(request: web.Request) -> list[str]:
             router_pb2.ListModelsRequest(), timeout=_LIST_TIMEOUT_S, metadata=_metadata(request)
         )
     except grpc.aio.AioRpcError as exc:
-        raise _from_rpc(exc) from None
+        raise _from_rpc(exc, request) from None
     return list(reply.models)
 
 
