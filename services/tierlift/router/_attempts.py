@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
 import grpc
@@ -50,6 +50,11 @@ def rpc_fault(index: int, rung: router_pb2.Rung, exc: grpc.aio.AioRpcError) -> r
     return fault_attempt(
         index, rung, f"{exc.code().name}: {exc.details()}", "adapter failed; falling back to the next rung"
     )
+
+
+def total_cost(attempts: Sequence[router_pb2.Attempt]) -> str:
+    """What a request's attempts cost in all, as the wire carries money."""
+    return money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
 
 
 def call_fault(

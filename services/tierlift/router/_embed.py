@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -22,7 +21,7 @@ import grpc
 from tierlift.core import money
 from tierlift.core.logging import get_logger
 from tierlift.router import _events as events
-from tierlift.router._attempts import Deadline, annotate, attempt_span, call_fault, skipped
+from tierlift.router._attempts import Deadline, annotate, attempt_span, call_fault, skipped, total_cost
 from tierlift.router._failures import RequestFailed
 from tierlift.router._validation import InvalidRequest, validate_embed
 from tierlift.v1 import adapter_pb2, common_pb2, router_pb2
@@ -91,7 +90,7 @@ async def walk(
             annotate(span, attempt)
         attempts.append(attempt)
         if attempt.outcome == router_pb2.OUTCOME_ANSWERED:
-            total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+            total = total_cost(attempts)
             await asyncio.shield(events.settled(deps.publisher, view, plan, attempts, total))
             return router_pb2.EmbedResponse(
                 request_id=plan.request_id, model=rung.model, tier=rung.tier, vectors=result.vectors,
@@ -100,7 +99,7 @@ async def walk(
         if not attempt.unsettled:  # an unsettled one is billed from its write-ahead record
             await events.attempt_finished(deps.publisher, view, plan, attempt)
     story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error}" for a in attempts)
-    total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+    total = total_cost(attempts)
     await events.unanswered(deps.publisher, view, plan, attempts, total, story)
     raise RequestFailed(grpc.StatusCode.UNAVAILABLE, f"every embedding model failed: {story}")
 
@@ -141,10 +140,7 @@ async def _billed_after_the_caller_left(
         attempts.append(attempt)
         if not attempt.unsettled:
             await events.attempt_finished(deps.publisher, view, plan, attempt)
-        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
-        story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
-        await events.unanswered(deps.publisher, view, plan, attempts, total, story)
-        log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
+        await events.given_up(deps.publisher, view, plan, attempts, total_cost(attempts))
     except Exception:
         # the ledger's reconciliation writes the request's row if this one is lost
         log.exception("abandoned_request_not_recorded", request_id=plan.request_id)

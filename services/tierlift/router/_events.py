@@ -202,6 +202,20 @@ async def unanswered(
     await _publish(publisher, bus.SUBJECT_COMPLETED, event, event.event_id)
 
 
+async def given_up(
+    publisher: Publisher,
+    request: router_pb2.CompleteRequest,
+    plan: router_pb2.RoutingPlan,
+    attempts: list[router_pb2.Attempt],
+    total: str,
+) -> None:
+    """A request whose caller left (cancelled, or its deadline passed), once its attempts are
+    billed (`total`): recorded as unanswered, with why."""
+    story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
+    await unanswered(publisher, request, plan, attempts, total, story)
+    log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
+
+
 async def settled(
     publisher: Publisher,
     request: router_pb2.CompleteRequest,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncGenerator, Coroutine
-from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -28,6 +27,7 @@ from tierlift.router._attempts import (
     fault_attempt,
     refuse,
     skipped,
+    total_cost,
     worst_case_attempt,
 )
 from tierlift.router._circuit import CircuitBreaker
@@ -232,11 +232,9 @@ class Ladder:
                 error = "CANCELLED: the caller left before this rung was called"
                 attempts.append(fault_attempt(*not_called, error, "not called"))
                 await events.attempt_finished(self.deps.publisher, request, plan, attempts[-1])
-            total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+            total = total_cost(attempts)
             self.holds.settle(plan.request_id, total)
-            story = f"the caller gave up (cancelled, or its deadline passed) after {len(attempts)} attempt(s)"
-            await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
-            log.info("request_abandoned", request_id=plan.request_id, attempts=len(attempts), cost_usd=total)
+            await events.given_up(self.deps.publisher, request, plan, attempts, total)
         except Exception:
             # the ledger's reconciliation writes the request's row if this one is lost
             log.exception("abandoned_request_not_recorded", request_id=plan.request_id)
@@ -254,7 +252,7 @@ class Ladder:
         (acknowledged) before the caller gets the answer. Shielded: a caller that leaves now does
         not stop the billable event from being stored."""
         answer = attempts[-1]
-        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        total = total_cost(attempts)
         self.holds.settle(plan.request_id, total)
         try:
             await asyncio.shield(events.settled(self.deps.publisher, request, plan, attempts, total))
@@ -297,7 +295,7 @@ class Ladder:
         """No rung gave an answer (faults, or answers that failed their check): publish the outcome and
         raise the clearest status."""
         story = "; ".join(f"attempt {a.index} {a.adapter}/{a.model}: {a.error or a.reason}" for a in attempts)
-        total = money.to_wire(sum((money.usd(a.cost_usd) for a in attempts), Decimal(0)))
+        total = total_cost(attempts)
         self.holds.settle(plan.request_id, total)
         await events.unanswered(self.deps.publisher, request, plan, attempts, total, story)
         codes = {a.error.split(":", 1)[0] for a in attempts if a.outcome == router_pb2.OUTCOME_FAULT}
