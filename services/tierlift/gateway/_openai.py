@@ -248,10 +248,16 @@ def response_format(fmt: Any, params: common_pb2.GenerationParams) -> None:
             "response_format",
             "must be {'type': 'text'}, {'type': 'json_object'} or {'type': 'json_schema', 'json_schema': {...}}",
         )
-    params.json_schema = json_text(fmt["json_schema"], "response_format.json_schema")
-    if problem := check_json_schema(params.json_schema, "response_format.json_schema"):
+    json_schema_format(fmt["json_schema"], params, "response_format.json_schema")
+
+
+def json_schema_format(spec: Any, params: common_pb2.GenerationParams, at: str) -> None:
+    """Structured outputs: `spec` (name, schema, strict, description), checked and named `at`,
+    as the caller's API places it (chat's `response_format.json_schema`, Responses' `text.format`)."""
+    params.json_schema = json_text(spec, at)
+    if problem := check_json_schema(params.json_schema, at):
         raise invalid(*problem)
-    params.response_format = kind
+    params.response_format = "json_schema"
 
 
 def header_or(body_meta: Mapping[str, Any], headers: Mapping[str, str], name: str) -> str:

@@ -144,11 +144,7 @@ def _format(fmt: Any, params: common_pb2.GenerationParams) -> None:
     if kind != "json_schema":
         params.response_format = kind
         return
-    try:
-        oai.response_format({"type": kind, "json_schema": {k: v for k, v in fmt.items() if k != "type"}}, params)
-    except oai.OpenAIError as exc:  # named as chat's response_format.json_schema: name it as sent here
-        field = (exc.param or "").replace("response_format.json_schema", "text.format", 1)
-        raise invalid(field, exc.message.removeprefix(f"{exc.param}: ")) from None
+    oai.json_schema_format({k: v for k, v in fmt.items() if k != "type"}, params, "text.format")
 
 
 def _options(body: Mapping[str, Any]) -> bool:
