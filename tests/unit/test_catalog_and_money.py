@@ -14,6 +14,16 @@ def test_dev_catalog_loads_with_a_model_per_tier() -> None:
     assert {m.tier for m in catalog.models} == {"LOCAL", "HOSTED_OPEN", "CLOSED", "FRONTIER"}
 
 
+def test_a_model_is_found_by_id_in_the_catalog_it_is_in_and_only_there() -> None:
+    catalog = load_catalog(DEFAULT_CATALOG)
+    first, second = catalog.models[:2]
+    assert catalog.get(first.id) is first and catalog.get("no-such-model") is None
+    narrowed = catalog.model_copy(update={"models": catalog.models[1:]})  # as a deployment narrows it
+    assert narrowed.get(first.id) is None and narrowed.get(second.id) is second
+    assert catalog.get(first.id) is first
+    assert catalog == load_catalog(DEFAULT_CATALOG)  # looking up leaves equal catalogs equal
+
+
 def test_api_price_is_tokens_times_price_per_million() -> None:
     gpt = load_catalog(DEFAULT_CATALOG).get("gpt-5-mini")
     assert gpt is not None

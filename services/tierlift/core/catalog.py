@@ -230,7 +230,18 @@ class Catalog(_Strict):
         return models
 
     def get(self, model_id: str) -> Model | None:
-        return next((m for m in self.models if m.id == model_id), None)
+        # a request looks models up several times (router, adapter, ledger), in catalogs of
+        # hundreds: by an index of this `models` tuple, kept apart from the model so that equal
+        # catalogs stay equal and a model_copy(update=) never reads a stale one
+        index = _INDEXES.get(id(self.models))
+        if index is None or index[0] is not self.models:
+            if len(_INDEXES) >= 64:
+                _INDEXES.clear()
+            index = _INDEXES[id(self.models)] = (self.models, {m.id: m for m in self.models})
+        return index[1].get(model_id)
+
+
+_INDEXES: dict[int, tuple[tuple[Model, ...], dict[str, Model]]] = {}
 
 
 def load_catalog(path: Path) -> Catalog:
