@@ -103,7 +103,9 @@ ABOUT: dict[str, tuple[str, str, str]] = {
         "BENCH=floor make bench",
         "The transport alone, with no Tierlift code: a grpc.aio unary hop, an aiohttp POST and a "
         "JetStream event, each bare in its own processes, 16 concurrent callers, CPU per call from "
-        "/proc; summed as a routed request uses them, the least CPU this design costs on the machine.",
+        "/proc; summed as a routed request uses them, the least CPU this design costs on the machine. "
+        "The `combined` rows run that topology's request path as one process of transport alone (an "
+        "edge that publishes, calls the provider, publishes again and answers): the least it can add.",
     ),
     "ledger.json": (
         "Ledger ingest and queries",
@@ -251,6 +253,14 @@ def _floor(d: dict[str, Any]) -> list[str]:
     for name, p in d.get("processes", {}).items():
         rows.append([f'the "{name}" process\'s transport, CPU µs per call: 16 callers / 1 caller',
                      f"{_num(p['16_callers_us'])} / {_num(p['1_caller_us'])}"])  # fmt: skip
+    if c := d.get("combined"):
+        rows += [
+            ["combined: the request path's process, CPU µs per request at 16 callers (nats-server's apart)",
+             f"{_num(c['process_16_callers_us'])} + {_num(c['nats_server_16_callers_us'])}"],
+            [f"combined: a routed request's CPU floor ms ({c['composition']})", c["routed_request_floor_ms"]],
+            ["combined: one client's latency floor over calling the provider directly, ms",
+             c["one_client_added_p50_ms"]],
+        ]  # fmt: skip
     return _table(["part", "value"], rows)
 
 

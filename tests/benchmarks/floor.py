@@ -127,6 +127,27 @@ async def _serve_process(kind: str, port: int, upstream: str, nats_url: str = ""
     await server.wait_for_termination()
 
 
+async def _serve_combined(port: int, upstream: int, nats_url: str) -> None:
+    """The combined topology's request path as transport alone, in one process: the edge takes
+    the caller's POST, publishes an event (awaited), POSTs to the provider, publishes another
+    (awaited), answers."""
+    import nats
+
+    js = (await nats.connect(nats_url)).jetstream()
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CALLERS))
+    served = iter(range(10**9))
+
+    async def answer(request: web.Request) -> web.Response:
+        body, n = await request.json(), next(served)
+        await js.publish("floor.event", PAYLOAD, headers={"Nats-Msg-Id": f"{n}.started"})
+        async with session.post(f"http://127.0.0.1:{upstream}/v1/chat/completions", json=body) as reply:
+            answered = await reply.json()
+        await js.publish("floor.event", PAYLOAD, headers={"Nats-Msg-Id": f"{n}.settled"})
+        return web.json_response(answered)
+
+    await _serve_chat(port, answer)
+
+
 async def _edge_rounds(upstream: int, edge: int, rounds: int) -> tuple[list[float], list[float]]:
     """Alternately straight to the gRPC handler and through the edge, one call at a time."""
     direct_ms, edged_ms = [], []
@@ -339,6 +360,62 @@ def _measure_events(total: int) -> dict[str, float]:
             "consume_us": _per_call_us(consumed, total + 1000), "one_publisher_p50_ms": p50}  # fmt: skip
 
 
+async def _combined_calls(upstream: int, edge: int, pids: tuple[int, int], rounds: int, total: int) -> list[float]:
+    """One caller alternately straight to the provider and through the edge (p50 ms of each), then
+    `total` calls through the edge from CALLERS callers: the CPU seconds the edge's process and
+    nats-server (`pids`) spent on them."""
+    direct_ms, edged_ms = [], []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CALLERS)) as session:
+
+        async def post(port: int) -> None:
+            async with session.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=BODY) as reply:
+                await reply.read()
+
+        for i in range(rounds + 50):
+            started = time.perf_counter()
+            await post(upstream)
+            middle = time.perf_counter()
+            await post(edge)
+            if i >= 50:  # warm-up
+                direct_ms.append((middle - started) * 1e3)
+                edged_ms.append((time.perf_counter() - middle) * 1e3)
+        before = [_cpu_s(pid) for pid in pids]
+        await _calls(total, lambda: post(edge))
+        spent = [_cpu_s(pid) - b for pid, b in zip(pids, before, strict=True)]
+    return [statistics.median(direct_ms), statistics.median(edged_ms), *spent]
+
+
+def _measure_combined(total: int, rounds: int = 1000) -> dict[str, float]:
+    """The combined process's floor: one caller's added p50 over calling the provider directly,
+    and its CPU per request at CALLERS callers (nats-server's apart)."""
+    helpers: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            upstream, nats_port, edge = free_port(), free_port(), free_port()
+            helpers.append(_spawn("serve-http", str(upstream)))
+            wait_for_port(upstream, 20.0, helpers[-1], "upstream")
+            helpers.append(subprocess.Popen(
+                [str(nats_server_binary()), "-js", "-sd", scratch, "-a", "127.0.0.1", "-p", str(nats_port)],
+                stderr=subprocess.DEVNULL, env=nats_server_env(),
+            ))  # fmt: skip
+            nats_pid = helpers[-1].pid
+            wait_for_port(nats_port, 10.0, helpers[-1], "nats-server")
+            uvloop.run(_add_stream(f"nats://127.0.0.1:{nats_port}"))
+            helpers.append(_spawn("serve-combined", str(edge), str(upstream), f"nats://127.0.0.1:{nats_port}"))
+            wait_for_port(edge, 20.0, helpers[-1], "combined")
+            direct, edged, spent, nats_spent = uvloop.run(
+                _combined_calls(upstream, edge, (helpers[-1].pid, nats_pid), rounds, total)
+            )
+        finally:
+            for helper in reversed(helpers):
+                helper.kill()
+                helper.wait()
+    return {"direct_p50_ms": round(direct, 3), "through_p50_ms": round(edged, 3),
+            "one_client_added_p50_ms": round(edged - direct, 3),
+            f"process_{CALLERS}_callers_us": _per_call_us(spent, total),
+            f"nats_server_{CALLERS}_callers_us": _per_call_us(nats_spent, total)}  # fmt: skip
+
+
 async def _served_calls(port: int, total: int, callers: int) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub, request = health_pb2_grpc.HealthStub(channel), health_pb2.HealthCheckRequest(service="x" * 300)
@@ -386,6 +463,8 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
     events = _measure_events(total)
     edge = _measure_edge()
     processes = {kind: _measure_process(kind, total) for kind in ("router", "adapter")}
+    combined = _measure_combined(total)
+    combined_us = sum(combined[f"{part}_{CALLERS}_callers_us"] for part in ("process", "nats_server"))
     hop = grpc_hop["client_us"] + grpc_hop["server_us"]
     routed = (
         3 * hop
@@ -418,6 +497,14 @@ def bench_floor(total: int = 8000) -> dict[str, object]:
         "one_client_added_p50_floor_ms": round(
             edge["added_p50_ms"] + 3 * grpc_hop["one_caller_p50_ms"] + 2 * events["one_publisher_p50_ms"], 2
         ),
+        # the combined topology (gateway, router, classifier and adapter in one process): no gRPC
+        # hop, the same edge, provider call and two awaited publishes, measured as one process
+        "combined": combined
+        | {
+            "routed_request_floor_ms": round((combined_us + 2 * events["consume_us"]) / 1000, 2),
+            "composition": "1 HTTP server + 1 HTTP client + 2 JetStream publishes in one process, nats-server, "
+            "the ledger consuming both events",
+        },
     }
 
 
@@ -427,6 +514,8 @@ def main() -> None:
         uvloop.run(_serve_grpc(int(sys.argv[2])))
     elif what == "serve-slow-grpc":
         uvloop.run(_serve_grpc(int(sys.argv[2]), delay_s=0.003))
+    elif what == "serve-combined":
+        uvloop.run(_serve_combined(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
     elif what == "serve-edge":
         uvloop.run(_serve_edge(int(sys.argv[2]), int(sys.argv[3])))
     elif what == "serve-http":
