@@ -137,6 +137,28 @@ def test_an_attempt_with_numbers_that_are_not_finite_is_stored_not_a_stuck_batch
     assert sum((d["cost_usd"] for d in days), Decimal(0)) == expected_total(evts)
 
 
+def test_an_alert_whose_numbers_are_not_finite_is_refused_by_name_not_a_stuck_batch(store: LedgerStore) -> None:
+    """An alert's observed and baseline are the alert itself (no money rides on them): one that is
+    NaN or infinite is refused naming the field (the ledger dead-letters it), where it failed its
+    whole batch on SQLite at every redelivery. A finite one is stored."""
+    from sqlalchemy import select
+
+    from tierlift.core.bus import PoisonEvent
+    from tierlift.ledger._quality import QualityStore, alert_row, fitting
+    from tierlift.ledger._schema import quality_alerts
+
+    to_row = fitting(quality_alerts, alert_row)
+    for field, value in (("baseline", float("nan")), ("observed", float("inf")), ("baseline", float("-inf"))):
+        alert = events_pb2.QualityAlert(event_id="q-bad", workload="faq", model="m", observed=0.5, baseline=0.9)
+        setattr(alert, field, value)
+        with pytest.raises(PoisonEvent, match=f"^{field}: .* is not a finite number"):
+            to_row(alert.SerializeToString())
+    finite = events_pb2.QualityAlert(event_id="q-ok", workload="faq", model="m", observed=0.5, baseline=0.9)
+    QualityStore(store.engine).insert(quality_alerts, [to_row(finite.SerializeToString())])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(quality_alerts.c.event_id, quality_alerts.c.baseline)).all() == [("q-ok", 0.9)]
+
+
 async def test_an_event_whose_strings_do_not_fit_is_dead_lettered_and_the_batch_stored(
     bus: EventBus, store: LedgerStore
 ) -> None:

@@ -4,6 +4,7 @@ this module describes it for queries and must match the latest migration (a test
 from __future__ import annotations
 
 import functools
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -366,10 +367,11 @@ quality_alerts = Table(
 
 def misfit(table: Table, row: dict[str, Any]) -> str:
     """Why `row` cannot be stored in `table` as it is ("" when it can): a string longer than its
-    column, one holding NUL (PostgreSQL's text cannot), an integer over a 32-bit column. Either
-    failed the row's whole batch on PostgreSQL, at every redelivery; the ledger dead-letters such
-    an event instead."""
-    strings, int32 = _checked_columns(table)
+    column, one holding NUL (PostgreSQL's text cannot), an integer over a 32-bit column, a float
+    that is not a finite number (SQLite stores NaN as NULL, which a NOT NULL column refuses). Each
+    failed the row's whole batch, at every redelivery; the ledger dead-letters such an event
+    instead."""
+    strings, int32, floats = _checked_columns(table)
     for name, length in strings:
         value = row.get(name)
         if isinstance(value, str):
@@ -381,13 +383,20 @@ def misfit(table: Table, row: dict[str, Any]) -> str:
         value = row.get(name)
         if type(value) is int and not -(2**31) <= value < 2**31:
             return f"{name}: {value} is outside the 32-bit integer its column holds"
+    for name in floats:
+        value = row.get(name)
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{name}: {value} is not a finite number"
     return ""
 
 
 @functools.cache
-def _checked_columns(table: Table) -> tuple[tuple[tuple[str, int | None], ...], tuple[str, ...]]:
-    """The table's string columns with their lengths, and its 32-bit integer columns: found once
-    per table, as `misfit` runs for every row ingested (looking each column up per row was a
-    third of the ledger's work to make a row)."""
+def _checked_columns(
+    table: Table,
+) -> tuple[tuple[tuple[str, int | None], ...], tuple[str, ...], tuple[str, ...]]:
+    """The table's string columns with their lengths, its 32-bit integer columns and its float
+    columns: found once per table, as `misfit` runs for every row ingested (looking each column
+    up per row was a third of the ledger's work to make a row)."""
     strings = tuple((key, c.type.length) for key, c in table.c.items() if isinstance(c.type, String))
-    return strings, tuple(key for key, c in table.c.items() if type(c.type) is Integer)
+    floats = tuple(key for key, c in table.c.items() if isinstance(c.type, Float))
+    return strings, tuple(key for key, c in table.c.items() if type(c.type) is Integer), floats
