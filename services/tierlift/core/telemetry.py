@@ -5,9 +5,9 @@ With no endpoint, spans are still made, for their ids (they reach logs, event he
 next service), but not recorded: attributes, events and span processors would cost CPU on every
 request for nothing (`BENCH=profile make bench`). Under a parent that is not sampled (every span
 with no endpoint; most with a ratio sampler), a span is its parent (`ParentFirstTracer`): the
-trace id travels on, and the spans nobody records are not made. Metrics, which have no ids to give, are left to
-OpenTelemetry's no-op meter (the SDK's aggregation cost the router ~27 µs a request) unless OTLP or
-Prometheus reads them. With an endpoint, the sampler is the standard OTEL_TRACES_SAMPLER's
+trace id travels on, and the spans nobody records are not made. Metrics, which have no ids to
+give, are left to OpenTelemetry's no-op meter (the SDK's aggregation cost the router ~27 µs a
+request) unless OTLP or Prometheus reads them. With an endpoint, the sampler is the standard OTEL_TRACES_SAMPLER's
 (default: parent-based, always on). Export intervals follow the standard OTEL_BSP_* and
 OTEL_METRIC_EXPORT_INTERVAL variables.
 
@@ -164,7 +164,7 @@ def configure_telemetry(service: str, otlp_endpoint: str, metrics_listen: str = 
         readers.append(reader)
         log.info("metrics_serving", listen=address, path="/metrics")
     if not otlp_endpoint:
-        tracer_provider: TracerProvider = ParentFirstTracerProvider(resource=resource, sampler=ALWAYS_OFF)
+        tracer_provider = ParentFirstTracerProvider(resource=resource, sampler=ALWAYS_OFF)
     else:
         tracer_provider = ParentFirstTracerProvider(resource=resource)
         # Imported here: the exporters set up their own gRPC channels, needless without export.
