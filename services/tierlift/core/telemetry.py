@@ -7,9 +7,9 @@ request for nothing (`BENCH=profile make bench`). Under a parent that is not sam
 with no endpoint; most with a ratio sampler), a span is its parent (`ParentFirstTracer`): the
 trace id travels on, and the spans nobody records are not made. Metrics, which have no ids to
 give, are left to OpenTelemetry's no-op meter (the SDK's aggregation cost the router ~27 µs a
-request) unless OTLP or Prometheus reads them. With an endpoint, the sampler is the standard OTEL_TRACES_SAMPLER's
-(default: parent-based, always on). Export intervals follow the standard OTEL_BSP_* and
-OTEL_METRIC_EXPORT_INTERVAL variables.
+request) unless OTLP or Prometheus reads them. With an endpoint, the sampler is the standard
+OTEL_TRACES_SAMPLER's (default: parent-based, always on). Export intervals follow the standard
+OTEL_BSP_* and OTEL_METRIC_EXPORT_INTERVAL variables.
 
 Prometheus reads the same meters as OTLP (the OpenTelemetry Prometheus exporter): dots become
 underscores, counters end in `_total`, a unit in seconds adds `_seconds`
