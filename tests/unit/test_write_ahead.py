@@ -300,6 +300,24 @@ def test_a_started_call_that_finishes_is_billed_once_from_its_outcome(store: Led
     assert start.attempt.event_id not in {d["event_id"] for d in store.due_started(NOW + timedelta(days=1))}
 
 
+def test_every_call_due_is_closed_in_one_round_however_many_fell_due(store: LedgerStore) -> None:
+    """A round of settlement took the 1,000 oldest calls due and stopped: a ledger taking more than
+    100 calls a second (a round each 10 s) fell further behind each round, its write-ahead table
+    grew without end, and a dead router's calls were billed later and later. A round now closes
+    every call due, a batch at a time; here 2,100 of them, the calls with no outcome the newest."""
+    run = uuid.uuid4().hex[:8]
+    starts = [started(f"t{run}-{i}", NOW + timedelta(seconds=30) + timedelta(microseconds=i)) for i in range(2100)]
+    store.insert_started([started_row(s.SerializeToString(), CATALOG) for s in starts])
+    lost = {s.attempt.tenant for s in starts[-3:]}  # the newest: beyond the first 1,000 due
+    store.insert_attempts([price_attempt(outcome(s), CATALOG) for s in starts if s.attempt.tenant not in lost])
+    billed, grew = settle(store, NOW + timedelta(hours=1))
+    assert billed >= 3 and {t for t, _ in grew} >= lost
+    assert store.due_started(NOW + timedelta(hours=1)) == []
+    for tenant in lost:
+        [row], _, _ = books(store, tenant)
+        assert (row["unsettled"], row["outcome"]) == (True, "FAULT")
+
+
 def test_a_started_call_with_no_outcome_is_billed_unsettled_at_its_worst_case_then_replaced_once(
     store: LedgerStore,
 ) -> None:

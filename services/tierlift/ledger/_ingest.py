@@ -151,22 +151,31 @@ def unsettled_row(payload: str, catalog: Catalog) -> dict[str, Any]:
     return price_attempt(finished, catalog) | {"unsettled": True}
 
 
-def settle_started(store: LedgerStore, catalog: Catalog, cutoff: datetime) -> tuple[int, set[tuple[str, str]]]:
-    """Close the started calls whose deadline passed before `cutoff`: those with an outcome
-    stored are done; the others are billed at their worst case, `unsettled` (their outcome, if it
-    ever comes, replaces it: LedgerStore._settle_late). Returns how many were billed so, and the
-    (tenant, workload) pairs whose spend grew. Blocking (a worker thread)."""
-    due = store.due_started(cutoff)
-    missing = store.unsettled_due([d["event_id"] for d in due])
-    rows = []
-    for d in due:
-        if d["event_id"] in missing:
-            try:
-                rows.append(unsettled_row(d["payload"], catalog))
-            except Exception as exc:  # checked at ingest; a catalog that lost its model since
-                log.error("unsettled_attempt_unpriceable", event_id=d["event_id"], error=repr(exc))
-    grew = store.settle_started([d["event_id"] for d in due], rows)
-    return len(rows), grew
+def settle_started(
+    store: LedgerStore, catalog: Catalog, cutoff: datetime, batch: int = 1000
+) -> tuple[int, set[tuple[str, str]]]:
+    """Close every started call whose deadline passed before `cutoff`, `batch` at a time (each its
+    own transaction): those with an outcome stored are done; the others are billed at their
+    worst case, `unsettled` (their outcome, if it ever comes, replaces it:
+    LedgerStore._settle_late). All of them, not one batch a round: a ledger taking more calls
+    than a batch each round would fall further behind, and bill a dead router's calls later and
+    later. Returns how many were billed so, and the (tenant, workload) pairs whose spend grew.
+    Blocking (a worker thread)."""
+    billed, grew = 0, set[tuple[str, str]]()
+    while True:
+        due = store.due_started(cutoff, batch)
+        missing = store.unsettled_due([d["event_id"] for d in due])
+        rows = []
+        for d in due:
+            if d["event_id"] in missing:
+                try:
+                    rows.append(unsettled_row(d["payload"], catalog))
+                except Exception as exc:  # checked at ingest; a catalog that lost its model since
+                    log.error("unsettled_attempt_unpriceable", event_id=d["event_id"], error=repr(exc))
+        grew |= store.settle_started([d["event_id"] for d in due], rows)
+        billed += len(rows)
+        if len(due) < batch:  # each round deletes what it read: the calls due run out
+            return billed, grew
 
 
 def _kinds(priced: UsageCost) -> dict[str, Any]:
