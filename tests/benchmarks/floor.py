@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import grpc
@@ -360,7 +360,14 @@ def _measure_events(total: int) -> dict[str, float]:
             "consume_us": _per_call_us(consumed, total + 1000), "one_publisher_p50_ms": p50}  # fmt: skip
 
 
-async def _combined_calls(upstream: int, edge: int, pids: tuple[int, int], rounds: int, total: int) -> list[float]:
+class _CombinedRun(NamedTuple):
+    direct_p50_ms: float
+    through_p50_ms: float
+    process_cpu_s: float  # the edge's process, over the CALLERS-caller calls
+    nats_cpu_s: float
+
+
+async def _combined_calls(upstream: int, edge: int, pids: tuple[int, int], rounds: int, total: int) -> _CombinedRun:
     """One caller alternately straight to the provider and through the edge (p50 ms of each), then
     `total` calls through the edge from CALLERS callers: the CPU seconds the edge's process and
     nats-server (`pids`) spent on them."""
@@ -382,7 +389,7 @@ async def _combined_calls(upstream: int, edge: int, pids: tuple[int, int], round
         before = [_cpu_s(pid) for pid in pids]
         await _calls(total, lambda: post(edge))
         spent = [_cpu_s(pid) - b for pid, b in zip(pids, before, strict=True)]
-    return [statistics.median(direct_ms), statistics.median(edged_ms), *spent]
+    return _CombinedRun(statistics.median(direct_ms), statistics.median(edged_ms), *spent)
 
 
 def _measure_combined(total: int, rounds: int = 1000) -> dict[str, float]:
@@ -403,17 +410,15 @@ def _measure_combined(total: int, rounds: int = 1000) -> dict[str, float]:
             uvloop.run(_add_stream(f"nats://127.0.0.1:{nats_port}"))
             helpers.append(_spawn("serve-combined", str(edge), str(upstream), f"nats://127.0.0.1:{nats_port}"))
             wait_for_port(edge, 20.0, helpers[-1], "combined")
-            direct, edged, spent, nats_spent = uvloop.run(
-                _combined_calls(upstream, edge, (helpers[-1].pid, nats_pid), rounds, total)
-            )
+            run = uvloop.run(_combined_calls(upstream, edge, (helpers[-1].pid, nats_pid), rounds, total))
         finally:
             for helper in reversed(helpers):
                 helper.kill()
                 helper.wait()
-    return {"direct_p50_ms": round(direct, 3), "through_p50_ms": round(edged, 3),
-            "one_client_added_p50_ms": round(edged - direct, 3),
-            f"process_{CALLERS}_callers_us": _per_call_us(spent, total),
-            f"nats_server_{CALLERS}_callers_us": _per_call_us(nats_spent, total)}  # fmt: skip
+    return {"direct_p50_ms": round(run.direct_p50_ms, 3), "through_p50_ms": round(run.through_p50_ms, 3),
+            "one_client_added_p50_ms": round(run.through_p50_ms - run.direct_p50_ms, 3),
+            f"process_{CALLERS}_callers_us": _per_call_us(run.process_cpu_s, total),
+            f"nats_server_{CALLERS}_callers_us": _per_call_us(run.nats_cpu_s, total)}  # fmt: skip
 
 
 async def _served_calls(port: int, total: int, callers: int) -> None:
